@@ -1,0 +1,23 @@
+//! newshound watches RSS, Atom and JSON feeds for keywords and alerts people by email,
+//! webhook or Maildir.
+//!
+//! The pipeline and the module that owns each step:
+//!
+//! ```text
+//! schedule ─► fetch ─► parse ─► identify ─► store (new?) ─► match ─► outbox ─► deliver
+//! daemon      feed     feed     model       store           rules    store     notify
+//! ```
+//!
+//! - [`model`]: plain data (items, keys, alerts).
+//! - [`rules`]: folding, the compiled matcher; pure.
+//! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`].
+//! - [`feed`]: fetching over HTTP or from disk, and parsing into [`model::Item`]s.
+//! - [`store`]: SQLite state: feed state, seen items, the outbox. All SQL lives there.
+//! - [`notify`]: rendering and sending alerts by email, webhook and Maildir.
+//! - [`daemon`]: polling, matching, dispatching; the only place that spawns tasks.
+//! - [`cli`]: the subcommands, wiring the parts together.
+//!
+//! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
+
+pub mod model;
+pub mod rules;
