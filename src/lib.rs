@@ -19,5 +19,6 @@
 //!
 //! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
 
+pub mod config;
 pub mod model;
 pub mod rules;

@@ -213,19 +213,17 @@ impl RuleSet {
             .filter(|rule| wanted(rule))
             .filter_map(|rule| {
                 let mut used = Vec::new();
-                rule.expr
-                    .eval(&hits, &mut used)
-                    .then(|| RuleMatch {
-                        rule: rule.name.clone(),
-                        hits: used
-                            .into_iter()
-                            .map(|h: &ScanHit| Hit {
-                                term: self.display[h.term].clone(),
-                                field: h.field,
-                                span: h.span,
-                            })
-                            .collect(),
-                    })
+                rule.expr.eval(&hits, &mut used).then(|| RuleMatch {
+                    rule: rule.name.clone(),
+                    hits: used
+                        .into_iter()
+                        .map(|h: &ScanHit| Hit {
+                            term: self.display[h.term].clone(),
+                            field: h.field,
+                            span: h.span,
+                        })
+                        .collect(),
+                })
             })
             .collect()
     }

@@ -15,7 +15,10 @@ impl Folded {
     /// Maps a byte range of the folded text back to a byte range of the original.
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
         debug_assert!(start < end && end <= self.text.len());
-        (self.origin[start].0 as usize, self.origin[end - 1].1 as usize)
+        (
+            self.origin[start].0 as usize,
+            self.origin[end - 1].1 as usize,
+        )
     }
 }
 
@@ -111,7 +114,10 @@ mod tests {
     fn maps_spans_back_to_the_original() {
         let original = "Mr  Lavróv’s trip";
         let folded = fold(original);
-        let start = folded.text.find("lavrov").expect("folded text holds the name");
+        let start = folded
+            .text
+            .find("lavrov")
+            .expect("folded text holds the name");
         let (s, e) = folded.original_span(start, start + "lavrov".len());
         assert_eq!(&original[s..e], "Lavróv");
     }

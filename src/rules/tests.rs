@@ -31,7 +31,11 @@ fn fires(keywords: &[&str], text: &str) -> bool {
 fn keyword_table() {
     let rows: &[(&[&str], &str, bool)] = &[
         // The seed story and its decoys.
-        (&["Lavrov", "Blinken", "NATO"], "Russia, U.S. Agree to Talk Security Demands Next Week: Lavrov and Blinken meet in Geneva", true),
+        (
+            &["Lavrov", "Blinken", "NATO"],
+            "Russia, U.S. Agree to Talk Security Demands Next Week: Lavrov and Blinken meet in Geneva",
+            true,
+        ),
         (&["NATO"], "Natomas school board meets", false),
         (&["Lavrov"], "Traffic on Lavrovsky Street", false),
         (&["NATO"], "NATO-led mission", true),

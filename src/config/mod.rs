@@ -1,0 +1,540 @@
+//! The config file: TOML with `NEWSHOUND__…` environment overrides, read through the
+//! `config` crate, then checked into a [`Config`] whose rules are already compiled.
+//!
+//! Every error names the file, the line, and the key path (see [`ConfigError`]).
+
+mod error;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Invalid, KeyPath, Origin};
+pub use raw::{FirstPoll, Security};
+use raw::{RawChannel, RawConfig, RawSmtp};
+
+use crate::model::FeedId;
+use crate::rules::{FieldSet, RuleError, RuleSet, RuleSpec};
+
+/// Prefix of environment variables that override config keys (`NEWSHOUND__SMTP__HOST`).
+pub const ENV_PREFIX: &str = "NEWSHOUND";
+
+/// A checked, ready-to-use configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    pub daemon: Daemon,
+    pub smtp: Option<Smtp>,
+    pub feeds: Vec<Feed>,
+    pub channels: BTreeMap<String, Channel>,
+    pub rules: RuleSet,
+    /// For each rule name, the channels its matches go to.
+    pub routes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub state_dir: PathBuf,
+    pub poll_interval: Duration,
+    pub first_poll: FirstPoll,
+    pub max_concurrent_fetches: usize,
+    /// Whole-request bound for one feed fetch.
+    pub fetch_timeout: Duration,
+    /// Cap on a feed body after decompression.
+    pub max_feed_bytes: u64,
+    /// Delivery tries before an alert becomes a dead letter.
+    pub delivery_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub credentials: Option<(String, Secret)>,
+    pub from: String,
+    /// PEM of an extra root certificate to trust.
+    pub ca_pem: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// A string that is never printed: `Debug` and `Display` show `********`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub id: FeedId,
+    pub source: FeedSource,
+    pub interval: Duration,
+}
+
+/// Where a feed is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedSource {
+    Http(url::Url),
+    /// `file:PATH` or `file://PATH`; a relative path is relative to the config file.
+    File(PathBuf),
+}
+
+impl fmt::Display for FeedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedSource::Http(url) => write!(f, "{url}"),
+            FeedSource::File(path) => write!(f, "file://{}", path.display()),
+        }
+    }
+}
+
+impl FeedSource {
+    /// Parses a feed URL as written in the config; `base` resolves relative file paths.
+    pub fn parse(url: &str, base: &Path) -> Result<FeedSource, String> {
+        if let Some(path) = url
+            .strip_prefix("file://")
+            .or_else(|| url.strip_prefix("file:"))
+        {
+            if path.is_empty() {
+                return Err("a file: URL needs a path, like \"file://feeds/news.xml\"".into());
+            }
+            return Ok(FeedSource::File(base.join(path)));
+        }
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        match parsed.scheme() {
+            "http" | "https" => Ok(FeedSource::Http(parsed)),
+            other => Err(format!(
+                "unsupported scheme {other:?} in {url:?}; use http, https or file"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Email { to: Vec<String> },
+    Webhook { url: url::Url },
+    Maildir { path: PathBuf },
+}
+
+impl Channel {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Email { .. } => "email",
+            Channel::Webhook { .. } => "webhook",
+            Channel::Maildir { .. } => "maildir",
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file`, applies the `NEWSHOUND__…` overrides found in `env`, and checks
+    /// the result. `env` is also where `password_env` is looked up.
+    pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Unreadable {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Config::from_toml(file, &text, env)
+    }
+
+    /// Like [`Config::load`], from text already read.
+    pub fn from_toml(
+        file: &Path,
+        text: &str,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let checker = Checker { file, text, env };
+        // The file alone first: serde errors then carry a position in the file.
+        checker.parse_file()?;
+        let raw = checker.merge_env()?;
+        checker.check(raw)
+    }
+
+    /// The channel names, in a stable order.
+    pub fn channel_names(&self) -> impl Iterator<Item = &str> {
+        self.channels.keys().map(String::as_str)
+    }
+}
+
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// 16 MiB: far above any real feed, low enough that a runaway body cannot hurt.
+const DEFAULT_MAX_FEED_BYTES: u64 = 16 * 1024 * 1024;
+const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
+/// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
+const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
+const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    env: &'a HashMap<String, String>,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
+        let origin = match key.line_in(self.text) {
+            Some(line) => Origin::Line(line),
+            None => Origin::Environment,
+        };
+        self.invalid_at(origin, key, message)
+    }
+
+    fn invalid_at(&self, origin: Origin, key: KeyPath, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid(Box::new(Invalid {
+            file: self.file.to_owned(),
+            origin,
+            key,
+            message: message.into(),
+        }))
+    }
+
+    fn parse_file(&self) -> Result<RawConfig, ConfigError> {
+        let deserializer = toml::de::Deserializer::parse(self.text)
+            .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = KeyPath::from_serde(e.path());
+            self.toml_error(key, e.inner())
+        })
+    }
+
+    fn toml_error(&self, key: KeyPath, e: &toml::de::Error) -> ConfigError {
+        let origin = match e.span() {
+            Some(span) => Origin::Line(error::line_of(self.text, span.start)),
+            None => key.line_in(self.text).map_or(Origin::File, Origin::Line),
+        };
+        self.invalid_at(origin, key, e.message().trim().to_owned())
+    }
+
+    fn merge_env(&self) -> Result<RawConfig, ConfigError> {
+        let overrides: config::Map<String, String> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let merged = config::Config::builder()
+            .add_source(config::File::from_str(self.text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize::<RawConfig>());
+        merged.map_err(|e| self.invalid_at(Origin::Environment, KeyPath::default(), e.to_string()))
+    }
+
+    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        let d = raw.daemon;
+        let daemon_key = || KeyPath::default().key("daemon");
+        let positive = |value: Option<Duration>, key: &str, default: Duration| match value {
+            Some(v) if v.is_zero() => {
+                Err(self.invalid(daemon_key().key(key), "must be more than 0s"))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let daemon = Daemon {
+            state_dir: match (d.state_dir, self.env.get("STATE_DIRECTORY")) {
+                (Some(dir), _) => base.join(dir),
+                // systemd's StateDirectory= may list several folders, colon-separated.
+                (None, Some(systemd)) => {
+                    PathBuf::from(systemd.split(':').next().unwrap_or(systemd))
+                }
+                (None, None) => base.join("state"),
+            },
+            poll_interval: positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?,
+            first_poll: d.first_poll.unwrap_or_default(),
+            max_concurrent_fetches: match d.max_concurrent_fetches {
+                Some(0) => {
+                    return Err(self.invalid(
+                        daemon_key().key("max_concurrent_fetches"),
+                        "must be at least 1",
+                    ));
+                }
+                n => n.unwrap_or(DEFAULT_MAX_CONCURRENT_FETCHES),
+            },
+            fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
+            max_feed_bytes: match d.max_feed_bytes {
+                Some(0) => {
+                    return Err(
+                        self.invalid(daemon_key().key("max_feed_bytes"), "must be more than 0")
+                    );
+                }
+                n => n.unwrap_or(DEFAULT_MAX_FEED_BYTES),
+            },
+            delivery_attempts: match d.delivery_attempts {
+                Some(0) => {
+                    return Err(
+                        self.invalid(daemon_key().key("delivery_attempts"), "must be at least 1")
+                    );
+                }
+                n => n.unwrap_or(DEFAULT_DELIVERY_ATTEMPTS),
+            },
+        };
+        let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
+
+        let mut feeds = Vec::with_capacity(raw.feeds.len());
+        let mut feed_names: HashMap<&str, usize> = HashMap::new();
+        for (i, f) in raw.feeds.iter().enumerate() {
+            let key = || KeyPath::default().key("feeds").index(i);
+            let name = f.name.trim();
+            if name.is_empty() {
+                return Err(self.invalid(key().key("name"), "a feed needs a non-empty name"));
+            }
+            if let Some(first) = feed_names.insert(name, i) {
+                return Err(self.invalid(
+                    key().key("name"),
+                    format!(
+                        "duplicate feed name {name:?} (also feeds[{first}]); names must be unique"
+                    ),
+                ));
+            }
+            let source = FeedSource::parse(f.url.trim(), base)
+                .map_err(|m| self.invalid(key().key("url"), m))?;
+            let interval = match f.interval {
+                Some(v) if v.is_zero() => {
+                    return Err(self.invalid(key().key("interval"), "must be more than 0s"));
+                }
+                v => v.unwrap_or(daemon.poll_interval),
+            };
+            feeds.push(Feed {
+                id: FeedId(name.to_owned()),
+                source,
+                interval,
+            });
+        }
+
+        let mut channels = BTreeMap::new();
+        for (name, c) in raw.channels {
+            let key = || KeyPath::default().key("channels").key(name.clone());
+            let channel = match c {
+                RawChannel::Email { to } => {
+                    if smtp.is_none() {
+                        return Err(self.invalid(key(), "an email channel needs an [smtp] section"));
+                    }
+                    if to.is_empty() {
+                        return Err(self.invalid(key().key("to"), "list at least one recipient"));
+                    }
+                    for (i, addr) in to.iter().enumerate() {
+                        addr.parse::<lettre::message::Mailbox>().map_err(|e| {
+                            self.invalid(
+                                key().key("to").index(i),
+                                format!("{addr:?} is not an email address: {e}"),
+                            )
+                        })?;
+                    }
+                    Channel::Email { to }
+                }
+                RawChannel::Webhook { url } => {
+                    let parsed = url::Url::parse(&url)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| {
+                            self.invalid(key().key("url"), format!("{url:?} is not an http(s) URL"))
+                        })?;
+                    Channel::Webhook { url: parsed }
+                }
+                RawChannel::Maildir { path } => Channel::Maildir {
+                    path: base.join(path),
+                },
+            };
+            channels.insert(name, channel);
+        }
+
+        let mut specs = Vec::with_capacity(raw.rules.len());
+        let mut routes = BTreeMap::new();
+        for (i, r) in raw.rules.iter().enumerate() {
+            let key = || KeyPath::default().key("rules").index(i);
+            let name = r.name.trim();
+            if name.is_empty() {
+                return Err(self.invalid(key().key("name"), "a rule needs a non-empty name"));
+            }
+            if routes.contains_key(name) {
+                return Err(self.invalid(
+                    key().key("name"),
+                    format!("duplicate rule name {name:?}; names must be unique"),
+                ));
+            }
+            if r.channels.is_empty() {
+                return Err(self.invalid(
+                    key().key("channels"),
+                    "list at least one channel to send matches to",
+                ));
+            }
+            for (c, channel) in r.channels.iter().enumerate() {
+                if !channels.contains_key(channel) {
+                    return Err(self.invalid(
+                        key().key("channels").index(c),
+                        format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
+                    ));
+                }
+            }
+            if let Some(rule_feeds) = &r.feeds {
+                for (f, feed) in rule_feeds.iter().enumerate() {
+                    if !feed_names.contains_key(feed.as_str()) {
+                        return Err(self.invalid(
+                            key().key("feeds").index(f),
+                            format!(
+                                "unknown feed {feed:?}; it must be the name of a [[feeds]] entry"
+                            ),
+                        ));
+                    }
+                }
+            }
+            routes.insert(name.to_owned(), r.channels.clone());
+            specs.push(RuleSpec {
+                name: name.to_owned(),
+                keywords: r.keywords.clone(),
+                feeds: r
+                    .feeds
+                    .as_ref()
+                    .map(|f| f.iter().cloned().collect::<BTreeSet<_>>()),
+                fields: r
+                    .fields
+                    .clone()
+                    .map_or(FieldSet::ALL, FieldSet::from_fields),
+            });
+        }
+        let rules = RuleSet::compile(&specs).map_err(|e| {
+            let rule = KeyPath::default().key("rules").index(e.rule);
+            let key = match e.error {
+                RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
+                RuleError::NoKeywords => rule.key("keywords"),
+                RuleError::NoFields => rule.key("fields"),
+                RuleError::Automaton(_) => rule,
+            };
+            self.invalid(key, e.error.to_string())
+        })?;
+
+        Ok(Config {
+            file: self.file.to_owned(),
+            daemon,
+            smtp,
+            feeds,
+            channels,
+            rules,
+            routes,
+        })
+    }
+
+    fn check_smtp(&self, s: RawSmtp, base: &Path) -> Result<Smtp, ConfigError> {
+        let key = || KeyPath::default().key("smtp");
+        let security = s.security.unwrap_or_default();
+        if security == Security::None && !is_loopback(&s.host) {
+            return Err(self.invalid(
+                key().key("security"),
+                format!("\"none\" would send mail and password in clear to {:?}; it is only allowed for localhost — use \"starttls\" or \"tls\"", s.host),
+            ));
+        }
+        let password = match (&s.password_file, &s.password_env) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    key().key("password_env"),
+                    "set password_file or password_env, not both",
+                ));
+            }
+            (Some(path), None) => {
+                let path = base.join(path);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.invalid(
+                        key().key("password_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))
+            }
+            (None, Some(var)) => {
+                let value = self.env.get(var).ok_or_else(|| {
+                    self.invalid(
+                        key().key("password_env"),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?;
+                Some(Secret(value.clone()))
+            }
+            (None, None) => None,
+        };
+        let credentials = match (s.username, password) {
+            (Some(user), Some(pass)) => Some((user, pass)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    key().key("username"),
+                    "a username needs password_file or password_env",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(key(), "a password is set but no username"));
+            }
+        };
+        s.from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            self.invalid(
+                key().key("from"),
+                format!("{:?} is not an email address: {e}", s.from),
+            )
+        })?;
+        let ca_pem = s
+            .ca_file
+            .map(|p| {
+                let path = base.join(p);
+                std::fs::read(&path).map_err(|e| {
+                    self.invalid(
+                        key().key("ca_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })
+            })
+            .transpose()?;
+        let port = s.port.unwrap_or(match security {
+            Security::Starttls => 587,
+            Security::Tls => 465,
+            Security::None => 25,
+        });
+        Ok(Smtp {
+            host: s.host,
+            port,
+            security,
+            credentials,
+            from: s.from,
+            ca_pem,
+            timeout: s.timeout.unwrap_or(DEFAULT_SMTP_TIMEOUT),
+        })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+//! The config file exactly as written: serde structs, checked later into `Config`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::Field;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    pub smtp: Option<RawSmtp>,
+    #[serde(default)]
+    pub feeds: Vec<RawFeed>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, RawChannel>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub state_dir: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    pub first_poll: Option<FirstPoll>,
+    pub max_concurrent_fetches: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    pub fetch_timeout: Option<Duration>,
+    pub max_feed_bytes: Option<u64>,
+    pub delivery_attempts: Option<u32>,
+}
+
+/// What to do with the items a feed already holds the first time it is polled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirstPoll {
+    /// Record them as seen without alerting (so adding a feed does not flood you).
+    #[default]
+    MarkSeen,
+    /// Alert on every matching item, old or new.
+    Alert,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: Option<Security>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub from: String,
+    /// Extra root certificate (PEM) to trust, for relays with a private CA.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption; only accepted for a loopback relay.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeed {
+    pub name: String,
+    pub url: String,
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RawChannel {
+    Email { to: Vec<String> },
+    Webhook { url: String },
+    Maildir { path: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    pub keywords: Vec<String>,
+    pub feeds: Option<Vec<String>>,
+    pub fields: Option<Vec<Field>>,
+    pub channels: Vec<String>,
+}

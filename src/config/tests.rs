@@ -1,0 +1,229 @@
+use super::*;
+
+const VALID: &str = r#"
+[daemon]
+state_dir = "state"
+poll_interval = "5m"
+
+[smtp]
+host = "smtp.example.org"
+username = "alerts@example.org"
+password_env = "SMTP_PW"
+from = "newshound <alerts@example.org>"
+
+[[feeds]]
+name = "moscow-times"
+url = "https://www.themoscowtimes.com/rss/news"
+interval = "2m"
+
+[[feeds]]
+name = "local"
+url = "file://feeds/local.xml"
+
+[channels.me]
+type = "email"
+to = ["me@example.org"]
+
+[channels.inbox]
+type = "maildir"
+path = "alerts"
+
+[[rules]]
+name = "talks"
+keywords = ["Lavrov", "Blinken", "NATO"]
+channels = ["me", "inbox"]
+
+[[rules]]
+name = "geneva"
+keywords = ["Geneva"]
+feeds = ["moscow-times"]
+fields = ["title", "summary"]
+channels = ["inbox"]
+"#;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_toml(Path::new("/etc/nh/newshound.toml"), text, &env(pairs))
+}
+
+#[test]
+fn a_valid_file_is_checked_into_config() {
+    let config = load(VALID, &[("SMTP_PW", "hunter2")]).expect("valid config");
+    assert_eq!(config.daemon.state_dir, Path::new("/etc/nh/state"));
+    assert_eq!(config.daemon.poll_interval, Duration::from_secs(300));
+    assert_eq!(config.daemon.first_poll, FirstPoll::MarkSeen);
+    assert_eq!(config.feeds[0].interval, Duration::from_secs(120));
+    assert_eq!(config.feeds[1].interval, Duration::from_secs(300));
+    assert_eq!(
+        config.feeds[1].source,
+        FeedSource::File(PathBuf::from("/etc/nh/feeds/local.xml"))
+    );
+    assert_eq!(
+        config.channels["inbox"],
+        Channel::Maildir {
+            path: PathBuf::from("/etc/nh/alerts")
+        }
+    );
+    assert_eq!(config.rules.len(), 2);
+    assert_eq!(config.routes["talks"], ["me", "inbox"]);
+    let smtp = config.smtp.expect("smtp section");
+    assert_eq!(smtp.port, 587);
+    assert_eq!(smtp.security, Security::Starttls);
+    let (_, password) = smtp.credentials.expect("credentials");
+    assert_eq!(password.expose(), "hunter2");
+}
+
+#[test]
+fn the_password_never_shows_in_debug_output() {
+    let config = load(VALID, &[("SMTP_PW", "hunter2")]).expect("valid config");
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("********"));
+}
+
+#[test]
+fn environment_overrides_keys() {
+    let config = load(
+        VALID,
+        &[
+            ("SMTP_PW", "x"),
+            ("NEWSHOUND__SMTP__HOST", "relay.internal"),
+            ("NEWSHOUND__SMTP__PORT", "2525"),
+            ("NEWSHOUND__DAEMON__FIRST_POLL", "alert"),
+        ],
+    )
+    .expect("valid config");
+    let smtp = config.smtp.expect("smtp section");
+    assert_eq!(smtp.host, "relay.internal");
+    assert_eq!(smtp.port, 2525);
+    assert_eq!(config.daemon.first_poll, FirstPoll::Alert);
+}
+
+#[test]
+fn state_dir_defaults_to_systemd_then_next_to_the_file() {
+    let text = "[daemon]\npoll_interval = \"1m\"\n";
+    let config = load(text, &[("STATE_DIRECTORY", "/var/lib/newshound")]).expect("valid");
+    assert_eq!(config.daemon.state_dir, Path::new("/var/lib/newshound"));
+    let config = load(text, &[]).expect("valid");
+    assert_eq!(config.daemon.state_dir, Path::new("/etc/nh/state"));
+}
+
+/// One row per broken config: what to replace in `VALID`, and the exact error line.
+#[test]
+fn invalid_configs_name_the_line_and_key() {
+    let rows: &[(&str, &str, &str)] = &[
+        (
+            "poll_interval = \"5m\"",
+            "poll_interval = \"5m\"\npoll_intervall = \"1m\"",
+            "/etc/nh/newshound.toml:5: daemon.poll_intervall: unknown field `poll_intervall`, expected one of",
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = \"two minutes\"",
+            "/etc/nh/newshound.toml:15: feeds[0].interval: invalid value: string \"two minutes\"",
+        ),
+        (
+            "channels = [\"me\", \"inbox\"]",
+            "channels = [\"me\", \"pager\"]",
+            "/etc/nh/newshound.toml:32: rules[0].channels[1]: unknown channel \"pager\"; define it as [channels.pager]",
+        ),
+        (
+            "feeds = [\"moscow-times\"]",
+            "feeds = [\"moscow-tims\"]",
+            "/etc/nh/newshound.toml:37: rules[1].feeds[0]: unknown feed \"moscow-tims\"; it must be the name of a [[feeds]] entry",
+        ),
+        (
+            "name = \"local\"",
+            "name = \"moscow-times\"",
+            "/etc/nh/newshound.toml:18: feeds[1].name: duplicate feed name \"moscow-times\" (also feeds[0]); names must be unique",
+        ),
+        (
+            "name = \"geneva\"",
+            "name = \"talks\"",
+            "/etc/nh/newshound.toml:35: rules[1].name: duplicate rule name \"talks\"; names must be unique",
+        ),
+        (
+            "keywords = [\"Lavrov\", \"Blinken\", \"NATO\"]",
+            "keywords = [\"Lavrov\", \"\", \"NATO\"]",
+            "/etc/nh/newshound.toml:31: rules[0].keywords[1]: keyword 1 is empty (or only punctuation that matching ignores)",
+        ),
+        (
+            "type = \"maildir\"",
+            "type = \"pigeon\"",
+            "/etc/nh/newshound.toml:26: channels.inbox.type: unknown variant `pigeon`, expected one of `email`, `webhook`, `maildir`",
+        ),
+        (
+            "url = \"https://www.themoscowtimes.com/rss/news\"",
+            "url = \"ftp://example.org/feed\"",
+            "/etc/nh/newshound.toml:14: feeds[0].url: unsupported scheme \"ftp\" in \"ftp://example.org/feed\"; use http, https or file",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"not an address\"]",
+            "/etc/nh/newshound.toml:23: channels.me.to[0]: \"not an address\" is not an email address",
+        ),
+        (
+            "poll_interval = \"5m\"",
+            "poll_interval = \"0s\"",
+            "/etc/nh/newshound.toml:4: daemon.poll_interval: must be more than 0s",
+        ),
+        (
+            "password_env = \"SMTP_PW\"",
+            "password_env = \"MISSING_PW\"",
+            "/etc/nh/newshound.toml:9: smtp.password_env: environment variable MISSING_PW is not set",
+        ),
+        (
+            "host = \"smtp.example.org\"",
+            "host = \"smtp.example.org\"\nsecurity = \"none\"",
+            "/etc/nh/newshound.toml:8: smtp.security: \"none\" would send mail and password in clear",
+        ),
+        (
+            "[channels.me]",
+            "[channels.me",
+            "/etc/nh/newshound.toml:21: ",
+        ),
+    ];
+    for (from, to, expected) in rows {
+        assert!(VALID.contains(from), "row pattern {from:?} not in VALID");
+        let text = VALID.replacen(from, to, 1);
+        let err = load(&text, &[("SMTP_PW", "x")]).expect_err(expected);
+        let line = err.to_string();
+        assert!(
+            line.starts_with(expected),
+            "expected {expected:?}\n     got {line:?}"
+        );
+        assert!(!line.contains('\n'), "one line: {line:?}");
+    }
+}
+
+#[test]
+fn a_bad_environment_override_is_blamed_on_the_environment() {
+    let err = load(
+        VALID,
+        &[
+            ("SMTP_PW", "x"),
+            ("NEWSHOUND__DAEMON__FIRST_POLL", "sometimes"),
+        ],
+    )
+    .expect_err("bad override");
+    let line = err.to_string();
+    assert!(line.contains("sometimes"), "{line}");
+    assert!(line.contains("NEWSHOUND__ environment variable"), "{line}");
+}
+
+#[test]
+fn a_missing_file_says_how_to_point_at_one() {
+    let err = Config::load(Path::new("/nonexistent/newshound.toml"), &HashMap::new())
+        .expect_err("missing file");
+    assert!(
+        err.to_string()
+            .starts_with("cannot read config file /nonexistent/newshound.toml:")
+    );
+    assert!(err.to_string().contains("--config"));
+}
