@@ -20,5 +20,6 @@
 //! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
 
 pub mod config;
+pub mod feed;
 pub mod model;
 pub mod rules;

@@ -1,0 +1,246 @@
+//! Turning feed bytes into [`Item`]s: charset, lenient RSS roots, feed-rs, then our own
+//! keys and plain text (HTML removed, entities decoded) for matching.
+
+use std::borrow::Cow;
+
+use feed_rs::model::{Entry, Text};
+use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+
+use crate::model::{Item, ItemKey};
+
+/// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a feed: {0}")]
+    NotAFeed(String),
+    #[error("malformed feed: {0}")]
+    Malformed(String),
+}
+
+impl ParseError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ParseError::NotAFeed(_) => "not_a_feed",
+            ParseError::Malformed(_) => "xml",
+        }
+    }
+}
+
+/// A parsed feed: its title (if any) and its items in document order.
+#[derive(Debug)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub items: Vec<Item>,
+}
+
+/// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed. `http_charset` is the charset the
+/// server declared, used only when the document does not say its own encoding.
+pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    let utf8 = transcode(bytes, http_charset);
+    let fixed = accept_any_rss_version(&utf8);
+    let fixed = accept_rss_090(fixed);
+    // An empty id tells us the feed gave none: feed-rs would otherwise invent one,
+    // at random for items without a link.
+    let parser = feed_rs::parser::Builder::new()
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let feed = parser.parse(fixed.as_ref()).map_err(|e| match e {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into())
+        }
+        other => ParseError::Malformed(other.to_string()),
+    })?;
+    Ok(ParsedFeed {
+        title: feed.title.as_ref().map(plain_title),
+        items: feed.entries.iter().map(to_item).collect(),
+    })
+}
+
+fn to_item(entry: &Entry) -> Item {
+    let title = entry.title.as_ref().map(plain_title).unwrap_or_default();
+    let link = entry
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .or(entry.links.first())
+        .map(|l| l.href.trim().to_owned());
+    let summary = entry
+        .summary
+        .as_ref()
+        .map(|t| html_to_text(&t.content))
+        .unwrap_or_default();
+    let content = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .map(html_to_text)
+        .unwrap_or_default();
+    let guid = Some(entry.id.as_str());
+    let key = ItemKey::derive(
+        guid,
+        link.as_deref(),
+        &title,
+        if content.is_empty() {
+            &summary
+        } else {
+            &content
+        },
+    );
+    Item {
+        key,
+        title,
+        link,
+        published: entry.published.or(entry.updated),
+        summary,
+        content,
+    }
+}
+
+/// A title as plain text. feed-rs leaves HTML entities that XML does not define
+/// (`&rsquo;`, `&zwnj;`) literal; titles marked as HTML also lose their tags.
+fn plain_title(text: &Text) -> String {
+    let subtype = text.content_type.subty();
+    if subtype == "html" || subtype == "xhtml" {
+        html_to_text(&text.content)
+    } else {
+        collapse(&html_escape::decode_html_entities(&text.content))
+    }
+}
+
+/// Plain text of an HTML fragment (also right for plain text, whose only HTML-like
+/// parts are entities): tags dropped, entities decoded, whitespace collapsed.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return collapse(html);
+    }
+    /// Wide enough that html2text never wraps; lines are joined afterwards anyway.
+    const WIDTH: usize = 1 << 16;
+    match html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+        .raw_mode(true)
+        .string_from_read(html.as_bytes(), WIDTH)
+    {
+        Ok(text) => collapse(&text),
+        // html2text only fails on pathological input; entities decoded is the best left.
+        Err(_) => collapse(&html_escape::decode_html_entities(html)),
+    }
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Decodes to UTF-8 when the document cannot say its own encoding: a BOM or an XML
+/// declaration wins (feed-rs honours both); else the HTTP charset; else UTF-8, with
+/// windows-1252 for bytes that are not UTF-8.
+fn transcode<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
+    if encoding_rs::Encoding::for_bom(bytes).is_some() || declares_encoding(bytes) {
+        return Cow::Borrowed(bytes);
+    }
+    let declared = http_charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
+    let encoding = match declared {
+        Some(enc) => enc,
+        None if std::str::from_utf8(bytes).is_ok() => return Cow::Borrowed(bytes),
+        None => encoding_rs::WINDOWS_1252,
+    };
+    if encoding == encoding_rs::UTF_8 {
+        return Cow::Borrowed(bytes);
+    }
+    let (text, _, _) = encoding.decode(bytes);
+    Cow::Owned(text.into_owned().into_bytes())
+}
+
+/// Whether the XML declaration names an encoding (`<?xml … encoding="…"?>`).
+fn declares_encoding(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(256)];
+    let Some(rest) = head.strip_prefix(b"<?xml") else {
+        return false;
+    };
+    let end = rest
+        .windows(2)
+        .position(|w| w == b"?>")
+        .unwrap_or(rest.len());
+    rest[..end].windows(8).any(|w| w == b"encoding")
+}
+
+/// feed-rs accepts only `<rss version="2.0|0.91|0.92">`. RSS 0.93/0.94, 2.01 or a
+/// missing version are the same format in practice, so such roots are read as 2.0.
+fn accept_any_rss_version(bytes: &[u8]) -> Cow<'_, [u8]> {
+    // The root sits after the prolog, comments and doctype; 4 KiB is plenty.
+    let head = &bytes[..bytes.len().min(4096)];
+    let Some(start) = find_rss_tag(head) else {
+        return Cow::Borrowed(bytes);
+    };
+    let Some(len) = head[start..].iter().position(|&b| b == b'>') else {
+        return Cow::Borrowed(bytes);
+    };
+    let tag = &head[start..start + len];
+    let version = attribute(tag, b"version");
+    if matches!(version, Some(b"2.0" | b"0.91" | b"0.92" | b"")) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut fixed = Vec::with_capacity(bytes.len() + 16);
+    match version {
+        Some(value) => {
+            let value_start = value.as_ptr() as usize - bytes.as_ptr() as usize;
+            fixed.extend_from_slice(&bytes[..value_start]);
+            fixed.extend_from_slice(b"2.0");
+            fixed.extend_from_slice(&bytes[value_start + value.len()..]);
+        }
+        None => {
+            let name_end = start + b"<rss".len();
+            fixed.extend_from_slice(&bytes[..name_end]);
+            fixed.extend_from_slice(b" version=\"2.0\"");
+            fixed.extend_from_slice(&bytes[name_end..]);
+        }
+    }
+    Cow::Owned(fixed)
+}
+
+/// RSS 0.90 is RDF like RSS 1.0 under another namespace, which feed-rs does not know;
+/// its elements mean the same, so the namespace is swapped for 1.0's.
+fn accept_rss_090(bytes: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    const RSS_090: &[u8] = b"\"http://my.netscape.com/rdf/simple/0.9/\"";
+    const RSS_10: &[u8] = b"\"http://purl.org/rss/1.0/\"";
+    let head = &bytes[..bytes.len().min(4096)];
+    let Some(at) = head.windows(RSS_090.len()).position(|w| w == RSS_090) else {
+        return bytes;
+    };
+    let mut fixed = Vec::with_capacity(bytes.len());
+    fixed.extend_from_slice(&bytes[..at]);
+    fixed.extend_from_slice(RSS_10);
+    fixed.extend_from_slice(&bytes[at + RSS_090.len()..]);
+    Cow::Owned(fixed)
+}
+
+fn find_rss_tag(head: &[u8]) -> Option<usize> {
+    head.windows(5)
+        .position(|w| &w[..4] == b"<rss" && (w[4].is_ascii_whitespace() || w[4] == b'>'))
+}
+
+/// The value of attribute `name` inside a start tag, borrowed from the tag.
+fn attribute<'a>(tag: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut i = 0;
+    while let Some(pos) = tag[i..].windows(name.len()).position(|w| w == name) {
+        let at = i + pos;
+        i = at + name.len();
+        let preceded_by_space = at > 0 && tag[at - 1].is_ascii_whitespace();
+        let rest = &tag[i..];
+        let eq = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        if !preceded_by_space || rest[eq] != b'=' {
+            continue;
+        }
+        let after_eq = &rest[eq + 1..];
+        let q = after_eq.iter().position(|b| !b.is_ascii_whitespace())?;
+        let quote = after_eq[q];
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let value = &after_eq[q + 1..];
+        let close = value.iter().position(|&b| b == quote)?;
+        return Some(&value[..close]);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+use super::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/feeds/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+fn items(name: &str) -> Vec<Item> {
+    parse(&fixture(name), None)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .items
+}
+
+#[test]
+fn rss20_items_get_guid_keys_and_plain_text() {
+    let items = items("rss20.xml");
+    assert_eq!(items.len(), 4);
+    let seed = &items[0];
+    assert_eq!(seed.key.0, "mt-76116");
+    assert_eq!(
+        seed.title,
+        "Russia, U.S. Agree to Talk Security Demands Next Week"
+    );
+    assert_eq!(
+        seed.summary,
+        "Foreign Minister Sergei Lavrov and U.S. Secretary of State Antony Blinken met in \
+         Geneva for talks on security guarantees, including NATO\u{2019}s eastward expansion."
+    );
+    assert_eq!(
+        seed.published.map(|d| d.to_rfc3339()),
+        Some("2022-01-21T11:35:00+00:00".into())
+    );
+}
+
+#[test]
+fn unusual_rss_versions_are_read_as_rss2() {
+    let old = items("rss094.xml");
+    assert_eq!(old[0].title, "Blinken\u{2019}s Geneva visit");
+    assert_eq!(old[0].key.0, "https://old.example.org/blinken-geneva");
+    let bare = items("rss-noversion.xml");
+    assert_eq!(
+        bare[0].title,
+        "Ministers meet & talk \u{2019}frankly\u{2019}\u{200C}"
+    );
+}
+
+#[test]
+fn rss09x_and_rdf_feeds_parse() {
+    assert_eq!(
+        items("rss091.xml")[0].title,
+        "Café owners meet NATO delegates"
+    );
+    assert_eq!(items("rss090.rdf")[0].title, "NATO summit scheduled");
+    let rdf = items("rss10.rdf");
+    assert_eq!(rdf[0].title, "Lavrov comments on talks");
+    assert_eq!(rdf[0].key.0, "https://rdf.example.org/lavrov");
+}
+
+#[test]
+fn atom_html_and_xhtml_become_plain_text() {
+    let atom = items("atom-html.xml");
+    assert_eq!(atom[0].title, "Blinken and Lavrov");
+    assert_eq!(atom[0].summary, "The two met in Geneva.");
+    assert_eq!(
+        atom[0].content,
+        "Full text: the ministers discussed security demands."
+    );
+    assert_eq!(atom[0].link.as_deref(), Some("https://atom.example.org/1"));
+    let xhtml = items("atom-xhtml.xml");
+    assert_eq!(xhtml[0].content, "Officials from NATO joined the meeting.");
+}
+
+#[test]
+fn items_without_id_or_link_get_a_stable_content_hash() {
+    let first = items("atom-html.xml");
+    let second = items("atom-html.xml");
+    assert!(first[1].key.0.starts_with("sha256:"), "{}", first[1].key);
+    assert_eq!(first[1].key, second[1].key);
+}
+
+#[test]
+fn json_feed_parses() {
+    let json = items("feed.json");
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0].key.0, "json-1");
+    assert_eq!(json[0].title, "Лавров встретился с Блинкеном");
+    assert_eq!(json[0].content, "Переговоры прошли в Женеве.");
+}
+
+#[test]
+fn windows_1251_declared_in_the_prolog_decodes() {
+    let cp = items("windows-1251.xml");
+    assert_eq!(cp[0].title, "ЛАВРОВ прибыл в Женеву");
+}
+
+#[test]
+fn the_http_charset_decodes_a_body_without_a_declaration() {
+    let body = "<rss version=\"2.0\"><channel><title>t</title><item><title>Лавров</title>\
+                <guid>1</guid></item></channel></rss>";
+    let (bytes, _, _) = encoding_rs::KOI8_R.encode(body);
+    let feed = parse(&bytes, Some("koi8-r")).expect("decoded with the HTTP charset");
+    assert_eq!(feed.items[0].title, "Лавров");
+}
+
+#[test]
+fn latin1_bytes_without_any_charset_fall_back_to_windows_1252() {
+    let body = b"<rss version=\"2.0\"><channel><title>t</title><item><title>Caf\xe9</title>\
+                 <guid>1</guid></item></channel></rss>";
+    let feed = parse(body, None).expect("windows-1252 fallback");
+    assert_eq!(feed.items[0].title, "Café");
+}
+
+#[test]
+fn html_pages_empty_and_truncated_bodies_are_typed_errors() {
+    let html = parse(&fixture("not-a-feed.html"), None).expect_err("html page");
+    assert_eq!(html.kind(), "not_a_feed");
+    let empty = parse(b"", None).expect_err("empty body");
+    assert_eq!(empty.kind(), "not_a_feed");
+    assert!(parse(&fixture("truncated.xml"), None).is_err());
+}
+
+#[test]
+fn version_attribute_is_found_only_as_a_whole_attribute() {
+    assert_eq!(
+        attribute(b"<rss version=\"0.93\"", b"version"),
+        Some(&b"0.93"[..])
+    );
+    assert_eq!(
+        attribute(b"<rss xversion='1' version='0.94'", b"version"),
+        Some(&b"0.94"[..])
+    );
+    assert_eq!(attribute(b"<rss>", b"version"), None);
+}
