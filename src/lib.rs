@@ -23,3 +23,4 @@ pub mod config;
 pub mod feed;
 pub mod model;
 pub mod rules;
+pub mod store;

@@ -1,0 +1,373 @@
+//! newshound's state in SQLite: feed state, seen items and the outbox. All SQL lives here.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so a transaction that
+//! returned is on disk: an item is recorded as seen in the same transaction as the
+//! alerts it causes, and neither can exist without the other after a crash.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::feed::Validators;
+use crate::model::{Alert, FeedId, ItemKey};
+
+/// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// File name of the database inside the state directory.
+pub const DB_FILE: &str = "newshound.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {}: {source}", .path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database schema version {found} is newer than this newshound knows ({known}); upgrade newshound"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("outbox row {id} holds an unreadable alert: {source}")]
+    BadAlert { id: i64, source: serde_json::Error },
+}
+
+/// What the store remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub validators: Validators,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+}
+
+/// The result of one successful poll, recorded in a single transaction.
+#[derive(Debug)]
+pub struct PollRecord<'a> {
+    pub feed: &'a FeedId,
+    /// Keys of items seen for the first time.
+    pub new_keys: Vec<&'a ItemKey>,
+    /// Alerts to queue, each with the channel it goes to.
+    pub alerts: Vec<(String, Alert)>,
+    /// Validators for the next conditional GET, stored only now that items are recorded.
+    pub validators: Validators,
+    pub at: DateTime<Utc>,
+}
+
+/// An alert waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub alert: Alert,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+}
+
+/// How many outbox rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub dead: u64,
+}
+
+/// The state database. Cheap operations behind a mutex, shared by the daemon's tasks.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `state_dir` and brings its schema up
+    /// to date.
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::StateDir {
+            path: state_dir.to_owned(),
+            source,
+        })?;
+        let path = state_dir.join(DB_FILE);
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        // Another process (`newshound status`, a second `once`) may hold the write lock
+        // for a moment; wait rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions
+        // roll back on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn feed_state(&self, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
+        let conn = self.conn();
+        let state = conn
+            .query_row(
+                "SELECT etag, last_modified, last_attempt, last_success, last_error_kind,
+                        last_error, consecutive_failures
+                 FROM feed_state WHERE feed = ?1",
+                [&feed.0],
+                |r| {
+                    Ok(FeedState {
+                        validators: Validators {
+                            etag: r.get(0)?,
+                            last_modified: r.get(1)?,
+                        },
+                        last_attempt: r.get::<_, Option<i64>>(2)?.and_then(from_unix),
+                        last_success: r.get::<_, Option<i64>>(3)?.and_then(from_unix),
+                        last_error_kind: r.get(4)?,
+                        last_error: r.get(5)?,
+                        consecutive_failures: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(state)
+    }
+
+    /// Which of `keys` have never been recorded for `feed`, in the order given.
+    pub fn unseen<'k>(
+        &self,
+        feed: &FeedId,
+        keys: impl IntoIterator<Item = &'k ItemKey>,
+    ) -> Result<Vec<&'k ItemKey>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 AND item_key = ?2")?;
+        let mut new = Vec::new();
+        for key in keys {
+            if !stmt.exists(params![feed.0, key.0])? {
+                new.push(key);
+            }
+        }
+        Ok(new)
+    }
+
+    /// Records a successful poll: new items as seen, their alerts queued, and the feed's
+    /// validators, all in one transaction. Returns the ids of the queued rows.
+    pub fn record_poll(&self, poll: &PollRecord<'_>) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let at = poll.at.timestamp();
+        {
+            let mut seen = tx.prepare_cached(
+                "INSERT OR IGNORE INTO seen_item (feed, item_key, first_seen) VALUES (?1, ?2, ?3)",
+            )?;
+            for key in &poll.new_keys {
+                seen.execute(params![poll.feed.0, key.0, at])?;
+            }
+        }
+        let mut ids = Vec::with_capacity(poll.alerts.len());
+        {
+            let mut queue = tx.prepare_cached(
+                "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt, created)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            )?;
+            for (channel, alert) in &poll.alerts {
+                let json = serde_json::to_string(alert)
+                    .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+                if queue.execute(params![alert.feed.0, alert.key.0, channel, json, at])? == 1 {
+                    ids.push(tx.last_insert_rowid());
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
+                                     consecutive_failures)
+             VALUES (?1, ?2, ?3, ?4, ?4, 0)
+             ON CONFLICT (feed) DO UPDATE SET
+                etag = excluded.etag, last_modified = excluded.last_modified,
+                last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+                last_error_kind = NULL, last_error = NULL, consecutive_failures = 0",
+            params![
+                poll.feed.0,
+                poll.validators.etag,
+                poll.validators.last_modified,
+                at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Records a poll that found nothing new (304) as a success.
+    pub fn record_unchanged(&self, feed: &FeedId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE feed_state SET last_attempt = ?2, last_success = ?2, last_error_kind = NULL,
+                                   last_error = NULL, consecutive_failures = 0
+             WHERE feed = ?1",
+            params![feed.0, at.timestamp()],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed poll; returns how many polls in a row have now failed.
+    pub fn record_failure(
+        &self,
+        feed: &FeedId,
+        kind: &str,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let failures = self.conn().query_row(
+            "INSERT INTO feed_state (feed, last_attempt, last_error_kind, last_error,
+                                     consecutive_failures)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (feed) DO UPDATE SET
+                last_attempt = excluded.last_attempt, last_error_kind = excluded.last_error_kind,
+                last_error = excluded.last_error,
+                consecutive_failures = feed_state.consecutive_failures + 1
+             RETURNING consecutive_failures",
+            params![feed.0, at.timestamp(), kind, message],
+            |r| r.get(0),
+        )?;
+        Ok(failures)
+    }
+
+    /// Pending alerts whose next attempt is due at `now`, oldest first.
+    pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, alert, attempts FROM outbox
+             WHERE state = 'pending' AND next_attempt <= ?1
+             ORDER BY next_attempt, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now.timestamp(), limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, channel, json, attempts) = row?;
+            let alert = serde_json::from_str(&json)
+                .map_err(|source| StoreError::BadAlert { id, source })?;
+            Ok(OutboxRow {
+                id,
+                channel,
+                alert,
+                attempts,
+            })
+        })
+        .collect()
+    }
+
+    /// When the earliest pending alert is due, if any is pending.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = self.conn().query_row(
+            "SELECT min(next_attempt) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(next.and_then(from_unix))
+    }
+
+    pub fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, finished = ?2,
+                               last_error = NULL
+             WHERE id = ?1",
+            params![id, at.timestamp()],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3
+             WHERE id = ?1",
+            params![id, next_attempt.timestamp(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Gives up on an alert: it stays in the outbox as a dead letter with its error.
+    pub fn mark_dead(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished = ?2,
+                               last_error = ?3
+             WHERE id = ?1",
+            params![id, at.timestamp(), error],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+        let mut counts = OutboxCounts::default();
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = n.unsigned_abs();
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "sent" => counts.sent = n,
+                _ => counts.dead = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The last error of each dead letter, newest first, for status and tests.
+    pub fn dead_letters(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, coalesce(last_error, '') FROM outbox
+             WHERE state = 'dead' ORDER BY finished DESC, id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let tx = conn.transaction()?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+use super::*;
+use crate::model::Snippet;
+
+fn alert(feed: &FeedId, key: &str) -> Alert {
+    Alert {
+        feed: feed.clone(),
+        key: ItemKey(key.into()),
+        title: format!("title of {key}"),
+        link: None,
+        published: None,
+        rules: vec!["talks".into()],
+        terms: vec!["NATO".into()],
+        snippet: Snippet::default(),
+    }
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).expect("valid time")
+}
+
+#[test]
+fn a_poll_records_items_alerts_and_validators_together() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    let keys = [ItemKey("a".into()), ItemKey("b".into())];
+    assert_eq!(store.unseen(&feed, &keys).expect("query").len(), 2);
+    assert_eq!(store.feed_state(&feed).expect("query"), None);
+
+    let validators = Validators {
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+    };
+    let ids = store
+        .record_poll(&PollRecord {
+            feed: &feed,
+            new_keys: keys.iter().collect(),
+            alerts: vec![("me".into(), alert(&feed, "a"))],
+            validators: validators.clone(),
+            at: at(1000),
+        })
+        .expect("recorded");
+    assert_eq!(ids.len(), 1);
+    assert!(store.unseen(&feed, &keys).expect("query").is_empty());
+    let state = store.feed_state(&feed).expect("query").expect("state row");
+    assert_eq!(state.validators, validators);
+    assert_eq!(state.last_success, Some(at(1000)));
+
+    // State survives a reopen, as after a crash.
+    drop(store);
+    let store = Store::open(dir.path()).expect("store reopens");
+    assert!(store.unseen(&feed, &keys).expect("query").is_empty());
+    let due = store.due(at(1000), 10).expect("query");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].channel, "me");
+    assert_eq!(due[0].alert, alert(&feed, "a"));
+}
+
+#[test]
+fn the_same_alert_is_never_queued_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    let record = PollRecord {
+        feed: &feed,
+        new_keys: vec![],
+        alerts: vec![("me".into(), alert(&feed, "a"))],
+        validators: Validators::default(),
+        at: at(5),
+    };
+    assert_eq!(store.record_poll(&record).expect("first").len(), 1);
+    assert_eq!(store.record_poll(&record).expect("second").len(), 0);
+    assert_eq!(store.outbox_counts().expect("counts").pending, 1);
+}
+
+#[test]
+fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    store
+        .record_poll(&PollRecord {
+            feed: &feed,
+            new_keys: vec![],
+            alerts: vec![
+                ("me".into(), alert(&feed, "a")),
+                ("me".into(), alert(&feed, "b")),
+            ],
+            validators: Validators::default(),
+            at: at(100),
+        })
+        .expect("recorded");
+    let due = store.due(at(100), 10).expect("query");
+    let (a, b) = (due[0].id, due[1].id);
+
+    store.mark_retry(a, at(160), "451 try later").expect("retry");
+    assert_eq!(store.due(at(159), 10).expect("query").len(), 1, "a waits");
+    assert_eq!(store.next_due().expect("query"), Some(at(100)));
+    store.mark_sent(b, at(101)).expect("sent");
+    assert_eq!(store.next_due().expect("query"), Some(at(160)));
+    let retried = store.due(at(160), 10).expect("query");
+    assert_eq!(retried[0].attempts, 1);
+
+    store.mark_dead(a, at(170), "550 no such user").expect("dead");
+    assert_eq!(
+        store.outbox_counts().expect("counts"),
+        OutboxCounts {
+            pending: 0,
+            sent: 1,
+            dead: 1
+        }
+    );
+    assert_eq!(
+        store.dead_letters().expect("query"),
+        [(a, "me".to_string(), "550 no such user".to_string())]
+    );
+    assert_eq!(store.next_due().expect("query"), None);
+}
+
+#[test]
+fn failures_count_up_and_a_success_resets_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("flaky".into());
+    assert_eq!(store.record_failure(&feed, "timeout", "slow", at(1)).expect("1"), 1);
+    assert_eq!(store.record_failure(&feed, "http_status", "500", at(2)).expect("2"), 2);
+    let state = store.feed_state(&feed).expect("query").expect("row");
+    assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
+    assert_eq!(state.last_success, None);
+    store
+        .record_poll(&PollRecord {
+            feed: &feed,
+            new_keys: vec![],
+            alerts: vec![],
+            validators: Validators::default(),
+            at: at(3),
+        })
+        .expect("recorded");
+    let state = store.feed_state(&feed).expect("query").expect("row");
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(state.last_error, None);
+}
+
+#[test]
+fn a_database_from_a_newer_release_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(Store::open(dir.path()).expect("store opens"));
+    let conn = Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    let err = Store::open(dir.path()).expect_err("newer schema");
+    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn the_database_runs_in_wal_mode_with_full_sync() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let conn = store.conn();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "FULL");
+}
