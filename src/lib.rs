@@ -22,5 +22,6 @@
 pub mod config;
 pub mod feed;
 pub mod model;
+pub mod notify;
 pub mod rules;
 pub mod store;

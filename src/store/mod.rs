@@ -103,8 +103,10 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
         // Another process (`newshound status`, a second `once`) may hold the write lock
         // for a moment; wait rather than fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))

@@ -93,7 +93,9 @@ fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
     let due = store.due(at(100), 10).expect("query");
     let (a, b) = (due[0].id, due[1].id);
 
-    store.mark_retry(a, at(160), "451 try later").expect("retry");
+    store
+        .mark_retry(a, at(160), "451 try later")
+        .expect("retry");
     assert_eq!(store.due(at(159), 10).expect("query").len(), 1, "a waits");
     assert_eq!(store.next_due().expect("query"), Some(at(100)));
     store.mark_sent(b, at(101)).expect("sent");
@@ -101,7 +103,9 @@ fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
     let retried = store.due(at(160), 10).expect("query");
     assert_eq!(retried[0].attempts, 1);
 
-    store.mark_dead(a, at(170), "550 no such user").expect("dead");
+    store
+        .mark_dead(a, at(170), "550 no such user")
+        .expect("dead");
     assert_eq!(
         store.outbox_counts().expect("counts"),
         OutboxCounts {
@@ -122,8 +126,18 @@ fn failures_count_up_and_a_success_resets_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store opens");
     let feed = FeedId("flaky".into());
-    assert_eq!(store.record_failure(&feed, "timeout", "slow", at(1)).expect("1"), 1);
-    assert_eq!(store.record_failure(&feed, "http_status", "500", at(2)).expect("2"), 2);
+    assert_eq!(
+        store
+            .record_failure(&feed, "timeout", "slow", at(1))
+            .expect("1"),
+        1
+    );
+    assert_eq!(
+        store
+            .record_failure(&feed, "http_status", "500", at(2))
+            .expect("2"),
+        2
+    );
     let state = store.feed_state(&feed).expect("query").expect("row");
     assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
     assert_eq!(state.last_success, None);
@@ -149,7 +163,10 @@ fn a_database_from_a_newer_release_is_refused() {
     conn.pragma_update(None, "user_version", 99).expect("bump");
     drop(conn);
     let err = Store::open(dir.path()).expect_err("newer schema");
-    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err}"
+    );
 }
 
 #[test]

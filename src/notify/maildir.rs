@@ -1,0 +1,27 @@
+//! Writing a message into a Maildir: to `tmp/`, synced, then renamed into `new/`, so a
+//! reader never sees half a message.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Delivers `bytes` as one message. The file name comes from the message id, so a
+/// redelivery after a crash replaces the first copy instead of adding a second.
+pub fn deliver(maildir: &Path, message_id: &str, bytes: &[u8]) -> io::Result<()> {
+    for sub in ["tmp", "new", "cur"] {
+        fs::create_dir_all(maildir.join(sub))?;
+    }
+    let name: String = message_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let name = format!("{name}.newshound");
+    let tmp = maildir.join("tmp").join(&name);
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, maildir.join("new").join(&name))?;
+    // The rename is durable only once the directory itself is synced.
+    fs::File::open(maildir.join("new"))?.sync_all()
+}

@@ -1,0 +1,145 @@
+//! Rendering an alert as an RFC 5322 message (text + HTML) and as webhook JSON.
+
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Alert, hex};
+
+/// Builds the email for `alert`; the same alert and channel always give the same
+/// Message-ID, so a redelivery is recognisable as the same message.
+pub fn email(
+    alert: &Alert,
+    channel: &str,
+    from: &Mailbox,
+    to: &[Mailbox],
+) -> Result<Message, lettre::error::Error> {
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(subject(alert))
+        .message_id(Some(message_id(alert, channel)))
+        .date_now();
+    for rcpt in to {
+        builder = builder.to(rcpt.clone());
+    }
+    builder.multipart(
+        MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text_body(alert)),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html_body(alert)),
+            ),
+    )
+}
+
+/// `[newshound] <rules>: <title>`, with anything that could end a header line removed.
+pub fn subject(alert: &Alert) -> String {
+    let title = if alert.title.trim().is_empty() {
+        "(untitled item)"
+    } else {
+        &alert.title
+    };
+    header_safe(&format!("[newshound] {}: {title}", alert.rules.join(", ")))
+}
+
+/// One line of text: control characters (CR, LF, tabs…) become spaces, so feed text
+/// can never start a new header.
+fn header_safe(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    flat.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `<hash@newshound>` from the feed, the item key and the channel.
+pub fn message_id(alert: &Alert, channel: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [&alert.feed.0, &alert.key.0, channel] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    format!("<{}@newshound>", &hex(&hasher.finalize())[..32])
+}
+
+fn published(alert: &Alert) -> String {
+    alert.published.map_or_else(
+        || "unknown".into(),
+        |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+pub(crate) fn text_body(alert: &Alert) -> String {
+    let mut snippet = String::new();
+    let mut pos = 0;
+    for &(start, end) in &alert.snippet.highlights {
+        snippet.push_str(&alert.snippet.text[pos..start]);
+        snippet.push('*');
+        snippet.push_str(&alert.snippet.text[start..end]);
+        snippet.push('*');
+        pos = end;
+    }
+    snippet.push_str(&alert.snippet.text[pos..]);
+    format!(
+        "{title}\n\n{snippet}\n\nFeed:    {feed}\nDate:    {date}\nLink:    {link}\nMatched: {terms}\n\n-- \nYou got this because newshound rule {rules} matched.\n",
+        title = alert.title,
+        feed = alert.feed,
+        date = published(alert),
+        link = alert.link.as_deref().unwrap_or("(none)"),
+        terms = alert.terms.join(", "),
+        rules = alert.rules.join(", "),
+    )
+}
+
+pub(crate) fn html_body(alert: &Alert) -> String {
+    use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+    let mut snippet = String::new();
+    let mut pos = 0;
+    for &(start, end) in &alert.snippet.highlights {
+        snippet.push_str(&text(&alert.snippet.text[pos..start]));
+        snippet.push_str("<mark>");
+        snippet.push_str(&text(&alert.snippet.text[start..end]));
+        snippet.push_str("</mark>");
+        pos = end;
+    }
+    snippet.push_str(&text(&alert.snippet.text[pos..]));
+    let title = text(&alert.title);
+    let heading = match alert.link.as_deref().filter(|l| is_safe_link(l)) {
+        Some(link) => format!("<a href=\"{}\">{title}</a>", attr(link)),
+        None => title.into_owned(),
+    };
+    format!(
+        "<!DOCTYPE html>\n<html><body>\n<h2>{heading}</h2>\n<p>{snippet}</p>\n\
+         <p><small>{feed} · {date}</small></p>\n<p>Matched: <b>{terms}</b></p>\n\
+         <hr><p><small>You got this because newshound rule {rules} matched.</small></p>\n</body></html>\n",
+        feed = text(&alert.feed.0),
+        date = published(alert),
+        terms = text(&alert.terms.join(", ")),
+        rules = text(&alert.rules.join(", ")),
+    )
+}
+
+/// Only web links become clickable; `javascript:` and friends stay text.
+fn is_safe_link(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The webhook `json` body, the object DESIGN.md describes.
+pub fn webhook_json(alert: &Alert) -> serde_json::Value {
+    serde_json::json!({
+        "feed": alert.feed,
+        "key": alert.key,
+        "title": alert.title,
+        "link": alert.link,
+        "published": alert.published.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "rules": alert.rules,
+        "terms": alert.terms,
+        "snippet": alert.snippet.text,
+    })
+}

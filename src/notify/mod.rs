@@ -1,0 +1,191 @@
+//! Delivering alerts: email over SMTP, webhook POSTs and Maildir files. Each failure
+//! says whether another try could succeed, so the dispatcher knows to retry or give up.
+
+mod maildir;
+pub mod message;
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::{Channel, Config, Security, Smtp};
+use crate::feed::fetch::error_chain;
+use crate::model::Alert;
+
+/// A webhook receiver gets this long to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a delivery failed, and whether trying again later could help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl DeliveryError {
+    fn retry(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    fn fatal(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// Could not set up a channel's transport (bad certificate, bad address).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(String);
+
+/// Everything needed to deliver to any configured channel.
+pub struct Notifier {
+    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    /// Who Maildir messages are from: the SMTP sender when there is one.
+    local_from: Mailbox,
+    http: reqwest::Client,
+}
+
+impl Notifier {
+    pub fn new(config: &Config) -> Result<Notifier, SetupError> {
+        let smtp = config.smtp.as_ref().map(smtp_transport).transpose()?;
+        let local_from = match &smtp {
+            Some((_, from)) => from.clone(),
+            None => "newshound <newshound@localhost>"
+                .parse()
+                .map_err(|e| SetupError(format!("default sender: {e}")))?,
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(crate::feed::fetch::USER_AGENT)
+            .timeout(WEBHOOK_TIMEOUT)
+            // A receiver that moved must be updated in the config; following a redirect
+            // would turn the POST into a GET or send alerts somewhere unexpected.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SetupError(format!("HTTP client: {}", error_chain(&e))))?;
+        Ok(Notifier {
+            smtp,
+            local_from,
+            http,
+        })
+    }
+
+    /// Delivers `alert` through `channel` (named `name` in the config).
+    pub async fn deliver(
+        &self,
+        name: &str,
+        channel: &Channel,
+        alert: &Alert,
+    ) -> Result<(), DeliveryError> {
+        match channel {
+            Channel::Email { to } => self.send_email(name, to, alert).await,
+            Channel::Webhook { url } => self.post_webhook(url, alert).await,
+            Channel::Maildir { path } => {
+                let message =
+                    message::email(alert, name, &self.local_from, &[self.local_from.clone()])
+                        .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
+                let id = message::message_id(alert, name);
+                let path = path.clone();
+                let bytes = message.formatted();
+                maildir::deliver(&path, &id, &bytes)
+                    .map_err(|e| DeliveryError::retry(format!("maildir {}: {e}", path.display())))
+            }
+        }
+    }
+
+    async fn send_email(
+        &self,
+        name: &str,
+        to: &[String],
+        alert: &Alert,
+    ) -> Result<(), DeliveryError> {
+        let Some((transport, from)) = &self.smtp else {
+            return Err(DeliveryError::fatal(
+                "no [smtp] section for an email channel",
+            ));
+        };
+        let to = to
+            .iter()
+            .map(|a| a.parse::<Mailbox>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
+        let message = message::email(alert, name, from, &to)
+            .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
+        match transport.send(message).await {
+            Ok(_) => Ok(()),
+            // 5xx: the server refused for good (unknown user, rejected content).
+            Err(e) if e.is_permanent() => {
+                Err(DeliveryError::fatal(format!("SMTP: {}", error_chain(&e))))
+            }
+            Err(e) => Err(DeliveryError::retry(format!("SMTP: {}", error_chain(&e)))),
+        }
+    }
+
+    async fn post_webhook(&self, url: &url::Url, alert: &Alert) -> Result<(), DeliveryError> {
+        let response = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(message::webhook_json(alert).to_string())
+            .send()
+            .await
+            .map_err(|e| DeliveryError::retry(format!("webhook {url}: {}", error_chain(&e))))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = format!("webhook {url} answered {status}");
+        // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
+        // the request itself is wrong and will stay wrong.
+        if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+            Err(DeliveryError::retry(message))
+        } else {
+            Err(DeliveryError::fatal(message))
+        }
+    }
+}
+
+fn smtp_transport(
+    smtp: &Smtp,
+) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox), SetupError> {
+    let from = smtp
+        .from
+        .parse::<Mailbox>()
+        .map_err(|e| SetupError(format!("smtp.from: {e}")))?;
+    let tls = || -> Result<TlsParameters, SetupError> {
+        let mut params = TlsParameters::builder(smtp.host.clone());
+        if let Some(pem) = &smtp.ca_pem {
+            let cert =
+                Certificate::from_pem(pem).map_err(|e| SetupError(format!("smtp.ca_file: {e}")))?;
+            params = params.add_root_certificate(cert);
+        }
+        params
+            .build_rustls()
+            .map_err(|e| SetupError(format!("smtp TLS setup: {e}")))
+    };
+    let tls = match smtp.security {
+        Security::Starttls => Tls::Required(tls()?),
+        Security::Tls => Tls::Wrapper(tls()?),
+        Security::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(smtp.timeout));
+    if let Some((user, password)) = &smtp.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+    }
+    Ok((builder.build(), from))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+use super::*;
+use crate::model::{FeedId, ItemKey, Snippet};
+
+fn alert(title: &str) -> Alert {
+    Alert {
+        feed: FeedId("moscow-times".into()),
+        key: ItemKey("mt-76116".into()),
+        title: title.into(),
+        link: Some("https://news.example.org/a76116".into()),
+        published: chrono::DateTime::from_timestamp(1_642_764_900, 0),
+        rules: vec!["talks".into()],
+        terms: vec!["Lavrov".into(), "Blinken".into()],
+        snippet: Snippet {
+            text: "Lavrov and Blinken met <in> Geneva".into(),
+            highlights: vec![(0, 6), (11, 18)],
+        },
+    }
+}
+
+fn mailbox(s: &str) -> Mailbox {
+    s.parse().expect("test address")
+}
+
+fn render(alert: &Alert) -> String {
+    let message = message::email(
+        alert,
+        "me",
+        &mailbox("newshound <alerts@example.org>"),
+        &[mailbox("me@example.org")],
+    )
+    .expect("message builds");
+    String::from_utf8(message.formatted()).expect("utf-8 message")
+}
+
+fn header_names(raw: &str) -> Vec<&str> {
+    raw.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with([' ', '\t']))
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+        .collect()
+}
+
+#[test]
+fn the_email_has_subject_ids_and_both_bodies() {
+    let seed = alert("Russia, U.S. Agree to Talk Security Demands Next Week");
+    let raw = render(&seed).replace("\r\n ", " ");
+    assert!(raw.contains(
+        "Subject: [newshound] talks: Russia, U.S. Agree to Talk Security Demands Next Week\r\n"
+    ));
+    let id = message::message_id(&seed, "me");
+    assert!(raw.contains(&format!("Message-ID: {id}\r\n")));
+    assert!(raw.contains("Content-Type: multipart/alternative;"));
+    assert!(raw.contains("Content-Type: text/plain; charset=utf-8"));
+    assert!(raw.contains("Content-Type: text/html; charset=utf-8"));
+
+    let text = message::text_body(&seed);
+    assert!(text.contains("*Lavrov* and *Blinken* met <in> Geneva"));
+    assert!(text.contains("Link:    https://news.example.org/a76116"));
+    assert!(text.contains("Date:    2022-01-21 11:35 UTC"));
+    assert!(text.contains("rule talks matched"));
+    let html = message::html_body(&seed);
+    assert!(html.contains("<mark>Lavrov</mark> and <mark>Blinken</mark> met &lt;in&gt; Geneva"));
+    assert!(html.contains("<a href=\"https://news.example.org/a76116\">"));
+}
+
+#[test]
+fn the_message_id_depends_on_item_and_channel_only() {
+    let a = message::message_id(&alert("one title"), "me");
+    assert_eq!(a, message::message_id(&alert("another title"), "me"));
+    assert_ne!(a, message::message_id(&alert("one title"), "team"));
+}
+
+#[test]
+fn a_title_cannot_inject_a_header() {
+    let raw = render(&alert("Hello\r\nBcc: victim@example.org\r\nX-Evil: 1"));
+    let names = header_names(&raw);
+    assert!(!names.contains(&"Bcc"), "{raw}");
+    assert!(!names.contains(&"X-Evil"), "{raw}");
+    assert_eq!(
+        message::subject(&alert("a\nb\r\nc\td")),
+        "[newshound] talks: a b c d"
+    );
+}
+
+#[test]
+fn feed_text_is_escaped_and_only_web_links_are_clickable() {
+    let mut evil = alert("<script>alert(1)</script>");
+    evil.link = Some("javascript:alert(1)".into());
+    let html = message::html_body(&evil);
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
+    assert!(!html.contains("href=\"javascript:"), "{html}");
+}
+
+#[test]
+fn the_webhook_body_is_the_documented_object() {
+    let body = message::webhook_json(&alert("Title"));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "feed": "moscow-times",
+            "key": "mt-76116",
+            "title": "Title",
+            "link": "https://news.example.org/a76116",
+            "published": "2022-01-21T11:35:00Z",
+            "rules": ["talks"],
+            "terms": ["Lavrov", "Blinken"],
+            "snippet": "Lavrov and Blinken met <in> Geneva",
+        })
+    );
+}
+
+#[test]
+fn maildir_delivery_lands_in_new_and_a_redelivery_replaces_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maildir = dir.path().join("alerts");
+    maildir::deliver(&maildir, "<abc@newshound>", b"Subject: x\r\n\r\nbody").expect("delivered");
+    maildir::deliver(&maildir, "<abc@newshound>", b"Subject: x\r\n\r\nbody").expect("again");
+    let new: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .expect("new/")
+        .collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(
+        std::fs::read_dir(maildir.join("tmp"))
+            .expect("tmp/")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_maildir_that_cannot_be_created_is_a_retryable_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "not a directory").expect("write");
+    assert!(maildir::deliver(&blocker.join("alerts"), "<x@y>", b"m").is_err());
+}
