@@ -19,7 +19,9 @@
 //!
 //! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod feed;
 pub mod model;
 pub mod notify;

@@ -11,7 +11,8 @@ pub fn deliver(maildir: &Path, message_id: &str, bytes: &[u8]) -> io::Result<()>
     for sub in ["tmp", "new", "cur"] {
         fs::create_dir_all(maildir.join(sub))?;
     }
-    let name: String = message_id
+    let local_part = message_id.split('@').next().unwrap_or(message_id);
+    let name: String = local_part
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();

@@ -130,16 +130,30 @@ fn is_safe_link(link: &str) -> bool {
     url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
-/// The webhook `json` body, the object DESIGN.md describes.
-pub fn webhook_json(alert: &Alert) -> serde_json::Value {
-    serde_json::json!({
-        "feed": alert.feed,
-        "key": alert.key,
-        "title": alert.title,
-        "link": alert.link,
-        "published": alert.published.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        "rules": alert.rules,
-        "terms": alert.terms,
-        "snippet": alert.snippet.text,
-    })
+/// The webhook `json` body: the object DESIGN.md describes, fields in its order.
+#[derive(Debug, serde::Serialize)]
+pub struct WebhookBody<'a> {
+    pub feed: &'a str,
+    pub key: &'a str,
+    pub title: &'a str,
+    pub link: Option<&'a str>,
+    pub published: Option<String>,
+    pub rules: &'a [String],
+    pub terms: &'a [String],
+    pub snippet: &'a str,
+}
+
+pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
+    WebhookBody {
+        feed: &alert.feed.0,
+        key: &alert.key.0,
+        title: &alert.title,
+        link: alert.link.as_deref(),
+        published: alert
+            .published
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        rules: &alert.rules,
+        terms: &alert.terms,
+        snippet: &alert.snippet.text,
+    }
 }

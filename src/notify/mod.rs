@@ -135,7 +135,10 @@ impl Notifier {
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(message::webhook_json(alert).to_string())
+            .body(
+                serde_json::to_string(&message::webhook_body(alert))
+                    .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?,
+            )
             .send()
             .await
             .map_err(|e| DeliveryError::retry(format!("webhook {url}: {}", error_chain(&e))))?;

@@ -1,0 +1,330 @@
+//! The subcommands: each loads the config, wires the parts together and reports.
+//! Together with `main`, the only code that reads the environment and signals.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Channel, Config, ConfigError, FeedSource};
+use crate::daemon::{self, Pipeline};
+use crate::feed::{self, Fetched, Fetcher, Validators};
+use crate::rules;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "newshound",
+    version,
+    about = "Watches feeds for keywords and sends alerts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: poll every feed on its interval and deliver alerts
+    Run(ConfigArg),
+    /// Poll every feed once, deliver what is due, and exit
+    Once(ConfigArg),
+    /// Validate the config, print a summary, and exit 0 (valid) or 2 (invalid)
+    Check(ConfigArg),
+    /// Show which items match which rules; sends nothing and marks nothing seen
+    TestRules(TestRulesArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The config file
+    #[arg(
+        long,
+        env = "NEWSHOUND_CONFIG",
+        default_value = "/etc/newshound/newshound.toml"
+    )]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct TestRulesArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Test one configured feed (default: all of them)
+    #[arg(long, group = "source")]
+    feed: Option<String>,
+    /// Test a feed at this URL
+    #[arg(long, group = "source")]
+    url: Option<String>,
+    /// Test a feed file on disk
+    #[arg(long, group = "source")]
+    file: Option<PathBuf>,
+    /// One JSON object per matching item, one per line
+    #[arg(long)]
+    json: bool,
+}
+
+/// A mistake in how newshound was invoked (exit code 2), beside config errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+impl Cli {
+    /// The level of logs shown when `RUST_LOG` does not say: the daemon reports its
+    /// work; one-shot commands only warnings, so their output stays readable.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Run(_) | Command::Once(_) => "info",
+            Command::Check(_) | Command::TestRules(_) => "warn",
+        }
+    }
+}
+
+/// Exit code for an error: 2 for an invalid config or usage, 1 for anything else.
+pub fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let usage = error
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>());
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    // Both reqwest and lettre use rustls; name its crypto provider once for both.
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match cli.command {
+        Command::Check(args) => check(&Config::load(&args.config, &env)?),
+        Command::Run(args) => {
+            let config = Config::load(&args.config, &env)?;
+            let pipeline = Arc::new(Pipeline::new(config)?);
+            runtime()?.block_on(run_until_signal(pipeline))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once(args) => {
+            let config = Config::load(&args.config, &env)?;
+            let pipeline = Arc::new(Pipeline::new(config)?);
+            let report = runtime()?.block_on(daemon::once(pipeline))?;
+            let d = report.delivery;
+            println!(
+                "polled {} feeds ({} failed): {} new items, {} alerts queued; delivered {}, retrying {}, dead {}",
+                report.feeds_ok + report.feeds_failed,
+                report.feeds_failed,
+                report.new_items,
+                report.alerts,
+                d.sent,
+                d.retrying,
+                d.dead
+            );
+            let trouble = report.feeds_failed > 0 || d.retrying > 0 || d.dead > 0;
+            Ok(if trouble {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::TestRules(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(test_rules(&config, &args))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn run_until_signal(pipeline: Arc<Pipeline>) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let running = daemon::run(pipeline, shutdown.clone());
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => return result,
+        signal = shutdown_signal() => {
+            tracing::info!(signal = signal?, "stop requested");
+            shutdown.cancel();
+        }
+    }
+    running.await
+}
+
+/// Waits for SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn check(config: &Config) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: OK", config.file.display())?;
+    writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
+    writeln!(
+        out,
+        "poll_interval: {}, first_poll: {:?}",
+        humantime::format_duration(config.daemon.poll_interval),
+        config.daemon.first_poll
+    )?;
+    if let Some(smtp) = &config.smtp {
+        let auth = match &smtp.credentials {
+            Some((user, password)) => format!("user {user}, password {password}"),
+            None => "no AUTH".into(),
+        };
+        writeln!(
+            out,
+            "smtp: {}:{} ({:?}), {auth}, from {}",
+            smtp.host, smtp.port, smtp.security, smtp.from
+        )?;
+    }
+    writeln!(out, "feeds: {}", config.feeds.len())?;
+    for feed in &config.feeds {
+        writeln!(
+            out,
+            "  {} every {}: {}",
+            feed.id,
+            humantime::format_duration(feed.interval),
+            feed.source
+        )?;
+    }
+    writeln!(out, "channels: {}", config.channels.len())?;
+    for (name, channel) in &config.channels {
+        let detail = match channel {
+            Channel::Email { to } => to.join(", "),
+            Channel::Webhook { url } => url.to_string(),
+            Channel::Maildir { path } => path.display().to_string(),
+        };
+        writeln!(out, "  {name} ({}): {detail}", channel.kind())?;
+    }
+    writeln!(out, "rules: {}", config.rules.len())?;
+    for (rule, channels) in &config.routes {
+        writeln!(out, "  {rule} → {}", channels.join(", "))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
+    let base = config.file.parent().unwrap_or(std::path::Path::new("."));
+    let sources: Vec<(String, FeedSource)> = match (&args.feed, &args.url, &args.file) {
+        (Some(name), _, _) => {
+            let feed = config
+                .feeds
+                .iter()
+                .find(|f| f.id.0 == *name)
+                .ok_or_else(|| {
+                    UsageError(format!("--feed {name:?}: no [[feeds]] entry has that name"))
+                })?;
+            vec![(feed.id.0.clone(), feed.source.clone())]
+        }
+        (_, Some(url), _) => {
+            let source =
+                FeedSource::parse(url, base).map_err(|e| UsageError(format!("--url: {e}")))?;
+            vec![(named_like_config(config, &source, url), source)]
+        }
+        (_, _, Some(path)) => {
+            let source = FeedSource::File(std::path::absolute(path)?);
+            vec![(
+                named_like_config(config, &source, &path.display().to_string()),
+                source,
+            )]
+        }
+        _ => config
+            .feeds
+            .iter()
+            .map(|f| (f.id.0.clone(), f.source.clone()))
+            .collect(),
+    };
+    let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)?;
+    let mut out = std::io::stdout().lock();
+    let (mut items, mut matched, mut failed) = (0, 0, 0);
+    for (name, source) in sources {
+        let parsed = match fetcher.fetch(&source, &Validators::default()).await {
+            Ok(Fetched::Body { bytes, charset, .. }) => {
+                feed::parse(&bytes, charset.as_deref()).map_err(anyhow::Error::from)
+            }
+            Ok(Fetched::NotModified) => Err(anyhow::anyhow!("unexpected 304 without validators")),
+            Err(e) => Err(e.into()),
+        };
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                failed += 1;
+                continue;
+            }
+        };
+        for item in &parsed.items {
+            items += 1;
+            let matches = config.rules.matches(&name, item);
+            if matches.is_empty() {
+                continue;
+            }
+            matched += 1;
+            let rule_names: Vec<&str> = matches.iter().map(|m| m.rule.as_str()).collect();
+            let terms = rules::matched_terms(&matches);
+            if args.json {
+                let line = MatchLine {
+                    feed: &name,
+                    key: &item.key.0,
+                    title: &item.title,
+                    link: item.link.as_deref(),
+                    published: item
+                        .published
+                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    rules: rule_names,
+                    terms,
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            } else {
+                writeln!(out, "{name}: {}", item.title)?;
+                writeln!(
+                    out,
+                    "  rules: {}   terms: {}",
+                    rule_names.join(", "),
+                    terms.join(", ")
+                )?;
+                if let Some(link) = &item.link {
+                    writeln!(out, "  {link}")?;
+                }
+            }
+        }
+    }
+    eprintln!("{items} items, {matched} matched, {failed} feeds failed");
+    if failed > 0 {
+        bail!("{failed} feed(s) could not be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `test-rules --json`, fields in the order DESIGN.md documents.
+#[derive(serde::Serialize)]
+struct MatchLine<'a> {
+    feed: &'a str,
+    key: &'a str,
+    title: &'a str,
+    link: Option<&'a str>,
+    published: Option<String>,
+    rules: Vec<&'a str>,
+    terms: Vec<String>,
+}
+
+/// The configured name of a feed with this source, so `feeds = [...]` filters apply;
+/// otherwise the URL or path itself.
+fn named_like_config(config: &Config, source: &FeedSource, fallback: &str) -> String {
+    config
+        .feeds
+        .iter()
+        .find(|f| f.source == *source)
+        .map_or_else(|| fallback.to_owned(), |f| f.id.0.clone())
+}

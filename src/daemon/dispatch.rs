@@ -1,0 +1,99 @@
+//! The dispatcher: delivers due outbox rows, retries with exponential backoff, and turns
+//! rows that keep failing into dead letters.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::Pipeline;
+use crate::store::{OutboxRow, StoreError};
+
+/// How many rows are read from the outbox at a time.
+const BATCH: usize = 100;
+/// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
+
+/// What one dispatch pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// The wait before try number `attempts + 1`, after `attempts` failed tries.
+pub fn backoff(attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
+    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+impl Pipeline {
+    /// Delivers every row due at `now`, once each. Tests call this to step the
+    /// dispatcher without waiting for timers.
+    pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        loop {
+            let rows = self.store.due(now, BATCH)?;
+            if rows.is_empty() {
+                return Ok(report);
+            }
+            for row in rows {
+                let span = info_span!("deliver", id = row.id, channel = %row.channel, feed = %row.alert.feed);
+                self.deliver_row(row, now, &mut report)
+                    .instrument(span)
+                    .await?;
+            }
+        }
+    }
+
+    async fn deliver_row(
+        &self,
+        row: OutboxRow,
+        now: DateTime<Utc>,
+        report: &mut DispatchReport,
+    ) -> Result<(), StoreError> {
+        let Some(channel) = self.config.channels.get(&row.channel) else {
+            let error = format!("channel {:?} is no longer in the config", row.channel);
+            warn!(%error, "dead letter");
+            report.dead += 1;
+            return self.store.mark_dead(row.id, now, &error);
+        };
+        match self
+            .notifier
+            .deliver(&row.channel, channel, &row.alert)
+            .await
+        {
+            Ok(()) => {
+                info!(title = %row.alert.title, "delivered");
+                report.sent += 1;
+                self.store.mark_sent(row.id, Utc::now())
+            }
+            Err(e) if e.retryable && row.attempts + 1 < self.config.daemon.delivery_attempts => {
+                let wait = backoff(row.attempts + 1);
+                warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
+                report.retrying += 1;
+                let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                self.store.mark_retry(row.id, next, &e.message)
+            }
+            Err(e) => {
+                warn!(error = %e, attempts = row.attempts + 1, "delivery failed; kept as a dead letter");
+                report.dead += 1;
+                self.store.mark_dead(row.id, now, &e.message)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_30s_to_an_hour() {
+        let secs: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,186 @@
+//! Running the pipeline: polling feeds on their schedules, dispatching the outbox, and
+//! shutting down within a bound. The only module that spawns tasks.
+
+mod dispatch;
+mod poll;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, info, info_span, warn};
+
+pub use dispatch::{DispatchReport, backoff};
+pub use poll::{PollError, PollOutcome};
+
+use crate::config::{Config, Feed};
+use crate::feed::Fetcher;
+use crate::notify::Notifier;
+use crate::store::Store;
+
+/// In-flight polls and deliveries get this long to finish after a shutdown request.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
+const DISPATCH_IDLE: Duration = Duration::from_secs(60);
+/// The first polls after start-up are spread over at most this long.
+const MAX_START_SPREAD: Duration = Duration::from_secs(10);
+
+/// Everything a poll or a delivery needs, shared by all tasks.
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    fetcher: Fetcher,
+    notifier: Notifier,
+    /// Woken when new alerts are queued, so the dispatcher sends them at once.
+    outbox_changed: Notify,
+    /// Bounds how many feeds are fetched at the same time.
+    fetch_slots: Semaphore,
+}
+
+impl Pipeline {
+    /// Opens the store in the configured state directory and sets up the transports.
+    pub fn new(config: Config) -> anyhow::Result<Pipeline> {
+        let store = Store::open(&config.daemon.state_dir).context("cannot open the state store")?;
+        Pipeline::with_store(config, Arc::new(store))
+    }
+
+    pub fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Pipeline> {
+        let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)
+            .context("cannot set up the HTTP client")?;
+        let notifier = Notifier::new(&config).context("cannot set up the alert channels")?;
+        Ok(Pipeline {
+            fetch_slots: Semaphore::new(config.daemon.max_concurrent_fetches),
+            config: Arc::new(config),
+            store,
+            fetcher,
+            notifier,
+            outbox_changed: Notify::new(),
+        })
+    }
+
+    async fn poll_bounded(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
+        // The semaphore is never closed, so acquiring can only wait, not fail.
+        let _slot = self.fetch_slots.acquire().await;
+        self.poll(feed)
+            .instrument(info_span!("poll", feed = %feed.id))
+            .await
+    }
+}
+
+/// What `once` did, for its summary line and exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnceReport {
+    pub feeds_ok: usize,
+    pub feeds_failed: usize,
+    pub new_items: usize,
+    pub alerts: usize,
+    pub delivery: DispatchReport,
+}
+
+/// Polls every feed once (bounded concurrency), then delivers what is due.
+pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
+    let tasks = TaskTracker::new();
+    let mut handles = Vec::new();
+    for feed in pipeline.config.feeds.clone() {
+        let p = Arc::clone(&pipeline);
+        handles.push(tasks.spawn(async move { p.poll_bounded(&feed).await }));
+    }
+    tasks.close();
+    let mut report = OnceReport::default();
+    for handle in handles {
+        match handle.await.context("a poll task panicked")? {
+            Ok(outcome) => {
+                report.feeds_ok += 1;
+                report.new_items += outcome.new_items;
+                report.alerts += outcome.alerts;
+            }
+            Err(PollError::Store(e)) => return Err(e).context("cannot record a poll"),
+            Err(_) => report.feeds_failed += 1,
+        }
+    }
+    report.delivery = pipeline
+        .dispatch_due(Utc::now())
+        .await
+        .context("cannot read the outbox")?;
+    Ok(report)
+}
+
+/// Runs until `shutdown` is cancelled: every feed on its own interval, the dispatcher
+/// in between. On shutdown, in-flight work gets [`SHUTDOWN_GRACE`] to finish; whatever
+/// is cut short is still in the store and resumes at the next start.
+pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tasks = TaskTracker::new();
+    let counts = pipeline.store.outbox_counts()?;
+    info!(
+        feeds = pipeline.config.feeds.len(),
+        rules = pipeline.config.rules.len(),
+        pending_alerts = counts.pending,
+        "newshound running"
+    );
+    for feed in pipeline.config.feeds.clone() {
+        let p = Arc::clone(&pipeline);
+        let stop = shutdown.clone();
+        tasks.spawn(async move { poll_forever(p, feed, stop).await });
+    }
+    {
+        let p = Arc::clone(&pipeline);
+        let stop = shutdown.clone();
+        tasks.spawn(async move { dispatch_forever(p, stop).await });
+    }
+    tasks.close();
+    shutdown.cancelled().await;
+    info!("shutting down");
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish in time; it resumes at the next start");
+    }
+    Ok(())
+}
+
+async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: CancellationToken) {
+    let spread = (feed.interval / 10).min(MAX_START_SPREAD);
+    let mut wait = spread.mul_f64(fastrand::f64());
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        // A poll in progress is not abandoned on shutdown: `run` waits for it (bounded).
+        // Its failures are recorded and logged inside.
+        let _ = pipeline.poll_bounded(&feed).await;
+        // ±10% so that feeds with the same interval drift apart instead of firing together.
+        wait = feed.interval.mul_f64(0.9 + 0.2 * fastrand::f64());
+    }
+}
+
+async fn dispatch_forever(pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
+    loop {
+        let dispatched = pipeline
+            .dispatch_due(Utc::now())
+            .instrument(info_span!("dispatch"))
+            .await;
+        // A store error (disk full, locked) is logged and retried; alerts stay queued.
+        let next_due = dispatched.and_then(|_| pipeline.store.next_due());
+        let until_next = match next_due {
+            Ok(next) => next
+                .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(DISPATCH_IDLE)
+                .min(DISPATCH_IDLE),
+            Err(e) => {
+                warn!(error = %e, "cannot read the outbox; trying again");
+                DISPATCH_IDLE
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = pipeline.outbox_changed.notified() => {}
+            () = tokio::time::sleep(until_next) => {}
+        }
+    }
+}
