@@ -1,0 +1,445 @@
+//! End to end through the library: feeds from a real HTTP server, alerts to a real
+//! SMTP server or webhook receiver, state in a real SQLite file.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use newshound::daemon::{self, Pipeline};
+use newshound::model::FeedId;
+use newshound::store::OutboxCounts;
+use support::{SmtpMode, SmtpServer, TestConfig, fixture, serve_feed};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const EMAIL_RULE: &str = r#"
+[channels.me]
+type = "email"
+to = ["me@example.org"]
+
+[[rules]]
+name = "talks"
+keywords = ["Lavrov", "Blinken", "NATO", "Лавров"]
+channels = ["me"]
+"#;
+
+fn feeds_section(server: &MockServer, routes: &[&str]) -> String {
+    routes
+        .iter()
+        .map(|r| {
+            let name = r.trim_start_matches('/');
+            format!(
+                "[[feeds]]\nname = \"{name}\"\nurl = \"{}{r}\"\n\n",
+                server.uri()
+            )
+        })
+        .collect()
+}
+
+fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(config.load()).expect("pipeline starts"))
+}
+
+fn subjects(messages: &[support::Received]) -> Vec<String> {
+    let mut subjects: Vec<String> = messages
+        .iter()
+        .map(|m| m.header("Subject").expect("subject"))
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+#[tokio::test]
+async fn every_feed_format_is_fetched_parsed_matched_and_mailed() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    let feeds = [
+        ("/rss20.xml", "application/rss+xml"),
+        ("/rss094.xml", "text/xml"),
+        ("/rss-noversion.xml", "text/xml"),
+        ("/rss091.xml", "text/xml"),
+        ("/rss090.rdf", "application/rdf+xml"),
+        ("/rss10.rdf", "application/rdf+xml"),
+        ("/atom-html.xml", "application/atom+xml"),
+        ("/atom-xhtml.xml", "application/atom+xml"),
+        ("/feed.json", "application/feed+json"),
+        ("/windows-1251.xml", "text/xml"),
+    ];
+    for (route, content_type) in feeds {
+        serve_feed(&http, route, fixture(&route[1..]), "\"v1\"", content_type).await;
+    }
+    let routes: Vec<&str> = feeds.iter().map(|(r, _)| *r).collect();
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &routes)
+        ),
+    );
+    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(report.feeds_failed, 0, "{report:?}");
+    assert_eq!(report.delivery.sent, 10, "{report:?}");
+
+    let messages: Vec<_> = (0..10).map(|_| smtp.next_message()).collect();
+    let mut expected = [
+        "Russia, U.S. Agree to Talk Security Demands Next Week",
+        "Blinken\u{2019}s Geneva visit",
+        "Ministers meet & talk \u{2019}frankly\u{2019}\u{200C}",
+        "Café owners meet NATO delegates",
+        "NATO summit scheduled",
+        "Lavrov comments on talks",
+        "Blinken and Lavrov",
+        "Security talks continue",
+        "Лавров встретился с Блинкеном",
+        "ЛАВРОВ прибыл в Женеву",
+    ]
+    .map(|title| format!("[newshound] talks: {title}"));
+    expected.sort();
+    assert_eq!(subjects(&messages), expected);
+    // Every message went through STARTTLS + AUTH with the configured user.
+    assert!(smtp.logins().iter().all(|u| u == support::SMTP_USER));
+    let seed = messages
+        .iter()
+        .find(|m| {
+            m.header("Subject")
+                .is_some_and(|s| s.contains("Security Demands"))
+        })
+        .expect("the seed story");
+    let body = seed.decoded();
+    assert!(body.contains("Feed:    rss20"), "{body}");
+    assert!(body.contains("*Lavrov*"), "{body}");
+    assert!(body.contains("<mark>Blinken</mark>"), "{body}");
+    assert_eq!(seed.to, ["me@example.org"]);
+    assert!(smtp.drain().is_empty(), "decoys must not alert");
+}
+
+#[tokio::test]
+async fn first_poll_marks_seen_and_later_polls_alert_only_on_new_items() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+
+    let first = daemon::once(Arc::clone(&p)).await.expect("first poll");
+    assert_eq!(
+        (first.new_items, first.alerts),
+        (4, 0),
+        "mark-seen: no alerts"
+    );
+
+    // Unchanged feed: the stored ETag is sent back and the server answers 304.
+    let second = daemon::once(Arc::clone(&p)).await.expect("second poll");
+    assert_eq!((second.new_items, second.alerts), (0, 0));
+    let conditional = http
+        .received_requests()
+        .await
+        .expect("recording")
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("if-none-match")
+                .is_some_and(|v| v == "\"v1\"")
+        })
+        .count();
+    assert_eq!(conditional, 1);
+
+    // The feed gains one matching item and one decoy.
+    let updated = String::from_utf8(fixture("rss20.xml"))
+        .expect("utf-8")
+        .replacen(
+            "<item>",
+            "<item><title>NATO allies meet in Brussels</title><guid>new-1</guid></item>\
+         <item><title>Natomas bakery opens</title><guid>new-2</guid></item><item>",
+            1,
+        );
+    http.reset().await;
+    serve_feed(&http, "/news", updated.into_bytes(), "\"v2\"", "text/xml").await;
+    let third = daemon::once(Arc::clone(&p)).await.expect("third poll");
+    assert_eq!(
+        (third.new_items, third.alerts, third.delivery.sent),
+        (2, 1, 1)
+    );
+    let message = smtp.next_message();
+    assert_eq!(
+        message.header("Subject").as_deref(),
+        Some("[newshound] talks: NATO allies meet in Brussels")
+    );
+    let fourth = daemon::once(p).await.expect("fourth poll");
+    assert_eq!(fourth.alerts, 0, "nothing is alerted twice");
+    assert!(smtp.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
+    support::init();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/good", fixture("rss20.xml"), "\"g\"", "text/xml").await;
+    serve_feed(
+        &http,
+        "/html",
+        fixture("not-a-feed.html"),
+        "\"h\"",
+        "text/html",
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/broken"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&http)
+        .await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            feeds_section(&http, &["/broken", "/html", "/good"])
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!((report.feeds_ok, report.feeds_failed), (1, 2));
+    assert_eq!(report.delivery.sent, 1);
+    let broken = p
+        .store
+        .feed_state(&FeedId("broken".into()))
+        .expect("query")
+        .expect("row");
+    assert_eq!(broken.last_error_kind.as_deref(), Some("http_status"));
+    assert_eq!(broken.consecutive_failures, 1);
+    let html = p
+        .store
+        .feed_state(&FeedId("html".into()))
+        .expect("query")
+        .expect("row");
+    assert_eq!(html.last_error_kind.as_deref(), Some("not_a_feed"));
+    let messages = support::maildir_messages(&config.dir.path().join("alerts"));
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("Security Demands"));
+
+    // Still broken next time: counted again, and the good feed is unaffected.
+    let again = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!((again.feeds_ok, again.feeds_failed), (1, 2));
+    let broken = p
+        .store
+        .feed_state(&FeedId("broken".into()))
+        .expect("query")
+        .expect("row");
+    assert_eq!(broken.consecutive_failures, 2);
+}
+
+#[tokio::test]
+async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
+    support::init();
+    let smtp = SmtpServer::start();
+    smtp.set_mode(SmtpMode::TempFail);
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.retrying, 1, "{report:?}");
+    assert_eq!(p.store.outbox_counts().expect("counts").pending, 1);
+
+    // Not due yet: the backoff holds it.
+    assert_eq!(p.dispatch_due(Utc::now()).await.expect("dispatch").sent, 0);
+
+    smtp.set_mode(SmtpMode::Accept);
+    let later = Utc::now() + chrono::Duration::seconds(31);
+    let report = p.dispatch_due(later).await.expect("dispatch");
+    assert_eq!(report.sent, 1);
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .expect("subject")
+            .contains("Security Demands")
+    );
+    assert_eq!(
+        p.store.outbox_counts().expect("counts"),
+        OutboxCounts {
+            pending: 0,
+            sent: 1,
+            dead: 0
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_smtp_rejection_becomes_a_dead_letter() {
+    support::init();
+    let smtp = SmtpServer::start();
+    smtp.set_mode(SmtpMode::Reject);
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.dead, 1, "{report:?}");
+    let dead = p.store.dead_letters().expect("query");
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].2.contains("550"), "{dead:?}");
+}
+
+#[tokio::test]
+async fn retries_stop_after_the_configured_attempts_and_the_alert_is_kept() {
+    support::init();
+    let smtp = SmtpServer::start();
+    smtp.set_mode(SmtpMode::TempFail);
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\ndelivery_attempts = 3",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    daemon::once(Arc::clone(&p)).await.expect("once runs");
+    let mut at = Utc::now();
+    for _ in 0..2 {
+        at += chrono::Duration::hours(2);
+        p.dispatch_due(at).await.expect("dispatch");
+    }
+    let counts = p.store.outbox_counts().expect("counts");
+    assert_eq!((counts.pending, counts.dead), (0, 1));
+    assert!(p.store.dead_letters().expect("query")[0].2.contains("451"));
+}
+
+#[tokio::test]
+async fn a_title_cannot_inject_mail_headers_or_recipients() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    let feed = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>x</title>\
+        <item><guid>evil-1</guid><title>NATO&#13;&#10;Bcc: victim@example.org&#13;&#10;X-Injected: yes</title>\
+        <description>NATO</description></item></channel></rss>";
+    serve_feed(
+        &http,
+        "/evil",
+        feed.as_bytes().to_vec(),
+        "\"e\"",
+        "text/xml",
+    )
+    .await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/evil"])
+        ),
+    );
+    daemon::once(pipeline(&config)).await.expect("once runs");
+    let message = smtp.next_message();
+    assert_eq!(message.to, ["me@example.org"], "no extra recipient");
+    let names: Vec<String> = message
+        .headers()
+        .iter()
+        .filter_map(|h| h.split_once(':').map(|(n, _)| n.to_ascii_lowercase()))
+        .collect();
+    assert!(!names.contains(&"bcc".to_string()), "{names:?}");
+    assert!(!names.contains(&"x-injected".to_string()), "{names:?}");
+    assert_eq!(
+        message.header("Subject").as_deref(),
+        Some("[newshound] talks: NATO Bcc: victim@example.org X-Injected: yes")
+    );
+}
+
+#[tokio::test]
+async fn webhooks_get_the_json_object_and_failures_are_classified() {
+    support::init();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/ok"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hooks)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&hooks)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/gone"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&hooks)
+        .await;
+    let channels = ["ok", "busy", "gone"]
+        .iter()
+        .map(|c| {
+            format!(
+                "[channels.{c}]\ntype = \"webhook\"\nurl = \"{}/{c}\"\n\n",
+                hooks.uri()
+            )
+        })
+        .collect::<String>();
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{channels}[[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\", \"NATO\"]\nchannels = [\"ok\", \"busy\", \"gone\"]\n",
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(
+        (
+            report.delivery.sent,
+            report.delivery.retrying,
+            report.delivery.dead
+        ),
+        (1, 1, 1),
+        "2xx sent, 503 retried, 404 dead"
+    );
+    let requests = hooks.received_requests().await.expect("recording");
+    let ok = requests
+        .iter()
+        .find(|r| r.url.path() == "/ok")
+        .expect("POST to /ok");
+    let body: serde_json::Value = serde_json::from_slice(&ok.body).expect("json body");
+    assert_eq!(body["feed"], "news");
+    assert_eq!(body["key"], "mt-76116");
+    assert_eq!(
+        body["title"],
+        "Russia, U.S. Agree to Talk Security Demands Next Week"
+    );
+    assert_eq!(body["published"], "2022-01-21T11:35:00Z");
+    assert_eq!(body["rules"], serde_json::json!(["talks"]));
+    assert_eq!(body["terms"], serde_json::json!(["Lavrov", "NATO"]));
+    assert!(
+        body["snippet"]
+            .as_str()
+            .expect("snippet")
+            .contains("Lavrov")
+    );
+}
