@@ -102,14 +102,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check(&Config::load(&args.config, &env)?),
         Command::Run(args) => {
             let config = Config::load(&args.config, &env)?;
-            let pipeline = Arc::new(Pipeline::new(config)?);
-            runtime()?.block_on(run_until_signal(pipeline))?;
+            // The SMTP pool starts a task when built, so the pipeline is made inside the runtime.
+            runtime()?.block_on(async {
+                let pipeline = Arc::new(Pipeline::new(config)?);
+                run_until_signal(pipeline).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Once(args) => {
             let config = Config::load(&args.config, &env)?;
-            let pipeline = Arc::new(Pipeline::new(config)?);
-            let report = runtime()?.block_on(daemon::once(pipeline))?;
+            let report = runtime()?.block_on(async {
+                let pipeline = Arc::new(Pipeline::new(config)?);
+                daemon::once(pipeline).await
+            })?;
             let d = report.delivery;
             println!(
                 "polled {} feeds ({} failed): {} new items, {} alerts queued; delivered {}, retrying {}, dead {}",

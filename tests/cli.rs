@@ -1,0 +1,255 @@
+//! The command line as a user meets it: exit codes, one-line errors, `check`,
+//! `test-rules`, and the bundled demo config.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn newshound(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newshound"));
+    cmd.args(args)
+        .env_remove("NEWSHOUND_CONFIG")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("newshound runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copies the demo config and its feeds into a temp dir, so runs leave the repo clean.
+fn demo_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(repo("config/demo.toml"), dir.path().join("demo.toml")).expect("copy demo");
+    let feeds = dir.path().join("demo-feeds");
+    std::fs::create_dir(&feeds).expect("mkdir");
+    for entry in std::fs::read_dir(repo("config/demo-feeds")).expect("demo feeds") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), feeds.join(entry.file_name())).expect("copy feed");
+    }
+    dir
+}
+
+#[test]
+fn check_accepts_the_example_config_and_never_prints_the_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "correct horse battery staple\n").expect("write");
+    let out = newshound(
+        &["check", "--config", &repo("config/example.toml")],
+        &[(
+            "NEWSHOUND__SMTP__PASSWORD_FILE",
+            password_file.to_str().expect("utf-8 path"),
+        )],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("feeds: 2"), "{text}");
+    assert!(text.contains("talks → me, team"), "{text}");
+    assert!(text.contains("password ********"), "{text}");
+    assert!(!text.contains("correct horse"), "{text}");
+    assert!(!stderr(&out).contains("correct horse"));
+}
+
+#[test]
+fn check_accepts_the_demo_config() {
+    let out = newshound(&["check", "--config", &repo("config/demo.toml")], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rules: 2"));
+}
+
+#[test]
+fn an_invalid_config_exits_2_with_one_line_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[channels.me]\ntype = \"maildir\"\npath = \"m\"\n\n[[rules]]\nname = \"r\"\n\
+         keywords = [\"NATO\"]\nchannels = [\"you\"]\n",
+    )
+    .expect("write");
+    let out = newshound(&["check", "--config", path.to_str().expect("utf-8")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "newshound: {}:8: rules[0].channels[0]: unknown channel \"you\"; define it as [channels.you]\n",
+            path.display()
+        )
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_missing_config_exits_2_and_says_how_to_point_at_one() {
+    let out = newshound(&["check", "--config", "/nonexistent/newshound.toml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("newshound: cannot read config file /nonexistent/newshound.toml"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn the_config_path_comes_from_newshound_config() {
+    let out = newshound(
+        &["check"],
+        &[("NEWSHOUND_CONFIG", &repo("config/demo.toml"))],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn test_rules_json_prints_the_documented_line_format_and_marks_nothing_seen() {
+    let dir = demo_copy();
+    let config = dir.path().join("demo.toml");
+    let out = newshound(
+        &[
+            "test-rules",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(
+        lines[0],
+        r#"{"feed":"world-wire","key":"wire-76116","title":"Russia, U.S. Agree to Talk Security Demands Next Week","link":"https://wire.example.org/2022/01/21/russia-us-agree-to-talk-security-demands","published":"2022-01-21T11:35:00Z","rules":["talks","geneva"],"terms":["Lavrov","Blinken","NATO","Geneva"]}"#
+    );
+    assert!(
+        !dir.path().join("demo-state").exists(),
+        "a dry run creates no state"
+    );
+}
+
+#[test]
+fn test_rules_reads_a_single_file_or_feed() {
+    let out = newshound(
+        &[
+            "test-rules",
+            "--config",
+            &repo("config/demo.toml"),
+            "--file",
+            &repo("tests/fixtures/feeds/rss20.xml"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Russia, U.S. Agree to Talk Security Demands Next Week"),
+        "{text}"
+    );
+    assert!(!text.contains("Natomas"), "{text}");
+    assert!(stderr(&out).contains("4 items, 1 matched"));
+
+    let out = newshound(
+        &[
+            "test-rules",
+            "--config",
+            &repo("config/demo.toml"),
+            "--feed",
+            "nope",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--feed \"nope\": no [[feeds]] entry has that name"));
+}
+
+#[test]
+fn test_rules_on_a_broken_feed_says_why_and_exits_1() {
+    let out = newshound(
+        &[
+            "test-rules",
+            "--config",
+            &repo("config/demo.toml"),
+            "--file",
+            &repo("tests/fixtures/feeds/not-a-feed.html"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a feed"), "{}", stderr(&out));
+}
+
+#[test]
+fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
+    let dir = demo_copy();
+    let config = dir.path().join("demo.toml");
+    let out = newshound(&["once", "--config", config.to_str().expect("utf-8")], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("polled 3 feeds (0 failed): 8 new items, 4 alerts queued; delivered 4"),
+        "{}",
+        stdout(&out)
+    );
+    let maildir = dir.path().join("demo-state/alerts");
+    let messages = support::maildir_messages(&maildir);
+    assert_eq!(messages.len(), 4);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Security Demands Next Week"))
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.contains("Natomas") || m.contains("Lavrovsky"))
+    );
+
+    let again = newshound(&["once", "--config", config.to_str().expect("utf-8")], &[]);
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("0 new items, 0 alerts queued"));
+    assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 4);
+}
+
+/// Regression: the SMTP pool needs the async runtime when it is built, and `once`
+/// built it outside, so any config with an email channel panicked.
+#[test]
+fn once_with_an_email_channel_delivers_over_smtp() {
+    support::init();
+    let smtp = support::SmtpServer::start();
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+             [channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"NATO\"]\nchannels = [\"me\"]\n",
+            smtp.config_section(),
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let env: Vec<(String, String)> = support::test_env().into_iter().collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = newshound(
+        &["once", "--config", config.path.to_str().expect("utf-8")],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("delivered 1"), "{}", stdout(&out));
+    let message = smtp.next_message();
+    assert_eq!(
+        message.header("Subject").as_deref(),
+        Some("[newshound] talks: Russia, U.S. Agree to Talk Security Demands Next Week")
+    );
+}
