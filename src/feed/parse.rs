@@ -2,6 +2,7 @@
 //! keys and plain text (HTML removed, entities decoded) for matching.
 
 use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use feed_rs::model::{Entry, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
@@ -44,7 +45,11 @@ pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, Par
     let parser = feed_rs::parser::Builder::new()
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(fixed.as_ref()).map_err(|e| match e {
+    // feed-rs has panicked on odd input before (UTF-16BE); a panic must stay an error
+    // of this one feed.
+    let parsed = catch_unwind(AssertUnwindSafe(|| parser.parse(fixed.as_ref())))
+        .map_err(|_| ParseError::Malformed("the feed parser crashed on this document".into()))?;
+    let feed = parsed.map_err(|e| match e {
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
             ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into())
         }
@@ -129,24 +134,58 @@ fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Decodes to UTF-8 when the document cannot say its own encoding: a BOM or an XML
-/// declaration wins (feed-rs honours both); else the HTTP charset; else UTF-8, with
-/// windows-1252 for bytes that are not UTF-8.
+/// Decodes to UTF-8 where feed-rs would not: UTF-16 (with or without a BOM) is
+/// decoded here, and its declaration rewritten to say utf-8; otherwise a UTF-8 BOM or
+/// an XML declaration wins (feed-rs honours both); else the HTTP charset; else UTF-8,
+/// with windows-1252 for bytes that are not UTF-8.
 fn transcode<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
-    if encoding_rs::Encoding::for_bom(bytes).is_some() || declares_encoding(bytes) {
+    use encoding_rs::{UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+    let utf16 = match encoding_rs::Encoding::for_bom(bytes) {
+        Some((enc, _)) if enc == UTF_8 => return Cow::Borrowed(bytes),
+        Some((enc, _)) => Some(enc),
+        None if bytes.starts_with(b"\0<\0?") => Some(UTF_16BE),
+        None if bytes.starts_with(b"<\0?\0") => Some(UTF_16LE),
+        None => None,
+    };
+    if let Some(enc) = utf16 {
+        let (text, _, _) = enc.decode(bytes);
+        return Cow::Owned(declare_utf8(&text).into_bytes());
+    }
+    if declares_encoding(bytes) {
         return Cow::Borrowed(bytes);
     }
     let declared = http_charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
     let encoding = match declared {
         Some(enc) => enc,
         None if std::str::from_utf8(bytes).is_ok() => return Cow::Borrowed(bytes),
-        None => encoding_rs::WINDOWS_1252,
+        None => WINDOWS_1252,
     };
-    if encoding == encoding_rs::UTF_8 {
+    if encoding == UTF_8 {
         return Cow::Borrowed(bytes);
     }
     let (text, _, _) = encoding.decode(bytes);
     Cow::Owned(text.into_owned().into_bytes())
+}
+
+/// `text` with the encoding named in its XML declaration (if any) replaced by utf-8.
+fn declare_utf8(text: &str) -> String {
+    let Some(end) = text.strip_prefix("<?xml").and_then(|rest| rest.find("?>")) else {
+        return text.to_owned();
+    };
+    let declaration = &text[..end + "<?xml".len()];
+    let Some(at) = declaration.find("encoding") else {
+        return text.to_owned();
+    };
+    let after = &declaration[at..];
+    let value = after.find(['"', '\'']).and_then(|open| {
+        let quote = after[open..].chars().next()?;
+        let close = after[open + 1..].find(quote)?;
+        Some((at + open + 1, at + open + 1 + close))
+    });
+    match value {
+        Some((start, stop)) => format!("{}utf-8{}", &text[..start], &text[stop..]),
+        None => text.to_owned(),
+    }
 }
 
 /// Whether the XML declaration names an encoding (`<?xml … encoding="…"?>`).

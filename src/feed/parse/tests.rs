@@ -131,3 +131,35 @@ fn version_attribute_is_found_only_as_a_whole_attribute() {
     );
     assert_eq!(attribute(b"<rss>", b"version"), None);
 }
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(if big_endian {
+            &[0xFE, 0xFF]
+        } else {
+            &[0xFF, 0xFE]
+        });
+    }
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        });
+    }
+    out
+}
+
+/// Regression: feed-rs (quick-xml) panicked on UTF-16BE documents from the feedparser
+/// corpus; a panic in a poll would have stopped that feed's polling for good.
+#[test]
+fn utf16_documents_with_and_without_bom_parse_without_panic() {
+    let doc = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel>\
+               <title>t</title><item><guid>1</guid><title>Лавров</title></item></channel></rss>";
+    for (big_endian, bom) in [(true, true), (true, false), (false, true), (false, false)] {
+        let feed = parse(&utf16(doc, big_endian, bom), None)
+            .unwrap_or_else(|e| panic!("be={big_endian} bom={bom}: {e}"));
+        assert_eq!(feed.items[0].title, "Лавров", "be={big_endian} bom={bom}");
+    }
+}
