@@ -1,0 +1,138 @@
+//! Fetching against a real local HTTP server: conditional GET, the body cap counted
+//! after decompression, the timeout, and files on disk.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use newshound::config::FeedSource;
+use newshound::feed::{FetchError, Fetched, Fetcher, Validators};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn source(server: &MockServer, route: &str) -> FeedSource {
+    FeedSource::Http(format!("{}{route}", server.uri()).parse().expect("url"))
+}
+
+#[tokio::test]
+async fn validators_are_returned_and_sent_back() {
+    support::init();
+    let server = MockServer::start().await;
+    support::serve_feed(
+        &server,
+        "/f",
+        support::fixture("rss20.xml"),
+        "\"abc\"",
+        "text/xml; charset=utf-8",
+    )
+    .await;
+    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
+    let first = fetcher
+        .fetch(&source(&server, "/f"), &Validators::default())
+        .await
+        .expect("fetched");
+    let Fetched::Body {
+        validators,
+        charset,
+        bytes,
+    } = first
+    else {
+        panic!("expected a body");
+    };
+    assert_eq!(validators.etag.as_deref(), Some("\"abc\""));
+    assert_eq!(charset.as_deref(), Some("utf-8"));
+    assert_eq!(bytes, support::fixture("rss20.xml"));
+    let second = fetcher
+        .fetch(&source(&server, "/f"), &validators)
+        .await
+        .expect("fetched");
+    assert!(matches!(second, Fetched::NotModified));
+    let requests = server.received_requests().await.expect("recording");
+    let agent = requests[0].headers.get("user-agent").expect("user agent");
+    assert!(agent.to_str().expect("ascii").starts_with("newshound/"));
+}
+
+#[tokio::test]
+async fn the_body_cap_counts_decompressed_bytes() {
+    support::init();
+    let server = MockServer::start().await;
+    // 4 MiB of zeros compress to a few KiB: the cap must see the 4 MiB.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 4 << 20]).expect("compress");
+    let bomb = gz.finish().expect("compress");
+    assert!(bomb.len() < 64 << 10);
+    Mock::given(method("GET"))
+        .and(path("/bomb"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "gzip")
+                .set_body_bytes(bomb),
+        )
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
+    let err = fetcher
+        .fetch(&source(&server, "/bomb"), &Validators::default())
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(err, FetchError::TooLarge { limit } if limit == 1 << 20),
+        "{err}"
+    );
+    assert_eq!(err.kind(), "too_large");
+}
+
+#[tokio::test]
+async fn a_server_slower_than_the_timeout_is_abandoned() {
+    support::init();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_millis(500), 1 << 20).expect("client");
+    let err = fetcher
+        .fetch(&source(&server, "/slow"), &Validators::default())
+        .await
+        .expect_err("timed out");
+    assert_eq!(err.kind(), "timeout", "{err}");
+}
+
+#[tokio::test]
+async fn http_errors_and_missing_files_are_typed() {
+    support::init();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/gone"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_secs(5), 1 << 20).expect("client");
+    let err = fetcher
+        .fetch(&source(&server, "/gone"), &Validators::default())
+        .await
+        .expect_err("410");
+    assert_eq!(err.to_string(), "server answered 410 Gone");
+    let missing = FeedSource::File("/nonexistent/feed.xml".into());
+    let err = fetcher
+        .fetch(&missing, &Validators::default())
+        .await
+        .expect_err("no file");
+    assert_eq!(err.kind(), "file");
+    assert!(err.to_string().contains("/nonexistent/feed.xml"));
+}
+
+#[tokio::test]
+async fn a_file_over_the_cap_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.xml");
+    std::fs::write(&path, vec![b' '; 2048]).expect("write");
+    let fetcher = Fetcher::new(Duration::from_secs(5), 1024).expect("client");
+    let err = fetcher
+        .fetch(&FeedSource::File(path), &Validators::default())
+        .await
+        .expect_err("too large");
+    assert_eq!(err.kind(), "too_large");
+}
