@@ -64,14 +64,11 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     let config = TestConfig::write(
         "first_poll = \"alert\"\npoll_interval = \"2s\"",
         &format!(
-            "{}[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+            "{}[[feeds]]\nname = \"news\"\nurl = \"file://{}/tests/fixtures/feeds/rss20.xml\"\n\n\
              [channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
              [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
             smtp.config_section(),
-            format!(
-                "{}/tests/fixtures/feeds/rss20.xml",
-                env!("CARGO_MANIFEST_DIR")
-            )
+            env!("CARGO_MANIFEST_DIR"),
         ),
     );
 

@@ -90,9 +90,13 @@ impl Notifier {
             Channel::Email { to } => self.send_email(name, to, alert).await,
             Channel::Webhook { url } => self.post_webhook(url, alert).await,
             Channel::Maildir { path } => {
-                let message =
-                    message::email(alert, name, &self.local_from, &[self.local_from.clone()])
-                        .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
+                let message = message::email(
+                    alert,
+                    name,
+                    &self.local_from,
+                    std::slice::from_ref(&self.local_from),
+                )
+                .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
                 let id = message::message_id(alert, name);
                 let path = path.clone();
                 let bytes = message.formatted();

@@ -271,9 +271,14 @@ impl Expr {
                 );
                 used.len() > before
             }
-            Expr::Any(exprs) => exprs
-                .iter()
-                .fold(false, |found, e| e.eval(hits, used) || found),
+            Expr::Any(exprs) => {
+                // No short cut: every matching branch adds its hits for the alert.
+                let mut found = false;
+                for e in exprs {
+                    found |= e.eval(hits, used);
+                }
+                found
+            }
         }
     }
 }
