@@ -170,11 +170,6 @@ impl Config {
         let raw = checker.merge_env()?;
         checker.check(raw)
     }
-
-    /// The channel names, in a stable order.
-    pub fn channel_names(&self) -> impl Iterator<Item = &str> {
-        self.channels.keys().map(String::as_str)
-    }
 }
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);

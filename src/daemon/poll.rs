@@ -1,13 +1,15 @@
 //! One poll of one feed: fetch, parse, find new items, match, and record them with their
 //! alerts in one transaction.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use super::Pipeline;
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, ParseError};
-use crate::model::{Alert, Item};
+use crate::model::{Alert, Item, ItemKey};
 use crate::rules::{self, RuleMatch};
 use crate::store::{PollRecord, StoreError};
 
@@ -97,7 +99,14 @@ impl Pipeline {
         let alerting = !first_poll || self.config.daemon.first_poll == FirstPoll::Alert;
         let mut alerts = Vec::new();
         if alerting {
-            for item in parsed.items.iter().filter(|i| new_keys.contains(&&i.key)) {
+            let new: HashSet<&ItemKey> = new_keys.iter().copied().collect();
+            // A key the feed repeats is alerted once, like it is recorded once.
+            let mut done: HashSet<&ItemKey> = HashSet::new();
+            for item in parsed
+                .items
+                .iter()
+                .filter(|i| new.contains(&i.key) && done.insert(&i.key))
+            {
                 let matches = self.config.rules.matches(&feed.id.0, item);
                 alerts.extend(self.route(feed, item, &matches));
             }

@@ -1,5 +1,5 @@
 //! Feeds: fetching bytes over HTTP or from disk ([`fetch`]) and parsing them into
-//! items with our own keys and plain text ([`parse`]).
+//! items with our own keys and plain text ([`parse()`]).
 
 pub mod fetch;
 pub mod parse;
