@@ -83,6 +83,10 @@ pub struct Item {
     pub summary: String,
     /// Plain text of the full content, when the feed carries it.
     pub content: String,
+    /// The authors' names, comma-separated.
+    pub author: String,
+    /// The categories (tags), comma-separated.
+    pub categories: String,
 }
 
 /// Which text of an item a term matched in.
@@ -92,16 +96,29 @@ pub enum Field {
     Title,
     Summary,
     Content,
+    Author,
+    Category,
+    Link,
 }
 
 impl Field {
-    pub const ALL: [Field; 3] = [Field::Title, Field::Summary, Field::Content];
+    pub const EVERY: [Field; 6] = [
+        Field::Title,
+        Field::Summary,
+        Field::Content,
+        Field::Author,
+        Field::Category,
+        Field::Link,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Field::Title => "title",
             Field::Summary => "summary",
             Field::Content => "content",
+            Field::Author => "author",
+            Field::Category => "category",
+            Field::Link => "link",
         }
     }
 
@@ -110,6 +127,9 @@ impl Field {
             Field::Title => &item.title,
             Field::Summary => &item.summary,
             Field::Content => &item.content,
+            Field::Author => &item.author,
+            Field::Category => &item.categories,
+            Field::Link => item.link.as_deref().unwrap_or_default(),
         }
     }
 }

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
-pub use raw::{FirstPoll, Security};
+pub use raw::{Accents, FirstPoll, Security};
 use raw::{RawChannel, RawConfig, RawSmtp};
 
 use crate::model::FeedId;
-use crate::rules::{FieldSet, RuleError, RuleSet, RuleSpec};
+use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
 
 /// Prefix of environment variables that override config keys (`NEWSHOUND__SMTP__HOST`).
 pub const ENV_PREFIX: &str = "NEWSHOUND";
@@ -402,10 +402,26 @@ impl Checker<'_> {
                     }
                 }
             }
+            let condition = match (&r.keywords, &r.query) {
+                (Some(keywords), None) => Condition::Keywords(keywords.clone()),
+                (None, Some(query)) => Condition::Query(query.clone()),
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(
+                        key().key("query"),
+                        "a rule has `keywords` or `query`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        key(),
+                        "a rule needs `keywords = [...]` or `query = \"...\"`",
+                    ));
+                }
+            };
             routes.insert(name.to_owned(), r.channels.clone());
             specs.push(RuleSpec {
                 name: name.to_owned(),
-                keywords: r.keywords.clone(),
+                condition,
                 feeds: r
                     .feeds
                     .as_ref()
@@ -413,15 +429,18 @@ impl Checker<'_> {
                 fields: r
                     .fields
                     .clone()
-                    .map_or(FieldSet::ALL, FieldSet::from_fields),
+                    .map_or(FieldSet::DEFAULT, FieldSet::from_fields),
+                case_sensitive: r.case_sensitive.unwrap_or(false),
+                strict_accents: r.accents.unwrap_or_default() == Accents::Strict,
             });
         }
-        let rules = RuleSet::compile(&specs).map_err(|e| {
+        let rules = RuleSet::compile(&specs, &raw.lists).map_err(|e| {
             let rule = KeyPath::default().key("rules").index(e.rule);
             let key = match e.error {
                 RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
                 RuleError::NoKeywords => rule.key("keywords"),
                 RuleError::NoFields => rule.key("fields"),
+                RuleError::Query { .. } => rule.key("query"),
                 RuleError::Automaton(_) => rule,
             };
             self.invalid(key, e.error.to_string())

@@ -20,6 +20,9 @@ pub struct RawConfig {
     pub channels: BTreeMap<String, RawChannel>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
+    /// Named term lists, used in queries as `@name`.
+    #[serde(default)]
+    pub lists: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,8 +100,22 @@ pub enum RawChannel {
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     pub name: String,
-    pub keywords: Vec<String>,
+    pub keywords: Option<Vec<String>>,
+    pub query: Option<String>,
     pub feeds: Option<Vec<String>>,
     pub fields: Option<Vec<Field>>,
     pub channels: Vec<String>,
+    pub case_sensitive: Option<bool>,
+    pub accents: Option<Accents>,
+}
+
+/// Whether a rule's terms match regardless of accents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accents {
+    /// `Lavrov` matches `Lavróv`.
+    #[default]
+    Fold,
+    /// Accents must be as written.
+    Strict,
 }

@@ -80,6 +80,16 @@ fn a_valid_file_is_checked_into_config() {
 }
 
 #[test]
+fn queries_use_lists_and_rule_options() {
+    let text = VALID.replace(
+        "keywords = [\"Geneva\"]",
+        "query = \"@officials NEAR/5 Geneva\"\ncase_sensitive = true\naccents = \"strict\"",
+    ) + "\n[lists]\nofficials = [\"Lavrov\", \"Peskov\"]\n";
+    let config = load(&text, &[("SMTP_PW", "x")]).expect("valid config");
+    assert_eq!(config.rules.len(), 2);
+}
+
+#[test]
 fn the_password_never_shows_in_debug_output() {
     let config = load(VALID, &[("SMTP_PW", "hunter2")]).expect("valid config");
     let printed = format!("{config:?}");
@@ -187,6 +197,26 @@ fn invalid_configs_name_the_line_and_key() {
             "[channels.me]",
             "[channels.me",
             "/etc/nh/newshound.toml:21: ",
+        ),
+        (
+            "keywords = [\"Geneva\"]",
+            "query = \"Geneva AND (Lavrov OR\"",
+            "/etc/nh/newshound.toml:36: rules[1].query: \"Geneva AND (Lavrov OR\": column 22: the query ends too early",
+        ),
+        (
+            "keywords = [\"Geneva\"]",
+            "query = \"@diplomats NEAR/3 Geneva\"",
+            "/etc/nh/newshound.toml:36: rules[1].query: \"@diplomats NEAR/3 Geneva\": column 1: unknown list @diplomats; [lists] defines: none",
+        ),
+        (
+            "keywords = [\"Geneva\"]",
+            "keywords = [\"Geneva\"]\nquery = \"Geneva\"",
+            "/etc/nh/newshound.toml:37: rules[1].query: a rule has `keywords` or `query`, not both",
+        ),
+        (
+            "keywords = [\"Geneva\"]",
+            "accents = \"loose\"",
+            "/etc/nh/newshound.toml:36: rules[1].accents: unknown variant `loose`, expected `fold` or `strict`",
         ),
     ];
     for (from, to, expected) in rows {

@@ -91,6 +91,21 @@ fn to_item(entry: &Entry) -> Item {
             &content
         },
     );
+    let author = entry
+        .authors
+        .iter()
+        .filter_map(|p| p.name.as_deref().or(p.email.as_deref()))
+        .map(collapse)
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let categories = entry
+        .categories
+        .iter()
+        .map(|c| collapse(c.label.as_deref().unwrap_or(&c.term)))
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
     Item {
         key,
         title,
@@ -98,6 +113,8 @@ fn to_item(entry: &Entry) -> Item {
         published: entry.published.or(entry.updated),
         summary,
         content,
+        author,
+        categories,
     }
 }
 

@@ -1,0 +1,471 @@
+//! From rule specs to a [`RuleSet`]: queries parsed, terms folded and shared across
+//! rules, automata built, and each rule turned into an expression over term hits.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexSet};
+
+use super::normalize::{self, FoldMode, fold_term};
+use super::query::{self, Ast, QueryError};
+use super::scan::{Automaton, Matcher, Regexes, ScanHit, Term, TermId, TermKind};
+use super::{Condition, FieldSet, Lists, RuleError, RuleSet, RuleSetError, RuleSpec};
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub feeds: Option<BTreeSet<String>>,
+    pub expr: Expr,
+}
+
+/// A rule's condition over the terms found in an item.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// The term was found in one of the fields.
+    Term {
+        term: TermId,
+        fields: FieldSet,
+    },
+    /// A term of `left` and a term of `right` in the same field, at most `distance`
+    /// words apart.
+    Near {
+        left: Vec<TermId>,
+        right: Vec<TermId>,
+        fields: FieldSet,
+        distance: u32,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+}
+
+impl Expr {
+    /// Whether the expression holds over `hits` (sorted by term). The indices of the
+    /// hits that made it hold are added to `used`, so alerts can mark each one.
+    pub fn eval(&self, hits: &[ScanHit], used: &mut Vec<usize>) -> bool {
+        match self {
+            Expr::Term { term, fields } => {
+                let before = used.len();
+                let range = hits_of(hits, *term);
+                used.extend(range.filter(|&h| fields.contains(hits[h].field)));
+                used.len() > before
+            }
+            Expr::Near {
+                left,
+                right,
+                fields,
+                distance,
+            } => {
+                let before = used.len();
+                let side = |terms: &[TermId]| -> Vec<usize> {
+                    terms
+                        .iter()
+                        .flat_map(|&t| hits_of(hits, t))
+                        .filter(|&h| fields.contains(hits[h].field))
+                        .collect()
+                };
+                let (lefts, rights) = (side(left), side(right));
+                for &a in &lefts {
+                    for &b in &rights {
+                        let (x, y) = (hits[a], hits[b]);
+                        let gap = if x.words.0 <= y.words.0 {
+                            y.words.0.saturating_sub(x.words.1)
+                        } else {
+                            x.words.0.saturating_sub(y.words.1)
+                        };
+                        if x.field == y.field && gap <= *distance {
+                            used.extend([a, b]);
+                        }
+                    }
+                }
+                used.len() > before
+            }
+            Expr::And(all) => {
+                let before = used.len();
+                let holds = all.iter().all(|e| e.eval(hits, used));
+                if !holds {
+                    used.truncate(before);
+                }
+                holds
+            }
+            Expr::Or(any) => {
+                // No short cut: every matching branch adds its hits for the alert.
+                let mut found = false;
+                for e in any {
+                    found |= e.eval(hits, used);
+                }
+                found
+            }
+            // What a negation looked at is not a reason the rule fired.
+            Expr::Not(inner) => !inner.eval(hits, &mut Vec::new()),
+        }
+    }
+
+    /// Every term the expression mentions.
+    fn terms(&self, out: &mut Vec<TermId>) {
+        match self {
+            Expr::Term { term, .. } => out.push(*term),
+            Expr::Near { left, right, .. } => out.extend(left.iter().chain(right)),
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.terms(out)),
+            Expr::Not(inner) => inner.terms(out),
+        }
+    }
+
+    /// The fields the expression looks at.
+    fn fields(&self) -> FieldSet {
+        match self {
+            Expr::Term { fields, .. } | Expr::Near { fields, .. } => *fields,
+            Expr::And(all) | Expr::Or(all) => all
+                .iter()
+                .fold(FieldSet::from_fields([]), |acc, e| acc.union(e.fields())),
+            Expr::Not(inner) => inner.fields(),
+        }
+    }
+
+    fn has_near(&self) -> bool {
+        match self {
+            Expr::Near { .. } => true,
+            Expr::Term { .. } => false,
+            Expr::And(all) | Expr::Or(all) => all.iter().any(Expr::has_near),
+            Expr::Not(inner) => inner.has_near(),
+        }
+    }
+}
+
+/// The hits of `term`, as indices into `hits` (sorted by term).
+fn hits_of(hits: &[ScanHit], term: TermId) -> std::ops::Range<usize> {
+    let start = hits.partition_point(|h| h.term < term);
+    let end = start + hits[start..].partition_point(|h| h.term == term);
+    start..end
+}
+
+/// Distinct terms and patterns, shared by every rule.
+#[derive(Default)]
+struct TermTable {
+    terms: Vec<Term>,
+    by_key: HashMap<TermKey, TermId>,
+    /// Per folding mode: the patterns and the terms behind each.
+    patterns: Vec<(FoldMode, Vec<String>, Vec<Vec<TermId>>)>,
+    /// Where each folded pattern sits in `patterns`.
+    pattern_slot: HashMap<(FoldMode, String), (usize, usize)>,
+    regexes: Vec<(String, TermId)>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum TermKey {
+    Literal(FoldMode, String, TermKind),
+    Regex(String),
+}
+
+impl TermTable {
+    fn literal(&mut self, written: &str, kind: TermKind, mode: FoldMode) -> Option<TermId> {
+        let folded = fold_term(written, mode);
+        if !folded.chars().any(normalize::is_word_char) {
+            return None;
+        }
+        let key = TermKey::Literal(mode, folded.clone(), kind);
+        if let Some(&id) = self.by_key.get(&key) {
+            return Some(id);
+        }
+        let id = self.push(written, kind, key);
+        if let Some(&(slot, p)) = self.pattern_slot.get(&(mode, folded.clone())) {
+            self.patterns[slot].2[p].push(id);
+            return Some(id);
+        }
+        let slot = match self.patterns.iter().position(|(m, ..)| *m == mode) {
+            Some(slot) => slot,
+            None => {
+                self.patterns.push((mode, Vec::new(), Vec::new()));
+                self.patterns.len() - 1
+            }
+        };
+        let (_, patterns, terms) = &mut self.patterns[slot];
+        self.pattern_slot
+            .insert((mode, folded.clone()), (slot, patterns.len()));
+        patterns.push(folded);
+        terms.push(vec![id]);
+        Some(id)
+    }
+
+    fn regex(&mut self, pattern: &str, case_sensitive: bool) -> Result<TermId, String> {
+        let full = if case_sensitive {
+            pattern.to_owned()
+        } else {
+            format!("(?i:{pattern})")
+        };
+        Regex::new(&full).map_err(|e| e.to_string())?;
+        let key = TermKey::Regex(full.clone());
+        if let Some(&id) = self.by_key.get(&key) {
+            return Ok(id);
+        }
+        let id = self.push(&format!("/{pattern}/"), TermKind::Regex, key);
+        self.regexes.push((full, id));
+        Ok(id)
+    }
+
+    fn push(&mut self, display: &str, kind: TermKind, key: TermKey) -> TermId {
+        let suffix = if kind == TermKind::Prefix { "*" } else { "" };
+        self.terms.push(Term {
+            display: format!("{}{suffix}", display.trim()),
+            kind,
+        });
+        self.by_key.insert(key, self.terms.len() - 1);
+        self.terms.len() - 1
+    }
+}
+
+/// What a rule's terms are compiled with.
+#[derive(Clone, Copy)]
+struct Context {
+    fields: FieldSet,
+    mode: FoldMode,
+    case_sensitive: bool,
+}
+
+pub fn compile(specs: &[RuleSpec], lists: &Lists) -> Result<RuleSet, RuleSetError> {
+    let mut table = TermTable::default();
+    let mut rules = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.iter().enumerate() {
+        let fail = |error| RuleSetError { rule: index, error };
+        if spec.fields.is_empty() {
+            return Err(fail(RuleError::NoFields));
+        }
+        let cx = Context {
+            fields: spec.fields,
+            mode: FoldMode {
+                case: !spec.case_sensitive,
+                accents: !spec.strict_accents,
+            },
+            case_sensitive: spec.case_sensitive,
+        };
+        let expr = match &spec.condition {
+            Condition::Keywords(keywords) => {
+                if keywords.is_empty() {
+                    return Err(fail(RuleError::NoKeywords));
+                }
+                let mut any = Vec::with_capacity(keywords.len());
+                for (k, keyword) in keywords.iter().enumerate() {
+                    let term = table
+                        .literal(keyword, TermKind::Exact, cx.mode)
+                        .ok_or_else(|| fail(RuleError::EmptyKeyword { index: k }))?;
+                    any.push(Expr::Term {
+                        term,
+                        fields: cx.fields,
+                    });
+                }
+                Expr::Or(any)
+            }
+            Condition::Query(text) => {
+                let query_error = |error: QueryError| {
+                    fail(RuleError::Query {
+                        query: text.clone(),
+                        error,
+                    })
+                };
+                let ast = query::parse(text).map_err(query_error)?;
+                lower(&ast, cx, &mut table, lists).map_err(query_error)?
+            }
+        };
+        rules.push(Rule {
+            name: spec.name.clone(),
+            feeds: spec.feeds.clone(),
+            expr,
+        });
+    }
+    build(rules, table).map_err(|e| RuleSetError {
+        rule: 0,
+        error: RuleError::Automaton(e),
+    })
+}
+
+fn lower(ast: &Ast, cx: Context, table: &mut TermTable, lists: &Lists) -> Result<Expr, QueryError> {
+    // Parse errors carry columns; errors found here point at the query's start unless
+    // the node knows better.
+    let at = |column: usize, message: String| QueryError { column, message };
+    let term = |term| Expr::Term {
+        term,
+        fields: cx.fields,
+    };
+    Ok(match ast {
+        Ast::Literal(_) | Ast::Prefix(_) | Ast::Regex(_) | Ast::List { .. } => {
+            let alternatives = term_alternatives(ast, cx, table, lists)?;
+            match alternatives.as_slice() {
+                [one] => term(*one),
+                _ => Expr::Or(alternatives.into_iter().map(term).collect()),
+            }
+        }
+        Ast::Field(field, inner) => lower(
+            inner,
+            Context {
+                fields: FieldSet::from_fields([*field]),
+                ..cx
+            },
+            table,
+            lists,
+        )?,
+        Ast::Near {
+            left,
+            right,
+            distance,
+            column,
+        } => {
+            let side = |ast: &Ast, table: &mut TermTable| {
+                term_alternatives(ast, cx, table, lists).map_err(|e| {
+                    if e.column == 0 {
+                        at(*column, "NEAR needs a word, \"phrase\", prefix*, /regex/ or @list (or an OR of them) on each side".into())
+                    } else {
+                        e
+                    }
+                })
+            };
+            Expr::Near {
+                left: side(left, table)?,
+                right: side(right, table)?,
+                fields: cx.fields,
+                distance: *distance,
+            }
+        }
+        Ast::And(all) => Expr::And(
+            all.iter()
+                .map(|a| lower(a, cx, table, lists))
+                .collect::<Result<_, _>>()?,
+        ),
+        Ast::Or(any) => Expr::Or(
+            any.iter()
+                .map(|a| lower(a, cx, table, lists))
+                .collect::<Result<_, _>>()?,
+        ),
+        Ast::Not(inner) => Expr::Not(Box::new(lower(inner, cx, table, lists)?)),
+    })
+}
+
+/// The terms a term-like node stands for. A node that is not term-like gives an
+/// error with column 0, which NEAR turns into its own message.
+fn term_alternatives(
+    ast: &Ast,
+    cx: Context,
+    table: &mut TermTable,
+    lists: &Lists,
+) -> Result<Vec<TermId>, QueryError> {
+    let at = |column: usize, message: String| QueryError { column, message };
+    let literal = |table: &mut TermTable, text: &str, kind| {
+        table.literal(text, kind, cx.mode).ok_or_else(|| {
+            at(
+                1,
+                format!("the term {text:?} has no letters or digits to match"),
+            )
+        })
+    };
+    match ast {
+        Ast::Literal(text) => Ok(vec![literal(table, text, TermKind::Exact)?]),
+        Ast::Prefix(stem) => Ok(vec![literal(table, stem, TermKind::Prefix)?]),
+        Ast::Regex(pattern) => table
+            .regex(pattern, cx.case_sensitive)
+            .map(|t| vec![t])
+            .map_err(|e| at(1, format!("invalid regex /{pattern}/: {}", one_line(&e)))),
+        Ast::List { name, column } => {
+            let entries = lists.get(name).ok_or_else(|| {
+                let known: Vec<&str> = lists.keys().map(String::as_str).collect();
+                at(
+                    *column,
+                    format!(
+                        "unknown list @{name}; [lists] defines: {}",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            if entries.is_empty() {
+                return Err(at(*column, format!("list @{name} is empty")));
+            }
+            entries
+                .iter()
+                .map(|entry| {
+                    table
+                        .literal(entry, TermKind::Exact, cx.mode)
+                        .ok_or_else(|| {
+                            at(
+                                *column,
+                                format!(
+                                    "list @{name} holds {entry:?}, which has no letters or digits"
+                                ),
+                            )
+                        })
+                })
+                .collect()
+        }
+        Ast::Or(any) => {
+            let mut all = Vec::new();
+            for a in any {
+                all.extend(term_alternatives(a, cx, table, lists)?);
+            }
+            Ok(all)
+        }
+        Ast::Field(..) | Ast::Near { .. } | Ast::And(_) | Ast::Not(_) => Err(at(0, String::new())),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Builds the automata, the regex set and the indexes the matcher needs.
+fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
+    let mut automata = Vec::with_capacity(table.patterns.len());
+    for (mode, patterns, terms_of_pattern) in table.patterns {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| e.to_string())?;
+        automata.push(Automaton {
+            mode,
+            automaton,
+            terms_of_pattern,
+        });
+    }
+    let regexes = if table.regexes.is_empty() {
+        None
+    } else {
+        let (patterns, term): (Vec<String>, Vec<TermId>) = table.regexes.into_iter().unzip();
+        let set = RegexSet::new(&patterns).map_err(|e| one_line(&e.to_string()))?;
+        let each = patterns
+            .iter()
+            .map(|p| Regex::new(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| one_line(&e.to_string()))?;
+        Some(Regexes { set, each, term })
+    };
+    let mut rules_of_term = vec![Vec::new(); table.terms.len()];
+    let mut always = Vec::new();
+    let mut fields = FieldSet::from_fields([]);
+    let mut needs_positions = false;
+    for (index, rule) in rules.iter().enumerate() {
+        let mut terms = Vec::new();
+        rule.expr.terms(&mut terms);
+        terms.sort_unstable();
+        terms.dedup();
+        for term in terms {
+            rules_of_term[term].push(index);
+        }
+        if rule.expr.eval(&[], &mut Vec::new()) {
+            always.push(index);
+        }
+        fields = fields.union(rule.expr.fields());
+        needs_positions |= rule.expr.has_near();
+    }
+    Ok(RuleSet {
+        rules,
+        matcher: Matcher {
+            terms: table.terms,
+            automata,
+            regexes,
+            fields,
+            needs_positions,
+        },
+        rules_of_term,
+        always,
+    })
+}
