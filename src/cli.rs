@@ -2,7 +2,7 @@
 //! Together with `main`, the only code that reads the environment and signals.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,9 +63,12 @@ struct TestRulesArgs {
     /// Test a feed file on disk
     #[arg(long, group = "source")]
     file: Option<PathBuf>,
-    /// One JSON object per matching item, one per line
+    /// One JSON object per matching item, one per line, with the hits' byte spans
     #[arg(long)]
     json: bool,
+    /// Show each matching rule with its terms highlighted in context
+    #[arg(long, conflicts_with = "json")]
+    explain: bool,
 }
 
 /// A mistake in how newshound was invoked (exit code 2), beside config errors.
@@ -289,18 +292,34 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
                         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     rules: rule_names,
                     terms,
+                    spans: matches
+                        .iter()
+                        .flat_map(|m| {
+                            m.hits.iter().map(|h| SpanLine {
+                                rule: &m.rule,
+                                term: &h.term,
+                                field: h.field.name(),
+                                start: h.span.0,
+                                end: h.span.1,
+                            })
+                        })
+                        .collect(),
                 };
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;
             } else {
                 writeln!(out, "{name}: {}", item.title)?;
-                writeln!(
-                    out,
-                    "  rules: {}   terms: {}",
-                    rule_names.join(", "),
-                    terms.join(", ")
-                )?;
                 if let Some(link) = &item.link {
                     writeln!(out, "  {link}")?;
+                }
+                if args.explain {
+                    explain(&mut out, item, &matches, std::io::stdout().is_terminal())?;
+                } else {
+                    writeln!(
+                        out,
+                        "  rules: {}   terms: {}",
+                        rule_names.join(", "),
+                        terms.join(", ")
+                    )?;
                 }
             }
         }
@@ -312,7 +331,8 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `test-rules --json`, fields in the order DESIGN.md documents.
+/// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then
+/// where each hit is.
 #[derive(serde::Serialize)]
 struct MatchLine<'a> {
     feed: &'a str,
@@ -322,6 +342,54 @@ struct MatchLine<'a> {
     published: Option<String>,
     rules: Vec<&'a str>,
     terms: Vec<String>,
+    spans: Vec<SpanLine<'a>>,
+}
+
+/// One hit: byte offsets into the plain text of the field.
+#[derive(serde::Serialize)]
+struct SpanLine<'a> {
+    rule: &'a str,
+    term: &'a str,
+    field: &'a str,
+    start: usize,
+    end: usize,
+}
+
+/// Each rule with its terms, and per field a passage with the hits highlighted: in
+/// colour on a terminal, in [brackets] otherwise.
+fn explain(
+    out: &mut impl Write,
+    item: &crate::model::Item,
+    matches: &[rules::RuleMatch],
+    colour: bool,
+) -> std::io::Result<()> {
+    let (open, close) = if colour {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    for m in matches {
+        let terms = rules::matched_terms(std::slice::from_ref(m));
+        writeln!(out, "  rule {}: {}", m.rule, terms.join(", "))?;
+        for field in crate::model::Field::EVERY {
+            let spans: Vec<(usize, usize)> = m
+                .hits
+                .iter()
+                .filter(|h| h.field == field)
+                .map(|h| h.span)
+                .collect();
+            if !spans.is_empty() {
+                let passage = rules::passage(field.text(item), spans);
+                writeln!(
+                    out,
+                    "    {:>8}: {}",
+                    field.name(),
+                    passage.marked(open, close)
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The configured name of a feed with this source, so `feeds = [...]` filters apply;

@@ -158,6 +158,39 @@ pub struct Snippet {
     pub highlights: Vec<(usize, usize)>,
 }
 
+impl Snippet {
+    /// The text in pieces, each with whether it is a highlighted hit.
+    pub fn segments(&self) -> Vec<(&str, bool)> {
+        let mut pieces = Vec::with_capacity(2 * self.highlights.len() + 1);
+        let mut pos = 0;
+        for &(start, end) in &self.highlights {
+            if start > pos {
+                pieces.push((&self.text[pos..start], false));
+            }
+            pieces.push((&self.text[start..end], true));
+            pos = end;
+        }
+        if pos < self.text.len() {
+            pieces.push((&self.text[pos..], false));
+        }
+        pieces
+    }
+
+    /// The text with each hit wrapped in `open` … `close`.
+    pub fn marked(&self, open: &str, close: &str) -> String {
+        self.segments()
+            .into_iter()
+            .map(|(piece, hit)| {
+                if hit {
+                    format!("{open}{piece}{close}")
+                } else {
+                    piece.to_owned()
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +215,19 @@ mod tests {
         assert_eq!(
             a.0,
             "sha256:e85e9755d2c11925acefe51fe2822faf8815d676b4db7b64fa7b12be0bd53d1e"
+        );
+    }
+
+    #[test]
+    fn snippet_marks_its_highlights() {
+        let snippet = Snippet {
+            text: "Lavrov met Blinken".into(),
+            highlights: vec![(0, 6), (11, 18)],
+        };
+        assert_eq!(snippet.marked("[", "]"), "[Lavrov] met [Blinken]");
+        assert_eq!(
+            snippet.segments(),
+            [("Lavrov", true), (" met ", false), ("Blinken", true)]
         );
     }
 

@@ -67,7 +67,7 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
 fn check_accepts_the_demo_config() {
     let out = newshound(&["check", "--config", &repo("config/demo.toml")], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("rules: 2"));
+    assert!(stdout(&out).contains("rules: 3"));
 }
 
 #[test]
@@ -130,13 +130,58 @@ fn test_rules_json_prints_the_documented_line_format_and_marks_nothing_seen() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with(
+            r#"{"feed":"world-wire","key":"wire-76116","title":"Russia, U.S. Agree to Talk Security Demands Next Week","link":"https://wire.example.org/2022/01/21/russia-us-agree-to-talk-security-demands","published":"2022-01-21T11:35:00Z","rules":["talks","geneva","officials-in-geneva"],"terms":["Lavrov","Blinken","NATO","Geneva"],"spans":[{"rule":"talks","term":"Lavrov","field":"summary","start":24,"end":30},"#
+        ),
+        "{}",
+        lines[0]
+    );
+    let line: serde_json::Value = serde_json::from_str(lines[3]).expect("json line");
+    assert_eq!(line["feed"], "ru-desk");
     assert_eq!(
-        lines[0],
-        r#"{"feed":"world-wire","key":"wire-76116","title":"Russia, U.S. Agree to Talk Security Demands Next Week","link":"https://wire.example.org/2022/01/21/russia-us-agree-to-talk-security-demands","published":"2022-01-21T11:35:00Z","rules":["talks","geneva"],"terms":["Lavrov","Blinken","NATO","Geneva"]}"#
+        line["spans"],
+        serde_json::json!([
+            {"rule": "talks", "term": "Лавров", "field": "title", "start": 0, "end": 12},
+        ]),
+        "NEAR wants both terms in one field; here they are in title and content"
+    );
+    assert_eq!(line["rules"], serde_json::json!(["talks"]));
+    assert_eq!(
+        lines[0].matches("\"rule\":\"officials-in-geneva\"").count(),
+        3,
+        "the NEAR rule reports both officials and the place"
     );
     assert!(
         !dir.path().join("demo-state").exists(),
         "a dry run creates no state"
+    );
+}
+
+#[test]
+fn test_rules_explain_shows_each_rule_with_its_terms_marked() {
+    let out = newshound(
+        &[
+            "test-rules",
+            "--config",
+            &repo("config/demo.toml"),
+            "--feed",
+            "city-desk",
+            "--explain",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "city-desk: Hotel staff prepare for diplomats\n\
+         \x20 https://city.example.org/hotel-diplomats\n\
+         \x20 rule talks: Lavrov\n\
+         \x20    summary: Security was tight at the hotel by Lake Geneva where [Lavróv] stayed.\n\
+         \x20 rule geneva: Geneva\n\
+         \x20    summary: Security was tight at the hotel by Lake [Geneva] where Lavróv stayed.\n\
+         \x20 rule officials-in-geneva: Lavrov, Geneva\n\
+         \x20    summary: Security was tight at the hotel by Lake [Geneva] where [Lavróv] stayed.\n"
     );
 }
 

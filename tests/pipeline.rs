@@ -443,3 +443,46 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
             .contains("Lavrov")
     );
 }
+
+#[tokio::test]
+async fn a_query_rule_alerts_with_its_terms_highlighted() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let rules = r#"
+[lists]
+places = ["Geneva", "Vienna"]
+
+[channels.me]
+type = "email"
+to = ["me@example.org"]
+
+[[rules]]
+name = "geneva-talks"
+query = '"Sergei Lavrov" NEAR/8 Blinken AND @places AND NOT Kyiv AND title:/security\s+demands/'
+channels = ["me"]
+"#;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}{rules}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 1, "{report:?}");
+    let message = smtp.next_message();
+    let body = message.decoded();
+    assert!(
+        body.contains("Foreign Minister *Sergei Lavrov* and U.S. Secretary of State Antony *Blinken* met in *Geneva*"),
+        "{body}"
+    );
+    assert!(body.contains("<mark>Sergei Lavrov</mark>"), "{body}");
+    assert!(
+        body.contains("Matched: Sergei Lavrov, Blinken, Geneva, /security\\s+demands/"),
+        "{body}"
+    );
+    assert!(smtp.drain().is_empty());
+}

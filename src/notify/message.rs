@@ -76,16 +76,7 @@ fn published(alert: &Alert) -> String {
 }
 
 pub(crate) fn text_body(alert: &Alert) -> String {
-    let mut snippet = String::new();
-    let mut pos = 0;
-    for &(start, end) in &alert.snippet.highlights {
-        snippet.push_str(&alert.snippet.text[pos..start]);
-        snippet.push('*');
-        snippet.push_str(&alert.snippet.text[start..end]);
-        snippet.push('*');
-        pos = end;
-    }
-    snippet.push_str(&alert.snippet.text[pos..]);
+    let snippet = alert.snippet.marked("*", "*");
     format!(
         "{title}\n\n{snippet}\n\nFeed:    {feed}\nDate:    {date}\nLink:    {link}\nMatched: {terms}\n\n-- \nYou got this because newshound rule {rules} matched.\n",
         title = alert.title,
@@ -99,16 +90,18 @@ pub(crate) fn text_body(alert: &Alert) -> String {
 
 pub(crate) fn html_body(alert: &Alert) -> String {
     use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-    let mut snippet = String::new();
-    let mut pos = 0;
-    for &(start, end) in &alert.snippet.highlights {
-        snippet.push_str(&text(&alert.snippet.text[pos..start]));
-        snippet.push_str("<mark>");
-        snippet.push_str(&text(&alert.snippet.text[start..end]));
-        snippet.push_str("</mark>");
-        pos = end;
-    }
-    snippet.push_str(&text(&alert.snippet.text[pos..]));
+    let snippet: String = alert
+        .snippet
+        .segments()
+        .into_iter()
+        .map(|(piece, hit)| {
+            if hit {
+                format!("<mark>{}</mark>", text(piece))
+            } else {
+                text(piece).into_owned()
+            }
+        })
+        .collect();
     let title = text(&alert.title);
     let heading = match alert.link.as_deref().filter(|l| is_safe_link(l)) {
         Some(link) => format!("<a href=\"{}\">{title}</a>", attr(link)),

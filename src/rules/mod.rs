@@ -20,7 +20,7 @@ use crate::model::Field;
 
 pub use normalize::{FoldMode, Folded, fold, fold_term};
 pub use query::QueryError;
-pub use snippet::{matched_terms, snippet};
+pub use snippet::{matched_terms, passage, snippet};
 
 /// What a rule is made of, before compilation (from the config file).
 #[derive(Debug, Clone, PartialEq, Eq)]

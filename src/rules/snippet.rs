@@ -38,15 +38,25 @@ pub fn snippet(item: &Item, matches: &[RuleMatch]) -> Snippet {
             highlights: Vec::new(),
         };
     };
-    let text = field.text(item);
-    let mut spans: Vec<(usize, usize)> = hits
+    let spans: Vec<(usize, usize)> = hits
         .iter()
         .filter(|h| h.field == field)
         .map(|h| h.span)
         .collect();
+    passage(field.text(item), spans)
+}
+
+/// A passage of `text` around the first of `spans` (byte ranges, at least one), with
+/// every span inside it marked; overlapping spans merge into one mark.
+pub fn passage(text: &str, mut spans: Vec<(usize, usize)>) -> Snippet {
     spans.sort_unstable();
     spans.dedup();
-    let first = spans[0];
+    let Some(&first) = spans.first() else {
+        return Snippet {
+            text: lead(text, 2 * SNIPPET_CONTEXT),
+            highlights: Vec::new(),
+        };
+    };
     let start = floor_char_boundary(text, first.0.saturating_sub(SNIPPET_CONTEXT));
     let start = text[start..first.0]
         .find(char::is_whitespace)
@@ -62,7 +72,6 @@ pub fn snippet(item: &Item, matches: &[RuleMatch]) -> Snippet {
     let shift = |pos: usize| pos - start + prefix.len();
     let mut highlights: Vec<(usize, usize)> = Vec::new();
     for (s, e) in spans.into_iter().filter(|&(s, e)| s >= start && e <= end) {
-        // Overlapping hits ("NATO" inside "NATO summit") merge into one mark.
         match highlights.last_mut() {
             Some(last) if shift(s) <= last.1 => last.1 = last.1.max(shift(e)),
             _ => highlights.push((shift(s), shift(e))),
