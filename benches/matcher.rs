@@ -21,9 +21,17 @@ fn load_items() -> Vec<Item> {
     if let Ok(dirs) = std::fs::read_dir(&corpus) {
         files.extend(dirs.flatten().map(|d| d.path().join("feed.xml")));
     } else {
-        eprintln!("{} is absent: benchmarking on the bundled fixtures", corpus.display());
+        eprintln!(
+            "{} is absent: benchmarking on the bundled fixtures",
+            corpus.display()
+        );
         for dir in ["tests/fixtures/feeds", "config/demo-feeds"] {
-            files.extend(std::fs::read_dir(root.join(dir)).expect("bundled feeds").flatten().map(|e| e.path()));
+            files.extend(
+                std::fs::read_dir(root.join(dir))
+                    .expect("bundled feeds")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         }
     }
     files.sort();
@@ -44,7 +52,12 @@ fn load_items() -> Vec<Item> {
 fn text_bytes(items: &[Item]) -> u64 {
     items
         .iter()
-        .map(|i| [Field::Title, Field::Summary, Field::Content].iter().map(|f| f.text(i).len() as u64).sum::<u64>())
+        .map(|i| {
+            [Field::Title, Field::Summary, Field::Content]
+                .iter()
+                .map(|f| f.text(i).len() as u64)
+                .sum::<u64>()
+        })
         .sum()
 }
 
@@ -53,11 +66,20 @@ fn text_bytes(items: &[Item]) -> u64 {
 fn vocabulary(items: &[Item]) -> Vec<String> {
     let mut words: Vec<String> = items
         .iter()
-        .flat_map(|i| i.title.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|i| {
+            i.title
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_owned())
         // Capitalised words of five letters or more: names and places, what watch
         // rules are about.
-        .filter(|w| w.chars().count() >= 5 && w.chars().all(char::is_alphanumeric) && w.starts_with(char::is_uppercase))
+        .filter(|w| {
+            w.chars().count() >= 5
+                && w.chars().all(char::is_alphanumeric)
+                && w.starts_with(char::is_uppercase)
+        })
         .collect();
     words.sort();
     words.dedup();
@@ -77,11 +99,35 @@ fn rules(n: usize, vocabulary: &[String]) -> Vec<RuleSpec> {
         .map(|i| {
             let name = format!("rule-{i}");
             match i % 5 {
-                0 => RuleSpec::keywords(&name, &[&term(&mut rng), &term(&mut rng), &term(&mut rng)]),
-                1 => RuleSpec::query(&name, &format!("\"{}\" AND NOT \"{}\"", term(&mut rng), term(&mut rng))),
-                2 => RuleSpec::query(&name, &format!("\"{} {}\" OR {}*", term(&mut rng), term(&mut rng), term(&mut rng))),
-                3 => RuleSpec::query(&name, &format!("\"{}\" NEAR/5 \"{}\"", term(&mut rng), term(&mut rng))),
-                _ => RuleSpec::query(&name, &format!("title:\"{}\" (\"{}\" OR \"{}\")", term(&mut rng), term(&mut rng), term(&mut rng))),
+                0 => {
+                    RuleSpec::keywords(&name, &[&term(&mut rng), &term(&mut rng), &term(&mut rng)])
+                }
+                1 => RuleSpec::query(
+                    &name,
+                    &format!("\"{}\" AND NOT \"{}\"", term(&mut rng), term(&mut rng)),
+                ),
+                2 => RuleSpec::query(
+                    &name,
+                    &format!(
+                        "\"{} {}\" OR {}*",
+                        term(&mut rng),
+                        term(&mut rng),
+                        term(&mut rng)
+                    ),
+                ),
+                3 => RuleSpec::query(
+                    &name,
+                    &format!("\"{}\" NEAR/5 \"{}\"", term(&mut rng), term(&mut rng)),
+                ),
+                _ => RuleSpec::query(
+                    &name,
+                    &format!(
+                        "title:\"{}\" (\"{}\" OR \"{}\")",
+                        term(&mut rng),
+                        term(&mut rng),
+                        term(&mut rng)
+                    ),
+                ),
             }
         })
         .collect()
@@ -91,7 +137,12 @@ fn matching(c: &mut Criterion) {
     let items = load_items();
     let vocabulary = vocabulary(&items);
     let bytes = text_bytes(&items);
-    eprintln!("{} items, {:.1} MB of text, {} vocabulary words", items.len(), bytes as f64 / 1e6, vocabulary.len());
+    eprintln!(
+        "{} items, {:.1} MB of text, {} vocabulary words",
+        items.len(),
+        bytes as f64 / 1e6,
+        vocabulary.len()
+    );
     let mut group = c.benchmark_group("match");
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(10);
@@ -100,7 +151,12 @@ fn matching(c: &mut Criterion) {
         let fired: usize = items.iter().map(|i| set.matches("feed", i).len()).sum();
         eprintln!("{n} rules: {fired} rule matches per pass");
         group.bench_with_input(BenchmarkId::new("rules", n), &set, |b, set| {
-            b.iter(|| items.iter().map(|i| set.matches("feed", i).len()).sum::<usize>())
+            b.iter(|| {
+                items
+                    .iter()
+                    .map(|i| set.matches("feed", i).len())
+                    .sum::<usize>()
+            })
         });
     }
     group.finish();
