@@ -88,8 +88,9 @@ fn vocabulary(items: &[Item]) -> Vec<String> {
 
 fn rules(n: usize, vocabulary: &[String]) -> Vec<RuleSpec> {
     let mut rng = fastrand::Rng::with_seed(n as u64);
-    let mut term = |rng: &mut fastrand::Rng| -> String {
-        if rng.u8(0..20) == 0 && !vocabulary.is_empty() && std::env::var_os("MISS").is_none() {
+    let misses_only = std::env::var_os("MISS").is_some();
+    let term = |rng: &mut fastrand::Rng| -> String {
+        if rng.u8(0..20) == 0 && !vocabulary.is_empty() && !misses_only {
             vocabulary[rng.usize(0..vocabulary.len())].clone()
         } else {
             format!("Zorv{}ex{}", rng.u32(0..1_000_000), rng.u16(..))
