@@ -287,9 +287,7 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
                     key: &item.key.0,
                     title: &item.title,
                     link: item.link.as_deref(),
-                    published: item
-                        .published
-                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    published: item.published.map(crate::model::rfc3339),
                     rules: rule_names,
                     terms,
                     spans: matches

@@ -53,6 +53,12 @@ impl fmt::Display for ItemKey {
     }
 }
 
+/// A time as RFC 3339 in UTC, to the second (`2022-01-21T11:35:00Z`): the form of
+/// `published` in JSON output.
+pub fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Lower-case hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;

@@ -41,6 +41,28 @@ fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
     Arc::new(Pipeline::new(config.load()).expect("pipeline starts"))
 }
 
+/// The seed feed over HTTP, alerting on its first poll to an email channel on an SMTP
+/// server in `mode`. The servers live as long as the returned values.
+async fn news_to_email(
+    mode: SmtpMode,
+    daemon_extra: &str,
+) -> (SmtpServer, MockServer, TestConfig, Arc<Pipeline>) {
+    let smtp = SmtpServer::start();
+    smtp.set_mode(mode);
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        &format!("first_poll = \"alert\"\n{daemon_extra}"),
+        &format!(
+            "{}{}{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    (smtp, http, config, p)
+}
+
 fn subjects(messages: &[support::Received]) -> Vec<String> {
     let mut subjects: Vec<String> = messages
         .iter()
@@ -242,19 +264,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
 #[tokio::test]
 async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
     support::init();
-    let smtp = SmtpServer::start();
-    smtp.set_mode(SmtpMode::TempFail);
-    let http = MockServer::start().await;
-    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
-    let config = TestConfig::write(
-        "first_poll = \"alert\"",
-        &format!(
-            "{}{}{EMAIL_RULE}",
-            smtp.config_section(),
-            feeds_section(&http, &["/news"])
-        ),
-    );
-    let p = pipeline(&config);
+    let (smtp, _http, _config, p) = news_to_email(SmtpMode::TempFail, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.retrying, 1, "{report:?}");
     assert_eq!(p.store.outbox_counts().expect("counts").pending, 1);
@@ -286,19 +296,7 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
 #[tokio::test]
 async fn a_permanent_smtp_rejection_becomes_a_dead_letter() {
     support::init();
-    let smtp = SmtpServer::start();
-    smtp.set_mode(SmtpMode::Reject);
-    let http = MockServer::start().await;
-    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
-    let config = TestConfig::write(
-        "first_poll = \"alert\"",
-        &format!(
-            "{}{}{EMAIL_RULE}",
-            smtp.config_section(),
-            feeds_section(&http, &["/news"])
-        ),
-    );
-    let p = pipeline(&config);
+    let (_smtp, _http, _config, p) = news_to_email(SmtpMode::Reject, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.dead, 1, "{report:?}");
     let dead = p.store.dead_letters().expect("query");
@@ -309,19 +307,8 @@ async fn a_permanent_smtp_rejection_becomes_a_dead_letter() {
 #[tokio::test]
 async fn retries_stop_after_the_configured_attempts_and_the_alert_is_kept() {
     support::init();
-    let smtp = SmtpServer::start();
-    smtp.set_mode(SmtpMode::TempFail);
-    let http = MockServer::start().await;
-    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
-    let config = TestConfig::write(
-        "first_poll = \"alert\"\ndelivery_attempts = 3",
-        &format!(
-            "{}{}{EMAIL_RULE}",
-            smtp.config_section(),
-            feeds_section(&http, &["/news"])
-        ),
-    );
-    let p = pipeline(&config);
+    let (_smtp, _http, _config, p) =
+        news_to_email(SmtpMode::TempFail, "delivery_attempts = 3").await;
     daemon::once(Arc::clone(&p)).await.expect("once runs");
     let mut at = Utc::now();
     for _ in 0..2 {

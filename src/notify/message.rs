@@ -142,9 +142,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         key: &alert.key.0,
         title: &alert.title,
         link: alert.link.as_deref(),
-        published: alert
-            .published
-            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        published: alert.published.map(crate::model::rfc3339),
         rules: &alert.rules,
         terms: &alert.terms,
         snippet: &alert.snippet.text,
