@@ -122,12 +122,13 @@ impl Expr {
         }
     }
 
-    fn has_near(&self) -> bool {
+    /// The terms on either side of a NEAR, whose hits need word positions.
+    fn near_terms(&self, out: &mut Vec<TermId>) {
         match self {
-            Expr::Near { .. } => true,
-            Expr::Term { .. } => false,
-            Expr::And(all) | Expr::Or(all) => all.iter().any(Expr::has_near),
-            Expr::Not(inner) => inner.has_near(),
+            Expr::Near { left, right, .. } => out.extend(left.iter().chain(right)),
+            Expr::Term { .. } => {}
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.near_terms(out)),
+            Expr::Not(inner) => inner.near_terms(out),
         }
     }
 }
@@ -208,6 +209,7 @@ impl TermTable {
         self.terms.push(Term {
             display: format!("{}{suffix}", display.trim()),
             kind,
+            in_near: false,
         });
         self.by_key.insert(key, self.terms.len() - 1);
         self.terms.len() - 1
@@ -444,7 +446,7 @@ fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
     let mut rules_of_term = vec![Vec::new(); table.terms.len()];
     let mut always = Vec::new();
     let mut fields = FieldSet::from_fields([]);
-    let mut needs_positions = false;
+    let mut terms_list = table.terms;
     for (index, rule) in rules.iter().enumerate() {
         let mut terms = Vec::new();
         rule.expr.terms(&mut terms);
@@ -457,16 +459,19 @@ fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
             always.push(index);
         }
         fields = fields.union(rule.expr.fields());
-        needs_positions |= rule.expr.has_near();
+        let mut near = Vec::new();
+        rule.expr.near_terms(&mut near);
+        for term in near {
+            terms_list[term].in_near = true;
+        }
     }
     Ok(RuleSet {
         rules,
         matcher: Matcher {
-            terms: table.terms,
+            terms: terms_list,
             automata,
             regexes,
             fields,
-            needs_positions,
         },
         rules_of_term,
         always,

@@ -27,6 +27,8 @@ pub struct Term {
     /// As the rule wrote it, for alerts.
     pub display: String,
     pub kind: TermKind,
+    /// Whether a NEAR uses the term, so its hits need word positions.
+    pub in_near: bool,
 }
 
 /// One automaton over text folded one way, and the terms behind each of its patterns.
@@ -52,8 +54,6 @@ pub struct Matcher {
     pub regexes: Option<Regexes>,
     /// Fields any rule looks at; the others are not scanned.
     pub fields: FieldSet,
-    /// Whether some rule uses NEAR, which needs word positions.
-    pub needs_positions: bool,
 }
 
 /// A term found in a field.
@@ -114,39 +114,57 @@ impl Matcher {
                     }
                 }
             }
-            if self.needs_positions && hits.len() > first {
-                let starts = word_starts(original);
-                for hit in &mut hits[first..] {
-                    hit.words = (
-                        word_index(&starts, hit.span.0),
-                        word_index(&starts, hit.span.1 - 1),
-                    );
-                }
-            }
+            self.place_in_words(original, &mut hits[first..]);
         }
         hits.sort_unstable();
         hits
     }
 }
 
-/// Byte offsets where words start in `text`.
-fn word_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut in_word = false;
-    for (pos, ch) in text.char_indices() {
-        let word = normalize::is_word_char(ch);
-        if word && !in_word {
-            starts.push(pos);
+impl Matcher {
+    /// Sets the word positions of the hits that a NEAR will look at, counting words
+    /// in one pass that stops at the last of them.
+    fn place_in_words(&self, text: &str, hits: &mut [ScanHit]) {
+        let mut needed: Vec<&mut ScanHit> = hits
+            .iter_mut()
+            .filter(|h| self.terms[h.term].in_near)
+            .collect();
+        if needed.is_empty() {
+            return;
         }
-        in_word = word;
+        needed.sort_unstable_by_key(|h| h.span.0);
+        // Each hit needs the index of the word holding its first and its last byte.
+        let mut marks: Vec<(usize, usize, bool)> = needed
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| [(h.span.0, i, true), (h.span.1 - 1, i, false)])
+            .collect();
+        marks.sort_unstable();
+        let limit = marks.last().map_or(0, |m| m.0);
+        let mut words: i64 = -1;
+        let mut in_word = false;
+        let mut next = 0;
+        for (pos, ch) in text.char_indices() {
+            let word = normalize::is_word_char(ch);
+            if word && !in_word {
+                words += 1;
+            }
+            in_word = word;
+            while next < marks.len() && marks[next].0 < pos + ch.len_utf8() {
+                let (_, i, first) = marks[next];
+                let index = u32::try_from(words.max(0)).unwrap_or(u32::MAX);
+                if first {
+                    needed[i].words.0 = index;
+                } else {
+                    needed[i].words.1 = index;
+                }
+                next += 1;
+            }
+            if pos > limit {
+                break;
+            }
+        }
     }
-    starts
-}
-
-/// The index of the word that holds (or last started before) byte `offset`.
-fn word_index(starts: &[usize], offset: usize) -> u32 {
-    let index = starts.partition_point(|&s| s <= offset).saturating_sub(1);
-    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Whether a hit starts and ends on a word boundary. A hit that starts or ends in an
