@@ -61,6 +61,16 @@ pub fn fold(original: &str, mode: FoldMode) -> Folded {
             continue;
         }
         in_space = false;
+        if ch.is_ascii() && !ch.is_ascii_control() {
+            // Most of any text, even in other scripts: no table lookups needed.
+            text.push(if mode.case {
+                ch.to_ascii_lowercase()
+            } else {
+                ch
+            });
+            origin.push(pos as u32);
+            continue;
+        }
         fold_char(ch, mode, |folded| {
             let before = text.len();
             text.push(folded);
