@@ -279,7 +279,7 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
                 continue;
             }
             matched += 1;
-            let rule_names: Vec<&str> = matches.iter().map(|m| m.rule.as_str()).collect();
+            let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
             let terms = rules::matched_terms(&matches);
             if args.json {
                 let line = MatchLine {
@@ -294,8 +294,8 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
                         .iter()
                         .flat_map(|m| {
                             m.hits.iter().map(|h| SpanLine {
-                                rule: &m.rule,
-                                term: &h.term,
+                                rule: m.rule,
+                                term: h.term,
                                 field: h.field.name(),
                                 start: h.span.0,
                                 end: h.span.1,

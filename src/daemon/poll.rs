@@ -133,7 +133,7 @@ impl Pipeline {
     fn route(&self, feed: &Feed, item: &Item, matches: &[RuleMatch]) -> Vec<(String, Alert)> {
         let mut channels: Vec<&str> = Vec::new();
         for m in matches {
-            for channel in self.config.routes.get(&m.rule).into_iter().flatten() {
+            for channel in self.config.routes.get(m.rule).into_iter().flatten() {
                 if !channels.contains(&channel.as_str()) {
                     channels.push(channel);
                 }
@@ -147,7 +147,7 @@ impl Pipeline {
                     .filter(|m| {
                         self.config
                             .routes
-                            .get(&m.rule)
+                            .get(m.rule)
                             .is_some_and(|c| c.iter().any(|c| c == channel))
                     })
                     .cloned()
@@ -158,7 +158,7 @@ impl Pipeline {
                     title: item.title.clone(),
                     link: item.link.clone(),
                     published: item.published,
-                    rules: mine.iter().map(|m| m.rule.clone()).collect(),
+                    rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
                     terms: rules::matched_terms(&mine),
                     snippet: rules::snippet(item, &mine),
                 };

@@ -131,19 +131,20 @@ pub struct RuleSetError {
 
 /// One term found in one field, with its place in the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
+pub struct Hit<'r> {
     /// The term as the rule wrote it (`Lavrov`, `sanction*`, `/S-?400/`).
-    pub term: String,
+    pub term: &'r str,
     pub field: Field,
     /// Byte range in the field's original (unfolded) text.
     pub span: (usize, usize),
 }
 
-/// A rule that fired, with the hits that made it fire.
+/// A rule that fired, with the hits that made it fire. Borrows the rule set's names,
+/// so a match costs no string copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleMatch {
-    pub rule: String,
-    pub hits: Vec<Hit>,
+pub struct RuleMatch<'r> {
+    pub rule: &'r str,
+    pub hits: Vec<Hit<'r>>,
 }
 
 /// Every rule compiled into one matcher; cheap to share and to query.
@@ -181,7 +182,7 @@ impl RuleSet {
     }
 
     /// Every rule that fires on `item` from `feed`, in rule order.
-    pub fn matches(&self, feed: &str, item: &crate::model::Item) -> Vec<RuleMatch> {
+    pub fn matches(&self, feed: &str, item: &crate::model::Item) -> Vec<RuleMatch<'_>> {
         let hits = self.matcher.scan(item);
         let mut candidates: Vec<usize> = self.always.clone();
         let mut last_term = None;
@@ -193,23 +194,24 @@ impl RuleSet {
         }
         candidates.sort_unstable();
         candidates.dedup();
+        let mut used = Vec::new();
         candidates
             .into_iter()
             .map(|i| &self.rules[i])
             .filter(|rule| rule.feeds.as_ref().is_none_or(|f| f.contains(feed)))
             .filter_map(|rule| {
-                let mut used = Vec::new();
+                used.clear();
                 if !rule.expr.eval(&hits, &mut used) {
                     return None;
                 }
                 used.sort_unstable();
                 used.dedup();
                 Some(RuleMatch {
-                    rule: rule.name.clone(),
+                    rule: &rule.name,
                     hits: used
-                        .into_iter()
-                        .map(|h| Hit {
-                            term: self.matcher.terms[hits[h].term].display.clone(),
+                        .iter()
+                        .map(|&h| Hit {
+                            term: &self.matcher.terms[hits[h].term].display,
                             field: hits[h].field,
                             span: hits[h].span,
                         })

@@ -8,8 +8,8 @@ use crate::model::{Field, Item, Snippet};
 pub fn matched_terms(matches: &[RuleMatch]) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for hit in matches.iter().flat_map(|m| &m.hits) {
-        if !terms.contains(&hit.term) {
-            terms.push(hit.term.clone());
+        if !terms.iter().any(|t| t == hit.term) {
+            terms.push(hit.term.to_owned());
         }
     }
     terms

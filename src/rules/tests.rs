@@ -216,7 +216,7 @@ fn case_sensitive_and_strict_accent_rules() {
         },
         RuleSpec::keywords("loose", &["Pérez"]),
     ]);
-    let names: Vec<String> = both
+    let names: Vec<&str> = both
         .matches("f", &item("Perez", ""))
         .into_iter()
         .map(|m| m.rule)
@@ -233,7 +233,7 @@ fn reports_every_rule_and_term_with_original_spans() {
     ]);
     let it = item("Lavróv meets Blinken", "In Geneva, Blinken\u{2019}s team");
     let found = rules.matches("feed", &it);
-    let names: Vec<&str> = found.iter().map(|m| m.rule.as_str()).collect();
+    let names: Vec<&str> = found.iter().map(|m| m.rule).collect();
     assert_eq!(names, ["talks", "geneva"]);
     assert_eq!(matched_terms(&found), ["Lavrov", "Blinken", "Geneva"]);
     let lavrov = found[0]
@@ -249,7 +249,7 @@ fn reports_every_rule_and_term_with_original_spans() {
 fn hits_of_negated_terms_are_not_reported() {
     let rules = compile(&[RuleSpec::query("q", "Lavrov OR (NATO -Kyiv)")]);
     let found = rules.matches("f", &item("Lavrov in Kyiv", ""));
-    let terms: Vec<&str> = found[0].hits.iter().map(|h| h.term.as_str()).collect();
+    let terms: Vec<&str> = found[0].hits.iter().map(|h| h.term).collect();
     assert_eq!(terms, ["Lavrov"]);
 }
 
@@ -261,7 +261,7 @@ fn regex_and_prefix_hits_carry_spans() {
     let marked: Vec<(&str, &str)> = found[0]
         .hits
         .iter()
-        .map(|h| (h.term.as_str(), &it.title[h.span.0..h.span.1]))
+        .map(|h| (h.term, &it.title[h.span.0..h.span.1]))
         .collect();
     assert_eq!(marked, [("sanction*", "Sanction"), ("/S-?400/", "S-400")]);
 }
@@ -286,7 +286,7 @@ fn fields_and_feeds_restrict_a_rule() {
         rules
             .matches(feed, &item("NATO", ""))
             .into_iter()
-            .map(|m| m.rule)
+            .map(|m| m.rule.to_owned())
             .collect()
     };
     assert_eq!(names("wire"), ["t", "f"]);
