@@ -314,7 +314,7 @@ fn lower(ast: &Ast, cx: Context, table: &mut TermTable, lists: &Lists) -> Result
             let side = |ast: &Ast, table: &mut TermTable| {
                 term_alternatives(ast, cx, table, lists).map_err(|e| {
                     if e.column == 0 {
-                        at(*column, "NEAR needs a word, \"phrase\", prefix*, /regex/ or @list (or an OR of them) on each side".into())
+                        at(*column, "NEAR needs a word, \"phrase\", prefix*, /regex/ or @list (or an OR of them) on each side; for one field, write title:(a NEAR/3 b)".into())
                     } else {
                         e
                     }

@@ -137,6 +137,18 @@ fn query_table() {
         ("summary:NATO", "Summit", "NATO allies", true),
         ("title:(NATO OR OTAN)", "L'OTAN se réunit", "", true),
         ("title:NATO Lavrov", "NATO", "Lavrov", true),
+        (
+            "title:(Blinken NEAR/2 Lavrov)",
+            "Blinken and Lavrov",
+            "",
+            true,
+        ),
+        (
+            "title:(Blinken NEAR/2 Lavrov)",
+            "Blinken",
+            "and Lavrov",
+            false,
+        ),
         // NEAR: both within n words, either order, same field.
         ("Blinken NEAR/3 Lavrov", "Blinken met Lavrov", "", true),
         (
@@ -340,6 +352,7 @@ fn compile_errors_point_at_the_column() {
         ("@empty", 1, "list @empty is empty"),
         ("NATO /(unclosed/", 1, "invalid regex /(unclosed/:"),
         ("(a AND b) NEAR/3 c", 11, "NEAR needs a word"),
+        ("title:a NEAR/3 b", 9, "NEAR needs a word"),
         (
             "\"...\"",
             1,

@@ -163,3 +163,37 @@ fn utf16_documents_with_and_without_bom_parse_without_panic() {
         assert_eq!(feed.items[0].title, "Лавров", "be={big_endian} bom={bom}");
     }
 }
+
+/// Rules match the plain text extracted from HTML: entities decoded, tags gone, so
+/// markup inside a word does not hide it and markup words do not match.
+#[test]
+fn rules_match_text_extracted_from_html() {
+    use crate::rules::{Lists, RuleSet, RuleSpec};
+    let html = "<p>Talks on <b>NATO</b>&rsquo;s future; <a href=\"https://x.example/Lavrov\">read</a> \
+                Sergei&nbsp;Lavrov&#39;s remarks.</p><script>var Blinken = 1;</script>";
+    let text = html_to_text(html);
+    let rules = RuleSet::compile(
+        &[
+            RuleSpec::query("possessive", "NATO AND \"Sergei Lavrov\""),
+            RuleSpec::keywords("markup", &["Blinken", "href", "b"]),
+        ],
+        &Lists::new(),
+    )
+    .expect("rules compile");
+    let item = Item {
+        key: crate::model::ItemKey("k".into()),
+        title: String::new(),
+        link: None,
+        published: None,
+        summary: text.clone(),
+        content: String::new(),
+        author: String::new(),
+        categories: String::new(),
+    };
+    let fired: Vec<&str> = rules
+        .matches("f", &item)
+        .into_iter()
+        .map(|m| m.rule)
+        .collect();
+    assert_eq!(fired, ["possessive"], "{text}");
+}
