@@ -136,3 +136,50 @@ async fn a_file_over_the_cap_is_refused() {
         .expect_err("too large");
     assert_eq!(err.kind(), "too_large");
 }
+
+#[tokio::test]
+async fn retry_after_on_429_and_503_is_reported() {
+    support::init();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "120"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/limited"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/broken"))
+        .respond_with(ResponseTemplate::new(500).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_secs(5), 1 << 20).expect("client");
+    let err = |route| {
+        let fetcher = fetcher.clone();
+        let source = source(&server, route);
+        async move {
+            fetcher
+                .fetch(&source, &Validators::default())
+                .await
+                .expect_err("an error status")
+        }
+    };
+    let busy = err("/busy").await;
+    assert_eq!(busy.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(
+        busy.to_string(),
+        "server answered 503 Service Unavailable (retry after 120s)"
+    );
+    assert_eq!(
+        err("/limited").await.retry_after(),
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        err("/broken").await.retry_after(),
+        None,
+        "only 429 and 503 carry it"
+    );
+}

@@ -48,6 +48,8 @@ pub struct Daemon {
     pub max_feed_bytes: u64,
     /// Delivery tries before an alert becomes a dead letter.
     pub delivery_attempts: u32,
+    /// The longest a failing feed waits between polls.
+    pub max_backoff: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,8 @@ const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A feed that keeps failing is still tried at least once a day.
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
 
 struct Checker<'a> {
     file: &'a Path,
@@ -275,6 +279,7 @@ impl Checker<'_> {
                 n => n.unwrap_or(DEFAULT_MAX_CONCURRENT_FETCHES),
             },
             fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
+            max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
             max_feed_bytes: match d.max_feed_bytes {
                 Some(0) => {
                     return Err(

@@ -37,6 +37,8 @@ pub struct RawDaemon {
     pub fetch_timeout: Option<Duration>,
     pub max_feed_bytes: Option<u64>,
     pub delivery_attempts: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_backoff: Option<Duration>,
 }
 
 /// What to do with the items a feed already holds the first time it is polled.

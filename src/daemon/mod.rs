@@ -153,10 +153,48 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
         }
         // A poll in progress is not abandoned on shutdown: `run` waits for it (bounded).
         // Its failures are recorded and logged inside.
-        let _ = pipeline.poll_bounded(&feed).await;
+        let (failures, retry_after) = match pipeline.poll_bounded(&feed).await {
+            Ok(_) => (0, None),
+            Err(e) => {
+                let failures = pipeline
+                    .store
+                    .feed_state(&feed.id)
+                    .ok()
+                    .flatten()
+                    .map_or(1, |s| s.consecutive_failures);
+                let retry_after = match &e {
+                    PollError::Fetch(fetch) => fetch.retry_after(),
+                    _ => None,
+                };
+                (failures, retry_after)
+            }
+        };
+        let base = next_poll_in(
+            feed.interval,
+            failures,
+            retry_after,
+            pipeline.config.daemon.max_backoff,
+        );
         // ±10% so that feeds with the same interval drift apart instead of firing together.
-        wait = feed.interval.mul_f64(0.9 + 0.2 * fastrand::f64());
+        wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
     }
+}
+
+/// How long a feed waits before its next poll: its interval while it works; after
+/// `failures` failed polls in a row, the interval doubled per further failure, but
+/// never more than `max_backoff` (the feed is never given up); and never sooner than
+/// the server's `Retry-After`, itself capped by `max_backoff`.
+pub fn next_poll_in(
+    interval: Duration,
+    failures: u32,
+    retry_after: Option<Duration>,
+    max_backoff: Duration,
+) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
+    let backoff = interval
+        .saturating_mul(factor)
+        .min(max_backoff.max(interval));
+    backoff.max(retry_after.unwrap_or(Duration::ZERO).min(max_backoff))
 }
 
 async fn dispatch_forever(pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
@@ -182,5 +220,39 @@ async fn dispatch_forever(pipeline: Arc<Pipeline>, shutdown: CancellationToken) 
             () = pipeline.outbox_changed.notified() => {}
             () = tokio::time::sleep(until_next) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    #[test]
+    fn a_working_feed_waits_its_interval() {
+        assert_eq!(next_poll_in(10 * MIN, 0, None, DAY), 10 * MIN);
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_the_cap() {
+        let waits: Vec<u64> = (1..=10)
+            .map(|f| next_poll_in(10 * MIN, f, None, DAY).as_secs() / 60)
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1280, 1440, 1440]);
+        assert_eq!(next_poll_in(10 * MIN, u32::MAX, None, DAY), DAY);
+    }
+
+    #[test]
+    fn an_interval_longer_than_the_cap_is_kept() {
+        assert_eq!(next_poll_in(2 * DAY, 5, None, DAY), 2 * DAY);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_cap() {
+        assert_eq!(next_poll_in(MIN, 1, Some(30 * MIN), DAY), 30 * MIN);
+        assert_eq!(next_poll_in(30 * MIN, 1, Some(MIN), DAY), 30 * MIN);
+        assert_eq!(next_poll_in(MIN, 1, Some(7 * DAY), DAY), DAY);
     }
 }

@@ -40,8 +40,12 @@ pub enum Fetched {
 /// Why a fetch failed; [`FetchError::kind`] gives a stable short name for logs and status.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("server answered {status}")]
-    HttpStatus { status: StatusCode },
+    #[error("server answered {status}{}", .retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    HttpStatus {
+        status: StatusCode,
+        /// What `Retry-After` asked for, on 429 and 503.
+        retry_after: Option<Duration>,
+    },
     #[error("body is larger than the {limit}-byte cap (daemon.max_feed_bytes)")]
     TooLarge { limit: u64 },
     #[error("no complete answer within {0:?} (daemon.fetch_timeout)")]
@@ -56,6 +60,14 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// How long the server asked us to wait before the next request, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::HttpStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::HttpStatus { .. } => "http_status",
@@ -144,7 +156,15 @@ impl Fetcher {
             return Ok(Fetched::NotModified);
         }
         if !status.is_success() {
-            return Err(FetchError::HttpStatus { status });
+            let retry_after = matches!(status.as_u16(), 429 | 503)
+                .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            return Err(FetchError::HttpStatus {
+                status,
+                retry_after,
+            });
         }
         let header = |name| {
             response
@@ -208,6 +228,17 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let at = std::time::SystemTime::from(at.with_timezone(&chrono::Utc));
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// The `charset` parameter of a `Content-Type` value.
 fn charset_of(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|param| {
@@ -221,6 +252,25 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_retry_after_as_seconds_or_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        // 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 
     #[test]
     fn reads_the_charset_parameter() {
