@@ -15,6 +15,7 @@ use crate::config::{Channel, Config, ConfigError, FeedSource};
 use crate::daemon::{self, Pipeline};
 use crate::feed::{self, Fetched, Fetcher, Validators};
 use crate::rules;
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +38,17 @@ enum Command {
     Check(ConfigArg),
     /// Show which items match which rules; sends nothing and marks nothing seen
     TestRules(TestRulesArgs),
+    /// Show each feed's last poll, result and next poll, and the alert queue
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// One JSON object instead of a table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +94,7 @@ impl Cli {
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Run(_) | Command::Once(_) => "info",
-            Command::Check(_) | Command::TestRules(_) => "warn",
+            Command::Check(_) | Command::TestRules(_) | Command::Status(_) => "warn",
         }
     }
 }
@@ -140,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(test_rules(&config, &args))
         }
+        Command::Status(args) => status(&Config::load(&args.config.config, &env)?, args.json),
     }
 }
 
@@ -327,6 +340,128 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
         bail!("{failed} feed(s) could not be read");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status`: read straight from the store, so it works whether the daemon runs or not.
+fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let dir = &config.daemon.state_dir;
+    let store = Store::open_existing(dir).context("cannot read the state store")?;
+    let (states, counts, dead) = match &store {
+        Some(store) => (
+            store.feed_states()?,
+            store.outbox_counts()?,
+            store.dead_letters()?,
+        ),
+        None => Default::default(),
+    };
+    let feeds: Vec<FeedStatus> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let known = states.iter().find(|(id, ..)| *id == feed.id);
+            let state = known.map(|(_, s, _)| s.clone()).unwrap_or_default();
+            let next_poll = state.last_attempt.map(|at| {
+                let wait = daemon::next_poll_in(
+                    feed.interval,
+                    state.consecutive_failures,
+                    None,
+                    config.daemon.max_backoff,
+                );
+                at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+            });
+            FeedStatus {
+                name: feed.id.0.clone(),
+                url: feed.source.to_string(),
+                result: match (&state.last_attempt, &state.last_error_kind) {
+                    (None, _) => "never polled".into(),
+                    (Some(_), None) => "ok".into(),
+                    (Some(_), Some(kind)) => kind.clone(),
+                },
+                error: state.last_error.clone(),
+                last_attempt: state.last_attempt.map(crate::model::rfc3339),
+                last_success: state.last_success.map(crate::model::rfc3339),
+                next_poll: next_poll.map(crate::model::rfc3339),
+                etag: state.validators.etag.is_some(),
+                consecutive_failures: state.consecutive_failures,
+                items_known: known.map_or(0, |(.., n)| *n),
+            }
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let report = serde_json::json!({
+            "state_dir": dir,
+            "feeds": feeds,
+            "outbox": {"pending": counts.pending, "sent": counts.sent, "dead": counts.dead},
+            "dead_letters": dead
+                .iter()
+                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
+                .collect::<Vec<_>>(),
+        });
+        writeln!(out, "{report}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if store.is_none() {
+        writeln!(
+            out,
+            "no state yet in {}: newshound has not polled with this config",
+            dir.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
+        "FEED",
+        "RESULT",
+        "LAST ATTEMPT",
+        "LAST SUCCESS",
+        "NEXT POLL (ABOUT)",
+        "FAILS",
+        "ITEMS",
+        "ETAG"
+    )?;
+    let dash = || "-".to_string();
+    for f in &feeds {
+        writeln!(
+            out,
+            "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
+            f.name,
+            f.result,
+            f.last_attempt.clone().unwrap_or_else(dash),
+            f.last_success.clone().unwrap_or_else(dash),
+            f.next_poll.clone().unwrap_or_else(dash),
+            f.consecutive_failures,
+            f.items_known,
+            if f.etag { "yes" } else { "no" }
+        )?;
+        if let Some(error) = &f.error {
+            writeln!(out, "  {error}")?;
+        }
+    }
+    writeln!(
+        out,
+        "outbox: {} pending, {} sent, {} dead",
+        counts.pending, counts.sent, counts.dead
+    )?;
+    for (id, channel, error) in &dead {
+        writeln!(out, "  dead #{id} ({channel}): {error}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One feed in `status`.
+#[derive(serde::Serialize)]
+struct FeedStatus {
+    name: String,
+    url: String,
+    result: String,
+    error: Option<String>,
+    last_attempt: Option<String>,
+    last_success: Option<String>,
+    next_poll: Option<String>,
+    etag: bool,
+    consecutive_failures: u32,
+    items_known: u64,
 }
 
 /// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then

@@ -298,3 +298,71 @@ fn once_with_an_email_channel_delivers_over_smtp() {
         Some("[newshound] talks: Russia, U.S. Agree to Talk Security Demands Next Week")
     );
 }
+
+#[test]
+fn status_reports_each_feed_and_the_outbox_from_the_store() {
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+             [[feeds]]\nname = \"gone\"\nurl = \"file:missing.xml\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let path = config.path.to_str().expect("utf-8");
+
+    let before = newshound(&["status", "--config", path], &[]);
+    assert!(before.status.success(), "{}", stderr(&before));
+    assert!(
+        stdout(&before).starts_with("no state yet in "),
+        "{}",
+        stdout(&before)
+    );
+    assert!(!config.state_dir().exists(), "status creates no state");
+
+    let once = newshound(&["once", "--config", path], &[]);
+    assert_eq!(
+        once.status.code(),
+        Some(1),
+        "a feed failed: {}",
+        stdout(&once)
+    );
+
+    let out = newshound(&["status", "--config", path, "--json"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let news = &report["feeds"][0];
+    assert_eq!(news["name"], "news");
+    assert_eq!(news["result"], "ok");
+    assert_eq!(news["items_known"], 4);
+    assert_eq!(news["consecutive_failures"], 0);
+    assert!(news["next_poll"].is_string());
+    let gone = &report["feeds"][1];
+    assert_eq!(gone["result"], "file");
+    assert_eq!(gone["consecutive_failures"], 1);
+    assert_eq!(gone["last_success"], serde_json::Value::Null);
+    assert!(
+        gone["error"]
+            .as_str()
+            .expect("error")
+            .contains("missing.xml")
+    );
+    assert_eq!(
+        report["outbox"],
+        serde_json::json!({"pending": 0, "sent": 1, "dead": 0})
+    );
+
+    let table = stdout(&newshound(&["status", "--config", path], &[]));
+    assert!(
+        table.contains("outbox: 0 pending, 1 sent, 0 dead"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("gone ") && l.contains(" file ")),
+        "{table}"
+    );
+}

@@ -117,6 +117,15 @@ impl Store {
         })
     }
 
+    /// Opens the database in `state_dir` if there is one; `None` if newshound has
+    /// never run there (nothing is created).
+    pub fn open_existing(state_dir: &Path) -> Result<Option<Store>, StoreError> {
+        if !state_dir.join(DB_FILE).is_file() {
+            return Ok(None);
+        }
+        Store::open(state_dir).map(Some)
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions
         // roll back on drop), so a poisoned lock is still safe to use.
@@ -131,22 +140,29 @@ impl Store {
                         last_error, consecutive_failures
                  FROM feed_state WHERE feed = ?1",
                 [&feed.0],
-                |r| {
-                    Ok(FeedState {
-                        validators: Validators {
-                            etag: r.get(0)?,
-                            last_modified: r.get(1)?,
-                        },
-                        last_attempt: r.get::<_, Option<i64>>(2)?.and_then(from_unix),
-                        last_success: r.get::<_, Option<i64>>(3)?.and_then(from_unix),
-                        last_error_kind: r.get(4)?,
-                        last_error: r.get(5)?,
-                        consecutive_failures: r.get(6)?,
-                    })
-                },
+                feed_state_row,
             )
             .optional()?;
         Ok(state)
+    }
+
+    /// Every feed the store knows: its state and how many items it has recorded.
+    pub fn feed_states(&self) -> Result<Vec<(FeedId, FeedState, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT etag, last_modified, last_attempt, last_success, last_error_kind,
+                    last_error, consecutive_failures, feed,
+                    (SELECT count(*) FROM seen_item s WHERE s.feed = f.feed)
+             FROM feed_state f ORDER BY feed",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                FeedId(r.get(7)?),
+                feed_state_row(r)?,
+                r.get::<_, i64>(8)?.unsigned_abs(),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -350,6 +366,21 @@ impl Store {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A `FeedState` from the first seven columns of a row.
+fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
+    Ok(FeedState {
+        validators: Validators {
+            etag: r.get(0)?,
+            last_modified: r.get(1)?,
+        },
+        last_attempt: r.get::<_, Option<i64>>(2)?.and_then(from_unix),
+        last_success: r.get::<_, Option<i64>>(3)?.and_then(from_unix),
+        last_error_kind: r.get(4)?,
+        last_error: r.get(5)?,
+        consecutive_failures: r.get(6)?,
+    })
 }
 
 fn from_unix(secs: i64) -> Option<DateTime<Utc>> {

@@ -156,6 +156,39 @@ fn failures_count_up_and_a_success_resets_them() {
 }
 
 #[test]
+fn feed_states_list_every_feed_with_its_item_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(Store::open_existing(dir.path()).expect("query").is_none());
+    assert!(
+        !dir.path().join(DB_FILE).exists(),
+        "looking creates nothing"
+    );
+    let store = Store::open(dir.path()).expect("store opens");
+    let (wire, flaky) = (FeedId("wire".into()), FeedId("flaky".into()));
+    let keys = [ItemKey("a".into()), ItemKey("b".into())];
+    store
+        .record_poll(&PollRecord {
+            feed: &wire,
+            new_keys: keys.iter().collect(),
+            alerts: vec![],
+            validators: Validators::default(),
+            at: at(10),
+        })
+        .expect("recorded");
+    store
+        .record_failure(&flaky, "timeout", "slow", at(11))
+        .expect("recorded");
+    let states = store.feed_states().expect("query");
+    let summary: Vec<(&str, u32, u64)> = states
+        .iter()
+        .map(|(f, s, n)| (f.0.as_str(), s.consecutive_failures, *n))
+        .collect();
+    assert_eq!(summary, [("flaky", 1, 0), ("wire", 0, 2)]);
+    drop(store);
+    assert!(Store::open_existing(dir.path()).expect("query").is_some());
+}
+
+#[test]
 fn a_database_from_a_newer_release_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     drop(Store::open(dir.path()).expect("store opens"));
