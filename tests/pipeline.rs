@@ -4,6 +4,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use newshound::daemon::{self, Pipeline};
@@ -472,4 +473,37 @@ channels = ["me"]
         "{body}"
     );
     assert!(smtp.drain().is_empty());
+}
+
+#[tokio::test]
+async fn feeds_of_one_host_are_fetched_at_most_two_at_a_time() {
+    support::init();
+    for (per_host, most) in [(None, 2), (Some(6), 6)] {
+        let probe =
+            support::ConcurrencyProbe::start(fixture("rss20.xml"), Duration::from_millis(300))
+                .await;
+        let feeds: String = (0..6)
+            .map(|i| {
+                format!(
+                    "[[feeds]]\nname = \"f{i}\"\nurl = \"{}/feed/{i}\"\n\n",
+                    probe.uri
+                )
+            })
+            .collect();
+        let config = TestConfig::write(
+            &per_host.map_or(String::new(), |n| format!("max_fetches_per_host = {n}")),
+            &format!(
+                "{feeds}[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+                 [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n"
+            ),
+        );
+        let report = daemon::once(pipeline(&config)).await.expect("once runs");
+        assert_eq!(report.feeds_ok, 6);
+        assert_eq!(probe.served(), 6);
+        assert_eq!(
+            probe.most_at_once(),
+            most,
+            "max_fetches_per_host = {per_host:?}"
+        );
+    }
 }

@@ -42,6 +42,8 @@ pub struct Daemon {
     pub poll_interval: Duration,
     pub first_poll: FirstPoll,
     pub max_concurrent_fetches: usize,
+    /// Feeds of one host fetched at the same time, at most.
+    pub max_fetches_per_host: usize,
     /// Whole-request bound for one feed fetch.
     pub fetch_timeout: Duration,
     /// Cap on a feed body after decompression.
@@ -179,6 +181,8 @@ const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// 16 MiB: far above any real feed, low enough that a runaway body cannot hurt.
 const DEFAULT_MAX_FEED_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
+/// Two at a time is what browsers' old per-host limit taught sites to expect.
+const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -277,6 +281,15 @@ impl Checker<'_> {
                     ));
                 }
                 n => n.unwrap_or(DEFAULT_MAX_CONCURRENT_FETCHES),
+            },
+            max_fetches_per_host: match d.max_fetches_per_host {
+                Some(0) => {
+                    return Err(self.invalid(
+                        daemon_key().key("max_fetches_per_host"),
+                        "must be at least 1",
+                    ));
+                }
+                n => n.unwrap_or(DEFAULT_MAX_FETCHES_PER_HOST),
             },
             fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
             max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,

@@ -33,6 +33,7 @@ pub struct RawDaemon {
     pub poll_interval: Option<Duration>,
     pub first_poll: Option<FirstPoll>,
     pub max_concurrent_fetches: Option<usize>,
+    pub max_fetches_per_host: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     pub fetch_timeout: Option<Duration>,
     pub max_feed_bytes: Option<u64>,

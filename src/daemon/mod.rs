@@ -4,6 +4,7 @@
 mod dispatch;
 mod poll;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tracing::{Instrument, info, info_span, warn};
 pub use dispatch::{DispatchReport, backoff};
 pub use poll::{PollError, PollOutcome};
 
-use crate::config::{Config, Feed};
+use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
 use crate::notify::Notifier;
 use crate::store::Store;
@@ -39,6 +40,9 @@ pub struct Pipeline {
     outbox_changed: Notify,
     /// Bounds how many feeds are fetched at the same time.
     fetch_slots: Semaphore,
+    /// Bounds, per host, how many of its feeds are fetched at the same time, so 300
+    /// feeds of one site do not hammer it.
+    host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Pipeline {
@@ -54,6 +58,7 @@ impl Pipeline {
         let notifier = Notifier::new(&config).context("cannot set up the alert channels")?;
         Ok(Pipeline {
             fetch_slots: Semaphore::new(config.daemon.max_concurrent_fetches),
+            host_slots: std::sync::Mutex::new(HashMap::new()),
             config: Arc::new(config),
             store,
             fetcher,
@@ -63,11 +68,33 @@ impl Pipeline {
     }
 
     async fn poll_bounded(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
-        // The semaphore is never closed, so acquiring can only wait, not fail.
+        // The host's slot first: waiting for it must not hold one of the global slots.
+        // The semaphores are never closed, so acquiring can only wait, not fail.
+        let host = self.host_slot(feed);
+        let _host_slot = match &host {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
         let _slot = self.fetch_slots.acquire().await;
         self.poll(feed)
             .instrument(info_span!("poll", feed = %feed.id))
             .await
+    }
+}
+
+impl Pipeline {
+    /// The semaphore of the feed's host; files have none.
+    fn host_slot(&self, feed: &Feed) -> Option<Arc<Semaphore>> {
+        let FeedSource::Http(url) = &feed.source else {
+            return None;
+        };
+        let host = url.host_str()?.to_ascii_lowercase();
+        // Poisoning cannot leave the map inconsistent: inserts are single calls.
+        let mut slots = self.host_slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.daemon.max_fetches_per_host)));
+        Some(Arc::clone(slot))
     }
 }
 

@@ -374,3 +374,69 @@ pub fn init() {
         .with_test_writer()
         .try_init();
 }
+
+/// A minimal HTTP server that holds every answer for `hold` and records the most
+/// requests it had in progress at once: for testing concurrency limits, which
+/// wiremock cannot observe.
+pub struct ConcurrencyProbe {
+    pub uri: String,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    served: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConcurrencyProbe {
+    pub async fn start(body: Vec<u8>, hold: Duration) -> ConcurrencyProbe {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind probe");
+        let uri = format!("http://{}", listener.local_addr().expect("probe addr"));
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicUsize::new(0));
+        let (n, m, s) = (Arc::clone(&now), Arc::clone(&most), Arc::clone(&served));
+        let body = Arc::new(body);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (now, most, served, body) = (
+                    Arc::clone(&n),
+                    Arc::clone(&m),
+                    Arc::clone(&s),
+                    Arc::clone(&body),
+                );
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => request.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    let in_progress = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(in_progress, Ordering::SeqCst);
+                    tokio::time::sleep(hold).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&body).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    served.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        ConcurrencyProbe { uri, most, served }
+    }
+
+    /// The most requests that were in progress at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn served(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
