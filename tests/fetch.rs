@@ -36,6 +36,7 @@ async fn validators_are_returned_and_sent_back() {
         validators,
         charset,
         bytes,
+        moved,
     } = first
     else {
         panic!("expected a body");
@@ -43,6 +44,7 @@ async fn validators_are_returned_and_sent_back() {
     assert_eq!(validators.etag.as_deref(), Some("\"abc\""));
     assert_eq!(charset.as_deref(), Some("utf-8"));
     assert_eq!(bytes, support::fixture("rss20.xml"));
+    assert_eq!(moved, None);
     let second = fetcher
         .fetch(&source(&server, "/f"), &validators)
         .await
@@ -181,5 +183,60 @@ async fn retry_after_on_429_and_503_is_reported() {
         err("/broken").await.retry_after(),
         None,
         "only 429 and 503 carry it"
+    );
+}
+
+async fn redirect(server: &MockServer, from: &str, status: u16, to: &str) {
+    Mock::given(method("GET"))
+        .and(path(from))
+        .respond_with(ResponseTemplate::new(status).insert_header("location", to))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn redirects_are_followed_checked_and_permanent_moves_reported() {
+    support::init();
+    let server = MockServer::start().await;
+    support::serve_feed(
+        &server,
+        "/new",
+        support::fixture("rss20.xml"),
+        "\"n\"",
+        "text/xml",
+    )
+    .await;
+    redirect(&server, "/old", 301, "/new").await;
+    redirect(&server, "/temp", 302, "/old").await;
+    redirect(&server, "/a", 302, "/b").await;
+    redirect(&server, "/b", 302, "/a").await;
+    for i in 0..7 {
+        redirect(&server, &format!("/hop{i}"), 307, &format!("/hop{}", i + 1)).await;
+    }
+    redirect(&server, "/nowhere", 301, "").await;
+    let fetcher = Fetcher::new(Duration::from_secs(5), 1 << 20).expect("client");
+    let fetch = |route: &str| {
+        let (fetcher, source) = (fetcher.clone(), source(&server, route));
+        async move { fetcher.fetch(&source, &Validators::default()).await }
+    };
+
+    let Fetched::Body { moved, bytes, .. } = fetch("/old").await.expect("followed") else {
+        panic!("expected a body");
+    };
+    assert_eq!(bytes, support::fixture("rss20.xml"));
+    assert_eq!(moved.map(|u| u.path().to_owned()).as_deref(), Some("/new"));
+    let Fetched::Body { moved, .. } = fetch("/temp").await.expect("followed") else {
+        panic!("expected a body");
+    };
+    assert_eq!(moved, None, "a temporary hop on the way is not a move");
+
+    let looped = fetch("/a").await.expect_err("loop");
+    assert_eq!(looped.kind(), "redirect");
+    assert!(looped.to_string().contains("redirect loop"), "{looped}");
+    let long = fetch("/hop0").await.expect_err("too many");
+    assert_eq!(long.to_string(), "redirect refused: more than 5 redirects");
+    assert_eq!(
+        fetch("/nowhere").await.expect_err("bad location").kind(),
+        "redirect"
     );
 }

@@ -4,7 +4,7 @@
 mod dispatch;
 mod poll;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ pub use poll::{PollError, PollOutcome};
 
 use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
+use crate::model::FeedId;
 use crate::notify::Notifier;
 use crate::store::Store;
 
@@ -43,6 +44,8 @@ pub struct Pipeline {
     /// Bounds, per host, how many of its feeds are fetched at the same time, so 300
     /// feeds of one site do not hammer it.
     host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Feeds whose permanent move has been logged, so it is said once per run.
+    announced_moves: std::sync::Mutex<HashSet<FeedId>>,
 }
 
 impl Pipeline {
@@ -59,6 +62,7 @@ impl Pipeline {
         Ok(Pipeline {
             fetch_slots: Semaphore::new(config.daemon.max_concurrent_fetches),
             host_slots: std::sync::Mutex::new(HashMap::new()),
+            announced_moves: std::sync::Mutex::new(HashSet::new()),
             config: Arc::new(config),
             store,
             fetcher,

@@ -89,7 +89,13 @@ impl Pipeline {
                     bytes,
                     charset,
                     validators,
-                } => (bytes, charset, validators),
+                    moved,
+                } => {
+                    if let Some(new) = moved {
+                        self.announce_move(feed, &new);
+                    }
+                    (bytes, charset, validators)
+                }
             };
         let parsed = feed::parse(&bytes, charset.as_deref())?;
         let new_keys = self
@@ -127,6 +133,17 @@ impl Pipeline {
             self.outbox_changed.notify_one();
         }
         Ok(outcome)
+    }
+
+    /// Says once per run that a feed answers from a new address for good.
+    fn announce_move(&self, feed: &Feed, new: &url::Url) {
+        let mut announced = self
+            .announced_moves
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if announced.insert(feed.id.clone()) {
+            warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
+        }
     }
 
     /// One alert per channel, each listing the rules (and their terms) that send there.

@@ -34,6 +34,8 @@ pub enum Fetched {
         /// The `charset` parameter of `Content-Type`, if any.
         charset: Option<String>,
         validators: Validators,
+        /// The new address, when the feed answered through permanent redirects only.
+        moved: Option<url::Url>,
     },
 }
 
@@ -52,6 +54,12 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("{0}")]
     Network(String),
+    #[error("redirect refused: {0}")]
+    Redirect(String),
+    #[error(
+        "redirect to an internal address refused: {0} (a public feed may not point newshound at local services)"
+    )]
+    BlockedAddress(url::Url),
     #[error("cannot read {path}: {source}")]
     File {
         path: String,
@@ -74,6 +82,8 @@ impl FetchError {
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Timeout(_) => "timeout",
             FetchError::Network(_) => "network",
+            FetchError::Redirect(_) => "redirect",
+            FetchError::BlockedAddress(_) => "blocked_address",
             FetchError::File { .. } => "file",
         }
     }
@@ -93,7 +103,8 @@ impl Fetcher {
             .user_agent(USER_AGENT)
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            // Redirects are followed in `follow`, where each hop is checked.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| FetchError::Network(error_chain(&e)))?;
         Ok(Fetcher {
@@ -133,24 +144,62 @@ impl Fetcher {
                     bytes,
                     charset: None,
                     validators: Validators::default(),
+                    moved: None,
                 })
             }
         }
     }
 
+    /// GET with the validators, following at most [`MAX_REDIRECTS`] redirects by hand
+    /// so that each hop is checked (no loops, no https→http, no jump from a public host
+    /// to an internal address), all within the one fetch timeout.
     async fn fetch_http(
         &self,
         url: url::Url,
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
-        let mut request = self.client.get(url);
-        if let Some(etag) = &validators.etag {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(modified) = &validators.last_modified {
-            request = request.header(IF_MODIFIED_SINCE, modified);
-        }
-        let response = request.send().await.map_err(|e| self.request_error(&e))?;
+        tokio::time::timeout(self.timeout, self.follow(url, validators))
+            .await
+            .unwrap_or(Err(FetchError::Timeout(self.timeout)))
+    }
+
+    async fn follow(
+        &self,
+        start: url::Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let mut url = start.clone();
+        let mut visited: Vec<url::Url> = Vec::new();
+        // Where the feed lives now, if every redirect on the way was permanent.
+        let mut moved: Option<url::Url> = None;
+        let mut all_permanent = true;
+        let response = loop {
+            let mut request = self.client.get(url.clone());
+            if let Some(etag) = &validators.etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(modified) = &validators.last_modified {
+                request = request.header(IF_MODIFIED_SINCE, modified);
+            }
+            let response = request.send().await.map_err(|e| self.request_error(&e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            let next = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| {
+                    FetchError::Redirect(format!("{status} without a usable Location"))
+                })?;
+            visited.push(url);
+            check_redirect(&start, &visited, &next)?;
+            all_permanent &= matches!(status.as_u16(), 301 | 308);
+            moved = all_permanent.then(|| next.clone());
+            url = next;
+        };
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
@@ -201,6 +250,7 @@ impl Fetcher {
             bytes,
             charset,
             validators,
+            moved,
         })
     }
 
@@ -228,6 +278,69 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether following a redirect to `next` is allowed, `visited` holding every URL
+/// requested so far (the first being `start`, the configured one).
+fn check_redirect(
+    start: &url::Url,
+    visited: &[url::Url],
+    next: &url::Url,
+) -> Result<(), FetchError> {
+    if visited.len() > MAX_REDIRECTS {
+        return Err(FetchError::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )));
+    }
+    if visited.contains(next) {
+        return Err(FetchError::Redirect(format!(
+            "redirect loop back to {next}"
+        )));
+    }
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(FetchError::Redirect(format!("to a {} URL", next.scheme())));
+    }
+    let from = visited.last().unwrap_or(start);
+    if from.scheme() == "https" && next.scheme() == "http" {
+        return Err(FetchError::Redirect(format!(
+            "https to plain http ({next})"
+        )));
+    }
+    // Feeds configured on an internal address are the user's choice; a public feed
+    // redirecting there is a way to make newshound probe the local network.
+    if !is_internal(start) && is_internal(next) {
+        return Err(FetchError::BlockedAddress(next.clone()));
+    }
+    Ok(())
+}
+
+/// Whether a URL names this machine or a private, link-local or unique-local address
+/// (IPv4-mapped IPv6 forms included). Host names are judged by name only
+/// (`localhost`); what other names resolve to is not checked here.
+pub fn is_internal(url: &url::Url) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+    };
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => v4(ip),
+        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(mapped) => v4(mapped),
+            None => {
+                let first = ip.segments()[0];
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || IpAddr::V6(ip).is_loopback()
+            }
+        },
+        None => false,
+    }
+}
+
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
 fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -252,6 +365,73 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url(s: &str) -> url::Url {
+        s.parse().expect("test url")
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "http://127.0.0.1/",
+            "http://127.8.9.10/",
+            "http://[::1]/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fc00::1]/",
+            "http://[fd12::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(is_internal(&url(internal)), "{internal}");
+        }
+        for public in [
+            "https://example.org/",
+            "http://172.32.0.1/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(!is_internal(&url(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn redirects_are_checked_hop_by_hop() {
+        let public = url("https://news.example.org/rss");
+        let ok = |next: &str| check_redirect(&public, &[public.clone()], &url(next));
+        assert!(ok("https://www.example.org/feed").is_ok());
+        let kind = |r: Result<(), FetchError>| r.expect_err("refused").kind();
+        assert_eq!(
+            kind(ok("http://www.example.org/feed")),
+            "redirect",
+            "https→http"
+        );
+        assert_eq!(kind(ok("https://169.254.169.254/")), "blocked_address");
+        assert_eq!(kind(ok("https://[::ffff:192.168.0.1]/")), "blocked_address");
+        assert_eq!(kind(ok("https://news.example.org/rss")), "redirect", "loop");
+        assert_eq!(kind(ok("ftp://example.org/feed")), "redirect");
+        let chain: Vec<url::Url> = (0..6)
+            .map(|i| url(&format!("https://example.org/{i}")))
+            .collect();
+        assert_eq!(
+            kind(check_redirect(
+                &public,
+                &chain,
+                &url("https://example.org/x")
+            )),
+            "redirect"
+        );
+        // A feed configured on a local bridge may redirect within the local network.
+        let local = url("http://127.0.0.1:3000/rss");
+        assert!(check_redirect(&local, &[local.clone()], &url("http://192.168.1.5/rss")).is_ok());
+    }
 
     #[test]
     fn reads_retry_after_as_seconds_or_a_date() {
