@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn redirects_are_checked_hop_by_hop() {
         let public = url("https://news.example.org/rss");
-        let ok = |next: &str| check_redirect(&public, &[public.clone()], &url(next));
+        let ok = |next: &str| check_redirect(&public, std::slice::from_ref(&public), &url(next));
         assert!(ok("https://www.example.org/feed").is_ok());
         let kind = |r: Result<(), FetchError>| r.expect_err("refused").kind();
         assert_eq!(
@@ -430,7 +430,14 @@ mod tests {
         );
         // A feed configured on a local bridge may redirect within the local network.
         let local = url("http://127.0.0.1:3000/rss");
-        assert!(check_redirect(&local, &[local.clone()], &url("http://192.168.1.5/rss")).is_ok());
+        assert!(
+            check_redirect(
+                &local,
+                std::slice::from_ref(&local),
+                &url("http://192.168.1.5/rss")
+            )
+            .is_ok()
+        );
     }
 
     #[test]
