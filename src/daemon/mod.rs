@@ -28,7 +28,7 @@ use crate::store::Store;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
 const DISPATCH_IDLE: Duration = Duration::from_secs(60);
-/// The first polls after start-up are spread over at most this long.
+/// The first polls of new feeds are spread over at most this long.
 const MAX_START_SPREAD: Duration = Duration::from_secs(10);
 
 /// Everything a poll or a delivery needs, shared by all tasks.
@@ -175,8 +175,7 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
 }
 
 async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: CancellationToken) {
-    let spread = (feed.interval / 10).min(MAX_START_SPREAD);
-    let mut wait = spread.mul_f64(fastrand::f64());
+    let mut wait = first_wait(&pipeline, &feed);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -208,6 +207,29 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
         );
         // ±10% so that feeds with the same interval drift apart instead of firing together.
         wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
+    }
+}
+
+/// When a feed is first polled after start-up. A feed polled before keeps its place
+/// in time (its last attempt plus its interval or backoff), so restarts neither
+/// bunch feeds together nor poll a backed-off feed early; a new feed is polled
+/// within the first seconds, spread so that many new feeds do not start at once.
+fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
+    let state = pipeline.store.feed_state(&feed.id).ok().flatten();
+    match state.and_then(|s| Some((s.last_attempt?, s.consecutive_failures))) {
+        Some((last, failures)) => {
+            let wait = next_poll_in(
+                feed.interval,
+                failures,
+                None,
+                pipeline.config.daemon.max_backoff,
+            );
+            let due = last + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        }
+        None => (feed.interval / 10)
+            .min(MAX_START_SPREAD)
+            .mul_f64(fastrand::f64()),
     }
 }
 
@@ -278,6 +300,49 @@ mod tests {
     #[test]
     fn an_interval_longer_than_the_cap_is_kept() {
         assert_eq!(next_poll_in(2 * DAY, 5, None, DAY), 2 * DAY);
+    }
+
+    /// A restart keeps each known feed's place in time; a new feed goes first.
+    #[test]
+    fn after_a_restart_known_feeds_keep_their_schedule() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let toml = "[daemon]\nstate_dir = \"state\"\n\n[[feeds]]\nname = \"known\"\nurl = \"file:k.xml\"\n\
+                    interval = \"10m\"\n\n[[feeds]]\nname = \"new\"\nurl = \"file:n.xml\"\ninterval = \"10m\"\n";
+        let config =
+            Config::from_toml(&dir.path().join("n.toml"), toml, &HashMap::new()).expect("config");
+        let store = Arc::new(Store::open(&config.daemon.state_dir).expect("store"));
+        let known = FeedId("known".into());
+        store
+            .record_poll(&crate::store::PollRecord {
+                feed: &known,
+                new_keys: vec![],
+                alerts: vec![],
+                validators: crate::feed::Validators::default(),
+                at: Utc::now() - chrono::Duration::seconds(30),
+            })
+            .expect("recorded");
+        store
+            .record_failure(
+                &known,
+                "timeout",
+                "slow",
+                Utc::now() - chrono::Duration::seconds(30),
+            )
+            .expect("recorded");
+        store
+            .record_failure(
+                &known,
+                "timeout",
+                "slow",
+                Utc::now() - chrono::Duration::seconds(30),
+            )
+            .expect("recorded");
+        let pipeline = Pipeline::with_store(config, store).expect("pipeline");
+        let (known, new) = (&pipeline.config.feeds[0], &pipeline.config.feeds[1]);
+        // Two failures: 20 minutes after the last attempt, 30 s ago.
+        let wait = first_wait(&pipeline, known).as_secs();
+        assert!((20 * 60 - 31..=20 * 60 - 29).contains(&wait), "{wait}");
+        assert!(first_wait(&pipeline, new) <= MAX_START_SPREAD);
     }
 
     #[test]

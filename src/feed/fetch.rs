@@ -316,7 +316,7 @@ fn check_redirect(
 /// (IPv4-mapped IPv6 forms included). Host names are judged by name only
 /// (`localhost`); what other names resolve to is not checked here.
 pub fn is_internal(url: &url::Url) -> bool {
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
     let v4 = |ip: Ipv4Addr| {
         ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
     };
@@ -334,7 +334,6 @@ pub fn is_internal(url: &url::Url) -> bool {
                     || ip.is_unspecified()
                     || (first & 0xfe00) == 0xfc00
                     || (first & 0xffc0) == 0xfe80
-                    || IpAddr::V6(ip).is_loopback()
             }
         },
         None => false,
