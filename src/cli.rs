@@ -274,7 +274,9 @@ async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Exi
             Ok(Fetched::Body { bytes, charset, .. }) => {
                 feed::parse(&bytes, charset.as_deref()).map_err(anyhow::Error::from)
             }
-            Ok(Fetched::NotModified) => Err(anyhow::anyhow!("unexpected 304 without validators")),
+            Ok(Fetched::NotModified { .. }) => {
+                Err(anyhow::anyhow!("unexpected 304 without validators"))
+            }
             Err(e) => Err(e.into()),
         };
         let parsed = match parsed {

@@ -37,6 +37,7 @@ async fn validators_are_returned_and_sent_back() {
         charset,
         bytes,
         moved,
+        max_age,
     } = first
     else {
         panic!("expected a body");
@@ -45,11 +46,12 @@ async fn validators_are_returned_and_sent_back() {
     assert_eq!(charset.as_deref(), Some("utf-8"));
     assert_eq!(bytes, support::fixture("rss20.xml"));
     assert_eq!(moved, None);
+    assert_eq!(max_age, None);
     let second = fetcher
         .fetch(&source(&server, "/f"), &validators)
         .await
         .expect("fetched");
-    assert!(matches!(second, Fetched::NotModified));
+    assert!(matches!(second, Fetched::NotModified { .. }));
     let requests = server.received_requests().await.expect("recording");
     let agent = requests[0].headers.get("user-agent").expect("user agent");
     assert!(agent.to_str().expect("ascii").starts_with("newshound/"));

@@ -507,3 +507,49 @@ async fn feeds_of_one_host_are_fetched_at_most_two_at_a_time() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_publisher_interval_is_the_longer_of_ttl_and_max_age() {
+    support::init();
+    let http = MockServer::start().await;
+    let body = String::from_utf8(fixture("rss20.xml"))
+        .expect("utf-8")
+        .replacen("<channel>", "<channel><ttl>30</ttl>", 1);
+    Mock::given(method("GET"))
+        .and(path("/news"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("cache-control", "max-age=7200"))
+        .with_priority(1)
+        .mount(&http)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/news"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"v1\"")
+                .insert_header("cache-control", "public, max-age=900")
+                .set_body_string(body),
+        )
+        .with_priority(2)
+        .mount(&http)
+        .await;
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "{}[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    let feed = p.config.feeds[0].clone();
+    let first = p.poll(&feed).await.expect("polled");
+    assert_eq!(
+        first.publisher_interval,
+        Some(Duration::from_secs(30 * 60)),
+        "ttl 30 min > max-age 15 min"
+    );
+    let second = p.poll(&feed).await.expect("polled");
+    assert!(second.not_modified);
+    assert_eq!(second.publisher_interval, Some(Duration::from_secs(7200)));
+}

@@ -52,6 +52,8 @@ pub struct Daemon {
     pub delivery_attempts: u32,
     /// The longest a failing feed waits between polls.
     pub max_backoff: Duration,
+    /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
+    pub max_publisher_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,8 @@ const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Polite to publishers, yet an alert is at most an hour late.
+const DEFAULT_MAX_PUBLISHER_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// A feed that keeps failing is still tried at least once a day.
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -293,6 +297,11 @@ impl Checker<'_> {
             },
             fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
             max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
+            max_publisher_interval: positive(
+                d.max_publisher_interval,
+                "max_publisher_interval",
+                DEFAULT_MAX_PUBLISHER_INTERVAL,
+            )?,
             max_feed_bytes: match d.max_feed_bytes {
                 Some(0) => {
                     return Err(

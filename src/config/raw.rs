@@ -40,6 +40,8 @@ pub struct RawDaemon {
     pub delivery_attempts: Option<u32>,
     #[serde(default, with = "humantime_serde")]
     pub max_backoff: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_publisher_interval: Option<Duration>,
 }
 
 /// What to do with the items a feed already holds the first time it is polled.

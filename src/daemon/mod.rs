@@ -183,8 +183,13 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
         }
         // A poll in progress is not abandoned on shutdown: `run` waits for it (bounded).
         // Its failures are recorded and logged inside.
-        let (failures, retry_after) = match pipeline.poll_bounded(&feed).await {
-            Ok(_) => (0, None),
+        let (interval, failures, retry_after) = match pipeline.poll_bounded(&feed).await {
+            Ok(outcome) => {
+                // A publisher asking for fewer polls is obeyed, up to a cap.
+                let asked = outcome.publisher_interval.unwrap_or(Duration::ZERO);
+                let cap = pipeline.config.daemon.max_publisher_interval;
+                (feed.interval.max(asked.min(cap)), 0, None)
+            }
             Err(e) => {
                 let failures = pipeline
                     .store
@@ -196,11 +201,11 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
                     PollError::Fetch(fetch) => fetch.retry_after(),
                     _ => None,
                 };
-                (failures, retry_after)
+                (feed.interval, failures, retry_after)
             }
         };
         let base = next_poll_in(
-            feed.interval,
+            interval,
             failures,
             retry_after,
             pipeline.config.daemon.max_backoff,

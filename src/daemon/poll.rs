@@ -2,6 +2,7 @@
 //! alerts in one transaction.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use chrono::Utc;
 use tracing::{debug, info, warn};
@@ -22,6 +23,9 @@ pub struct PollOutcome {
     pub alerts: usize,
     /// The server said nothing changed (304).
     pub not_modified: bool,
+    /// The publisher's minimum polling interval: the longer of `Cache-Control:
+    /// max-age` and RSS `<ttl>`.
+    pub publisher_interval: Option<Duration>,
 }
 
 /// Why a poll failed. Fetch and parse failures are the feed's; store failures are ours.
@@ -76,12 +80,13 @@ impl Pipeline {
 
     async fn try_poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
         let state = self.store.feed_state(&feed.id)?.unwrap_or_default();
-        let (bytes, charset, validators) =
+        let (bytes, charset, validators, max_age) =
             match self.fetcher.fetch(&feed.source, &state.validators).await? {
-                Fetched::NotModified => {
+                Fetched::NotModified { max_age } => {
                     self.store.record_unchanged(&feed.id, Utc::now())?;
                     return Ok(PollOutcome {
                         not_modified: true,
+                        publisher_interval: max_age,
                         ..PollOutcome::default()
                     });
                 }
@@ -90,11 +95,12 @@ impl Pipeline {
                     charset,
                     validators,
                     moved,
+                    max_age,
                 } => {
                     if let Some(new) = moved {
                         self.announce_move(feed, &new);
                     }
-                    (bytes, charset, validators)
+                    (bytes, charset, validators, max_age)
                 }
             };
         let parsed = feed::parse(&bytes, charset.as_deref())?;
@@ -121,6 +127,7 @@ impl Pipeline {
             new_items: new_keys.len(),
             alerts: alerts.len(),
             not_modified: false,
+            publisher_interval: max_age.max(parsed.ttl),
         };
         self.store.record_poll(&PollRecord {
             feed: &feed.id,

@@ -28,7 +28,10 @@ pub struct Validators {
 #[derive(Debug)]
 pub enum Fetched {
     /// 304: nothing changed since the validators were issued.
-    NotModified,
+    NotModified {
+        /// `Cache-Control: max-age`: how long the server says the answer stays fresh.
+        max_age: Option<Duration>,
+    },
     Body {
         bytes: Vec<u8>,
         /// The `charset` parameter of `Content-Type`, if any.
@@ -36,6 +39,8 @@ pub enum Fetched {
         validators: Validators,
         /// The new address, when the feed answered through permanent redirects only.
         moved: Option<url::Url>,
+        /// `Cache-Control: max-age`: how long the server says the answer stays fresh.
+        max_age: Option<Duration>,
     },
 }
 
@@ -145,6 +150,7 @@ impl Fetcher {
                     charset: None,
                     validators: Validators::default(),
                     moved: None,
+                    max_age: None,
                 })
             }
         }
@@ -201,8 +207,13 @@ impl Fetcher {
             url = next;
         };
         let status = response.status();
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age_of);
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified);
+            return Ok(Fetched::NotModified { max_age });
         }
         if !status.is_success() {
             let retry_after = matches!(status.as_u16(), 429 | 503)
@@ -251,6 +262,7 @@ impl Fetcher {
             charset,
             validators,
             moved,
+            max_age,
         })
     }
 
@@ -349,6 +361,19 @@ fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let at = std::time::SystemTime::from(at.with_timezone(&chrono::Utc));
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The `max-age` directive of a `Cache-Control` value (`no-store`/`no-cache` say
+/// nothing about how often to poll, so they give `None`).
+fn max_age_of(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().trim_matches('"').parse().ok())
+            .flatten()
+            .map(Duration::from_secs)
+    })
 }
 
 /// The `charset` parameter of a `Content-Type` value.
@@ -456,6 +481,20 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn reads_max_age_from_cache_control() {
+        assert_eq!(
+            max_age_of("public, max-age=900"),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            max_age_of("Max-Age=\"60\", must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age_of("no-cache"), None);
+        assert_eq!(max_age_of("max-age=soon"), None);
     }
 
     #[test]

@@ -27,11 +27,13 @@ impl ParseError {
     }
 }
 
-/// A parsed feed: its title (if any) and its items in document order.
+/// A parsed feed: its title (if any), its items in document order, and how often the
+/// publisher asks to be polled at most (RSS `<ttl>`).
 #[derive(Debug)]
 pub struct ParsedFeed {
     pub title: Option<String>,
     pub items: Vec<Item>,
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed. `http_charset` is the charset the
@@ -58,6 +60,9 @@ pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, Par
     Ok(ParsedFeed {
         title: feed.title.as_ref().map(plain_title),
         items: feed.entries.iter().map(to_item).collect(),
+        ttl: feed
+            .ttl
+            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
     })
 }
 

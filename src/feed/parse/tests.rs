@@ -197,3 +197,16 @@ fn rules_match_text_extracted_from_html() {
         .collect();
     assert_eq!(fired, ["possessive"], "{text}");
 }
+
+#[test]
+fn the_rss_ttl_is_read_in_minutes() {
+    let body = b"<rss version=\"2.0\"><channel><title>t</title><ttl>30</ttl>\
+                 <item><guid>1</guid><title>x</title></item></channel></rss>";
+    let feed = parse(body, None).expect("parses");
+    assert_eq!(feed.ttl, Some(std::time::Duration::from_secs(30 * 60)));
+    assert_eq!(items("rss20.xml").len(), 4);
+    assert_eq!(
+        parse(&fixture("rss20.xml"), None).expect("parses").ttl,
+        None
+    );
+}
