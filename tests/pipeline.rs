@@ -553,3 +553,49 @@ async fn the_publisher_interval_is_the_longer_of_ttl_and_max_age() {
     assert!(second.not_modified);
     assert_eq!(second.publisher_interval, Some(Duration::from_secs(7200)));
 }
+
+#[tokio::test]
+async fn feed_entries_with_the_same_url_are_fetched_once() {
+    support::init();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let url = format!("{}/news", http.uri());
+    let entry = |name: &str| format!("[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n\n");
+    let rest = "[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+                [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n";
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!("{}{}{rest}", entry("desk-a"), entry("desk-b")),
+    );
+    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(
+        (report.feeds_ok, report.new_items, report.alerts),
+        (2, 8, 2)
+    );
+    assert_eq!(http.received_requests().await.expect("recording").len(), 1);
+
+    // Both entries now hold the same ETag: the next poll is one conditional GET.
+    let again = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(again.new_items, 0);
+    let requests = http.received_requests().await.expect("recording");
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].headers.get("if-none-match").is_some());
+
+    // A third entry for the same URL joins: its first poll must not be hidden by a
+    // 304 answered to the others' ETag, so this GET is unconditional.
+    let text = format!(
+        "[daemon]\nstate_dir = \"state\"\nfirst_poll = \"alert\"\n{}{}{}{rest}",
+        entry("desk-a"),
+        entry("desk-b"),
+        entry("desk-c")
+    );
+    std::fs::write(&config.path, text).expect("rewrite config");
+    let joined = daemon::once(pipeline(&config)).await.expect("once runs");
+    assert_eq!(
+        (joined.feeds_ok, joined.new_items, joined.alerts),
+        (3, 4, 1)
+    );
+    let requests = http.received_requests().await.expect("recording");
+    assert_eq!(requests.len(), 3);
+    assert!(requests[2].headers.get("if-none-match").is_none());
+}

@@ -22,7 +22,7 @@ use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
 use crate::model::FeedId;
 use crate::notify::Notifier;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// In-flight polls and deliveries get this long to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -71,17 +71,24 @@ impl Pipeline {
         })
     }
 
-    async fn poll_bounded(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
+    /// Polls a group of feeds sharing a source, within the global and per-host limits.
+    async fn poll_bounded(
+        &self,
+        group: &[Feed],
+    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+        let Some(first) = group.first() else {
+            return Ok(Vec::new());
+        };
         // The host's slot first: waiting for it must not hold one of the global slots.
         // The semaphores are never closed, so acquiring can only wait, not fail.
-        let host = self.host_slot(feed);
+        let host = self.host_slot(first);
         let _host_slot = match &host {
             Some(slots) => Some(slots.acquire().await),
             None => None,
         };
         let _slot = self.fetch_slots.acquire().await;
-        self.poll(feed)
-            .instrument(info_span!("poll", feed = %feed.id))
+        self.poll_group(group)
+            .instrument(info_span!("fetch", source = %first.source))
             .await
     }
 }
@@ -116,21 +123,27 @@ pub struct OnceReport {
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let tasks = TaskTracker::new();
     let mut handles = Vec::new();
-    for feed in pipeline.config.feeds.clone() {
+    for group in by_source(&pipeline.config.feeds) {
         let p = Arc::clone(&pipeline);
-        handles.push(tasks.spawn(async move { p.poll_bounded(&feed).await }));
+        handles.push(tasks.spawn(async move { p.poll_bounded(&group).await }));
     }
     tasks.close();
     let mut report = OnceReport::default();
     for handle in handles {
-        match handle.await.context("a poll task panicked")? {
-            Ok(outcome) => {
-                report.feeds_ok += 1;
-                report.new_items += outcome.new_items;
-                report.alerts += outcome.alerts;
+        let results = handle
+            .await
+            .context("a poll task panicked")?
+            .context("cannot read the state of a feed")?;
+        for result in results {
+            match result {
+                Ok(outcome) => {
+                    report.feeds_ok += 1;
+                    report.new_items += outcome.new_items;
+                    report.alerts += outcome.alerts;
+                }
+                Err(PollError::Store(e)) => return Err(e).context("cannot record a poll"),
+                Err(_) => report.feeds_failed += 1,
             }
-            Err(PollError::Store(e)) => return Err(e).context("cannot record a poll"),
-            Err(_) => report.feeds_failed += 1,
         }
     }
     report.delivery = pipeline
@@ -138,6 +151,19 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
         .await
         .context("cannot read the outbox")?;
     Ok(report)
+}
+
+/// The feeds grouped by source, in config order: entries with the same URL are
+/// fetched once.
+pub fn by_source(feeds: &[Feed]) -> Vec<Vec<Feed>> {
+    let mut groups: Vec<Vec<Feed>> = Vec::new();
+    for feed in feeds {
+        match groups.iter_mut().find(|g| g[0].source == feed.source) {
+            Some(group) => group.push(feed.clone()),
+            None => groups.push(vec![feed.clone()]),
+        }
+    }
+    groups
 }
 
 /// Runs until `shutdown` is cancelled: every feed on its own interval, the dispatcher
@@ -152,10 +178,10 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
         pending_alerts = counts.pending,
         "newshound running"
     );
-    for feed in pipeline.config.feeds.clone() {
+    for group in by_source(&pipeline.config.feeds) {
         let p = Arc::clone(&pipeline);
         let stop = shutdown.clone();
-        tasks.spawn(async move { poll_forever(p, feed, stop).await });
+        tasks.spawn(async move { poll_forever(p, group, stop).await });
     }
     {
         let p = Arc::clone(&pipeline);
@@ -174,8 +200,18 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
     Ok(())
 }
 
-async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: CancellationToken) {
-    let mut wait = first_wait(&pipeline, &feed);
+async fn poll_forever(pipeline: Arc<Pipeline>, group: Vec<Feed>, shutdown: CancellationToken) {
+    let mut wait = group
+        .iter()
+        .map(|feed| first_wait(&pipeline, feed))
+        .min()
+        .unwrap_or(Duration::ZERO);
+    // Entries sharing a source are polled as often as the most eager of them asks.
+    let interval = group
+        .iter()
+        .map(|f| f.interval)
+        .min()
+        .unwrap_or(DISPATCH_IDLE);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -183,25 +219,11 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
         }
         // A poll in progress is not abandoned on shutdown: `run` waits for it (bounded).
         // Its failures are recorded and logged inside.
-        let (interval, failures, retry_after) = match pipeline.poll_bounded(&feed).await {
-            Ok(outcome) => {
-                // A publisher asking for fewer polls is obeyed, up to a cap.
-                let asked = outcome.publisher_interval.unwrap_or(Duration::ZERO);
-                let cap = pipeline.config.daemon.max_publisher_interval;
-                (feed.interval.max(asked.min(cap)), 0, None)
-            }
+        let (interval, failures, retry_after) = match pipeline.poll_bounded(&group).await {
+            Ok(results) => after_poll(&pipeline, &group, interval, &results),
             Err(e) => {
-                let failures = pipeline
-                    .store
-                    .feed_state(&feed.id)
-                    .ok()
-                    .flatten()
-                    .map_or(1, |s| s.consecutive_failures);
-                let retry_after = match &e {
-                    PollError::Fetch(fetch) => fetch.retry_after(),
-                    _ => None,
-                };
-                (feed.interval, failures, retry_after)
+                warn!(error = %e, "cannot read feed state; trying again next interval");
+                (interval, 0, None)
             }
         };
         let base = next_poll_in(
@@ -212,6 +234,44 @@ async fn poll_forever(pipeline: Arc<Pipeline>, feed: Feed, shutdown: Cancellatio
         );
         // ±10% so that feeds with the same interval drift apart instead of firing together.
         wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
+    }
+}
+
+/// What the next poll of a group depends on: its interval (lengthened if the publisher
+/// asks, up to a cap), how many polls in a row failed, and the server's Retry-After.
+fn after_poll(
+    pipeline: &Pipeline,
+    group: &[Feed],
+    interval: Duration,
+    results: &[Result<PollOutcome, PollError>],
+) -> (Duration, u32, Option<Duration>) {
+    let failed = group
+        .iter()
+        .zip(results)
+        .find_map(|(feed, r)| r.as_ref().err().map(|e| (feed, e)));
+    match failed {
+        None => {
+            let asked = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.publisher_interval)
+                .max()
+                .unwrap_or(Duration::ZERO);
+            let cap = pipeline.config.daemon.max_publisher_interval;
+            (interval.max(asked.min(cap)), 0, None)
+        }
+        Some((feed, e)) => {
+            let failures = pipeline
+                .store
+                .feed_state(&feed.id)
+                .ok()
+                .flatten()
+                .map_or(1, |s| s.consecutive_failures);
+            let retry_after = match e {
+                PollError::Fetch(fetch) => fetch.retry_after(),
+                _ => None,
+            };
+            (interval, failures, retry_after)
+        }
     }
 }
 

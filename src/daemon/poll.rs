@@ -9,10 +9,10 @@ use tracing::{debug, info, warn};
 
 use super::Pipeline;
 use crate::config::{Feed, FirstPoll};
-use crate::feed::{self, FetchError, Fetched, ParseError};
+use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed, Validators};
 use crate::model::{Alert, Item, ItemKey};
 use crate::rules::{self, RuleMatch};
-use crate::store::{PollRecord, StoreError};
+use crate::store::{FeedState, PollRecord, StoreError};
 
 /// What a successful poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +52,85 @@ impl PollError {
 impl Pipeline {
     /// Polls `feed` once and records the outcome (or the failure) in the store.
     pub async fn poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
-        let result = self.try_poll(feed).await;
+        let mut results = self.poll_group(std::slice::from_ref(feed)).await?;
+        results.remove(0)
+    }
+
+    /// Polls feeds that share one source (config entries with the same URL) with a
+    /// single fetch, then records each feed's outcome or failure. The results are in
+    /// the order of `feeds`; an error of the store itself fails the whole group.
+    pub async fn poll_group(
+        &self,
+        feeds: &[Feed],
+    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+        let Some(first) = feeds.first() else {
+            return Ok(Vec::new());
+        };
+        let states = feeds
+            .iter()
+            .map(|f| Ok(self.store.feed_state(&f.id)?.unwrap_or_default()))
+            .collect::<Result<Vec<FeedState>, StoreError>>()?;
+        // A conditional GET only when every entry holds the same validators: a 304
+        // must not hide items from an entry that has not seen them.
+        let validators = if states.iter().all(|s| s.validators == states[0].validators) {
+            states[0].validators.clone()
+        } else {
+            Validators::default()
+        };
+        let fetched = self.fetcher.fetch(&first.source, &validators).await;
+        let parsed = match &fetched {
+            Ok(Fetched::Body { bytes, charset, .. }) => {
+                Some(feed::parse(bytes, charset.as_deref()))
+            }
+            _ => None,
+        };
+        let mut results = Vec::with_capacity(feeds.len());
+        for (feed, state) in feeds.iter().zip(states) {
+            let result = match (&fetched, &parsed) {
+                (Err(e), _) => Err(PollError::Fetch(e.clone())),
+                (Ok(Fetched::NotModified { max_age }), _) => self
+                    .store
+                    .record_unchanged(&feed.id, Utc::now())
+                    .map(|()| PollOutcome {
+                        not_modified: true,
+                        publisher_interval: *max_age,
+                        ..PollOutcome::default()
+                    })
+                    .map_err(PollError::from),
+                (
+                    Ok(Fetched::Body {
+                        moved,
+                        validators,
+                        max_age,
+                        ..
+                    }),
+                    Some(parsed),
+                ) => {
+                    if let Some(new) = moved {
+                        self.announce_move(feed, new);
+                    }
+                    match parsed {
+                        Ok(parsed) => {
+                            self.record_items(feed, &state, parsed, validators.clone(), *max_age)
+                        }
+                        Err(e) => Err(PollError::Parse(e.clone())),
+                    }
+                }
+                (Ok(Fetched::Body { .. }), None) => unreachable!("a body is always parsed"),
+            };
+            results.push(self.report(feed, result));
+        }
+        Ok(results)
+    }
+
+    /// Logs a poll's outcome, and records a failure in the store.
+    fn report(
+        &self,
+        feed: &Feed,
+        result: Result<PollOutcome, PollError>,
+    ) -> Result<PollOutcome, PollError> {
+        let span = tracing::info_span!("poll", feed = %feed.id);
+        let _entered = span.enter();
         match &result {
             Ok(outcome) if outcome.alerts > 0 || outcome.new_items > 0 => info!(
                 new_items = outcome.new_items,
@@ -65,11 +143,16 @@ impl Pipeline {
                 let previous = self.store.feed_state(&feed.id).ok().flatten();
                 let message = e.to_string();
                 let failures =
-                    self.store
-                        .record_failure(&feed.id, e.kind(), &message, Utc::now())?;
+                    match self
+                        .store
+                        .record_failure(&feed.id, e.kind(), &message, Utc::now())
+                    {
+                        Ok(n) => n,
+                        Err(store) => return Err(PollError::Store(store)),
+                    };
                 // Log when the failure changes, not on every poll of a feed that stays broken.
                 if previous.and_then(|p| p.last_error).as_deref() != Some(message.as_str()) {
-                    warn!(kind = e.kind(), failures, error = %message, "poll failed; will retry next interval");
+                    warn!(kind = e.kind(), failures, error = %message, "poll failed; will retry");
                 } else {
                     debug!(kind = e.kind(), failures, "poll failed again");
                 }
@@ -78,32 +161,16 @@ impl Pipeline {
         result
     }
 
-    async fn try_poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
-        let state = self.store.feed_state(&feed.id)?.unwrap_or_default();
-        let (bytes, charset, validators, max_age) =
-            match self.fetcher.fetch(&feed.source, &state.validators).await? {
-                Fetched::NotModified { max_age } => {
-                    self.store.record_unchanged(&feed.id, Utc::now())?;
-                    return Ok(PollOutcome {
-                        not_modified: true,
-                        publisher_interval: max_age,
-                        ..PollOutcome::default()
-                    });
-                }
-                Fetched::Body {
-                    bytes,
-                    charset,
-                    validators,
-                    moved,
-                    max_age,
-                } => {
-                    if let Some(new) = moved {
-                        self.announce_move(feed, &new);
-                    }
-                    (bytes, charset, validators, max_age)
-                }
-            };
-        let parsed = feed::parse(&bytes, charset.as_deref())?;
+    /// Finds a parsed feed's new items, matches them, and records items, alerts and
+    /// validators in one transaction.
+    fn record_items(
+        &self,
+        feed: &Feed,
+        state: &FeedState,
+        parsed: &ParsedFeed,
+        validators: Validators,
+        max_age: Option<Duration>,
+    ) -> Result<PollOutcome, PollError> {
         let new_keys = self
             .store
             .unseen(&feed.id, parsed.items.iter().map(|i| &i.key))?;

@@ -45,7 +45,7 @@ pub enum Fetched {
 }
 
 /// Why a fetch failed; [`FetchError::kind`] gives a stable short name for logs and status.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("server answered {status}{}", .retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
     HttpStatus {
@@ -65,11 +65,8 @@ pub enum FetchError {
         "redirect to an internal address refused: {0} (a public feed may not point newshound at local services)"
     )]
     BlockedAddress(url::Url),
-    #[error("cannot read {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
 }
 
 impl FetchError {
@@ -136,9 +133,9 @@ impl Fetcher {
                         .await?;
                     Ok(bytes)
                 };
-                let bytes = read.await.map_err(|source| FetchError::File {
+                let bytes = read.await.map_err(|e: std::io::Error| FetchError::File {
                     path: path.display().to_string(),
-                    source,
+                    reason: e.to_string(),
                 })?;
                 if bytes.len() as u64 > self.max_bytes {
                     return Err(FetchError::TooLarge {

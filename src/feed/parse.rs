@@ -10,7 +10,7 @@ use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use crate::model::{Item, ItemKey};
 
 /// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ParseError {
     #[error("not a feed: {0}")]
     NotAFeed(String),
