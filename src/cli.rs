@@ -385,6 +385,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 next_poll: next_poll.map(crate::model::rfc3339),
                 etag: state.validators.etag.is_some(),
                 consecutive_failures: state.consecutive_failures,
+                broken_since: state.broken_since.map(crate::model::rfc3339),
                 items_known: known.map_or(0, |(.., n)| *n),
             }
         })
@@ -436,6 +437,9 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             f.items_known,
             if f.etag { "yes" } else { "no" }
         )?;
+        if let Some(since) = &f.broken_since {
+            writeln!(out, "  broken since {since}")?;
+        }
         if let Some(error) = &f.error {
             writeln!(out, "  {error}")?;
         }
@@ -463,6 +467,7 @@ struct FeedStatus {
     next_poll: Option<String>,
     etag: bool,
     consecutive_failures: u32,
+    broken_since: Option<String>,
     items_known: u64,
 }
 

@@ -599,3 +599,67 @@ async fn feed_entries_with_the_same_url_are_fetched_once() {
     assert_eq!(requests.len(), 3);
     assert!(requests[2].headers.get("if-none-match").is_none());
 }
+
+#[tokio::test]
+async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
+    support::init();
+    let http = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/news"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&http)
+        .await;
+    let config = TestConfig::write(
+        "health_channel = \"ops\"\nbroken_after_failures = 2",
+        &format!(
+            "{}[channels.ops]\ntype = \"maildir\"\npath = \"ops\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let ops = config.dir.path().join("ops");
+    let p = pipeline(&config);
+    for expected in [0, 1, 1, 1] {
+        daemon::once(Arc::clone(&p)).await.expect("once runs");
+        assert_eq!(
+            support::maildir_messages(&ops).len(),
+            expected,
+            "never one per poll"
+        );
+    }
+    let broken = support::maildir_messages(&ops).remove(0);
+    assert!(
+        broken
+            .contains("Subject: [newshound] feed-health: feed news is broken: server answered 500"),
+        "{broken}"
+    );
+    let state = p
+        .store
+        .feed_state(&FeedId("news".into()))
+        .expect("query")
+        .expect("row");
+    assert!(state.broken_since.is_some());
+
+    http.reset().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    for _ in 0..2 {
+        daemon::once(Arc::clone(&p)).await.expect("once runs");
+    }
+    let messages = support::maildir_messages(&ops);
+    assert_eq!(messages.len(), 2, "one break, one recovery");
+    assert!(messages.iter().any(|m| m.contains("feed news works again")));
+    let state = p
+        .store
+        .feed_state(&FeedId("news".into()))
+        .expect("query")
+        .expect("row");
+    assert_eq!(
+        (
+            state.broken_since,
+            state.failing_since,
+            state.consecutive_failures
+        ),
+        (None, None, 0)
+    );
+}

@@ -54,6 +54,12 @@ pub struct Daemon {
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
     pub max_publisher_interval: Duration,
+    /// Where "feed broken" and "feed recovered" notices go, if anywhere.
+    pub health_channel: Option<String>,
+    /// A feed is broken after this many failed polls in a row…
+    pub broken_after_failures: u32,
+    /// …or after failing for this long.
+    pub broken_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +194,9 @@ const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Five failures at the default 10-minute interval: most outages are over by then.
+const DEFAULT_BROKEN_AFTER_FAILURES: u32 = 5;
+const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// Polite to publishers, yet an alert is at most an hour late.
 const DEFAULT_MAX_PUBLISHER_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// A feed that keeps failing is still tried at least once a day.
@@ -302,6 +311,17 @@ impl Checker<'_> {
                 "max_publisher_interval",
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
             )?,
+            health_channel: d.health_channel,
+            broken_after_failures: match d.broken_after_failures {
+                Some(0) => {
+                    return Err(self.invalid(
+                        daemon_key().key("broken_after_failures"),
+                        "must be at least 1",
+                    ));
+                }
+                n => n.unwrap_or(DEFAULT_BROKEN_AFTER_FAILURES),
+            },
+            broken_after: positive(d.broken_after, "broken_after", DEFAULT_BROKEN_AFTER)?,
             max_feed_bytes: match d.max_feed_bytes {
                 Some(0) => {
                     return Err(
@@ -387,6 +407,15 @@ impl Checker<'_> {
                 },
             };
             channels.insert(name, channel);
+        }
+
+        if let Some(channel) = &daemon.health_channel
+            && !channels.contains_key(channel)
+        {
+            return Err(self.invalid(
+                daemon_key().key("health_channel"),
+                format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
+            ));
         }
 
         let mut specs = Vec::with_capacity(raw.rules.len());

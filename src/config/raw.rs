@@ -42,6 +42,10 @@ pub struct RawDaemon {
     pub max_backoff: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_publisher_interval: Option<Duration>,
+    pub health_channel: Option<String>,
+    pub broken_after_failures: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub broken_after: Option<Duration>,
 }
 
 /// What to do with the items a feed already holds the first time it is polled.

@@ -214,6 +214,11 @@ fn invalid_configs_name_the_line_and_key() {
             "/etc/nh/newshound.toml:37: rules[1].query: a rule has `keywords` or `query`, not both",
         ),
         (
+            "poll_interval = \"5m\"",
+            "poll_interval = \"5m\"\nhealth_channel = \"pager\"",
+            "/etc/nh/newshound.toml:5: daemon.health_channel: unknown channel \"pager\"; define it as [channels.pager]",
+        ),
+        (
             "keywords = [\"Geneva\"]",
             "accents = \"loose\"",
             "/etc/nh/newshound.toml:36: rules[1].accents: unknown variant `loose`, expected `fold` or `strict`",

@@ -123,7 +123,8 @@ impl Pipeline {
         Ok(results)
     }
 
-    /// Logs a poll's outcome, and records a failure in the store.
+    /// Logs a poll's outcome, records a failure in the store, and announces a feed
+    /// that breaks or recovers.
     fn report(
         &self,
         feed: &Feed,
@@ -158,7 +159,90 @@ impl Pipeline {
                 }
             }
         }
+        if let Err(e) = self.check_health(feed) {
+            return Err(PollError::Store(e));
+        }
         result
+    }
+
+    /// Declares the feed broken after `broken_after_failures` failed polls in a row
+    /// or `broken_after` of failing, and recovered at its next success: each change
+    /// once, to the health channel if there is one.
+    fn check_health(&self, feed: &Feed) -> Result<(), StoreError> {
+        let Some(state) = self.store.feed_state(&feed.id)? else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let daemon = &self.config.daemon;
+        let failing_for = state.failing_since.map_or(Duration::ZERO, |since| {
+            (now - since).to_std().unwrap_or(Duration::ZERO)
+        });
+        let broken = state.consecutive_failures >= daemon.broken_after_failures
+            || (state.consecutive_failures > 0 && failing_for >= daemon.broken_after);
+        let recovered = state.consecutive_failures == 0;
+        let (notice, snippet) = match (state.broken_since, broken, recovered) {
+            (None, true, _) => {
+                warn!(
+                    failures = state.consecutive_failures,
+                    "feed is broken; newshound keeps trying"
+                );
+                (
+                    format!(
+                        "feed {} is broken: {}",
+                        feed.id,
+                        state.last_error.as_deref().unwrap_or("unknown error")
+                    ),
+                    format!(
+                        "{} polls in a row failed, the first at {}. newshound keeps polling it, less often \
+                         (at most every {}), and will say when it works again.",
+                        state.consecutive_failures,
+                        state
+                            .failing_since
+                            .map_or_else(|| "?".into(), crate::model::rfc3339),
+                        humantime::format_duration(daemon.max_backoff)
+                    ),
+                )
+            }
+            (Some(since), _, true) => {
+                info!("feed recovered");
+                (
+                    format!("feed {} works again", feed.id),
+                    format!(
+                        "It was broken from {} to {}.",
+                        crate::model::rfc3339(since),
+                        crate::model::rfc3339(now)
+                    ),
+                )
+            }
+            _ => return Ok(()),
+        };
+        let alerts: Vec<(String, Alert)> = daemon
+            .health_channel
+            .iter()
+            .map(|channel| {
+                let alert = Alert {
+                    feed: feed.id.clone(),
+                    // Unique per event, so each break and recovery is its own message.
+                    key: ItemKey(format!("newshound:health:{}", now.timestamp_micros())),
+                    title: notice.clone(),
+                    link: Some(feed.source.to_string()),
+                    published: Some(now),
+                    rules: vec!["feed-health".into()],
+                    terms: Vec::new(),
+                    snippet: crate::model::Snippet {
+                        text: snippet.clone(),
+                        highlights: Vec::new(),
+                    },
+                };
+                (channel.clone(), alert)
+            })
+            .collect();
+        self.store
+            .set_health(&feed.id, state.broken_since.is_none(), &alerts, now)?;
+        if !alerts.is_empty() {
+            self.outbox_changed.notify_one();
+        }
+        Ok(())
     }
 
     /// Finds a parsed feed's new items, matches them, and records items, alerts and

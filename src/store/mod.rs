@@ -14,7 +14,7 @@ use crate::feed::Validators;
 use crate::model::{Alert, FeedId, ItemKey};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration_2.sql")];
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
@@ -50,6 +50,10 @@ pub struct FeedState {
     pub last_error_kind: Option<String>,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
+    /// The first failure of the current run of failures.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When the feed was declared broken; `None` while healthy.
+    pub broken_since: Option<DateTime<Utc>>,
 }
 
 /// The result of one successful poll, recorded in a single transaction.
@@ -137,7 +141,7 @@ impl Store {
         let state = conn
             .query_row(
                 "SELECT etag, last_modified, last_attempt, last_success, last_error_kind,
-                        last_error, consecutive_failures
+                        last_error, consecutive_failures, failing_since, broken_since
                  FROM feed_state WHERE feed = ?1",
                 [&feed.0],
                 feed_state_row,
@@ -151,15 +155,15 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT etag, last_modified, last_attempt, last_success, last_error_kind,
-                    last_error, consecutive_failures, feed,
+                    last_error, consecutive_failures, failing_since, broken_since, feed,
                     (SELECT count(*) FROM seen_item s WHERE s.feed = f.feed)
              FROM feed_state f ORDER BY feed",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
-                FeedId(r.get(7)?),
+                FeedId(r.get(9)?),
                 feed_state_row(r)?,
-                r.get::<_, i64>(8)?.unsigned_abs(),
+                r.get::<_, i64>(10)?.unsigned_abs(),
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -197,20 +201,7 @@ impl Store {
                 seen.execute(params![poll.feed.0, key.0, at])?;
             }
         }
-        let mut ids = Vec::with_capacity(poll.alerts.len());
-        {
-            let mut queue = tx.prepare_cached(
-                "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt, created)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-            )?;
-            for (channel, alert) in &poll.alerts {
-                let json = serde_json::to_string(alert)
-                    .map_err(|source| StoreError::BadAlert { id: 0, source })?;
-                if queue.execute(params![alert.feed.0, alert.key.0, channel, json, at])? == 1 {
-                    ids.push(tx.last_insert_rowid());
-                }
-            }
-        }
+        let ids = queue_alerts(&tx, &poll.alerts, poll.at)?;
         tx.execute(
             "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                      consecutive_failures)
@@ -218,7 +209,8 @@ impl Store {
              ON CONFLICT (feed) DO UPDATE SET
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 last_attempt = excluded.last_attempt, last_success = excluded.last_success,
-                last_error_kind = NULL, last_error = NULL, consecutive_failures = 0",
+                last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
+                failing_since = NULL",
             params![
                 poll.feed.0,
                 poll.validators.etag,
@@ -234,7 +226,8 @@ impl Store {
     pub fn record_unchanged(&self, feed: &FeedId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE feed_state SET last_attempt = ?2, last_success = ?2, last_error_kind = NULL,
-                                   last_error = NULL, consecutive_failures = 0
+                                   last_error = NULL, consecutive_failures = 0,
+                                   failing_since = NULL
              WHERE feed = ?1",
             params![feed.0, at.timestamp()],
         )?;
@@ -251,17 +244,39 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let failures = self.conn().query_row(
             "INSERT INTO feed_state (feed, last_attempt, last_error_kind, last_error,
-                                     consecutive_failures)
-             VALUES (?1, ?2, ?3, ?4, 1)
+                                     consecutive_failures, failing_since)
+             VALUES (?1, ?2, ?3, ?4, 1, ?2)
              ON CONFLICT (feed) DO UPDATE SET
                 last_attempt = excluded.last_attempt, last_error_kind = excluded.last_error_kind,
                 last_error = excluded.last_error,
-                consecutive_failures = feed_state.consecutive_failures + 1
+                consecutive_failures = feed_state.consecutive_failures + 1,
+                failing_since = coalesce(feed_state.failing_since, excluded.failing_since)
              RETURNING consecutive_failures",
             params![feed.0, at.timestamp(), kind, message],
             |r| r.get(0),
         )?;
         Ok(failures)
+    }
+
+    /// Declares a feed broken (`broken`) or recovered, and queues the alerts that say
+    /// so, in one transaction: the change is announced exactly once.
+    pub fn set_health(
+        &self,
+        feed: &FeedId,
+        broken: bool,
+        alerts: &[(String, Alert)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let since = broken.then(|| at.timestamp());
+        tx.execute(
+            "UPDATE feed_state SET broken_since = ?2 WHERE feed = ?1",
+            params![feed.0, since],
+        )?;
+        queue_alerts(&tx, alerts, at)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Pending alerts whose next attempt is due at `now`, oldest first.
@@ -368,7 +383,7 @@ impl Store {
     }
 }
 
-/// A `FeedState` from the first seven columns of a row.
+/// A `FeedState` from the first nine columns of a row.
 fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
         validators: Validators {
@@ -380,7 +395,38 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         last_error_kind: r.get(4)?,
         last_error: r.get(5)?,
         consecutive_failures: r.get(6)?,
+        failing_since: r.get::<_, Option<i64>>(7)?.and_then(from_unix),
+        broken_since: r.get::<_, Option<i64>>(8)?.and_then(from_unix),
     })
+}
+
+/// Queues alerts in the outbox (an alert already queued for the same item and channel
+/// is left alone); returns the ids of the new rows.
+fn queue_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    alerts: &[(String, Alert)],
+    at: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(alerts.len());
+    let mut queue = tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt, created)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )?;
+    for (channel, alert) in alerts {
+        let json = serde_json::to_string(alert)
+            .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        if queue.execute(params![
+            alert.feed.0,
+            alert.key.0,
+            channel,
+            json,
+            at.timestamp()
+        ])? == 1
+        {
+            ids.push(tx.last_insert_rowid());
+        }
+    }
+    Ok(ids)
 }
 
 fn from_unix(secs: i64) -> Option<DateTime<Utc>> {

@@ -189,6 +189,34 @@ fn feed_states_list_every_feed_with_its_item_count() {
 }
 
 #[test]
+fn a_version_1_database_is_migrated_keeping_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO feed_state (feed, last_success, consecutive_failures) VALUES ('wire', 5, 0)",
+            [],
+        )
+        .expect("row");
+    }
+    let store = Store::open(dir.path()).expect("migrates");
+    let state = store
+        .feed_state(&FeedId("wire".into()))
+        .expect("query")
+        .expect("row kept");
+    assert_eq!(state.last_success, Some(at(5)));
+    assert_eq!(state.broken_since, None);
+    let version: i64 = store
+        .conn()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, MIGRATIONS.len() as i64);
+}
+
+#[test]
 fn a_database_from_a_newer_release_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     drop(Store::open(dir.path()).expect("store opens"));
