@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Polling cost at scale: N generated feeds (RSS and Atom, 20-50 items, ~40 KB each),
+# served by nginx (static files: real ETag / Last-Modified / 304 handling) from 250
+# loopback addresses (127.0.x.y, so the per-host limit applies as on the web), and
+# one `newshound once` per step: first ingest, a steady-state cycle (all 304), and a
+# cycle after 10% of the feeds changed. Prints wall time, CPU time, peak RSS and the
+# requests nginx answered (200 / 304).
+#
+#   benches/fetch_cycle.sh            # N = 1000 and 10000
+#   benches/fetch_cycle.sh 500        # one N
+#
+# Needs nginx (Debian: apt-get install nginx-light) and python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)"; exit 1; }
+cargo build --release --quiet
+bin=$PWD/target/release/newshound
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+
+for n in "${sizes[@]}"; do
+  work=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 - "$work" "$n" "$port" <<'PY'
+import os, random, sys
+work, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(n)
+words = ("security talks minister summit sanctions market election parliament energy "
+         "border agreement ceasefire inflation budget court protest climate trade").split()
+names = ["Lavrov", "Blinken", "NATO", "Scholz", "Macron", "Kyiv", "Geneva", "Beijing"]
+os.makedirs(f"{work}/www", exist_ok=True)
+def text(k):
+    return " ".join(random.choice(words + names[:1] * 0) for _ in range(k))
+feeds = []
+for i in range(n):
+    items = random.randint(20, 50)
+    atom = i % 3 == 0
+    body = []
+    for j in range(items):
+        title = f"{text(6).capitalize()} {random.choice(names) if random.random() < 0.05 else ''}".strip()
+        summary = text(random.randint(60, 140))
+        if atom:
+            body.append(f"<entry><id>urn:f{i}:{j}</id><title>{title}</title><updated>2026-11-28T10:00:00Z</updated>"
+                        f"<link href='https://f{i}.example.org/{j}'/><summary>{summary}</summary></entry>")
+        else:
+            body.append(f"<item><guid>f{i}-{j}</guid><title>{title}</title><link>https://f{i}.example.org/{j}</link>"
+                        f"<description>{summary}</description></item>")
+    if atom:
+        doc = ("<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+               f"<title>Feed {i}</title><id>urn:f{i}</id><updated>2026-11-28T10:00:00Z</updated>{''.join(body)}</feed>")
+    else:
+        doc = f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Feed {i}</title>{''.join(body)}</channel></rss>"
+    with open(f"{work}/www/f{i}.xml", "w") as f:
+        f.write(doc)
+    host = f"127.0.1.{1 + i % 250}"
+    feeds.append(f'[[feeds]]\nname = "f{i}"\nurl = "http://{host}:{port}/f{i}.xml"\n')
+with open(f"{work}/newshound.toml", "w") as f:
+    f.write('[daemon]\nstate_dir = "state"\n\n' + "\n".join(feeds) +
+            '\n[channels.inbox]\ntype = "maildir"\npath = "alerts"\n\n'
+            '[[rules]]\nname = "talks"\nkeywords = ["Lavrov", "Blinken", "NATO"]\nchannels = ["inbox"]\n')
+with open(f"{work}/nginx.conf", "w") as f:
+    f.write(f"""worker_processes 2;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {work}/access.log;
+  client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
+  uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
+  types {{ application/rss+xml xml; }}
+  server {{ listen 0.0.0.0:{port}; root {work}/www; etag on; }}
+}}
+""")
+PY
+  mkdir -p "$work/tmp"
+  chmod -R a+rX "$work"   # nginx workers run as an unprivileged user
+  nginx -c "$work/nginx.conf" -p "$work"
+  size=$(du -sh "$work/www" | cut -f1)
+  step() {
+    local before after ok notmod
+    before=$(wc -l < "$work/access.log" 2>/dev/null || echo 0)
+    /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$bin" once --config "$work/newshound.toml" > "$work/once.out" 2>"$work/once.err" || true
+    after=$(wc -l < "$work/access.log")
+    ok=$(tail -n +$((before + 1)) "$work/access.log" | awk '$9 == 200' | wc -l)
+    notmod=$(tail -n +$((before + 1)) "$work/access.log" | awk '$9 == 304' | wc -l)
+    read -r wall user sys rss < <(grep -v "^Command" "$work/time")
+    printf '%6d feeds  %-16s %7.2f s wall  %7.2f s CPU  %6.1f MB peak RSS  %6d requests (%d × 200, %d × 304)\n' \
+      "$n" "$1" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "$rss / 1024" | bc -l)" $((after - before)) "$ok" "$notmod"
+  }
+  echo "N = $n ($size of feeds)"
+  step "first ingest"
+  step "steady (all 304)"
+  # 10% of the feeds gain a new item (a new file, so a new ETag).
+  python3 - "$work" "$n" <<'PY'
+import sys
+work, n = sys.argv[1], int(sys.argv[2])
+for i in range(0, n, 10):
+    path = f"{work}/www/f{i}.xml"
+    doc = open(path).read()
+    if "<channel>" in doc:
+        doc = doc.replace("</title>", f"</title><item><guid>new-{i}</guid><title>NATO update {i}</title></item>", 1)
+    else:
+        doc = doc.replace("</updated>", f"</updated><entry><id>urn:new:{i}</id><title>NATO update {i}</title><updated>2026-11-28T11:00:00Z</updated></entry>", 1)
+    open(path, "w").write(doc)
+PY
+  step "10% changed"
+  tail -1 "$work/once.out"
+  kill "$(cat "$work/nginx.pid")"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+done
