@@ -15,7 +15,7 @@ use crate::config::{Channel, Config, ConfigError, FeedSource};
 use crate::daemon::{self, Pipeline};
 use crate::feed::{self, Fetched, Fetcher, Validators};
 use crate::rules;
-use crate::store::Store;
+use crate::store::{OutboxState, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,29 @@ enum Command {
     TestRules(TestRulesArgs),
     /// Show each feed's last poll, result and next poll, and the alert queue
     Status(StatusArgs),
+    /// Send alerts again: dead letters (--dead), a held flood (--held), or past alerts
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Re-queue dead letters (alerts given up on)
+    #[arg(long, conflicts_with = "held")]
+    dead: bool,
+    /// Release alerts held back as a flood
+    #[arg(long)]
+    held: bool,
+    /// Only alerts of this rule
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only alerts queued within this long (e.g. 24h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<std::time::Duration>,
+    /// Show what would be re-queued, change nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +117,9 @@ impl Cli {
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Run(_) | Command::Once(_) => "info",
-            Command::Check(_) | Command::TestRules(_) | Command::Status(_) => "warn",
+            Command::Check(_) | Command::TestRules(_) | Command::Status(_) | Command::Replay(_) => {
+                "warn"
+            }
         }
     }
 }
@@ -153,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(test_rules(&config, &args))
         }
         Command::Status(args) => status(&Config::load(&args.config.config, &env)?, args.json),
+        Command::Replay(args) => replay(&Config::load(&args.config.config, &env)?, &args),
     }
 }
 
@@ -395,7 +421,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         let report = serde_json::json!({
             "state_dir": dir,
             "feeds": feeds,
-            "outbox": {"pending": counts.pending, "sent": counts.sent, "dead": counts.dead},
+            "outbox": {"pending": counts.pending, "sent": counts.sent, "dead": counts.dead, "held": counts.held},
             "dead_letters": dead
                 .iter()
                 .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
@@ -446,11 +472,76 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
-        "outbox: {} pending, {} sent, {} dead",
-        counts.pending, counts.sent, counts.dead
+        "outbox: {} pending, {} sent, {} dead, {} held",
+        counts.pending, counts.sent, counts.dead, counts.held
     )?;
     for (id, channel, error) in &dead {
         writeln!(out, "  dead #{id} ({channel}): {error}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay`: puts chosen outbox rows back in the queue; the daemon (or the next
+/// `once`) sends them.
+fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let (state, what) = match (args.dead, args.held) {
+        (true, _) => (OutboxState::Dead, "dead letters"),
+        (_, true) => (OutboxState::Held, "held alerts"),
+        _ => (OutboxState::Sent, "sent alerts"),
+    };
+    let mut out = std::io::stdout().lock();
+    let Some(store) =
+        Store::open_existing(&config.daemon.state_dir).context("cannot read the state store")?
+    else {
+        writeln!(
+            out,
+            "nothing to replay: no state yet in {}",
+            config.daemon.state_dir.display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = chrono::Utc::now();
+    let since = args
+        .since
+        .map(|d| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    let rows: Vec<_> = store
+        .replayable(state, since)?
+        .into_iter()
+        .filter(|r| {
+            args.rule
+                .as_ref()
+                .is_none_or(|rule| r.alert.rules.contains(rule))
+        })
+        .collect();
+    for row in &rows {
+        writeln!(
+            out,
+            "#{} {} → {}: {} ({}){}",
+            row.id,
+            row.alert.feed,
+            row.channel,
+            row.alert.title,
+            crate::model::rfc3339(row.created),
+            row.last_error
+                .as_deref()
+                .map(|e| format!(" last error: {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    if args.dry_run {
+        writeln!(
+            out,
+            "would re-queue {} {what} (dry run: nothing changed)",
+            rows.len()
+        )?;
+    } else {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        store.requeue(&ids, now)?;
+        writeln!(
+            out,
+            "re-queued {} {what}; a running daemon sends them within a minute, or run `newshound once`",
+            rows.len()
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

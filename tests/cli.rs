@@ -351,12 +351,12 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
     );
     assert_eq!(
         report["outbox"],
-        serde_json::json!({"pending": 0, "sent": 1, "dead": 0})
+        serde_json::json!({"pending": 0, "sent": 1, "dead": 0, "held": 0})
     );
 
     let table = stdout(&newshound(&["status", "--config", path], &[]));
     assert!(
-        table.contains("outbox: 0 pending, 1 sent, 0 dead"),
+        table.contains("outbox: 0 pending, 1 sent, 0 dead, 0 held"),
         "{table}"
     );
     assert!(
@@ -364,5 +364,103 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
             .lines()
             .any(|l| l.starts_with("gone ") && l.contains(" file ")),
         "{table}"
+    );
+}
+
+/// An RSS document with `n` items about Lavrov, their guids prefixed by `prefix`.
+fn many_items(prefix: &str, n: usize) -> String {
+    let items: String = (0..n)
+        .map(|i| format!("<item><guid>{prefix}-{i}</guid><title>Lavrov note {i}</title></item>"))
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+}
+
+#[test]
+fn a_flood_is_held_with_one_notice_and_replay_releases_it() {
+    let config = support::TestConfig::write(
+        "",
+        "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    );
+    let feed = config.dir.path().join("wire.xml");
+    let inbox = config.dir.path().join("alerts");
+    let path = config.path.to_str().expect("utf-8");
+    std::fs::write(&feed, many_items("old", 12)).expect("write feed");
+    assert!(newshound(&["once", "--config", path], &[]).status.success());
+
+    // The publisher re-keys every item: 12 of 12 are "new".
+    std::fs::write(&feed, many_items("new", 12)).expect("write feed");
+    let out = newshound(&["once", "--config", path], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = support::maildir_messages(&inbox);
+    assert_eq!(messages.len(), 1, "one notice, not twelve alerts");
+    assert!(
+        messages[0].contains("12 new items at once look re-keyed or flooded; 12 alerts held"),
+        "{}",
+        messages[0]
+    );
+
+    let dry = newshound(&["replay", "--config", path, "--held", "--dry-run"], &[]);
+    assert!(
+        stdout(&dry).contains("would re-queue 12 held alerts (dry run: nothing changed)"),
+        "{}",
+        stdout(&dry)
+    );
+    let unchanged = newshound(&["once", "--config", path], &[]);
+    assert!(stdout(&unchanged).contains("delivered 0"));
+
+    let released = newshound(
+        &["replay", "--config", path, "--held", "--rule", "talks"],
+        &[],
+    );
+    assert!(
+        stdout(&released).contains("re-queued 12 held alerts"),
+        "{}",
+        stdout(&released)
+    );
+    let sent = newshound(&["once", "--config", path], &[]);
+    assert!(stdout(&sent).contains("delivered 12"), "{}", stdout(&sent));
+    assert_eq!(support::maildir_messages(&inbox).len(), 13);
+}
+
+#[test]
+fn replay_dead_requeues_dead_letters_once_the_channel_works() {
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"\ndelivery_attempts = 1",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"blocked/alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let path = config.path.to_str().expect("utf-8");
+    // A file where the Maildir's parent folder should be: delivery fails.
+    let blocker = config.dir.path().join("blocked");
+    std::fs::write(&blocker, "not a folder").expect("write");
+    let first = newshound(&["once", "--config", path], &[]);
+    assert!(stdout(&first).contains("dead 1"), "{}", stdout(&first));
+
+    std::fs::remove_file(&blocker).expect("unblock");
+    let out = newshound(
+        &["replay", "--config", path, "--dead", "--since", "1h"],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("re-queued 1 dead letters"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("last error: maildir"),
+        "{}",
+        stdout(&out)
+    );
+    let sent = newshound(&["once", "--config", path], &[]);
+    assert!(stdout(&sent).contains("delivered 1"), "{}", stdout(&sent));
+    assert_eq!(
+        support::maildir_messages(&config.dir.path().join("blocked/alerts")).len(),
+        1
     );
 }

@@ -103,7 +103,8 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         OutboxCounts {
             pending: 0,
             sent: 1,
-            dead: 0
+            dead: 0,
+            held: 0
         }
     );
     assert!(

@@ -54,6 +54,8 @@ pub struct Daemon {
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
     pub max_publisher_interval: Duration,
+    /// More new items than this in one poll of a known feed are held as a flood.
+    pub flood_threshold: usize,
     /// Where "feed broken" and "feed recovered" notices go, if anywhere.
     pub health_channel: Option<String>,
     /// A feed is broken after this many failed polls in a row…
@@ -194,6 +196,8 @@ const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A busy news feed rarely adds 50 items between two polls; a re-keyed one does.
+const DEFAULT_FLOOD_THRESHOLD: usize = 50;
 /// Five failures at the default 10-minute interval: most outages are over by then.
 const DEFAULT_BROKEN_AFTER_FAILURES: u32 = 5;
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
@@ -312,6 +316,7 @@ impl Checker<'_> {
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
             )?,
             health_channel: d.health_channel,
+            flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
             broken_after_failures: match d.broken_after_failures {
                 Some(0) => {
                     return Err(self.invalid(

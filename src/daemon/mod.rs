@@ -382,6 +382,7 @@ mod tests {
                 feed: &known,
                 new_keys: vec![],
                 alerts: vec![],
+                held: vec![],
                 validators: crate::feed::Validators::default(),
                 at: Utc::now() - chrono::Duration::seconds(30),
             })

@@ -26,6 +26,16 @@ pub struct PollOutcome {
     /// The publisher's minimum polling interval: the longer of `Cache-Control:
     /// max-age` and RSS `<ttl>`.
     pub publisher_interval: Option<Duration>,
+    /// Alerts held back because the poll looked like a flood.
+    pub held: usize,
+}
+
+/// A poll of a known feed is a flood when it brings more new items than `threshold`,
+/// or when most of a sizeable feed is suddenly new (guids re-keyed, http → https).
+pub fn is_flood(new_items: usize, total: usize, threshold: usize) -> bool {
+    /// Below this many items, "most of them are new" is ordinary for a slow feed.
+    const SIZEABLE: usize = 10;
+    new_items > threshold || (total >= SIZEABLE && new_items * 5 > total * 4)
 }
 
 /// Why a poll failed. Fetch and parse failures are the feed's; store failures are ours.
@@ -274,16 +284,36 @@ impl Pipeline {
                 alerts.extend(self.route(feed, item, &matches));
             }
         }
+        // A known feed that suddenly has a flood of new items (or re-keyed its old
+        // ones) is held: one notice per channel instead of a message per item.
+        let flood = !first_poll
+            && is_flood(
+                new_keys.len(),
+                parsed.items.len(),
+                self.config.daemon.flood_threshold,
+            );
+        let (alerts, held) = if flood && !alerts.is_empty() {
+            warn!(
+                new_items = new_keys.len(),
+                held = alerts.len(),
+                "flood of new items held; `newshound replay --held` releases them"
+            );
+            (self.flood_notices(feed, new_keys.len(), &alerts), alerts)
+        } else {
+            (alerts, Vec::new())
+        };
         let outcome = PollOutcome {
             new_items: new_keys.len(),
             alerts: alerts.len(),
             not_modified: false,
             publisher_interval: max_age.max(parsed.ttl),
+            held: held.len(),
         };
         self.store.record_poll(&PollRecord {
             feed: &feed.id,
             new_keys,
             alerts,
+            held,
             validators,
             at: Utc::now(),
         })?;
@@ -291,6 +321,51 @@ impl Pipeline {
             self.outbox_changed.notify_one();
         }
         Ok(outcome)
+    }
+
+    /// One notice for each channel the held alerts would have gone to.
+    fn flood_notices(
+        &self,
+        feed: &Feed,
+        new_items: usize,
+        held: &[(String, Alert)],
+    ) -> Vec<(String, Alert)> {
+        let now = Utc::now();
+        let mut channels: Vec<&str> = held.iter().map(|(c, _)| c.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        channels
+            .into_iter()
+            .map(|channel| {
+                let mine: Vec<&Alert> = held.iter().filter(|(c, _)| c == channel).map(|(_, a)| a).collect();
+                let mut rules: Vec<String> = mine.iter().flat_map(|a| a.rules.iter().cloned()).collect();
+                rules.sort();
+                rules.dedup();
+                let examples: Vec<&str> = mine.iter().take(5).map(|a| a.title.as_str()).collect();
+                let alert = Alert {
+                    feed: feed.id.clone(),
+                    key: ItemKey(format!("newshound:flood:{}", now.timestamp_micros())),
+                    title: format!(
+                        "feed {}: {new_items} new items at once look re-keyed or flooded; {} alerts held",
+                        feed.id,
+                        mine.len()
+                    ),
+                    link: Some(feed.source.to_string()),
+                    published: Some(now),
+                    rules,
+                    terms: Vec::new(),
+                    snippet: crate::model::Snippet {
+                        text: format!(
+                            "They are recorded as seen and were not sent one by one. To send them: \
+                             newshound replay --held. Some of them: {}",
+                            examples.join(" · ")
+                        ),
+                        highlights: Vec::new(),
+                    },
+                };
+                (channel.to_owned(), alert)
+            })
+            .collect()
     }
 
     /// Says once per run that a feed answers from a new address for good.
@@ -340,5 +415,20 @@ impl Pipeline {
                 (channel.to_owned(), alert)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_flood;
+
+    #[test]
+    fn floods_are_many_new_items_or_most_of_a_sizeable_feed() {
+        assert!(!is_flood(50, 200, 50));
+        assert!(is_flood(51, 200, 50));
+        assert!(is_flood(9, 10, 50), "9 of 10 items suddenly new: re-keyed");
+        assert!(!is_flood(8, 10, 50), "4 in 5 is the limit");
+        assert!(!is_flood(5, 5, 50), "a small feed may well be all new");
+        assert!(!is_flood(0, 0, 50));
     }
 }

@@ -14,7 +14,11 @@ use crate::feed::Validators;
 use crate::model::{Alert, FeedId, ItemKey};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migration_2.sql"),
+    include_str!("migration_3.sql"),
+];
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
@@ -64,6 +68,8 @@ pub struct PollRecord<'a> {
     pub new_keys: Vec<&'a ItemKey>,
     /// Alerts to queue, each with the channel it goes to.
     pub alerts: Vec<(String, Alert)>,
+    /// Alerts to keep without sending (a flood), for `replay --held`.
+    pub held: Vec<(String, Alert)>,
     /// Validators for the next conditional GET, stored only now that items are recorded.
     pub validators: Validators,
     pub at: DateTime<Utc>,
@@ -79,12 +85,46 @@ pub struct OutboxRow {
     pub attempts: u32,
 }
 
+/// Where an outbox row is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    Sent,
+    /// Given up on; kept for `replay --dead`.
+    Dead,
+    /// Part of a flood; kept unsent for `replay --held`.
+    Held,
+}
+
+impl OutboxState {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Dead => "dead",
+            OutboxState::Held => "held",
+        }
+    }
+}
+
+/// A row `replay` may put back in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayable {
+    pub id: i64,
+    pub channel: String,
+    pub alert: Alert,
+    pub created: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
 /// How many outbox rows are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
     pub pending: u64,
     pub sent: u64,
     pub dead: u64,
+    pub held: u64,
 }
 
 /// The state database. Cheap operations behind a mutex, shared by the daemon's tasks.
@@ -201,7 +241,8 @@ impl Store {
                 seen.execute(params![poll.feed.0, key.0, at])?;
             }
         }
-        let ids = queue_alerts(&tx, &poll.alerts, poll.at)?;
+        let ids = queue_alerts(&tx, &poll.alerts, poll.at, OutboxState::Pending)?;
+        queue_alerts(&tx, &poll.held, poll.at, OutboxState::Held)?;
         tx.execute(
             "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                      consecutive_failures)
@@ -274,7 +315,7 @@ impl Store {
             "UPDATE feed_state SET broken_since = ?2 WHERE feed = ?1",
             params![feed.0, since],
         )?;
-        queue_alerts(&tx, alerts, at)?;
+        queue_alerts(&tx, alerts, at, OutboxState::Pending)?;
         tx.commit()?;
         Ok(())
     }
@@ -365,10 +406,65 @@ impl Store {
             match state.as_str() {
                 "pending" => counts.pending = n,
                 "sent" => counts.sent = n,
+                "held" => counts.held = n,
                 _ => counts.dead = n,
             }
         }
         Ok(counts)
+    }
+
+    /// Rows in `state` created at or after `since`, oldest first.
+    pub fn replayable(
+        &self,
+        state: OutboxState,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Replayable>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, alert, created, last_error FROM outbox
+             WHERE state = ?1 AND created >= ?2 ORDER BY created, id",
+        )?;
+        let since = since.map_or(i64::MIN, |s| s.timestamp());
+        let rows = stmt.query_map(params![state.as_str(), since], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, channel, json, created, last_error) = row?;
+            let alert = serde_json::from_str(&json)
+                .map_err(|source| StoreError::BadAlert { id, source })?;
+            Ok(Replayable {
+                id,
+                channel,
+                alert,
+                created: from_unix(created).unwrap_or_default(),
+                last_error,
+            })
+        })
+        .collect()
+    }
+
+    /// Puts rows back in the queue as new: pending, no attempts, due at `now`.
+    pub fn requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2,
+                                   last_error = NULL, finished = NULL
+                 WHERE id = ?1",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, now.timestamp()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The last error of each dead letter, newest first, for status and tests.
@@ -406,23 +502,25 @@ fn queue_alerts(
     tx: &rusqlite::Transaction<'_>,
     alerts: &[(String, Alert)],
     at: DateTime<Utc>,
+    state: OutboxState,
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(alerts.len());
     let mut queue = tx.prepare_cached(
         "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt, created)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5)",
     )?;
     for (channel, alert) in alerts {
         let json = serde_json::to_string(alert)
             .map_err(|source| StoreError::BadAlert { id: 0, source })?;
-        if queue.execute(params![
+        let row = params![
             alert.feed.0,
             alert.key.0,
             channel,
             json,
-            at.timestamp()
-        ])? == 1
-        {
+            at.timestamp(),
+            state.as_str()
+        ];
+        if queue.execute(row)? == 1 {
             ids.push(tx.last_insert_rowid());
         }
     }

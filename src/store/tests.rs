@@ -36,6 +36,7 @@ fn a_poll_records_items_alerts_and_validators_together() {
             feed: &feed,
             new_keys: keys.iter().collect(),
             alerts: vec![("me".into(), alert(&feed, "a"))],
+            held: vec![],
             validators: validators.clone(),
             at: at(1000),
         })
@@ -65,6 +66,7 @@ fn the_same_alert_is_never_queued_twice() {
         feed: &feed,
         new_keys: vec![],
         alerts: vec![("me".into(), alert(&feed, "a"))],
+        held: vec![],
         validators: Validators::default(),
         at: at(5),
     };
@@ -86,6 +88,7 @@ fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
                 ("me".into(), alert(&feed, "a")),
                 ("me".into(), alert(&feed, "b")),
             ],
+            held: vec![],
             validators: Validators::default(),
             at: at(100),
         })
@@ -111,7 +114,8 @@ fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
         OutboxCounts {
             pending: 0,
             sent: 1,
-            dead: 1
+            dead: 1,
+            held: 0
         }
     );
     assert_eq!(
@@ -146,6 +150,7 @@ fn failures_count_up_and_a_success_resets_them() {
             feed: &feed,
             new_keys: vec![],
             alerts: vec![],
+            held: vec![],
             validators: Validators::default(),
             at: at(3),
         })
@@ -171,6 +176,7 @@ fn feed_states_list_every_feed_with_its_item_count() {
             feed: &wire,
             new_keys: keys.iter().collect(),
             alerts: vec![],
+            held: vec![],
             validators: Validators::default(),
             at: at(10),
         })
