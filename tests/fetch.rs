@@ -242,3 +242,30 @@ async fn redirects_are_followed_checked_and_permanent_moves_reported() {
         "redirect"
     );
 }
+
+#[tokio::test]
+async fn a_brotli_bomb_is_cut_at_the_cap() {
+    support::init();
+    let server = MockServer::start().await;
+    let mut compressed = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut compressed, 4096, 5, 22);
+        writer.write_all(&vec![b' '; 8 << 20]).expect("compress");
+    }
+    assert!(compressed.len() < 64 << 10);
+    Mock::given(method("GET"))
+        .and(path("/bomb"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "br")
+                .set_body_bytes(compressed),
+        )
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
+    let err = fetcher
+        .fetch(&source(&server, "/bomb"), &Validators::default())
+        .await
+        .expect_err("over the cap");
+    assert_eq!(err.kind(), "too_large");
+}

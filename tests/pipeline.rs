@@ -664,3 +664,32 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
         (None, None, 0)
     );
 }
+
+#[tokio::test]
+async fn a_dripping_server_is_abandoned_at_the_timeout_without_holding_up_others() {
+    support::init();
+    let drip = support::start_drip(Duration::from_millis(200)).await;
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\nfetch_timeout = \"1s\"",
+        &format!(
+            "[[feeds]]\nname = \"drip\"\nurl = \"{drip}/feed\"\n\n{}\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(
+        (report.feeds_ok, report.feeds_failed, report.delivery.sent),
+        (1, 1, 1)
+    );
+    let drip = p
+        .store
+        .feed_state(&FeedId("drip".into()))
+        .expect("query")
+        .expect("row");
+    assert_eq!(drip.last_error_kind.as_deref(), Some("timeout"));
+}

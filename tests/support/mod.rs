@@ -440,3 +440,34 @@ impl ConcurrencyProbe {
         self.served.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A server that answers 200 with headers at once, then drips its body one byte per
+/// `every`: a feed that never finishes.
+pub async fn start_drip(every: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind drip");
+    let uri = format!("http://{}", listener.local_addr().expect("drip addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 100000\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    if socket.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    uri
+}
