@@ -397,14 +397,21 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 );
                 at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
             });
+            let times = match &store {
+                Some(store) => store.new_item_times(&feed.id, 20).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);
             FeedStatus {
                 name: feed.id.0.clone(),
                 url: feed.source.to_string(),
                 result: match (&state.last_attempt, &state.last_error_kind) {
                     (None, _) => "never polled".into(),
+                    (Some(_), None) if stale => "stale".into(),
                     (Some(_), None) => "ok".into(),
                     (Some(_), Some(kind)) => kind.clone(),
                 },
+                last_new_item: times.first().copied().map(crate::model::rfc3339),
                 error: state.last_error.clone(),
                 last_attempt: state.last_attempt.map(crate::model::rfc3339),
                 last_success: state.last_success.map(crate::model::rfc3339),
@@ -559,6 +566,7 @@ struct FeedStatus {
     etag: bool,
     consecutive_failures: u32,
     broken_since: Option<String>,
+    last_new_item: Option<String>,
     items_known: u64,
 }
 

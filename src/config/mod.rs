@@ -54,6 +54,8 @@ pub struct Daemon {
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
     pub max_publisher_interval: Duration,
+    /// A feed with nothing new for this many times its usual gap is stale.
+    pub stale_factor: u32,
     /// More new items than this in one poll of a known feed are held as a flood.
     pub flood_threshold: usize,
     /// Where "feed broken" and "feed recovered" notices go, if anywhere.
@@ -196,6 +198,8 @@ const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
 const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.
+const DEFAULT_STALE_FACTOR: u32 = 10;
 /// A busy news feed rarely adds 50 items between two polls; a re-keyed one does.
 const DEFAULT_FLOOD_THRESHOLD: usize = 50;
 /// Five failures at the default 10-minute interval: most outages are over by then.
@@ -317,6 +321,14 @@ impl Checker<'_> {
             )?,
             health_channel: d.health_channel,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
+            stale_factor: match d.stale_factor {
+                Some(0) => {
+                    return Err(
+                        self.invalid(daemon_key().key("stale_factor"), "must be at least 1")
+                    );
+                }
+                n => n.unwrap_or(DEFAULT_STALE_FACTOR),
+            },
             broken_after_failures: match d.broken_after_failures {
                 Some(0) => {
                     return Err(self.invalid(

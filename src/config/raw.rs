@@ -44,6 +44,7 @@ pub struct RawDaemon {
     pub max_publisher_interval: Option<Duration>,
     pub health_channel: Option<String>,
     pub flood_threshold: Option<usize>,
+    pub stale_factor: Option<u32>,
     pub broken_after_failures: Option<u32>,
     #[serde(default, with = "humantime_serde")]
     pub broken_after: Option<Duration>,

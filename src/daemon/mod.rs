@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -298,6 +298,22 @@ fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
     }
 }
 
+/// Whether a feed has gone quiet: nothing new for more than `factor` times its usual
+/// gap (the median gap between the polls that brought new items, newest first in
+/// `times`). Fewer than four such polls tell too little, and say not stale.
+pub fn is_stale(times: &[DateTime<Utc>], now: DateTime<Utc>, factor: u32) -> bool {
+    if times.len() < 4 {
+        return false;
+    }
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| (w[0] - w[1]).num_seconds())
+        .collect();
+    gaps.sort_unstable();
+    let usual = gaps[gaps.len() / 2].max(1);
+    (now - times[0]).num_seconds() > usual.saturating_mul(i64::from(factor))
+}
+
 /// How long a feed waits before its next poll: its interval while it works; after
 /// `failures` failed polls in a row, the interval doubled per further failure, but
 /// never more than `max_backoff` (the feed is never given up); and never sooner than
@@ -347,6 +363,16 @@ mod tests {
 
     const MIN: Duration = Duration::from_secs(60);
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    #[test]
+    fn a_feed_is_stale_after_several_usual_gaps_without_news() {
+        let at = |h: i64| DateTime::from_timestamp(h * 3600, 0).expect("time");
+        // New items every 2 hours, the last at hour 10.
+        let times = [at(10), at(8), at(6), at(4), at(2)];
+        assert!(!is_stale(&times, at(10 + 2 * 5), 5));
+        assert!(is_stale(&times, at(10 + 2 * 5 + 1), 5));
+        assert!(!is_stale(&times[..3], at(1000), 5), "too little history");
+    }
 
     #[test]
     fn a_working_feed_waits_its_interval() {

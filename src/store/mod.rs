@@ -209,6 +209,22 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// When polls of `feed` brought new items, newest first, at most `limit` times.
+    pub fn new_item_times(
+        &self,
+        feed: &FeedId,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT first_seen FROM seen_item WHERE feed = ?1
+             ORDER BY first_seen DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![feed.0, limit as i64], |r| r.get::<_, i64>(0))?;
+        rows.map(|t| Ok(from_unix(t?).unwrap_or_default()))
+            .collect()
+    }
+
     /// Which of `keys` have never been recorded for `feed`, in the order given.
     pub fn unseen<'k>(
         &self,

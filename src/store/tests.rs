@@ -195,6 +195,31 @@ fn feed_states_list_every_feed_with_its_item_count() {
 }
 
 #[test]
+fn new_item_times_are_the_distinct_polls_that_brought_news() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
+        let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
+        store
+            .record_poll(&PollRecord {
+                feed: &feed,
+                new_keys: keys.iter().collect(),
+                alerts: vec![],
+                held: vec![],
+                validators: Validators::default(),
+                at: at(t),
+            })
+            .expect("recorded");
+    }
+    assert_eq!(
+        store.new_item_times(&feed, 10).expect("query"),
+        [at(20), at(10)]
+    );
+    assert_eq!(store.new_item_times(&feed, 1).expect("query"), [at(20)]);
+}
+
+#[test]
 fn a_version_1_database_is_migrated_keeping_its_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
