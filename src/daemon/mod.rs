@@ -28,8 +28,6 @@ use crate::store::{Store, StoreError};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
 const DISPATCH_IDLE: Duration = Duration::from_secs(60);
-/// The first polls of new feeds are spread over at most this long.
-const MAX_START_SPREAD: Duration = Duration::from_secs(10);
 
 /// Everything a poll or a delivery needs, shared by all tasks.
 pub struct Pipeline {
@@ -178,10 +176,21 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
         pending_alerts = counts.pending,
         "newshound running"
     );
-    for group in by_source(&pipeline.config.feeds) {
+    let groups = by_source(&pipeline.config.feeds);
+    // Feeds never polled before start at evenly spread phases of their interval, so
+    // 1,000 new feeds at 10 minutes make one request every 0.6 s, not a burst.
+    let new_count = groups.iter().filter(|g| never_polled(&pipeline, g)).count();
+    let mut new_index = 0;
+    for group in groups {
+        let phase = if never_polled(&pipeline, &group) {
+            new_index += 1;
+            Some((new_index - 1) as f64 / new_count as f64)
+        } else {
+            None
+        };
         let p = Arc::clone(&pipeline);
         let stop = shutdown.clone();
-        tasks.spawn(async move { poll_forever(p, group, stop).await });
+        tasks.spawn(async move { poll_forever(p, group, phase, stop).await });
     }
     {
         let p = Arc::clone(&pipeline);
@@ -200,18 +209,28 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
     Ok(())
 }
 
-async fn poll_forever(pipeline: Arc<Pipeline>, group: Vec<Feed>, shutdown: CancellationToken) {
-    let mut wait = group
-        .iter()
-        .map(|feed| first_wait(&pipeline, feed))
-        .min()
-        .unwrap_or(Duration::ZERO);
+/// Polls a group of feeds (one source) until shutdown. `phase` (0..1) places a new
+/// group's first poll within its interval; a known one keeps its stored schedule.
+async fn poll_forever(
+    pipeline: Arc<Pipeline>,
+    group: Vec<Feed>,
+    phase: Option<f64>,
+    shutdown: CancellationToken,
+) {
     // Entries sharing a source are polled as often as the most eager of them asks.
     let interval = group
         .iter()
         .map(|f| f.interval)
         .min()
         .unwrap_or(DISPATCH_IDLE);
+    let mut wait = match phase {
+        Some(phase) => interval.mul_f64(phase),
+        None => group
+            .iter()
+            .map(|feed| first_wait(&pipeline, feed))
+            .min()
+            .unwrap_or(Duration::ZERO),
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -275,10 +294,21 @@ fn after_poll(
     }
 }
 
-/// When a feed is first polled after start-up. A feed polled before keeps its place
-/// in time (its last attempt plus its interval or backoff), so restarts neither
-/// bunch feeds together nor poll a backed-off feed early; a new feed is polled
-/// within the first seconds, spread so that many new feeds do not start at once.
+/// Whether no feed of the group has ever been polled.
+fn never_polled(pipeline: &Pipeline, group: &[Feed]) -> bool {
+    group.iter().all(|feed| {
+        pipeline
+            .store
+            .feed_state(&feed.id)
+            .ok()
+            .flatten()
+            .is_none_or(|s| s.last_attempt.is_none())
+    })
+}
+
+/// When a feed polled before is next due after a restart: its last attempt plus its
+/// interval or backoff, so restarts neither bunch feeds together nor poll a
+/// backed-off feed early. A feed never polled is due now.
 fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
     let state = pipeline.store.feed_state(&feed.id).ok().flatten();
     match state.and_then(|s| Some((s.last_attempt?, s.consecutive_failures))) {
@@ -292,9 +322,7 @@ fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
             let due = last + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
         }
-        None => (feed.interval / 10)
-            .min(MAX_START_SPREAD)
-            .mul_f64(fastrand::f64()),
+        None => Duration::ZERO,
     }
 }
 
@@ -434,7 +462,9 @@ mod tests {
         // Two failures: 20 minutes after the last attempt, 30 s ago.
         let wait = first_wait(&pipeline, known).as_secs();
         assert!((20 * 60 - 31..=20 * 60 - 29).contains(&wait), "{wait}");
-        assert!(first_wait(&pipeline, new) <= MAX_START_SPREAD);
+        assert_eq!(first_wait(&pipeline, new), Duration::ZERO);
+        assert!(never_polled(&pipeline, std::slice::from_ref(new)));
+        assert!(!never_polled(&pipeline, &pipeline.config.feeds));
     }
 
     #[test]

@@ -199,6 +199,9 @@ impl Fetcher {
                 })?;
             visited.push(url);
             check_redirect(&start, &visited, &next)?;
+            if !is_internal(&start) && resolves_internal(&next).await {
+                return Err(FetchError::BlockedAddress(next));
+            }
             all_permanent &= matches!(status.as_u16(), 301 | 308);
             moved = all_permanent.then(|| next.clone());
             url = next;
@@ -323,19 +326,28 @@ fn check_redirect(
 
 /// Whether a URL names this machine or a private, link-local or unique-local address
 /// (IPv4-mapped IPv6 forms included). Host names are judged by name only
-/// (`localhost`); what other names resolve to is not checked here.
+/// (`localhost`); redirects to other names are also resolved (`resolves_internal`).
 pub fn is_internal(url: &url::Url) -> bool {
-    use std::net::Ipv4Addr;
-    let v4 = |ip: Ipv4Addr| {
-        ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-    };
     match url.host() {
         Some(url::Host::Domain(name)) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name == "localhost" || name.ends_with(".localhost")
         }
-        Some(url::Host::Ipv4(ip)) => v4(ip),
-        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+        Some(url::Host::Ipv4(ip)) => is_internal_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_internal_ip(ip.into()),
+        None => false,
+    }
+}
+
+/// Loopback, private, link-local, unique-local or unspecified, also as IPv4-mapped IPv6.
+fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+    };
+    match ip {
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
             Some(mapped) => v4(mapped),
             None => {
                 let first = ip.segments()[0];
@@ -345,8 +357,20 @@ pub fn is_internal(url: &url::Url) -> bool {
                     || (first & 0xffc0) == 0xfe80
             }
         },
-        None => false,
     }
+}
+
+/// Whether a host name in `url` resolves to an internal address. (A lookup failure
+/// says no: the request itself will then fail to connect.)
+async fn resolves_internal(url: &url::Url) -> bool {
+    let Some(url::Host::Domain(name)) = url.host() else {
+        return false;
+    };
+    let port = url.port_or_known_default().unwrap_or(80);
+    let Ok(addresses) = tokio::net::lookup_host((name, port)).await else {
+        return false;
+    };
+    addresses.into_iter().any(|a| is_internal_ip(a.ip()))
 }
 
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
@@ -421,6 +445,16 @@ mod tests {
         ] {
             assert!(!is_internal(&url(public)), "{public}");
         }
+    }
+
+    /// `localhost` resolves through the hosts file, so this needs no network.
+    #[tokio::test]
+    async fn host_names_are_resolved_before_a_redirect_is_followed() {
+        assert!(resolves_internal(&url("http://localhost:8080/feed")).await);
+        assert!(
+            !resolves_internal(&url("http://127.0.0.1/")).await,
+            "literals are judged by is_internal"
+        );
     }
 
     #[test]
