@@ -1,0 +1,266 @@
+//! The subcommands: each loads the config, wires the parts together and reports.
+//! Together with `main`, the only code that reads the environment and signals.
+
+mod store_commands;
+mod test_rules;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Channel, Config, ConfigError};
+use crate::daemon::{self, Pipeline};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "newshound",
+    version,
+    about = "Watches feeds for keywords and sends alerts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: poll every feed on its interval and deliver alerts
+    Run(ConfigArg),
+    /// Poll every feed once, deliver what is due, and exit
+    Once(ConfigArg),
+    /// Validate the config, print a summary, and exit 0 (valid) or 2 (invalid)
+    Check(ConfigArg),
+    /// Show which items match which rules; sends nothing and marks nothing seen
+    TestRules(TestRulesArgs),
+    /// Show each feed's last poll, result and next poll, and the alert queue
+    Status(StatusArgs),
+    /// Send alerts again: dead letters (--dead), a held flood (--held), or past alerts
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Re-queue dead letters (alerts given up on)
+    #[arg(long, conflicts_with = "held")]
+    dead: bool,
+    /// Release alerts held back as a flood
+    #[arg(long)]
+    held: bool,
+    /// Only alerts of this rule
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only alerts queued within this long (e.g. 24h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<std::time::Duration>,
+    /// Show what would be re-queued, change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// One JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The config file
+    #[arg(
+        long,
+        env = "NEWSHOUND_CONFIG",
+        default_value = "/etc/newshound/newshound.toml"
+    )]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct TestRulesArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Test one configured feed (default: all of them)
+    #[arg(long, group = "source")]
+    feed: Option<String>,
+    /// Test a feed at this URL
+    #[arg(long, group = "source")]
+    url: Option<String>,
+    /// Test a feed file on disk
+    #[arg(long, group = "source")]
+    file: Option<PathBuf>,
+    /// One JSON object per matching item, one per line, with the hits' byte spans
+    #[arg(long)]
+    json: bool,
+    /// Show each matching rule with its terms highlighted in context
+    #[arg(long, conflicts_with = "json")]
+    explain: bool,
+}
+
+/// A mistake in how newshound was invoked (exit code 2), beside config errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+impl Cli {
+    /// The level of logs shown when `RUST_LOG` does not say: the daemon reports its
+    /// work; one-shot commands only warnings, so their output stays readable.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Run(_) | Command::Once(_) => "info",
+            Command::Check(_) | Command::TestRules(_) | Command::Status(_) | Command::Replay(_) => {
+                "warn"
+            }
+        }
+    }
+}
+
+/// Exit code for an error: 2 for an invalid config or usage, 1 for anything else.
+pub fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let usage = error
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>());
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    // Both reqwest and lettre use rustls; name its crypto provider once for both.
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match cli.command {
+        Command::Check(args) => check(&Config::load(&args.config, &env)?),
+        Command::Run(args) => {
+            let config = Config::load(&args.config, &env)?;
+            // The SMTP pool starts a task when built, so the pipeline is made inside the runtime.
+            runtime()?.block_on(async {
+                let pipeline = Arc::new(Pipeline::new(config)?);
+                run_until_signal(pipeline).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once(args) => {
+            let config = Config::load(&args.config, &env)?;
+            let report = runtime()?.block_on(async {
+                let pipeline = Arc::new(Pipeline::new(config)?);
+                daemon::once(pipeline).await
+            })?;
+            let d = report.delivery;
+            println!(
+                "polled {} feeds ({} failed): {} new items, {} alerts queued; delivered {}, retrying {}, dead {}",
+                report.feeds_ok + report.feeds_failed,
+                report.feeds_failed,
+                report.new_items,
+                report.alerts,
+                d.sent,
+                d.retrying,
+                d.dead
+            );
+            let trouble = report.feeds_failed > 0 || d.retrying > 0 || d.dead > 0;
+            Ok(if trouble {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::TestRules(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(test_rules::test_rules(&config, &args))
+        }
+        Command::Status(args) => {
+            store_commands::status(&Config::load(&args.config.config, &env)?, args.json)
+        }
+        Command::Replay(args) => {
+            store_commands::replay(&Config::load(&args.config.config, &env)?, &args)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn run_until_signal(pipeline: Arc<Pipeline>) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let running = daemon::run(pipeline, shutdown.clone());
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => return result,
+        signal = shutdown_signal() => {
+            tracing::info!(signal = signal?, "stop requested");
+            shutdown.cancel();
+        }
+    }
+    running.await
+}
+
+/// Waits for SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn check(config: &Config) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: OK", config.file.display())?;
+    writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
+    writeln!(
+        out,
+        "poll_interval: {}, first_poll: {:?}",
+        humantime::format_duration(config.daemon.poll_interval),
+        config.daemon.first_poll
+    )?;
+    if let Some(smtp) = &config.smtp {
+        let auth = match &smtp.credentials {
+            Some((user, password)) => format!("user {user}, password {password}"),
+            None => "no AUTH".into(),
+        };
+        writeln!(
+            out,
+            "smtp: {}:{} ({:?}), {auth}, from {}",
+            smtp.host, smtp.port, smtp.security, smtp.from
+        )?;
+    }
+    writeln!(out, "feeds: {}", config.feeds.len())?;
+    for feed in &config.feeds {
+        writeln!(
+            out,
+            "  {} every {}: {}",
+            feed.id,
+            humantime::format_duration(feed.interval),
+            feed.source
+        )?;
+    }
+    writeln!(out, "channels: {}", config.channels.len())?;
+    for (name, channel) in &config.channels {
+        let detail = match channel {
+            Channel::Email { to } => to.join(", "),
+            Channel::Webhook { url } => url.to_string(),
+            Channel::Maildir { path } => path.display().to_string(),
+        };
+        writeln!(out, "  {name} ({}): {detail}", channel.kind())?;
+    }
+    writeln!(out, "rules: {}", config.rules.len())?;
+    for (rule, channels) in &config.routes {
+        writeln!(out, "  {rule} → {}", channels.join(", "))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

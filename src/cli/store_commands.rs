@@ -1,0 +1,212 @@
+//! `status` and `replay`: commands that read and change the store directly, so they
+//! work whether the daemon runs or not.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::ReplayArgs;
+use crate::config::Config;
+use crate::daemon;
+use crate::store::{OutboxState, Store};
+
+/// `status`: read straight from the store, so it works whether the daemon runs or not.
+pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let dir = &config.daemon.state_dir;
+    let store = Store::open_existing(dir).context("cannot read the state store")?;
+    let (states, counts, dead) = match &store {
+        Some(store) => (
+            store.feed_states()?,
+            store.outbox_counts()?,
+            store.dead_letters()?,
+        ),
+        None => Default::default(),
+    };
+    let feeds: Vec<FeedStatus> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let known = states.iter().find(|(id, ..)| *id == feed.id);
+            let state = known.map(|(_, s, _)| s.clone()).unwrap_or_default();
+            let next_poll = state.last_attempt.map(|at| {
+                let wait = daemon::next_poll_in(
+                    feed.interval,
+                    state.consecutive_failures,
+                    None,
+                    config.daemon.max_backoff,
+                );
+                at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+            });
+            let times = match &store {
+                Some(store) => store.new_item_times(&feed.id, 20).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);
+            FeedStatus {
+                name: feed.id.0.clone(),
+                url: feed.source.to_string(),
+                result: match (&state.last_attempt, &state.last_error_kind) {
+                    (None, _) => "never polled".into(),
+                    (Some(_), None) if stale => "stale".into(),
+                    (Some(_), None) => "ok".into(),
+                    (Some(_), Some(kind)) => kind.clone(),
+                },
+                last_new_item: times.first().copied().map(crate::model::rfc3339),
+                error: state.last_error.clone(),
+                last_attempt: state.last_attempt.map(crate::model::rfc3339),
+                last_success: state.last_success.map(crate::model::rfc3339),
+                next_poll: next_poll.map(crate::model::rfc3339),
+                etag: state.validators.etag.is_some(),
+                consecutive_failures: state.consecutive_failures,
+                broken_since: state.broken_since.map(crate::model::rfc3339),
+                items_known: known.map_or(0, |(.., n)| *n),
+            }
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let report = serde_json::json!({
+            "state_dir": dir,
+            "feeds": feeds,
+            "outbox": {"pending": counts.pending, "sent": counts.sent, "dead": counts.dead, "held": counts.held},
+            "dead_letters": dead
+                .iter()
+                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
+                .collect::<Vec<_>>(),
+        });
+        writeln!(out, "{report}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if store.is_none() {
+        writeln!(
+            out,
+            "no state yet in {}: newshound has not polled with this config",
+            dir.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
+        "FEED",
+        "RESULT",
+        "LAST ATTEMPT",
+        "LAST SUCCESS",
+        "NEXT POLL (ABOUT)",
+        "FAILS",
+        "ITEMS",
+        "ETAG"
+    )?;
+    let dash = || "-".to_string();
+    for f in &feeds {
+        writeln!(
+            out,
+            "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
+            f.name,
+            f.result,
+            f.last_attempt.clone().unwrap_or_else(dash),
+            f.last_success.clone().unwrap_or_else(dash),
+            f.next_poll.clone().unwrap_or_else(dash),
+            f.consecutive_failures,
+            f.items_known,
+            if f.etag { "yes" } else { "no" }
+        )?;
+        if let Some(since) = &f.broken_since {
+            writeln!(out, "  broken since {since}")?;
+        }
+        if let Some(error) = &f.error {
+            writeln!(out, "  {error}")?;
+        }
+    }
+    writeln!(
+        out,
+        "outbox: {} pending, {} sent, {} dead, {} held",
+        counts.pending, counts.sent, counts.dead, counts.held
+    )?;
+    for (id, channel, error) in &dead {
+        writeln!(out, "  dead #{id} ({channel}): {error}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay`: puts chosen outbox rows back in the queue; the daemon (or the next
+/// `once`) sends them.
+pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let (state, what) = match (args.dead, args.held) {
+        (true, _) => (OutboxState::Dead, "dead letters"),
+        (_, true) => (OutboxState::Held, "held alerts"),
+        _ => (OutboxState::Sent, "sent alerts"),
+    };
+    let mut out = std::io::stdout().lock();
+    let Some(store) =
+        Store::open_existing(&config.daemon.state_dir).context("cannot read the state store")?
+    else {
+        writeln!(
+            out,
+            "nothing to replay: no state yet in {}",
+            config.daemon.state_dir.display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = chrono::Utc::now();
+    let since = args
+        .since
+        .map(|d| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    let rows: Vec<_> = store
+        .replayable(state, since)?
+        .into_iter()
+        .filter(|r| {
+            args.rule
+                .as_ref()
+                .is_none_or(|rule| r.alert.rules.contains(rule))
+        })
+        .collect();
+    for row in &rows {
+        writeln!(
+            out,
+            "#{} {} → {}: {} ({}){}",
+            row.id,
+            row.alert.feed,
+            row.channel,
+            row.alert.title,
+            crate::model::rfc3339(row.created),
+            row.last_error
+                .as_deref()
+                .map(|e| format!(" last error: {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    if args.dry_run {
+        writeln!(
+            out,
+            "would re-queue {} {what} (dry run: nothing changed)",
+            rows.len()
+        )?;
+    } else {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        store.requeue(&ids, now)?;
+        writeln!(
+            out,
+            "re-queued {} {what}; a running daemon sends them within a minute, or run `newshound once`",
+            rows.len()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One feed in `status`.
+#[derive(serde::Serialize)]
+struct FeedStatus {
+    name: String,
+    url: String,
+    result: String,
+    error: Option<String>,
+    last_attempt: Option<String>,
+    last_success: Option<String>,
+    next_poll: Option<String>,
+    etag: bool,
+    consecutive_failures: u32,
+    broken_since: Option<String>,
+    last_new_item: Option<String>,
+    items_known: u64,
+}

@@ -1,0 +1,191 @@
+//! `test-rules`: fetch, parse and match without recording or sending anything.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use super::{TestRulesArgs, UsageError};
+use crate::config::{Config, FeedSource};
+use crate::feed::{self, Fetched, Fetcher, Validators};
+use crate::rules;
+
+pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
+    let base = config.file.parent().unwrap_or(std::path::Path::new("."));
+    let sources: Vec<(String, FeedSource)> = match (&args.feed, &args.url, &args.file) {
+        (Some(name), _, _) => {
+            let feed = config
+                .feeds
+                .iter()
+                .find(|f| f.id.0 == *name)
+                .ok_or_else(|| {
+                    UsageError(format!("--feed {name:?}: no [[feeds]] entry has that name"))
+                })?;
+            vec![(feed.id.0.clone(), feed.source.clone())]
+        }
+        (_, Some(url), _) => {
+            let source =
+                FeedSource::parse(url, base).map_err(|e| UsageError(format!("--url: {e}")))?;
+            vec![(named_like_config(config, &source, url), source)]
+        }
+        (_, _, Some(path)) => {
+            let source = FeedSource::File(std::path::absolute(path)?);
+            vec![(
+                named_like_config(config, &source, &path.display().to_string()),
+                source,
+            )]
+        }
+        _ => config
+            .feeds
+            .iter()
+            .map(|f| (f.id.0.clone(), f.source.clone()))
+            .collect(),
+    };
+    let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)?;
+    let mut out = std::io::stdout().lock();
+    let (mut items, mut matched, mut failed) = (0, 0, 0);
+    for (name, source) in sources {
+        let parsed = match fetcher.fetch(&source, &Validators::default()).await {
+            Ok(Fetched::Body { bytes, charset, .. }) => {
+                feed::parse(&bytes, charset.as_deref()).map_err(anyhow::Error::from)
+            }
+            Ok(Fetched::NotModified { .. }) => {
+                Err(anyhow::anyhow!("unexpected 304 without validators"))
+            }
+            Err(e) => Err(e.into()),
+        };
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                failed += 1;
+                continue;
+            }
+        };
+        for item in &parsed.items {
+            items += 1;
+            let matches = config.rules.matches(&name, item);
+            if matches.is_empty() {
+                continue;
+            }
+            matched += 1;
+            let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
+            let terms = rules::matched_terms(&matches);
+            if args.json {
+                let line = MatchLine {
+                    feed: &name,
+                    key: &item.key.0,
+                    title: &item.title,
+                    link: item.link.as_deref(),
+                    published: item.published.map(crate::model::rfc3339),
+                    rules: rule_names,
+                    terms,
+                    spans: matches
+                        .iter()
+                        .flat_map(|m| {
+                            m.hits.iter().map(|h| SpanLine {
+                                rule: m.rule,
+                                term: h.term,
+                                field: h.field.name(),
+                                start: h.span.0,
+                                end: h.span.1,
+                            })
+                        })
+                        .collect(),
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            } else {
+                writeln!(out, "{name}: {}", item.title)?;
+                if let Some(link) = &item.link {
+                    writeln!(out, "  {link}")?;
+                }
+                if args.explain {
+                    explain(&mut out, item, &matches, std::io::stdout().is_terminal())?;
+                } else {
+                    writeln!(
+                        out,
+                        "  rules: {}   terms: {}",
+                        rule_names.join(", "),
+                        terms.join(", ")
+                    )?;
+                }
+            }
+        }
+    }
+    eprintln!("{items} items, {matched} matched, {failed} feeds failed");
+    if failed > 0 {
+        bail!("{failed} feed(s) could not be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then
+/// where each hit is.
+#[derive(serde::Serialize)]
+struct MatchLine<'a> {
+    feed: &'a str,
+    key: &'a str,
+    title: &'a str,
+    link: Option<&'a str>,
+    published: Option<String>,
+    rules: Vec<&'a str>,
+    terms: Vec<String>,
+    spans: Vec<SpanLine<'a>>,
+}
+
+/// One hit: byte offsets into the plain text of the field.
+#[derive(serde::Serialize)]
+struct SpanLine<'a> {
+    rule: &'a str,
+    term: &'a str,
+    field: &'a str,
+    start: usize,
+    end: usize,
+}
+
+/// Each rule with its terms, and per field a passage with the hits highlighted: in
+/// colour on a terminal, in [brackets] otherwise.
+fn explain(
+    out: &mut impl Write,
+    item: &crate::model::Item,
+    matches: &[rules::RuleMatch],
+    colour: bool,
+) -> std::io::Result<()> {
+    let (open, close) = if colour {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    for m in matches {
+        let terms = rules::matched_terms(std::slice::from_ref(m));
+        writeln!(out, "  rule {}: {}", m.rule, terms.join(", "))?;
+        for field in crate::model::Field::EVERY {
+            let spans: Vec<(usize, usize)> = m
+                .hits
+                .iter()
+                .filter(|h| h.field == field)
+                .map(|h| h.span)
+                .collect();
+            if !spans.is_empty() {
+                let passage = rules::passage(field.text(item), spans);
+                writeln!(
+                    out,
+                    "    {:>8}: {}",
+                    field.name(),
+                    passage.marked(open, close)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The configured name of a feed with this source, so `feeds = [...]` filters apply;
+/// otherwise the URL or path itself.
+fn named_like_config(config: &Config, source: &FeedSource, fallback: &str) -> String {
+    config
+        .feeds
+        .iter()
+        .find(|f| f.source == *source)
+        .map_or_else(|| fallback.to_owned(), |f| f.id.0.clone())
+}
