@@ -376,7 +376,7 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
         .await;
     Mock::given(method("POST"))
         .and(path("/busy"))
-        .respond_with(ResponseTemplate::new(503))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "120"))
         .mount(&hooks)
         .await;
     Mock::given(method("POST"))
@@ -388,7 +388,7 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
         .iter()
         .map(|c| {
             format!(
-                "[channels.{c}]\ntype = \"webhook\"\nurl = \"{}/{c}\"\n\n",
+                "[channels.{c}]\ntype = \"webhook\"\nurl = \"{}/{c}\"\nsecret_env = \"TEST_WEBHOOK_SECRET\"\n\n",
                 hooks.uri()
             )
         })
@@ -400,7 +400,8 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
             feeds_section(&http, &["/news"])
         ),
     );
-    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(
         (
             report.delivery.sent,
@@ -415,6 +416,59 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
         .iter()
         .find(|r| r.url.path() == "/ok")
         .expect("POST to /ok");
+    // Signed per Standard Webhooks: v1,base64(HMAC-SHA256(id.timestamp.body)).
+    let head = |name: &str| {
+        ok.headers
+            .get(name)
+            .expect(name)
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    let (id, timestamp) = (head("webhook-id"), head("webhook-timestamp"));
+    let key = {
+        use base64::Engine;
+        let encoded = support::WEBHOOK_SECRET.trim_start_matches("whsec_");
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("key")
+    };
+    let body_text = std::str::from_utf8(&ok.body).expect("utf-8");
+    assert_eq!(
+        head("webhook-signature"),
+        newshound::notify::message::sign(&key, &id, timestamp.parse().expect("seconds"), body_text)
+    );
+
+    // The 503 said Retry-After: 120, longer than the 30 s backoff; the retry carries
+    // the same webhook-id, so the receiver can drop a duplicate.
+    let now = chrono::Utc::now();
+    let early = p
+        .dispatch_due(now + chrono::Duration::seconds(60))
+        .await
+        .expect("dispatch");
+    assert_eq!(early.retrying, 0, "not due before Retry-After");
+    let later = p
+        .dispatch_due(now + chrono::Duration::seconds(125))
+        .await
+        .expect("dispatch");
+    assert_eq!(later.retrying, 1);
+    let busy_ids: Vec<String> = hooks
+        .received_requests()
+        .await
+        .expect("recording")
+        .iter()
+        .filter(|r| r.url.path() == "/busy")
+        .map(|r| {
+            r.headers
+                .get("webhook-id")
+                .expect("id")
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(busy_ids.len(), 2);
+    assert_eq!(busy_ids[0], busy_ids[1]);
     let body: serde_json::Value = serde_json::from_slice(&ok.body).expect("json body");
     assert_eq!(body["feed"], "news");
     assert_eq!(body["key"], "mt-76116");

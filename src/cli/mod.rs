@@ -253,7 +253,10 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     for (name, channel) in &config.channels {
         let detail = match channel {
             Channel::Email { to } => to.join(", "),
-            Channel::Webhook { url } => url.to_string(),
+            Channel::Webhook { url, secret } => match secret {
+                Some(_) => format!("{url} (signed)"),
+                None => url.to_string(),
+            },
             Channel::Maildir { path } => path.display().to_string(),
         };
         writeln!(out, "  {name} ({}): {detail}", channel.kind())?;

@@ -86,6 +86,26 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret made in a test.
+    #[cfg(test)]
+    pub fn for_tests(value: &str) -> Secret {
+        Secret(value.to_owned())
+    }
+
+    /// The key bytes of a Standard Webhooks secret (`whsec_` + base64).
+    pub fn webhook_key(&self) -> Option<Vec<u8>> {
+        webhook_key(&self.0)
+    }
+}
+
+fn webhook_key(secret: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let encoded = secret.trim().strip_prefix("whsec_")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .filter(|key| !key.is_empty())
 }
 
 impl fmt::Debug for Secret {
@@ -148,9 +168,17 @@ impl FeedSource {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Channel {
-    Email { to: Vec<String> },
-    Webhook { url: url::Url },
-    Maildir { path: PathBuf },
+    Email {
+        to: Vec<String>,
+    },
+    Webhook {
+        url: url::Url,
+        /// The Standard Webhooks signing key (`whsec_…`), if payloads are signed.
+        secret: Option<Secret>,
+    },
+    Maildir {
+        path: PathBuf,
+    },
 }
 
 impl Channel {
@@ -410,14 +438,36 @@ impl Checker<'_> {
                     }
                     Channel::Email { to }
                 }
-                RawChannel::Webhook { url } => {
+                RawChannel::Webhook { url, secret_env } => {
+                    let secret = secret_env
+                        .map(|var| {
+                            let value = self.env.get(&var).ok_or_else(|| {
+                                self.invalid(
+                                    key().key("secret_env"),
+                                    format!("environment variable {var} is not set"),
+                                )
+                            })?;
+                            if webhook_key(value).is_none() {
+                                return Err(self.invalid(
+                                    key().key("secret_env"),
+                                    format!(
+                                        "{var} is not a signing key: expected whsec_ and base64"
+                                    ),
+                                ));
+                            }
+                            Ok(Secret(value.clone()))
+                        })
+                        .transpose()?;
                     let parsed = url::Url::parse(&url)
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https"))
                         .ok_or_else(|| {
                             self.invalid(key().key("url"), format!("{url:?} is not an http(s) URL"))
                         })?;
-                    Channel::Webhook { url: parsed }
+                    Channel::Webhook {
+                        url: parsed,
+                        secret,
+                    }
                 }
                 RawChannel::Maildir { path } => Channel::Maildir {
                     path: base.join(path),

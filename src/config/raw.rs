@@ -102,9 +102,17 @@ pub struct RawFeed {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum RawChannel {
-    Email { to: Vec<String> },
-    Webhook { url: String },
-    Maildir { path: PathBuf },
+    Email {
+        to: Vec<String>,
+    },
+    Webhook {
+        url: String,
+        /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
+        secret_env: Option<String>,
+    },
+    Maildir {
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Deserialize)]

@@ -238,6 +238,32 @@ fn invalid_configs_name_the_line_and_key() {
 }
 
 #[test]
+fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
+    let text = "[channels.team]\ntype = \"webhook\"\nurl = \"https://hooks.example.org/x\"\nsecret_env = \"HOOK_KEY\"\n";
+    let config = load(
+        text,
+        &[("HOOK_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+    )
+    .expect("valid");
+    let Channel::Webhook { secret, .. } = &config.channels["team"] else {
+        panic!("a webhook channel");
+    };
+    assert!(secret.as_ref().and_then(Secret::webhook_key).is_some());
+    assert!(!format!("{config:?}").contains("MfKQ9r8"), "never printed");
+    let err = load(text, &[("HOOK_KEY", "hunter2")]).expect_err("not a key");
+    assert_eq!(
+        err.to_string(),
+        "/etc/nh/newshound.toml:4: channels.team.secret_env: HOOK_KEY is not a signing key: expected whsec_ and base64"
+    );
+    let err = load(text, &[]).expect_err("unset");
+    assert!(
+        err.to_string()
+            .ends_with("environment variable HOOK_KEY is not set"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_environment_override_is_blamed_on_the_environment() {
     let err = load(
         VALID,

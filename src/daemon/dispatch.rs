@@ -71,7 +71,8 @@ impl Pipeline {
                 self.store.mark_sent(row.id, Utc::now())
             }
             Err(e) if e.retryable && row.attempts + 1 < self.config.daemon.delivery_attempts => {
-                let wait = backoff(row.attempts + 1);
+                // The receiver's Retry-After wins over our backoff when it asks for longer.
+                let wait = backoff(row.attempts + 1).max(e.retry_after.unwrap_or_default());
                 warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
                 report.retrying += 1;
                 let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);

@@ -374,7 +374,7 @@ async fn resolves_internal(url: &url::Url) -> bool {
 }
 
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
-fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -60,12 +60,33 @@ fn header_safe(text: &str) -> String {
 
 /// `<hash@newshound>` from the feed, the item key and the channel.
 pub fn message_id(alert: &Alert, channel: &str) -> String {
+    format!("<{}@newshound>", alert_hash(alert, channel))
+}
+
+/// `msg_<hash>`: the webhook's id, like the Message-ID the same on every retry.
+pub fn webhook_id(alert: &Alert, channel: &str) -> String {
+    format!("msg_{}", alert_hash(alert, channel))
+}
+
+fn alert_hash(alert: &Alert, channel: &str) -> String {
     let mut hasher = Sha256::new();
     for part in [&alert.feed.0, &alert.key.0, channel] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    format!("<{}@newshound>", &hex(&hasher.finalize())[..32])
+    hex(&hasher.finalize())[..32].to_owned()
+}
+
+/// The Standard Webhooks signature header value: `v1,` and the base64 HMAC-SHA256 of
+/// `id.timestamp.body` under `key`.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!("v1,{signature}")
 }
 
 fn published(alert: &Alert) -> String {

@@ -24,6 +24,8 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct DeliveryError {
     pub retryable: bool,
     pub message: String,
+    /// How long the receiver asked us to wait (`Retry-After` on 429/503).
+    pub retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
@@ -31,6 +33,7 @@ impl DeliveryError {
         DeliveryError {
             retryable: true,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -38,6 +41,7 @@ impl DeliveryError {
         DeliveryError {
             retryable: false,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -88,7 +92,15 @@ impl Notifier {
     ) -> Result<(), DeliveryError> {
         match channel {
             Channel::Email { to } => self.send_email(name, to, alert).await,
-            Channel::Webhook { url } => self.post_webhook(url, alert).await,
+            Channel::Webhook { url, secret } => {
+                self.post_webhook(
+                    url,
+                    secret.as_ref(),
+                    &message::webhook_id(alert, name),
+                    alert,
+                )
+                .await
+            }
             Channel::Maildir { path } => {
                 let message = message::email(
                     alert,
@@ -134,15 +146,30 @@ impl Notifier {
         }
     }
 
-    async fn post_webhook(&self, url: &url::Url, alert: &Alert) -> Result<(), DeliveryError> {
-        let response = self
+    async fn post_webhook(
+        &self,
+        url: &url::Url,
+        secret: Option<&crate::config::Secret>,
+        id: &str,
+        alert: &Alert,
+    ) -> Result<(), DeliveryError> {
+        let body = serde_json::to_string(&message::webhook_body(alert))
+            .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
+        let timestamp = chrono::Utc::now().timestamp();
+        let mut request = self
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(
-                serde_json::to_string(&message::webhook_body(alert))
-                    .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?,
-            )
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(key) = secret.and_then(|s| s.webhook_key()) {
+            request = request.header(
+                "webhook-signature",
+                message::sign(&key, id, timestamp, &body),
+            );
+        }
+        let response = request
+            .body(body)
             .send()
             .await
             .map_err(|e| DeliveryError::retry(format!("webhook {url}: {}", error_chain(&e))))?;
@@ -154,7 +181,17 @@ impl Notifier {
         // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
         // the request itself is wrong and will stay wrong.
         if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-            Err(DeliveryError::retry(message))
+            let retry_after = matches!(status.as_u16(), 429 | 503)
+                .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    crate::feed::fetch::parse_retry_after(v, std::time::SystemTime::now())
+                });
+            Err(DeliveryError {
+                retry_after,
+                ..DeliveryError::retry(message)
+            })
         } else {
             Err(DeliveryError::fatal(message))
         }

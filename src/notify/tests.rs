@@ -139,3 +139,27 @@ fn a_maildir_that_cannot_be_created_is_a_retryable_failure() {
     std::fs::write(&blocker, "not a directory").expect("write");
     assert!(maildir::deliver(&blocker.join("alerts"), "<x@y>", b"m").is_err());
 }
+
+/// The Standard Webhooks specification's published test vector.
+#[test]
+fn webhook_signatures_match_the_standard_webhooks_vector() {
+    let secret = crate::config::Secret::for_tests("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let key = secret.webhook_key().expect("a valid key");
+    assert_eq!(
+        message::sign(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#
+        ),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+}
+
+#[test]
+fn the_webhook_id_is_stable_per_item_and_channel() {
+    let id = message::webhook_id(&alert("one"), "team");
+    assert!(id.starts_with("msg_"));
+    assert_eq!(id, message::webhook_id(&alert("two"), "team"));
+    assert_ne!(id, message::webhook_id(&alert("one"), "me"));
+}

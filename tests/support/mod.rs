@@ -17,6 +17,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SMTP_USER: &str = "alerts@example.org";
 pub const SMTP_PASSWORD: &str = "s3cret-pa55";
+/// The Standard Webhooks specification's example key.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Long enough for a slow CI machine, short enough that a broken test fails visibly.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -297,7 +299,14 @@ impl SmtpServer {
 
 /// The environment a test config is loaded with.
 pub fn test_env() -> std::collections::HashMap<String, String> {
-    [("TEST_SMTP_PASSWORD".to_string(), SMTP_PASSWORD.to_string())].into()
+    [
+        ("TEST_SMTP_PASSWORD".to_string(), SMTP_PASSWORD.to_string()),
+        (
+            "TEST_WEBHOOK_SECRET".to_string(),
+            WEBHOOK_SECRET.to_string(),
+        ),
+    ]
+    .into()
 }
 
 /// Serves `body` at `route` with an ETag: a request that sends the ETag back gets 304.
