@@ -464,3 +464,59 @@ fn replay_dead_requeues_dead_letters_once_the_channel_works() {
         1
     );
 }
+
+#[test]
+fn send_test_reports_what_the_receiver_said() {
+    support::init();
+    let smtp = support::SmtpServer::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let hooks = runtime.block_on(async {
+        let hooks = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(503))
+            .mount(&hooks)
+            .await;
+        hooks
+    });
+    let config = support::TestConfig::write(
+        "",
+        &format!(
+            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+             [channels.hook]\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
+            smtp.config_section(),
+            hooks.uri()
+        ),
+    );
+    let env: Vec<(String, String)> = support::test_env().into_iter().collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let path = config.path.to_str().expect("utf-8");
+
+    let out = newshound(&["send-test", "me", "--config", path], &env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).starts_with("channel me (email): sent; the receiver answered: 250"),
+        "{}",
+        stdout(&out)
+    );
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .expect("subject")
+            .contains("newshound test alert")
+    );
+    assert!(message.decoded().contains("*Lavrov*"));
+
+    let out = newshound(&["send-test", "hook", "--config", path], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "channel hook (webhook): failed (temporary: would be retried): webhook {}/hook answered 503 Service Unavailable\n",
+            hooks.uri()
+        )
+    );
+    let out = newshound(&["send-test", "pager", "--config", path], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no channel \"pager\"; the config defines: hook, me"));
+}

@@ -42,6 +42,16 @@ enum Command {
     Status(StatusArgs),
     /// Send alerts again: dead letters (--dead), a held flood (--held), or past alerts
     Replay(ReplayArgs),
+    /// Send a sample alert through one channel and show what the receiver answered
+    SendTest(SendTestArgs),
+}
+
+#[derive(Debug, Args)]
+struct SendTestArgs {
+    /// The channel's name, as in [channels.NAME]
+    channel: String,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(Debug, Args)]
@@ -117,9 +127,11 @@ impl Cli {
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Run(_) | Command::Once(_) => "info",
-            Command::Check(_) | Command::TestRules(_) | Command::Status(_) | Command::Replay(_) => {
-                "warn"
-            }
+            Command::Check(_)
+            | Command::TestRules(_)
+            | Command::Status(_)
+            | Command::Replay(_)
+            | Command::SendTest(_) => "warn",
         }
     }
 }
@@ -183,6 +195,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => {
             store_commands::replay(&Config::load(&args.config.config, &env)?, &args)
         }
+        Command::SendTest(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(send_test(&config, &args.channel))
+        }
     }
 }
 
@@ -216,6 +232,59 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// `send-test`: one sample alert, delivered now, outside the outbox.
+async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
+    let channel = config.channels.get(name).ok_or_else(|| {
+        let known: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+        UsageError(format!(
+            "no channel {name:?}; the config defines: {}",
+            known.join(", ")
+        ))
+    })?;
+    let notifier = crate::notify::Notifier::new(config)?;
+    let now = chrono::Utc::now();
+    let text =
+        "Foreign Minister Sergei Lavrov and Secretary of State Antony Blinken met in Geneva.";
+    let alert = crate::model::Alert {
+        feed: crate::model::FeedId("newshound-send-test".into()),
+        // A new key each time, so every test is a new message, not a redelivery.
+        key: crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
+        title: "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
+        link: Some("https://example.org/newshound-test".into()),
+        published: Some(now),
+        rules: vec!["send-test".into()],
+        terms: vec!["Lavrov".into(), "Blinken".into()],
+        snippet: crate::model::Snippet {
+            text: text.into(),
+            highlights: vec![(24, 30), (61, 68)],
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    match notifier.deliver(name, channel, &alert).await {
+        Ok(receipt) => {
+            writeln!(
+                out,
+                "channel {name} ({}): sent; the receiver answered: {receipt}",
+                channel.kind()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let class = if e.retryable {
+                "temporary: would be retried"
+            } else {
+                "permanent: would be a dead letter"
+            };
+            writeln!(
+                out,
+                "channel {name} ({}): failed ({class}): {e}",
+                channel.kind()
+            )?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn check(config: &Config) -> anyhow::Result<ExitCode> {

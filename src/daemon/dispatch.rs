@@ -65,8 +65,8 @@ impl Pipeline {
             .deliver(&row.channel, channel, &row.alert)
             .await
         {
-            Ok(()) => {
-                info!(title = %row.alert.title, "delivered");
+            Ok(receipt) => {
+                info!(title = %row.alert.title, %receipt, "delivered");
                 report.sent += 1;
                 self.store.mark_sent(row.id, Utc::now())
             }

@@ -3,11 +3,12 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Delivers `bytes` as one message. The file name comes from the message id, so a
-/// redelivery after a crash replaces the first copy instead of adding a second.
-pub fn deliver(maildir: &Path, message_id: &str, bytes: &[u8]) -> io::Result<()> {
+/// Delivers `bytes` as one message and returns the file written. The file name comes
+/// from the message id, so a redelivery after a crash replaces the first copy instead
+/// of adding a second.
+pub fn deliver(maildir: &Path, message_id: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     for sub in ["tmp", "new", "cur"] {
         fs::create_dir_all(maildir.join(sub))?;
     }
@@ -22,7 +23,9 @@ pub fn deliver(maildir: &Path, message_id: &str, bytes: &[u8]) -> io::Result<()>
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
-    fs::rename(&tmp, maildir.join("new").join(&name))?;
+    let delivered = maildir.join("new").join(&name);
+    fs::rename(&tmp, &delivered)?;
     // The rename is durable only once the directory itself is synced.
-    fs::File::open(maildir.join("new"))?.sync_all()
+    fs::File::open(maildir.join("new"))?.sync_all()?;
+    Ok(delivered)
 }

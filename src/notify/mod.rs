@@ -83,13 +83,14 @@ impl Notifier {
         })
     }
 
-    /// Delivers `alert` through `channel` (named `name` in the config).
+    /// Delivers `alert` through `channel` (named `name` in the config). On success,
+    /// says what the receiver answered (`250 …`, `204 No Content`, the file written).
     pub async fn deliver(
         &self,
         name: &str,
         channel: &Channel,
         alert: &Alert,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<String, DeliveryError> {
         match channel {
             Channel::Email { to } => self.send_email(name, to, alert).await,
             Channel::Webhook { url, secret } => {
@@ -110,9 +111,9 @@ impl Notifier {
                 )
                 .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
                 let id = message::message_id(alert, name);
-                let path = path.clone();
                 let bytes = message.formatted();
-                maildir::deliver(&path, &id, &bytes)
+                maildir::deliver(path, &id, &bytes)
+                    .map(|file| format!("written to {}", file.display()))
                     .map_err(|e| DeliveryError::retry(format!("maildir {}: {e}", path.display())))
             }
         }
@@ -123,7 +124,7 @@ impl Notifier {
         name: &str,
         to: &[String],
         alert: &Alert,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<String, DeliveryError> {
         let Some((transport, from)) = &self.smtp else {
             return Err(DeliveryError::fatal(
                 "no [smtp] section for an email channel",
@@ -137,7 +138,11 @@ impl Notifier {
         let message = message::email(alert, name, from, &to)
             .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
         match transport.send(message).await {
-            Ok(_) => Ok(()),
+            Ok(response) => Ok(format!(
+                "{} {}",
+                response.code(),
+                response.message().collect::<Vec<_>>().join(" ")
+            )),
             // 5xx: the server refused for good (unknown user, rejected content).
             Err(e) if e.is_permanent() => {
                 Err(DeliveryError::fatal(format!("SMTP: {}", error_chain(&e))))
@@ -152,7 +157,7 @@ impl Notifier {
         secret: Option<&crate::config::Secret>,
         id: &str,
         alert: &Alert,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<String, DeliveryError> {
         let body = serde_json::to_string(&message::webhook_body(alert))
             .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
         let timestamp = chrono::Utc::now().timestamp();
@@ -175,7 +180,7 @@ impl Notifier {
             .map_err(|e| DeliveryError::retry(format!("webhook {url}: {}", error_chain(&e))))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(status.to_string());
         }
         let message = format!("webhook {url} answered {status}");
         // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
