@@ -24,6 +24,15 @@ fn feed_with(items: usize) -> String {
     format!("<rss version=\"2.0\"><channel><title>wire</title>{items}</channel></rss>")
 }
 
+/// Counts each message under its Message-ID.
+fn count(messages: Vec<support::Received>, received: &mut HashMap<String, usize>) {
+    for m in messages {
+        *received
+            .entry(m.header("Message-ID").expect("Message-ID"))
+            .or_default() += 1;
+    }
+}
+
 #[test]
 fn kill_9_at_random_moments_loses_no_alert() {
     support::init();
@@ -54,11 +63,6 @@ fn kill_9_at_random_moments_loses_no_alert() {
     };
     let mut rng = fastrand::Rng::with_seed(2026);
     let mut received: HashMap<String, usize> = HashMap::new();
-    let mut count = |messages: Vec<support::Received>, received: &mut HashMap<String, usize>| {
-        for m in messages {
-            *received.entry(m.header("Message-ID").expect("Message-ID")).or_default() += 1;
-        }
-    };
     for run in 1..=runs {
         std::fs::write(&feed, feed_with(run * ITEMS_PER_RUN)).expect("write feed");
         let mut daemon = start();
