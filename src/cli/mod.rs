@@ -322,10 +322,15 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     for (name, channel) in &config.channels {
         let detail = match channel {
             Channel::Email { to } => to.join(", "),
-            Channel::Webhook { url, secret } => match secret {
-                Some(_) => format!("{url} (signed)"),
-                None => url.to_string(),
-            },
+            Channel::Webhook {
+                url,
+                secret,
+                format,
+            } => format!(
+                "{url} ({}{})",
+                format!("{format:?}").to_lowercase(),
+                if secret.is_some() { ", signed" } else { "" }
+            ),
             Channel::Maildir { path } => path.display().to_string(),
         };
         writeln!(out, "  {name} ({}): {detail}", channel.kind())?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
-pub use raw::{Accents, FirstPoll, Security};
+pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 use raw::{RawChannel, RawConfig, RawSmtp};
 
 use crate::model::FeedId;
@@ -175,6 +175,7 @@ pub enum Channel {
         url: url::Url,
         /// The Standard Webhooks signing key (`whsec_…`), if payloads are signed.
         secret: Option<Secret>,
+        format: WebhookFormat,
     },
     Maildir {
         path: PathBuf,
@@ -438,7 +439,18 @@ impl Checker<'_> {
                     }
                     Channel::Email { to }
                 }
-                RawChannel::Webhook { url, secret_env } => {
+                RawChannel::Webhook {
+                    url,
+                    secret_env,
+                    format,
+                } => {
+                    let format = format.unwrap_or_default();
+                    if secret_env.is_some() && format != WebhookFormat::Json {
+                        return Err(self.invalid(
+                            key().key("secret_env"),
+                            "only format = \"json\" is signed; slack, discord and ntfy check their own URLs",
+                        ));
+                    }
                     let secret = secret_env
                         .map(|var| {
                             let value = self.env.get(&var).ok_or_else(|| {
@@ -467,6 +479,7 @@ impl Checker<'_> {
                     Channel::Webhook {
                         url: parsed,
                         secret,
+                        format,
                     }
                 }
                 RawChannel::Maildir { path } => Channel::Maildir {

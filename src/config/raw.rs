@@ -109,6 +109,7 @@ pub enum RawChannel {
         url: String,
         /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
         secret_env: Option<String>,
+        format: Option<WebhookFormat>,
     },
     Maildir {
         path: PathBuf,
@@ -126,6 +127,21 @@ pub struct RawRule {
     pub channels: Vec<String>,
     pub case_sensitive: Option<bool>,
     pub accents: Option<Accents>,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// newshound's own object (DESIGN.md), signable.
+    #[default]
+    Json,
+    /// A Slack incoming webhook message.
+    Slack,
+    /// A Discord webhook message with an embed.
+    Discord,
+    /// An ntfy publish (the URL names the topic).
+    Ntfy,
 }
 
 /// Whether a rule's terms match regardless of accents.

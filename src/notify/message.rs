@@ -5,6 +5,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
+use crate::config::WebhookFormat;
 use crate::model::{Alert, hex};
 
 /// Builds the email for `alert`; the same alert and channel always give the same
@@ -168,4 +169,95 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         terms: &alert.terms,
         snippet: &alert.snippet.text,
     }
+}
+
+/// Where a webhook POST goes and its JSON body, in the channel's format.
+pub fn webhook_request(
+    url: &url::Url,
+    format: WebhookFormat,
+    alert: &Alert,
+) -> (url::Url, serde_json::Result<String>) {
+    let heading = format!("[newshound] {}", alert.rules.join(", "));
+    match format {
+        WebhookFormat::Json => (url.clone(), serde_json::to_string(&webhook_body(alert))),
+        WebhookFormat::Slack => {
+            // Slack mrkdwn: &, < and > are markup and must be escaped in text.
+            let esc = |t: &str| {
+                t.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            };
+            let title = match alert.link.as_deref().filter(|l| is_safe_link(l)) {
+                Some(link) => format!("<{}|{}>", esc(link), esc(&alert.title)),
+                None => esc(&alert.title),
+            };
+            let snippet = marked_with(&alert.snippet, esc, "*");
+            let text = format!(
+                "*{}*: {title}\n{snippet}\n_{}_",
+                esc(&heading),
+                esc(&alert.feed.0)
+            );
+            (
+                url.clone(),
+                serde_json::to_string(&serde_json::json!({ "text": text })),
+            )
+        }
+        WebhookFormat::Discord => {
+            let esc = |t: &str| {
+                t.chars().fold(String::new(), |mut out, c| {
+                    if "\\*_~`|>[]()".contains(c) {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                    out
+                })
+            };
+            let mut embed = serde_json::json!({
+                "title": alert.title.chars().take(256).collect::<String>(),
+                "description": marked_with(&alert.snippet, esc, "**"),
+                "footer": { "text": format!("{heading} · {} · {}", alert.feed, alert.terms.join(", ")) },
+            });
+            if let Some(link) = alert.link.as_deref().filter(|l| is_safe_link(l)) {
+                embed["url"] = serde_json::Value::String(link.to_owned());
+            }
+            let body = serde_json::json!({ "content": heading, "embeds": [embed] });
+            (url.clone(), serde_json::to_string(&body))
+        }
+        WebhookFormat::Ntfy => {
+            // ntfy's JSON publishing goes to the server root and names the topic.
+            let topic = url.path().trim_matches('/').to_owned();
+            let mut root = url.clone();
+            root.set_path("/");
+            let mut body = serde_json::json!({
+                "topic": topic,
+                "title": format!("{heading}: {}", alert.title),
+                "message": marked_with(&alert.snippet, |t: &str| t.to_owned(), "**"),
+                "markdown": true,
+                "tags": ["newspaper"],
+            });
+            if let Some(link) = alert.link.as_deref().filter(|l| is_safe_link(l)) {
+                body["click"] = serde_json::Value::String(link.to_owned());
+            }
+            (root, serde_json::to_string(&body))
+        }
+    }
+}
+
+/// The snippet with each piece escaped by `esc` and each hit wrapped in `mark`.
+fn marked_with(
+    snippet: &crate::model::Snippet,
+    esc: impl Fn(&str) -> String,
+    mark: &str,
+) -> String {
+    snippet
+        .segments()
+        .into_iter()
+        .map(|(piece, hit)| {
+            if hit {
+                format!("{mark}{}{mark}", esc(piece))
+            } else {
+                esc(piece)
+            }
+        })
+        .collect()
 }

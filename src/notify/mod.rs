@@ -11,7 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{Channel, Config, Security, Smtp};
+use crate::config::{Channel, Config, Security, Smtp, WebhookFormat};
 use crate::feed::fetch::error_chain;
 use crate::model::Alert;
 
@@ -93,9 +93,14 @@ impl Notifier {
     ) -> Result<String, DeliveryError> {
         match channel {
             Channel::Email { to } => self.send_email(name, to, alert).await,
-            Channel::Webhook { url, secret } => {
+            Channel::Webhook {
+                url,
+                secret,
+                format,
+            } => {
                 self.post_webhook(
                     url,
+                    *format,
                     secret.as_ref(),
                     &message::webhook_id(alert, name),
                     alert,
@@ -154,16 +159,17 @@ impl Notifier {
     async fn post_webhook(
         &self,
         url: &url::Url,
+        format: WebhookFormat,
         secret: Option<&crate::config::Secret>,
         id: &str,
         alert: &Alert,
     ) -> Result<String, DeliveryError> {
-        let body = serde_json::to_string(&message::webhook_body(alert))
-            .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
+        let (target, body) = message::webhook_request(url, format, alert);
+        let body = body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
         let timestamp = chrono::Utc::now().timestamp();
         let mut request = self
             .http
-            .post(url.clone())
+            .post(target)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());

@@ -163,3 +163,63 @@ fn the_webhook_id_is_stable_per_item_and_channel() {
     assert_eq!(id, message::webhook_id(&alert("two"), "team"));
     assert_ne!(id, message::webhook_id(&alert("one"), "me"));
 }
+
+fn webhook(
+    format: crate::config::WebhookFormat,
+    url: &str,
+    alert: &Alert,
+) -> (String, serde_json::Value) {
+    let (target, body) = message::webhook_request(&url.parse().expect("url"), format, alert);
+    (
+        target.to_string(),
+        serde_json::from_str(&body.expect("encodes")).expect("json"),
+    )
+}
+
+#[test]
+fn slack_discord_and_ntfy_get_their_own_shapes() {
+    use crate::config::WebhookFormat;
+    let mut a = alert("NATO <summit> & Lavrov");
+    a.snippet = Snippet {
+        text: "Lavrov met *Blinken*".into(),
+        highlights: vec![(0, 6)],
+    };
+    let (target, slack) = webhook(
+        WebhookFormat::Slack,
+        "https://hooks.slack.com/services/T/B/X",
+        &a,
+    );
+    assert_eq!(target, "https://hooks.slack.com/services/T/B/X");
+    assert_eq!(
+        slack,
+        serde_json::json!({"text": "*[newshound] talks*: <https://news.example.org/a76116|NATO &lt;summit&gt; &amp; Lavrov>\n*Lavrov* met *Blinken*\n_moscow-times_"})
+    );
+
+    let (_, discord) = webhook(
+        WebhookFormat::Discord,
+        "https://discord.com/api/webhooks/1/x",
+        &a,
+    );
+    assert_eq!(discord["content"], "[newshound] talks");
+    assert_eq!(discord["embeds"][0]["title"], "NATO <summit> & Lavrov");
+    assert_eq!(
+        discord["embeds"][0]["url"],
+        "https://news.example.org/a76116"
+    );
+    assert_eq!(
+        discord["embeds"][0]["description"],
+        "**Lavrov** met \\*Blinken\\*"
+    );
+
+    let (target, ntfy) = webhook(
+        WebhookFormat::Ntfy,
+        "https://ntfy.example.org/news-alerts",
+        &a,
+    );
+    assert_eq!(target, "https://ntfy.example.org/");
+    assert_eq!(ntfy["topic"], "news-alerts");
+    assert_eq!(ntfy["title"], "[newshound] talks: NATO <summit> & Lavrov");
+    assert_eq!(ntfy["message"], "**Lavrov** met *Blinken*");
+    assert_eq!(ntfy["click"], "https://news.example.org/a76116");
+    assert_eq!(ntfy["markdown"], true);
+}
