@@ -747,3 +747,32 @@ async fn a_dripping_server_is_abandoned_at_the_timeout_without_holding_up_others
         .expect("row");
     assert_eq!(drip.last_error_kind.as_deref(), Some("timeout"));
 }
+
+/// Regression: a wrong SMTP password made lettre report 535 as permanent, and every
+/// alert became a dead letter; the password is our configuration, so they wait.
+#[tokio::test]
+async fn a_refused_smtp_login_is_retried_not_dead_lettered() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let section = smtp.config_section().replace(
+        "password_env = \"TEST_SMTP_PASSWORD\"",
+        "password_env = \"WRONG_PASSWORD\"",
+    );
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!("{section}{}{EMAIL_RULE}", feeds_section(&http, &["/news"])),
+    );
+    let mut env = support::test_env();
+    env.insert("WRONG_PASSWORD".into(), "not-it".into());
+    let loaded = newshound::config::Config::load(&config.path, &env).expect("config");
+    let p = Arc::new(Pipeline::new(loaded).expect("pipeline"));
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(
+        (report.delivery.retrying, report.delivery.dead),
+        (1, 0),
+        "{report:?}"
+    );
+    assert!(smtp.drain().is_empty());
+}

@@ -148,8 +148,10 @@ impl Notifier {
                 response.code(),
                 response.message().collect::<Vec<_>>().join(" ")
             )),
-            // 5xx: the server refused for good (unknown user, rejected content).
-            Err(e) if e.is_permanent() => {
+            // 5xx: the server refused this message for good (unknown user, rejected
+            // content). Not so for refused credentials or encryption: that is our
+            // configuration, and the alert must wait until it is fixed.
+            Err(e) if e.is_permanent() && !is_auth_refusal(&e) => {
                 Err(DeliveryError::fatal(format!("SMTP: {}", error_chain(&e))))
             }
             Err(e) => Err(DeliveryError::retry(format!("SMTP: {}", error_chain(&e)))),
@@ -207,6 +209,13 @@ impl Notifier {
             Err(DeliveryError::fatal(message))
         }
     }
+}
+
+/// 530 authentication required, 534 mechanism too weak, 535 credentials invalid,
+/// 538 encryption required (RFC 4954).
+fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    e.status()
+        .is_some_and(|code| matches!(code.to_string().as_str(), "530" | "534" | "535" | "538"))
 }
 
 fn smtp_transport(
