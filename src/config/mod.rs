@@ -48,8 +48,11 @@ pub struct Daemon {
     pub fetch_timeout: Duration,
     /// Cap on a feed body after decompression.
     pub max_feed_bytes: u64,
-    /// Delivery tries before an alert becomes a dead letter.
+    /// Delivery tries before an alert becomes a dead letter (unlimited by default:
+    /// the lifetime decides).
     pub delivery_attempts: u32,
+    /// How long an alert is retried before it becomes a dead letter.
+    pub delivery_lifetime: Duration,
     /// The longest a failing feed waits between polls.
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
@@ -224,8 +227,8 @@ const DEFAULT_MAX_FEED_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
 /// Two at a time is what browsers' old per-host limit taught sites to expect.
 const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
-/// With backoff doubling from 30 s to a 1 h cap, 12 tries span about 7 hours.
-const DEFAULT_DELIVERY_ATTEMPTS: u32 = 12;
+/// A mail relay down over a long weekend still gets every alert afterwards.
+const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.
 const DEFAULT_STALE_FACTOR: u32 = 10;
@@ -382,8 +385,13 @@ impl Checker<'_> {
                         self.invalid(daemon_key().key("delivery_attempts"), "must be at least 1")
                     );
                 }
-                n => n.unwrap_or(DEFAULT_DELIVERY_ATTEMPTS),
+                n => n.unwrap_or(u32::MAX),
             },
+            delivery_lifetime: positive(
+                d.delivery_lifetime,
+                "delivery_lifetime",
+                DEFAULT_DELIVERY_LIFETIME,
+            )?,
         };
         let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
 

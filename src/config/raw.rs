@@ -39,6 +39,8 @@ pub struct RawDaemon {
     pub max_feed_bytes: Option<u64>,
     pub delivery_attempts: Option<u32>,
     #[serde(default, with = "humantime_serde")]
+    pub delivery_lifetime: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     pub max_backoff: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_publisher_interval: Option<Duration>,

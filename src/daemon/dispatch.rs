@@ -23,6 +23,14 @@ pub struct DispatchReport {
     pub dead: usize,
 }
 
+/// Whether a failed alert may still be retried: its next try would come before its
+/// lifetime (counted from when it was queued) runs out.
+fn within_lifetime(row: &OutboxRow, now: DateTime<Utc>, lifetime: Duration) -> bool {
+    let next = now
+        + chrono::Duration::from_std(backoff(row.attempts + 1)).unwrap_or(chrono::Duration::MAX);
+    next - row.created <= chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX)
+}
+
 /// The wait before try number `attempts + 1`, after `attempts` failed tries.
 pub fn backoff(attempts: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
@@ -70,7 +78,11 @@ impl Pipeline {
                 report.sent += 1;
                 self.store.mark_sent(row.id, Utc::now())
             }
-            Err(e) if e.retryable && row.attempts + 1 < self.config.daemon.delivery_attempts => {
+            Err(e)
+                if e.retryable
+                    && row.attempts + 1 < self.config.daemon.delivery_attempts
+                    && within_lifetime(&row, now, self.config.daemon.delivery_lifetime) =>
+            {
                 // The receiver's Retry-After wins over our backoff when it asks for longer.
                 let wait = backoff(row.attempts + 1).max(e.retry_after.unwrap_or_default());
                 warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
@@ -96,5 +108,49 @@ mod tests {
         let secs: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+    use crate::model::{Alert, FeedId, ItemKey, Snippet};
+
+    fn row(created: DateTime<Utc>, attempts: u32) -> OutboxRow {
+        OutboxRow {
+            id: 1,
+            channel: "me".into(),
+            alert: Alert {
+                feed: FeedId("f".into()),
+                key: ItemKey("k".into()),
+                title: String::new(),
+                link: None,
+                published: None,
+                rules: vec![],
+                terms: vec![],
+                snippet: Snippet::default(),
+            },
+            attempts,
+            created,
+        }
+    }
+
+    #[test]
+    fn an_alert_is_retried_until_its_lifetime_runs_out() {
+        let created = DateTime::from_timestamp(0, 0).expect("time");
+        let day = Duration::from_secs(24 * 3600);
+        let at = |secs: i64| created + chrono::Duration::seconds(secs);
+        assert!(within_lifetime(&row(created, 0), at(0), 5 * day));
+        // Four days and 23 hours in, the next try (1 h later at most) still fits.
+        assert!(within_lifetime(
+            &row(created, 20),
+            at(5 * 86400 - 3600),
+            5 * day
+        ));
+        assert!(!within_lifetime(
+            &row(created, 20),
+            at(5 * 86400 - 1800),
+            5 * day
+        ));
     }
 }

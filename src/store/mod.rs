@@ -83,6 +83,8 @@ pub struct OutboxRow {
     pub alert: Alert,
     /// Delivery attempts made so far.
     pub attempts: u32,
+    /// When it was queued.
+    pub created: DateTime<Utc>,
 }
 
 /// Where an outbox row is in its life.
@@ -340,7 +342,7 @@ impl Store {
     pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, channel, alert, attempts FROM outbox
+            "SELECT id, channel, alert, attempts, created FROM outbox
              WHERE state = 'pending' AND next_attempt <= ?1
              ORDER BY next_attempt, id LIMIT ?2",
         )?;
@@ -350,10 +352,11 @@ impl Store {
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, u32>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, channel, json, attempts) = row?;
+            let (id, channel, json, attempts, created) = row?;
             let alert = serde_json::from_str(&json)
                 .map_err(|source| StoreError::BadAlert { id, source })?;
             Ok(OutboxRow {
@@ -361,6 +364,7 @@ impl Store {
                 channel,
                 alert,
                 attempts,
+                created: from_unix(created).unwrap_or_default(),
             })
         })
         .collect()
