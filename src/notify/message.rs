@@ -16,10 +16,18 @@ pub fn email(
     from: &Mailbox,
     to: &[Mailbox],
 ) -> Result<Message, lettre::error::Error> {
+    let story = story_id(alert);
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(subject(alert))
         .message_id(Some(message_id(alert, channel)))
+        // Every alert about one story (same link, or same title without one) replies
+        // to the same root, so mail clients thread follow-ups together.
+        .in_reply_to(story.clone())
+        .references(story)
+        .header(ListId::for_rule(
+            alert.rules.first().map_or("newshound", String::as_str),
+        ))
         .date_now();
     for rcpt in to {
         builder = builder.to(rcpt.clone());
@@ -62,6 +70,61 @@ fn header_safe(text: &str) -> String {
 /// `<hash@newshound>` from the feed, the item key and the channel.
 pub fn message_id(alert: &Alert, channel: &str) -> String {
     format!("<{}@newshound>", alert_hash(alert, channel))
+}
+
+/// `<story-hash@newshound>`: one id per story, from its link (or, without one, its
+/// title folded to lower case and single spaces), shared by every alert about it.
+pub fn story_id(alert: &Alert) -> String {
+    let basis = match &alert.link {
+        Some(link) => link.trim().to_owned(),
+        None => alert
+            .title
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(basis.as_bytes());
+    format!("<story-{}@newshound>", &hex(&hasher.finalize())[..32])
+}
+
+/// `List-Id: <rule.newshound>` (RFC 2919), so mail clients can filter by rule.
+#[derive(Debug, Clone)]
+struct ListId(String);
+
+impl ListId {
+    fn for_rule(rule: &str) -> ListId {
+        // A list id is a dot-atom: keep letters, digits and hyphens.
+        let label: String = rule
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        ListId(format!(
+            "newshound rule {rule} <{}.newshound>",
+            label.trim_matches('-')
+        ))
+    }
+}
+
+impl lettre::message::header::Header for ListId {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Id")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListId(s.to_owned()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), header_safe(&self.0))
+    }
 }
 
 /// `msg_<hash>`: the webhook's id, like the Message-ID the same on every retry.

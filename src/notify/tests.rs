@@ -66,6 +66,24 @@ fn the_email_has_subject_ids_and_both_bodies() {
 }
 
 #[test]
+fn alerts_about_one_story_thread_together_and_carry_a_list_id_per_rule() {
+    let raw = render(&alert("Talks")).replace("\r\n ", " ");
+    let story = message::story_id(&alert("Talks"));
+    assert!(raw.contains(&format!("In-Reply-To: {story}\r\n")), "{raw}");
+    assert!(raw.contains(&format!("References: {story}\r\n")), "{raw}");
+    assert!(
+        raw.contains("List-Id: newshound rule talks <talks.newshound>\r\n"),
+        "{raw}"
+    );
+    // The same link from another feed is the same story; another link is not.
+    let mut elsewhere = alert("Talks, as reported elsewhere");
+    elsewhere.feed = FeedId("other-wire".into());
+    assert_eq!(message::story_id(&elsewhere), story);
+    elsewhere.link = Some("https://other.example.org/x".into());
+    assert_ne!(message::story_id(&elsewhere), story);
+}
+
+#[test]
 fn the_message_id_depends_on_item_and_channel_only() {
     let a = message::message_id(&alert("one title"), "me");
     assert_eq!(a, message::message_id(&alert("another title"), "me"));
