@@ -266,6 +266,23 @@ impl Checker<'_> {
         }))
     }
 
+    /// A count under `[daemon]`: `default` when absent, an error when zero.
+    fn at_least_one<T: Copy + PartialEq + From<u8>>(
+        &self,
+        value: Option<T>,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match value {
+            Some(n) if n == T::from(0) => Err(self.invalid(
+                KeyPath::default().key("daemon").key(key),
+                "must be at least 1",
+            )),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
     fn parse_file(&self) -> Result<RawConfig, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
@@ -326,24 +343,16 @@ impl Checker<'_> {
             },
             poll_interval: positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?,
             first_poll: d.first_poll.unwrap_or_default(),
-            max_concurrent_fetches: match d.max_concurrent_fetches {
-                Some(0) => {
-                    return Err(self.invalid(
-                        daemon_key().key("max_concurrent_fetches"),
-                        "must be at least 1",
-                    ));
-                }
-                n => n.unwrap_or(DEFAULT_MAX_CONCURRENT_FETCHES),
-            },
-            max_fetches_per_host: match d.max_fetches_per_host {
-                Some(0) => {
-                    return Err(self.invalid(
-                        daemon_key().key("max_fetches_per_host"),
-                        "must be at least 1",
-                    ));
-                }
-                n => n.unwrap_or(DEFAULT_MAX_FETCHES_PER_HOST),
-            },
+            max_concurrent_fetches: self.at_least_one(
+                d.max_concurrent_fetches,
+                "max_concurrent_fetches",
+                DEFAULT_MAX_CONCURRENT_FETCHES,
+            )?,
+            max_fetches_per_host: self.at_least_one(
+                d.max_fetches_per_host,
+                "max_fetches_per_host",
+                DEFAULT_MAX_FETCHES_PER_HOST,
+            )?,
             fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
             max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
             max_publisher_interval: positive(
@@ -353,40 +362,27 @@ impl Checker<'_> {
             )?,
             health_channel: d.health_channel,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
-            stale_factor: match d.stale_factor {
-                Some(0) => {
-                    return Err(
-                        self.invalid(daemon_key().key("stale_factor"), "must be at least 1")
-                    );
-                }
-                n => n.unwrap_or(DEFAULT_STALE_FACTOR),
-            },
-            broken_after_failures: match d.broken_after_failures {
-                Some(0) => {
-                    return Err(self.invalid(
-                        daemon_key().key("broken_after_failures"),
-                        "must be at least 1",
-                    ));
-                }
-                n => n.unwrap_or(DEFAULT_BROKEN_AFTER_FAILURES),
-            },
+            stale_factor: self.at_least_one(
+                d.stale_factor,
+                "stale_factor",
+                DEFAULT_STALE_FACTOR,
+            )?,
+            broken_after_failures: self.at_least_one(
+                d.broken_after_failures,
+                "broken_after_failures",
+                DEFAULT_BROKEN_AFTER_FAILURES,
+            )?,
             broken_after: positive(d.broken_after, "broken_after", DEFAULT_BROKEN_AFTER)?,
-            max_feed_bytes: match d.max_feed_bytes {
-                Some(0) => {
-                    return Err(
-                        self.invalid(daemon_key().key("max_feed_bytes"), "must be more than 0")
-                    );
-                }
-                n => n.unwrap_or(DEFAULT_MAX_FEED_BYTES),
-            },
-            delivery_attempts: match d.delivery_attempts {
-                Some(0) => {
-                    return Err(
-                        self.invalid(daemon_key().key("delivery_attempts"), "must be at least 1")
-                    );
-                }
-                n => n.unwrap_or(u32::MAX),
-            },
+            max_feed_bytes: self.at_least_one(
+                d.max_feed_bytes,
+                "max_feed_bytes",
+                DEFAULT_MAX_FEED_BYTES,
+            )?,
+            delivery_attempts: self.at_least_one(
+                d.delivery_attempts,
+                "delivery_attempts",
+                u32::MAX,
+            )?,
             delivery_lifetime: positive(
                 d.delivery_lifetime,
                 "delivery_lifetime",

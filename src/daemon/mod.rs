@@ -441,22 +441,12 @@ mod tests {
                 at: Utc::now() - chrono::Duration::seconds(30),
             })
             .expect("recorded");
-        store
-            .record_failure(
-                &known,
-                "timeout",
-                "slow",
-                Utc::now() - chrono::Duration::seconds(30),
-            )
-            .expect("recorded");
-        store
-            .record_failure(
-                &known,
-                "timeout",
-                "slow",
-                Utc::now() - chrono::Duration::seconds(30),
-            )
-            .expect("recorded");
+        let thirty_seconds_ago = Utc::now() - chrono::Duration::seconds(30);
+        for _ in 0..2 {
+            store
+                .record_failure(&known, "timeout", "slow", thirty_seconds_ago)
+                .expect("recorded");
+        }
         let pipeline = Pipeline::with_store(config, store).expect("pipeline");
         let (known, new) = (&pipeline.config.feeds[0], &pipeline.config.feeds[1]);
         // Two failures: 20 minutes after the last attempt, 30 s ago.
