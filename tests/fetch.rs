@@ -57,6 +57,24 @@ async fn validators_are_returned_and_sent_back() {
     assert!(agent.to_str().expect("ascii").starts_with("newshound/"));
 }
 
+/// Serves `body` with `content-encoding` and fetches it with a 1 MiB cap.
+async fn fetch_bomb(server: &MockServer, encoding: &str, body: Vec<u8>) -> FetchError {
+    Mock::given(method("GET"))
+        .and(path("/bomb"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", encoding)
+                .set_body_bytes(body),
+        )
+        .mount(server)
+        .await;
+    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
+    fetcher
+        .fetch(&source(server, "/bomb"), &Validators::default())
+        .await
+        .expect_err("over the cap")
+}
+
 #[tokio::test]
 async fn the_body_cap_counts_decompressed_bytes() {
     support::init();
@@ -66,20 +84,7 @@ async fn the_body_cap_counts_decompressed_bytes() {
     gz.write_all(&vec![b' '; 4 << 20]).expect("compress");
     let bomb = gz.finish().expect("compress");
     assert!(bomb.len() < 64 << 10);
-    Mock::given(method("GET"))
-        .and(path("/bomb"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-encoding", "gzip")
-                .set_body_bytes(bomb),
-        )
-        .mount(&server)
-        .await;
-    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
-    let err = fetcher
-        .fetch(&source(&server, "/bomb"), &Validators::default())
-        .await
-        .expect_err("over the cap");
+    let err = fetch_bomb(&server, "gzip", bomb).await;
     assert!(
         matches!(err, FetchError::TooLarge { limit } if limit == 1 << 20),
         "{err}"
@@ -253,19 +258,6 @@ async fn a_brotli_bomb_is_cut_at_the_cap() {
         writer.write_all(&vec![b' '; 8 << 20]).expect("compress");
     }
     assert!(compressed.len() < 64 << 10);
-    Mock::given(method("GET"))
-        .and(path("/bomb"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-encoding", "br")
-                .set_body_bytes(compressed),
-        )
-        .mount(&server)
-        .await;
-    let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
-    let err = fetcher
-        .fetch(&source(&server, "/bomb"), &Validators::default())
-        .await
-        .expect_err("over the cap");
+    let err = fetch_bomb(&server, "br", compressed).await;
     assert_eq!(err.kind(), "too_large");
 }

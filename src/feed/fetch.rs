@@ -216,11 +216,7 @@ impl Fetcher {
             return Ok(Fetched::NotModified { max_age });
         }
         if !status.is_success() {
-            let retry_after = matches!(status.as_u16(), 429 | 503)
-                .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
-                .flatten()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            let retry_after = retry_after_of(&response);
             return Err(FetchError::HttpStatus {
                 status,
                 retry_after,
@@ -373,8 +369,21 @@ async fn resolves_internal(url: &url::Url) -> bool {
     addresses.into_iter().any(|a| is_internal_ip(a.ip()))
 }
 
+/// The `Retry-After` of a 429 or 503 answer (other statuses carry none that counts).
+pub fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
+    if !matches!(response.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    parse_retry_after(value, std::time::SystemTime::now())
+}
+
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

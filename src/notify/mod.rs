@@ -194,13 +194,7 @@ impl Notifier {
         // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
         // the request itself is wrong and will stay wrong.
         if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-            let retry_after = matches!(status.as_u16(), 429 | 503)
-                .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
-                .flatten()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    crate::feed::fetch::parse_retry_after(v, std::time::SystemTime::now())
-                });
+            let retry_after = crate::feed::fetch::retry_after_of(&response);
             Err(DeliveryError {
                 retry_after,
                 ..DeliveryError::retry(message)
