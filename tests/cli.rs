@@ -351,12 +351,12 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
     );
     assert_eq!(
         report["outbox"],
-        serde_json::json!({"pending": 0, "sent": 1, "dead": 0, "held": 0})
+        serde_json::json!({"pending": 0, "sending": 0, "sent": 1, "dead": 0, "held": 0, "merged": 0})
     );
 
     let table = stdout(&newshound(&["status", "--config", path], &[]));
     assert!(
-        table.contains("outbox: 0 pending, 1 sent, 0 dead, 0 held"),
+        table.contains("outbox: 0 pending, 0 sending, 1 sent, 0 dead, 0 held, 0 merged"),
         "{table}"
     );
     assert!(

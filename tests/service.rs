@@ -1,5 +1,5 @@
 //! The real binary as a service: `kill -9` in the middle of a delivery loses nothing,
-//! and SIGTERM stops the daemon cleanly.
+//! a second daemon on the same state is refused, and SIGTERM stops the daemon cleanly.
 
 mod support;
 
@@ -81,7 +81,8 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     assert!(!status.success());
     {
         let store = Store::open(&config.state_dir()).expect("store opens after the crash");
-        assert_eq!(store.outbox_counts().expect("counts").pending, 1);
+        // Claimed by the dead process; the next start takes the claim back.
+        assert_eq!(store.outbox_counts().expect("counts").sending, 1);
     }
 
     let second = Daemon::start(&config, 2);
@@ -93,6 +94,21 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         "{}",
         second.log()
     );
+    // While it runs, a second daemon on the same state directory refuses to start.
+    let intruder = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["once", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .output()
+        .expect("second instance runs");
+    let stderr = String::from_utf8_lossy(&intruder.stderr);
+    assert_eq!(intruder.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another newshound is already running on state directory"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
     let log = second.log();
     let status = second.signal_and_wait("TERM");
     assert_eq!(status.code(), Some(0), "{log}");
@@ -101,10 +117,8 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     assert_eq!(
         store.outbox_counts().expect("counts"),
         OutboxCounts {
-            pending: 0,
             sent: 1,
-            dead: 0,
-            held: 0
+            ..OutboxCounts::default()
         }
     );
     assert!(

@@ -69,7 +69,7 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         let report = serde_json::json!({
             "state_dir": dir,
             "feeds": feeds,
-            "outbox": {"pending": counts.pending, "sent": counts.sent, "dead": counts.dead, "held": counts.held},
+            "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
             "dead_letters": dead
                 .iter()
                 .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
@@ -120,8 +120,8 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
-        "outbox: {} pending, {} sent, {} dead, {} held",
-        counts.pending, counts.sent, counts.dead, counts.held
+        "outbox: {} pending, {} sending, {} sent, {} dead, {} held, {} merged into other alerts",
+        counts.pending, counts.sending, counts.sent, counts.dead, counts.held, counts.merged
     )?;
     for (id, channel, error) in &dead {
         writeln!(out, "  dead #{id} ({channel}): {error}")?;

@@ -15,6 +15,10 @@ const BATCH: usize = 100;
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
+/// How long a claimed row is ours. Longer than any single delivery can take (SMTP and
+/// webhook timeouts are well below it), so only a dead or hung dispatcher loses one.
+pub const LEASE: Duration = Duration::from_secs(10 * 60);
+
 /// Alerts delivered at the same time. One at a time, an SMTP session spends most of
 /// its time waiting on round trips (about 40 ms a message measured locally).
 const CONCURRENT_DELIVERIES: usize = 8;
@@ -48,6 +52,12 @@ pub fn backoff(attempts: u32) -> Duration {
     FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
+/// `wait` plus up to a fifth more, so alerts that failed together (a relay outage) do
+/// not all come back in the same second.
+fn jittered(wait: Duration) -> Duration {
+    wait.mul_f64(1.0 + fastrand::f64() / 5.0)
+}
+
 impl Pipeline {
     /// Delivers every row due at `now`, once each. Tests call this to step the
     /// dispatcher without waiting for timers.
@@ -55,7 +65,8 @@ impl Pipeline {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
         loop {
-            let rows = self.store.due(now, BATCH)?;
+            self.store.release_expired(now)?;
+            let rows = self.store.claim_due(now, BATCH, LEASE)?;
             if rows.is_empty() {
                 return Ok(report);
             }
@@ -81,7 +92,7 @@ impl Pipeline {
             warn!(%error, "dead letter");
             return self
                 .store
-                .mark_dead(row.id, now, &error)
+                .mark_dead(&[row.id], now, &error)
                 .map(|()| Outcome::Dead);
         };
         match self
@@ -92,7 +103,7 @@ impl Pipeline {
             Ok(receipt) => {
                 info!(title = %row.alert.title, %receipt, "delivered");
                 self.store
-                    .mark_sent(row.id, Utc::now())
+                    .mark_sent(&[row.id], Utc::now())
                     .map(|()| Outcome::Sent)
             }
             Err(e)
@@ -101,18 +112,19 @@ impl Pipeline {
                     && within_lifetime(&row, now, self.config.daemon.delivery_lifetime) =>
             {
                 // The receiver's Retry-After wins over our backoff when it asks for longer.
-                let wait = backoff(row.attempts + 1).max(e.retry_after.unwrap_or_default());
+                let wait =
+                    jittered(backoff(row.attempts + 1)).max(e.retry_after.unwrap_or_default());
                 warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
 
                 let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                 self.store
-                    .mark_retry(row.id, next, &e.message)
+                    .mark_retry(&[row.id], next, &e.message)
                     .map(|()| Outcome::Retrying)
             }
             Err(e) => {
                 warn!(error = %e, attempts = row.attempts + 1, "delivery failed; kept as a dead letter");
                 self.store
-                    .mark_dead(row.id, now, &e.message)
+                    .mark_dead(&[row.id], now, &e.message)
                     .map(|()| Outcome::Dead)
             }
         }
@@ -128,6 +140,14 @@ mod tests {
         let secs: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_fifth() {
+        let base = Duration::from_secs(100);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(base)).collect();
+        assert!(waits.iter().all(|w| *w >= base && *w <= base.mul_f64(1.2)));
+        assert!(waits.iter().any(|w| *w != waits[0]), "the waits differ");
     }
 }
 

@@ -22,7 +22,7 @@ use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
 use crate::model::FeedId;
 use crate::notify::Notifier;
-use crate::store::{Store, StoreError};
+use crate::store::{StateLock, Store, StoreError};
 
 /// In-flight polls and deliveries get this long to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -44,13 +44,28 @@ pub struct Pipeline {
     host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Feeds whose permanent move has been logged, so it is said once per run.
     announced_moves: std::sync::Mutex<HashSet<FeedId>>,
+    /// The state directory's lock, when this pipeline opened the store itself.
+    lock: Option<StateLock>,
 }
 
 impl Pipeline {
     /// Opens the store in the configured state directory and sets up the transports.
+    /// Holds the state directory's lock for as long as the pipeline lives, so a second
+    /// daemon on the same directory refuses to start; alerts a dead predecessor had
+    /// claimed go back to the queue.
     pub fn new(config: Config) -> anyhow::Result<Pipeline> {
+        let lock = StateLock::acquire(&config.daemon.state_dir)?;
         let store = Store::open(&config.daemon.state_dir).context("cannot open the state store")?;
-        Pipeline::with_store(config, Arc::new(store))
+        let released = store.release_claims(&lock)?;
+        if released > 0 {
+            info!(
+                released,
+                "alerts claimed by a previous run are queued again"
+            );
+        }
+        let mut pipeline = Pipeline::with_store(config, Arc::new(store))?;
+        pipeline.lock = Some(lock);
+        Ok(pipeline)
     }
 
     pub fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Pipeline> {
@@ -66,6 +81,7 @@ impl Pipeline {
             fetcher,
             notifier,
             outbox_changed: Notify::new(),
+            lock: None,
         })
     }
 

@@ -18,10 +18,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migration_2.sql"),
     include_str!("migration_3.sql"),
+    include_str!("migration_4.sql"),
 ];
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
+/// File a running daemon holds locked inside the state directory.
+pub const LOCK_FILE: &str = "newshound.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,6 +46,49 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("outbox row {id} holds an unreadable alert: {source}")]
     BadAlert { id: i64, source: serde_json::Error },
+    #[error(
+        "another newshound is already running on state directory {} (it holds {}); stop it first, or give this one its own daemon.state_dir",
+        .dir.display(), LOCK_FILE
+    )]
+    Locked { dir: PathBuf },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Proof that this process is the only daemon on a state directory: an exclusive lock
+/// on [`LOCK_FILE`], released when dropped (or when the process dies, however it dies).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::StateDir {
+            path: state_dir.to_owned(),
+            source,
+        })?;
+        let path = state_dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+                dir: state_dir.to_owned(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path, source }),
+        }
+    }
 }
 
 /// What the store remembers about a feed between polls.
@@ -87,25 +133,47 @@ pub struct OutboxRow {
     pub created: DateTime<Utc>,
 }
 
-/// Where an outbox row is in its life.
+/// Where an outbox row is in its life. The transitions, each one method of [`Store`]:
+///
+/// | from                  | event                                   | to        | method            |
+/// |-----------------------|-----------------------------------------|-----------|-------------------|
+/// | —                     | an item matched                         | pending   | `record_poll`     |
+/// | —                     | an item matched during a flood          | held      | `record_poll`     |
+/// | —                     | the same story is already queued        | merged    | `record_poll`     |
+/// | pending (due)         | a dispatcher claims it for a lease      | sending   | `claim_due`       |
+/// | sending               | the receiver accepted it                | sent      | `mark_sent`       |
+/// | sending               | failed, retryable, within its lifetime  | pending   | `mark_retry`      |
+/// | sending               | failed for good, or out of lifetime     | dead      | `mark_dead`       |
+/// | sending (lease over)  | its dispatcher died or hung             | pending   | `release_expired` |
+/// | sending               | start-up, holding the [`StateLock`]     | pending   | `release_claims`  |
+/// | dead, held, sent      | `newshound replay`                      | pending   | `requeue`         |
+///
+/// Any other event leaves a row where it is: a late `mark_sent` for a row whose lease
+/// was taken back does not touch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
     /// Waiting for (another) delivery attempt.
     Pending,
+    /// Claimed by a dispatcher until its lease runs out.
+    Sending,
     Sent,
     /// Given up on; kept for `replay --dead`.
     Dead,
     /// Part of a flood; kept unsent for `replay --held`.
     Held,
+    /// Another feed's copy of a story already queued; listed as a source there.
+    Merged,
 }
 
 impl OutboxState {
     fn as_str(self) -> &'static str {
         match self {
             OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
             OutboxState::Sent => "sent",
             OutboxState::Dead => "dead",
             OutboxState::Held => "held",
+            OutboxState::Merged => "merged",
         }
     }
 }
@@ -124,7 +192,9 @@ pub struct Replayable {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
     pub pending: u64,
+    pub sending: u64,
     pub sent: u64,
+    pub merged: u64,
     pub dead: u64,
     pub held: u64,
 }
@@ -338,36 +408,72 @@ impl Store {
         Ok(())
     }
 
-    /// Pending alerts whose next attempt is due at `now`, oldest first.
-    pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, channel, alert, attempts, created FROM outbox
-             WHERE state = 'pending' AND next_attempt <= ?1
-             ORDER BY next_attempt, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now.timestamp(), limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, channel, json, attempts, created) = row?;
-            let alert = serde_json::from_str(&json)
-                .map_err(|source| StoreError::BadAlert { id, source })?;
-            Ok(OutboxRow {
-                id,
-                channel,
-                alert,
-                attempts,
-                created: from_unix(created).unwrap_or_default(),
+    /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
+    /// `sending` until `now + lease`, so no other pass takes them meanwhile.
+    pub fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rows = {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'sending', lease_until = ?3
+                 WHERE id IN (SELECT id FROM outbox
+                              WHERE state = 'pending' AND next_attempt <= ?1
+                              ORDER BY next_attempt, id LIMIT ?2)
+                 RETURNING id, channel, alert, attempts, created",
+            )?;
+            let until = now.timestamp().saturating_add(lease.as_secs() as i64);
+            let rows = stmt.query_map(params![now.timestamp(), limit as i64, until], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        let mut rows = rows
+            .into_iter()
+            .map(|(id, channel, json, attempts, created)| {
+                let alert = serde_json::from_str(&json)
+                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                Ok(OutboxRow {
+                    id,
+                    channel,
+                    alert,
+                    attempts,
+                    created: from_unix(created).unwrap_or_default(),
+                })
             })
-        })
-        .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // RETURNING gives no order; deliver oldest first.
+        rows.sort_by_key(|r| (r.created, r.id));
+        Ok(rows)
+    }
+
+    /// Returns claims whose lease ran out to `pending`; says how many.
+    pub fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'pending', lease_until = NULL
+             WHERE state = 'sending' AND lease_until <= ?1",
+            params![now.timestamp()],
+        )?)
+    }
+
+    /// Returns every claim to `pending`. Only for start-up, while holding the
+    /// [`StateLock`]: then no living process can be delivering them.
+    pub fn release_claims(&self, _lock: &StateLock) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'pending', lease_until = NULL WHERE state = 'sending'",
+            [],
+        )?)
     }
 
     /// When the earliest pending alert is due, if any is pending.
@@ -380,38 +486,63 @@ impl Store {
         Ok(next.and_then(from_unix))
     }
 
-    pub fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Claimed rows that the receiver accepted.
+    pub fn mark_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_each(
+            ids,
             "UPDATE outbox SET state = 'sent', attempts = attempts + 1, finished = ?2,
-                               last_error = NULL
-             WHERE id = ?1",
-            params![id, at.timestamp()],
-        )?;
-        Ok(())
+                               last_error = NULL, lease_until = NULL
+             WHERE id = ?1 AND state = 'sending'",
+            params![at.timestamp()],
+        )
     }
 
+    /// Claimed rows that failed and get another try at `next_attempt`.
     pub fn mark_retry(
         &self,
-        id: i64,
+        ids: &[i64],
         next_attempt: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3
-             WHERE id = ?1",
-            params![id, next_attempt.timestamp(), error],
-        )?;
-        Ok(())
+        self.update_each(
+            ids,
+            "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt = ?2,
+                               last_error = ?3, lease_until = NULL
+             WHERE id = ?1 AND state = 'sending'",
+            params![next_attempt.timestamp(), error],
+        )
     }
 
-    /// Gives up on an alert: it stays in the outbox as a dead letter with its error.
-    pub fn mark_dead(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Gives up on claimed rows: they stay in the outbox as dead letters with the error.
+    pub fn mark_dead(&self, ids: &[i64], at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.update_each(
+            ids,
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished = ?2,
-                               last_error = ?3
-             WHERE id = ?1",
-            params![id, at.timestamp(), error],
-        )?;
+                               last_error = ?3, lease_until = NULL
+             WHERE id = ?1 AND state = 'sending'",
+            params![at.timestamp(), error],
+        )
+    }
+
+    /// Runs `sql` (with the row id as `?1` and `rest` from `?2`) for each id, in one
+    /// transaction.
+    fn update_each(
+        &self,
+        ids: &[i64],
+        sql: &str,
+        rest: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(sql)?;
+            for id in ids {
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![id];
+                values.extend_from_slice(rest);
+                stmt.execute(values.as_slice())?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -425,8 +556,10 @@ impl Store {
             let n = n.unsigned_abs();
             match state.as_str() {
                 "pending" => counts.pending = n,
+                "sending" => counts.sending = n,
                 "sent" => counts.sent = n,
                 "held" => counts.held = n,
+                "merged" => counts.merged = n,
                 _ => counts.dead = n,
             }
         }
@@ -469,22 +602,16 @@ impl Store {
         .collect()
     }
 
-    /// Puts rows back in the queue as new: pending, no attempts, due at `now`.
+    /// Puts finished or held rows back in the queue as new: pending, no attempts, due
+    /// at `now`.
     pub fn requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2,
-                                   last_error = NULL, finished = NULL
-                 WHERE id = ?1",
-            )?;
-            for id in ids {
-                stmt.execute(params![id, now.timestamp()])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.update_each(
+            ids,
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2,
+                               last_error = NULL, finished = NULL
+             WHERE id = ?1 AND state IN ('dead', 'held', 'sent')",
+            params![now.timestamp()],
+        )
     }
 
     /// The last error of each dead letter, newest first, for status and tests.

@@ -51,7 +51,7 @@ fn a_poll_records_items_alerts_and_validators_together() {
     drop(store);
     let store = Store::open(dir.path()).expect("store reopens");
     assert!(store.unseen(&feed, &keys).expect("query").is_empty());
-    let due = store.due(at(1000), 10).expect("query");
+    let due = store.claim_due(at(1000), 10, LEASE).expect("claim");
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].channel, "me");
     assert_eq!(due[0].alert, alert(&feed, "a"));
@@ -75,47 +75,72 @@ fn the_same_alert_is_never_queued_twice() {
     assert_eq!(store.outbox_counts().expect("counts").pending, 1);
 }
 
+const LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
+    store
+        .record_poll(&PollRecord {
+            feed,
+            new_keys: vec![],
+            alerts: keys
+                .iter()
+                .map(|k| ("me".to_string(), alert(feed, k)))
+                .collect(),
+            held: vec![],
+            validators: Validators::default(),
+            at: at(when),
+        })
+        .expect("recorded");
+}
+
+fn state_of(store: &Store, id: i64) -> String {
+    store
+        .conn()
+        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .expect("row exists")
+}
+
 #[test]
-fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
+fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store opens");
     let feed = FeedId("wire".into());
-    store
-        .record_poll(&PollRecord {
-            feed: &feed,
-            new_keys: vec![],
-            alerts: vec![
-                ("me".into(), alert(&feed, "a")),
-                ("me".into(), alert(&feed, "b")),
-            ],
-            held: vec![],
-            validators: Validators::default(),
-            at: at(100),
-        })
-        .expect("recorded");
-    let due = store.due(at(100), 10).expect("query");
+    queue(&store, &feed, &["a", "b"], 100);
+    let due = store.claim_due(at(100), 10, LEASE).expect("claim");
     let (a, b) = (due[0].id, due[1].id);
+    assert!(
+        store
+            .claim_due(at(100), 10, LEASE)
+            .expect("claim")
+            .is_empty(),
+        "claimed rows are not handed out twice"
+    );
 
     store
-        .mark_retry(a, at(160), "451 try later")
+        .mark_retry(&[a], at(160), "451 try later")
         .expect("retry");
-    assert_eq!(store.due(at(159), 10).expect("query").len(), 1, "a waits");
-    assert_eq!(store.next_due().expect("query"), Some(at(100)));
-    store.mark_sent(b, at(101)).expect("sent");
+    assert!(
+        store
+            .claim_due(at(159), 10, LEASE)
+            .expect("claim")
+            .is_empty(),
+        "a waits"
+    );
     assert_eq!(store.next_due().expect("query"), Some(at(160)));
-    let retried = store.due(at(160), 10).expect("query");
+    store.mark_sent(&[b], at(101)).expect("sent");
+    let retried = store.claim_due(at(160), 10, LEASE).expect("claim");
+    assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
 
     store
-        .mark_dead(a, at(170), "550 no such user")
+        .mark_dead(&[a], at(170), "550 no such user")
         .expect("dead");
     assert_eq!(
         store.outbox_counts().expect("counts"),
         OutboxCounts {
-            pending: 0,
             sent: 1,
             dead: 1,
-            held: 0
+            ..OutboxCounts::default()
         }
     );
     assert_eq!(
@@ -123,6 +148,133 @@ fn outbox_rows_move_from_pending_to_retry_sent_or_dead() {
         [(a, "me".to_string(), "550 no such user".to_string())]
     );
     assert_eq!(store.next_due().expect("query"), None);
+}
+
+#[test]
+fn claims_go_oldest_first_and_respect_the_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    queue(&store, &feed, &["new"], 200);
+    queue(&store, &feed, &["old"], 100);
+    let first = store.claim_due(at(300), 1, LEASE).expect("claim");
+    assert_eq!(first[0].alert.key.0, "old");
+    let second = store.claim_due(at(300), 5, LEASE).expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].alert.key.0, "new");
+}
+
+#[test]
+fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    queue(&store, &feed, &["a"], 100);
+    let id = store.claim_due(at(100), 10, LEASE).expect("claim")[0].id;
+    assert_eq!(store.release_expired(at(699)).expect("release"), 0);
+    assert_eq!(state_of(&store, id), "sending");
+    assert_eq!(store.release_expired(at(700)).expect("release"), 1);
+    assert_eq!(state_of(&store, id), "pending");
+    // The dispatcher that lost the lease reports late: the row is not touched.
+    store.mark_sent(&[id], at(701)).expect("late mark");
+    assert_eq!(state_of(&store, id), "pending");
+    assert_eq!(store.claim_due(at(701), 10, LEASE).expect("claim").len(), 1);
+}
+
+#[test]
+fn at_start_up_the_lock_holder_takes_back_every_claim() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    queue(&store, &feed, &["a"], 100);
+    let id = store.claim_due(at(100), 10, LEASE).expect("claim")[0].id;
+    drop(store);
+    // As after kill -9: the lease has not run out, but its owner is gone.
+    let lock = StateLock::acquire(dir.path()).expect("lock");
+    let store = Store::open(dir.path()).expect("store reopens");
+    assert_eq!(store.release_claims(&lock).expect("release"), 1);
+    assert_eq!(state_of(&store, id), "pending");
+}
+
+#[test]
+fn a_second_lock_on_the_state_dir_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = StateLock::acquire(dir.path()).expect("first lock");
+    let second = StateLock::acquire(dir.path()).expect_err("second lock refused");
+    assert!(
+        second
+            .to_string()
+            .contains("another newshound is already running"),
+        "{second}"
+    );
+    drop(first);
+    StateLock::acquire(dir.path()).expect("free again");
+}
+
+/// Every event applied to a row in every state: the table in [`OutboxState`]'s docs.
+#[test]
+fn outbox_state_machine_follows_its_table() {
+    type Event = (&'static str, fn(&Store, i64, &Path));
+    let events: [Event; 7] = [
+        ("claim", |s, _, _| {
+            s.claim_due(at(100), 10, LEASE).expect("claim");
+        }),
+        ("sent", |s, id, _| {
+            s.mark_sent(&[id], at(100)).expect("sent")
+        }),
+        ("retry", |s, id, _| {
+            s.mark_retry(&[id], at(130), "4xx").expect("retry");
+        }),
+        ("dead", |s, id, _| {
+            s.mark_dead(&[id], at(100), "5xx").expect("dead")
+        }),
+        ("expire", |s, _, _| {
+            s.release_expired(at(100)).expect("release");
+        }),
+        ("start-up", |s, _, dir| {
+            let lock = StateLock::acquire(dir).expect("lock");
+            s.release_claims(&lock).expect("release");
+        }),
+        ("replay", |s, id, _| {
+            s.requeue(&[id], at(100)).expect("requeue")
+        }),
+    ];
+    let states = ["pending", "sending", "sent", "dead", "held", "merged"];
+    let expected = |from: &str, event: &str| -> &'static str {
+        match (from, event) {
+            ("pending", "claim") => "sending",
+            ("sending", "sent") => "sent",
+            ("sending", "retry" | "expire" | "start-up") => "pending",
+            ("sending", "dead") => "dead",
+            ("dead" | "held" | "sent", "replay") => "pending",
+            _ => states.iter().find(|s| **s == from).expect("known state"),
+        }
+    };
+    let mut checked = 0;
+    for from in states {
+        for (event, apply) in &events {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Store::open(dir.path()).expect("store opens");
+            let feed = FeedId("wire".into());
+            queue(&store, &feed, &["a"], 50);
+            let id: i64 = store
+                .conn()
+                .query_row(
+                    "UPDATE outbox SET state = ?1, lease_until = 60 RETURNING id",
+                    [from],
+                    |r| r.get(0),
+                )
+                .expect("set state");
+            apply(&store, id, dir.path());
+            assert_eq!(
+                state_of(&store, id),
+                expected(from, event),
+                "{from} --{event}-->"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 42);
 }
 
 #[test]
