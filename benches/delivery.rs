@@ -33,6 +33,9 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
                             .into(),
                     highlights: vec![(24, 30), (61, 68)],
                 },
+                why: Vec::new(),
+                summary_html: None,
+                also_in: Vec::new(),
             };
             (channel.to_owned(), alert)
         })

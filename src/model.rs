@@ -93,6 +93,8 @@ pub struct Item {
     pub author: String,
     /// The categories (tags), comma-separated.
     pub categories: String,
+    /// The summary as sanitised HTML, when the feed gave HTML (see `Alert`).
+    pub summary_html: Option<String>,
 }
 
 /// Which text of an item a term matched in.
@@ -154,6 +156,145 @@ pub struct Alert {
     /// The matched terms as the rules wrote them, without repeats.
     pub terms: Vec<String>,
     pub snippet: Snippet,
+    /// The fields each rule matched in, for the "why you got this" footer.
+    #[serde(default)]
+    pub why: Vec<RuleFields>,
+    /// The item's summary as sanitised HTML (allowlisted tags, web and mail links
+    /// only), when the feed gave HTML short enough to quote.
+    #[serde(default)]
+    pub summary_html: Option<String>,
+    /// Other feeds that carried the same story, folded into this alert.
+    #[serde(default)]
+    pub also_in: Vec<Source>,
+}
+
+impl Alert {
+    /// An alert newshound writes itself (feed health, floods, tests): no matches, the
+    /// text as its snippet.
+    pub fn notice(
+        feed: FeedId,
+        key: ItemKey,
+        title: String,
+        link: Option<String>,
+        rules: Vec<String>,
+        text: String,
+    ) -> Alert {
+        Alert {
+            feed,
+            key,
+            title,
+            link,
+            published: Some(Utc::now()),
+            rules,
+            terms: Vec::new(),
+            snippet: Snippet {
+                text,
+                highlights: Vec::new(),
+            },
+            why: Vec::new(),
+            summary_html: None,
+            also_in: Vec::new(),
+        }
+    }
+}
+
+/// One rule of an alert and the fields its terms were found in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleFields {
+    pub rule: String,
+    pub fields: Vec<Field>,
+}
+
+/// Where else a story appeared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub feed: FeedId,
+    pub title: String,
+    pub link: Option<String>,
+}
+
+/// What makes two items the same story: the link without tracking parameters, or the
+/// title in lower case without punctuation (only for titles long enough to be
+/// distinctive). Either one matching is enough.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoryKeys {
+    pub link: Option<String>,
+    pub title: Option<String>,
+}
+
+/// Query parameters that only say where a click came from.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "yclid",
+    "_hsenc",
+    "_hsmi",
+    "ref",
+    "ref_src",
+    "cmpid",
+    "ncid",
+    "ito",
+    "at_medium",
+    "at_campaign",
+];
+
+/// Titles shorter than this many words are too generic ("Update", "Live") to say
+/// that two items are one story.
+const MIN_TITLE_WORDS: usize = 4;
+
+impl StoryKeys {
+    pub fn of(link: Option<&str>, title: &str) -> StoryKeys {
+        StoryKeys {
+            link: link.and_then(canonical_link),
+            title: Some(normalised_title(title))
+                .filter(|t| t.split(' ').count() >= MIN_TITLE_WORDS),
+        }
+    }
+}
+
+/// `link` with the scheme's default port, the fragment, `www.`, a trailing slash and
+/// tracking parameters (`utm_*` and the like) removed; the remaining query parameters
+/// sorted. `None` for what is not an http(s) URL.
+fn canonical_link(link: &str) -> Option<String> {
+    let mut url = url::Url::parse(link.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.set_fragment(None);
+    let mut params: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            !k.starts_with("utm_") && !TRACKING_PARAMS.contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.sort();
+    if params.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(params);
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let path = url.path().trim_end_matches('/');
+    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+    Some(format!("{host}{path}{query}"))
+}
+
+/// Lower case, letters and digits only, single spaces.
+fn normalised_title(title: &str) -> String {
+    let words: String = title
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    words.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A short passage of the item's original text around the first hit, with the byte
@@ -235,6 +376,34 @@ mod tests {
             snippet.segments(),
             [("Lavrov", true), (" met ", false), ("Blinken", true)]
         );
+    }
+
+    #[test]
+    fn story_links_ignore_tracking_fragments_www_and_scheme() {
+        let keys = |link: &str| StoryKeys::of(Some(link), "t").link;
+        let plain = keys("https://example.org/world/story-1?id=7");
+        assert_eq!(plain.as_deref(), Some("example.org/world/story-1?id=7"));
+        for variant in [
+            "http://www.example.org/world/story-1/?id=7",
+            "https://EXAMPLE.org/world/story-1?utm_source=rss&id=7&utm_medium=feed#top",
+            "https://example.org/world/story-1?fbclid=abc&id=7",
+        ] {
+            assert_eq!(keys(variant), plain, "{variant}");
+        }
+        assert_ne!(keys("https://example.org/world/story-1?id=8"), plain);
+        assert_eq!(keys("javascript:alert(1)"), None);
+    }
+
+    #[test]
+    fn story_titles_ignore_case_and_punctuation_but_not_short_titles() {
+        let a = StoryKeys::of(None, "Lavrov and Blinken meet in Geneva!");
+        let b = StoryKeys::of(None, "  LAVROV and Blinken: meet in Geneva ");
+        assert_eq!(a.title, b.title);
+        assert_eq!(
+            a.title.as_deref(),
+            Some("lavrov and blinken meet in geneva")
+        );
+        assert_eq!(StoryKeys::of(None, "Live updates").title, None);
     }
 
     #[test]

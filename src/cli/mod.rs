@@ -248,18 +248,24 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
     let text =
         "Foreign Minister Sergei Lavrov and Secretary of State Antony Blinken met in Geneva.";
     let alert = crate::model::Alert {
-        feed: crate::model::FeedId("newshound-send-test".into()),
-        // A new key each time, so every test is a new message, not a redelivery.
-        key: crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
-        title: "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
-        link: Some("https://example.org/newshound-test".into()),
-        published: Some(now),
-        rules: vec!["send-test".into()],
         terms: vec!["Lavrov".into(), "Blinken".into()],
         snippet: crate::model::Snippet {
             text: text.into(),
             highlights: vec![(24, 30), (61, 68)],
         },
+        why: vec![crate::model::RuleFields {
+            rule: "send-test".into(),
+            fields: vec![crate::model::Field::Title, crate::model::Field::Summary],
+        }],
+        ..crate::model::Alert::notice(
+            crate::model::FeedId("newshound-send-test".into()),
+            // A new key each time, so every test is a new message, not a redelivery.
+            crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
+            "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
+            Some("https://example.org/newshound-test".into()),
+            vec!["send-test".into()],
+            String::new(),
+        )
     };
     let mut out = std::io::stdout().lock();
     match notifier.deliver(name, channel, &alert).await {

@@ -154,22 +154,20 @@ mod tests {
 #[cfg(test)]
 mod lifetime_tests {
     use super::*;
-    use crate::model::{Alert, FeedId, ItemKey, Snippet};
+    use crate::model::{Alert, FeedId, ItemKey};
 
     fn row(created: DateTime<Utc>, attempts: u32) -> OutboxRow {
         OutboxRow {
             id: 1,
             channel: "me".into(),
-            alert: Alert {
-                feed: FeedId("f".into()),
-                key: ItemKey("k".into()),
-                title: String::new(),
-                link: None,
-                published: None,
-                rules: vec![],
-                terms: vec![],
-                snippet: Snippet::default(),
-            },
+            alert: Alert::notice(
+                FeedId("f".into()),
+                ItemKey("k".into()),
+                String::new(),
+                None,
+                vec![],
+                String::new(),
+            ),
             attempts,
             created,
         }

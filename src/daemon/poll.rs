@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 use super::Pipeline;
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed, Validators};
-use crate::model::{Alert, Item, ItemKey};
+use crate::model::{Alert, Field, Item, ItemKey, RuleFields};
 use crate::rules::{self, RuleMatch};
 use crate::store::{FeedState, PollRecord, StoreError};
 
@@ -230,20 +230,15 @@ impl Pipeline {
             .health_channel
             .iter()
             .map(|channel| {
-                let alert = Alert {
-                    feed: feed.id.clone(),
+                let alert = Alert::notice(
+                    feed.id.clone(),
                     // Unique per event, so each break and recovery is its own message.
-                    key: ItemKey(format!("newshound:health:{}", now.timestamp_micros())),
-                    title: notice.clone(),
-                    link: Some(feed.source.to_string()),
-                    published: Some(now),
-                    rules: vec!["feed-health".into()],
-                    terms: Vec::new(),
-                    snippet: crate::model::Snippet {
-                        text: snippet.clone(),
-                        highlights: Vec::new(),
-                    },
-                };
+                    ItemKey(format!("newshound:health:{}", now.timestamp_micros())),
+                    notice.clone(),
+                    Some(feed.source.to_string()),
+                    vec!["feed-health".into()],
+                    snippet.clone(),
+                );
                 (channel.clone(), alert)
             })
             .collect();
@@ -342,27 +337,22 @@ impl Pipeline {
                 rules.sort();
                 rules.dedup();
                 let examples: Vec<&str> = mine.iter().take(5).map(|a| a.title.as_str()).collect();
-                let alert = Alert {
-                    feed: feed.id.clone(),
-                    key: ItemKey(format!("newshound:flood:{}", now.timestamp_micros())),
-                    title: format!(
+                let alert = Alert::notice(
+                    feed.id.clone(),
+                    ItemKey(format!("newshound:flood:{}", now.timestamp_micros())),
+                    format!(
                         "feed {}: {new_items} new items at once look re-keyed or flooded; {} alerts held",
                         feed.id,
                         mine.len()
                     ),
-                    link: Some(feed.source.to_string()),
-                    published: Some(now),
+                    Some(feed.source.to_string()),
                     rules,
-                    terms: Vec::new(),
-                    snippet: crate::model::Snippet {
-                        text: format!(
-                            "They are recorded as seen and were not sent one by one. To send them: \
-                             newshound replay --held. Some of them: {}",
-                            examples.join(" · ")
-                        ),
-                        highlights: Vec::new(),
-                    },
-                };
+                    format!(
+                        "They are recorded as seen and were not sent one by one. To send them: \
+                         newshound replay --held. Some of them: {}",
+                        examples.join(" · ")
+                    ),
+                );
                 (channel.to_owned(), alert)
             })
             .collect()
@@ -411,10 +401,24 @@ impl Pipeline {
                     rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
                     terms: rules::matched_terms(&mine),
                     snippet: rules::snippet(item, &mine),
+                    why: mine.iter().map(rule_fields).collect(),
+                    summary_html: item.summary_html.clone(),
+                    also_in: Vec::new(),
                 };
                 (channel.to_owned(), alert)
             })
             .collect()
+    }
+}
+
+/// The fields a rule's hits were found in, in field order.
+fn rule_fields(m: &RuleMatch) -> RuleFields {
+    let mut fields: Vec<Field> = m.hits.iter().map(|h| h.field).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    RuleFields {
+        rule: m.rule.to_owned(),
+        fields,
     }
 }
 

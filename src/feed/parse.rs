@@ -111,6 +111,7 @@ fn to_item(entry: &Entry) -> Item {
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
+    let summary_html = html_excerpt(entry, link.as_deref());
     Item {
         key,
         title,
@@ -120,14 +121,48 @@ fn to_item(entry: &Entry) -> Item {
         content,
         author,
         categories,
+        summary_html,
     }
+}
+
+fn is_html<S: PartialEq<&'static str>>(subtype: S) -> bool {
+    subtype == "html" || subtype == "xhtml"
+}
+
+/// Sanitised HTML longer than this is not quoted in alerts: the snippet says enough.
+const MAX_EXCERPT_BYTES: usize = 8 * 1024;
+
+/// The entry's summary (else its content) when the feed gave it as HTML, sanitised
+/// for quoting in an HTML email; relative links resolved against the item's link.
+fn html_excerpt(entry: &Entry, link: Option<&str>) -> Option<String> {
+    let html = match (&entry.summary, &entry.content) {
+        (Some(summary), _) if is_html(summary.content_type.subty()) => summary.content.as_str(),
+        (_, Some(content)) if is_html(content.content_type.subty()) => content.body.as_deref()?,
+        _ => return None,
+    };
+    let clean = sanitize_html(html, link.and_then(|l| url::Url::parse(l).ok()));
+    (!clean.trim().is_empty() && clean.len() <= MAX_EXCERPT_BYTES).then_some(clean)
+}
+
+/// Feed HTML made safe to show: ammonia's allowlist of tags and attributes (no
+/// scripts, event handlers, styles, frames, objects or forms), links only to http,
+/// https and mailto, relative links resolved against `base` or dropped.
+pub fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
+    let relative = match base {
+        Some(base) => ammonia::UrlRelative::RewriteWithBase(base),
+        None => ammonia::UrlRelative::Deny,
+    };
+    ammonia::Builder::default()
+        .url_schemes(["http", "https", "mailto"].into())
+        .url_relative(relative)
+        .clean(html)
+        .to_string()
 }
 
 /// A title as plain text. feed-rs leaves HTML entities that XML does not define
 /// (`&rsquo;`, `&zwnj;`) literal; titles marked as HTML also lose their tags.
 fn plain_title(text: &Text) -> String {
-    let subtype = text.content_type.subty();
-    if subtype == "html" || subtype == "xhtml" {
+    if is_html(text.content_type.subty()) {
         html_to_text(&text.content)
     } else {
         collapse(&html_escape::decode_html_entities(&text.content))

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{FeedId, ItemKey, Snippet};
+use crate::model::{FeedId, Field, ItemKey, RuleFields, Snippet};
 
 fn alert(title: &str) -> Alert {
     Alert {
@@ -14,6 +14,12 @@ fn alert(title: &str) -> Alert {
             text: "Lavrov and Blinken met <in> Geneva".into(),
             highlights: vec![(0, 6), (11, 18)],
         },
+        why: vec![RuleFields {
+            rule: "talks".into(),
+            fields: vec![Field::Title, Field::Summary],
+        }],
+        summary_html: None,
+        also_in: Vec::new(),
     }
 }
 

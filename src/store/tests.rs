@@ -11,6 +11,9 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
         rules: vec!["talks".into()],
         terms: vec!["NATO".into()],
         snippet: Snippet::default(),
+        why: Vec::new(),
+        summary_html: None,
+        also_in: Vec::new(),
     }
 }
 
