@@ -53,6 +53,9 @@ pub struct Daemon {
     pub delivery_attempts: u32,
     /// How long an alert is retried before it becomes a dead letter.
     pub delivery_lifetime: Duration,
+    /// The same story from another feed (or re-posted) this soon after its first
+    /// alert is folded into that alert; zero turns it off.
+    pub dedupe_window: Duration,
     /// The longest a failing feed waits between polls.
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
@@ -229,6 +232,7 @@ const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
 const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// A mail relay down over a long weekend still gets every alert afterwards.
 const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.
 const DEFAULT_STALE_FACTOR: u32 = 10;
@@ -388,6 +392,7 @@ impl Checker<'_> {
                 "delivery_lifetime",
                 DEFAULT_DELIVERY_LIFETIME,
             )?,
+            dedupe_window: d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW),
         };
         let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
 

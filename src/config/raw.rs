@@ -41,6 +41,8 @@ pub struct RawDaemon {
     #[serde(default, with = "humantime_serde")]
     pub delivery_lifetime: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
+    pub dedupe_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     pub max_backoff: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_publisher_interval: Option<Duration>,

@@ -455,6 +455,7 @@ mod tests {
                 held: vec![],
                 validators: crate::feed::Validators::default(),
                 at: Utc::now() - chrono::Duration::seconds(30),
+                dedupe_within: Duration::ZERO,
             })
             .expect("recorded");
         let thirty_seconds_ago = Utc::now() - chrono::Duration::seconds(30);

@@ -305,6 +305,7 @@ impl Pipeline {
             held: held.len(),
         };
         self.store.record_poll(&PollRecord {
+            dedupe_within: self.config.daemon.dedupe_window,
             feed: &feed.id,
             new_keys,
             alerts,

@@ -6,7 +6,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use crate::config::WebhookFormat;
-use crate::model::{Alert, hex};
+use crate::model::{Alert, StoryKeys, hex};
 
 /// Builds the email for `alert`; the same alert and channel always give the same
 /// Message-ID, so a redelivery is recognisable as the same message.
@@ -72,18 +72,15 @@ pub fn message_id(alert: &Alert, channel: &str) -> String {
     format!("<{}@newshound>", alert_hash(alert, channel))
 }
 
-/// `<story-hash@newshound>`: one id per story, from its link (or, without one, its
-/// title folded to lower case and single spaces), shared by every alert about it.
+/// `<story-hash@newshound>`: one id per story, from its canonical link (or, without
+/// one, its normalised title), shared by every alert about it.
 pub fn story_id(alert: &Alert) -> String {
-    let basis = match &alert.link {
-        Some(link) => link.trim().to_owned(),
-        None => alert
-            .title
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase(),
-    };
+    let keys = StoryKeys::of(alert.link.as_deref(), &alert.title);
+    let basis = keys
+        .link
+        .map(|l| format!("link:{l}"))
+        .or(keys.title.map(|t| format!("title:{t}")))
+        .unwrap_or_else(|| format!("item:{}:{}", alert.feed, alert.key.0));
     let mut hasher = Sha256::new();
     hasher.update(basis.as_bytes());
     format!("<story-{}@newshound>", &hex(&hasher.finalize())[..32])

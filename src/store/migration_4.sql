@@ -3,7 +3,8 @@
 --    out (the process died mid-delivery) goes back to 'pending'.
 --  * 'merged': the same story from another feed, folded into the row `merged_into`
 --    (cross-feed dedupe); never sent on its own.
---  * `story`: the key that dedupe compares (canonical link, else normalised title).
+--  * `story_link`, `story_title`: what dedupe compares (model::StoryKeys); either one
+--    equal within the window makes two alerts one story.
 CREATE TABLE outbox_v4 (
     id           INTEGER PRIMARY KEY,
     feed         TEXT NOT NULL,
@@ -18,7 +19,8 @@ CREATE TABLE outbox_v4 (
     created      INTEGER NOT NULL,
     finished     INTEGER,
     lease_until  INTEGER,
-    story        TEXT,
+    story_link   TEXT,
+    story_title  TEXT,
     merged_into  INTEGER,
     UNIQUE (feed, item_key, channel)
 );
@@ -30,4 +32,5 @@ INSERT INTO outbox_v4 (id, feed, item_key, channel, alert, state, attempts, next
 DROP TABLE outbox;
 ALTER TABLE outbox_v4 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (next_attempt) WHERE state = 'pending';
-CREATE INDEX outbox_story ON outbox (channel, story, created) WHERE story IS NOT NULL;
+CREATE INDEX outbox_story_link ON outbox (channel, story_link) WHERE story_link IS NOT NULL;
+CREATE INDEX outbox_story_title ON outbox (channel, story_title) WHERE story_title IS NOT NULL;

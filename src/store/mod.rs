@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::feed::Validators;
-use crate::model::{Alert, FeedId, ItemKey};
+use crate::model::{Alert, FeedId, ItemKey, Source, StoryKeys};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -119,6 +119,9 @@ pub struct PollRecord<'a> {
     /// Validators for the next conditional GET, stored only now that items are recorded.
     pub validators: Validators,
     pub at: DateTime<Utc>,
+    /// An alert about a story already queued for its channel this recently (same
+    /// [`StoryKeys`]) is merged into that one instead of sent again; zero turns it off.
+    pub dedupe_within: std::time::Duration,
 }
 
 /// An alert waiting for delivery.
@@ -329,8 +332,8 @@ impl Store {
                 seen.execute(params![poll.feed.0, key.0, at])?;
             }
         }
-        let ids = queue_alerts(&tx, &poll.alerts, poll.at, OutboxState::Pending)?;
-        queue_alerts(&tx, &poll.held, poll.at, OutboxState::Held)?;
+        let ids = queue_alerts(&tx, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
+        queue_alerts(&tx, &poll.held, poll.at, Queue::Hold)?;
         tx.execute(
             "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                      consecutive_failures)
@@ -403,7 +406,7 @@ impl Store {
             "UPDATE feed_state SET broken_since = ?2 WHERE feed = ?1",
             params![feed.0, since],
         )?;
-        queue_alerts(&tx, alerts, at, OutboxState::Pending)?;
+        queue_alerts(&tx, alerts, at, Queue::Send(std::time::Duration::ZERO))?;
         tx.commit()?;
         Ok(())
     }
@@ -643,32 +646,89 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     })
 }
 
+/// How [`queue_alerts`] files alerts.
+#[derive(Debug, Clone, Copy)]
+enum Queue {
+    /// To send, merging same-story alerts queued within the window (if not zero).
+    Send(std::time::Duration),
+    /// To hold (a flood), as they are.
+    Hold,
+}
+
 /// Queues alerts in the outbox (an alert already queued for the same item and channel
-/// is left alone); returns the ids of the new rows.
+/// is left alone); returns the ids of the new rows to send. An alert about a story
+/// already queued for the channel within the dedupe window becomes a `merged` row, and
+/// its feed is added to the first alert's sources. newshound's own notices (no rule
+/// matched) are never merged.
 fn queue_alerts(
     tx: &rusqlite::Transaction<'_>,
     alerts: &[(String, Alert)],
     at: DateTime<Utc>,
-    state: OutboxState,
+    how: Queue,
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(alerts.len());
     let mut queue = tx.prepare_cached(
-        "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt, created)
-         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5)",
+        "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt,
+                                       created, story_link, story_title, merged_into)
+         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9)",
     )?;
+    let mut earlier = tx.prepare_cached(
+        "SELECT id, alert FROM outbox
+         WHERE channel = ?1 AND created >= ?2
+           AND state IN ('pending', 'sending', 'sent', 'held')
+           AND (story_link = ?3 OR story_title = ?4)
+         ORDER BY id LIMIT 1",
+    )?;
+    let mut add_source = tx.prepare_cached("UPDATE outbox SET alert = ?2 WHERE id = ?1")?;
     for (channel, alert) in alerts {
         let json = serde_json::to_string(alert)
             .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
+        let first = match how {
+            Queue::Send(window) if !window.is_zero() && !alert.why.is_empty() => {
+                let since = at.timestamp().saturating_sub(window.as_secs() as i64);
+                earlier
+                    .query_row(params![channel, since, story.link, story.title], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?
+            }
+            _ => None,
+        };
+        let state = match (how, &first) {
+            (Queue::Hold, _) => OutboxState::Held,
+            (Queue::Send(_), Some(_)) => OutboxState::Merged,
+            (Queue::Send(_), None) => OutboxState::Pending,
+        };
         let row = params![
             alert.feed.0,
             alert.key.0,
             channel,
             json,
             at.timestamp(),
-            state.as_str()
+            state.as_str(),
+            story.link,
+            story.title,
+            first.as_ref().map(|(id, _)| *id),
         ];
-        if queue.execute(row)? == 1 {
-            ids.push(tx.last_insert_rowid());
+        if queue.execute(row)? == 0 {
+            continue;
+        }
+        match first {
+            Some((id, first_json)) => {
+                let mut first: Alert = serde_json::from_str(&first_json)
+                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                first.also_in.push(Source {
+                    feed: alert.feed.clone(),
+                    title: alert.title.clone(),
+                    link: alert.link.clone(),
+                });
+                let json = serde_json::to_string(&first)
+                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                add_source.execute(params![id, json])?;
+            }
+            None if state == OutboxState::Pending => ids.push(tx.last_insert_rowid()),
+            None => {}
         }
     }
     Ok(ids)

@@ -42,6 +42,7 @@ fn a_poll_records_items_alerts_and_validators_together() {
             held: vec![],
             validators: validators.clone(),
             at: at(1000),
+            dedupe_within: std::time::Duration::ZERO,
         })
         .expect("recorded");
     assert_eq!(ids.len(), 1);
@@ -72,6 +73,7 @@ fn the_same_alert_is_never_queued_twice() {
         held: vec![],
         validators: Validators::default(),
         at: at(5),
+        dedupe_within: std::time::Duration::ZERO,
     };
     assert_eq!(store.record_poll(&record).expect("first").len(), 1);
     assert_eq!(store.record_poll(&record).expect("second").len(), 0);
@@ -92,6 +94,7 @@ fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
             held: vec![],
             validators: Validators::default(),
             at: at(when),
+            dedupe_within: std::time::Duration::ZERO,
         })
         .expect("recorded");
 }
@@ -308,6 +311,7 @@ fn failures_count_up_and_a_success_resets_them() {
             held: vec![],
             validators: Validators::default(),
             at: at(3),
+            dedupe_within: std::time::Duration::ZERO,
         })
         .expect("recorded");
     let state = store.feed_state(&feed).expect("query").expect("row");
@@ -334,6 +338,7 @@ fn feed_states_list_every_feed_with_its_item_count() {
             held: vec![],
             validators: Validators::default(),
             at: at(10),
+            dedupe_within: std::time::Duration::ZERO,
         })
         .expect("recorded");
     store
@@ -364,6 +369,7 @@ fn new_item_times_are_the_distinct_polls_that_brought_news() {
                 held: vec![],
                 validators: Validators::default(),
                 at: at(t),
+                dedupe_within: std::time::Duration::ZERO,
             })
             .expect("recorded");
     }
@@ -429,4 +435,119 @@ fn the_database_runs_in_wal_mode_with_full_sync() {
         .expect("pragma");
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "FULL");
+}
+
+/// An alert from a rule match about a story with this title and link.
+fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
+    Alert {
+        title: title.into(),
+        link: link.map(Into::into),
+        why: vec![crate::model::RuleFields {
+            rule: "talks".into(),
+            fields: vec![crate::model::Field::Title],
+        }],
+        ..alert(&FeedId(feed.into()), key)
+    }
+}
+
+fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64> {
+    let feed = alerts[0].1.feed.clone();
+    store
+        .record_poll(&PollRecord {
+            feed: &feed,
+            new_keys: vec![],
+            alerts,
+            held: vec![],
+            validators: Validators::default(),
+            at: at(when),
+            dedupe_within: std::time::Duration::from_secs(3600),
+        })
+        .expect("recorded")
+}
+
+#[test]
+fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let first = story(
+        "wire",
+        "w1",
+        "Talks in Geneva",
+        Some("https://news.example.org/a?id=1"),
+    );
+    let again = story(
+        "mirror",
+        "m9",
+        "Geneva: the talks",
+        Some("http://www.news.example.org/a?utm_source=rss&id=1"),
+    );
+    let same_title = story(
+        "agency",
+        "a3",
+        "TALKS in Geneva!",
+        Some("https://agency.example.com/x"),
+    );
+    assert_eq!(poll_with(&store, vec![("me".into(), first)], 100).len(), 1);
+    assert!(poll_with(&store, vec![("me".into(), again)], 200).is_empty());
+    // Too short a title to say it is the same story: a separate alert.
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), same_title)], 300).len(),
+        1
+    );
+
+    let counts = store.outbox_counts().expect("counts");
+    assert_eq!((counts.pending, counts.merged), (2, 1));
+    let due = store.claim_due(at(300), 10, LEASE).expect("claim");
+    assert_eq!(due[0].alert.key.0, "w1");
+    assert_eq!(
+        due[0].alert.also_in,
+        [Source {
+            feed: FeedId("mirror".into()),
+            title: "Geneva: the talks".into(),
+            link: Some("http://www.news.example.org/a?utm_source=rss&id=1".into()),
+        }]
+    );
+}
+
+#[test]
+fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let title = "Lavrov and Blinken meet in Geneva";
+    let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
+    let id = poll_with(&store, vec![("me".into(), first)], 100)[0];
+    store.claim_due(at(100), 10, LEASE).expect("claim");
+    store.mark_sent(&[id], at(101)).expect("sent");
+
+    let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
+    assert!(poll_with(&store, vec![("me".into(), copy.clone())], 200).is_empty());
+    // Another channel has not had it: it gets its own alert.
+    assert_eq!(poll_with(&store, vec![("team".into(), copy)], 200).len(), 1);
+    // After the window, the story is news again.
+    let later = story("later", "l1", title, None);
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), later)], 100 + 3601).len(),
+        1
+    );
+    let counts = store.outbox_counts().expect("counts");
+    assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
+}
+
+#[test]
+fn notices_are_never_merged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    let notice = |key: &str| Alert {
+        link: Some("https://wire.example.org/feed".into()),
+        ..alert(&feed, key)
+    };
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), notice("broken"))], 100).len(),
+        1
+    );
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), notice("fixed"))], 200).len(),
+        1
+    );
 }
