@@ -48,6 +48,7 @@ async fn measure(label: &str, body: &str, n: usize) {
     let feed = FeedId("bench".into());
     store
         .record_poll(&PollRecord {
+            dedupe_within: std::time::Duration::ZERO,
             feed: &feed,
             new_keys: vec![],
             alerts: alerts(&feed, "out", n),

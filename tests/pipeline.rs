@@ -274,7 +274,8 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
     assert_eq!(p.dispatch_due(Utc::now()).await.expect("dispatch").sent, 0);
 
     smtp.set_mode(SmtpMode::Accept);
-    let later = Utc::now() + chrono::Duration::seconds(31);
+    // The first retry waits 30 s plus up to a fifth of jitter.
+    let later = Utc::now() + chrono::Duration::seconds(37);
     let report = p.dispatch_due(later).await.expect("dispatch");
     assert_eq!(report.sent, 1);
     let message = smtp.next_message();

@@ -466,9 +466,10 @@ mod tests {
         }
         let pipeline = Pipeline::with_store(config, store).expect("pipeline");
         let (known, new) = (&pipeline.config.feeds[0], &pipeline.config.feeds[1]);
-        // Two failures: 20 minutes after the last attempt, 30 s ago.
+        // Two failures: 20 minutes after the last attempt, 30 s ago (and however long
+        // this test took on a busy machine).
         let wait = first_wait(&pipeline, known).as_secs();
-        assert!((20 * 60 - 31..=20 * 60 - 29).contains(&wait), "{wait}");
+        assert!((20 * 60 - 60..=20 * 60 - 29).contains(&wait), "{wait}");
         assert_eq!(first_wait(&pipeline, new), Duration::ZERO);
         assert!(never_polled(&pipeline, std::slice::from_ref(new)));
         assert!(!never_polled(&pipeline, &pipeline.config.feeds));
