@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Channel, Config, ConfigError};
+use crate::config::{Config, ConfigError, Transport};
 use crate::daemon::{self, Pipeline};
 
 #[derive(Debug, Parser)]
@@ -268,7 +268,11 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
         )
     };
     let mut out = std::io::stdout().lock();
-    match notifier.deliver(name, channel, &alert).await {
+    let kind = crate::config::templates::MessageKind::Alert;
+    match notifier
+        .deliver(name, channel, std::slice::from_ref(&alert), &kind)
+        .await
+    {
         Ok(receipt) => {
             writeln!(
                 out,
@@ -326,9 +330,9 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "channels: {}", config.channels.len())?;
     for (name, channel) in &config.channels {
-        let detail = match channel {
-            Channel::Email { to } => to.join(", "),
-            Channel::Webhook {
+        let mut detail = match &channel.transport {
+            Transport::Email { to } => to.join(", "),
+            Transport::Webhook {
                 url,
                 secret,
                 format,
@@ -337,8 +341,17 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 format!("{format:?}").to_lowercase(),
                 if secret.is_some() { ", signed" } else { "" }
             ),
-            Channel::Maildir { path } => path.display().to_string(),
+            Transport::Maildir { path } => path.display().to_string(),
         };
+        if let Some(digest) = channel.digest {
+            detail.push_str(&format!("; digest {digest}"));
+        }
+        if let Some(limit) = channel.max_per_minute {
+            detail.push_str(&format!("; at most {limit} messages a minute"));
+        }
+        if channel.templates.is_custom() {
+            detail.push_str("; custom templates");
+        }
         writeln!(out, "  {name} ({}): {detail}", channel.kind())?;
     }
     writeln!(out, "rules: {}", config.rules.len())?;

@@ -5,6 +5,7 @@
 
 mod error;
 mod raw;
+pub mod templates;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
-use raw::{RawChannel, RawConfig, RawSmtp};
+use raw::{RawChannel, RawConfig, RawSmtp, RawTemplates};
+pub use templates::Templates;
 
 use crate::model::FeedId;
 use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
@@ -172,8 +174,20 @@ impl FeedSource {
     }
 }
 
+/// Where alerts go and how they are gathered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Channel {
+pub struct Channel {
+    pub transport: Transport,
+    /// Gather alerts into one message per period instead of one each (email, Maildir).
+    pub digest: Option<Digest>,
+    /// At most this many messages a minute; the excess is folded into one summary.
+    pub max_per_minute: Option<u32>,
+    /// How email and Maildir messages look.
+    pub templates: Templates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
     Email {
         to: Vec<String>,
     },
@@ -190,10 +204,95 @@ pub enum Channel {
 
 impl Channel {
     pub fn kind(&self) -> &'static str {
+        match self.transport {
+            Transport::Email { .. } => "email",
+            Transport::Webhook { .. } => "webhook",
+            Transport::Maildir { .. } => "maildir",
+        }
+    }
+}
+
+/// When a digest channel sends what it gathered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    /// At every multiple of this period, counted in local time from midnight
+    /// (`"1h"`: on the hour; `"30m"`: on the hour and half past).
+    Every(Duration),
+    /// Once a day at this local time (`"daily 08:00"`).
+    Daily(chrono::NaiveTime),
+}
+
+impl Digest {
+    fn parse(text: &str) -> Result<Digest, String> {
+        let text = text.trim();
+        if let Some(time) = text.strip_prefix("daily") {
+            let time = time.trim();
+            return chrono::NaiveTime::parse_from_str(time, "%H:%M")
+                .map(Digest::Daily)
+                .map_err(|_| {
+                    format!(
+                        "{time:?} is not a time of day; write it as HH:MM, like \"daily 08:00\""
+                    )
+                });
+        }
+        match humantime::parse_duration(text) {
+            Ok(period) if period >= Duration::from_secs(60) => Ok(Digest::Every(period)),
+            Ok(_) => Err(format!(
+                "{text:?} is too short for a digest; use at least \"1m\""
+            )),
+            Err(_) => Err(format!(
+                "{text:?} is not a digest period; use a duration like \"1h\" or a time like \"daily 08:00\""
+            )),
+        }
+    }
+
+    /// When the period holding `t` ends, in the system's local time zone: the moment
+    /// its digest goes out.
+    pub fn period_end(&self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        self.period_end_in(t, &chrono::Local)
+    }
+
+    pub fn period_end_in<Tz: chrono::TimeZone>(
+        &self,
+        t: chrono::DateTime<chrono::Utc>,
+        zone: &Tz,
+    ) -> chrono::DateTime<chrono::Utc> {
+        use chrono::{Days, Utc};
+        let local = t.with_timezone(zone);
+        let midnight = local.date_naive().and_time(chrono::NaiveTime::MIN);
+        let since_midnight = (local.naive_local() - midnight).num_seconds().max(0) as u64;
+        let (day, offset) = match *self {
+            Digest::Every(period) => {
+                let period = period.as_secs().max(1);
+                let next = (since_midnight / period + 1) * period;
+                (midnight.date(), Duration::from_secs(next))
+            }
+            Digest::Daily(at) => {
+                let at_secs = (at - chrono::NaiveTime::MIN).num_seconds() as u64;
+                if since_midnight < at_secs {
+                    (midnight.date(), Duration::from_secs(at_secs))
+                } else {
+                    let tomorrow = midnight.date() + Days::new(1);
+                    (tomorrow, Duration::from_secs(at_secs))
+                }
+            }
+        };
+        let naive = day.and_time(chrono::NaiveTime::MIN)
+            + chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
+        // A local time skipped by a DST change is taken an hour later.
+        let hour = chrono::Duration::hours(1);
+        zone.from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| zone.from_local_datetime(&(naive + hour)).earliest())
+            .map_or(t + hour, |d| d.with_timezone(&Utc))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Channel::Email { .. } => "email",
-            Channel::Webhook { .. } => "webhook",
-            Channel::Maildir { .. } => "maildir",
+            Digest::Every(period) => write!(f, "every {}", humantime::format_duration(*period)),
+            Digest::Daily(at) => write!(f, "daily at {}", at.format("%H:%M")),
         }
     }
 }
@@ -430,8 +529,13 @@ impl Checker<'_> {
         let mut channels = BTreeMap::new();
         for (name, c) in raw.channels {
             let key = || KeyPath::default().key("channels").key(name.clone());
-            let channel = match c {
-                RawChannel::Email { to } => {
+            let (transport, digest, max_per_minute, templates) = match c {
+                RawChannel::Email {
+                    to,
+                    digest,
+                    max_per_minute,
+                    templates,
+                } => {
                     if smtp.is_none() {
                         return Err(self.invalid(key(), "an email channel needs an [smtp] section"));
                     }
@@ -446,12 +550,13 @@ impl Checker<'_> {
                             )
                         })?;
                     }
-                    Channel::Email { to }
+                    (Transport::Email { to }, digest, max_per_minute, templates)
                 }
                 RawChannel::Webhook {
                     url,
                     secret_env,
                     format,
+                    max_per_minute,
                 } => {
                     let format = format.unwrap_or_default();
                     if secret_env.is_some() && format != WebhookFormat::Json {
@@ -485,15 +590,50 @@ impl Checker<'_> {
                         .ok_or_else(|| {
                             self.invalid(key().key("url"), format!("{url:?} is not an http(s) URL"))
                         })?;
-                    Channel::Webhook {
+                    let transport = Transport::Webhook {
                         url: parsed,
                         secret,
                         format,
-                    }
+                    };
+                    (transport, None, max_per_minute, None)
                 }
-                RawChannel::Maildir { path } => Channel::Maildir {
-                    path: base.join(path),
-                },
+                RawChannel::Maildir {
+                    path,
+                    digest,
+                    max_per_minute,
+                    templates,
+                } => {
+                    let transport = Transport::Maildir {
+                        path: base.join(path),
+                    };
+                    (transport, digest, max_per_minute, templates)
+                }
+            };
+            let digest = digest
+                .map(|d| Digest::parse(&d).map_err(|m| self.invalid(key().key("digest"), m)))
+                .transpose()?;
+            if max_per_minute == Some(0) {
+                return Err(self.invalid(
+                    key().key("max_per_minute"),
+                    "must be at least 1; leave it out for no limit",
+                ));
+            }
+            let RawTemplates {
+                subject,
+                text,
+                html,
+            } = templates.unwrap_or_default();
+            let templates = Templates::new(subject, text, html).map_err(|e| {
+                self.invalid(
+                    key().key("templates").key(e.which),
+                    format!("template error: {}", e.message),
+                )
+            })?;
+            let channel = Channel {
+                transport,
+                digest,
+                max_per_minute,
+                templates,
             };
             channels.insert(name, channel);
         }

@@ -108,16 +108,32 @@ pub struct RawFeed {
 pub enum RawChannel {
     Email {
         to: Vec<String>,
+        digest: Option<String>,
+        max_per_minute: Option<u32>,
+        templates: Option<RawTemplates>,
     },
     Webhook {
         url: String,
         /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
         secret_env: Option<String>,
         format: Option<WebhookFormat>,
+        max_per_minute: Option<u32>,
     },
     Maildir {
         path: PathBuf,
+        digest: Option<String>,
+        max_per_minute: Option<u32>,
+        templates: Option<RawTemplates>,
     },
+}
+
+/// Per-channel overrides of the email templates (minijinja source text).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplates {
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

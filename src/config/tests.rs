@@ -65,8 +65,8 @@ fn a_valid_file_is_checked_into_config() {
         FeedSource::File(PathBuf::from("/etc/nh/feeds/local.xml"))
     );
     assert_eq!(
-        config.channels["inbox"],
-        Channel::Maildir {
+        config.channels["inbox"].transport,
+        Transport::Maildir {
             path: PathBuf::from("/etc/nh/alerts")
         }
     );
@@ -245,7 +245,7 @@ fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
         &[("HOOK_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
     )
     .expect("valid");
-    let Channel::Webhook { secret, .. } = &config.channels["team"] else {
+    let Transport::Webhook { secret, .. } = &config.channels["team"].transport else {
         panic!("a webhook channel");
     };
     assert!(secret.as_ref().and_then(Secret::webhook_key).is_some());

@@ -1,12 +1,16 @@
-//! The dispatcher: delivers due outbox rows, retries with exponential backoff, and turns
-//! rows that keep failing into dead letters.
+//! The dispatcher: claims due outbox rows, turns them into messages (one per alert, a
+//! digest per period, a summary beyond a channel's rate limit), retries with jittered
+//! exponential backoff, and turns rows that keep failing into dead letters.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Pipeline;
+use crate::config::templates::MessageKind;
+use crate::model::Alert;
 use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.
@@ -23,19 +27,31 @@ pub const LEASE: Duration = Duration::from_secs(10 * 60);
 /// its time waiting on round trips (about 40 ms a message measured locally).
 const CONCURRENT_DELIVERIES: usize = 8;
 
-/// What became of one outbox row.
-enum Outcome {
-    Sent,
-    Retrying,
-    Dead,
-}
-
-/// What one dispatch pass did.
+/// What one dispatch pass did, counted in alerts (a digest of 5 that went out is 5
+/// sent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
     pub sent: usize,
     pub retrying: usize,
     pub dead: usize,
+    /// Alerts put back to wait for their digest or their channel's rate limit.
+    pub deferred: usize,
+}
+
+impl std::ops::AddAssign for DispatchReport {
+    fn add_assign(&mut self, other: DispatchReport) {
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.deferred += other.deferred;
+    }
+}
+
+/// One message to send: a single alert, or several folded into a digest or summary.
+struct Send {
+    channel: String,
+    rows: Vec<OutboxRow>,
+    kind: MessageKind,
 }
 
 /// Whether a failed alert may still be retried: its next try would come before its
@@ -58,77 +74,190 @@ fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(1.0 + fastrand::f64() / 5.0)
 }
 
+fn later(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Messages sent per channel in the last minute, for `max_per_minute`.
+#[derive(Debug, Default)]
+pub(super) struct RateWindow(std::sync::Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>);
+
+impl RateWindow {
+    /// How many more messages `channel` may send at `now`, and when the next slot
+    /// frees up if none is left.
+    fn budget(&self, channel: &str, limit: u32, now: DateTime<Utc>) -> (usize, DateTime<Utc>) {
+        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = windows.entry(channel.to_owned()).or_default();
+        let minute = chrono::Duration::seconds(60);
+        while sent.front().is_some_and(|t| *t + minute <= now) {
+            sent.pop_front();
+        }
+        let left = (limit as usize).saturating_sub(sent.len());
+        (left, sent.front().map_or(now, |t| *t + minute))
+    }
+
+    fn record(&self, channel: &str, messages: usize, now: DateTime<Utc>) {
+        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        windows
+            .entry(channel.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(now, messages));
+    }
+}
+
 impl Pipeline {
     /// Delivers every row due at `now`, once each. Tests call this to step the
     /// dispatcher without waiting for timers.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
+        self.store.release_expired(now)?;
         loop {
-            self.store.release_expired(now)?;
             let rows = self.store.claim_due(now, BATCH, LEASE)?;
             if rows.is_empty() {
                 return Ok(report);
             }
-            let mut deliveries = futures_util::stream::iter(rows)
-                .map(|row| {
-                    let span = info_span!("deliver", id = row.id, channel = %row.channel, feed = %row.alert.feed);
-                    self.deliver_row(row, now).instrument(span)
+            let sends = self.plan(rows, now, &mut report)?;
+            let mut deliveries = futures_util::stream::iter(sends)
+                .map(|send| {
+                    let span = info_span!("deliver", channel = %send.channel, alerts = send.rows.len(), first = send.rows[0].id);
+                    self.deliver(send, now).instrument(span)
                 })
                 .buffer_unordered(CONCURRENT_DELIVERIES);
             while let Some(outcome) = deliveries.next().await {
-                match outcome? {
-                    Outcome::Sent => report.sent += 1,
-                    Outcome::Retrying => report.retrying += 1,
-                    Outcome::Dead => report.dead += 1,
+                report += outcome?;
+            }
+        }
+    }
+
+    /// Turns claimed rows into messages, channel by channel: digests gather what their
+    /// period holds, rate limits fold the excess into one summary, and rows that must
+    /// wait are deferred (and counted in `report`).
+    fn plan(
+        &self,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+        report: &mut DispatchReport,
+    ) -> Result<Vec<Send>, StoreError> {
+        let mut by_channel: Vec<(String, Vec<OutboxRow>)> = Vec::new();
+        for row in rows {
+            match by_channel.iter_mut().find(|(c, _)| *c == row.channel) {
+                Some((_, rows)) => rows.push(row),
+                None => by_channel.push((row.channel.clone(), vec![row])),
+            }
+        }
+        let mut sends = Vec::new();
+        for (name, mut rows) in by_channel {
+            let Some(channel) = self.config.channels.get(&name) else {
+                let error = format!("channel {name:?} is no longer in the config");
+                warn!(%error, alerts = rows.len(), "dead letter");
+                self.store.mark_dead(&ids(&rows), now, &error)?;
+                report.dead += rows.len();
+                continue;
+            };
+            let single = |row: OutboxRow| Send {
+                channel: name.clone(),
+                rows: vec![row],
+                kind: MessageKind::Alert,
+            };
+            if let Some(digest) = channel.digest {
+                // Each row waits for the end of the period it was queued in.
+                let (ready, waiting): (Vec<_>, Vec<_>) = rows
+                    .into_iter()
+                    .partition(|r| digest.period_end(r.created) <= now);
+                for row in &waiting {
+                    self.store
+                        .defer(&[row.id], digest.period_end(row.created))?;
                 }
+                report.deferred += waiting.len();
+                if !ready.is_empty() {
+                    sends.push(Send {
+                        channel: name.clone(),
+                        rows: ready,
+                        kind: MessageKind::Digest {
+                            period: digest.to_string(),
+                        },
+                    });
+                }
+                continue;
             }
+            let Some(limit) = channel.max_per_minute else {
+                sends.extend(rows.into_iter().map(single));
+                continue;
+            };
+            let (budget, next_slot) = self.rate.budget(&name, limit, now);
+            if budget == 0 {
+                self.store.defer(&ids(&rows), next_slot)?;
+                report.deferred += rows.len();
+                continue;
+            }
+            if rows.len() <= budget {
+                self.rate.record(&name, rows.len(), now);
+                sends.extend(rows.into_iter().map(single));
+                continue;
+            }
+            // One slot is kept for a summary of everything beyond the others.
+            let rest = rows.split_off(budget - 1);
+            info!(channel = %name, limit, folded = rest.len(), "rate limit reached; the excess goes as one summary");
+            self.rate.record(&name, budget, now);
+            sends.extend(rows.into_iter().map(single));
+            sends.push(Send {
+                channel: name.clone(),
+                rows: rest,
+                kind: MessageKind::Summary { limit },
+            });
         }
+        Ok(sends)
     }
 
-    async fn deliver_row(&self, row: OutboxRow, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let Some(channel) = self.config.channels.get(&row.channel) else {
-            let error = format!("channel {:?} is no longer in the config", row.channel);
-            warn!(%error, "dead letter");
-            return self
-                .store
-                .mark_dead(&[row.id], now, &error)
-                .map(|()| Outcome::Dead);
+    /// Sends one message and records what became of each of its rows.
+    async fn deliver(&self, send: Send, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        let Some(channel) = self.config.channels.get(&send.channel) else {
+            return Ok(report);
         };
-        match self
+        let alerts: Vec<Alert> = send.rows.iter().map(|r| r.alert.clone()).collect();
+        let result = self
             .notifier
-            .deliver(&row.channel, channel, &row.alert)
-            .await
-        {
+            .deliver(&send.channel, channel, &alerts, &send.kind)
+            .await;
+        let e = match result {
             Ok(receipt) => {
-                info!(title = %row.alert.title, %receipt, "delivered");
-                self.store
-                    .mark_sent(&[row.id], Utc::now())
-                    .map(|()| Outcome::Sent)
+                info!(title = %alerts[0].title, %receipt, "delivered");
+                self.store.mark_sent(&ids(&send.rows), Utc::now())?;
+                report.sent = send.rows.len();
+                return Ok(report);
             }
-            Err(e)
-                if e.retryable
-                    && row.attempts + 1 < self.config.daemon.delivery_attempts
-                    && within_lifetime(&row, now, self.config.daemon.delivery_lifetime) =>
-            {
-                // The receiver's Retry-After wins over our backoff when it asks for longer.
-                let wait =
-                    jittered(backoff(row.attempts + 1)).max(e.retry_after.unwrap_or_default());
-                warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
-
-                let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                self.store
-                    .mark_retry(&[row.id], next, &e.message)
-                    .map(|()| Outcome::Retrying)
-            }
-            Err(e) => {
-                warn!(error = %e, attempts = row.attempts + 1, "delivery failed; kept as a dead letter");
-                self.store
-                    .mark_dead(&[row.id], now, &e.message)
-                    .map(|()| Outcome::Dead)
-            }
+            Err(e) => e,
+        };
+        let daemon = &self.config.daemon;
+        let (retry, dead): (Vec<&OutboxRow>, Vec<&OutboxRow>) = send.rows.iter().partition(|row| {
+            e.retryable
+                && row.attempts + 1 < daemon.delivery_attempts
+                && within_lifetime(row, now, daemon.delivery_lifetime)
+        });
+        if !retry.is_empty() {
+            let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(0);
+            // The receiver's Retry-After wins over our backoff when it asks for longer.
+            let wait = jittered(backoff(attempts + 1)).max(e.retry_after.unwrap_or_default());
+            warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
+            let retry: Vec<i64> = retry.iter().map(|r| r.id).collect();
+            self.store
+                .mark_retry(&retry, later(now, wait), &e.message)?;
+            report.retrying = retry.len();
         }
+        if !dead.is_empty() {
+            warn!(error = %e, attempts = dead[0].attempts + 1, "delivery failed; kept as a dead letter");
+            let dead: Vec<i64> = dead.iter().map(|r| r.id).collect();
+            self.store.mark_dead(&dead, now, &e.message)?;
+            report.dead = dead.len();
+        }
+        Ok(report)
     }
+}
+
+fn ids(rows: &[OutboxRow]) -> Vec<i64> {
+    rows.iter().map(|r| r.id).collect()
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub struct Pipeline {
     host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Feeds whose permanent move has been logged, so it is said once per run.
     announced_moves: std::sync::Mutex<HashSet<FeedId>>,
+    /// Messages each channel sent in the last minute (`max_per_minute`).
+    rate: dispatch::RateWindow,
     /// The state directory's lock, when this pipeline opened the store itself.
     lock: Option<StateLock>,
 }
@@ -81,6 +83,7 @@ impl Pipeline {
             fetcher,
             notifier,
             outbox_changed: Notify::new(),
+            rate: dispatch::RateWindow::default(),
             lock: None,
         })
     }

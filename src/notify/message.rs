@@ -1,60 +1,71 @@
-//! Rendering an alert as an RFC 5322 message (text + HTML) and as webhook JSON.
+//! Rendering alerts as an RFC 5322 message (text + HTML, from the channel's
+//! templates) and as webhook JSON in each format.
 
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
+use crate::config::Templates;
 use crate::config::WebhookFormat;
+use crate::config::templates::{MessageKind, MessageView, safe_link};
 use crate::model::{Alert, StoryKeys, hex};
 
-/// Builds the email for `alert`; the same alert and channel always give the same
+/// Builds the email for `alerts` (one, unless `kind` gathers several) from the
+/// channel's templates. The same alerts on the same channel always give the same
 /// Message-ID, so a redelivery is recognisable as the same message.
 pub fn email(
-    alert: &Alert,
+    alerts: &[Alert],
+    kind: &MessageKind,
     channel: &str,
+    templates: &Templates,
     from: &Mailbox,
     to: &[Mailbox],
-) -> Result<Message, lettre::error::Error> {
-    let story = story_id(alert);
+) -> Result<Message, String> {
+    let first = alerts.first().ok_or("no alerts to send")?;
+    let rendered = templates
+        .render(&MessageView::new(kind, channel, alerts))
+        .map_err(|e| format!("template {}: {e}", e.which))?;
     let mut builder = Message::builder()
         .from(from.clone())
-        .subject(subject(alert))
-        .message_id(Some(message_id(alert, channel)))
-        // Every alert about one story (same link, or same title without one) replies
-        // to the same root, so mail clients thread follow-ups together.
-        .in_reply_to(story.clone())
-        .references(story)
-        .header(ListId::for_rule(
-            alert.rules.first().map_or("newshound", String::as_str),
-        ))
+        .subject(header_safe(&rendered.subject))
+        .message_id(Some(message_id(alerts, channel)))
         .date_now();
+    builder = match kind {
+        MessageKind::Alert => {
+            // Every alert about one story replies to the same root, so mail clients
+            // thread follow-ups together.
+            let story = story_id(first);
+            builder
+                .in_reply_to(story.clone())
+                .references(story)
+                .header(ListId::new(
+                    "rule",
+                    first.rules.first().map_or("newshound", String::as_str),
+                ))
+        }
+        MessageKind::Digest { .. } | MessageKind::Summary { .. } => {
+            builder.header(ListId::new("channel", channel))
+        }
+    };
     for rcpt in to {
         builder = builder.to(rcpt.clone());
     }
-    builder.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(text_body(alert)),
-            )
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html_body(alert)),
-            ),
-    )
-}
-
-/// `[newshound] <rules>: <title>`, with anything that could end a header line removed.
-pub fn subject(alert: &Alert) -> String {
-    let title = if alert.title.trim().is_empty() {
-        "(untitled item)"
-    } else {
-        &alert.title
-    };
-    header_safe(&format!("[newshound] {}: {title}", alert.rules.join(", ")))
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(rendered.text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(rendered.html),
+                ),
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// One line of text: control characters (CR, LF, tabs…) become spaces, so feed text
@@ -67,9 +78,9 @@ fn header_safe(text: &str) -> String {
     flat.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `<hash@newshound>` from the feed, the item key and the channel.
-pub fn message_id(alert: &Alert, channel: &str) -> String {
-    format!("<{}@newshound>", alert_hash(alert, channel))
+/// `<hash@newshound>` from the alerts' feeds and item keys and the channel.
+pub fn message_id(alerts: &[Alert], channel: &str) -> String {
+    format!("<{}@newshound>", alerts_hash(alerts, channel))
 }
 
 /// `<story-hash@newshound>`: one id per story, from its canonical link (or, without
@@ -86,14 +97,15 @@ pub fn story_id(alert: &Alert) -> String {
     format!("<story-{}@newshound>", &hex(&hasher.finalize())[..32])
 }
 
-/// `List-Id: <rule.newshound>` (RFC 2919), so mail clients can filter by rule.
+/// `List-Id: <name.newshound>` (RFC 2919), one per rule (one per channel for
+/// digests and summaries), so mail clients can filter.
 #[derive(Debug, Clone)]
 struct ListId(String);
 
 impl ListId {
-    fn for_rule(rule: &str) -> ListId {
+    fn new(what: &str, name: &str) -> ListId {
         // A list id is a dot-atom: keep letters, digits and hyphens.
-        let label: String = rule
+        let label: String = name
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' {
@@ -103,10 +115,13 @@ impl ListId {
                 }
             })
             .collect();
-        ListId(format!(
-            "newshound rule {rule} <{}.newshound>",
-            label.trim_matches('-')
-        ))
+        let label = label.trim_matches('-');
+        match what {
+            "rule" => ListId(format!("newshound rule {name} <{label}.newshound>")),
+            _ => ListId(format!(
+                "newshound {what} {name} <{label}.{what}.newshound>"
+            )),
+        }
     }
 }
 
@@ -125,16 +140,25 @@ impl lettre::message::header::Header for ListId {
 }
 
 /// `msg_<hash>`: the webhook's id, like the Message-ID the same on every retry.
-pub fn webhook_id(alert: &Alert, channel: &str) -> String {
-    format!("msg_{}", alert_hash(alert, channel))
+pub fn webhook_id(alerts: &[Alert], channel: &str) -> String {
+    format!("msg_{}", alerts_hash(alerts, channel))
 }
 
-fn alert_hash(alert: &Alert, channel: &str) -> String {
+/// One alert hashes as it always has (feed, key, channel), so ids of alerts queued
+/// before an upgrade stay the same; several hash as a list.
+fn alerts_hash(alerts: &[Alert], channel: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [&alert.feed.0, &alert.key.0, channel] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
+    if alerts.len() > 1 {
+        hasher.update(b"batch\0");
     }
+    for alert in alerts {
+        for part in [&alert.feed.0, &alert.key.0] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    hasher.update(channel.as_bytes());
+    hasher.update([0]);
     hex(&hasher.finalize())[..32].to_owned()
 }
 
@@ -148,61 +172,6 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     format!("v1,{signature}")
-}
-
-fn published(alert: &Alert) -> String {
-    alert.published.map_or_else(
-        || "unknown".into(),
-        |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
-    )
-}
-
-pub(crate) fn text_body(alert: &Alert) -> String {
-    let snippet = alert.snippet.marked("*", "*");
-    format!(
-        "{title}\n\n{snippet}\n\nFeed:    {feed}\nDate:    {date}\nLink:    {link}\nMatched: {terms}\n\n-- \nYou got this because newshound rule {rules} matched.\n",
-        title = alert.title,
-        feed = alert.feed,
-        date = published(alert),
-        link = alert.link.as_deref().unwrap_or("(none)"),
-        terms = alert.terms.join(", "),
-        rules = alert.rules.join(", "),
-    )
-}
-
-pub(crate) fn html_body(alert: &Alert) -> String {
-    use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-    let snippet: String = alert
-        .snippet
-        .segments()
-        .into_iter()
-        .map(|(piece, hit)| {
-            if hit {
-                format!("<mark>{}</mark>", text(piece))
-            } else {
-                text(piece).into_owned()
-            }
-        })
-        .collect();
-    let title = text(&alert.title);
-    let heading = match alert.link.as_deref().filter(|l| is_safe_link(l)) {
-        Some(link) => format!("<a href=\"{}\">{title}</a>", attr(link)),
-        None => title.into_owned(),
-    };
-    format!(
-        "<!DOCTYPE html>\n<html><body>\n<h2>{heading}</h2>\n<p>{snippet}</p>\n\
-         <p><small>{feed} · {date}</small></p>\n<p>Matched: <b>{terms}</b></p>\n\
-         <hr><p><small>You got this because newshound rule {rules} matched.</small></p>\n</body></html>\n",
-        feed = text(&alert.feed.0),
-        date = published(alert),
-        terms = text(&alert.terms.join(", ")),
-        rules = text(&alert.rules.join(", ")),
-    )
-}
-
-/// Only web links become clickable; `javascript:` and friends stay text.
-fn is_safe_link(link: &str) -> bool {
-    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 /// The webhook `json` body: the object DESIGN.md describes, fields in its order.
@@ -231,84 +200,153 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
     }
 }
 
-/// Where a webhook POST goes and its JSON body, in the channel's format.
+/// Alerts listed one by one in a summary webhook message, at most; the rest are
+/// counted. (The `json` format always lists them all.)
+const LISTED: usize = 25;
+
+/// Where a webhook POST goes and its JSON body, in the channel's format: one alert,
+/// or for a summary (several alerts folded into one message) a list of them.
 pub fn webhook_request(
     url: &url::Url,
     format: WebhookFormat,
-    alert: &Alert,
+    alerts: &[Alert],
+    kind: &MessageKind,
+    channel: &str,
 ) -> (url::Url, serde_json::Result<String>) {
-    let heading = format!("[newshound] {}", alert.rules.join(", "));
-    match format {
-        WebhookFormat::Json => (url.clone(), serde_json::to_string(&webhook_body(alert))),
+    let (alert, heading) = match (alerts, kind) {
+        ([alert], MessageKind::Alert) => (
+            Some(alert),
+            format!("[newshound] {}", alert.rules.join(", ")),
+        ),
+        (_, MessageKind::Digest { period }) => (
+            None,
+            format!("[newshound] {} alerts ({period})", alerts.len()),
+        ),
+        (_, _) => (
+            None,
+            format!("[newshound] {} more alerts on {channel}", alerts.len()),
+        ),
+    };
+    // For a list: one line per alert (title linked, feed named), then how many more.
+    let list = |line: &dyn Fn(&Alert) -> String| {
+        let mut lines: Vec<String> = alerts.iter().take(LISTED).map(line).collect();
+        if alerts.len() > LISTED {
+            lines.push(format!("… and {} more", alerts.len() - LISTED));
+        }
+        lines.join("\n")
+    };
+    let body = match format {
+        WebhookFormat::Json => {
+            return match alert {
+                Some(alert) => (url.clone(), serde_json::to_string(&webhook_body(alert))),
+                None => (
+                    url.clone(),
+                    serde_json::to_string(&serde_json::json!({
+                        "kind": if matches!(kind, MessageKind::Digest { .. }) { "digest" } else { "summary" },
+                        "channel": channel,
+                        "count": alerts.len(),
+                        "alerts": alerts.iter().map(webhook_body).collect::<Vec<_>>(),
+                    })),
+                ),
+            };
+        }
         WebhookFormat::Slack => {
-            // Slack mrkdwn: &, < and > are markup and must be escaped in text.
-            let esc = |t: &str| {
-                t.replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
+            let linked = |a: &Alert| match safe_link(a.link.as_deref()) {
+                Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
+                None => slack_escape(&a.title),
             };
-            let title = match alert.link.as_deref().filter(|l| is_safe_link(l)) {
-                Some(link) => format!("<{}|{}>", esc(link), esc(&alert.title)),
-                None => esc(&alert.title),
+            let text = match alert {
+                Some(a) => format!(
+                    "*{}*: {}\n{}\n_{}_",
+                    slack_escape(&heading),
+                    linked(a),
+                    marked_with(&a.snippet, slack_escape, "*"),
+                    slack_escape(&a.feed.0)
+                ),
+                None => format!(
+                    "*{}*\n{}",
+                    slack_escape(&heading),
+                    list(&|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
+                ),
             };
-            let snippet = marked_with(&alert.snippet, esc, "*");
-            let text = format!(
-                "*{}*: {title}\n{snippet}\n_{}_",
-                esc(&heading),
-                esc(&alert.feed.0)
-            );
-            (
-                url.clone(),
-                serde_json::to_string(&serde_json::json!({ "text": text })),
-            )
+            serde_json::json!({ "text": text })
         }
         WebhookFormat::Discord => {
-            let esc = |t: &str| {
-                t.chars().fold(String::new(), |mut out, c| {
-                    if "\\*_~`|>[]()".contains(c) {
-                        out.push('\\');
+            let embed = match alert {
+                Some(a) => {
+                    let mut embed = serde_json::json!({
+                        "title": a.title.chars().take(256).collect::<String>(),
+                        "description": marked_with(&a.snippet, discord_escape, "**"),
+                        "footer": { "text": format!("{heading} · {} · {}", a.feed, a.terms.join(", ")) },
+                    });
+                    if let Some(link) = safe_link(a.link.as_deref()) {
+                        embed["url"] = serde_json::Value::String(link);
                     }
-                    out.push(c);
-                    out
-                })
+                    embed
+                }
+                None => serde_json::json!({
+                    "description": list(&|a| match safe_link(a.link.as_deref()) {
+                        Some(link) => format!("• [{}]({link}) · {}", discord_escape(&a.title), discord_escape(&a.feed.0)),
+                        None => format!("• {} · {}", discord_escape(&a.title), discord_escape(&a.feed.0)),
+                    }).chars().take(4096).collect::<String>(),
+                }),
             };
-            let mut embed = serde_json::json!({
-                "title": alert.title.chars().take(256).collect::<String>(),
-                "description": marked_with(&alert.snippet, esc, "**"),
-                "footer": { "text": format!("{heading} · {} · {}", alert.feed, alert.terms.join(", ")) },
-            });
-            if let Some(link) = alert.link.as_deref().filter(|l| is_safe_link(l)) {
-                embed["url"] = serde_json::Value::String(link.to_owned());
-            }
-            let body = serde_json::json!({ "content": heading, "embeds": [embed] });
-            (url.clone(), serde_json::to_string(&body))
+            serde_json::json!({ "content": heading, "embeds": [embed] })
         }
         WebhookFormat::Ntfy => {
             // ntfy's JSON publishing goes to the server root and names the topic.
             let topic = url.path().trim_matches('/').to_owned();
             let mut root = url.clone();
             root.set_path("/");
+            let (title, message) = match alert {
+                Some(a) => (
+                    format!("{heading}: {}", a.title),
+                    marked_with(&a.snippet, str::to_owned, "**"),
+                ),
+                None => (
+                    heading,
+                    list(&|a| match safe_link(a.link.as_deref()) {
+                        Some(link) => format!("- [{}]({link}) ({})", a.title, a.feed),
+                        None => format!("- {} ({})", a.title, a.feed),
+                    }),
+                ),
+            };
             let mut body = serde_json::json!({
                 "topic": topic,
-                "title": format!("{heading}: {}", alert.title),
-                "message": marked_with(&alert.snippet, |t: &str| t.to_owned(), "**"),
+                "title": title,
+                "message": message,
                 "markdown": true,
                 "tags": ["newspaper"],
             });
-            if let Some(link) = alert.link.as_deref().filter(|l| is_safe_link(l)) {
-                body["click"] = serde_json::Value::String(link.to_owned());
+            if let Some(link) = alert.and_then(|a| safe_link(a.link.as_deref())) {
+                body["click"] = serde_json::Value::String(link);
             }
-            (root, serde_json::to_string(&body))
+            return (root, serde_json::to_string(&body));
         }
-    }
+    };
+    (url.clone(), serde_json::to_string(&body))
+}
+
+/// Slack mrkdwn: `&`, `<` and `>` are markup and must be escaped in text.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Discord markdown: its markup characters are backslash-escaped.
+fn discord_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if "\\*_~`|>[]()".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
 }
 
 /// The snippet with each piece escaped by `esc` and each hit wrapped in `mark`.
-fn marked_with(
-    snippet: &crate::model::Snippet,
-    esc: impl Fn(&str) -> String,
-    mark: &str,
-) -> String {
+fn marked_with(snippet: &crate::model::Snippet, esc: fn(&str) -> String, mark: &str) -> String {
     snippet
         .segments()
         .into_iter()

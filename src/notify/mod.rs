@@ -11,7 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{Channel, Config, Security, Smtp, WebhookFormat};
+use crate::config::templates::MessageKind;
+use crate::config::{Channel, Config, Security, Smtp, Transport};
 use crate::feed::fetch::error_chain;
 use crate::model::Alert;
 
@@ -83,39 +84,55 @@ impl Notifier {
         })
     }
 
-    /// Delivers `alert` through `channel` (named `name` in the config). On success,
-    /// says what the receiver answered (`250 …`, `204 No Content`, the file written).
+    /// Delivers `alerts` through `channel` (named `name` in the config): one alert,
+    /// or several folded into one message as `kind` says. On success, says what the
+    /// receiver answered (`250 …`, `204 No Content`, the file written).
     pub async fn deliver(
         &self,
         name: &str,
         channel: &Channel,
-        alert: &Alert,
+        alerts: &[Alert],
+        kind: &MessageKind,
     ) -> Result<String, DeliveryError> {
-        match channel {
-            Channel::Email { to } => self.send_email(name, to, alert).await,
-            Channel::Webhook {
+        match &channel.transport {
+            Transport::Email { to } => {
+                let Some((transport, from)) = &self.smtp else {
+                    return Err(DeliveryError::fatal(
+                        "no [smtp] section for an email channel",
+                    ));
+                };
+                let to = to
+                    .iter()
+                    .map(|a| a.parse::<Mailbox>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
+                let message = message::email(alerts, kind, name, &channel.templates, from, &to)
+                    .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
+                send_email(transport, message).await
+            }
+            Transport::Webhook {
                 url,
                 secret,
                 format,
             } => {
-                self.post_webhook(
-                    url,
-                    *format,
-                    secret.as_ref(),
-                    &message::webhook_id(alert, name),
-                    alert,
-                )
-                .await
+                let (target, body) = message::webhook_request(url, *format, alerts, kind, name);
+                let body =
+                    body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
+                let id = message::webhook_id(alerts, name);
+                self.post_webhook(url, target, secret.as_ref(), &id, body)
+                    .await
             }
-            Channel::Maildir { path } => {
+            Transport::Maildir { path } => {
                 let message = message::email(
-                    alert,
+                    alerts,
+                    kind,
                     name,
+                    &channel.templates,
                     &self.local_from,
                     std::slice::from_ref(&self.local_from),
                 )
                 .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
-                let id = message::message_id(alert, name);
+                let id = message::message_id(alerts, name);
                 let bytes = message.formatted();
                 maildir::deliver(path, &id, &bytes)
                     .map(|file| format!("written to {}", file.display()))
@@ -124,50 +141,15 @@ impl Notifier {
         }
     }
 
-    async fn send_email(
-        &self,
-        name: &str,
-        to: &[String],
-        alert: &Alert,
-    ) -> Result<String, DeliveryError> {
-        let Some((transport, from)) = &self.smtp else {
-            return Err(DeliveryError::fatal(
-                "no [smtp] section for an email channel",
-            ));
-        };
-        let to = to
-            .iter()
-            .map(|a| a.parse::<Mailbox>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
-        let message = message::email(alert, name, from, &to)
-            .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
-        match transport.send(message).await {
-            Ok(response) => Ok(format!(
-                "{} {}",
-                response.code(),
-                response.message().collect::<Vec<_>>().join(" ")
-            )),
-            // 5xx: the server refused this message for good (unknown user, rejected
-            // content). Not so for refused credentials or encryption: that is our
-            // configuration, and the alert must wait until it is fixed.
-            Err(e) if e.is_permanent() && !is_auth_refusal(&e) => {
-                Err(DeliveryError::fatal(format!("SMTP: {}", error_chain(&e))))
-            }
-            Err(e) => Err(DeliveryError::retry(format!("SMTP: {}", error_chain(&e)))),
-        }
-    }
-
+    /// POSTs `body` to `target` (the channel's `url`, or where its format sends).
     async fn post_webhook(
         &self,
         url: &url::Url,
-        format: WebhookFormat,
+        target: url::Url,
         secret: Option<&crate::config::Secret>,
         id: &str,
-        alert: &Alert,
+        body: String,
     ) -> Result<String, DeliveryError> {
-        let (target, body) = message::webhook_request(url, format, alert);
-        let body = body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
         let timestamp = chrono::Utc::now().timestamp();
         let mut request = self
             .http
@@ -202,6 +184,26 @@ impl Notifier {
         } else {
             Err(DeliveryError::fatal(message))
         }
+    }
+}
+
+async fn send_email(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: lettre::Message,
+) -> Result<String, DeliveryError> {
+    match transport.send(message).await {
+        Ok(response) => Ok(format!(
+            "{} {}",
+            response.code(),
+            response.message().collect::<Vec<_>>().join(" ")
+        )),
+        // 5xx: the server refused this message for good (unknown user, rejected
+        // content). Not so for refused credentials or encryption: that is our
+        // configuration, and the alert must wait until it is fixed.
+        Err(e) if e.is_permanent() && !is_auth_refusal(&e) => {
+            Err(DeliveryError::fatal(format!("SMTP: {}", error_chain(&e))))
+        }
+        Err(e) => Err(DeliveryError::retry(format!("SMTP: {}", error_chain(&e)))),
     }
 }
 

@@ -146,6 +146,7 @@ pub struct OutboxRow {
 /// | pending (due)         | a dispatcher claims it for a lease      | sending   | `claim_due`       |
 /// | sending               | the receiver accepted it                | sent      | `mark_sent`       |
 /// | sending               | failed, retryable, within its lifetime  | pending   | `mark_retry`      |
+/// | sending               | waits for its digest or a rate slot     | pending   | `defer`           |
 /// | sending               | failed for good, or out of lifetime     | dead      | `mark_dead`       |
 /// | sending (lease over)  | its dispatcher died or hung             | pending   | `release_expired` |
 /// | sending               | start-up, holding the [`StateLock`]     | pending   | `release_claims`  |
@@ -513,6 +514,17 @@ impl Store {
                                last_error = ?3, lease_until = NULL
              WHERE id = ?1 AND state = 'sending'",
             params![next_attempt.timestamp(), error],
+        )
+    }
+
+    /// Claimed rows that wait, untried, until `until`: the end of their digest period,
+    /// or a free slot in their channel's per-minute limit.
+    pub fn defer(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_each(
+            ids,
+            "UPDATE outbox SET state = 'pending', next_attempt = ?2, lease_until = NULL
+             WHERE id = ?1 AND state = 'sending'",
+            params![until.timestamp()],
         )
     }
 

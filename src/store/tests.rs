@@ -221,7 +221,8 @@ fn a_second_lock_on_the_state_dir_is_refused_until_the_first_is_dropped() {
 #[test]
 fn outbox_state_machine_follows_its_table() {
     type Event = (&'static str, fn(&Store, i64, &Path));
-    let events: [Event; 7] = [
+    let events: [Event; 8] = [
+        ("defer", |s, id, _| s.defer(&[id], at(3600)).expect("defer")),
         ("claim", |s, _, _| {
             s.claim_due(at(100), 10, LEASE).expect("claim");
         }),
@@ -250,7 +251,7 @@ fn outbox_state_machine_follows_its_table() {
         match (from, event) {
             ("pending", "claim") => "sending",
             ("sending", "sent") => "sent",
-            ("sending", "retry" | "expire" | "start-up") => "pending",
+            ("sending", "retry" | "defer" | "expire" | "start-up") => "pending",
             ("sending", "dead") => "dead",
             ("dead" | "held" | "sent", "replay") => "pending",
             _ => states.iter().find(|s| **s == from).expect("known state"),
@@ -280,7 +281,7 @@ fn outbox_state_machine_follows_its_table() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 42);
+    assert_eq!(checked, 48);
 }
 
 #[test]
