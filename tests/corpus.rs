@@ -86,3 +86,113 @@ fn every_corpus_file_parses_without_panic_and_with_stable_keys() {
         "keys differ between two parses of: {unstable:?}"
     );
 }
+
+/// What must never survive into an HTML part: active content, event handlers, script
+/// URLs, frames, plugins and forms.
+fn unsafe_html(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found: Vec<String> = [
+        "<script",
+        "<iframe",
+        "<object",
+        "<embed",
+        "<form",
+        "javascript:",
+        "vbscript:",
+    ]
+    .iter()
+    .filter(|needle| lower.contains(*needle))
+    .map(|needle| (*needle).to_owned())
+    .collect();
+    // An on…= attribute inside any tag.
+    for tag in lower.split('<').skip(1).filter_map(|t| t.split('>').next()) {
+        let handler = tag.split_whitespace().skip(1).find(|attr| {
+            attr.starts_with("on")
+                && attr.split('=').next().is_some_and(|name| name.len() > 2)
+                && attr.contains('=')
+        });
+        if let Some(attr) = handler {
+            found.push(format!("<{tag}> has {attr}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_unsafe_html_check_sees_what_it_looks_for() {
+    assert!(unsafe_html("<p>fine <a href=\"https://x\">link</a></p>").is_empty());
+    for bad in [
+        "<p ONCLICK=\"x()\">",
+        "<img src=x onerror=alert(1)>",
+        "<a href=\"JavaScript:alert(1)\">",
+        "<Script>",
+        "<iframe src=x>",
+        "<form>",
+    ] {
+        assert!(!unsafe_html(bad).is_empty(), "{bad}");
+    }
+}
+
+#[test]
+fn feedparser_sanitize_cases_leave_nothing_unsafe_in_an_html_part() {
+    use newshound::config::Templates;
+    use newshound::config::templates::{MessageKind, MessageView};
+    use newshound::model::{Alert, FeedId, Snippet};
+
+    let dir = corpus_dir().join("feedparser/tests/wellformed/sanitize");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let mut paths = Vec::new();
+    files(&dir, &mut paths);
+    paths.sort();
+    let templates = Templates::default();
+    let (mut items, mut quoted) = (0, 0);
+    let mut failures = Vec::new();
+    for path in &paths {
+        let bytes = std::fs::read(path).expect("corpus file is readable");
+        let Ok(feed) = newshound::feed::parse(&bytes, None) else {
+            continue;
+        };
+        for item in feed.items {
+            items += 1;
+            quoted += usize::from(item.summary_html.is_some());
+            let alert = Alert {
+                snippet: Snippet {
+                    text: format!("{} {}", item.summary, item.content),
+                    highlights: Vec::new(),
+                },
+                summary_html: item.summary_html.clone(),
+                ..Alert::notice(
+                    FeedId("corpus".into()),
+                    item.key.clone(),
+                    item.title.clone(),
+                    item.link.clone(),
+                    vec!["sanitize".into()],
+                    String::new(),
+                )
+            };
+            for kind in [
+                MessageKind::Alert,
+                MessageKind::Digest {
+                    period: "1h".into(),
+                },
+            ] {
+                let view = MessageView::new(&kind, "me", std::slice::from_ref(&alert));
+                let html = templates.render(&view).expect("renders").html;
+                let bad = unsafe_html(&html);
+                if !bad.is_empty() {
+                    failures.push(format!("{}: {bad:?}", path.display()));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "sanitize corpus: {} files, {items} items, {quoted} with quoted HTML, {} unsafe",
+        paths.len(),
+        failures.len()
+    );
+    assert!(items > 400, "the corpus was read: {items} items");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -223,6 +223,41 @@ fn invalid_configs_name_the_line_and_key() {
             "accents = \"loose\"",
             "/etc/nh/newshound.toml:36: rules[1].accents: unknown variant `loose`, expected `fold` or `strict`",
         ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\ndigest = \"weekly\"",
+            "/etc/nh/newshound.toml:24: channels.me.digest: \"weekly\" is not a digest period; use a duration like \"1h\" or a time like \"daily 08:00\"",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\ndigest = \"daily 8am\"",
+            "/etc/nh/newshound.toml:24: channels.me.digest: \"8am\" is not a time of day; write it as HH:MM, like \"daily 08:00\"",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\nmax_per_minute = 0",
+            "/etc/nh/newshound.toml:24: channels.me.max_per_minute: must be at least 1; leave it out for no limit",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\n[channels.me.templates]\nsubject = \"{{ alert.title\"",
+            "/etc/nh/newshound.toml:25: channels.me.templates.subject: template error: syntax error: unexpected end of input, expected end of variable block (line 1)",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\n[channels.me.templates]\nhtml = \"<p>{{ alert.titel }}</p>\"",
+            "/etc/nh/newshound.toml:25: channels.me.templates.html: template error: undefined value (line 1)",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\n[channels.me.templates]\ntext = \"{{ alert.title|shout }}\"",
+            "/etc/nh/newshound.toml:25: channels.me.templates.text: template error: unknown filter: filter shout is unknown (line 1)",
+        ),
+        (
+            "path = \"alerts\"",
+            "path = \"alerts\"\n[channels.inbox.templates]\nsubjects = \"x\"",
+            "/etc/nh/newshound.toml:25: channels.inbox: unknown field `subjects`, expected one of `subject`, `text`, `html`",
+        ),
     ];
     for (from, to, expected) in rows {
         assert!(VALID.contains(from), "row pattern {from:?} not in VALID");
@@ -287,4 +322,57 @@ fn a_missing_file_says_how_to_point_at_one() {
             .starts_with("cannot read config file /nonexistent/newshound.toml:")
     );
     assert!(err.to_string().contains("--config"));
+}
+
+#[test]
+fn channels_take_a_digest_a_rate_limit_and_templates() {
+    let text = VALID.replacen(
+        "to = [\"me@example.org\"]",
+        "to = [\"me@example.org\"]\ndigest = \"daily 08:00\"\n\
+         [channels.me.templates]\nsubject = \"{{ count }} for {{ channel }}\"",
+        1,
+    );
+    let text = text.replacen(
+        "path = \"alerts\"",
+        "path = \"alerts\"\ndigest = \"30m\"\nmax_per_minute = 5",
+        1,
+    );
+    let config = load(&text, &[("SMTP_PW", "x")]).expect("valid");
+    let me = &config.channels["me"];
+    let time = chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time");
+    assert_eq!(me.digest, Some(Digest::Daily(time)));
+    assert!(me.templates.is_custom());
+    let inbox = &config.channels["inbox"];
+    assert_eq!(inbox.digest, Some(Digest::Every(Duration::from_secs(1800))));
+    assert_eq!(inbox.max_per_minute, Some(5));
+    assert!(!inbox.templates.is_custom());
+}
+
+#[test]
+fn a_digest_period_ends_on_the_local_clock() {
+    use chrono::{FixedOffset, TimeZone, Utc};
+    let zone = FixedOffset::east_opt(2 * 3600).expect("UTC+2");
+    let local = |h: u32, m: u32| {
+        zone.with_ymd_and_hms(2026, 3, 10, h, m, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc)
+    };
+    let hourly = Digest::Every(Duration::from_secs(3600));
+    assert_eq!(hourly.period_end_in(local(9, 15), &zone), local(10, 0));
+    assert_eq!(hourly.period_end_in(local(10, 0), &zone), local(11, 0));
+    let half = Digest::Every(Duration::from_secs(1800));
+    assert_eq!(half.period_end_in(local(9, 15), &zone), local(9, 30));
+
+    let daily = Digest::Daily(chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time"));
+    assert_eq!(daily.period_end_in(local(7, 59), &zone), local(8, 0));
+    let next_morning = zone
+        .with_ymd_and_hms(2026, 3, 11, 8, 0, 0)
+        .single()
+        .expect("time")
+        .with_timezone(&Utc);
+    assert_eq!(daily.period_end_in(local(8, 0), &zone), next_morning);
+    assert_eq!(daily.period_end_in(local(23, 30), &zone), next_morning);
+    assert_eq!(daily.to_string(), "daily at 08:00");
+    assert_eq!(hourly.to_string(), "every 1h");
 }

@@ -1,0 +1,312 @@
+//! What reaches people, through the library against a real SMTP server (STARTTLS +
+//! AUTH) and a real webhook receiver: digests, per-channel rate limits, cross-feed
+//! story dedupe, custom templates and sanitised feed HTML.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use newshound::daemon::{self, Pipeline};
+use support::{SmtpServer, TestConfig};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// An RSS feed of `items`: (guid, title, link, description).
+fn rss(items: &[(&str, &str, &str, &str)]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(guid, title, link, description)| {
+            format!(
+                "<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>\
+                 <description>{description}</description></item>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"
+    )
+}
+
+/// Writes `text` as feed file `name` in the config's folder; returns its `[[feeds]]`.
+fn feed_file(dir: &Path, name: &str, text: &str) -> String {
+    std::fs::write(dir.join(format!("{name}.xml")), text).expect("write feed");
+    format!("[[feeds]]\nname = \"{name}\"\nurl = \"file:{name}.xml\"\n\n")
+}
+
+/// A config in a temp dir whose feeds are files written there first.
+fn config_with_feeds(
+    daemon_extra: &str,
+    feeds: &[(&str, String)],
+    rest: &str,
+) -> (TestConfig, String) {
+    let config = TestConfig::write(daemon_extra, "");
+    let feeds: String = feeds
+        .iter()
+        .map(|(name, text)| feed_file(config.dir.path(), name, text))
+        .collect();
+    let body = format!("{feeds}{rest}");
+    let text = std::fs::read_to_string(&config.path).expect("read config") + &body;
+    std::fs::write(&config.path, &text).expect("write config");
+    (config, text)
+}
+
+fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(config.load()).expect("pipeline starts"))
+}
+
+const TWO_RULES: &str = r#"
+[[rules]]
+name = "talks"
+keywords = ["Lavrov", "Blinken"]
+channels = ["me"]
+
+[[rules]]
+name = "alliance"
+keywords = ["NATO"]
+channels = ["me"]
+"#;
+
+#[tokio::test]
+async fn a_digest_sends_its_period_as_one_message_grouped_by_rule_and_an_empty_period_nothing() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let feed = rss(&[
+        (
+            "1",
+            "Lavrov speaks",
+            "https://n.example.org/1",
+            "Lavrov said",
+        ),
+        (
+            "2",
+            "NATO summit opens",
+            "https://n.example.org/2",
+            "NATO met",
+        ),
+        (
+            "3",
+            "Blinken travels",
+            "https://n.example.org/3",
+            "Blinken flew",
+        ),
+    ]);
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("news", feed)],
+        &format!(
+            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\ndigest = \"1h\"\n{TWO_RULES}",
+            smtp.config_section()
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.alerts, 3);
+    assert_eq!(report.delivery.deferred, 3, "{report:?}");
+    assert!(smtp.drain().is_empty(), "nothing before the hour");
+
+    let after_the_hour = Utc::now() + chrono::Duration::hours(1);
+    let sent = p.dispatch_due(after_the_hour).await.expect("dispatch");
+    assert_eq!(sent.sent, 3);
+    let digest = smtp.next_message();
+    assert_eq!(
+        digest.header("Subject").as_deref(),
+        Some("[newshound] 3 alerts (every 1h): talks, alliance")
+    );
+    assert!(
+        digest
+            .header("List-Id")
+            .is_some_and(|l| l.contains("<me.channel.newshound>"))
+    );
+    let body = digest.decoded();
+    let talks = body.find("## talks (2)").expect(&body);
+    let alliance = body.find("## alliance (1)").expect("alliance group");
+    let lavrov = body.find("Lavrov speaks").expect("first item");
+    assert!(talks < lavrov && lavrov < alliance, "{body}");
+    assert!(body.contains("Blinken travels") && body.contains("NATO summit opens"));
+    assert!(smtp.drain().is_empty(), "one message for the period");
+
+    // The next period has nothing: nothing is sent.
+    let report = p
+        .dispatch_due(after_the_hour + chrono::Duration::hours(1))
+        .await
+        .expect("dispatch");
+    assert_eq!(report, daemon::DispatchReport::default());
+    assert!(smtp.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_channel_over_its_rate_gets_one_summary_and_loses_nothing() {
+    support::init();
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let items: Vec<(String, String, String)> = (1..=8)
+        .map(|i| {
+            (
+                i.to_string(),
+                format!("Lavrov statement number {i}"),
+                format!("https://n.example.org/{i}"),
+            )
+        })
+        .collect();
+    let first: Vec<(&str, &str, &str, &str)> = items[..5]
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "Lavrov"))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("news", rss(&first))],
+        &format!(
+            "[channels.me]\ntype = \"webhook\"\nurl = \"{}/hook\"\nmax_per_minute = 2\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+            hook.uri()
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 5, "{report:?}");
+
+    // Three more items within the same minute: no slot left, they wait.
+    let all: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "Lavrov"))
+        .collect();
+    std::fs::write(config.dir.path().join("news.xml"), rss(&all)).expect("rewrite feed");
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(
+        (report.alerts, report.delivery.deferred),
+        (3, 3),
+        "{report:?}"
+    );
+
+    let next_minute = Utc::now() + chrono::Duration::seconds(61);
+    let report = p.dispatch_due(next_minute).await.expect("dispatch");
+    assert_eq!(report.sent, 3);
+
+    let bodies: Vec<serde_json::Value> = hook
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json body"))
+        .collect();
+    // Minute one: one alert and a summary of four; minute two: one and a summary of two.
+    assert_eq!(bodies.len(), 4, "{bodies:#?}");
+    let singles: Vec<&serde_json::Value> =
+        bodies.iter().filter(|b| b.get("key").is_some()).collect();
+    let summaries: Vec<&serde_json::Value> =
+        bodies.iter().filter(|b| b["kind"] == "summary").collect();
+    assert_eq!(singles.len(), 2);
+    assert_eq!(
+        summaries
+            .iter()
+            .map(|s| s["count"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>(),
+        [4, 2]
+    );
+    let mut keys: Vec<String> = singles
+        .iter()
+        .map(|b| b["key"].as_str().unwrap_or_default().to_owned())
+        .chain(summaries.iter().flat_map(|s| {
+            s["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| a["key"].as_str().unwrap_or_default().to_owned())
+        }))
+        .collect();
+    keys.sort_by_key(|k| k.parse::<u32>().unwrap_or(0));
+    assert_eq!(
+        keys,
+        ["1", "2", "3", "4", "5", "6", "7", "8"],
+        "every alert once"
+    );
+}
+
+#[tokio::test]
+async fn the_same_story_from_two_feeds_arrives_once_listing_both() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let wire = rss(&[(
+        "w-1",
+        "Lavrov and Blinken meet in Geneva",
+        "https://news.example.org/geneva?id=7",
+        "Lavrov met Blinken",
+    )]);
+    let mirror = rss(&[(
+        "m-99",
+        "Geneva talks: Lavrov meets Blinken",
+        "http://www.news.example.org/geneva?utm_source=rss&amp;id=7",
+        "Lavrov met Blinken",
+    )]);
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("wire", wire), ("mirror", mirror)],
+        &format!(
+            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+            smtp.config_section()
+        ),
+    );
+    let p = pipeline(&config);
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 1, "{report:?}");
+    let message = smtp.next_message();
+    let body = message.decoded();
+    assert!(body.contains("Also in: "), "{body}");
+    assert!(body.contains("wire") && body.contains("mirror"), "{body}");
+    assert!(smtp.drain().is_empty(), "one alert for one story");
+    assert_eq!(p.store.outbox_counts().expect("counts").merged, 1);
+}
+
+#[tokio::test]
+async fn custom_templates_shape_the_email_and_feed_html_arrives_sanitised() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let feed = rss(&[(
+        "1",
+        "Lavrov speaks",
+        "https://n.example.org/1",
+        "&lt;p onclick=\"steal()\"&gt;Lavrov &lt;b&gt;said&lt;/b&gt; &lt;a href=\"javascript:alert(1)\"&gt;this&lt;/a&gt; \
+         &lt;a href=\"/more\"&gt;more&lt;/a&gt;&lt;script&gt;alert(2)&lt;/script&gt;&lt;iframe src=\"https://evil.example\"&gt;&lt;/iframe&gt;&lt;/p&gt;",
+    )]);
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("news", feed)],
+        &format!(
+            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\
+             [channels.me.templates]\nsubject = \"{{{{ alert.feed }}}} says {{{{ alert.title }}}}\"\n\
+             text = \"TEXT {{{{ alert.snippet }}}} ({{% for w in alert.why %}}{{{{ w.fields|join('+') }}}}{{% endfor %}})\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+            smtp.config_section()
+        ),
+    );
+    let p = pipeline(&config);
+    daemon::once(Arc::clone(&p)).await.expect("once runs");
+    let message = smtp.next_message();
+    assert_eq!(
+        message.header("Subject").as_deref(),
+        Some("news says Lavrov speaks")
+    );
+    let body = message.decoded();
+    assert!(
+        body.contains("TEXT *Lavrov* said this more (title+summary)"),
+        "{body}"
+    );
+    // The default HTML part quotes the feed's HTML, sanitised.
+    let html = &body[body.find("<!DOCTYPE html>").expect("html part")..];
+    assert!(html.contains("<b>said</b>"), "{html}");
+    assert!(
+        html.contains(
+            "<a href=\"https://n.example.org/more\" rel=\"noopener noreferrer\">more</a>"
+        ),
+        "relative links resolve against the item: {html}"
+    );
+    for unsafe_part in ["onclick", "javascript:", "<script", "alert(2)", "<iframe"] {
+        assert!(!html.contains(unsafe_part), "{unsafe_part} in {html}");
+    }
+}
