@@ -3,6 +3,7 @@
 //!
 //! Every error names the file, the line, and the key path (see [`ConfigError`]).
 
+mod diff;
 mod error;
 mod raw;
 pub mod templates;
@@ -34,11 +35,15 @@ pub struct Config {
     pub feeds: Vec<Feed>,
     pub channels: BTreeMap<String, Channel>,
     pub rules: RuleSet,
+    /// The rules as written, in order (what `rules` was compiled from).
+    pub rule_specs: Vec<RuleSpec>,
+    /// The `[lists]` the rules' queries use.
+    pub lists: crate::rules::Lists,
     /// For each rule name, the channels its matches go to.
     pub routes: BTreeMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Daemon {
     pub state_dir: PathBuf,
     pub poll_interval: Duration,
@@ -74,7 +79,7 @@ pub struct Daemon {
     pub broken_after: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -128,7 +133,7 @@ impl fmt::Display for Secret {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feed {
     pub id: FeedId,
     pub source: FeedSource,
@@ -738,6 +743,8 @@ impl Checker<'_> {
             feeds,
             channels,
             rules,
+            rule_specs: specs,
+            lists: raw.lists,
             routes,
         })
     }
