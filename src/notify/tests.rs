@@ -284,3 +284,30 @@ fn slack_discord_and_ntfy_get_their_own_shapes() {
     assert_eq!(ntfy["click"], "https://news.example.org/a76116");
     assert_eq!(ntfy["markdown"], true);
 }
+
+#[test]
+fn a_feed_name_in_a_custom_subject_cannot_inject_a_header() {
+    let mut a = alert("Talks");
+    a.feed = FeedId("wire\r\nBcc: victim@example.org".into());
+    let templates = Templates::new(
+        Some("{{ alert.feed }}: {{ alert.title }}".into()),
+        None,
+        None,
+    )
+    .expect("template compiles");
+    let message = message::email(
+        std::slice::from_ref(&a),
+        &MessageKind::Alert,
+        "me",
+        &templates,
+        &mailbox("newshound <alerts@example.org>"),
+        &[mailbox("me@example.org")],
+    )
+    .expect("message builds");
+    let raw = String::from_utf8(message.formatted()).expect("utf-8 message");
+    assert!(!header_names(&raw).contains(&"Bcc"), "{raw}");
+    assert!(
+        raw.contains("Subject: wire Bcc: victim@example.org: Talks\r\n"),
+        "{raw}"
+    );
+}
