@@ -1,6 +1,7 @@
 //! The subcommands: each loads the config, wires the parts together and reports.
 //! Together with `main`, the only code that reads the environment and signals.
 
+mod service;
 mod store_commands;
 mod test_rules;
 
@@ -12,7 +13,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Transport};
 use crate::daemon::{self, Pipeline};
@@ -155,10 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => {
             let config = Config::load(&args.config, &env)?;
             // The SMTP pool starts a task when built, so the pipeline is made inside the runtime.
-            runtime()?.block_on(async {
-                let pipeline = Arc::new(Pipeline::new(config)?);
-                run_until_signal(pipeline).await
-            })?;
+            runtime()?.block_on(service::run(config, args.config, env))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Once(args) => {
@@ -207,31 +204,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-async fn run_until_signal(pipeline: Arc<Pipeline>) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    let running = daemon::run(pipeline, shutdown.clone());
-    tokio::pin!(running);
-    tokio::select! {
-        result = &mut running => return result,
-        signal = shutdown_signal() => {
-            tracing::info!(signal = signal?, "stop requested");
-            shutdown.cancel();
-        }
-    }
-    running.await
-}
-
-/// Waits for SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }
 
 /// `send-test`: one sample alert, delivered now, outside the outbox.

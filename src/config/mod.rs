@@ -73,6 +73,8 @@ pub struct Daemon {
     pub flood_threshold: usize,
     /// Where "feed broken" and "feed recovered" notices go, if anywhere.
     pub health_channel: Option<String>,
+    /// Where `/metrics` and `/healthz` are served, if anywhere.
+    pub listen: Option<std::net::SocketAddr>,
     /// A feed is broken after this many failed polls in a row…
     pub broken_after_failures: u32,
     /// …or after failing for this long.
@@ -469,6 +471,17 @@ impl Checker<'_> {
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
             )?,
             health_channel: d.health_channel,
+            listen: d
+                .listen
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        self.invalid(
+                            daemon_key().key("listen"),
+                            format!("{text:?} is not an address and port, like \"127.0.0.1:9185\""),
+                        )
+                    })
+                })
+                .transpose()?,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
             stale_factor: self.at_least_one(
                 d.stale_factor,

@@ -47,6 +47,7 @@ pub struct RawDaemon {
     #[serde(default, with = "humantime_serde")]
     pub max_publisher_interval: Option<Duration>,
     pub health_channel: Option<String>,
+    pub listen: Option<String>,
     pub flood_threshold: Option<usize>,
     pub stale_factor: Option<u32>,
     pub broken_after_failures: Option<u32>,

@@ -117,6 +117,7 @@ impl Pipeline {
             if rows.is_empty() {
                 return Ok(report);
             }
+            self.health.tick();
             let sends = self.plan(rows, now, &mut report)?;
             let mut deliveries = futures_util::stream::iter(sends)
                 .map(|send| {
@@ -221,11 +222,16 @@ impl Pipeline {
             .notifier
             .deliver(&send.channel, channel, &alerts, &send.kind)
             .await;
+        let count = |outcome: &'static str, n: usize| {
+            metrics::counter!(super::observe::ALERTS, "channel" => send.channel.clone(), "outcome" => outcome)
+                .increment(n as u64);
+        };
         let e = match result {
             Ok(receipt) => {
                 info!(title = %alerts[0].title, %receipt, "delivered");
                 self.store.mark_sent(&ids(&send.rows), Utc::now())?;
                 report.sent = send.rows.len();
+                count("sent", report.sent);
                 return Ok(report);
             }
             Err(e) => e,
@@ -251,6 +257,7 @@ impl Pipeline {
             let dead: Vec<i64> = dead.iter().map(|r| r.id).collect();
             self.store.mark_dead(&dead, now, &e.message)?;
             report.dead = dead.len();
+            count("dead", report.dead);
         }
         Ok(report)
     }

@@ -2,7 +2,9 @@
 //! shutting down within a bound. The only module that spawns tasks.
 
 mod dispatch;
+mod observe;
 mod poll;
+mod service;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use dispatch::{DispatchReport, backoff};
 pub use poll::{PollError, PollOutcome};
+pub use service::{Health, Loader, ServiceEvent, ServiceManager, serve};
 
 use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
@@ -44,6 +47,8 @@ pub struct Pipeline {
     host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Feeds whose permanent move has been logged, so it is said once per run.
     announced_moves: std::sync::Mutex<HashSet<FeedId>>,
+    /// Liveness for the watchdog and `/healthz`, shared across reloads.
+    health: Arc<Health>,
     /// Messages each channel sent in the last minute (`max_per_minute`).
     rate: dispatch::RateWindow,
     /// The state directory's lock, when this pipeline opened the store itself.
@@ -83,6 +88,7 @@ impl Pipeline {
             fetcher,
             notifier,
             outbox_changed: Notify::new(),
+            health: Arc::new(Health::default()),
             rate: dispatch::RateWindow::default(),
             lock: None,
         })
@@ -104,9 +110,13 @@ impl Pipeline {
             None => None,
         };
         let _slot = self.fetch_slots.acquire().await;
-        self.poll_group(group)
+        let started = std::time::Instant::now();
+        let results = self
+            .poll_group(group)
             .instrument(info_span!("fetch", source = %first.source))
-            .await
+            .await;
+        metrics::histogram!(observe::POLL_SECONDS).record(started.elapsed().as_secs_f64());
+        results
     }
 }
 
@@ -380,6 +390,7 @@ pub fn next_poll_in(
 
 async fn dispatch_forever(pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
     loop {
+        pipeline.health.tick();
         let dispatched = pipeline
             .dispatch_due(Utc::now())
             .instrument(info_span!("dispatch"))

@@ -142,6 +142,16 @@ impl Pipeline {
     ) -> Result<PollOutcome, PollError> {
         let span = tracing::info_span!("poll", feed = %feed.id);
         let _entered = span.enter();
+        let counted = match &result {
+            Ok(outcome) if outcome.not_modified => "not_modified",
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        metrics::counter!(super::observe::POLLS, "result" => counted).increment(1);
+        if let Ok(outcome) = &result {
+            self.health.polled();
+            metrics::counter!(super::observe::ITEMS).increment(outcome.new_items as u64);
+        }
         match &result {
             Ok(outcome) if outcome.alerts > 0 || outcome.new_items > 0 => info!(
                 new_items = outcome.new_items,
@@ -276,6 +286,10 @@ impl Pipeline {
                 .filter(|i| new.contains(&i.key) && done.insert(&i.key))
             {
                 let matches = self.config.rules.matches(&feed.id.0, item);
+                for m in &matches {
+                    metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned())
+                        .increment(1);
+                }
                 alerts.extend(self.route(feed, item, &matches));
             }
         }

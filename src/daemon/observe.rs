@@ -1,0 +1,136 @@
+//! `daemon.listen`: Prometheus metrics on `/metrics` and liveness on `/healthz`.
+//!
+//! The pipeline counts what it does through the `metrics` macros, which cost nothing
+//! until a recorder is installed; [`start`] installs one (once per process) and
+//! serves it. Gauges that describe the store (queue depth, broken feeds) are read
+//! from it on each heartbeat by [`refresh`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::service::Health;
+use crate::config::Config;
+use crate::store::Store;
+
+pub const POLLS: &str = "newshound_polls_total";
+pub const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
+pub const ITEMS: &str = "newshound_items_seen_total";
+pub const MATCHES: &str = "newshound_matches_total";
+pub const ALERTS: &str = "newshound_alerts_total";
+const RELOADS: &str = "newshound_config_reloads_total";
+const OUTBOX: &str = "newshound_outbox";
+const DEAD: &str = "newshound_dead_letters";
+const BROKEN: &str = "newshound_feeds_broken";
+const LAST_POLL: &str = "newshound_last_successful_poll_timestamp_seconds";
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's metrics recorder, installed on first use.
+fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
+    if let Some(handle) = RECORDER.get() {
+        return Ok(handle);
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(POLL_SECONDS.into()),
+            &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    Ok(RECORDER.get_or_init(|| handle))
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    metrics: &'static PrometheusHandle,
+    health: Arc<Health>,
+}
+
+/// Binds `addr` and serves `/metrics` and `/healthz` until `shutdown`; returns the
+/// address bound (port 0 picks a free one, and the log says which).
+pub async fn start(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let metrics = recorder()?;
+    for result in ["success", "failure"] {
+        metrics::counter!(RELOADS, "result" => result).absolute(0);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("daemon.listen: cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    info!(address = %bound, "serving /metrics and /healthz");
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(render_metrics))
+        .route("/healthz", axum::routing::get(healthz))
+        .with_state(Endpoint { metrics, health });
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        endpoint.metrics.render(),
+    )
+}
+
+async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    match endpoint.health.check() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+    }
+}
+
+/// Sets the gauges read from the store, and lets the recorder tidy up.
+pub fn refresh(config: &Config, store: &Store) {
+    if let Ok(counts) = store.outbox_counts() {
+        for (state, n) in [
+            ("pending", counts.pending),
+            ("sending", counts.sending),
+            ("held", counts.held),
+        ] {
+            metrics::gauge!(OUTBOX, "state" => state).set(n as f64);
+        }
+        metrics::gauge!(DEAD).set(counts.dead as f64);
+    }
+    if let Ok(states) = store.feed_states() {
+        let configured: std::collections::HashSet<&str> =
+            config.feeds.iter().map(|f| f.id.0.as_str()).collect();
+        let mine = states
+            .iter()
+            .filter(|(id, _, _)| configured.contains(id.0.as_str()));
+        let broken = mine.clone().filter(|(_, s, _)| s.broken_since.is_some());
+        metrics::gauge!(BROKEN).set(broken.count() as f64);
+        if let Some(last) = mine.filter_map(|(_, s, _)| s.last_success).max() {
+            metrics::gauge!(LAST_POLL).set(last.timestamp() as f64);
+        }
+    }
+    if let Some(handle) = RECORDER.get() {
+        handle.run_upkeep();
+    }
+}
+
+/// Counts a config reload.
+pub fn reloaded(ok: bool) {
+    let result = if ok { "success" } else { "failure" };
+    metrics::counter!(RELOADS, "result" => result).increment(1);
+}

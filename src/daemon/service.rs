@@ -1,0 +1,260 @@
+//! The daemon as a service: one lock on the state directory, a generation of poll
+//! and dispatch tasks per config, reloads that swap generations without losing
+//! state, liveness for the service manager's watchdog and for `/healthz`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{DISPATCH_IDLE, Pipeline, observe};
+use crate::config::{Config, ConfigError};
+use crate::store::{StateLock, Store};
+
+/// What the daemon tells the service manager (systemd's `sd_notify`, or nobody).
+pub enum ServiceEvent<'a> {
+    /// Config loaded, store open, polling started (also after a reload).
+    Ready,
+    Reloading,
+    Stopping,
+    /// A sign of life from a scheduler that works.
+    Watchdog,
+    /// A one-line summary for `systemctl status`.
+    Status(&'a str),
+}
+
+/// The service manager, as the daemon sees it. `main`/`cli` implement it, since only
+/// they read the environment.
+pub trait ServiceManager: Send + Sync {
+    fn notify(&self, event: ServiceEvent<'_>);
+    /// How often the manager wants a [`ServiceEvent::Watchdog`], if it watches.
+    fn watchdog(&self) -> Option<Duration>;
+}
+
+/// Reads the config file again, as at start-up.
+pub type Loader = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+/// A scheduler that has not ticked for this long is stuck.
+const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
+/// How long a reload waits for more events about the same change.
+const SETTLE: Duration = Duration::from_millis(250);
+/// How often the status line is refreshed without a watchdog.
+const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// What `/healthz`, the watchdog and `status` need to know about the running daemon.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// When the dispatcher last went round its loop (Unix seconds).
+    last_tick: AtomicI64,
+    /// When a feed was last polled successfully (Unix seconds; 0 for never).
+    last_poll: AtomicI64,
+    /// Why the last reload was refused, while the old config keeps running.
+    config_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Health {
+    pub fn tick(&self) {
+        self.last_tick.store(Utc::now().timestamp(), Ordering::Relaxed);
+    }
+
+    pub fn polled(&self) {
+        self.last_poll
+            .store(Utc::now().timestamp(), Ordering::Relaxed);
+    }
+
+    pub fn last_poll(&self) -> Option<chrono::DateTime<Utc>> {
+        match self.last_poll.load(Ordering::Relaxed) {
+            0 => None,
+            secs => chrono::DateTime::from_timestamp(secs, 0),
+        }
+    }
+
+    fn set_config_error(&self, error: Option<String>) {
+        *self.config_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// `Ok` while the scheduler goes round its loop.
+    pub fn scheduler(&self) -> Result<(), String> {
+        let silent = Utc::now().timestamp() - self.last_tick.load(Ordering::Relaxed);
+        if silent > STALL.as_secs() as i64 {
+            return Err(format!("the scheduler has not run for {silent} s"));
+        }
+        Ok(())
+    }
+
+    /// `Ok` while the scheduler ticks and the config on disk is the one running;
+    /// otherwise why not.
+    pub fn check(&self) -> Result<(), String> {
+        self.scheduler()?;
+        match &*self.config_error.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(error) => Err(format!(
+                "the config file is invalid (the previous one keeps running): {error}"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One config's poll and dispatch tasks.
+struct Generation {
+    pipeline: Arc<Pipeline>,
+    stop: CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Generation {
+    fn start(pipeline: Pipeline, parent: &CancellationToken) -> Generation {
+        let pipeline = Arc::new(pipeline);
+        let stop = parent.child_token();
+        let running = tokio::spawn(super::run(Arc::clone(&pipeline), stop.clone()));
+        Generation {
+            pipeline,
+            stop,
+            running,
+        }
+    }
+
+    /// Stops polling and dispatching; in-flight work gets the shutdown grace.
+    async fn finish(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.running.await.context("the scheduler task panicked")?
+    }
+}
+
+/// Runs the daemon until `shutdown`: holds the state directory's lock, starts the
+/// scheduler on `config`, and on each message from `reloads` (its cause, for the
+/// log) loads the config again and, when it is valid and different, swaps it in.
+pub async fn serve(
+    config: Config,
+    load: Loader,
+    mut reloads: mpsc::Receiver<&'static str>,
+    manager: Arc<dyn ServiceManager>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let lock = StateLock::acquire(&config.daemon.state_dir)?;
+    let store = Arc::new(
+        Store::open(&config.daemon.state_dir).context("cannot open the state store")?,
+    );
+    let released = store.release_claims(&lock)?;
+    if released > 0 {
+        info!(released, "alerts claimed by a previous run are queued again");
+    }
+    let health = Arc::new(Health::default());
+    health.tick();
+    let metrics = match config.daemon.listen {
+        Some(addr) => Some(observe::start(addr, Arc::clone(&health), shutdown.clone()).await?),
+        None => None,
+    };
+    let pipeline = |config: Config| -> anyhow::Result<Pipeline> {
+        let mut pipeline = Pipeline::with_store(config, Arc::clone(&store))?;
+        pipeline.health = Arc::clone(&health);
+        Ok(pipeline)
+    };
+    let mut current = Generation::start(pipeline(config)?, &shutdown);
+    manager.notify(ServiceEvent::Ready);
+
+    let beat = manager
+        .watchdog()
+        .map_or(STATUS_EVERY, |w| (w / 2).min(STATUS_EVERY));
+    let mut heartbeat = tokio::time::interval(beat);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(cause) = reloads.recv() => {
+                // An editor's save comes as several events: take them as one.
+                tokio::time::sleep(SETTLE).await;
+                while reloads.try_recv().is_ok() {}
+                manager.notify(ServiceEvent::Reloading);
+                let old = &current.pipeline.config;
+                if let Some(new) = reload(old, &load, cause, &health) {
+                    current.finish().await?;
+                    current = Generation::start(pipeline(new)?, &shutdown);
+                }
+                manager.notify(ServiceEvent::Ready);
+            }
+            _ = heartbeat.tick() => {
+                let config = &current.pipeline.config;
+                if health.scheduler().is_ok() {
+                    manager.notify(ServiceEvent::Watchdog);
+                }
+                let summary = summary(config, &store, &health);
+                manager.notify(ServiceEvent::Status(&summary));
+                if metrics.is_some() {
+                    observe::refresh(config, &store);
+                }
+            }
+        }
+    }
+    manager.notify(ServiceEvent::Stopping);
+    info!("shutting down");
+    current.finish().await
+}
+
+/// Loads the config again; the new one when it is valid and differs, else `None` (and
+/// why is logged, and kept for `/healthz` and `status` when it is an error).
+fn reload(old: &Config, load: &Loader, cause: &str, health: &Health) -> Option<Config> {
+    let new = match load() {
+        Ok(new) => new,
+        Err(e) => {
+            warn!(cause, error = %e, "config reload failed; the running config stays");
+            observe::reloaded(false);
+            health.set_config_error(Some(e.to_string()));
+            return None;
+        }
+    };
+    if new.daemon.state_dir != old.daemon.state_dir {
+        let error = format!(
+            "{}: daemon.state_dir cannot change while newshound runs; restart it to move its state",
+            new.file.display()
+        );
+        warn!(cause, %error, "config reload failed; the running config stays");
+        observe::reloaded(false);
+        health.set_config_error(Some(error));
+        return None;
+    }
+    health.set_config_error(None);
+    observe::reloaded(true);
+    if new.daemon.listen != old.daemon.listen {
+        warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
+    }
+    let changes = new.changes_since(old);
+    if changes.is_empty() {
+        info!(cause, "config reloaded: nothing changed");
+        return None;
+    }
+    info!(cause, changes = %changes.join(", "), "config reloaded");
+    Some(new)
+}
+
+/// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
+fn summary(config: &Config, store: &Store, health: &Health) -> String {
+    let counts = store.outbox_counts().unwrap_or_default();
+    let broken = store
+        .feed_states()
+        .map(|states| {
+            states
+                .iter()
+                .filter(|(_, s, _)| s.broken_since.is_some())
+                .count()
+        })
+        .unwrap_or(0);
+    let last_poll = health.last_poll().map_or_else(
+        || "no poll yet".to_owned(),
+        |at| format!("last poll {} s ago", (Utc::now() - at).num_seconds().max(0)),
+    );
+    let mut line = format!(
+        "{} feeds ({broken} broken), {last_poll}, {} alerts queued, {} dead letters",
+        config.feeds.len(),
+        counts.pending + counts.sending,
+        counts.dead
+    );
+    if let Err(problem) = health.check() {
+        line.push_str(&format!("; {problem}"));
+    }
+    line
+}
