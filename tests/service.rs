@@ -1,5 +1,8 @@
 //! The real binary as a service: `kill -9` in the middle of a delivery loses nothing,
-//! a second daemon on the same state is refused, and SIGTERM stops the daemon cleanly.
+//! a second daemon on the same state is refused, SIGTERM stops it in time, systemd
+//! hears READY/STATUS/WATCHDOG/RELOADING/STOPPING on a real notify socket, SIGHUP and
+//! config file edits reload it (an invalid file keeps the old config), and
+//! `/metrics` and `/healthz` answer over HTTP.
 
 mod support;
 
@@ -16,11 +19,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &TestConfig, run: u32) -> Daemon {
+        Daemon::start_with(config, run, &[])
+    }
+
+    fn start_with(config: &TestConfig, run: u32, env: &[(&str, &str)]) -> Daemon {
         let log = config.dir.path().join(format!("daemon-{run}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_newshound"))
             .args(["run", "--config"])
             .arg(&config.path)
             .envs(support::test_env())
+            .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -125,4 +133,297 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         smtp.drain().is_empty(),
         "delivered exactly once after the restart"
     );
+}
+
+/// systemd's side of `Type=notify`: a datagram socket the daemon reports to.
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    path: std::path::PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(dir: &std::path::Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+        socket.set_read_timeout(Some(WAIT)).expect("timeout");
+        NotifySocket { socket, path }
+    }
+
+    /// Messages until one has a line for which `done` holds; all of them, joined.
+    fn until(&self, done: impl Fn(&str) -> bool, log: impl Fn() -> String) -> String {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self.socket.recv(&mut buf).unwrap_or_else(|e| {
+                panic!("no notification ({e}); so far:\n{seen}\nlog:\n{}", log())
+            });
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            seen.push_str(&message);
+            if message.lines().any(&done) {
+                return seen;
+            }
+        }
+    }
+}
+
+/// `GET path` on `address`: the status code and the body.
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The address the daemon said it serves `/metrics` on.
+fn metrics_address(log: &str) -> String {
+    log.lines()
+        .find(|l| l.contains("serving /metrics and /healthz"))
+        .and_then(|l| l.split("address=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+        .to_owned()
+}
+
+/// An RSS file with one item per (guid, title).
+fn rss(items: &[(&str, &str)]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(guid, title)| format!("<item><guid>{guid}</guid><title>{title}</title></item>"))
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+}
+
+/// A config with one feed file (`news`) and a `talks` rule mailing `me`.
+fn service_config(smtp: &SmtpServer, daemon_extra: &str) -> TestConfig {
+    let config = TestConfig::write(
+        &format!("first_poll = \"alert\"\npoll_interval = \"1h\"\n{daemon_extra}"),
+        &format!(
+            "{}[[feeds]]\nname = \"news\"\nurl = \"file:news.xml\"\n\n\
+             [channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+            smtp.config_section()
+        ),
+    );
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("1", "Lavrov speaks")]),
+    )
+    .expect("feed file");
+    config
+}
+
+/// Adds a feed (`second`, one NATO item) and a rule (`alliance`) to the config file.
+fn add_feed_and_rule(config: &TestConfig) {
+    std::fs::write(
+        config.dir.path().join("second.xml"),
+        rss(&[("n1", "NATO summit opens")]),
+    )
+    .expect("feed file");
+    let text = std::fs::read_to_string(&config.path).expect("config")
+        + "\n[[feeds]]\nname = \"second\"\nurl = \"file:second.xml\"\n\n\
+           [[rules]]\nname = \"alliance\"\nkeywords = [\"NATO\"]\nchannels = [\"me\"]\n";
+    // Written beside and renamed over, as editors do.
+    let temp = config.dir.path().join(".newshound.toml.swp");
+    std::fs::write(&temp, text).expect("write config");
+    std::fs::rename(&temp, &config.path).expect("replace config");
+}
+
+fn kill(daemon: &Daemon, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &daemon.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+#[test]
+fn systemd_hears_the_daemon_and_metrics_and_health_answer() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let config = service_config(&smtp, "listen = \"127.0.0.1:0\"");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(
+        &config,
+        1,
+        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "1000000")],
+    );
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .is_some_and(|s| s.contains("Lavrov speaks"))
+    );
+    // Heartbeats every half watchdog period: a sign of life and a status line.
+    let seen = notify.until(
+        |l| l.starts_with("STATUS=") && l.contains("last poll") && l.contains("0 alerts queued"),
+        || daemon.log(),
+    );
+    assert!(seen.contains("WATCHDOG=1"), "{seen}");
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("STATUS=1 feeds (0 broken), last poll ")),
+        "{seen}"
+    );
+
+    let address = metrics_address(&daemon.log());
+    let (status, metrics) = http_get(&address, "/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "newshound_polls_total{result=\"ok\"} 1",
+        "newshound_items_seen_total 1",
+        "newshound_matches_total{rule=\"talks\"} 1",
+        "newshound_alerts_total{channel=\"me\",outcome=\"sent\"} 1",
+        "newshound_outbox{state=\"pending\"} 0",
+        "newshound_dead_letters 0",
+        "newshound_feeds_broken 0",
+        "newshound_config_reloads_total{result=\"failure\"} 0",
+        "newshound_poll_duration_seconds_count 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("newshound_poll_duration_seconds_bucket{le=\"0.5\"}"));
+    assert!(metrics.contains("newshound_last_successful_poll_timestamp_seconds "));
+    assert_eq!(http_get(&address, "/healthz"), (200, "ok\n".to_string()));
+
+    kill(&daemon, "TERM");
+    notify.until(|l| l == "STOPPING=1", || daemon.log());
+    let log = daemon.log();
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
+}
+
+#[test]
+fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let config = service_config(&smtp, "listen = \"127.0.0.1:0\"\nwatch_config = false");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(&config, 1, &[("NOTIFY_SOCKET", &socket)]);
+    notify.until(|l| l == "READY=1", || daemon.log());
+    smtp.next_message();
+    let address = metrics_address(&daemon.log());
+
+    // An invalid change: refused with the same line `check` prints; the daemon runs on.
+    let good = std::fs::read_to_string(&config.path).expect("config");
+    std::fs::write(
+        &config.path,
+        good.replace("keywords = [\"Lavrov\"]", "query = \"Lavrov AND (\""),
+    )
+    .expect("write config");
+    let check = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["check", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .output()
+        .expect("check runs");
+    let error = String::from_utf8_lossy(&check.stderr)
+        .trim()
+        .trim_start_matches("newshound: ")
+        .to_owned();
+    assert!(error.contains("rules[0].query"), "{error}");
+    kill(&daemon, "HUP");
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    notify.until(|l| l == "READY=1", || daemon.log());
+    assert!(daemon.log().contains(&error), "{}", daemon.log());
+    let (status, reason) = http_get(&address, "/healthz");
+    assert_eq!(status, 503);
+    assert!(reason.contains(&error), "{reason}");
+
+    // A valid change: the new feed is polled and the new rule alerts.
+    std::fs::write(&config.path, good).expect("restore config");
+    add_feed_and_rule(&config);
+    kill(&daemon, "HUP");
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .is_some_and(|s| s.contains("alliance: NATO summit opens")),
+        "{:?}",
+        message.header("Subject")
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("changes=+1 feed (second), +1 rule (alliance)"),
+        "{log}"
+    );
+    assert_eq!(http_get(&address, "/healthz").0, 200);
+    let (_, metrics) = http_get(&address, "/metrics");
+    assert!(metrics.contains("newshound_config_reloads_total{result=\"failure\"} 1"));
+    assert!(metrics.contains("newshound_config_reloads_total{result=\"success\"} 1"));
+    assert!(smtp.drain().is_empty(), "the first item is not sent again");
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
+}
+
+#[test]
+fn a_config_file_edit_is_picked_up_without_a_signal() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let config = service_config(&smtp, "");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(&config, 1, &[("NOTIFY_SOCKET", &socket)]);
+    notify.until(|l| l == "READY=1", || daemon.log());
+    smtp.next_message();
+    add_feed_and_rule(&config);
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .is_some_and(|s| s.contains("NATO summit opens"))
+    );
+    assert!(
+        daemon.log().contains("cause=\"config file changed\""),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
+}
+
+#[test]
+fn sigterm_during_a_stuck_delivery_exits_in_time_and_the_alert_follows_after_restart() {
+    support::init();
+    let smtp = SmtpServer::start();
+    smtp.set_mode(SmtpMode::HoldFirst);
+    let config = service_config(&smtp, "");
+    let first = Daemon::start(&config, 1);
+    if !smtp.wait_for_held() {
+        panic!("no delivery reached DATA:\n{}", first.log());
+    }
+    let stopping = std::time::Instant::now();
+    let log = first.log();
+    let status = first.signal_and_wait("TERM");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(10),
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
+
+    let second = Daemon::start(&config, 2);
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .is_some_and(|s| s.contains("Lavrov speaks"))
+    );
+    assert_eq!(second.signal_and_wait("TERM").code(), Some(0));
 }

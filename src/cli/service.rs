@@ -47,10 +47,18 @@ impl ServiceManager for Systemd {
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP or a change to the config file
 /// reloads it.
-pub async fn run(config: Config, path: PathBuf, env: HashMap<String, String>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    path: PathBuf,
+    env: HashMap<String, String>,
+) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let (reload, reloads) = mpsc::channel(4);
-    let _watcher = watch(&path, reload.clone())?;
+    let _watcher = config
+        .daemon
+        .watch_config
+        .then(|| watch(&path, reload.clone()))
+        .transpose()?;
     let loader: daemon::Loader = Box::new(move || Config::load(&path, &env));
     let manager = Arc::new(Systemd {
         watchdog: sd_notify::watchdog_enabled(),

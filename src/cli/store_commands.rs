@@ -15,11 +15,12 @@ use crate::store::{OutboxState, Store};
 pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let dir = &config.daemon.state_dir;
     let store = Store::open_existing(dir).context("cannot read the state store")?;
-    let (states, counts, dead) = match &store {
+    let (states, counts, dead, refused) = match &store {
         Some(store) => (
             store.feed_states()?,
             store.outbox_counts()?,
             store.dead_letters()?,
+            store.note(daemon::CONFIG_ERROR)?,
         ),
         None => Default::default(),
     };
@@ -68,6 +69,9 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         let report = serde_json::json!({
             "state_dir": dir,
+            "config_refused": refused
+                .as_ref()
+                .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
             "feeds": feeds,
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
             "dead_letters": dead
@@ -83,6 +87,13 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             out,
             "no state yet in {}: newshound has not polled with this config",
             dir.display()
+        )?;
+    }
+    if let Some((error, at)) = &refused {
+        writeln!(
+            out,
+            "config: the daemon refused a change at {} and runs the previous config: {error}",
+            crate::model::rfc3339(*at)
         )?;
     }
     writeln!(

@@ -75,6 +75,8 @@ pub struct Daemon {
     pub health_channel: Option<String>,
     /// Where `/metrics` and `/healthz` are served, if anywhere.
     pub listen: Option<std::net::SocketAddr>,
+    /// Reload when the config file changes (besides on SIGHUP).
+    pub watch_config: bool,
     /// A feed is broken after this many failed polls in a row…
     pub broken_after_failures: u32,
     /// …or after failing for this long.
@@ -471,6 +473,7 @@ impl Checker<'_> {
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
             )?,
             health_channel: d.health_channel,
+            watch_config: d.watch_config.unwrap_or(true),
             listen: d
                 .listen
                 .map(|text| {

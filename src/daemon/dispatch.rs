@@ -229,9 +229,9 @@ impl Pipeline {
         let e = match result {
             Ok(receipt) => {
                 info!(title = %alerts[0].title, %receipt, "delivered");
-                self.store.mark_sent(&ids(&send.rows), Utc::now())?;
                 report.sent = send.rows.len();
                 count("sent", report.sent);
+                self.store.mark_sent(&ids(&send.rows), Utc::now())?;
                 return Ok(report);
             }
             Err(e) => e,

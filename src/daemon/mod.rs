@@ -19,7 +19,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use dispatch::{DispatchReport, backoff};
 pub use poll::{PollError, PollOutcome};
-pub use service::{Health, Loader, ServiceEvent, ServiceManager, serve};
+pub use service::{CONFIG_ERROR, Health, Loader, ServiceEvent, ServiceManager, serve};
 
 use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
@@ -27,8 +27,9 @@ use crate::model::FeedId;
 use crate::notify::Notifier;
 use crate::store::{StateLock, Store, StoreError};
 
-/// In-flight polls and deliveries get this long to finish after a shutdown request.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// In-flight polls and deliveries get this long to finish after a shutdown request
+/// (systemd's stop timeout in the unit is 20 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
 const DISPATCH_IDLE: Duration = Duration::from_secs(60);
 

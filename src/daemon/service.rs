@@ -41,6 +41,8 @@ pub type Loader = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
 
 /// A scheduler that has not ticked for this long is stuck.
 const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
+/// The store note (`status`) holding why the config on disk is not the one running.
+pub const CONFIG_ERROR: &str = "config_error";
 /// How long a reload waits for more events about the same change.
 const SETTLE: Duration = Duration::from_millis(250);
 /// How often the status line is refreshed without a watchdog.
@@ -59,7 +61,8 @@ pub struct Health {
 
 impl Health {
     pub fn tick(&self) {
-        self.last_tick.store(Utc::now().timestamp(), Ordering::Relaxed);
+        self.last_tick
+            .store(Utc::now().timestamp(), Ordering::Relaxed);
     }
 
     pub fn polled(&self) {
@@ -137,13 +140,17 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let lock = StateLock::acquire(&config.daemon.state_dir)?;
-    let store = Arc::new(
-        Store::open(&config.daemon.state_dir).context("cannot open the state store")?,
-    );
+    let store =
+        Arc::new(Store::open(&config.daemon.state_dir).context("cannot open the state store")?);
     let released = store.release_claims(&lock)?;
     if released > 0 {
-        info!(released, "alerts claimed by a previous run are queued again");
+        info!(
+            released,
+            "alerts claimed by a previous run are queued again"
+        );
     }
+    // The config just loaded is valid: whatever an earlier run refused is moot.
+    store.set_note(CONFIG_ERROR, None, Utc::now())?;
     let health = Arc::new(Health::default());
     health.tick();
     let metrics = match config.daemon.listen {
@@ -171,7 +178,7 @@ pub async fn serve(
                 while reloads.try_recv().is_ok() {}
                 manager.notify(ServiceEvent::Reloading);
                 let old = &current.pipeline.config;
-                if let Some(new) = reload(old, &load, cause, &health) {
+                if let Some(new) = reload(old, &load, cause, &health, &store) {
                     current.finish().await?;
                     current = Generation::start(pipeline(new)?, &shutdown);
                 }
@@ -182,11 +189,11 @@ pub async fn serve(
                 if health.scheduler().is_ok() {
                     manager.notify(ServiceEvent::Watchdog);
                 }
-                let summary = summary(config, &store, &health);
-                manager.notify(ServiceEvent::Status(&summary));
                 if metrics.is_some() {
                     observe::refresh(config, &store);
                 }
+                let summary = summary(config, &store, &health);
+                manager.notify(ServiceEvent::Status(&summary));
             }
         }
     }
@@ -197,27 +204,39 @@ pub async fn serve(
 
 /// Loads the config again; the new one when it is valid and differs, else `None` (and
 /// why is logged, and kept for `/healthz` and `status` when it is an error).
-fn reload(old: &Config, load: &Loader, cause: &str, health: &Health) -> Option<Config> {
+fn reload(
+    old: &Config,
+    load: &Loader,
+    cause: &str,
+    health: &Health,
+    store: &Store,
+) -> Option<Config> {
+    let refused = |error: String| {
+        warn!(cause, %error, "config reload failed; the running config stays");
+        observe::reloaded(false);
+        if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), Utc::now()) {
+            warn!(error = %e, "cannot record the refused config for `status`");
+        }
+        health.set_config_error(Some(error));
+    };
     let new = match load() {
         Ok(new) => new,
         Err(e) => {
-            warn!(cause, error = %e, "config reload failed; the running config stays");
-            observe::reloaded(false);
-            health.set_config_error(Some(e.to_string()));
+            refused(e.to_string());
             return None;
         }
     };
     if new.daemon.state_dir != old.daemon.state_dir {
-        let error = format!(
+        refused(format!(
             "{}: daemon.state_dir cannot change while newshound runs; restart it to move its state",
             new.file.display()
-        );
-        warn!(cause, %error, "config reload failed; the running config stays");
-        observe::reloaded(false);
-        health.set_config_error(Some(error));
+        ));
         return None;
     }
     health.set_config_error(None);
+    if let Err(e) = store.set_note(CONFIG_ERROR, None, Utc::now()) {
+        warn!(error = %e, "cannot clear the refused config from `status`");
+    }
     observe::reloaded(true);
     if new.daemon.listen != old.daemon.listen {
         warn!("daemon.listen changed; the metrics endpoint moves at the next restart");

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration_2.sql"),
     include_str!("migration_3.sql"),
     include_str!("migration_4.sql"),
+    include_str!("migration_5.sql"),
 ];
 
 /// File name of the database inside the state directory.
@@ -627,6 +628,38 @@ impl Store {
              WHERE id = ?1 AND state IN ('dead', 'held', 'sent')",
             params![now.timestamp()],
         )
+    }
+
+    /// Sets (or with `None`, clears) a note for `status`.
+    pub fn set_note(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        match value {
+            Some(value) => conn.execute(
+                "INSERT INTO daemon_note (key, value, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
+                params![key, value, at.timestamp()],
+            )?,
+            None => conn.execute("DELETE FROM daemon_note WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    /// A note and when it was set.
+    pub fn note(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value, at FROM daemon_note WHERE key = ?1",
+                [key],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .map(|(value, at)| (value, from_unix(at).unwrap_or_default())))
     }
 
     /// The last error of each dead letter, newest first, for status and tests.

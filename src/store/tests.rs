@@ -552,3 +552,22 @@ fn notices_are_never_merged() {
         1
     );
 }
+
+#[test]
+fn notes_are_set_replaced_and_cleared() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    assert_eq!(store.note("config_error").expect("query"), None);
+    store
+        .set_note("config_error", Some("bad"), at(10))
+        .expect("set");
+    store
+        .set_note("config_error", Some("worse"), at(20))
+        .expect("replace");
+    assert_eq!(
+        store.note("config_error").expect("query"),
+        Some(("worse".to_string(), at(20)))
+    );
+    store.set_note("config_error", None, at(30)).expect("clear");
+    assert_eq!(store.note("config_error").expect("query"), None);
+}
