@@ -2,18 +2,24 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use newshound::cli::{self, Cli};
+use newshound::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(cli.default_log_level()));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        // journald stamps each line itself and shows no colours.
+        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            logs.without_time().with_ansi(false).init();
+        }
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

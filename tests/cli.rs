@@ -268,6 +268,42 @@ fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
     assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 4);
 }
 
+#[test]
+fn logs_come_as_json_lines_on_request_with_the_poll_span() {
+    let dir = demo_copy();
+    let config = dir.path().join("demo.toml");
+    let out = newshound(
+        &[
+            "--log-format",
+            "json",
+            "once",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let polled: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "polled")
+        .collect();
+    assert_eq!(polled.len(), 3, "{lines:?}");
+    assert!(
+        polled
+            .iter()
+            .all(|l| l["span"]["name"] == "poll" && l["level"] == "INFO")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "delivered" && l["span"]["name"] == "deliver")
+    );
+}
+
 /// Regression: the SMTP pool needs the async runtime when it is built, and `once`
 /// built it outside, so any config with an email channel panicked.
 #[test]

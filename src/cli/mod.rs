@@ -26,6 +26,16 @@ use crate::daemon::{self, Pipeline};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written to stderr: text for people and journald, json for log
+    /// shippers
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
