@@ -556,3 +556,98 @@ fn send_test_reports_what_the_receiver_said() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no channel \"pager\"; the config defines: hook, me"));
 }
+
+#[test]
+fn opml_from_feed_readers_imports_into_the_config_and_exports_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("newshound.toml");
+    let original = "# My watch list: comments and layout survive an import.\n\
+                    [daemon]\nstate_dir = \"state\"   # next to this file\n\n\
+                    [[feeds]]\nname = \"meduza\"\nurl = \"https://meduza.io/rss/en/all\"\n\n\
+                    [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+                    [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n";
+    std::fs::write(&config, original).expect("write config");
+    let config = config.to_str().expect("utf-8");
+    let feedly = repo("tests/fixtures/opml/feedly.opml");
+    let miniflux = repo("tests/fixtures/opml/miniflux.opml");
+
+    // Printed, not written: Meduza is already there.
+    let out = newshound(&["import-opml", &feedly, "--config", config], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert_eq!(printed.matches("[[feeds]]").count(), 4, "{printed}");
+    assert!(
+        printed.contains("name = \"the-moscow-times-news\""),
+        "{printed}"
+    );
+    assert!(printed.contains("# UN News – Peace and Security (folder: Diplomacy)"));
+    assert_eq!(std::fs::read_to_string(config).expect("read"), original);
+
+    for (file, added) in [(&feedly, 4), (&miniflux, 1)] {
+        let out = newshound(&["import-opml", file, "--write", "--config", config], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with(&format!("added {added} feeds")),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let written = std::fs::read_to_string(config).expect("read");
+    // Every line of the original is still there, in its order.
+    let mut rest = written.as_str();
+    for line in original.lines().filter(|l| !l.is_empty()) {
+        let at = rest
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} lost or moved:\n{written}"));
+        rest = &rest[at + line.len()..];
+    }
+    let check = newshound(&["check", "--config", config], &[]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("feeds: 6"), "{}", stdout(&check));
+    let again = newshound(
+        &["import-opml", &feedly, "--write", "--config", config],
+        &[],
+    );
+    assert!(
+        stdout(&again).starts_with("nothing to add"),
+        "{}",
+        stdout(&again)
+    );
+
+    let out = newshound(&["export-opml", "--config", config], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported = newshound::config::opml::parse(&stdout(&out)).expect("valid OPML");
+    let mut urls: Vec<String> = exported.into_iter().map(|s| s.url).collect();
+    urls.sort();
+    let mut expected: Vec<String> = [&feedly, &miniflux]
+        .iter()
+        .flat_map(|f| {
+            newshound::config::opml::parse(&std::fs::read_to_string(f).expect("read"))
+                .expect("fixture parses")
+        })
+        .map(|s| s.url)
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(urls, expected);
+}
+
+#[test]
+fn importing_what_is_not_opml_exits_2_with_one_line() {
+    let out = newshound(
+        &[
+            "import-opml",
+            &repo("tests/fixtures/feeds/rss20.xml"),
+            "--config",
+            "/nonexistent.toml",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("rss20.xml: not OPML: no <opml> root element"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1);
+}

@@ -54,6 +54,22 @@ enum Command {
     Replay(ReplayArgs),
     /// Send a sample alert through one channel and show what the receiver answered
     SendTest(SendTestArgs),
+    /// Read an OPML subscription list (from a feed reader) into [[feeds]] entries
+    ImportOpml(ImportOpmlArgs),
+    /// Write the config's feeds as OPML, for a feed reader
+    ExportOpml(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ImportOpmlArgs {
+    /// The OPML file
+    file: PathBuf,
+    /// Append the new feeds to the config file (comments and layout kept) instead of
+    /// printing them
+    #[arg(long)]
+    write: bool,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +157,9 @@ impl Cli {
             | Command::TestRules(_)
             | Command::Status(_)
             | Command::Replay(_)
-            | Command::SendTest(_) => "warn",
+            | Command::SendTest(_)
+            | Command::ImportOpml(_)
+            | Command::ExportOpml(_) => "warn",
         }
     }
 }
@@ -206,7 +224,56 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(send_test(&config, &args.channel))
         }
+        Command::ImportOpml(args) => import_opml(&args, &env),
+        Command::ExportOpml(args) => {
+            let config = Config::load(&args.config, &env)?;
+            print!("{}", crate::config::opml::export(&config));
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `import-opml`: the new feeds as TOML on stdout, or with `--write` appended to the
+/// config file (checked first; the file is replaced atomically).
+fn import_opml(args: &ImportOpmlArgs, env: &HashMap<String, String>) -> anyhow::Result<ExitCode> {
+    use crate::config::opml;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let subscriptions =
+        opml::parse(&text).map_err(|e| UsageError(format!("{}: {e}", args.file.display())))?;
+    let path = &args.config.config;
+    // Without --write, a missing config just means nothing is there yet.
+    let current = match std::fs::read_to_string(path) {
+        Ok(current) => current,
+        Err(_) if !args.write => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let appended = opml::append_feeds(&current, &subscriptions)
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let (updated, added) = (appended.config, appended.names);
+    if !args.write {
+        print!("{}", appended.entries);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if added.is_empty() {
+        println!(
+            "nothing to add: every feed of {} is already in {}",
+            args.file.display(),
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    Config::from_toml(path, &updated, env)?;
+    let temp = path.with_extension("toml.newshound-import");
+    std::fs::write(&temp, &updated).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    println!(
+        "added {} feeds to {}: {}; a running daemon picks them up on its own (or: systemctl reload newshound)",
+        added.len(),
+        path.display(),
+        added.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

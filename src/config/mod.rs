@@ -5,6 +5,7 @@
 
 mod diff;
 mod error;
+pub mod opml;
 mod raw;
 pub mod templates;
 
