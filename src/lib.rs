@@ -10,12 +10,15 @@
 //!
 //! - [`model`]: plain data (items, keys, alerts).
 //! - [`rules`]: folding, the compiled matcher; pure.
-//! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`].
+//! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`];
+//!   the email templates, what changed between two configs (reloads), OPML import/export.
 //! - [`feed`]: fetching over HTTP or from disk, and parsing into [`model::Item`]s.
 //! - [`store`]: SQLite state: feed state, seen items, the outbox. All SQL lives there.
 //! - [`notify`]: rendering and sending alerts by email, webhook and Maildir.
-//! - [`daemon`]: polling, matching, dispatching; the only place that spawns tasks.
-//! - [`cli`]: the subcommands, wiring the parts together.
+//! - [`daemon`]: polling, matching, dispatching (digests, rate limits), the service
+//!   (reloads, liveness, `/metrics` and `/healthz`); the only place that spawns tasks.
+//! - [`cli`]: the subcommands, wiring the parts together; signals, the config file
+//!   watch and systemd notifications.
 //!
 //! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
 

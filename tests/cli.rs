@@ -651,3 +651,24 @@ fn importing_what_is_not_opml_exits_2_with_one_line() {
     );
     assert_eq!(err.trim().lines().count(), 1);
 }
+
+/// The man page and completions shipped in the package are generated from the CLI
+/// definition; this fails when they fall behind it.
+#[test]
+fn the_shipped_man_page_and_completions_match_the_cli() {
+    for (args, file) in [
+        (&["man"][..], "doc/newshound.1"),
+        (&["completions", "bash"][..], "completions/newshound.bash"),
+        (&["completions", "zsh"][..], "completions/_newshound"),
+        (&["completions", "fish"][..], "completions/newshound.fish"),
+    ] {
+        let out = newshound(args, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let shipped = std::fs::read_to_string(repo(file)).expect("shipped file");
+        assert!(
+            stdout(&out) == shipped,
+            "{file} is out of date; regenerate it: cargo run -- {} > {file}",
+            args.join(" ")
+        );
+    }
+}

@@ -16,15 +16,12 @@ fn unit() -> (tempfile::TempDir, String) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/newshound.service"),
     )
     .expect("unit file");
-    assert!(
-        text.contains("ExecStart=/usr/local/bin/newshound run"),
-        "{text}"
-    );
+    assert!(text.contains("ExecStart=/usr/bin/newshound run"), "{text}");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("newshound.service");
     std::fs::write(
         &path,
-        text.replace("/usr/local/bin/newshound", env!("CARGO_BIN_EXE_newshound")),
+        text.replace("/usr/bin/newshound", env!("CARGO_BIN_EXE_newshound")),
     )
     .expect("write unit");
     (dir, path.to_string_lossy().into_owned())

@@ -21,7 +21,18 @@ use crate::daemon::{self, Pipeline};
 #[command(
     name = "newshound",
     version,
-    about = "Watches feeds for keywords and sends alerts"
+    about = "Watches feeds for keywords and sends alerts",
+    long_about = "Watches RSS, Atom and JSON feeds for keywords and alerts by email, webhook \
+or Maildir: every matching story once, promptly, even across crashes and outages.\n\n\
+The config file (--config, else $NEWSHOUND_CONFIG, else /etc/newshound/newshound.toml) \
+names the feeds, the rules and the channels; /usr/share/doc/newshound/example.toml shows \
+every option. State (seen items, feed state, the alert queue) lives in SQLite in \
+daemon.state_dir ($STATE_DIRECTORY under systemd).\n\n\
+`newshound run` is the daemon: SIGHUP or a change to the config file reloads it (an invalid \
+file is logged and the running config stays); SIGTERM or SIGINT stops it after at most 8 s \
+of in-flight work. Under systemd it speaks sd_notify (READY, STATUS, WATCHDOG, RELOADING, \
+STOPPING).\n\n\
+Exit codes: 0 success; 1 a runtime failure; 2 an invalid config or invocation."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -58,6 +69,10 @@ enum Command {
     ImportOpml(ImportOpmlArgs),
     /// Write the config's feeds as OPML, for a feed reader
     ExportOpml(ConfigArg),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff)
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -159,7 +174,9 @@ impl Cli {
             | Command::Replay(_)
             | Command::SendTest(_)
             | Command::ImportOpml(_)
-            | Command::ExportOpml(_) => "warn",
+            | Command::ExportOpml(_)
+            | Command::Completions { .. }
+            | Command::Man => "warn",
         }
     }
 }
@@ -225,6 +242,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(send_test(&config, &args.channel))
         }
         Command::ImportOpml(args) => import_opml(&args, &env),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "newshound",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ExportOpml(args) => {
             let config = Config::load(&args.config, &env)?;
             print!("{}", crate::config::opml::export(&config));

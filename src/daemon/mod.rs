@@ -229,7 +229,7 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
     }
     tasks.close();
     shutdown.cancelled().await;
-    info!("shutting down");
+    tracing::debug!("scheduler stopping");
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await
         .is_err()
