@@ -51,6 +51,7 @@ async fn measure(label: &str, body: &str, n: usize) {
             dedupe_within: std::time::Duration::ZERO,
             feed: &feed,
             new_keys: vec![],
+            recent: vec![],
             alerts: alerts(&feed, "out", n),
             held: vec![],
             validators: Validators::default(),

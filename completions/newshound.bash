@@ -515,7 +515,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__test__subcmd__rules)
-            opts="-h --config --feed --url --file --json --explain --log-format --help"
+            opts="-h --config --feed --url --file --since --json --explain --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +534,10 @@ _newshound() {
                     return 0
                     ;;
                 --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

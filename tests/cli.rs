@@ -672,3 +672,23 @@ fn the_shipped_man_page_and_completions_match_the_cli() {
         );
     }
 }
+
+#[test]
+fn test_rules_since_longer_than_items_are_kept_is_refused() {
+    let out = newshound(
+        &[
+            "test-rules",
+            "--since",
+            "2days",
+            "--config",
+            &repo("config/demo.toml"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--since 2days: newshound keeps items for 1day"),
+        "{}",
+        stderr(&out)
+    );
+}

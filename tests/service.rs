@@ -427,3 +427,63 @@ fn sigterm_during_a_stuck_delivery_exits_in_time_and_the_alert_follows_after_res
     );
     assert_eq!(second.signal_and_wait("TERM").code(), Some(0));
 }
+
+#[test]
+fn a_rule_added_while_running_is_tried_on_the_last_day_after_a_dry_run() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let config = service_config(&smtp, "backfill_new_rules = true\nwatch_config = false");
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("1", "Lavrov speaks"), ("2", "NATO summit opens")]),
+    )
+    .expect("feed file");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(&config, 1, &[("NOTIFY_SOCKET", &socket)]);
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let first = smtp.next_message();
+    assert!(
+        first
+            .header("Subject")
+            .is_some_and(|s| s.contains("talks: Lavrov speaks"))
+    );
+
+    let text = std::fs::read_to_string(&config.path).expect("config")
+        + "\n[[rules]]\nname = \"alliance\"\nkeywords = [\"NATO\"]\nchannels = [\"me\"]\n";
+    std::fs::write(&config.path, text).expect("write config");
+
+    // The dry run: what the new rule would have caught, from the daemon's state.
+    let dry = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["test-rules", "--since", "24h", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .output()
+        .expect("test-rules runs");
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(printed.contains("news: NATO summit opens"), "{printed}");
+    assert!(printed.contains("rules: alliance"), "{printed}");
+    assert!(smtp.drain().is_empty(), "a dry run sends nothing");
+
+    kill(&daemon, "HUP");
+    let backfilled = smtp.next_message();
+    assert!(
+        backfilled
+            .header("Subject")
+            .is_some_and(|s| s.contains("alliance: NATO summit opens")),
+        "{:?}",
+        backfilled.header("Subject")
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("new rules tried on the items of the last 24 h"),
+        "{log}"
+    );
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
+    assert!(smtp.drain().is_empty(), "nothing alerted twice");
+}

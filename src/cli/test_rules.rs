@@ -11,6 +11,58 @@ use crate::feed::{self, Fetched, Fetcher, Validators};
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let (mut items, mut matched, mut failed) = (0, 0, 0);
+    for (name, parsed) in feeds(config, args).await? {
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                failed += 1;
+                continue;
+            }
+        };
+        for item in &parsed {
+            items += 1;
+            if report(&mut out, config, args, &name, item)? {
+                matched += 1;
+            }
+        }
+    }
+    eprintln!("{items} items, {matched} matched, {failed} feeds failed");
+    if failed > 0 {
+        bail!("{failed} feed(s) could not be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+type Items = anyhow::Result<Vec<crate::model::Item>>;
+
+/// The items to test, by feed name: fetched from the chosen source(s), or with
+/// `--since`, read from the daemon's state.
+async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(String, Items)>> {
+    if let Some(since) = args.since {
+        if since > crate::store::RECENT {
+            return Err(UsageError(format!(
+                "--since {}: newshound keeps items for {}",
+                humantime::format_duration(since),
+                humantime::format_duration(crate::store::RECENT)
+            ))
+            .into());
+        }
+        let Some(store) = crate::store::Store::open_existing(&config.daemon.state_dir)? else {
+            return Ok(Vec::new());
+        };
+        let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
+        let mut by_feed: Vec<(String, Items)> = Vec::new();
+        for (feed, item) in store.recent_items(from)? {
+            match by_feed.iter_mut().find(|(name, _)| *name == feed.0) {
+                Some((_, Ok(items))) => items.push(item),
+                _ => by_feed.push((feed.0, Ok(vec![item]))),
+            }
+        }
+        return Ok(by_feed);
+    }
     let base = config.file.parent().unwrap_or(std::path::Path::new("."));
     let sources: Vec<(String, FeedSource)> = match (&args.feed, &args.url, &args.file) {
         (Some(name), _, _) => {
@@ -42,81 +94,76 @@ pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow:
             .collect(),
     };
     let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)?;
-    let mut out = std::io::stdout().lock();
-    let (mut items, mut matched, mut failed) = (0, 0, 0);
+    let mut fetched = Vec::with_capacity(sources.len());
     for (name, source) in sources {
         let parsed = match fetcher.fetch(&source, &Validators::default()).await {
-            Ok(Fetched::Body { bytes, charset, .. }) => {
-                feed::parse(&bytes, charset.as_deref()).map_err(anyhow::Error::from)
-            }
+            Ok(Fetched::Body { bytes, charset, .. }) => feed::parse(&bytes, charset.as_deref())
+                .map(|p| p.items)
+                .map_err(anyhow::Error::from),
             Ok(Fetched::NotModified { .. }) => {
                 Err(anyhow::anyhow!("unexpected 304 without validators"))
             }
             Err(e) => Err(e.into()),
         };
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                eprintln!("{name}: {e:#}");
-                failed += 1;
-                continue;
-            }
+        fetched.push((name, parsed));
+    }
+    Ok(fetched)
+}
+
+/// Prints one item's matches (if any) as the arguments ask; says whether it matched.
+fn report(
+    out: &mut impl Write,
+    config: &Config,
+    args: &TestRulesArgs,
+    name: &str,
+    item: &crate::model::Item,
+) -> anyhow::Result<bool> {
+    let matches = config.rules.matches(name, item);
+    if matches.is_empty() {
+        return Ok(false);
+    }
+    let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
+    let terms = rules::matched_terms(&matches);
+    if args.json {
+        let line = MatchLine {
+            feed: name,
+            key: &item.key.0,
+            title: &item.title,
+            link: item.link.as_deref(),
+            published: item.published.map(crate::model::rfc3339),
+            rules: rule_names,
+            terms,
+            spans: matches
+                .iter()
+                .flat_map(|m| {
+                    m.hits.iter().map(|h| SpanLine {
+                        rule: m.rule,
+                        term: h.term,
+                        field: h.field.name(),
+                        start: h.span.0,
+                        end: h.span.1,
+                    })
+                })
+                .collect(),
         };
-        for item in &parsed.items {
-            items += 1;
-            let matches = config.rules.matches(&name, item);
-            if matches.is_empty() {
-                continue;
-            }
-            matched += 1;
-            let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
-            let terms = rules::matched_terms(&matches);
-            if args.json {
-                let line = MatchLine {
-                    feed: &name,
-                    key: &item.key.0,
-                    title: &item.title,
-                    link: item.link.as_deref(),
-                    published: item.published.map(crate::model::rfc3339),
-                    rules: rule_names,
-                    terms,
-                    spans: matches
-                        .iter()
-                        .flat_map(|m| {
-                            m.hits.iter().map(|h| SpanLine {
-                                rule: m.rule,
-                                term: h.term,
-                                field: h.field.name(),
-                                start: h.span.0,
-                                end: h.span.1,
-                            })
-                        })
-                        .collect(),
-                };
-                writeln!(out, "{}", serde_json::to_string(&line)?)?;
-            } else {
-                writeln!(out, "{name}: {}", item.title)?;
-                if let Some(link) = &item.link {
-                    writeln!(out, "  {link}")?;
-                }
-                if args.explain {
-                    explain(&mut out, item, &matches, std::io::stdout().is_terminal())?;
-                } else {
-                    writeln!(
-                        out,
-                        "  rules: {}   terms: {}",
-                        rule_names.join(", "),
-                        terms.join(", ")
-                    )?;
-                }
-            }
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+    } else {
+        writeln!(out, "{name}: {}", item.title)?;
+        if let Some(link) = &item.link {
+            writeln!(out, "  {link}")?;
+        }
+        if args.explain {
+            explain(out, item, &matches, std::io::stdout().is_terminal())?;
+        } else {
+            writeln!(
+                out,
+                "  rules: {}   terms: {}",
+                rule_names.join(", "),
+                terms.join(", ")
+            )?;
         }
     }
-    eprintln!("{items} items, {matched} matched, {failed} feeds failed");
-    if failed > 0 {
-        bail!("{failed} feed(s) could not be read");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
 }
 
 /// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then

@@ -78,6 +78,8 @@ pub struct Daemon {
     pub listen: Option<std::net::SocketAddr>,
     /// Reload when the config file changes (besides on SIGHUP).
     pub watch_config: bool,
+    /// A rule added by a reload is tried on the items of the last 24 hours.
+    pub backfill_new_rules: bool,
     /// A feed is broken after this many failed polls in a row…
     pub broken_after_failures: u32,
     /// …or after failing for this long.
@@ -475,6 +477,7 @@ impl Checker<'_> {
             )?,
             health_channel: d.health_channel,
             watch_config: d.watch_config.unwrap_or(true),
+            backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
             listen: d
                 .listen
                 .map(|text| {

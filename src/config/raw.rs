@@ -49,6 +49,7 @@ pub struct RawDaemon {
     pub health_channel: Option<String>,
     pub listen: Option<String>,
     pub watch_config: Option<bool>,
+    pub backfill_new_rules: Option<bool>,
     pub flood_threshold: Option<usize>,
     pub stale_factor: Option<u32>,
     pub broken_after_failures: Option<u32>,

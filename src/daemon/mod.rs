@@ -466,6 +466,7 @@ mod tests {
             .record_poll(&crate::store::PollRecord {
                 feed: &known,
                 new_keys: vec![],
+                recent: vec![],
                 alerts: vec![],
                 held: vec![],
                 validators: crate::feed::Validators::default(),

@@ -318,9 +318,16 @@ impl Pipeline {
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
         };
+        let fresh: HashSet<&ItemKey> = new_keys.iter().copied().collect();
+        let recent = parsed
+            .items
+            .iter()
+            .filter(|i| fresh.contains(&i.key))
+            .collect();
         self.store.record_poll(&PollRecord {
             dedupe_within: self.config.daemon.dedupe_window,
             feed: &feed.id,
+            recent,
             new_keys,
             alerts,
             held,
@@ -382,6 +389,37 @@ impl Pipeline {
         if announced.insert(feed.id.clone()) {
             warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
         }
+    }
+
+    /// Tries the rules named `rules` on the items of the last 24 hours and queues
+    /// alerts for what they match (an item already alerted to a channel is not
+    /// alerted there again). Returns how many alerts were queued.
+    pub fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
+        let now = Utc::now();
+        let since = now - chrono::Duration::from_std(crate::store::RECENT).unwrap_or_default();
+        let mut alerts = Vec::new();
+        for (feed_id, item) in self.store.recent_items(since)? {
+            // Items of feeds since removed from the config are left alone.
+            let Some(feed) = self.config.feeds.iter().find(|f| f.id == feed_id) else {
+                continue;
+            };
+            let matches: Vec<RuleMatch> = self
+                .config
+                .rules
+                .matches(&feed_id.0, &item)
+                .into_iter()
+                .filter(|m| rules.contains(m.rule))
+                .collect();
+            alerts.extend(self.route(feed, &item, &matches));
+        }
+        let queued = self
+            .store
+            .queue_backfill(&alerts, now, self.config.daemon.dedupe_window)?
+            .len();
+        if queued > 0 {
+            self.outbox_changed.notify_one();
+        }
+        Ok(queued)
     }
 
     /// One alert per channel, each listing the rules (and their terms) that send there.

@@ -179,8 +179,21 @@ pub async fn serve(
                 manager.notify(ServiceEvent::Reloading);
                 let old = &current.pipeline.config;
                 if let Some(new) = reload(old, &load, cause, &health, &store) {
+                    let added: Vec<String> = new
+                        .rule_specs
+                        .iter()
+                        .filter(|r| !old.rule_specs.iter().any(|o| o.name == r.name))
+                        .map(|r| r.name.clone())
+                        .collect();
                     current.finish().await?;
                     current = Generation::start(pipeline(new)?, &shutdown);
+                    if current.pipeline.config.daemon.backfill_new_rules && !added.is_empty() {
+                        let rules = added.iter().map(String::as_str).collect();
+                        match current.pipeline.backfill(&rules) {
+                            Ok(queued) => info!(rules = %added.join(", "), queued, "new rules tried on the items of the last 24 h"),
+                            Err(e) => warn!(error = %e, "cannot try the new rules on recent items"),
+                        }
+                    }
                 }
                 manager.notify(ServiceEvent::Ready);
             }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::feed::Validators;
-use crate::model::{Alert, FeedId, ItemKey, Source, StoryKeys};
+use crate::model::{Alert, FeedId, Item, ItemKey, Source, StoryKeys};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -20,7 +20,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration_3.sql"),
     include_str!("migration_4.sql"),
     include_str!("migration_5.sql"),
+    include_str!("migration_6.sql"),
 ];
+
+/// How long items are kept for trying new rules on them.
+pub const RECENT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+/// Content longer than this is cut when an item is kept (the start is what rules and
+/// snippets mostly need).
+const RECENT_CONTENT_BYTES: usize = 16 * 1024;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
@@ -113,6 +120,8 @@ pub struct PollRecord<'a> {
     pub feed: &'a FeedId,
     /// Keys of items seen for the first time.
     pub new_keys: Vec<&'a ItemKey>,
+    /// The new items, kept for [`RECENT`] so new rules can be tried on them.
+    pub recent: Vec<&'a Item>,
     /// Alerts to queue, each with the channel it goes to.
     pub alerts: Vec<(String, Alert)>,
     /// Alerts to keep without sending (a flood), for `replay --held`.
@@ -333,6 +342,19 @@ impl Store {
             for key in &poll.new_keys {
                 seen.execute(params![poll.feed.0, key.0, at])?;
             }
+            let mut keep = tx.prepare_cached(
+                "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for item in &poll.recent {
+                let mut item = (*item).clone();
+                truncate(&mut item.content, RECENT_CONTENT_BYTES);
+                let json = serde_json::to_string(&item)
+                    .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+                keep.execute(params![poll.feed.0, item.key.0, at, json])?;
+            }
+            tx.prepare_cached("DELETE FROM recent_item WHERE seen < ?1")?
+                .execute([at - RECENT.as_secs() as i64])?;
         }
         let ids = queue_alerts(&tx, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
         queue_alerts(&tx, &poll.held, poll.at, Queue::Hold)?;
@@ -630,6 +652,40 @@ impl Store {
         )
     }
 
+    /// Items first seen at or after `since` (and within [`RECENT`]), oldest first.
+    pub fn recent_items(&self, since: DateTime<Utc>) -> Result<Vec<(FeedId, Item)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT feed, item FROM recent_item WHERE seen >= ?1 ORDER BY seen, feed, item_key",
+        )?;
+        let rows = stmt.query_map([since.timestamp()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (feed, json) = row?;
+            let item = serde_json::from_str(&json)
+                .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+            Ok((FeedId(feed), item))
+        })
+        .collect()
+    }
+
+    /// Queues alerts found by trying new rules on recent items: like a poll's, an
+    /// alert already queued for the item and channel is not queued again, and the
+    /// same story within `dedupe_within` is merged.
+    pub fn queue_backfill(
+        &self,
+        alerts: &[(String, Alert)],
+        at: DateTime<Utc>,
+        dedupe_within: std::time::Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let ids = queue_alerts(&tx, alerts, at, Queue::Send(dedupe_within))?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
     /// Sets (or with `None`, clears) a note for `status`.
     pub fn set_note(
         &self,
@@ -777,6 +833,17 @@ fn queue_alerts(
         }
     }
     Ok(ids)
+}
+
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
 }
 
 fn from_unix(secs: i64) -> Option<DateTime<Utc>> {

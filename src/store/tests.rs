@@ -38,6 +38,7 @@ fn a_poll_records_items_alerts_and_validators_together() {
         .record_poll(&PollRecord {
             feed: &feed,
             new_keys: keys.iter().collect(),
+            recent: vec![],
             alerts: vec![("me".into(), alert(&feed, "a"))],
             held: vec![],
             validators: validators.clone(),
@@ -69,6 +70,7 @@ fn the_same_alert_is_never_queued_twice() {
     let record = PollRecord {
         feed: &feed,
         new_keys: vec![],
+        recent: vec![],
         alerts: vec![("me".into(), alert(&feed, "a"))],
         held: vec![],
         validators: Validators::default(),
@@ -87,6 +89,7 @@ fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
         .record_poll(&PollRecord {
             feed,
             new_keys: vec![],
+            recent: vec![],
             alerts: keys
                 .iter()
                 .map(|k| ("me".to_string(), alert(feed, k)))
@@ -308,6 +311,7 @@ fn failures_count_up_and_a_success_resets_them() {
         .record_poll(&PollRecord {
             feed: &feed,
             new_keys: vec![],
+            recent: vec![],
             alerts: vec![],
             held: vec![],
             validators: Validators::default(),
@@ -335,6 +339,7 @@ fn feed_states_list_every_feed_with_its_item_count() {
         .record_poll(&PollRecord {
             feed: &wire,
             new_keys: keys.iter().collect(),
+            recent: vec![],
             alerts: vec![],
             held: vec![],
             validators: Validators::default(),
@@ -366,6 +371,7 @@ fn new_item_times_are_the_distinct_polls_that_brought_news() {
             .record_poll(&PollRecord {
                 feed: &feed,
                 new_keys: keys.iter().collect(),
+                recent: vec![],
                 alerts: vec![],
                 held: vec![],
                 validators: Validators::default(),
@@ -457,6 +463,7 @@ fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64>
         .record_poll(&PollRecord {
             feed: &feed,
             new_keys: vec![],
+            recent: vec![],
             alerts,
             held: vec![],
             validators: Validators::default(),
@@ -570,4 +577,59 @@ fn notes_are_set_replaced_and_cleared() {
     );
     store.set_note("config_error", None, at(30)).expect("clear");
     assert_eq!(store.note("config_error").expect("query"), None);
+}
+
+#[test]
+fn recent_items_are_kept_a_day_with_their_content_cut() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    let feed = FeedId("wire".into());
+    let item = |key: &str, content: String| Item {
+        key: ItemKey(key.into()),
+        title: format!("title {key}"),
+        link: None,
+        published: None,
+        summary: String::new(),
+        content,
+        author: String::new(),
+        categories: String::new(),
+        summary_html: None,
+    };
+    let poll = |items: &[&Item], when: i64| {
+        store
+            .record_poll(&PollRecord {
+                feed: &feed,
+                new_keys: items.iter().map(|i| &i.key).collect(),
+                recent: items.to_vec(),
+                alerts: vec![],
+                held: vec![],
+                validators: Validators::default(),
+                at: at(when),
+                dedupe_within: std::time::Duration::ZERO,
+            })
+            .expect("recorded");
+    };
+    let day = RECENT.as_secs() as i64;
+    let old = item("old", "é".repeat(10_000));
+    poll(&[&old], 1000);
+    let kept = store.recent_items(at(0)).expect("query");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].1.content.len(),
+        RECENT_CONTENT_BYTES,
+        "cut at a char boundary"
+    );
+    assert_eq!(kept[0].0, feed);
+
+    let new = item("new", "short".into());
+    poll(&[&new], 1000 + day + 1);
+    let kept = store.recent_items(at(0)).expect("query");
+    assert_eq!(kept.len(), 1, "the day-old item is pruned");
+    assert_eq!(kept[0].1, new);
+    assert!(
+        store
+            .recent_items(at(1000 + day + 2))
+            .expect("query")
+            .is_empty()
+    );
 }
