@@ -346,8 +346,21 @@ fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
     assert_eq!(status, 503);
     assert!(reason.contains(&error), "{reason}");
 
-    // A valid change: the new feed is polled and the new rule alerts.
+    // `status` (which needs a valid file to find the state) says what was refused.
     std::fs::write(&config.path, good).expect("restore config");
+    let status = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["status", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .output()
+        .expect("status runs");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("config: the daemon refused a change at ") && shown.contains(&error),
+        "{shown}"
+    );
+
+    // A valid change: the new feed is polled and the new rule alerts.
     add_feed_and_rule(&config);
     kill(&daemon, "HUP");
     notify.until(|l| l == "RELOADING=1", || daemon.log());
