@@ -692,3 +692,25 @@ fn test_rules_since_longer_than_items_are_kept_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn once_says_how_many_alerts_wait_for_a_digest() {
+    let dir = demo_copy();
+    let config = dir.path().join("demo.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("demo config")
+        .replace(
+            "path = \"demo-state/alerts\"",
+            "path = \"demo-state/alerts\"\ndigest = \"daily 08:00\"",
+        );
+    std::fs::write(&config, text).expect("write config");
+    let out = newshound(&["once", "--config", config.to_str().expect("utf-8")], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("delivered 0, retrying 0, dead 0, 4 waiting for a digest or a rate limit"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(support::maildir_messages(&dir.path().join("demo-state/alerts")).is_empty());
+}

@@ -214,8 +214,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 daemon::once(pipeline).await
             })?;
             let d = report.delivery;
+            let waiting = match d.deferred {
+                0 => String::new(),
+                n => format!(", {n} waiting for a digest or a rate limit"),
+            };
             println!(
-                "polled {} feeds ({} failed): {} new items, {} alerts queued; delivered {}, retrying {}, dead {}",
+                "polled {} feeds ({} failed): {} new items, {} alerts queued; delivered {}, retrying {}, dead {}{waiting}",
                 report.feeds_ok + report.feeds_failed,
                 report.feeds_failed,
                 report.new_items,
