@@ -42,6 +42,14 @@ type Items = anyhow::Result<Vec<crate::model::Item>>;
 /// `--since`, read from the daemon's state.
 async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(String, Items)>> {
     if let Some(since) = args.since {
+        if !config.daemon.backfill_new_rules {
+            return Err(UsageError(
+                "--since reads the items newshound kept, and it keeps them only with \
+                 daemon.backfill_new_rules = true; turn that on (it applies from then on)"
+                    .into(),
+            )
+            .into());
+        }
         if since > crate::store::RECENT {
             return Err(UsageError(format!(
                 "--since {}: newshound keeps items for {}",

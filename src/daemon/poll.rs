@@ -318,12 +318,18 @@ impl Pipeline {
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
         };
-        let fresh: HashSet<&ItemKey> = new_keys.iter().copied().collect();
-        let recent = parsed
-            .items
-            .iter()
-            .filter(|i| fresh.contains(&i.key))
-            .collect();
+        // Kept only for trying new rules on them: a first poll of 10,000 feeds would
+        // otherwise write every item's text once more.
+        let recent = if self.config.daemon.backfill_new_rules {
+            let fresh: HashSet<&ItemKey> = new_keys.iter().copied().collect();
+            parsed
+                .items
+                .iter()
+                .filter(|i| fresh.contains(&i.key))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.store.record_poll(&PollRecord {
             dedupe_within: self.config.daemon.dedupe_window,
             feed: &feed.id,

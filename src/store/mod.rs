@@ -27,7 +27,7 @@ const MIGRATIONS: &[&str] = &[
 pub const RECENT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 /// Content longer than this is cut when an item is kept (the start is what rules and
 /// snippets mostly need).
-const RECENT_CONTENT_BYTES: usize = 16 * 1024;
+const RECENT_CONTENT_BYTES: usize = 4 * 1024;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
