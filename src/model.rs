@@ -93,8 +93,9 @@ pub struct Item {
     pub author: String,
     /// The categories (tags), comma-separated.
     pub categories: String,
-    /// The summary as sanitised HTML, when the feed gave HTML (see `Alert`).
-    pub summary_html: Option<String>,
+    /// The summary (else the content) as the feed's own HTML, when it gave HTML and
+    /// not too much of it. Unsanitised: never shown as it is (see `Alert::summary_html`).
+    pub html: Option<String>,
 }
 
 /// Which text of an item a term matched in.

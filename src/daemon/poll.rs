@@ -430,6 +430,10 @@ impl Pipeline {
 
     /// One alert per channel, each listing the rules (and their terms) that send there.
     fn route(&self, feed: &Feed, item: &Item, matches: &[RuleMatch]) -> Vec<(String, Alert)> {
+        if matches.is_empty() {
+            return Vec::new();
+        }
+        let excerpt = feed::parse::excerpt(item);
         let mut channels: Vec<&str> = Vec::new();
         for m in matches {
             for channel in self.config.routes.get(m.rule).into_iter().flatten() {
@@ -461,7 +465,7 @@ impl Pipeline {
                     terms: rules::matched_terms(&mine),
                     snippet: rules::snippet(item, &mine),
                     why: mine.iter().map(rule_fields).collect(),
-                    summary_html: item.summary_html.clone(),
+                    summary_html: excerpt.clone(),
                     also_in: Vec::new(),
                 };
                 (channel.to_owned(), alert)

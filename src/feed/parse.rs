@@ -111,7 +111,7 @@ fn to_item(entry: &Entry) -> Item {
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let summary_html = html_excerpt(entry, link.as_deref());
+    let html = feed_html(entry);
     Item {
         key,
         title,
@@ -121,7 +121,7 @@ fn to_item(entry: &Entry) -> Item {
         content,
         author,
         categories,
-        summary_html,
+        html,
     }
 }
 
@@ -131,16 +131,27 @@ fn is_html<S: PartialEq<&'static str>>(subtype: S) -> bool {
 
 /// Sanitised HTML longer than this is not quoted in alerts: the snippet says enough.
 const MAX_EXCERPT_BYTES: usize = 8 * 1024;
+/// Feed HTML longer than this is not kept for quoting: it would not sanitise short
+/// enough.
+const MAX_RAW_HTML_BYTES: usize = 4 * MAX_EXCERPT_BYTES;
 
-/// The entry's summary (else its content) when the feed gave it as HTML, sanitised
-/// for quoting in an HTML email; relative links resolved against the item's link.
-fn html_excerpt(entry: &Entry, link: Option<&str>) -> Option<String> {
+/// The entry's summary (else its content) when the feed gave it as HTML, as it is:
+/// sanitised only if an alert quotes it ([`excerpt`]), as most items match nothing.
+fn feed_html(entry: &Entry) -> Option<String> {
     let html = match (&entry.summary, &entry.content) {
         (Some(summary), _) if is_html(summary.content_type.subty()) => summary.content.as_str(),
         (_, Some(content)) if is_html(content.content_type.subty()) => content.body.as_deref()?,
         _ => return None,
     };
-    let clean = sanitize_html(html, link.and_then(|l| url::Url::parse(l).ok()));
+    (html.len() <= MAX_RAW_HTML_BYTES).then(|| html.to_owned())
+}
+
+/// The item's HTML sanitised for quoting in an HTML email (relative links resolved
+/// against the item's link), if it has some and it is short enough.
+pub fn excerpt(item: &Item) -> Option<String> {
+    let html = item.html.as_deref()?;
+    let base = item.link.as_deref().and_then(|l| url::Url::parse(l).ok());
+    let clean = sanitize_html(html, base);
     (!clean.trim().is_empty() && clean.len() <= MAX_EXCERPT_BYTES).then_some(clean)
 }
 

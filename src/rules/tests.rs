@@ -11,7 +11,7 @@ fn item(title: &str, summary: &str) -> Item {
         content: String::new(),
         author: String::new(),
         categories: String::new(),
-        summary_html: None,
+        html: None,
     }
 }
 

@@ -593,7 +593,7 @@ fn recent_items_are_kept_a_day_with_their_content_cut() {
         content,
         author: String::new(),
         categories: String::new(),
-        summary_html: None,
+        html: None,
     };
     let poll = |items: &[&Item], when: i64| {
         store

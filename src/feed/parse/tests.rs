@@ -189,7 +189,7 @@ fn rules_match_text_extracted_from_html() {
         content: String::new(),
         author: String::new(),
         categories: String::new(),
-        summary_html: None,
+        html: None,
     };
     let fired: Vec<&str> = rules
         .matches("f", &item)
