@@ -158,7 +158,7 @@ pub fn excerpt(item: &Item) -> Option<String> {
 /// Feed HTML made safe to show: ammonia's allowlist of tags and attributes (no
 /// scripts, event handlers, styles, frames, objects or forms), links only to http,
 /// https and mailto, relative links resolved against `base` or dropped.
-pub fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
+fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
     let relative = match base {
         Some(base) => ammonia::UrlRelative::RewriteWithBase(base),
         None => ammonia::UrlRelative::Deny,
