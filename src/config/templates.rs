@@ -90,8 +90,8 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         for ((name, default), custom) in DEFAULTS.iter().zip(&overrides) {
             let source = custom.clone().unwrap_or_else(|| (*default).to_owned());
-            env.add_template_owned(*name, source)
-                .map_err(|e| template_error(name, &e))?;
+            env.add_template_owned(*name, source.clone())
+                .map_err(|e| template_error(name, &source, &e))?;
         }
         let templates = Templates {
             env: Arc::new(env),
@@ -111,10 +111,13 @@ impl Templates {
     pub fn render(&self, view: &MessageView) -> Result<Rendered, TemplateError> {
         let context = Value::from(minijinja::value::Serde(view));
         let render = |name: &'static str| {
-            self.env
+            let template = self
+                .env
                 .get_template(name)
-                .and_then(|t| t.render(&context))
-                .map_err(|e| template_error(name, &e))
+                .map_err(|e| template_error(name, "", &e))?;
+            template
+                .render(&context)
+                .map_err(|e| template_error(name, template.source(), &e))
         };
         Ok(Rendered {
             subject: render(SUBJECT)?,
@@ -124,12 +127,18 @@ impl Templates {
     }
 }
 
-fn template_error(name: &'static str, e: &minijinja::Error) -> TemplateError {
+/// `kind: detail at "the expression" (line n)`, from what minijinja says and where.
+fn template_error(name: &'static str, source: &str, e: &minijinja::Error) -> TemplateError {
     let which = name.split('.').next().unwrap_or(name);
     let mut message = format!("{}", e.kind());
     if let Some(detail) = e.detail() {
         message.push_str(": ");
         message.push_str(detail);
+    }
+    if let Some(at) = e.range().and_then(|r| source.get(r))
+        && !message.contains(at)
+    {
+        message.push_str(&format!(" at {at:?}"));
     }
     if let Some(line) = e.line() {
         message.push_str(&format!(" (line {line})"));

@@ -241,12 +241,12 @@ fn invalid_configs_name_the_line_and_key() {
         (
             "to = [\"me@example.org\"]",
             "to = [\"me@example.org\"]\n[channels.me.templates]\nsubject = \"{{ alert.title\"",
-            "/etc/nh/newshound.toml:25: channels.me.templates.subject: template error: syntax error: unexpected end of input, expected end of variable block (line 1)",
+            "/etc/nh/newshound.toml:25: channels.me.templates.subject: template error: syntax error: unexpected end of input, expected end of variable block at \"title\" (line 1)",
         ),
         (
             "to = [\"me@example.org\"]",
             "to = [\"me@example.org\"]\n[channels.me.templates]\nhtml = \"<p>{{ alert.titel }}</p>\"",
-            "/etc/nh/newshound.toml:25: channels.me.templates.html: template error: undefined value (line 1)",
+            "/etc/nh/newshound.toml:25: channels.me.templates.html: template error: undefined value: `alert.titel` is undefined (line 1)",
         ),
         (
             "to = [\"me@example.org\"]",
