@@ -401,6 +401,31 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
             .any(|l| l.starts_with("gone ") && l.contains(" file ")),
         "{table}"
     );
+
+    // The config file breaks: status still shows the state, and says why it exits 2.
+    let text = std::fs::read_to_string(&config.path).expect("config");
+    std::fs::write(&config.path, text.replace("keywords", "keywrods")).expect("break it");
+    let broken = newshound(&["status", "--config", path], &[]);
+    assert_eq!(broken.status.code(), Some(2));
+    let table = stdout(&broken);
+    assert!(table.starts_with("config: "), "{table}");
+    assert!(table.contains("unknown field `keywrods`"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("news ") && l.contains(" ok ")),
+        "{table}"
+    );
+    assert!(
+        table.contains("outbox: 0 pending, 0 sending, 1 sent"),
+        "{table}"
+    );
+    assert_eq!(
+        stderr(&broken).trim().lines().count(),
+        1,
+        "{}",
+        stderr(&broken)
+    );
 }
 
 /// An RSS document with `n` items about Lavrov, their guids prefixed by `prefix`.

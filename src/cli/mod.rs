@@ -239,9 +239,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(test_rules::test_rules(&config, &args))
         }
-        Command::Status(args) => {
-            store_commands::status(&Config::load(&args.config.config, &env)?, args.json)
-        }
+        Command::Status(args) => match Config::load(&args.config.config, &env) {
+            Ok(config) => store_commands::status(&config, args.json, None),
+            // The state is worth seeing while the file is broken; the exit code still
+            // says the config is invalid.
+            Err(error) => {
+                let fallback = Config::defaults_for(&args.config.config, &env);
+                store_commands::status(&fallback, args.json, Some(&error))?;
+                Err(error.into())
+            }
+        },
         Command::Replay(args) => {
             store_commands::replay(&Config::load(&args.config.config, &env)?, &args)
         }

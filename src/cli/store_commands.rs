@@ -7,12 +7,19 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::ReplayArgs;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::daemon;
+use crate::model::FeedId;
 use crate::store::{OutboxState, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
-pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+/// With `broken` (the config file does not load), `config` holds only defaults and the
+/// state directory, and every feed the store knows is shown.
+pub(super) fn status(
+    config: &Config,
+    json: bool,
+    broken: Option<&ConfigError>,
+) -> anyhow::Result<ExitCode> {
     let dir = &config.daemon.state_dir;
     let store = Store::open_existing(dir).context("cannot read the state store")?;
     let (states, counts, dead, refused) = match &store {
@@ -24,15 +31,26 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         ),
         None => Default::default(),
     };
-    let feeds: Vec<FeedStatus> = config
-        .feeds
-        .iter()
-        .map(|feed| {
-            let known = states.iter().find(|(id, ..)| *id == feed.id);
+    // (name, url, interval): the configured feeds, or without a config what the store knows.
+    let watched: Vec<(FeedId, String, Option<std::time::Duration>)> = match broken {
+        None => config
+            .feeds
+            .iter()
+            .map(|f| (f.id.clone(), f.source.to_string(), Some(f.interval)))
+            .collect(),
+        Some(_) => states
+            .iter()
+            .map(|(id, ..)| (id.clone(), "-".to_owned(), None))
+            .collect(),
+    };
+    let feeds: Vec<FeedStatus> = watched
+        .into_iter()
+        .map(|(id, url, interval)| {
+            let known = states.iter().find(|(known, ..)| *known == id);
             let state = known.map(|(_, s, _)| s.clone()).unwrap_or_default();
-            let next_poll = state.last_attempt.map(|at| {
+            let next_poll = state.last_attempt.zip(interval).map(|(at, interval)| {
                 let wait = daemon::next_poll_in(
-                    feed.interval,
+                    interval,
                     state.consecutive_failures,
                     None,
                     config.daemon.max_backoff,
@@ -40,13 +58,13 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
             });
             let times = match &store {
-                Some(store) => store.new_item_times(&feed.id, 20).unwrap_or_default(),
+                Some(store) => store.new_item_times(&id, 20).unwrap_or_default(),
                 None => Vec::new(),
             };
             let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);
             FeedStatus {
-                name: feed.id.0.clone(),
-                url: feed.source.to_string(),
+                name: id.0.clone(),
+                url,
                 result: match (&state.last_attempt, &state.last_error_kind) {
                     (None, _) => "never polled".into(),
                     (Some(_), None) if stale => "stale".into(),
@@ -69,6 +87,7 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         let report = serde_json::json!({
             "state_dir": dir,
+            "config_error": broken.map(ToString::to_string),
             "config_refused": refused
                 .as_ref()
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
@@ -86,6 +105,13 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "no state yet in {}: newshound has not polled with this config",
+            dir.display()
+        )?;
+    }
+    if let Some(error) = broken {
+        writeln!(
+            out,
+            "config: {error}\n  (the state database in {} as it is; feeds as the store knows them)",
             dir.display()
         )?;
     }

@@ -320,6 +320,30 @@ impl Config {
         Config::from_toml(file, &text, env)
     }
 
+    /// What `file` would give with every setting at its default, but for the state
+    /// directory, read leniently (`daemon.state_dir` if the file has one that parses):
+    /// enough to find the state of a daemon whose config file is now broken.
+    pub fn defaults_for(file: &Path, env: &HashMap<String, String>) -> Config {
+        let state_dir = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .and_then(|table| {
+                let dir = table.get("daemon")?.get("state_dir")?.as_str()?;
+                Some(format!("state_dir = {}\n", toml::Value::from(dir)))
+            })
+            .unwrap_or_default();
+        let text = format!("[daemon]\n{state_dir}");
+        // Of the environment, only what places the state.
+        let env: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| *k == "STATE_DIRECTORY" || *k == "NEWSHOUND__DAEMON__STATE_DIR")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Config::from_toml(file, &text, &env).unwrap_or_else(|_| {
+            Config::from_toml(file, "", &HashMap::new()).expect("an empty config is valid")
+        })
+    }
+
     /// Like [`Config::load`], from text already read.
     pub fn from_toml(
         file: &Path,
