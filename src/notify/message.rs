@@ -276,7 +276,7 @@ pub fn webhook_request(
                 Some(a) => {
                     let mut embed = serde_json::json!({
                         "title": a.title.chars().take(256).collect::<String>(),
-                        "description": marked_with(&a.snippet, discord_escape, "**"),
+                        "description": marked_with(&a.snippet, markdown_escape, "**"),
                         "footer": { "text": format!("{heading} · {} · {}", a.feed, a.terms.join(", ")) },
                     });
                     if let Some(link) = safe_link(a.link.as_deref()) {
@@ -286,8 +286,8 @@ pub fn webhook_request(
                 }
                 None => serde_json::json!({
                     "description": list(&|a| match safe_link(a.link.as_deref()) {
-                        Some(link) => format!("• [{}]({link}) · {}", discord_escape(&a.title), discord_escape(&a.feed.0)),
-                        None => format!("• {} · {}", discord_escape(&a.title), discord_escape(&a.feed.0)),
+                        Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+                        None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
                     }).chars().take(4096).collect::<String>(),
                 }),
             };
@@ -301,13 +301,21 @@ pub fn webhook_request(
             let (title, message) = match alert {
                 Some(a) => (
                     format!("{heading}: {}", a.title),
-                    marked_with(&a.snippet, str::to_owned, "**"),
+                    marked_with(&a.snippet, markdown_escape, "**"),
                 ),
                 None => (
                     heading,
                     list(&|a| match safe_link(a.link.as_deref()) {
-                        Some(link) => format!("- [{}]({link}) ({})", a.title, a.feed),
-                        None => format!("- {} ({})", a.title, a.feed),
+                        Some(link) => format!(
+                            "- [{}]({link}) ({})",
+                            markdown_escape(&a.title),
+                            markdown_escape(&a.feed.0)
+                        ),
+                        None => format!(
+                            "- {} ({})",
+                            markdown_escape(&a.title),
+                            markdown_escape(&a.feed.0)
+                        ),
                     }),
                 ),
             };
@@ -334,8 +342,8 @@ fn slack_escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Discord markdown: its markup characters are backslash-escaped.
-fn discord_escape(text: &str) -> String {
+/// Markdown (Discord's, ntfy's): markup characters are backslash-escaped.
+fn markdown_escape(text: &str) -> String {
     text.chars().fold(String::new(), |mut out, c| {
         if "\\*_~`|>[]()".contains(c) {
             out.push('\\');

@@ -280,7 +280,7 @@ fn slack_discord_and_ntfy_get_their_own_shapes() {
     assert_eq!(target, "https://ntfy.example.org/");
     assert_eq!(ntfy["topic"], "news-alerts");
     assert_eq!(ntfy["title"], "[newshound] talks: NATO <summit> & Lavrov");
-    assert_eq!(ntfy["message"], "**Lavrov** met *Blinken*");
+    assert_eq!(ntfy["message"], "**Lavrov** met \\*Blinken\\*");
     assert_eq!(ntfy["click"], "https://news.example.org/a76116");
     assert_eq!(ntfy["markdown"], true);
 }
@@ -310,4 +310,56 @@ fn a_feed_name_in_a_custom_subject_cannot_inject_a_header() {
         raw.contains("Subject: wire Bcc: victim@example.org: Talks\r\n"),
         "{raw}"
     );
+}
+
+#[test]
+fn summaries_list_linked_titles_in_each_webhook_format() {
+    use crate::config::WebhookFormat;
+    let mut second = alert("Second <one>");
+    second.key = ItemKey("k2".into());
+    second.link = Some("javascript:alert(1)".into());
+    let alerts = [alert("First & best"), second];
+    let kind = MessageKind::Summary { limit: 2 };
+    let body = |format, url: &str| {
+        let (target, body) =
+            message::webhook_request(&url.parse().expect("url"), format, &alerts, &kind, "team");
+        let body: serde_json::Value = serde_json::from_str(&body.expect("encodes")).expect("json");
+        (target.to_string(), body)
+    };
+
+    let (_, json) = body(WebhookFormat::Json, "https://hooks.example.org/x");
+    assert_eq!(json["kind"], "summary");
+    assert_eq!(json["channel"], "team");
+    assert_eq!(json["count"], 2);
+    assert_eq!(json["alerts"][1]["title"], "Second <one>");
+
+    let (_, slack) = body(
+        WebhookFormat::Slack,
+        "https://hooks.slack.com/services/T/B/X",
+    );
+    assert_eq!(
+        slack["text"],
+        "*[newshound] 2 more alerts on team*\n\
+         • <https://news.example.org/a76116|First &amp; best> _moscow-times_\n\
+         • Second &lt;one&gt; _moscow-times_"
+    );
+
+    let (_, discord) = body(
+        WebhookFormat::Discord,
+        "https://discord.com/api/webhooks/1/x",
+    );
+    assert_eq!(discord["content"], "[newshound] 2 more alerts on team");
+    assert_eq!(
+        discord["embeds"][0]["description"],
+        "• [First & best](https://news.example.org/a76116) · moscow-times\n• Second <one\\> · moscow-times"
+    );
+
+    let (target, ntfy) = body(WebhookFormat::Ntfy, "https://ntfy.example.org/news");
+    assert_eq!(target, "https://ntfy.example.org/");
+    assert_eq!(ntfy["title"], "[newshound] 2 more alerts on team");
+    assert_eq!(
+        ntfy["message"],
+        "- [First & best](https://news.example.org/a76116) (moscow-times)\n- Second <one\\> (moscow-times)"
+    );
+    assert!(ntfy.get("click").is_none(), "no single link for a list");
 }
