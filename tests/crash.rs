@@ -1,18 +1,20 @@
 //! Crash safety of delivery: the real daemon, a real SMTP server, and `kill -9` at
 //! random moments over many runs, new items arriving between runs. Every matching
 //! item must arrive at least once; a duplicate can only come from a kill between
-//! the SMTP server's "250" and the outbox row being marked sent, so each kill can
-//! cause at most as many duplicates as deliveries in flight (8).
+//! the SMTP server's "250" and the outbox row being marked sent — that is, a row the
+//! killed daemon left `sending` — so each kill can cause at most as many duplicates
+//! as deliveries in flight (8). Both are checked.
 //!
 //! 50 runs by default; `NEWSHOUND_CRASH_RUNS=200 cargo test --test crash -- --nocapture`
 //! (or `benches/crash.sh`) for the longer run. The figures are printed.
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use newshound::store::{OutboxState, Store};
 use support::{SmtpServer, TestConfig};
 
 const ITEMS_PER_RUN: usize = 4;
@@ -63,6 +65,8 @@ fn kill_9_at_random_moments_loses_no_alert() {
     };
     let mut rng = fastrand::Rng::with_seed(2026);
     let mut received: HashMap<String, usize> = HashMap::new();
+    // Message-IDs of rows a killed daemon left claimed: the only possible duplicates.
+    let mut in_flight: HashSet<String> = HashSet::new();
     for run in 1..=runs {
         std::fs::write(&feed, feed_with(run * ITEMS_PER_RUN)).expect("write feed");
         let mut daemon = start();
@@ -71,6 +75,15 @@ fn kill_9_at_random_moments_loses_no_alert() {
         daemon.kill().expect("kill -9");
         daemon.wait().expect("reaped");
         count(smtp.drain(), &mut received);
+        if let Some(store) = Store::open_existing(&config.state_dir()).expect("store") {
+            let claimed = store.replayable(OutboxState::Sending, None).expect("query");
+            in_flight.extend(claimed.iter().map(|row| {
+                newshound::notify::message::message_id(
+                    std::slice::from_ref(&row.alert),
+                    &row.channel,
+                )
+            }));
+        }
     }
     let expected = runs * ITEMS_PER_RUN;
     // A last run without a kill delivers whatever is still queued.
@@ -97,11 +110,21 @@ fn kill_9_at_random_moments_loses_no_alert() {
     let duplicates = delivered - received.len();
     eprintln!(
         "crash test: {runs} kill -9 runs, {expected} alerts expected, {} delivered at least once, \
-         {duplicates} duplicates, {} lost",
+         {duplicates} duplicates (of {} alerts left in flight by a kill), {} lost",
         received.len(),
+        in_flight.len(),
         expected - received.len().min(expected)
     );
     assert_eq!(received.len(), expected, "every alert arrives");
+    let unexplained: Vec<&String> = received
+        .iter()
+        .filter(|(id, n)| **n > 1 && !in_flight.contains(*id))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "duplicates of alerts that were not in flight at a kill: {unexplained:?}"
+    );
     assert!(
         duplicates <= runs * 8,
         "at most one duplicate per delivery in flight"
