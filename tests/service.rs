@@ -408,7 +408,46 @@ fn a_config_file_edit_is_picked_up_without_a_signal() {
         "{}",
         daemon.log()
     );
+
+    // Moving the state is refused while running: the old config stays.
+    let text = std::fs::read_to_string(&config.path).expect("config");
+    std::fs::write(
+        &config.path,
+        text.replace("state_dir = \"state\"", "state_dir = \"elsewhere\""),
+    )
+    .expect("write config");
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let log = daemon.log();
+    assert!(
+        log.contains("daemon.state_dir cannot change while newshound runs"),
+        "{log}"
+    );
+    assert!(!config.dir.path().join("elsewhere").exists());
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
+}
+
+#[test]
+fn a_busy_listen_address_stops_start_up_with_one_line() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address");
+    let config = service_config(&smtp, &format!("listen = \"{address}\""));
+    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["run", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("daemon runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("daemon.listen: cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 #[test]
