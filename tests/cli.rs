@@ -741,3 +741,39 @@ fn once_says_how_many_alerts_wait_for_a_digest() {
     );
     assert!(support::maildir_messages(&dir.path().join("demo-state/alerts")).is_empty());
 }
+
+#[test]
+fn status_lists_alerts_waiting_for_a_retry_with_their_error() {
+    // A port that was free a moment ago: connections are refused, a retryable failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+             [channels.hook]\ntype = \"webhook\"\nurl = \"http://{closed}/hook\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"hook\"]\n",
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let path = config.path.to_str().expect("utf-8");
+    let once = newshound(&["once", "--config", path], &[]);
+    assert_eq!(once.status.code(), Some(1), "{}", stdout(&once));
+    assert!(stdout(&once).contains("retrying 1"), "{}", stdout(&once));
+
+    let table = stdout(&newshound(&["status", "--config", path], &[]));
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("retrying #"))
+        .unwrap_or_else(|| panic!("no retrying line:\n{table}"));
+    assert!(line.contains("(hook): 1 tries, next at "), "{line}");
+    assert!(
+        line.contains(&format!("webhook http://{closed}/hook")),
+        "{line}"
+    );
+    let json = stdout(&newshound(&["status", "--config", path, "--json"], &[]));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(report["retrying"][0]["attempts"], 1);
+}

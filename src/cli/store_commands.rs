@@ -22,10 +22,11 @@ pub(super) fn status(
 ) -> anyhow::Result<ExitCode> {
     let dir = &config.daemon.state_dir;
     let store = Store::open_existing(dir).context("cannot read the state store")?;
-    let (states, counts, dead, refused) = match &store {
+    let (states, counts, retrying, dead, refused) = match &store {
         Some(store) => (
             store.feed_states()?,
             store.outbox_counts()?,
+            store.retrying()?,
             store.dead_letters()?,
             store.note(daemon::CONFIG_ERROR)?,
         ),
@@ -93,6 +94,16 @@ pub(super) fn status(
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
             "feeds": feeds,
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
+            "retrying": retrying
+                .iter()
+                .map(|r| serde_json::json!({
+                    "id": r.id,
+                    "channel": r.channel,
+                    "attempts": r.attempts,
+                    "next_attempt": crate::model::rfc3339(r.next_attempt),
+                    "error": r.last_error,
+                }))
+                .collect::<Vec<_>>(),
             "dead_letters": dead
                 .iter()
                 .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
@@ -160,6 +171,17 @@ pub(super) fn status(
         "outbox: {} pending, {} sending, {} sent, {} dead, {} held, {} merged into other alerts",
         counts.pending, counts.sending, counts.sent, counts.dead, counts.held, counts.merged
     )?;
+    for r in &retrying {
+        writeln!(
+            out,
+            "  retrying #{} ({}): {} tries, next at {}: {}",
+            r.id,
+            r.channel,
+            r.attempts,
+            crate::model::rfc3339(r.next_attempt),
+            r.last_error
+        )?;
+    }
     for (id, channel, error) in &dead {
         writeln!(out, "  dead #{id} ({channel}): {error}")?;
     }

@@ -202,6 +202,17 @@ pub struct Replayable {
     pub last_error: Option<String>,
 }
 
+/// An alert that failed and waits for another try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrying {
+    pub id: i64,
+    pub channel: String,
+    /// Tries so far.
+    pub attempts: u32,
+    pub next_attempt: DateTime<Utc>,
+    pub last_error: String,
+}
+
 /// How many outbox rows are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
@@ -716,6 +727,25 @@ impl Store {
             )
             .optional()?
             .map(|(value, at)| (value, from_unix(at).unwrap_or_default())))
+    }
+
+    /// Alerts waiting to be tried again after a failure, soonest first: for status.
+    pub fn retrying(&self) -> Result<Vec<Retrying>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, attempts, next_attempt, coalesce(last_error, '') FROM outbox
+             WHERE state = 'pending' AND attempts > 0 ORDER BY next_attempt, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Retrying {
+                id: r.get(0)?,
+                channel: r.get(1)?,
+                attempts: r.get(2)?,
+                next_attempt: from_unix(r.get(3)?).unwrap_or_default(),
+                last_error: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The last error of each dead letter, newest first, for status and tests.

@@ -128,6 +128,16 @@ fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
     store
         .mark_retry(&[a], at(160), "451 try later")
         .expect("retry");
+    assert_eq!(
+        store.retrying().expect("query"),
+        [Retrying {
+            id: a,
+            channel: "me".into(),
+            attempts: 1,
+            next_attempt: at(160),
+            last_error: "451 try later".into(),
+        }]
+    );
     assert!(
         store
             .claim_due(at(159), 10, LEASE)
