@@ -50,8 +50,9 @@ pub struct Pipeline {
     announced_moves: std::sync::Mutex<HashSet<FeedId>>,
     /// Liveness for the watchdog and `/healthz`, shared across reloads.
     health: Arc<Health>,
-    /// Messages each channel sent in the last minute (`max_per_minute`).
-    rate: dispatch::RateWindow,
+    /// Messages each channel sent in the last minute (`max_per_minute`), shared
+    /// across reloads.
+    rate: Arc<dispatch::RateWindow>,
     /// The state directory's lock, when this pipeline opened the store itself.
     lock: Option<StateLock>,
 }
@@ -90,7 +91,7 @@ impl Pipeline {
             notifier,
             outbox_changed: Notify::new(),
             health: Arc::new(Health::default()),
-            rate: dispatch::RateWindow::default(),
+            rate: Arc::default(),
             lock: None,
         })
     }

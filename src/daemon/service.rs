@@ -157,9 +157,12 @@ pub async fn serve(
         Some(addr) => Some(observe::start(addr, Arc::clone(&health), shutdown.clone()).await?),
         None => None,
     };
+    // Liveness and the per-channel message counts outlive each config.
+    let rate = Arc::default();
     let pipeline = |config: Config| -> anyhow::Result<Pipeline> {
         let mut pipeline = Pipeline::with_store(config, Arc::clone(&store))?;
         pipeline.health = Arc::clone(&health);
+        pipeline.rate = Arc::clone(&rate);
         Ok(pipeline)
     };
     let mut current = Generation::start(pipeline(config)?, &shutdown);
