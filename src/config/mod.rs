@@ -853,12 +853,23 @@ impl Checker<'_> {
             .ca_file
             .map(|p| {
                 let path = base.join(p);
-                std::fs::read(&path).map_err(|e| {
+                let pem = std::fs::read(&path).map_err(|e| {
                     self.invalid(
                         key().key("ca_file"),
                         format!("cannot read {}: {e}", path.display()),
                     )
-                })
+                })?;
+                // TLS setup would accept a file without certificates and trust nothing.
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(self.invalid(
+                        key().key("ca_file"),
+                        format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            path.display()
+                        ),
+                    ));
+                }
+                Ok(pem)
             })
             .transpose()?;
         let port = s.port.unwrap_or(match security {

@@ -376,3 +376,26 @@ fn a_digest_period_ends_on_the_local_clock() {
     assert_eq!(daily.to_string(), "daily at 08:00");
     assert_eq!(hourly.to_string(), "every 1h");
 }
+
+#[test]
+fn a_ca_file_must_hold_a_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = dir.path().join("ca.pem");
+    std::fs::write(&garbage, "not a certificate").expect("write");
+    let text = VALID.replacen(
+        "from = \"newshound <alerts@example.org>\"",
+        &format!(
+            "from = \"newshound <alerts@example.org>\"\nca_file = \"{}\"",
+            garbage.display()
+        ),
+        1,
+    );
+    let err = load(&text, &[("SMTP_PW", "x")]).expect_err("no certificate");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "/etc/nh/newshound.toml:11: smtp.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            garbage.display()
+        )
+    );
+}

@@ -181,15 +181,16 @@ pub async fn serve(
                 while reloads.try_recv().is_ok() {}
                 manager.notify(ServiceEvent::Reloading);
                 let old = &current.pipeline.config;
-                if let Some(new) = reload(old, &load, cause, &health, &store) {
-                    let added: Vec<String> = new
+                if let Some(next) = reload(old, &load, &pipeline, cause, &health, &store) {
+                    let added: Vec<String> = next
+                        .config
                         .rule_specs
                         .iter()
                         .filter(|r| !old.rule_specs.iter().any(|o| o.name == r.name))
                         .map(|r| r.name.clone())
                         .collect();
                     current.finish().await?;
-                    current = Generation::start(pipeline(new)?, &shutdown);
+                    current = Generation::start(next, &shutdown);
                     if current.pipeline.config.daemon.backfill_new_rules && !added.is_empty() {
                         let rules = added.iter().map(String::as_str).collect();
                         match current.pipeline.backfill(&rules) {
@@ -218,15 +219,18 @@ pub async fn serve(
     current.finish().await
 }
 
-/// Loads the config again; the new one when it is valid and differs, else `None` (and
-/// why is logged, and kept for `/healthz` and `status` when it is an error).
+/// Loads the config again and builds its pipeline (transports included); that
+/// pipeline when the config is valid and differs, else `None` (and why is logged, and
+/// kept for `/healthz` and `status` when it is an error). The running generation is
+/// untouched until then.
 fn reload(
     old: &Config,
     load: &Loader,
+    build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
     cause: &str,
     health: &Health,
     store: &Store,
-) -> Option<Config> {
+) -> Option<Pipeline> {
     let refused = |error: String| {
         warn!(cause, %error, "config reload failed; the running config stays");
         observe::reloaded(false);
@@ -249,21 +253,33 @@ fn reload(
         ));
         return None;
     }
+    let changes = new.changes_since(old);
+    if new.daemon.listen != old.daemon.listen {
+        warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
+    }
+    // Transports are set up before the running config is let go: a new one that cannot
+    // start (an unreadable CA file, say) is refused like an invalid file.
+    let next = if changes.is_empty() {
+        None
+    } else {
+        match build(new) {
+            Ok(next) => Some(next),
+            Err(e) => {
+                refused(format!("{e:#}"));
+                return None;
+            }
+        }
+    };
     health.set_config_error(None);
     if let Err(e) = store.set_note(CONFIG_ERROR, None, Utc::now()) {
         warn!(error = %e, "cannot clear the refused config from `status`");
     }
     observe::reloaded(true);
-    if new.daemon.listen != old.daemon.listen {
-        warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
+    match &next {
+        None => info!(cause, "config reloaded: nothing changed"),
+        Some(_) => info!(cause, changes = %changes.join(", "), "config reloaded"),
     }
-    let changes = new.changes_since(old);
-    if changes.is_empty() {
-        info!(cause, "config reloaded: nothing changed");
-        return None;
-    }
-    info!(cause, changes = %changes.join(", "), "config reloaded");
-    Some(new)
+    next
 }
 
 /// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
@@ -292,4 +308,64 @@ fn summary(config: &Config, store: &Store, health: &Health) -> String {
         line.push_str(&format!("; {problem}"));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(dir: &Path, rules: &str) -> Config {
+        let text = format!(
+            "[daemon]\nstate_dir = \"state\"\n\n[channels.inbox]\ntype = \"maildir\"\npath = \"a\"\n{rules}"
+        );
+        Config::from_toml(&dir.join("n.toml"), &text, &HashMap::new()).expect("valid")
+    }
+
+    const TALKS: &str =
+        "[[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n";
+
+    #[test]
+    fn a_config_whose_pipeline_cannot_start_is_refused_and_the_old_one_stays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = config(dir.path(), "");
+        let store = Store::open(&old.daemon.state_dir).expect("store");
+        let health = Health::default();
+        health.tick();
+        let changed = config(dir.path(), TALKS);
+        let load: Loader = Box::new(move || Ok(changed.clone()));
+        let build = |_: Config| -> anyhow::Result<Pipeline> {
+            Err(anyhow::anyhow!(
+                "cannot set up the alert channels: smtp TLS setup: no roots"
+            ))
+        };
+        assert!(reload(&old, &load, &build, "SIGHUP", &health, &store).is_none());
+        let why = health.check().expect_err("unhealthy");
+        assert!(why.contains("smtp TLS setup: no roots"), "{why}");
+        let (note, _) = store.note(CONFIG_ERROR).expect("query").expect("noted");
+        assert!(note.contains("smtp TLS setup"), "{note}");
+    }
+
+    #[test]
+    fn an_unchanged_config_builds_nothing_and_clears_an_old_refusal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = config(dir.path(), TALKS);
+        let store = Store::open(&old.daemon.state_dir).expect("store");
+        store
+            .set_note(CONFIG_ERROR, Some("earlier mistake"), Utc::now())
+            .expect("note");
+        let health = Health::default();
+        health.tick();
+        health.set_config_error(Some("earlier mistake".into()));
+        let same = old.clone();
+        let load: Loader = Box::new(move || Ok(same.clone()));
+        let build = |_: Config| -> anyhow::Result<Pipeline> {
+            panic!("nothing changed: no pipeline to build")
+        };
+        assert!(reload(&old, &load, &build, "SIGHUP", &health, &store).is_none());
+        assert_eq!(health.check(), Ok(()));
+        assert_eq!(store.note(CONFIG_ERROR).expect("query"), None);
+    }
 }
