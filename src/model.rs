@@ -74,7 +74,9 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn collapse_whitespace(s: &str) -> String {
+/// The words of `s` joined by single spaces: no leading, trailing or repeated
+/// whitespace, no line breaks.
+pub fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -295,7 +297,7 @@ fn normalised_title(title: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
-    words.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse_whitespace(&words)
 }
 
 /// A short passage of the item's original text around the first hit, with the byte

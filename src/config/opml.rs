@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use quick_xml::events::{BytesStart, Event};
 
 use super::{Config, FeedSource};
+use crate::model::collapse_whitespace;
 
 /// One subscription of an OPML file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,9 +186,9 @@ pub fn append_feeds(
         let mut table = toml_edit::Table::new();
         table.insert("name", toml_edit::value(name.clone()));
         table.insert("url", toml_edit::value(sub.url.clone()));
-        let mut note = format!("\n# {}", one_line(&sub.title));
+        let mut note = format!("\n# {}", collapse_whitespace(&sub.title));
         if let Some(category) = &sub.category {
-            note.push_str(&format!(" (folder: {})", one_line(category)));
+            note.push_str(&format!(" (folder: {})", collapse_whitespace(category)));
         }
         note.push_str(", imported from OPML\n");
         table.decor_mut().set_prefix(note);
@@ -202,10 +203,6 @@ pub fn append_feeds(
         entries: only_new.to_string().trim_start().to_owned(),
         names: added,
     })
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The config's web feeds as an OPML 2.0 document (file feeds have no URL a reader

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use feed_rs::model::{Entry, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
-use crate::model::{Item, ItemKey};
+use crate::model::{Item, ItemKey, collapse_whitespace};
 
 /// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,14 +100,14 @@ fn to_item(entry: &Entry) -> Item {
         .authors
         .iter()
         .filter_map(|p| p.name.as_deref().or(p.email.as_deref()))
-        .map(collapse)
+        .map(collapse_whitespace)
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
     let categories = entry
         .categories
         .iter()
-        .map(|c| collapse(c.label.as_deref().unwrap_or(&c.term)))
+        .map(|c| collapse_whitespace(c.label.as_deref().unwrap_or(&c.term)))
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
@@ -176,7 +176,7 @@ fn plain_title(text: &Text) -> String {
     if is_html(text.content_type.subty()) {
         html_to_text(&text.content)
     } else {
-        collapse(&html_escape::decode_html_entities(&text.content))
+        collapse_whitespace(&html_escape::decode_html_entities(&text.content))
     }
 }
 
@@ -184,7 +184,7 @@ fn plain_title(text: &Text) -> String {
 /// parts are entities): tags dropped, entities decoded, whitespace collapsed.
 pub fn html_to_text(html: &str) -> String {
     if !html.contains(['<', '&']) {
-        return collapse(html);
+        return collapse_whitespace(html);
     }
     /// Wide enough that html2text never wraps; lines are joined afterwards anyway.
     const WIDTH: usize = 1 << 16;
@@ -192,14 +192,10 @@ pub fn html_to_text(html: &str) -> String {
         .raw_mode(true)
         .string_from_read(html.as_bytes(), WIDTH)
     {
-        Ok(text) => collapse(&text),
+        Ok(text) => collapse_whitespace(&text),
         // html2text only fails on pathological input; entities decoded is the best left.
-        Err(_) => collapse(&html_escape::decode_html_entities(html)),
+        Err(_) => collapse_whitespace(&html_escape::decode_html_entities(html)),
     }
-}
-
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Decodes to UTF-8 where feed-rs would not: UTF-16 (with or without a BOM) is

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Templates;
 use crate::config::WebhookFormat;
 use crate::config::templates::{MessageKind, MessageView, safe_link};
-use crate::model::{Alert, StoryKeys, hex};
+use crate::model::{Alert, StoryKeys, collapse_whitespace, hex};
 
 /// Builds the email for `alerts` (one, unless `kind` gathers several) from the
 /// channel's templates. The same alerts on the same channel always give the same
@@ -75,7 +75,7 @@ fn header_safe(text: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    flat.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse_whitespace(&flat)
 }
 
 /// `<hash@newshound>` from the alerts' feeds and item keys and the channel.

@@ -10,6 +10,7 @@ use super::normalize::{self, FoldMode, fold_term};
 use super::query::{self, Ast, QueryError};
 use super::scan::{Automaton, Matcher, Regexes, ScanHit, Term, TermId, TermKind};
 use super::{Condition, FieldSet, Lists, RuleError, RuleSet, RuleSetError, RuleSpec};
+use crate::model::collapse_whitespace;
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -364,7 +365,12 @@ fn term_alternatives(
         Ast::Regex(pattern) => table
             .regex(pattern, cx.case_sensitive)
             .map(|t| vec![t])
-            .map_err(|e| at(1, format!("invalid regex /{pattern}/: {}", one_line(&e)))),
+            .map_err(|e| {
+                at(
+                    1,
+                    format!("invalid regex /{pattern}/: {}", collapse_whitespace(&e)),
+                )
+            }),
         Ast::List { name, column } => {
             let entries = lists.get(name).ok_or_else(|| {
                 let known: Vec<&str> = lists.keys().map(String::as_str).collect();
@@ -410,10 +416,6 @@ fn term_alternatives(
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Builds the automata, the regex set and the indexes the matcher needs.
 fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
     let mut automata = Vec::with_capacity(table.patterns.len());
@@ -436,12 +438,12 @@ fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
         None
     } else {
         let (patterns, term): (Vec<String>, Vec<TermId>) = table.regexes.into_iter().unzip();
-        let set = RegexSet::new(&patterns).map_err(|e| one_line(&e.to_string()))?;
+        let set = RegexSet::new(&patterns).map_err(|e| collapse_whitespace(&e.to_string()))?;
         let each = patterns
             .iter()
             .map(|p| Regex::new(p))
             .collect::<Result<_, _>>()
-            .map_err(|e| one_line(&e.to_string()))?;
+            .map_err(|e| collapse_whitespace(&e.to_string()))?;
         Some(Regexes { set, each, term })
     };
     let mut rules_of_term = vec![Vec::new(); table.terms.len()];
