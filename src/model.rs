@@ -74,6 +74,15 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The largest character boundary of `text` at or before byte `i` (at most its length).
+pub fn floor_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// The words of `s` joined by single spaces: no leading, trailing or repeated
 /// whitespace, no line breaks.
 pub fn collapse_whitespace(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! around the first hit with every hit inside it marked.
 
 use super::{Hit, RuleMatch};
-use crate::model::{Field, Item, Snippet};
+use crate::model::{Field, Item, Snippet, floor_char_boundary};
 
 /// The terms of `matches`, each once, in the order first found.
 pub fn matched_terms(matches: &[RuleMatch]) -> Vec<String> {
@@ -90,13 +90,6 @@ fn lead(text: &str, max: usize) -> String {
     let end = floor_char_boundary(text, max);
     let end = text[..end].rfind(char::is_whitespace).unwrap_or(end);
     format!("{}…", &text[..end])
-}
-
-fn floor_char_boundary(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 fn ceil_char_boundary(text: &str, mut i: usize) -> usize {

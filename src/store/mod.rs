@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::feed::Validators;
-use crate::model::{Alert, FeedId, Item, ItemKey, Source, StoryKeys};
+use crate::model::{Alert, FeedId, Item, ItemKey, Source, StoryKeys, floor_char_boundary};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -359,7 +359,8 @@ impl Store {
             )?;
             for item in &poll.recent {
                 let mut item = (*item).clone();
-                truncate(&mut item.content, RECENT_CONTENT_BYTES);
+                let cut = floor_char_boundary(&item.content, RECENT_CONTENT_BYTES);
+                item.content.truncate(cut);
                 let json = serde_json::to_string(&item)
                     .map_err(|source| StoreError::BadAlert { id: 0, source })?;
                 keep.execute(params![poll.feed.0, item.key.0, at, json])?;
@@ -863,17 +864,6 @@ fn queue_alerts(
         }
     }
     Ok(ids)
-}
-
-/// Cuts `text` to at most `max` bytes, at a character boundary.
-fn truncate(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
 }
 
 fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
