@@ -337,13 +337,24 @@ impl Snippet {
 
     /// The text with each hit wrapped in `open` … `close`.
     pub fn marked(&self, open: &str, close: &str) -> String {
+        self.marked_escaped(open, close, str::to_owned)
+    }
+
+    /// The text with every piece passed through `escape` (for the markup it goes
+    /// into) and each hit wrapped in `open` … `close`.
+    pub fn marked_escaped(
+        &self,
+        open: &str,
+        close: &str,
+        escape: impl Fn(&str) -> String,
+    ) -> String {
         self.segments()
             .into_iter()
             .map(|(piece, hit)| {
                 if hit {
-                    format!("{open}{piece}{close}")
+                    format!("{open}{}{close}", escape(piece))
                 } else {
-                    piece.to_owned()
+                    escape(piece)
                 }
             })
             .collect()

@@ -306,7 +306,11 @@ impl AlertView {
             rules: alert.rules.clone(),
             terms: alert.terms.clone(),
             snippet: alert.snippet.marked("*", "*"),
-            snippet_html: Value::from_safe_string(snippet_html(&alert.snippet)),
+            snippet_html: Value::from_safe_string(alert.snippet.marked_escaped(
+                "<mark>",
+                "</mark>",
+                |piece| html_escape::encode_text(piece).into_owned(),
+            )),
             summary_html: alert.summary_html.clone().map(Value::from_safe_string),
             why: alert
                 .why
@@ -342,22 +346,6 @@ fn href(link: Option<&str>) -> Option<Value> {
     safe_link(link).map(|l| {
         Value::from_safe_string(html_escape::encode_double_quoted_attribute(&l).into_owned())
     })
-}
-
-/// The snippet HTML-escaped, each hit in `<mark>`.
-fn snippet_html(snippet: &Snippet) -> String {
-    use html_escape::encode_text;
-    snippet
-        .segments()
-        .into_iter()
-        .map(|(piece, hit)| {
-            if hit {
-                format!("<mark>{}</mark>", encode_text(piece))
-            } else {
-                encode_text(piece).into_owned()
-            }
-        })
-        .collect()
 }
 
 fn sample_alert(summary_html: Option<&str>) -> Alert {

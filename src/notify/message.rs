@@ -260,7 +260,7 @@ pub fn webhook_request(
                     "*{}*: {}\n{}\n_{}_",
                     slack_escape(&heading),
                     linked(a),
-                    marked_with(&a.snippet, slack_escape, "*"),
+                    a.snippet.marked_escaped("*", "*", slack_escape),
                     slack_escape(&a.feed.0)
                 ),
                 None => format!(
@@ -276,7 +276,7 @@ pub fn webhook_request(
                 Some(a) => {
                     let mut embed = serde_json::json!({
                         "title": a.title.chars().take(256).collect::<String>(),
-                        "description": marked_with(&a.snippet, markdown_escape, "**"),
+                        "description": a.snippet.marked_escaped("**", "**", markdown_escape),
                         "footer": { "text": format!("{heading} · {} · {}", a.feed, a.terms.join(", ")) },
                     });
                     if let Some(link) = safe_link(a.link.as_deref()) {
@@ -301,7 +301,7 @@ pub fn webhook_request(
             let (title, message) = match alert {
                 Some(a) => (
                     format!("{heading}: {}", a.title),
-                    marked_with(&a.snippet, markdown_escape, "**"),
+                    a.snippet.marked_escaped("**", "**", markdown_escape),
                 ),
                 None => (
                     heading,
@@ -351,19 +351,4 @@ fn markdown_escape(text: &str) -> String {
         out.push(c);
         out
     })
-}
-
-/// The snippet with each piece escaped by `esc` and each hit wrapped in `mark`.
-fn marked_with(snippet: &crate::model::Snippet, esc: fn(&str) -> String, mark: &str) -> String {
-    snippet
-        .segments()
-        .into_iter()
-        .map(|(piece, hit)| {
-            if hit {
-                format!("{mark}{}{mark}", esc(piece))
-            } else {
-                esc(piece)
-            }
-        })
-        .collect()
 }
