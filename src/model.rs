@@ -59,6 +59,23 @@ pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// `at` plus `wait`, saturating at the end of representable time instead of
+/// overflowing (a wait can be configured absurdly long).
+pub fn later(at: DateTime<Utc>, wait: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at` minus `wait`, saturating at the start of representable time.
+pub fn earlier(at: DateTime<Utc>, wait: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|d| at.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Lower-case hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
@@ -427,6 +444,22 @@ mod tests {
             Some("lavrov and blinken meet in geneva")
         );
         assert_eq!(StoryKeys::of(None, "Live updates").title, None);
+    }
+
+    #[test]
+    fn time_arithmetic_saturates_instead_of_overflowing() {
+        let at = DateTime::from_timestamp(1000, 0).expect("time");
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(later(at, minute).timestamp(), 1060);
+        assert_eq!(earlier(at, minute).timestamp(), 940);
+        assert_eq!(
+            later(at, std::time::Duration::MAX),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            earlier(at, std::time::Duration::MAX),
+            DateTime::<Utc>::MIN_UTC
+        );
     }
 
     #[test]

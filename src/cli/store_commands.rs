@@ -56,7 +56,7 @@ pub(super) fn status(
                     None,
                     config.daemon.max_backoff,
                 );
-                at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+                crate::model::later(at, wait)
             });
             let times = match &store {
                 Some(store) => store.new_item_times(&id, 20).unwrap_or_default(),
@@ -208,9 +208,7 @@ pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     };
     let now = chrono::Utc::now();
-    let since = args
-        .since
-        .map(|d| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    let since = args.since.map(|d| crate::model::earlier(now, d));
     let rows: Vec<_> = store
         .replayable(state, since)?
         .into_iter()

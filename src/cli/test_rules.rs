@@ -61,7 +61,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
         let Some(store) = crate::store::Store::open_existing(&config.daemon.state_dir)? else {
             return Ok(Vec::new());
         };
-        let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default();
+        let from = crate::model::earlier(chrono::Utc::now(), since);
         let mut by_feed: Vec<(String, Items)> = Vec::new();
         for (feed, item) in store.recent_items(from)? {
             match by_feed.iter_mut().find(|(name, _)| *name == feed.0) {

@@ -10,7 +10,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::Pipeline;
 use crate::config::templates::MessageKind;
-use crate::model::Alert;
+use crate::model::{Alert, later};
 use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.
@@ -57,9 +57,7 @@ struct Send {
 /// Whether a failed alert may still be retried: its next try would come before its
 /// lifetime (counted from when it was queued) runs out.
 fn within_lifetime(row: &OutboxRow, now: DateTime<Utc>, lifetime: Duration) -> bool {
-    let next = now
-        + chrono::Duration::from_std(backoff(row.attempts + 1)).unwrap_or(chrono::Duration::MAX);
-    next - row.created <= chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX)
+    later(now, backoff(row.attempts + 1)) <= later(row.created, lifetime)
 }
 
 /// The wait before try number `attempts + 1`, after `attempts` failed tries.
@@ -72,10 +70,6 @@ pub fn backoff(attempts: u32) -> Duration {
 /// not all come back in the same second.
 fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(1.0 + fastrand::f64() / 5.0)
-}
-
-fn later(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Messages sent per channel in the last minute, for `max_per_minute`.

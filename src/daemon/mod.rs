@@ -350,8 +350,9 @@ fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
                 None,
                 pipeline.config.daemon.max_backoff,
             );
-            let due = last + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-            (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+            (crate::model::later(last, wait) - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
         }
         None => Duration::ZERO,
     }

@@ -402,7 +402,7 @@ impl Pipeline {
     /// alerted there again). Returns how many alerts were queued.
     pub fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
         let now = Utc::now();
-        let since = now - chrono::Duration::from_std(crate::store::RECENT).unwrap_or_default();
+        let since = crate::model::earlier(now, crate::store::RECENT);
         let mut alerts = Vec::new();
         for (feed_id, item) in self.store.recent_items(since)? {
             // Items of feeds since removed from the config are left alone.
