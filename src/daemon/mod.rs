@@ -63,16 +63,8 @@ impl Pipeline {
     /// daemon on the same directory refuses to start; alerts a dead predecessor had
     /// claimed go back to the queue.
     pub fn new(config: Config) -> anyhow::Result<Pipeline> {
-        let lock = StateLock::acquire(&config.daemon.state_dir)?;
-        let store = Store::open(&config.daemon.state_dir).context("cannot open the state store")?;
-        let released = store.release_claims(&lock)?;
-        if released > 0 {
-            info!(
-                released,
-                "alerts claimed by a previous run are queued again"
-            );
-        }
-        let mut pipeline = Pipeline::with_store(config, Arc::new(store))?;
+        let (lock, store) = open_state(&config.daemon.state_dir)?;
+        let mut pipeline = Pipeline::with_store(config, store)?;
         pipeline.lock = Some(lock);
         Ok(pipeline)
     }
@@ -136,6 +128,21 @@ impl Pipeline {
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.daemon.max_fetches_per_host)));
         Some(Arc::clone(slot))
     }
+}
+
+/// Takes the state directory's lock (a second daemon is refused), opens the store, and
+/// queues again the alerts a dead predecessor had claimed.
+fn open_state(state_dir: &std::path::Path) -> anyhow::Result<(StateLock, Arc<Store>)> {
+    let lock = StateLock::acquire(state_dir)?;
+    let store = Store::open(state_dir).context("cannot open the state store")?;
+    let released = store.release_claims(&lock)?;
+    if released > 0 {
+        info!(
+            released,
+            "alerts claimed by a previous run are queued again"
+        );
+    }
+    Ok((lock, Arc::new(store)))
 }
 
 /// What `once` did, for its summary line and exit code.

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::{DISPATCH_IDLE, Pipeline, observe};
 use crate::config::{Config, ConfigError};
-use crate::store::{StateLock, Store};
+use crate::store::Store;
 
 /// What the daemon tells the service manager (systemd's `sd_notify`, or nobody).
 pub enum ServiceEvent<'a> {
@@ -139,16 +139,7 @@ pub async fn serve(
     manager: Arc<dyn ServiceManager>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let lock = StateLock::acquire(&config.daemon.state_dir)?;
-    let store =
-        Arc::new(Store::open(&config.daemon.state_dir).context("cannot open the state store")?);
-    let released = store.release_claims(&lock)?;
-    if released > 0 {
-        info!(
-            released,
-            "alerts claimed by a previous run are queued again"
-        );
-    }
+    let (_lock, store) = super::open_state(&config.daemon.state_dir)?;
     // The config just loaded is valid: whatever an earlier run refused is moot.
     store.set_note(CONFIG_ERROR, None, Utc::now())?;
     let health = Arc::new(Health::default());
