@@ -2,7 +2,7 @@
 //! digest per period, a summary beyond a channel's rate limit), retries with jittered
 //! exponential backoff, and turns rows that keep failing into dead letters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -156,15 +156,20 @@ impl Pipeline {
                 kind: MessageKind::Alert,
             };
             if let Some(digest) = channel.digest {
-                // Each row waits for the end of the period it was queued in.
-                let (ready, waiting): (Vec<_>, Vec<_>) = rows
-                    .into_iter()
-                    .partition(|r| digest.period_end(r.created) <= now);
-                for row in &waiting {
-                    self.store
-                        .defer(&[row.id], digest.period_end(row.created))?;
+                // Each row waits for the end of the period it was queued in: one
+                // deferral per period, not per row.
+                let mut waiting: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
+                let mut ready = Vec::new();
+                for row in rows {
+                    match digest.period_end(row.created) {
+                        end if end <= now => ready.push(row),
+                        end => waiting.entry(end).or_default().push(row.id),
+                    }
                 }
-                report.deferred += waiting.len();
+                for (end, ids) in &waiting {
+                    self.store.defer(ids, *end)?;
+                    report.deferred += ids.len();
+                }
                 if !ready.is_empty() {
                     sends.push(Send {
                         channel: name.clone(),

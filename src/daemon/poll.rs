@@ -275,9 +275,9 @@ impl Pipeline {
             .unseen(&feed.id, parsed.items.iter().map(|i| &i.key))?;
         let first_poll = state.last_success.is_none();
         let alerting = !first_poll || self.config.daemon.first_poll == FirstPoll::Alert;
+        let new: HashSet<&ItemKey> = new_keys.iter().copied().collect();
         let mut alerts = Vec::new();
         if alerting {
-            let new: HashSet<&ItemKey> = new_keys.iter().copied().collect();
             // A key the feed repeats is alerted once, like it is recorded once.
             let mut done: HashSet<&ItemKey> = HashSet::new();
             for item in parsed
@@ -321,11 +321,10 @@ impl Pipeline {
         // Kept only for trying new rules on them: a first poll of 10,000 feeds would
         // otherwise write every item's text once more.
         let recent = if self.config.daemon.backfill_new_rules {
-            let fresh: HashSet<&ItemKey> = new_keys.iter().copied().collect();
             parsed
                 .items
                 .iter()
-                .filter(|i| fresh.contains(&i.key))
+                .filter(|i| new.contains(&i.key))
                 .collect()
         } else {
             Vec::new()
