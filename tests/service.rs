@@ -539,3 +539,46 @@ fn a_rule_added_while_running_is_tried_on_the_last_day_after_a_dry_run() {
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
     assert!(smtp.drain().is_empty(), "nothing alerted twice");
 }
+
+#[test]
+fn metrics_count_alerts_waiting_for_a_retry() {
+    support::init();
+    // A port that was free a moment ago: the webhook is refused, a retryable failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\npoll_interval = \"1h\"\nlisten = \"127.0.0.1:0\"",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file:news.xml\"\n\n\
+             [channels.hook]\ntype = \"webhook\"\nurl = \"http://{closed}/hook\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"hook\"]\n"
+        ),
+    );
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("1", "Lavrov speaks")]),
+    )
+    .expect("feed file");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(
+        &config,
+        1,
+        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "1000000")],
+    );
+    // Heartbeats come every half second; the log says when the delivery failed.
+    notify.until(
+        |_| daemon.log().contains("delivery failed; will retry"),
+        || daemon.log(),
+    );
+    let (_, metrics) = http_get(&metrics_address(&daemon.log()), "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "newshound_alerts_total{channel=\"hook\",outcome=\"retrying\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
+}

@@ -245,11 +245,12 @@ impl Pipeline {
             let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(0);
             // The receiver's Retry-After wins over our backoff when it asks for longer.
             let wait = jittered(backoff(attempts + 1)).max(e.retry_after.unwrap_or_default());
+            report.retrying = retry.len();
+            count("retrying", report.retrying);
             warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
             let retry: Vec<i64> = retry.iter().map(|r| r.id).collect();
             self.store
                 .mark_retry(&retry, later(now, wait), &e.message)?;
-            report.retrying = retry.len();
         }
         if !dead.is_empty() {
             warn!(error = %e, attempts = dead[0].attempts + 1, "delivery failed; kept as a dead letter");
