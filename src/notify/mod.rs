@@ -94,6 +94,10 @@ impl Notifier {
         alerts: &[Alert],
         kind: &MessageKind,
     ) -> Result<String, DeliveryError> {
+        let email = |from: &Mailbox, to: &[Mailbox]| {
+            message::email(alerts, kind, name, &channel.templates, from, to)
+                .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))
+        };
         match &channel.transport {
             Transport::Email { to } => {
                 let Some((transport, from)) = &self.smtp else {
@@ -106,9 +110,7 @@ impl Notifier {
                     .map(|a| a.parse::<Mailbox>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
-                let message = message::email(alerts, kind, name, &channel.templates, from, &to)
-                    .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
-                send_email(transport, message).await
+                send_email(transport, email(from, &to)?).await
             }
             Transport::Webhook {
                 url,
@@ -123,15 +125,7 @@ impl Notifier {
                     .await
             }
             Transport::Maildir { path } => {
-                let message = message::email(
-                    alerts,
-                    kind,
-                    name,
-                    &channel.templates,
-                    &self.local_from,
-                    std::slice::from_ref(&self.local_from),
-                )
-                .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))?;
+                let message = email(&self.local_from, std::slice::from_ref(&self.local_from))?;
                 let id = message::message_id(alerts, name);
                 let bytes = message.formatted();
                 maildir::deliver(path, &id, &bytes)
