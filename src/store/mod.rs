@@ -481,8 +481,7 @@ impl Store {
         let mut rows = rows
             .into_iter()
             .map(|(id, channel, json, attempts, created)| {
-                let alert = serde_json::from_str(&json)
-                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                let alert = alert_of(id, &json)?;
                 Ok(OutboxRow {
                     id,
                     channel,
@@ -639,8 +638,7 @@ impl Store {
         })?;
         rows.map(|row| {
             let (id, channel, json, created, last_error) = row?;
-            let alert = serde_json::from_str(&json)
-                .map_err(|source| StoreError::BadAlert { id, source })?;
+            let alert = alert_of(id, &json)?;
             Ok(Replayable {
                 id,
                 channel,
@@ -848,8 +846,7 @@ fn queue_alerts(
         }
         match first {
             Some((id, first_json)) => {
-                let mut first: Alert = serde_json::from_str(&first_json)
-                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                let mut first = alert_of(id, &first_json)?;
                 first.also_in.push(Source {
                     feed: alert.feed.clone(),
                     title: alert.title.clone(),
@@ -864,6 +861,11 @@ fn queue_alerts(
         }
     }
     Ok(ids)
+}
+
+/// The alert stored as JSON in outbox row `id`.
+fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
+    serde_json::from_str(json).map_err(|source| StoreError::BadAlert { id, source })
 }
 
 fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
