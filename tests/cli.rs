@@ -744,11 +744,7 @@ fn once_says_how_many_alerts_wait_for_a_digest() {
 
 #[test]
 fn status_lists_alerts_waiting_for_a_retry_with_their_error() {
-    // A port that was free a moment ago: connections are refused, a retryable failure.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address");
+    let closed = support::refused_address();
     let config = support::TestConfig::write(
         "first_poll = \"alert\"",
         &format!(

@@ -103,12 +103,7 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         second.log()
     );
     // While it runs, a second daemon on the same state directory refuses to start.
-    let intruder = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["once", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .output()
-        .expect("second instance runs");
+    let intruder = newshound(&["once"], &config);
     let stderr = String::from_utf8_lossy(&intruder.stderr);
     assert_eq!(intruder.status.code(), Some(1), "{stderr}");
     assert!(
@@ -133,6 +128,18 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         smtp.drain().is_empty(),
         "delivered exactly once after the restart"
     );
+}
+
+/// `newshound ARGS --config <the test config>`, run to the end (logs off).
+fn newshound(args: &[&str], config: &TestConfig) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(args)
+        .arg("--config")
+        .arg(&config.path)
+        .envs(support::test_env())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("newshound runs")
 }
 
 /// systemd's side of `Type=notify`: a datagram socket the daemon reports to.
@@ -327,12 +334,7 @@ fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
         good.replace("keywords = [\"Lavrov\"]", "query = \"Lavrov AND (\""),
     )
     .expect("write config");
-    let check = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["check", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .output()
-        .expect("check runs");
+    let check = newshound(&["check"], &config);
     let error = String::from_utf8_lossy(&check.stderr)
         .trim()
         .trim_start_matches("newshound: ")
@@ -348,12 +350,7 @@ fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
 
     // `status` (which needs a valid file to find the state) says what was refused.
     std::fs::write(&config.path, good).expect("restore config");
-    let status = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["status", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .output()
-        .expect("status runs");
+    let status = newshound(&["status"], &config);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(
         shown.contains("config: the daemon refused a change at ") && shown.contains(&error),
@@ -434,13 +431,7 @@ fn a_busy_listen_address_stops_start_up_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = taken.local_addr().expect("address");
     let config = service_config(&smtp, &format!("listen = \"{address}\""));
-    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["run", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("daemon runs");
+    let out = newshound(&["run"], &config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -506,12 +497,7 @@ fn a_rule_added_while_running_is_tried_on_the_last_day_after_a_dry_run() {
     std::fs::write(&config.path, text).expect("write config");
 
     // The dry run: what the new rule would have caught, from the daemon's state.
-    let dry = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["test-rules", "--since", "24h", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .output()
-        .expect("test-rules runs");
+    let dry = newshound(&["test-rules", "--since", "24h"], &config);
     let printed = String::from_utf8_lossy(&dry.stdout);
     assert!(
         dry.status.success(),
@@ -543,11 +529,7 @@ fn a_rule_added_while_running_is_tried_on_the_last_day_after_a_dry_run() {
 #[test]
 fn metrics_count_alerts_waiting_for_a_retry() {
     support::init();
-    // A port that was free a moment ago: the webhook is refused, a retryable failure.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address");
+    let closed = support::refused_address();
     let config = TestConfig::write(
         "first_poll = \"alert\"\npoll_interval = \"1h\"\nlisten = \"127.0.0.1:0\"",
         &format!(

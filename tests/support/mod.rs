@@ -345,6 +345,15 @@ pub async fn serve_feed(
         .await;
 }
 
+/// An address on 127.0.0.1 that was free a moment ago: connecting is refused, the
+/// retryable failure of a receiver that is down.
+pub fn refused_address() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+}
+
 /// A temp dir holding a config file (and, inside, the state directory).
 pub struct TestConfig {
     pub dir: tempfile::TempDir,
