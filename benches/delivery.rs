@@ -44,12 +44,12 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
 
 async fn measure(label: &str, body: &str, n: usize) {
     let config = support::TestConfig::write("", body);
-    let store = Arc::new(Store::open(&config.state_dir()).expect("store"));
+    let store = Arc::new(Store::open(&config.state_dir()).await.expect("store"));
     let feed = FeedId("bench".into());
     store
-        .record_poll(&PollRecord {
+        .record_poll(PollRecord {
             dedupe_within: std::time::Duration::ZERO,
-            feed: &feed,
+            feed: feed.clone(),
             new_keys: vec![],
             recent: vec![],
             alerts: alerts(&feed, "out", n),
@@ -57,6 +57,7 @@ async fn measure(label: &str, body: &str, n: usize) {
             validators: Validators::default(),
             at: chrono::Utc::now(),
         })
+        .await
         .expect("queued");
     let pipeline = Pipeline::with_store(config.load(), Arc::clone(&store)).expect("pipeline");
     let started = Instant::now();

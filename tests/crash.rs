@@ -75,15 +75,21 @@ fn kill_9_at_random_moments_loses_no_alert() {
         daemon.kill().expect("kill -9");
         daemon.wait().expect("reaped");
         count(smtp.drain(), &mut received);
-        if let Some(store) = Store::open_existing(&config.state_dir()).expect("store") {
-            let claimed = store.replayable(OutboxState::Sending, None).expect("query");
-            in_flight.extend(claimed.iter().map(|row| {
-                newshound::notify::message::message_id(
-                    std::slice::from_ref(&row.alert),
-                    &row.channel,
-                )
-            }));
-        }
+        let claimed = support::block_on(async {
+            match Store::open_existing(&config.state_dir())
+                .await
+                .expect("store")
+            {
+                Some(store) => store
+                    .replayable(OutboxState::Sending, None)
+                    .await
+                    .expect("query"),
+                None => Vec::new(),
+            }
+        });
+        in_flight.extend(claimed.iter().map(|row| {
+            newshound::notify::message::message_id(std::slice::from_ref(&row.alert), &row.channel)
+        }));
     }
     let expected = runs * ITEMS_PER_RUN;
     // A last run without a kill delivers whatever is still queued.
@@ -92,12 +98,16 @@ fn kill_9_at_random_moments_loses_no_alert() {
         match smtp.try_next_message() {
             Some(message) => count(vec![message], &mut received),
             None => {
-                let store = newshound::store::Store::open(&config.state_dir()).expect("store");
+                let (counts, dead) = support::block_on(async {
+                    let store = Store::open(&config.state_dir()).await.expect("store");
+                    (
+                        store.outbox_counts().await.expect("counts"),
+                        store.dead_letters().await.expect("dead letters"),
+                    )
+                });
                 panic!(
-                    "{} of {expected} alerts arrived; outbox {:?}; dead letters {:?}",
+                    "{} of {expected} alerts arrived; outbox {counts:?}; dead letters {dead:?}",
                     received.len(),
-                    store.outbox_counts().expect("counts"),
-                    store.dead_letters().expect("dead letters")
                 );
             }
         }

@@ -52,8 +52,8 @@ fn config_with_feeds(
     (config, text)
 }
 
-fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
-    Arc::new(Pipeline::new(config.load()).expect("pipeline starts"))
+async fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(config.load()).await.expect("pipeline starts"))
 }
 
 const TWO_RULES: &str = r#"
@@ -100,7 +100,7 @@ async fn a_digest_sends_its_period_as_one_message_grouped_by_rule_and_an_empty_p
             smtp.config_section()
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.alerts, 3);
     assert_eq!(report.delivery.deferred, 3, "{report:?}");
@@ -166,7 +166,7 @@ async fn a_channel_over_its_rate_gets_one_summary_and_loses_nothing() {
             hook.uri()
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.sent, 5, "{report:?}");
 
@@ -252,7 +252,7 @@ async fn the_same_story_from_two_feeds_arrives_once_listing_both() {
             smtp.config_section()
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.sent, 1, "{report:?}");
     let message = smtp.next_message();
@@ -260,7 +260,7 @@ async fn the_same_story_from_two_feeds_arrives_once_listing_both() {
     assert!(body.contains("Also in: "), "{body}");
     assert!(body.contains("wire") && body.contains("mirror"), "{body}");
     assert!(smtp.drain().is_empty(), "one alert for one story");
-    assert_eq!(p.store.outbox_counts().expect("counts").merged, 1);
+    assert_eq!(p.store.outbox_counts().await.expect("counts").merged, 1);
 }
 
 #[tokio::test]
@@ -285,7 +285,7 @@ async fn custom_templates_shape_the_email_and_feed_html_arrives_sanitised() {
             smtp.config_section()
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     daemon::once(Arc::clone(&p)).await.expect("once runs");
     let message = smtp.next_message();
     assert_eq!(

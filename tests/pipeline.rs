@@ -38,8 +38,8 @@ fn feeds_section(server: &MockServer, routes: &[&str]) -> String {
         .collect()
 }
 
-fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
-    Arc::new(Pipeline::new(config.load()).expect("pipeline starts"))
+async fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(config.load()).await.expect("pipeline starts"))
 }
 
 /// The seed feed over HTTP, alerting on its first poll to an email channel on an SMTP
@@ -60,7 +60,7 @@ async fn news_to_email(
             feeds_section(&http, &["/news"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     (smtp, http, config, p)
 }
 
@@ -102,7 +102,9 @@ async fn every_feed_format_is_fetched_parsed_matched_and_mailed() {
             feeds_section(&http, &routes)
         ),
     );
-    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    let report = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     assert_eq!(report.feeds_failed, 0, "{report:?}");
     assert_eq!(report.delivery.sent, 10, "{report:?}");
 
@@ -153,7 +155,7 @@ async fn first_poll_marks_seen_and_later_polls_alert_only_on_new_items() {
             feeds_section(&http, &["/news"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
 
     let first = daemon::once(Arc::clone(&p)).await.expect("first poll");
     assert_eq!(
@@ -230,13 +232,14 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
             feeds_section(&http, &["/broken", "/html", "/good"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!((report.feeds_ok, report.feeds_failed), (1, 2));
     assert_eq!(report.delivery.sent, 1);
     let broken = p
         .store
         .feed_state(&FeedId("broken".into()))
+        .await
         .expect("query")
         .expect("row");
     assert_eq!(broken.last_error_kind.as_deref(), Some("http_status"));
@@ -244,6 +247,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
     let html = p
         .store
         .feed_state(&FeedId("html".into()))
+        .await
         .expect("query")
         .expect("row");
     assert_eq!(html.last_error_kind.as_deref(), Some("not_a_feed"));
@@ -257,6 +261,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
     let broken = p
         .store
         .feed_state(&FeedId("broken".into()))
+        .await
         .expect("query")
         .expect("row");
     assert_eq!(broken.consecutive_failures, 2);
@@ -268,7 +273,7 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
     let (smtp, _http, _config, p) = news_to_email(SmtpMode::TempFail, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.retrying, 1, "{report:?}");
-    assert_eq!(p.store.outbox_counts().expect("counts").pending, 1);
+    assert_eq!(p.store.outbox_counts().await.expect("counts").pending, 1);
 
     // Not due yet: the backoff holds it.
     assert_eq!(p.dispatch_due(Utc::now()).await.expect("dispatch").sent, 0);
@@ -286,7 +291,7 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
             .contains("Security Demands")
     );
     assert_eq!(
-        p.store.outbox_counts().expect("counts"),
+        p.store.outbox_counts().await.expect("counts"),
         OutboxCounts {
             sent: 1,
             ..OutboxCounts::default()
@@ -300,7 +305,7 @@ async fn a_permanent_smtp_rejection_becomes_a_dead_letter() {
     let (_smtp, _http, _config, p) = news_to_email(SmtpMode::Reject, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.dead, 1, "{report:?}");
-    let dead = p.store.dead_letters().expect("query");
+    let dead = p.store.dead_letters().await.expect("query");
     assert_eq!(dead.len(), 1);
     assert!(dead[0].2.contains("550"), "{dead:?}");
 }
@@ -316,9 +321,13 @@ async fn retries_stop_after_the_configured_attempts_and_the_alert_is_kept() {
         at += chrono::Duration::hours(2);
         p.dispatch_due(at).await.expect("dispatch");
     }
-    let counts = p.store.outbox_counts().expect("counts");
+    let counts = p.store.outbox_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.dead), (0, 1));
-    assert!(p.store.dead_letters().expect("query")[0].2.contains("451"));
+    assert!(
+        p.store.dead_letters().await.expect("query")[0]
+            .2
+            .contains("451")
+    );
 }
 
 #[tokio::test]
@@ -345,7 +354,9 @@ async fn a_title_cannot_inject_mail_headers_or_recipients() {
             feeds_section(&http, &["/evil"])
         ),
     );
-    daemon::once(pipeline(&config)).await.expect("once runs");
+    daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     let message = smtp.next_message();
     assert_eq!(message.to, ["me@example.org"], "no extra recipient");
     let names: Vec<String> = message
@@ -399,7 +410,7 @@ async fn webhooks_get_the_json_object_and_failures_are_classified() {
             feeds_section(&http, &["/news"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(
         (
@@ -513,7 +524,9 @@ channels = ["me"]
             feeds_section(&http, &["/news"])
         ),
     );
-    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    let report = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     assert_eq!(report.delivery.sent, 1, "{report:?}");
     let message = smtp.next_message();
     let body = message.decoded();
@@ -551,7 +564,9 @@ async fn feeds_of_one_host_are_fetched_at_most_two_at_a_time() {
                  [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n"
             ),
         );
-        let report = daemon::once(pipeline(&config)).await.expect("once runs");
+        let report = daemon::once(pipeline(&config).await)
+            .await
+            .expect("once runs");
         assert_eq!(report.feeds_ok, 6);
         assert_eq!(probe.served(), 6);
         assert_eq!(
@@ -595,7 +610,7 @@ async fn the_publisher_interval_is_the_longer_of_ttl_and_max_age() {
             feeds_section(&http, &["/news"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let feed = p.config.feeds[0].clone();
     let first = p.poll(&feed).await.expect("polled");
     assert_eq!(
@@ -621,7 +636,9 @@ async fn feed_entries_with_the_same_url_are_fetched_once() {
         "first_poll = \"alert\"",
         &format!("{}{}{rest}", entry("desk-a"), entry("desk-b")),
     );
-    let report = daemon::once(pipeline(&config)).await.expect("once runs");
+    let report = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     assert_eq!(
         (report.feeds_ok, report.new_items, report.alerts),
         (2, 8, 2)
@@ -629,7 +646,9 @@ async fn feed_entries_with_the_same_url_are_fetched_once() {
     assert_eq!(http.received_requests().await.expect("recording").len(), 1);
 
     // Both entries now hold the same ETag: the next poll is one conditional GET.
-    let again = daemon::once(pipeline(&config)).await.expect("once runs");
+    let again = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     assert_eq!(again.new_items, 0);
     let requests = http.received_requests().await.expect("recording");
     assert_eq!(requests.len(), 2);
@@ -644,7 +663,9 @@ async fn feed_entries_with_the_same_url_are_fetched_once() {
         entry("desk-c")
     );
     std::fs::write(&config.path, text).expect("rewrite config");
-    let joined = daemon::once(pipeline(&config)).await.expect("once runs");
+    let joined = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
     assert_eq!(
         (joined.feeds_ok, joined.new_items, joined.alerts),
         (3, 4, 1)
@@ -673,7 +694,7 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
         ),
     );
     let ops = config.dir.path().join("ops");
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     for expected in [0, 1, 1, 1] {
         daemon::once(Arc::clone(&p)).await.expect("once runs");
         assert_eq!(
@@ -691,6 +712,7 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
     let state = p
         .store
         .feed_state(&FeedId("news".into()))
+        .await
         .expect("query")
         .expect("row");
     assert!(state.broken_since.is_some());
@@ -706,6 +728,7 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
     let state = p
         .store
         .feed_state(&FeedId("news".into()))
+        .await
         .expect("query")
         .expect("row");
     assert_eq!(
@@ -733,7 +756,7 @@ async fn a_dripping_server_is_abandoned_at_the_timeout_without_holding_up_others
             feeds_section(&http, &["/news"])
         ),
     );
-    let p = pipeline(&config);
+    let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(
         (report.feeds_ok, report.feeds_failed, report.delivery.sent),
@@ -742,6 +765,7 @@ async fn a_dripping_server_is_abandoned_at_the_timeout_without_holding_up_others
     let drip = p
         .store
         .feed_state(&FeedId("drip".into()))
+        .await
         .expect("query")
         .expect("row");
     assert_eq!(drip.last_error_kind.as_deref(), Some("timeout"));
@@ -766,7 +790,7 @@ async fn a_refused_smtp_login_is_retried_not_dead_lettered() {
     let mut env = support::test_env();
     env.insert("WRONG_PASSWORD".into(), "not-it".into());
     let loaded = newshound::config::Config::load(&config.path, &env).expect("config");
-    let p = Arc::new(Pipeline::new(loaded).expect("pipeline"));
+    let p = Arc::new(Pipeline::new(loaded).await.expect("pipeline"));
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(
         (report.delivery.retrying, report.delivery.dead),

@@ -87,11 +87,14 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     }
     let status = first.signal_and_wait("KILL");
     assert!(!status.success());
-    {
-        let store = Store::open(&config.state_dir()).expect("store opens after the crash");
-        // Claimed by the dead process; the next start takes the claim back.
-        assert_eq!(store.outbox_counts().expect("counts").sending, 1);
-    }
+    let counts = support::block_on(async {
+        let store = Store::open(&config.state_dir())
+            .await
+            .expect("store opens after the crash");
+        store.outbox_counts().await.expect("counts")
+    });
+    // Claimed by the dead process; the next start takes the claim back.
+    assert_eq!(counts.sending, 1);
 
     let second = Daemon::start(&config, 2);
     let message = smtp.next_message();
@@ -116,9 +119,12 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     let status = second.signal_and_wait("TERM");
     assert_eq!(status.code(), Some(0), "{log}");
 
-    let store = Store::open(&config.state_dir()).expect("store opens");
+    let counts = support::block_on(async {
+        let store = Store::open(&config.state_dir()).await.expect("store opens");
+        store.outbox_counts().await.expect("counts")
+    });
     assert_eq!(
-        store.outbox_counts().expect("counts"),
+        counts,
         OutboxCounts {
             sent: 1,
             ..OutboxCounts::default()

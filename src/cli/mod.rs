@@ -210,7 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Once(args) => {
             let config = Config::load(&args.config, &env)?;
             let report = runtime()?.block_on(async {
-                let pipeline = Arc::new(Pipeline::new(config)?);
+                let pipeline = Arc::new(Pipeline::new(config).await?);
                 daemon::once(pipeline).await
             })?;
             let d = report.delivery;

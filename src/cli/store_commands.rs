@@ -1,16 +1,19 @@
 //! `status` and `replay`: commands that read and change the store directly, so they
 //! work whether the daemon runs or not.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 
 use super::ReplayArgs;
 use crate::config::{Config, ConfigError};
 use crate::daemon;
 use crate::model::FeedId;
-use crate::store::{OutboxState, Store};
+use crate::store::{FeedState, OutboxCounts, OutboxState, Retrying, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -21,17 +24,15 @@ pub(super) fn status(
     broken: Option<&ConfigError>,
 ) -> anyhow::Result<ExitCode> {
     let dir = &config.daemon.state_dir;
-    let store = Store::open_existing(dir).context("cannot read the state store")?;
-    let (states, counts, retrying, dead, refused) = match &store {
-        Some(store) => (
-            store.feed_states()?,
-            store.outbox_counts()?,
-            store.retrying()?,
-            store.dead_letters()?,
-            store.note(daemon::CONFIG_ERROR)?,
-        ),
-        None => Default::default(),
-    };
+    let Snapshot {
+        found,
+        states,
+        counts,
+        retrying,
+        dead,
+        refused,
+        mut times,
+    } = super::runtime()?.block_on(Snapshot::read(dir))?;
     // (name, url, interval): the configured feeds, or without a config what the store knows.
     let watched: Vec<(FeedId, String, Option<std::time::Duration>)> = match broken {
         None => config
@@ -58,10 +59,7 @@ pub(super) fn status(
                 );
                 crate::model::later(at, wait)
             });
-            let times = match &store {
-                Some(store) => store.new_item_times(&id, 20).unwrap_or_default(),
-                None => Vec::new(),
-            };
+            let times = times.remove(&id).unwrap_or_default();
             let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);
             FeedStatus {
                 name: id.0.clone(),
@@ -112,7 +110,7 @@ pub(super) fn status(
         writeln!(out, "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    if store.is_none() {
+    if !found {
         writeln!(
             out,
             "no state yet in {}: newshound has not polled with this config",
@@ -191,14 +189,19 @@ pub(super) fn status(
 /// `replay`: puts chosen outbox rows back in the queue; the daemon (or the next
 /// `once`) sends them.
 pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(replay_rows(config, args))
+}
+
+async fn replay_rows(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let (state, what) = match (args.dead, args.held) {
         (true, _) => (OutboxState::Dead, "dead letters"),
         (_, true) => (OutboxState::Held, "held alerts"),
         _ => (OutboxState::Sent, "sent alerts"),
     };
     let mut out = std::io::stdout().lock();
-    let Some(store) =
-        Store::open_existing(&config.daemon.state_dir).context("cannot read the state store")?
+    let Some(store) = Store::open_existing(&config.daemon.state_dir)
+        .await
+        .context("cannot read the state store")?
     else {
         writeln!(
             out,
@@ -210,7 +213,8 @@ pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
     let now = chrono::Utc::now();
     let since = args.since.map(|d| crate::model::earlier(now, d));
     let rows: Vec<_> = store
-        .replayable(state, since)?
+        .replayable(state, since)
+        .await?
         .into_iter()
         .filter(|r| {
             args.rule
@@ -241,7 +245,7 @@ pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
         )?;
     } else {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        store.requeue(&ids, now)?;
+        store.requeue(&ids, now).await?;
         writeln!(
             out,
             "re-queued {} {what}; a running daemon sends them within a minute, or run `newshound once`",
@@ -249,6 +253,48 @@ pub(super) fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `status` shows of the store.
+#[derive(Default)]
+struct Snapshot {
+    /// Whether there is a store at all.
+    found: bool,
+    states: Vec<(FeedId, FeedState, u64)>,
+    counts: OutboxCounts,
+    retrying: Vec<Retrying>,
+    dead: Vec<(i64, String, String)>,
+    refused: Option<(String, DateTime<Utc>)>,
+    /// When polls brought new items, per feed, newest first.
+    times: HashMap<FeedId, Vec<DateTime<Utc>>>,
+}
+
+impl Snapshot {
+    async fn read(dir: &Path) -> anyhow::Result<Snapshot> {
+        let Some(store) = Store::open_existing(dir)
+            .await
+            .context("cannot read the state store")?
+        else {
+            return Ok(Snapshot::default());
+        };
+        let states = store.feed_states().await?;
+        let mut times = HashMap::new();
+        for (id, ..) in &states {
+            times.insert(
+                id.clone(),
+                store.new_item_times(id, 20).await.unwrap_or_default(),
+            );
+        }
+        Ok(Snapshot {
+            found: true,
+            counts: store.outbox_counts().await?,
+            retrying: store.retrying().await?,
+            dead: store.dead_letters().await?,
+            refused: store.note(daemon::CONFIG_ERROR).await?,
+            states,
+            times,
+        })
+    }
 }
 
 /// One feed in `status`.

@@ -58,12 +58,13 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             ))
             .into());
         }
-        let Some(store) = crate::store::Store::open_existing(&config.daemon.state_dir)? else {
+        let Some(store) = crate::store::Store::open_existing(&config.daemon.state_dir).await?
+        else {
             return Ok(Vec::new());
         };
         let from = crate::model::earlier(chrono::Utc::now(), since);
         let mut by_feed: Vec<(String, Items)> = Vec::new();
-        for (feed, item) in store.recent_items(from)? {
+        for (feed, item) in store.recent_items(from).await? {
             match by_feed.iter_mut().find(|(name, _)| *name == feed.0) {
                 Some((_, Ok(items))) => items.push(item),
                 _ => by_feed.push((feed.0, Ok(vec![item]))),

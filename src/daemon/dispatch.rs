@@ -105,14 +105,14 @@ impl Pipeline {
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
-        self.store.release_expired(now)?;
+        self.store.release_expired(now).await?;
         loop {
-            let rows = self.store.claim_due(now, BATCH, LEASE)?;
+            let rows = self.store.claim_due(now, BATCH, LEASE).await?;
             if rows.is_empty() {
                 return Ok(report);
             }
             self.health.tick();
-            let sends = self.plan(rows, now, &mut report)?;
+            let sends = self.plan(rows, now, &mut report).await?;
             let mut deliveries = futures_util::stream::iter(sends)
                 .map(|send| {
                     let span = info_span!("deliver", channel = %send.channel, alerts = send.rows.len(), first = send.rows[0].id);
@@ -128,7 +128,7 @@ impl Pipeline {
     /// Turns claimed rows into messages, channel by channel: digests gather what their
     /// period holds, rate limits fold the excess into one summary, and rows that must
     /// wait are deferred (and counted in `report`).
-    fn plan(
+    async fn plan(
         &self,
         rows: Vec<OutboxRow>,
         now: DateTime<Utc>,
@@ -146,7 +146,7 @@ impl Pipeline {
             let Some(channel) = self.config.channels.get(&name) else {
                 let error = format!("channel {name:?} is no longer in the config");
                 warn!(%error, alerts = rows.len(), "dead letter");
-                self.store.mark_dead(&ids(&rows), now, &error)?;
+                self.store.mark_dead(&ids(&rows), now, &error).await?;
                 report.dead += rows.len();
                 continue;
             };
@@ -167,7 +167,7 @@ impl Pipeline {
                     }
                 }
                 for (end, ids) in &waiting {
-                    self.store.defer(ids, *end)?;
+                    self.store.defer(ids, *end).await?;
                     report.deferred += ids.len();
                 }
                 if !ready.is_empty() {
@@ -187,7 +187,7 @@ impl Pipeline {
             };
             let (budget, next_slot) = self.rate.budget(&name, limit, now);
             if budget == 0 {
-                self.store.defer(&ids(&rows), next_slot)?;
+                self.store.defer(&ids(&rows), next_slot).await?;
                 report.deferred += rows.len();
                 continue;
             }
@@ -230,7 +230,7 @@ impl Pipeline {
                 info!(title = %alerts[0].title, %receipt, "delivered");
                 report.sent = send.rows.len();
                 count("sent", report.sent);
-                self.store.mark_sent(&ids(&send.rows), Utc::now())?;
+                self.store.mark_sent(&ids(&send.rows), Utc::now()).await?;
                 return Ok(report);
             }
             Err(e) => e,
@@ -250,12 +250,13 @@ impl Pipeline {
             warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
             let retry: Vec<i64> = retry.iter().map(|r| r.id).collect();
             self.store
-                .mark_retry(&retry, later(now, wait), &e.message)?;
+                .mark_retry(&retry, later(now, wait), &e.message)
+                .await?;
         }
         if !dead.is_empty() {
             warn!(error = %e, attempts = dead[0].attempts + 1, "delivery failed; kept as a dead letter");
             let dead: Vec<i64> = dead.iter().map(|r| r.id).collect();
-            self.store.mark_dead(&dead, now, &e.message)?;
+            self.store.mark_dead(&dead, now, &e.message).await?;
             report.dead = dead.len();
             count("dead", report.dead);
         }

@@ -25,13 +25,16 @@ use crate::config::{Config, Feed, FeedSource};
 use crate::feed::Fetcher;
 use crate::model::FeedId;
 use crate::notify::Notifier;
-use crate::store::{StateLock, Store, StoreError};
+use crate::store::{FeedState, StateLock, Store, StoreError};
 
 /// In-flight polls and deliveries get this long to finish after a shutdown request
 /// (systemd's stop timeout in the unit is 20 s).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
 const DISPATCH_IDLE: Duration = Duration::from_secs(60);
+/// Feeds never polled before (at start, or added by a reload) are all fetched within
+/// this long, spread evenly: prompt for a new user, no burst for a new list of 1,000.
+const NEW_FEEDS_WITHIN: Duration = Duration::from_secs(10);
 
 /// Everything a poll or a delivery needs, shared by all tasks.
 pub struct Pipeline {
@@ -43,6 +46,8 @@ pub struct Pipeline {
     outbox_changed: Notify,
     /// Bounds how many feeds are fetched at the same time.
     fetch_slots: Semaphore,
+    /// Bounds parsing and matching, which run on blocking threads, to one per core.
+    cpu_slots: Semaphore,
     /// Bounds, per host, how many of its feeds are fetched at the same time, so 300
     /// feeds of one site do not hammer it.
     host_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -62,8 +67,8 @@ impl Pipeline {
     /// Holds the state directory's lock for as long as the pipeline lives, so a second
     /// daemon on the same directory refuses to start; alerts a dead predecessor had
     /// claimed go back to the queue.
-    pub fn new(config: Config) -> anyhow::Result<Pipeline> {
-        let (lock, store) = open_state(&config.daemon.state_dir)?;
+    pub async fn new(config: Config) -> anyhow::Result<Pipeline> {
+        let (lock, store) = open_state(&config.daemon.state_dir).await?;
         let mut pipeline = Pipeline::with_store(config, store)?;
         pipeline.lock = Some(lock);
         Ok(pipeline)
@@ -75,6 +80,7 @@ impl Pipeline {
         let notifier = Notifier::new(&config).context("cannot set up the alert channels")?;
         Ok(Pipeline {
             fetch_slots: Semaphore::new(config.daemon.max_concurrent_fetches),
+            cpu_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             host_slots: std::sync::Mutex::new(HashMap::new()),
             announced_moves: std::sync::Mutex::new(HashSet::new()),
             config: Arc::new(config),
@@ -88,22 +94,14 @@ impl Pipeline {
         })
     }
 
-    /// Polls a group of feeds sharing a source, within the global and per-host limits.
-    async fn poll_bounded(
+    /// Polls a group of feeds sharing a source, timed for `/metrics`.
+    async fn poll_timed(
         &self,
         group: &[Feed],
     ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
         let Some(first) = group.first() else {
             return Ok(Vec::new());
         };
-        // The host's slot first: waiting for it must not hold one of the global slots.
-        // The semaphores are never closed, so acquiring can only wait, not fail.
-        let host = self.host_slot(first);
-        let _host_slot = match &host {
-            Some(slots) => Some(slots.acquire().await),
-            None => None,
-        };
-        let _slot = self.fetch_slots.acquire().await;
         let started = std::time::Instant::now();
         let results = self
             .poll_group(group)
@@ -132,10 +130,12 @@ impl Pipeline {
 
 /// Takes the state directory's lock (a second daemon is refused), opens the store, and
 /// queues again the alerts a dead predecessor had claimed.
-fn open_state(state_dir: &std::path::Path) -> anyhow::Result<(StateLock, Arc<Store>)> {
+async fn open_state(state_dir: &std::path::Path) -> anyhow::Result<(StateLock, Arc<Store>)> {
     let lock = StateLock::acquire(state_dir)?;
-    let store = Store::open(state_dir).context("cannot open the state store")?;
-    let released = store.release_claims(&lock)?;
+    let store = Store::open(state_dir)
+        .await
+        .context("cannot open the state store")?;
+    let released = store.release_claims(&lock).await?;
     if released > 0 {
         info!(
             released,
@@ -161,7 +161,7 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let mut handles = Vec::new();
     for group in by_source(&pipeline.config.feeds) {
         let p = Arc::clone(&pipeline);
-        handles.push(tasks.spawn(async move { p.poll_bounded(&group).await }));
+        handles.push(tasks.spawn(async move { p.poll_timed(&group).await }));
     }
     tasks.close();
     let mut report = OnceReport::default();
@@ -207,28 +207,48 @@ pub fn by_source(feeds: &[Feed]) -> Vec<Vec<Feed>> {
 /// is cut short is still in the store and resumes at the next start.
 pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
-    let counts = pipeline.store.outbox_counts()?;
+    let counts = pipeline.store.outbox_counts().await?;
     info!(
         feeds = pipeline.config.feeds.len(),
         rules = pipeline.config.rules.len(),
         pending_alerts = counts.pending,
         "newshound running"
     );
+    let known: HashMap<FeedId, FeedState> = pipeline
+        .store
+        .feed_states()
+        .await?
+        .into_iter()
+        .map(|(id, state, _)| (id, state))
+        .collect();
     let groups = by_source(&pipeline.config.feeds);
-    // Feeds never polled before start at evenly spread phases of their interval, so
-    // 1,000 new feeds at 10 minutes make one request every 0.6 s, not a burst.
-    let new_count = groups.iter().filter(|g| never_polled(&pipeline, g)).count();
+    // Feeds never polled before are fetched within the first seconds (spread evenly
+    // over NEW_FEEDS_WITHIN, under the usual limits), so a new user sees them work;
+    // known feeds keep their stored schedule.
+    let new_count = groups.iter().filter(|g| never_polled(&known, g)).count();
     let mut new_index = 0;
+    let now = Utc::now();
     for group in groups {
-        let phase = if never_polled(&pipeline, &group) {
+        let (first, failures) = if never_polled(&known, &group) {
             new_index += 1;
-            Some((new_index - 1) as f64 / new_count as f64)
+            let spread = NEW_FEEDS_WITHIN.min(group_interval(&group));
+            (spread.mul_f64((new_index - 1) as f64 / new_count as f64), 0)
         } else {
-            None
+            let daemon = &pipeline.config.daemon;
+            let waits = group
+                .iter()
+                .map(|feed| first_wait(&known, feed, daemon.max_backoff, now));
+            let failures = group
+                .iter()
+                .filter_map(|feed| known.get(&feed.id))
+                .map(|s| s.consecutive_failures)
+                .max()
+                .unwrap_or(0);
+            (waits.min().unwrap_or(Duration::ZERO), failures)
         };
         let p = Arc::clone(&pipeline);
         let stop = shutdown.clone();
-        tasks.spawn(async move { poll_forever(p, group, phase, stop).await });
+        tasks.spawn(async move { poll_forever(p, group, first, failures, stop).await });
     }
     {
         let p = Arc::clone(&pipeline);
@@ -247,28 +267,25 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
     Ok(())
 }
 
-/// Polls a group of feeds (one source) until shutdown. `phase` (0..1) places a new
-/// group's first poll within its interval; a known one keeps its stored schedule.
-async fn poll_forever(
-    pipeline: Arc<Pipeline>,
-    group: Vec<Feed>,
-    phase: Option<f64>,
-    shutdown: CancellationToken,
-) {
-    // Entries sharing a source are polled as often as the most eager of them asks.
-    let interval = group
+/// Entries sharing a source are polled as often as the most eager of them asks.
+fn group_interval(group: &[Feed]) -> Duration {
+    group
         .iter()
         .map(|f| f.interval)
         .min()
-        .unwrap_or(DISPATCH_IDLE);
-    let mut wait = match phase {
-        Some(phase) => interval.mul_f64(phase),
-        None => group
-            .iter()
-            .map(|feed| first_wait(&pipeline, feed))
-            .min()
-            .unwrap_or(Duration::ZERO),
-    };
+        .unwrap_or(DISPATCH_IDLE)
+}
+
+/// Polls a group of feeds (one source) until shutdown: first after `wait`, then on its
+/// interval. `failures` is how many of its polls in a row had failed before.
+async fn poll_forever(
+    pipeline: Arc<Pipeline>,
+    group: Vec<Feed>,
+    mut wait: Duration,
+    mut failures: u32,
+    shutdown: CancellationToken,
+) {
+    let interval = group_interval(&group);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -276,11 +293,19 @@ async fn poll_forever(
         }
         // A poll in progress is not abandoned on shutdown: `run` waits for it (bounded).
         // Its failures are recorded and logged inside.
-        let (interval, failures, retry_after) = match pipeline.poll_bounded(&group).await {
-            Ok(results) => after_poll(&pipeline, &group, interval, &results),
+        let (interval, retry_after) = match pipeline.poll_timed(&group).await {
+            Ok(results) => {
+                let failed = results.iter().any(Result::is_err);
+                failures = if failed {
+                    failures.saturating_add(1)
+                } else {
+                    0
+                };
+                after_poll(&pipeline, interval, &results)
+            }
             Err(e) => {
                 warn!(error = %e, "cannot read feed state; trying again next interval");
-                (interval, 0, None)
+                (interval, None)
             }
         };
         let base = next_poll_in(
@@ -294,19 +319,14 @@ async fn poll_forever(
     }
 }
 
-/// What the next poll of a group depends on: its interval (lengthened if the publisher
-/// asks, up to a cap), how many polls in a row failed, and the server's Retry-After.
+/// What the next poll of a group depends on besides its failures: its interval
+/// (lengthened if the publisher asks, up to a cap) and the server's Retry-After.
 fn after_poll(
     pipeline: &Pipeline,
-    group: &[Feed],
     interval: Duration,
     results: &[Result<PollOutcome, PollError>],
-) -> (Duration, u32, Option<Duration>) {
-    let failed = group
-        .iter()
-        .zip(results)
-        .find_map(|(feed, r)| r.as_ref().err().map(|e| (feed, e)));
-    match failed {
+) -> (Duration, Option<Duration>) {
+    match results.iter().find_map(|r| r.as_ref().err()) {
         None => {
             let asked = results
                 .iter()
@@ -314,50 +334,34 @@ fn after_poll(
                 .max()
                 .unwrap_or(Duration::ZERO);
             let cap = pipeline.config.daemon.max_publisher_interval;
-            (interval.max(asked.min(cap)), 0, None)
+            (interval.max(asked.min(cap)), None)
         }
-        Some((feed, e)) => {
-            let failures = pipeline
-                .store
-                .feed_state(&feed.id)
-                .ok()
-                .flatten()
-                .map_or(1, |s| s.consecutive_failures);
-            let retry_after = match e {
-                PollError::Fetch(fetch) => fetch.retry_after(),
-                _ => None,
-            };
-            (interval, failures, retry_after)
-        }
+        Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
+        Some(_) => (interval, None),
     }
 }
 
-/// Whether no feed of the group has ever been polled.
-fn never_polled(pipeline: &Pipeline, group: &[Feed]) -> bool {
-    group.iter().all(|feed| {
-        pipeline
-            .store
-            .feed_state(&feed.id)
-            .ok()
-            .flatten()
-            .is_none_or(|s| s.last_attempt.is_none())
-    })
+/// Whether no feed of the group has ever been polled, by the states in `known`.
+fn never_polled(known: &HashMap<FeedId, FeedState>, group: &[Feed]) -> bool {
+    group
+        .iter()
+        .all(|feed| known.get(&feed.id).is_none_or(|s| s.last_attempt.is_none()))
 }
 
 /// When a feed polled before is next due after a restart: its last attempt plus its
 /// interval or backoff, so restarts neither bunch feeds together nor poll a
 /// backed-off feed early. A feed never polled is due now.
-fn first_wait(pipeline: &Pipeline, feed: &Feed) -> Duration {
-    let state = pipeline.store.feed_state(&feed.id).ok().flatten();
+fn first_wait(
+    known: &HashMap<FeedId, FeedState>,
+    feed: &Feed,
+    max_backoff: Duration,
+    now: DateTime<Utc>,
+) -> Duration {
+    let state = known.get(&feed.id);
     match state.and_then(|s| Some((s.last_attempt?, s.consecutive_failures))) {
         Some((last, failures)) => {
-            let wait = next_poll_in(
-                feed.interval,
-                failures,
-                None,
-                pipeline.config.daemon.max_backoff,
-            );
-            (crate::model::later(last, wait) - Utc::now())
+            let wait = next_poll_in(feed.interval, failures, None, max_backoff);
+            (crate::model::later(last, wait) - now)
                 .to_std()
                 .unwrap_or(Duration::ZERO)
         }
@@ -406,7 +410,10 @@ async fn dispatch_forever(pipeline: Arc<Pipeline>, shutdown: CancellationToken) 
             .instrument(info_span!("dispatch"))
             .await;
         // A store error (disk full, locked) is logged and retried; alerts stay queued.
-        let next_due = dispatched.and_then(|_| pipeline.store.next_due());
+        let next_due = match dispatched {
+            Ok(_) => pipeline.store.next_due().await,
+            Err(e) => Err(e),
+        };
         let until_next = match next_due {
             Ok(next) => next
                 .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -469,35 +476,20 @@ mod tests {
                     interval = \"10m\"\n\n[[feeds]]\nname = \"new\"\nurl = \"file:n.xml\"\ninterval = \"10m\"\n";
         let config =
             Config::from_toml(&dir.path().join("n.toml"), toml, &HashMap::new()).expect("config");
-        let store = Arc::new(Store::open(&config.daemon.state_dir).expect("store"));
-        let known = FeedId("known".into());
-        store
-            .record_poll(&crate::store::PollRecord {
-                feed: &known,
-                new_keys: vec![],
-                recent: vec![],
-                alerts: vec![],
-                held: vec![],
-                validators: crate::feed::Validators::default(),
-                at: Utc::now() - chrono::Duration::seconds(30),
-                dedupe_within: Duration::ZERO,
-            })
-            .expect("recorded");
-        let thirty_seconds_ago = Utc::now() - chrono::Duration::seconds(30);
-        for _ in 0..2 {
-            store
-                .record_failure(&known, "timeout", "slow", thirty_seconds_ago)
-                .expect("recorded");
-        }
-        let pipeline = Pipeline::with_store(config, store).expect("pipeline");
-        let (known, new) = (&pipeline.config.feeds[0], &pipeline.config.feeds[1]);
-        // Two failures: 20 minutes after the last attempt, 30 s ago (and however long
-        // this test took on a busy machine).
-        let wait = first_wait(&pipeline, known).as_secs();
-        assert!((20 * 60 - 60..=20 * 60 - 29).contains(&wait), "{wait}");
-        assert_eq!(first_wait(&pipeline, new), Duration::ZERO);
-        assert!(never_polled(&pipeline, std::slice::from_ref(new)));
-        assert!(!never_polled(&pipeline, &pipeline.config.feeds));
+        let now = DateTime::from_timestamp(1_000_000, 0).expect("time");
+        let state = FeedState {
+            last_attempt: Some(now - chrono::Duration::seconds(30)),
+            consecutive_failures: 2,
+            ..FeedState::default()
+        };
+        let known_states = HashMap::from([(FeedId("known".into()), state)]);
+        let (known, new) = (&config.feeds[0], &config.feeds[1]);
+        // Two failures: 20 minutes after the last attempt, 30 s ago.
+        let wait = first_wait(&known_states, known, DAY, now);
+        assert_eq!(wait, Duration::from_secs(20 * 60 - 30));
+        assert_eq!(first_wait(&known_states, new, DAY, now), Duration::ZERO);
+        assert!(never_polled(&known_states, std::slice::from_ref(new)));
+        assert!(!never_polled(&known_states, &config.feeds));
     }
 
     #[test]

@@ -101,8 +101,8 @@ async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
 }
 
 /// Sets the gauges read from the store, and lets the recorder tidy up.
-pub fn refresh(config: &Config, store: &Store) {
-    if let Ok(counts) = store.outbox_counts() {
+pub async fn refresh(config: &Config, store: &Store) {
+    if let Ok(counts) = store.outbox_counts().await {
         for (state, n) in [
             ("pending", counts.pending),
             ("sending", counts.sending),
@@ -112,7 +112,7 @@ pub fn refresh(config: &Config, store: &Store) {
         }
         metrics::gauge!(DEAD).set(counts.dead as f64);
     }
-    if let Ok(states) = store.feed_states() {
+    if let Ok(states) = store.feed_states().await {
         let configured: std::collections::HashSet<&str> =
             config.feeds.iter().map(|f| f.id.0.as_str()).collect();
         let mine = states

@@ -2,15 +2,16 @@
 //! alerts in one transaction.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use tracing::{debug, info, warn};
+use chrono::{DateTime, Utc};
+use tracing::{Instrument, debug, info, warn};
 
 use super::Pipeline;
-use crate::config::{Feed, FirstPoll};
+use crate::config::{Config, Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed, Validators};
-use crate::model::{Alert, Field, Item, ItemKey, RuleFields};
+use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields};
 use crate::rules::{self, RuleMatch};
 use crate::store::{FeedState, PollRecord, StoreError};
 
@@ -76,10 +77,8 @@ impl Pipeline {
         let Some(first) = feeds.first() else {
             return Ok(Vec::new());
         };
-        let states = feeds
-            .iter()
-            .map(|f| Ok(self.store.feed_state(&f.id)?.unwrap_or_default()))
-            .collect::<Result<Vec<FeedState>, StoreError>>()?;
+        let ids: Vec<FeedId> = feeds.iter().map(|f| f.id.clone()).collect();
+        let states = self.store.feed_states_of(&ids).await?;
         // A conditional GET only when every entry holds the same validators: a 304
         // must not hide items from an entry that has not seen them.
         let validators = if states.iter().all(|s| s.validators == states[0].validators) {
@@ -87,10 +86,10 @@ impl Pipeline {
         } else {
             Validators::default()
         };
-        let fetched = self.fetcher.fetch(&first.source, &validators).await;
-        let parsed = match &fetched {
+        let mut fetched = self.fetch(first, &validators).await;
+        let parsed = match &mut fetched {
             Ok(Fetched::Body { bytes, charset, .. }) => {
-                Some(feed::parse(bytes, charset.as_deref()))
+                Some(self.parse(std::mem::take(bytes), charset.clone()).await)
             }
             _ => None,
         };
@@ -101,6 +100,7 @@ impl Pipeline {
                 (Ok(Fetched::NotModified { max_age }), _) => self
                     .store
                     .record_unchanged(&feed.id, Utc::now())
+                    .await
                     .map(|()| PollOutcome {
                         not_modified: true,
                         publisher_interval: *max_age,
@@ -122,64 +122,109 @@ impl Pipeline {
                     match parsed {
                         Ok(parsed) => {
                             self.record_items(feed, &state, parsed, validators.clone(), *max_age)
+                                .await
                         }
                         Err(e) => Err(PollError::Parse(e.clone())),
                     }
                 }
                 (Ok(Fetched::Body { .. }), None) => unreachable!("a body is always parsed"),
             };
-            results.push(self.report(feed, result));
+            results.push(self.report(feed, &state, result).await);
         }
         Ok(results)
     }
 
+    /// Fetches a source within the global and per-host limits. The slots are held for
+    /// the fetch only: parsing and recording do not keep other feeds waiting.
+    async fn fetch(&self, feed: &Feed, validators: &Validators) -> Result<Fetched, FetchError> {
+        // The host's slot first: waiting for it must not hold one of the global slots.
+        // The semaphores are never closed, so acquiring can only wait, not fail.
+        let host = self.host_slot(feed);
+        let _host_slot = match &host {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
+        let _slot = self.fetch_slots.acquire().await;
+        self.fetcher.fetch(&feed.source, validators).await
+    }
+
+    /// Parses a body on a blocking thread, at most one per core at a time.
+    async fn parse(
+        &self,
+        bytes: Vec<u8>,
+        charset: Option<String>,
+    ) -> Result<Arc<ParsedFeed>, ParseError> {
+        let _core = self.cpu_slots.acquire().await;
+        tokio::task::spawn_blocking(move || feed::parse(&bytes, charset.as_deref()).map(Arc::new))
+            .await
+            .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))))
+    }
+
     /// Logs a poll's outcome, records a failure in the store, and announces a feed
-    /// that breaks or recovers.
-    fn report(
+    /// that breaks or recovers. `before` is the feed's state before this poll.
+    async fn report(
         &self,
         feed: &Feed,
+        before: &FeedState,
         result: Result<PollOutcome, PollError>,
     ) -> Result<PollOutcome, PollError> {
         let span = tracing::info_span!("poll", feed = %feed.id);
-        let _entered = span.enter();
         let counted = match &result {
             Ok(outcome) if outcome.not_modified => "not_modified",
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
         metrics::counter!(super::observe::POLLS, "result" => counted).increment(1);
-        if let Ok(outcome) = &result {
-            self.health.polled();
-            metrics::counter!(super::observe::ITEMS).increment(outcome.new_items as u64);
-        }
+        let now = Utc::now();
+        let mut after = before.clone();
         match &result {
-            Ok(outcome) if outcome.alerts > 0 || outcome.new_items > 0 => info!(
-                new_items = outcome.new_items,
-                alerts = outcome.alerts,
-                "polled"
-            ),
-            Ok(outcome) => debug!(not_modified = outcome.not_modified, "polled, nothing new"),
-            Err(PollError::Store(e)) => warn!(error = %e, "cannot record poll"),
-            Err(e) => {
-                let previous = self.store.feed_state(&feed.id).ok().flatten();
-                let message = e.to_string();
-                let failures =
-                    match self
-                        .store
-                        .record_failure(&feed.id, e.kind(), &message, Utc::now())
-                    {
-                        Ok(n) => n,
-                        Err(store) => return Err(PollError::Store(store)),
-                    };
-                // Log when the failure changes, not on every poll of a feed that stays broken.
-                if previous.and_then(|p| p.last_error).as_deref() != Some(message.as_str()) {
-                    warn!(kind = e.kind(), failures, error = %message, "poll failed; will retry");
+            Ok(outcome) => {
+                self.health.polled();
+                metrics::counter!(super::observe::ITEMS).increment(outcome.new_items as u64);
+                if outcome.alerts > 0 || outcome.new_items > 0 {
+                    span.in_scope(|| {
+                        info!(
+                            new_items = outcome.new_items,
+                            alerts = outcome.alerts,
+                            "polled"
+                        );
+                    });
                 } else {
-                    debug!(kind = e.kind(), failures, "poll failed again");
+                    span.in_scope(|| {
+                        debug!(not_modified = outcome.not_modified, "polled, nothing new");
+                    });
                 }
+                after.consecutive_failures = 0;
+                after.failing_since = None;
+            }
+            Err(PollError::Store(e)) => {
+                span.in_scope(|| warn!(error = %e, "cannot record poll"));
+                return result;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let failures = match self
+                    .store
+                    .record_failure(&feed.id, e.kind(), &message, now)
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(store) => return Err(PollError::Store(store)),
+                };
+                // Log when the failure changes, not on every poll of a feed that stays broken.
+                span.in_scope(|| {
+                    if before.last_error.as_deref() != Some(message.as_str()) {
+                        warn!(kind = e.kind(), failures, error = %message, "poll failed; will retry");
+                    } else {
+                        debug!(kind = e.kind(), failures, "poll failed again");
+                    }
+                });
+                after.consecutive_failures = failures;
+                after.failing_since.get_or_insert(now);
+                after.last_error = Some(message);
             }
         }
-        if let Err(e) = self.check_health(feed) {
+        if let Err(e) = self.check_health(feed, &after, now).instrument(span).await {
             return Err(PollError::Store(e));
         }
         result
@@ -188,11 +233,12 @@ impl Pipeline {
     /// Declares the feed broken after `broken_after_failures` failed polls in a row
     /// or `broken_after` of failing, and recovered at its next success: each change
     /// once, to the health channel if there is one.
-    fn check_health(&self, feed: &Feed) -> Result<(), StoreError> {
-        let Some(state) = self.store.feed_state(&feed.id)? else {
-            return Ok(());
-        };
-        let now = Utc::now();
+    async fn check_health(
+        &self,
+        feed: &Feed,
+        state: &FeedState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let daemon = &self.config.daemon;
         let failing_for = state.failing_since.map_or(Duration::ZERO, |since| {
             (now - since).to_std().unwrap_or(Duration::ZERO)
@@ -252,47 +298,62 @@ impl Pipeline {
                 (channel.clone(), alert)
             })
             .collect();
+        let announced = !alerts.is_empty();
         self.store
-            .set_health(&feed.id, state.broken_since.is_none(), &alerts, now)?;
-        if !alerts.is_empty() {
+            .set_health(&feed.id, state.broken_since.is_none(), alerts, now)
+            .await?;
+        if announced {
             self.outbox_changed.notify_one();
         }
         Ok(())
     }
 
-    /// Finds a parsed feed's new items, matches them, and records items, alerts and
-    /// validators in one transaction.
-    fn record_items(
+    /// Finds a parsed feed's new items, matches them (on a blocking thread), and
+    /// records items, alerts and validators in one transaction.
+    async fn record_items(
         &self,
         feed: &Feed,
         state: &FeedState,
-        parsed: &ParsedFeed,
+        parsed: &Arc<ParsedFeed>,
         validators: Validators,
         max_age: Option<Duration>,
     ) -> Result<PollOutcome, PollError> {
-        let new_keys = self
-            .store
-            .unseen(&feed.id, parsed.items.iter().map(|i| &i.key))?;
+        let keys = parsed.items.iter().map(|i| i.key.clone()).collect();
+        let new_keys = self.store.unseen(&feed.id, keys).await?;
         let first_poll = state.last_success.is_none();
         let alerting = !first_poll || self.config.daemon.first_poll == FirstPoll::Alert;
-        let new: HashSet<&ItemKey> = new_keys.iter().copied().collect();
-        let mut alerts = Vec::new();
-        if alerting {
-            // A key the feed repeats is alerted once, like it is recorded once.
-            let mut done: HashSet<&ItemKey> = HashSet::new();
-            for item in parsed
-                .items
-                .iter()
-                .filter(|i| new.contains(&i.key) && done.insert(&i.key))
-            {
-                let matches = self.config.rules.matches(&feed.id.0, item);
-                for m in &matches {
-                    metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned())
-                        .increment(1);
+        let backfill = self.config.daemon.backfill_new_rules;
+        let (alerts, recent) = if new_keys.is_empty() || !(alerting || backfill) {
+            (Vec::new(), Vec::new())
+        } else {
+            let config = Arc::clone(&self.config);
+            let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
+            let _core = self.cpu_slots.acquire().await;
+            tokio::task::spawn_blocking(move || {
+                let new: HashSet<&ItemKey> = new.iter().collect();
+                // A key the feed repeats is alerted once, like it is recorded once.
+                let mut done: HashSet<&ItemKey> = HashSet::new();
+                let fresh = parsed
+                    .items
+                    .iter()
+                    .filter(|i| new.contains(&i.key) && done.insert(&i.key));
+                let mut alerts = Vec::new();
+                let mut recent = Vec::new();
+                for item in fresh {
+                    if alerting {
+                        alerts.extend(match_item(&config, &feed, item, |_| true));
+                    }
+                    // Kept only for trying new rules on them: a first poll of 10,000
+                    // feeds would otherwise write every item's text once more.
+                    if backfill {
+                        recent.push(item.clone());
+                    }
                 }
-                alerts.extend(self.route(feed, item, &matches));
-            }
-        }
+                (alerts, recent)
+            })
+            .await
+            .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
+        };
         // A known feed that suddenly has a flood of new items (or re-keyed its old
         // ones) is held: one notice per channel instead of a message per item.
         let flood = !first_poll
@@ -318,27 +379,18 @@ impl Pipeline {
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
         };
-        // Kept only for trying new rules on them: a first poll of 10,000 feeds would
-        // otherwise write every item's text once more.
-        let recent = if self.config.daemon.backfill_new_rules {
-            parsed
-                .items
-                .iter()
-                .filter(|i| new.contains(&i.key))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        self.store.record_poll(&PollRecord {
-            dedupe_within: self.config.daemon.dedupe_window,
-            feed: &feed.id,
-            recent,
-            new_keys,
-            alerts,
-            held,
-            validators,
-            at: Utc::now(),
-        })?;
+        self.store
+            .record_poll(PollRecord {
+                dedupe_within: self.config.daemon.dedupe_window,
+                feed: feed.id.clone(),
+                recent,
+                new_keys,
+                alerts,
+                held,
+                validators,
+                at: Utc::now(),
+            })
+            .await?;
         if outcome.alerts > 0 {
             self.outbox_changed.notify_one();
         }
@@ -399,78 +451,89 @@ impl Pipeline {
     /// Tries the rules named `rules` on the items of the last 24 hours and queues
     /// alerts for what they match (an item already alerted to a channel is not
     /// alerted there again). Returns how many alerts were queued.
-    pub fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
+    pub async fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
         let now = Utc::now();
         let since = crate::model::earlier(now, crate::store::RECENT);
         let mut alerts = Vec::new();
-        for (feed_id, item) in self.store.recent_items(since)? {
+        for (feed_id, item) in self.store.recent_items(since).await? {
             // Items of feeds since removed from the config are left alone.
             let Some(feed) = self.config.feeds.iter().find(|f| f.id == feed_id) else {
                 continue;
             };
-            let matches: Vec<RuleMatch> = self
-                .config
-                .rules
-                .matches(&feed_id.0, &item)
-                .into_iter()
-                .filter(|m| rules.contains(m.rule))
-                .collect();
-            alerts.extend(self.route(feed, &item, &matches));
+            alerts.extend(match_item(&self.config, feed, &item, |m| {
+                rules.contains(m.rule)
+            }));
         }
         let queued = self
             .store
-            .queue_backfill(&alerts, now, self.config.daemon.dedupe_window)?
+            .queue_backfill(alerts, now, self.config.daemon.dedupe_window)
+            .await?
             .len();
         if queued > 0 {
             self.outbox_changed.notify_one();
         }
         Ok(queued)
     }
+}
 
-    /// One alert per channel, each listing the rules (and their terms) that send there.
-    fn route(&self, feed: &Feed, item: &Item, matches: &[RuleMatch]) -> Vec<(String, Alert)> {
-        if matches.is_empty() {
-            return Vec::new();
-        }
-        let excerpt = feed::parse::excerpt(item);
-        let mut channels: Vec<&str> = Vec::new();
-        for m in matches {
-            for channel in self.config.routes.get(m.rule).into_iter().flatten() {
-                if !channels.contains(&channel.as_str()) {
-                    channels.push(channel);
-                }
+/// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
+/// per channel, each listing the rules (and their terms) that send there.
+fn match_item(
+    config: &Config,
+    feed: &Feed,
+    item: &Item,
+    keep: impl Fn(&RuleMatch) -> bool,
+) -> Vec<(String, Alert)> {
+    let matches: Vec<RuleMatch> = config
+        .rules
+        .matches(&feed.id.0, item)
+        .into_iter()
+        .filter(|m| keep(m))
+        .collect();
+    for m in &matches {
+        metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned()).increment(1);
+    }
+    if matches.is_empty() {
+        return Vec::new();
+    }
+    let excerpt = feed::parse::excerpt(item);
+    let mut channels: Vec<&str> = Vec::new();
+    for m in &matches {
+        for channel in config.routes.get(m.rule).into_iter().flatten() {
+            if !channels.contains(&channel.as_str()) {
+                channels.push(channel);
             }
         }
-        channels
-            .into_iter()
-            .map(|channel| {
-                let mine: Vec<RuleMatch> = matches
-                    .iter()
-                    .filter(|m| {
-                        self.config
-                            .routes
-                            .get(m.rule)
-                            .is_some_and(|c| c.iter().any(|c| c == channel))
-                    })
-                    .cloned()
-                    .collect();
-                let alert = Alert {
-                    feed: feed.id.clone(),
-                    key: item.key.clone(),
-                    title: item.title.clone(),
-                    link: item.link.clone(),
-                    published: item.published,
-                    rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
-                    terms: rules::matched_terms(&mine),
-                    snippet: rules::snippet(item, &mine),
-                    why: mine.iter().map(rule_fields).collect(),
-                    summary_html: excerpt.clone(),
-                    also_in: Vec::new(),
-                };
-                (channel.to_owned(), alert)
-            })
-            .collect()
     }
+    channels
+        .into_iter()
+        .map(|channel| {
+            let mine: Vec<RuleMatch> = matches
+                .iter()
+                .filter(|m| {
+                    config
+                        .routes
+                        .get(m.rule)
+                        .is_some_and(|c| c.iter().any(|c| c == channel))
+                })
+                .cloned()
+                .collect();
+            let alert = Alert {
+                feed: feed.id.clone(),
+                key: item.key.clone(),
+                title: item.title.clone(),
+                link: item.link.clone(),
+                published: item.published,
+                rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
+                terms: rules::matched_terms(&mine),
+                snippet: rules::snippet(item, &mine),
+                why: mine.iter().map(rule_fields).collect(),
+                summary_html: excerpt.clone(),
+                also_in: Vec::new(),
+            };
+            (channel.to_owned(), alert)
+        })
+        .collect()
 }
 
 /// The fields a rule's hits were found in, in field order.

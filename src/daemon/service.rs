@@ -139,9 +139,9 @@ pub async fn serve(
     manager: Arc<dyn ServiceManager>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (_lock, store) = super::open_state(&config.daemon.state_dir)?;
+    let (_lock, store) = super::open_state(&config.daemon.state_dir).await?;
     // The config just loaded is valid: whatever an earlier run refused is moot.
-    store.set_note(CONFIG_ERROR, None, Utc::now())?;
+    store.set_note(CONFIG_ERROR, None, Utc::now()).await?;
     let health = Arc::new(Health::default());
     health.tick();
     let metrics = match config.daemon.listen {
@@ -172,7 +172,7 @@ pub async fn serve(
                 while reloads.try_recv().is_ok() {}
                 manager.notify(ServiceEvent::Reloading);
                 let old = &current.pipeline.config;
-                if let Some(next) = reload(old, &load, &pipeline, cause, &health, &store) {
+                if let Some(next) = reload(old, &load, &pipeline, cause, &health, &store).await {
                     let added: Vec<String> = next
                         .config
                         .rule_specs
@@ -184,7 +184,7 @@ pub async fn serve(
                     current = Generation::start(next, &shutdown);
                     if current.pipeline.config.daemon.backfill_new_rules && !added.is_empty() {
                         let rules = added.iter().map(String::as_str).collect();
-                        match current.pipeline.backfill(&rules) {
+                        match current.pipeline.backfill(&rules).await {
                             Ok(queued) => info!(rules = %added.join(", "), queued, "new rules tried on the items of the last 24 h"),
                             Err(e) => warn!(error = %e, "cannot try the new rules on recent items"),
                         }
@@ -198,9 +198,9 @@ pub async fn serve(
                     manager.notify(ServiceEvent::Watchdog);
                 }
                 if metrics.is_some() {
-                    observe::refresh(config, &store);
+                    observe::refresh(config, &store).await;
                 }
-                let summary = summary(config, &store, &health);
+                let summary = summary(config, &store, &health).await;
                 manager.notify(ServiceEvent::Status(&summary));
             }
         }
@@ -214,7 +214,7 @@ pub async fn serve(
 /// pipeline when the config is valid and differs, else `None` (and why is logged, and
 /// kept for `/healthz` and `status` when it is an error). The running generation is
 /// untouched until then.
-fn reload(
+async fn reload(
     old: &Config,
     load: &Loader,
     build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
@@ -222,47 +222,20 @@ fn reload(
     health: &Health,
     store: &Store,
 ) -> Option<Pipeline> {
-    let refused = |error: String| {
-        warn!(cause, %error, "config reload failed; the running config stays");
-        observe::reloaded(false);
-        if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), Utc::now()) {
-            warn!(error = %e, "cannot record the refused config for `status`");
-        }
-        health.set_config_error(Some(error));
-    };
-    let new = match load() {
-        Ok(new) => new,
-        Err(e) => {
-            refused(e.to_string());
+    let (next, changes) = match build_next(old, load, build) {
+        Ok(next) => next,
+        Err(error) => {
+            warn!(cause, %error, "config reload failed; the running config stays");
+            observe::reloaded(false);
+            if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), Utc::now()).await {
+                warn!(error = %e, "cannot record the refused config for `status`");
+            }
+            health.set_config_error(Some(error));
             return None;
         }
     };
-    if new.daemon.state_dir != old.daemon.state_dir {
-        refused(format!(
-            "{}: daemon.state_dir cannot change while newshound runs; restart it to move its state",
-            new.file.display()
-        ));
-        return None;
-    }
-    let changes = new.changes_since(old);
-    if new.daemon.listen != old.daemon.listen {
-        warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
-    }
-    // Transports are set up before the running config is let go: a new one that cannot
-    // start (an unreadable CA file, say) is refused like an invalid file.
-    let next = if changes.is_empty() {
-        None
-    } else {
-        match build(new) {
-            Ok(next) => Some(next),
-            Err(e) => {
-                refused(format!("{e:#}"));
-                return None;
-            }
-        }
-    };
     health.set_config_error(None);
-    if let Err(e) = store.set_note(CONFIG_ERROR, None, Utc::now()) {
+    if let Err(e) = store.set_note(CONFIG_ERROR, None, Utc::now()).await {
         warn!(error = %e, "cannot clear the refused config from `status`");
     }
     observe::reloaded(true);
@@ -273,11 +246,39 @@ fn reload(
     next
 }
 
+/// The new config's pipeline (`None` when nothing changed) and what changed, or why
+/// the new config is refused.
+fn build_next(
+    old: &Config,
+    load: &Loader,
+    build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
+) -> Result<(Option<Pipeline>, Vec<String>), String> {
+    let new = load().map_err(|e| e.to_string())?;
+    if new.daemon.state_dir != old.daemon.state_dir {
+        return Err(format!(
+            "{}: daemon.state_dir cannot change while newshound runs; restart it to move its state",
+            new.file.display()
+        ));
+    }
+    let changes = new.changes_since(old);
+    if new.daemon.listen != old.daemon.listen {
+        warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
+    }
+    if changes.is_empty() {
+        return Ok((None, changes));
+    }
+    // Transports are set up before the running config is let go: a new one that cannot
+    // start (an unreadable CA file, say) is refused like an invalid file.
+    let next = build(new).map_err(|e| format!("{e:#}"))?;
+    Ok((Some(next), changes))
+}
+
 /// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
-fn summary(config: &Config, store: &Store, health: &Health) -> String {
-    let counts = store.outbox_counts().unwrap_or_default();
+async fn summary(config: &Config, store: &Store, health: &Health) -> String {
+    let counts = store.outbox_counts().await.unwrap_or_default();
     let broken = store
         .feed_states()
+        .await
         .map(|states| {
             states
                 .iter()
@@ -318,11 +319,11 @@ mod tests {
     const TALKS: &str =
         "[[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n";
 
-    #[test]
-    fn a_config_whose_pipeline_cannot_start_is_refused_and_the_old_one_stays() {
+    #[tokio::test]
+    async fn a_config_whose_pipeline_cannot_start_is_refused_and_the_old_one_stays() {
         let dir = tempfile::tempdir().expect("temp dir");
         let old = config(dir.path(), "");
-        let store = Store::open(&old.daemon.state_dir).expect("store");
+        let store = Store::open(&old.daemon.state_dir).await.expect("store");
         let health = Health::default();
         health.tick();
         let changed = config(dir.path(), TALKS);
@@ -332,20 +333,29 @@ mod tests {
                 "cannot set up the alert channels: smtp TLS setup: no roots"
             ))
         };
-        assert!(reload(&old, &load, &build, "SIGHUP", &health, &store).is_none());
+        assert!(
+            reload(&old, &load, &build, "SIGHUP", &health, &store)
+                .await
+                .is_none()
+        );
         let why = health.check().expect_err("unhealthy");
         assert!(why.contains("smtp TLS setup: no roots"), "{why}");
-        let (note, _) = store.note(CONFIG_ERROR).expect("query").expect("noted");
+        let (note, _) = store
+            .note(CONFIG_ERROR)
+            .await
+            .expect("query")
+            .expect("noted");
         assert!(note.contains("smtp TLS setup"), "{note}");
     }
 
-    #[test]
-    fn an_unchanged_config_builds_nothing_and_clears_an_old_refusal() {
+    #[tokio::test]
+    async fn an_unchanged_config_builds_nothing_and_clears_an_old_refusal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let old = config(dir.path(), TALKS);
-        let store = Store::open(&old.daemon.state_dir).expect("store");
+        let store = Store::open(&old.daemon.state_dir).await.expect("store");
         store
             .set_note(CONFIG_ERROR, Some("earlier mistake"), Utc::now())
+            .await
             .expect("note");
         let health = Health::default();
         health.tick();
@@ -355,8 +365,12 @@ mod tests {
         let build = |_: Config| -> anyhow::Result<Pipeline> {
             panic!("nothing changed: no pipeline to build")
         };
-        assert!(reload(&old, &load, &build, "SIGHUP", &health, &store).is_none());
+        assert!(
+            reload(&old, &load, &build, "SIGHUP", &health, &store)
+                .await
+                .is_none()
+        );
         assert_eq!(health.check(), Ok(()));
-        assert_eq!(store.note(CONFIG_ERROR).expect("query"), None);
+        assert_eq!(store.note(CONFIG_ERROR).await.expect("query"), None);
     }
 }

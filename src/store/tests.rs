@@ -1,5 +1,7 @@
 use super::*;
 use crate::model::Snippet;
+use crate::model::Source;
+use std::path::Path;
 
 fn alert(feed: &FeedId, key: &str) -> Alert {
     Alert {
@@ -21,23 +23,30 @@ fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).expect("valid time")
 }
 
-#[test]
-fn a_poll_records_items_alerts_and_validators_together() {
+#[tokio::test]
+async fn a_poll_records_items_alerts_and_validators_together() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     let keys = [ItemKey("a".into()), ItemKey("b".into())];
-    assert_eq!(store.unseen(&feed, &keys).expect("query").len(), 2);
-    assert_eq!(store.feed_state(&feed).expect("query"), None);
+    assert_eq!(
+        store
+            .unseen(&feed, keys.to_vec())
+            .await
+            .expect("query")
+            .len(),
+        2
+    );
+    assert_eq!(store.feed_state(&feed).await.expect("query"), None);
 
     let validators = Validators {
         etag: Some("\"v1\"".into()),
         last_modified: None,
     };
     let ids = store
-        .record_poll(&PollRecord {
-            feed: &feed,
-            new_keys: keys.iter().collect(),
+        .record_poll(PollRecord {
+            feed: feed.clone(),
+            new_keys: keys.to_vec(),
             recent: vec![],
             alerts: vec![("me".into(), alert(&feed, "a"))],
             held: vec![],
@@ -45,30 +54,47 @@ fn a_poll_records_items_alerts_and_validators_together() {
             at: at(1000),
             dedupe_within: std::time::Duration::ZERO,
         })
+        .await
         .expect("recorded");
     assert_eq!(ids.len(), 1);
-    assert!(store.unseen(&feed, &keys).expect("query").is_empty());
-    let state = store.feed_state(&feed).expect("query").expect("state row");
+    assert!(
+        store
+            .unseen(&feed, keys.to_vec())
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    let state = store
+        .feed_state(&feed)
+        .await
+        .expect("query")
+        .expect("state row");
     assert_eq!(state.validators, validators);
     assert_eq!(state.last_success, Some(at(1000)));
 
     // State survives a reopen, as after a crash.
     drop(store);
-    let store = Store::open(dir.path()).expect("store reopens");
-    assert!(store.unseen(&feed, &keys).expect("query").is_empty());
-    let due = store.claim_due(at(1000), 10, LEASE).expect("claim");
+    let store = Store::open(dir.path()).await.expect("store reopens");
+    assert!(
+        store
+            .unseen(&feed, keys.to_vec())
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    let due = store.claim_due(at(1000), 10, LEASE).await.expect("claim");
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].channel, "me");
     assert_eq!(due[0].alert, alert(&feed, "a"));
 }
 
-#[test]
-fn the_same_alert_is_never_queued_twice() {
+#[tokio::test]
+async fn the_same_alert_is_never_queued_twice() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     let record = PollRecord {
-        feed: &feed,
+        feed: feed.clone(),
         new_keys: vec![],
         recent: vec![],
         alerts: vec![("me".into(), alert(&feed, "a"))],
@@ -77,17 +103,31 @@ fn the_same_alert_is_never_queued_twice() {
         at: at(5),
         dedupe_within: std::time::Duration::ZERO,
     };
-    assert_eq!(store.record_poll(&record).expect("first").len(), 1);
-    assert_eq!(store.record_poll(&record).expect("second").len(), 0);
-    assert_eq!(store.outbox_counts().expect("counts").pending, 1);
+    assert_eq!(
+        store
+            .record_poll(record.clone())
+            .await
+            .expect("first")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_poll(record.clone())
+            .await
+            .expect("second")
+            .len(),
+        0
+    );
+    assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);
 }
 
 const LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
+async fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
     store
-        .record_poll(&PollRecord {
-            feed,
+        .record_poll(PollRecord {
+            feed: feed.clone(),
             new_keys: vec![],
             recent: vec![],
             alerts: keys
@@ -99,27 +139,37 @@ fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
             at: at(when),
             dedupe_within: std::time::Duration::ZERO,
         })
+        .await
         .expect("recorded");
 }
 
-fn state_of(store: &Store, id: i64) -> String {
-    store
-        .conn()
+/// A connection of the test's own to the store's database, for what the store's
+/// interface does not show.
+fn raw(dir: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(dir.join(DB_FILE)).expect("raw open");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
+    conn
+}
+
+fn state_of(dir: &Path, id: i64) -> String {
+    raw(dir)
         .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
         .expect("row exists")
 }
 
-#[test]
-fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
+#[tokio::test]
+async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
-    queue(&store, &feed, &["a", "b"], 100);
-    let due = store.claim_due(at(100), 10, LEASE).expect("claim");
+    queue(&store, &feed, &["a", "b"], 100).await;
+    let due = store.claim_due(at(100), 10, LEASE).await.expect("claim");
     let (a, b) = (due[0].id, due[1].id);
     assert!(
         store
             .claim_due(at(100), 10, LEASE)
+            .await
             .expect("claim")
             .is_empty(),
         "claimed rows are not handed out twice"
@@ -127,9 +177,10 @@ fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
 
     store
         .mark_retry(&[a], at(160), "451 try later")
+        .await
         .expect("retry");
     assert_eq!(
-        store.retrying().expect("query"),
+        store.retrying().await.expect("query"),
         [Retrying {
             id: a,
             channel: "me".into(),
@@ -141,21 +192,23 @@ fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
     assert!(
         store
             .claim_due(at(159), 10, LEASE)
+            .await
             .expect("claim")
             .is_empty(),
         "a waits"
     );
-    assert_eq!(store.next_due().expect("query"), Some(at(160)));
-    store.mark_sent(&[b], at(101)).expect("sent");
-    let retried = store.claim_due(at(160), 10, LEASE).expect("claim");
+    assert_eq!(store.next_due().await.expect("query"), Some(at(160)));
+    store.mark_sent(&[b], at(101)).await.expect("sent");
+    let retried = store.claim_due(at(160), 10, LEASE).await.expect("claim");
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
 
     store
         .mark_dead(&[a], at(170), "550 no such user")
+        .await
         .expect("dead");
     assert_eq!(
-        store.outbox_counts().expect("counts"),
+        store.outbox_counts().await.expect("counts"),
         OutboxCounts {
             sent: 1,
             dead: 1,
@@ -163,60 +216,67 @@ fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
         }
     );
     assert_eq!(
-        store.dead_letters().expect("query"),
+        store.dead_letters().await.expect("query"),
         [(a, "me".to_string(), "550 no such user".to_string())]
     );
-    assert_eq!(store.next_due().expect("query"), None);
+    assert_eq!(store.next_due().await.expect("query"), None);
 }
 
-#[test]
-fn claims_go_oldest_first_and_respect_the_limit() {
+#[tokio::test]
+async fn claims_go_oldest_first_and_respect_the_limit() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
-    queue(&store, &feed, &["new"], 200);
-    queue(&store, &feed, &["old"], 100);
-    let first = store.claim_due(at(300), 1, LEASE).expect("claim");
+    queue(&store, &feed, &["new"], 200).await;
+    queue(&store, &feed, &["old"], 100).await;
+    let first = store.claim_due(at(300), 1, LEASE).await.expect("claim");
     assert_eq!(first[0].alert.key.0, "old");
-    let second = store.claim_due(at(300), 5, LEASE).expect("claim");
+    let second = store.claim_due(at(300), 5, LEASE).await.expect("claim");
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].alert.key.0, "new");
 }
 
-#[test]
-fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
+#[tokio::test]
+async fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
-    queue(&store, &feed, &["a"], 100);
-    let id = store.claim_due(at(100), 10, LEASE).expect("claim")[0].id;
-    assert_eq!(store.release_expired(at(699)).expect("release"), 0);
-    assert_eq!(state_of(&store, id), "sending");
-    assert_eq!(store.release_expired(at(700)).expect("release"), 1);
-    assert_eq!(state_of(&store, id), "pending");
+    queue(&store, &feed, &["a"], 100).await;
+    let id = store.claim_due(at(100), 10, LEASE).await.expect("claim")[0].id;
+    assert_eq!(store.release_expired(at(699)).await.expect("release"), 0);
+    assert_eq!(state_of(dir.path(), id), "sending");
+    assert_eq!(store.release_expired(at(700)).await.expect("release"), 1);
+    assert_eq!(state_of(dir.path(), id), "pending");
     // The dispatcher that lost the lease reports late: the row is not touched.
-    store.mark_sent(&[id], at(701)).expect("late mark");
-    assert_eq!(state_of(&store, id), "pending");
-    assert_eq!(store.claim_due(at(701), 10, LEASE).expect("claim").len(), 1);
+    store.mark_sent(&[id], at(701)).await.expect("late mark");
+    assert_eq!(state_of(dir.path(), id), "pending");
+    assert_eq!(
+        store
+            .claim_due(at(701), 10, LEASE)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
 }
 
-#[test]
-fn at_start_up_the_lock_holder_takes_back_every_claim() {
+#[tokio::test]
+async fn at_start_up_the_lock_holder_takes_back_every_claim() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
-    queue(&store, &feed, &["a"], 100);
-    let id = store.claim_due(at(100), 10, LEASE).expect("claim")[0].id;
+    queue(&store, &feed, &["a"], 100).await;
+    let id = store.claim_due(at(100), 10, LEASE).await.expect("claim")[0].id;
     drop(store);
     // As after kill -9: the lease has not run out, but its owner is gone.
     let lock = StateLock::acquire(dir.path()).expect("lock");
-    let store = Store::open(dir.path()).expect("store reopens");
-    assert_eq!(store.release_claims(&lock).expect("release"), 1);
-    assert_eq!(state_of(&store, id), "pending");
+    let store = Store::open(dir.path()).await.expect("store reopens");
+    assert_eq!(store.release_claims(&lock).await.expect("release"), 1);
+    assert_eq!(state_of(dir.path(), id), "pending");
 }
 
-#[test]
-fn a_second_lock_on_the_state_dir_is_refused_until_the_first_is_dropped() {
+#[tokio::test]
+async fn a_second_lock_on_the_state_dir_is_refused_until_the_first_is_dropped() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = StateLock::acquire(dir.path()).expect("first lock");
     let second = StateLock::acquire(dir.path()).expect_err("second lock refused");
@@ -231,33 +291,30 @@ fn a_second_lock_on_the_state_dir_is_refused_until_the_first_is_dropped() {
 }
 
 /// Every event applied to a row in every state: the table in [`OutboxState`]'s docs.
-#[test]
-fn outbox_state_machine_follows_its_table() {
-    type Event = (&'static str, fn(&Store, i64, &Path));
-    let events: [Event; 8] = [
-        ("defer", |s, id, _| s.defer(&[id], at(3600)).expect("defer")),
-        ("claim", |s, _, _| {
-            s.claim_due(at(100), 10, LEASE).expect("claim");
-        }),
-        ("sent", |s, id, _| {
-            s.mark_sent(&[id], at(100)).expect("sent")
-        }),
-        ("retry", |s, id, _| {
-            s.mark_retry(&[id], at(130), "4xx").expect("retry");
-        }),
-        ("dead", |s, id, _| {
-            s.mark_dead(&[id], at(100), "5xx").expect("dead")
-        }),
-        ("expire", |s, _, _| {
-            s.release_expired(at(100)).expect("release");
-        }),
-        ("start-up", |s, _, dir| {
-            let lock = StateLock::acquire(dir).expect("lock");
-            s.release_claims(&lock).expect("release");
-        }),
-        ("replay", |s, id, _| {
-            s.requeue(&[id], at(100)).expect("requeue")
-        }),
+#[tokio::test]
+async fn outbox_state_machine_follows_its_table() {
+    async fn apply(event: &str, s: &Store, id: i64, dir: &Path) {
+        match event {
+            "defer" => s.defer(&[id], at(3600)).await.expect("defer"),
+            "claim" => {
+                s.claim_due(at(100), 10, LEASE).await.expect("claim");
+            }
+            "sent" => s.mark_sent(&[id], at(100)).await.expect("sent"),
+            "retry" => s.mark_retry(&[id], at(130), "4xx").await.expect("retry"),
+            "dead" => s.mark_dead(&[id], at(100), "5xx").await.expect("dead"),
+            "expire" => {
+                s.release_expired(at(100)).await.expect("release");
+            }
+            "start-up" => {
+                let lock = StateLock::acquire(dir).expect("lock");
+                s.release_claims(&lock).await.expect("release");
+            }
+            "replay" => s.requeue(&[id], at(100)).await.expect("requeue"),
+            other => unreachable!("no event {other}"),
+        }
+    }
+    let events = [
+        "defer", "claim", "sent", "retry", "dead", "expire", "start-up", "replay",
     ];
     let states = ["pending", "sending", "sent", "dead", "held", "merged"];
     let expected = |from: &str, event: &str| -> &'static str {
@@ -272,22 +329,21 @@ fn outbox_state_machine_follows_its_table() {
     };
     let mut checked = 0;
     for from in states {
-        for (event, apply) in &events {
+        for event in events {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = Store::open(dir.path()).expect("store opens");
+            let store = Store::open(dir.path()).await.expect("store opens");
             let feed = FeedId("wire".into());
-            queue(&store, &feed, &["a"], 50);
-            let id: i64 = store
-                .conn()
+            queue(&store, &feed, &["a"], 50).await;
+            let id: i64 = raw(dir.path())
                 .query_row(
                     "UPDATE outbox SET state = ?1, lease_until = 60 RETURNING id",
                     [from],
                     |r| r.get(0),
                 )
                 .expect("set state");
-            apply(&store, id, dir.path());
+            apply(event, &store, id, dir.path()).await;
             assert_eq!(
-                state_of(&store, id),
+                state_of(dir.path(), id),
                 expected(from, event),
                 "{from} --{event}-->"
             );
@@ -297,29 +353,31 @@ fn outbox_state_machine_follows_its_table() {
     assert_eq!(checked, 48);
 }
 
-#[test]
-fn failures_count_up_and_a_success_resets_them() {
+#[tokio::test]
+async fn failures_count_up_and_a_success_resets_them() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("flaky".into());
     assert_eq!(
         store
             .record_failure(&feed, "timeout", "slow", at(1))
+            .await
             .expect("1"),
         1
     );
     assert_eq!(
         store
             .record_failure(&feed, "http_status", "500", at(2))
+            .await
             .expect("2"),
         2
     );
-    let state = store.feed_state(&feed).expect("query").expect("row");
+    let state = store.feed_state(&feed).await.expect("query").expect("row");
     assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
     assert_eq!(state.last_success, None);
     store
-        .record_poll(&PollRecord {
-            feed: &feed,
+        .record_poll(PollRecord {
+            feed: feed.clone(),
             new_keys: vec![],
             recent: vec![],
             alerts: vec![],
@@ -328,27 +386,33 @@ fn failures_count_up_and_a_success_resets_them() {
             at: at(3),
             dedupe_within: std::time::Duration::ZERO,
         })
+        .await
         .expect("recorded");
-    let state = store.feed_state(&feed).expect("query").expect("row");
+    let state = store.feed_state(&feed).await.expect("query").expect("row");
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.last_error, None);
 }
 
-#[test]
-fn feed_states_list_every_feed_with_its_item_count() {
+#[tokio::test]
+async fn feed_states_list_every_feed_with_its_item_count() {
     let dir = tempfile::tempdir().expect("temp dir");
-    assert!(Store::open_existing(dir.path()).expect("query").is_none());
+    assert!(
+        Store::open_existing(dir.path())
+            .await
+            .expect("query")
+            .is_none()
+    );
     assert!(
         !dir.path().join(DB_FILE).exists(),
         "looking creates nothing"
     );
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let (wire, flaky) = (FeedId("wire".into()), FeedId("flaky".into()));
     let keys = [ItemKey("a".into()), ItemKey("b".into())];
     store
-        .record_poll(&PollRecord {
-            feed: &wire,
-            new_keys: keys.iter().collect(),
+        .record_poll(PollRecord {
+            feed: wire.clone(),
+            new_keys: keys.to_vec(),
             recent: vec![],
             alerts: vec![],
             held: vec![],
@@ -356,31 +420,38 @@ fn feed_states_list_every_feed_with_its_item_count() {
             at: at(10),
             dedupe_within: std::time::Duration::ZERO,
         })
+        .await
         .expect("recorded");
     store
         .record_failure(&flaky, "timeout", "slow", at(11))
+        .await
         .expect("recorded");
-    let states = store.feed_states().expect("query");
+    let states = store.feed_states().await.expect("query");
     let summary: Vec<(&str, u32, u64)> = states
         .iter()
         .map(|(f, s, n)| (f.0.as_str(), s.consecutive_failures, *n))
         .collect();
     assert_eq!(summary, [("flaky", 1, 0), ("wire", 0, 2)]);
     drop(store);
-    assert!(Store::open_existing(dir.path()).expect("query").is_some());
+    assert!(
+        Store::open_existing(dir.path())
+            .await
+            .expect("query")
+            .is_some()
+    );
 }
 
-#[test]
-fn new_item_times_are_the_distinct_polls_that_brought_news() {
+#[tokio::test]
+async fn new_item_times_are_the_distinct_polls_that_brought_news() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
         let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
         store
-            .record_poll(&PollRecord {
-                feed: &feed,
-                new_keys: keys.iter().collect(),
+            .record_poll(PollRecord {
+                feed: feed.clone(),
+                new_keys: keys.to_vec(),
                 recent: vec![],
                 alerts: vec![],
                 held: vec![],
@@ -388,21 +459,26 @@ fn new_item_times_are_the_distinct_polls_that_brought_news() {
                 at: at(t),
                 dedupe_within: std::time::Duration::ZERO,
             })
+            .await
             .expect("recorded");
     }
     assert_eq!(
-        store.new_item_times(&feed, 10).expect("query"),
+        store.new_item_times(&feed, 10).await.expect("query"),
         [at(20), at(10)]
     );
-    assert_eq!(store.new_item_times(&feed, 1).expect("query"), [at(20)]);
+    assert_eq!(
+        store.new_item_times(&feed, 1).await.expect("query"),
+        [at(20)]
+    );
 }
 
-#[test]
-fn a_version_1_database_is_migrated_keeping_its_data() {
+#[tokio::test]
+async fn a_version_1_database_is_migrated_keeping_its_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let conn = Connection::open(dir.path().join(DB_FILE)).expect("raw open");
-        conn.execute_batch(MIGRATIONS[0]).expect("version 1 schema");
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+        conn.execute_batch(sqlite::MIGRATIONS[0])
+            .expect("version 1 schema");
         conn.pragma_update(None, "user_version", 1)
             .expect("version");
         conn.execute(
@@ -411,39 +487,39 @@ fn a_version_1_database_is_migrated_keeping_its_data() {
         )
         .expect("row");
     }
-    let store = Store::open(dir.path()).expect("migrates");
+    let store = Store::open(dir.path()).await.expect("migrates");
     let state = store
         .feed_state(&FeedId("wire".into()))
+        .await
         .expect("query")
         .expect("row kept");
     assert_eq!(state.last_success, Some(at(5)));
     assert_eq!(state.broken_since, None);
-    let version: i64 = store
-        .conn()
+    let version: i64 = raw(dir.path())
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, MIGRATIONS.len() as i64);
+    assert_eq!(version, sqlite::MIGRATIONS.len() as i64);
 }
 
-#[test]
-fn a_database_from_a_newer_release_is_refused() {
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    drop(Store::open(dir.path()).expect("store opens"));
-    let conn = Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+    drop(Store::open(dir.path()).await.expect("store opens"));
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw open");
     conn.pragma_update(None, "user_version", 99).expect("bump");
     drop(conn);
-    let err = Store::open(dir.path()).expect_err("newer schema");
+    let err = Store::open(dir.path()).await.expect_err("newer schema");
     assert!(
         matches!(err, StoreError::NewerSchema { found: 99, .. }),
         "{err}"
     );
 }
 
-#[test]
-fn the_database_runs_in_wal_mode_with_full_sync() {
+#[tokio::test]
+async fn the_database_runs_in_wal_mode_with_full_sync() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
-    let conn = store.conn();
+    let _store = Store::open(dir.path()).await.expect("store opens");
+    let conn = raw(dir.path());
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");
@@ -467,11 +543,11 @@ fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
     }
 }
 
-fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64> {
+async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64> {
     let feed = alerts[0].1.feed.clone();
     store
-        .record_poll(&PollRecord {
-            feed: &feed,
+        .record_poll(PollRecord {
+            feed: feed.clone(),
             new_keys: vec![],
             recent: vec![],
             alerts,
@@ -480,13 +556,14 @@ fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64>
             at: at(when),
             dedupe_within: std::time::Duration::from_secs(3600),
         })
+        .await
         .expect("recorded")
 }
 
-#[test]
-fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
+#[tokio::test]
+async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let first = story(
         "wire",
         "w1",
@@ -505,17 +582,28 @@ fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
         "TALKS in Geneva!",
         Some("https://agency.example.com/x"),
     );
-    assert_eq!(poll_with(&store, vec![("me".into(), first)], 100).len(), 1);
-    assert!(poll_with(&store, vec![("me".into(), again)], 200).is_empty());
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), first)], 100)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        poll_with(&store, vec![("me".into(), again)], 200)
+            .await
+            .is_empty()
+    );
     // Too short a title to say it is the same story: a separate alert.
     assert_eq!(
-        poll_with(&store, vec![("me".into(), same_title)], 300).len(),
+        poll_with(&store, vec![("me".into(), same_title)], 300)
+            .await
+            .len(),
         1
     );
 
-    let counts = store.outbox_counts().expect("counts");
+    let counts = store.outbox_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.merged), (2, 1));
-    let due = store.claim_due(at(300), 10, LEASE).expect("claim");
+    let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
     assert_eq!(due[0].alert.key.0, "w1");
     assert_eq!(
         due[0].alert.also_in,
@@ -527,72 +615,92 @@ fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
     );
 }
 
-#[test]
-fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
+#[tokio::test]
+async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let title = "Lavrov and Blinken meet in Geneva";
     let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
-    let id = poll_with(&store, vec![("me".into(), first)], 100)[0];
-    store.claim_due(at(100), 10, LEASE).expect("claim");
-    store.mark_sent(&[id], at(101)).expect("sent");
+    let id = poll_with(&store, vec![("me".into(), first)], 100).await[0];
+    store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    store.mark_sent(&[id], at(101)).await.expect("sent");
 
     let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
-    assert!(poll_with(&store, vec![("me".into(), copy.clone())], 200).is_empty());
+    assert!(
+        poll_with(&store, vec![("me".into(), copy.clone())], 200)
+            .await
+            .is_empty()
+    );
     // Another channel has not had it: it gets its own alert.
-    assert_eq!(poll_with(&store, vec![("team".into(), copy)], 200).len(), 1);
+    assert_eq!(
+        poll_with(&store, vec![("team".into(), copy)], 200)
+            .await
+            .len(),
+        1
+    );
     // After the window, the story is news again.
     let later = story("later", "l1", title, None);
     assert_eq!(
-        poll_with(&store, vec![("me".into(), later)], 100 + 3601).len(),
+        poll_with(&store, vec![("me".into(), later)], 100 + 3601)
+            .await
+            .len(),
         1
     );
-    let counts = store.outbox_counts().expect("counts");
+    let counts = store.outbox_counts().await.expect("counts");
     assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
 }
 
-#[test]
-fn notices_are_never_merged() {
+#[tokio::test]
+async fn notices_are_never_merged() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     let notice = |key: &str| Alert {
         link: Some("https://wire.example.org/feed".into()),
         ..alert(&feed, key)
     };
     assert_eq!(
-        poll_with(&store, vec![("me".into(), notice("broken"))], 100).len(),
+        poll_with(&store, vec![("me".into(), notice("broken"))], 100)
+            .await
+            .len(),
         1
     );
     assert_eq!(
-        poll_with(&store, vec![("me".into(), notice("fixed"))], 200).len(),
+        poll_with(&store, vec![("me".into(), notice("fixed"))], 200)
+            .await
+            .len(),
         1
     );
 }
 
-#[test]
-fn notes_are_set_replaced_and_cleared() {
+#[tokio::test]
+async fn notes_are_set_replaced_and_cleared() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
-    assert_eq!(store.note("config_error").expect("query"), None);
+    let store = Store::open(dir.path()).await.expect("store opens");
+    assert_eq!(store.note("config_error").await.expect("query"), None);
     store
         .set_note("config_error", Some("bad"), at(10))
+        .await
         .expect("set");
     store
         .set_note("config_error", Some("worse"), at(20))
+        .await
         .expect("replace");
     assert_eq!(
-        store.note("config_error").expect("query"),
+        store.note("config_error").await.expect("query"),
         Some(("worse".to_string(), at(20)))
     );
-    store.set_note("config_error", None, at(30)).expect("clear");
-    assert_eq!(store.note("config_error").expect("query"), None);
+    store
+        .set_note("config_error", None, at(30))
+        .await
+        .expect("clear");
+    assert_eq!(store.note("config_error").await.expect("query"), None);
 }
 
-#[test]
-fn recent_items_are_kept_a_day_with_their_content_cut() {
+#[tokio::test]
+async fn recent_items_are_kept_a_day_with_their_content_cut() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store opens");
+    let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     let item = |key: &str, content: String| Item {
         key: ItemKey(key.into()),
@@ -605,40 +713,38 @@ fn recent_items_are_kept_a_day_with_their_content_cut() {
         categories: String::new(),
         html: None,
     };
-    let poll = |items: &[&Item], when: i64| {
+    let poll = async |items: &[&Item], when: i64| {
         store
-            .record_poll(&PollRecord {
-                feed: &feed,
-                new_keys: items.iter().map(|i| &i.key).collect(),
-                recent: items.to_vec(),
+            .record_poll(PollRecord {
+                feed: feed.clone(),
+                new_keys: items.iter().map(|i| i.key.clone()).collect(),
+                recent: items.iter().map(|i| (*i).clone()).collect(),
                 alerts: vec![],
                 held: vec![],
                 validators: Validators::default(),
                 at: at(when),
                 dedupe_within: std::time::Duration::ZERO,
             })
+            .await
             .expect("recorded");
     };
     let day = RECENT.as_secs() as i64;
     let old = item("old", "é".repeat(10_000));
-    poll(&[&old], 1000);
-    let kept = store.recent_items(at(0)).expect("query");
+    poll(&[&old], 1000).await;
+    let kept = store.recent_items(at(0)).await.expect("query");
     assert_eq!(kept.len(), 1);
-    assert_eq!(
-        kept[0].1.content.len(),
-        RECENT_CONTENT_BYTES,
-        "cut at a char boundary"
-    );
+    assert_eq!(kept[0].1.content.len(), 4 * 1024, "cut at a char boundary");
     assert_eq!(kept[0].0, feed);
 
     let new = item("new", "short".into());
-    poll(&[&new], 1000 + day + 1);
-    let kept = store.recent_items(at(0)).expect("query");
+    poll(&[&new], 1000 + day + 1).await;
+    let kept = store.recent_items(at(0)).await.expect("query");
     assert_eq!(kept.len(), 1, "the day-old item is pruned");
     assert_eq!(kept[0].1, new);
     assert!(
         store
             .recent_items(at(1000 + day + 2))
+            .await
             .expect("query")
             .is_empty()
     );

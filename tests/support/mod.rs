@@ -497,3 +497,13 @@ pub async fn start_drip(every: Duration) -> String {
     });
     uri
 }
+
+/// Runs `work` to completion on a runtime of its own: for tests that are not async but
+/// read the store (whose operations are).
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(work)
+}

@@ -1,0 +1,88 @@
+//! The `seen_item` and `recent_item` tables: what each feed has brought, and the
+//! items of the last day kept for trying new rules on them.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::{feeds, outbox};
+use crate::model::{FeedId, Item, ItemKey, floor_char_boundary};
+use crate::store::{PollRecord, RECENT, StoreError};
+
+/// Content longer than this is cut when an item is kept (the start is what rules and
+/// snippets mostly need).
+const RECENT_CONTENT_BYTES: usize = 4 * 1024;
+
+/// Which of `keys` have never been recorded for `feed`, in the order given.
+pub fn unseen(
+    conn: &Connection,
+    feed: &FeedId,
+    keys: Vec<ItemKey>,
+) -> Result<Vec<ItemKey>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 AND item_key = ?2")?;
+    let mut new = Vec::new();
+    for key in keys {
+        if !stmt.exists(params![feed.0, key.0])? {
+            new.push(key);
+        }
+    }
+    Ok(new)
+}
+
+/// Records a successful poll: new items as seen, their alerts queued, and the feed's
+/// validators. Returns the ids of the rows queued to send.
+pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, StoreError> {
+    let at = poll.at.timestamp();
+    let mut seen = conn.prepare_cached(
+        "INSERT OR IGNORE INTO seen_item (feed, item_key, first_seen) VALUES (?1, ?2, ?3)",
+    )?;
+    for key in &poll.new_keys {
+        seen.execute(params![poll.feed.0, key.0, at])?;
+    }
+    let mut keep = conn.prepare_cached(
+        "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for item in &poll.recent {
+        let cut = floor_char_boundary(&item.content, RECENT_CONTENT_BYTES);
+        let json = if cut < item.content.len() {
+            let mut item = item.clone();
+            item.content.truncate(cut);
+            serde_json::to_string(&item)
+        } else {
+            serde_json::to_string(item)
+        }
+        .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        keep.execute(params![poll.feed.0, item.key.0, at, json])?;
+    }
+    conn.prepare_cached("DELETE FROM recent_item WHERE seen < ?1")?
+        .execute([at - RECENT.as_secs() as i64])?;
+    let ids = outbox::queue(
+        conn,
+        &poll.alerts,
+        poll.at,
+        outbox::Queue::Send(poll.dedupe_within),
+    )?;
+    outbox::queue(conn, &poll.held, poll.at, outbox::Queue::Hold)?;
+    feeds::record_success(conn, &poll.feed, &poll.validators, poll.at)?;
+    Ok(ids)
+}
+
+/// Items first seen at or after `since` (and within [`RECENT`]), oldest first.
+pub fn recent_items(
+    conn: &Connection,
+    since: DateTime<Utc>,
+) -> Result<Vec<(FeedId, Item)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT feed, item FROM recent_item WHERE seen >= ?1 ORDER BY seen, feed, item_key",
+    )?;
+    let rows = stmt.query_map([since.timestamp()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    rows.map(|row| {
+        let (feed, json) = row?;
+        let item =
+            serde_json::from_str(&json).map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        Ok((FeedId(feed), item))
+    })
+    .collect()
+}

@@ -1,0 +1,270 @@
+//! The embedded engine: one SQLite file in the state directory, in WAL mode with
+//! `synchronous=FULL`, so a commit that returned is on disk.
+//!
+//! One writer thread owns the only connection that writes. It takes every write that
+//! is waiting (and those that arrive within [`GROUP_WINDOW`]) and commits them in one
+//! transaction, each inside its own savepoint: a write that fails is rolled back alone,
+//! and nobody hears that their write succeeded before the commit that holds it is
+//! durable. 1,000 polls finishing together cost a handful of fsyncs, not 1,000.
+//! Reads run on blocking threads, each on a connection of its own (WAL lets them read
+//! while the writer writes).
+
+pub mod feeds;
+pub mod items;
+pub mod notes;
+pub mod outbox;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migration_2.sql"),
+    include_str!("migration_3.sql"),
+    include_str!("migration_4.sql"),
+    include_str!("migration_5.sql"),
+    include_str!("migration_6.sql"),
+];
+
+/// How long the writer waits for more writes after the first of a batch. Polls that
+/// finish within this window share one commit (one fsync); each waits at most this
+/// much longer for it.
+const GROUP_WINDOW: Duration = Duration::from_millis(3);
+/// At most this many writes share a transaction, so one commit never grows without
+/// bound while writes keep arriving.
+const MAX_BATCH: usize = 512;
+/// Another process (`newshound status`, `replay`) may hold the write lock for a
+/// moment; wait rather than fail.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A write waiting for the writer thread: it runs inside the batch's transaction, then
+/// hears whether the commit made it durable.
+trait Write: Send {
+    /// Runs the write; `false` if it failed (its savepoint is then rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Tells the caller the outcome once the batch's commit returned.
+    fn finish(self: Box<Self>, committed: Result<(), &str>);
+}
+
+struct Pending<T, F> {
+    op: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Write for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(op) = self.op.take() else {
+            return false;
+        };
+        let result = op(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &str>) {
+        let result = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(message)) => Err(StoreError::Commit(message.to_owned())),
+            // The write panicked: nothing of it was kept.
+            (None, _) => Err(StoreError::Commit("the write failed unexpectedly".into())),
+        };
+        // The caller may have stopped waiting (shutdown); the write stands anyway.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The SQLite engine: the writer thread's queue and the readers' connections.
+#[derive(Debug)]
+pub struct Engine {
+    writes: mpsc::Sender<Box<dyn Write>>,
+    readers: Arc<Readers>,
+    /// A test hook: the writer sleeps this many microseconds before each commit.
+    commit_delay: Arc<AtomicU64>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date
+    /// and starts the writer thread. Blocking: call it off the async workers.
+    pub fn open(path: &Path) -> Result<Engine, StoreError> {
+        let mut conn = connect(path)?;
+        migrate(&mut conn)?;
+        let (writes, queue) = mpsc::channel();
+        let commit_delay = Arc::new(AtomicU64::new(0));
+        let delay = Arc::clone(&commit_delay);
+        std::thread::Builder::new()
+            .name("newshound-store".into())
+            .spawn(move || write_loop(conn, &queue, &delay))
+            .map_err(|source| StoreError::StateDir {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Engine {
+            writes,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            commit_delay,
+        })
+    }
+
+    /// Runs `op` in the next group commit; returns its result once the commit is
+    /// durable.
+    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let write = Box::new(Pending {
+            op: Some(op),
+            result: None,
+            reply,
+        });
+        self.writes
+            .send(write)
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs `op` on a reader connection, on a blocking thread.
+    pub async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = op(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub fn delay_commits(&self, by: Duration) {
+        let micros = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        self.commit_delay.store(micros, Ordering::Relaxed);
+    }
+}
+
+/// Idle reader connections, opened as needed and kept for the next read.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = connect(&self.path)?;
+                conn.pragma_update(None, "query_only", true)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    Ok(conn)
+}
+
+/// The writer thread: batches waiting writes into one transaction until every handle
+/// to the engine is gone.
+fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Write>>, delay: &AtomicU64) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        let window_ends = Instant::now() + GROUP_WINDOW;
+        while batch.len() < MAX_BATCH {
+            let left = window_ends.saturating_duration_since(Instant::now());
+            match queue.recv_timeout(left) {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        let micros = delay.load(Ordering::Relaxed);
+        if micros > 0 {
+            std::thread::sleep(Duration::from_micros(micros));
+        }
+        let committed = run_batch(&mut conn, &mut batch).map_err(|e| e.to_string());
+        for write in batch {
+            write.finish(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> rusqlite::Result<()> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for write in batch.iter_mut() {
+        let mut savepoint = tx.savepoint()?;
+        // A panic inside one write fails that write, not the writer thread.
+        let ok =
+            std::panic::catch_unwind(AssertUnwindSafe(|| write.run(&savepoint))).unwrap_or(false);
+        if ok {
+            savepoint.commit()?;
+        } else {
+            savepoint.rollback()?;
+        }
+    }
+    tx.commit()
+}
+
+pub fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let tx = conn.transaction()?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
