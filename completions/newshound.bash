@@ -95,7 +95,7 @@ _newshound() {
 
     case "${cmd}" in
         newshound)
-            opts="-h -V --log-format --help --version run once check test-rules status replay send-test import-opml export-opml completions man help"
+            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,7 +113,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__check)
-            opts="-h --config --log-format --help"
+            opts="-v -h --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,7 +135,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__completions)
-            opts="-h --log-format --help bash elvish fish powershell zsh"
+            opts="-v -h --log-format --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,7 +153,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__export__subcmd__opml)
-            opts="-h --config --log-format --help"
+            opts="-v -h --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,7 +357,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__import__subcmd__opml)
-            opts="-h --write --config --log-format --help"
+            opts="-v -h --write --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -379,7 +379,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__man)
-            opts="-h --log-format --help"
+            opts="-v -h --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,7 +397,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__once)
-            opts="-h --config --log-format --help"
+            opts="-v -h --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,7 +419,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__replay)
-            opts="-h --config --dead --held --rule --since --dry-run --log-format --help"
+            opts="-v -h --config --dead --held --rule --since --dry-run --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,7 +449,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__run)
-            opts="-h --config --log-format --help"
+            opts="-v -h --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -471,7 +471,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__send__subcmd__test)
-            opts="-h --config --log-format --help"
+            opts="-v -h --config --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -493,7 +493,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__status)
-            opts="-h --config --json --log-format --help"
+            opts="-v -h --config --json --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -515,7 +515,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__test__subcmd__rules)
-            opts="-h --config --feed --url --file --since --json --explain --log-format --help"
+            opts="-v -h --config --feed --url --file --since --json --explain --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

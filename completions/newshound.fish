@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_newshound_global_optspecs
-    string join \n log-format= h/help V/version
+    string join \n log-format= v/verbose h/help V/version
 end
 
 function __fish_newshound_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c newshound -n "__fish_newshound_needs_command" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_needs_command" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c newshound -n "__fish_newshound_needs_command" -s V -l version -d 'Print version'
 complete -c newshound -n "__fish_newshound_needs_command" -f -a "run" -d 'Run the daemon: poll every feed on its interval and deliver alerts'
@@ -43,14 +44,17 @@ complete -c newshound -n "__fish_newshound_needs_command" -f -a "help" -d 'Print
 complete -c newshound -n "__fish_newshound_using_subcommand run" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand run" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand run" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand run" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand once" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand once" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand once" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand once" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand check" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand check" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand check" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand check" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l feed -d 'Test one configured feed (default: all of them)' -r
@@ -61,11 +65,13 @@ complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l log-f
 json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l json -d 'One JSON object per matching item, one per line, with the hits\' byte spans'
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l explain -d 'Show each matching rule with its terms highlighted in context'
+complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand status" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand status" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand status" -l json -d 'One JSON object instead of a table'
+complete -c newshound -n "__fish_newshound_using_subcommand status" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand status" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -l rule -d 'Only alerts of this rule' -r
@@ -75,25 +81,31 @@ json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -l dead -d 'Re-queue dead letters (alerts given up on)'
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -l held -d 'Release alerts held back as a flood'
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -l dry-run -d 'Show what would be re-queued, change nothing'
+complete -c newshound -n "__fish_newshound_using_subcommand replay" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand replay" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand send-test" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand send-test" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand send-test" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand send-test" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand import-opml" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand import-opml" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand import-opml" -l write -d 'Append the new feeds to the config file (comments and layout kept) instead of printing them'
+complete -c newshound -n "__fish_newshound_using_subcommand import-opml" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand import-opml" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand export-opml" -l config -d 'The config file' -r -F
 complete -c newshound -n "__fish_newshound_using_subcommand export-opml" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand export-opml" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand export-opml" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand completions" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand completions" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand man" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
+complete -c newshound -n "__fish_newshound_using_subcommand man" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand man" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand help; and not __fish_seen_subcommand_from run once check test-rules status replay send-test import-opml export-opml completions man help" -f -a "run" -d 'Run the daemon: poll every feed on its interval and deliver alerts'
 complete -c newshound -n "__fish_newshound_using_subcommand help; and not __fish_seen_subcommand_from run once check test-rules status replay send-test import-opml export-opml completions man help" -f -a "once" -d 'Poll every feed once, deliver what is due, and exit'

@@ -268,6 +268,27 @@ fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
     assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 4);
 }
 
+/// cron mails whatever a job prints: when all is well, `once` prints its summary line
+/// and nothing else; `-v` shows each poll and delivery.
+#[test]
+fn once_is_quiet_when_all_is_well_and_says_more_with_v() {
+    let dir = demo_copy();
+    let config = dir.path().join("demo.toml");
+    let config = config.to_str().expect("utf-8");
+    let quiet = newshound(&["once", "--config", config], &[]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "nothing on stderr");
+    assert_eq!(stdout(&quiet).lines().count(), 1, "{}", stdout(&quiet));
+
+    std::fs::remove_dir_all(dir.path().join("demo-state")).expect("fresh state");
+    let verbose = newshound(&["once", "-v", "--config", config], &[]);
+    assert!(verbose.status.success(), "{}", stderr(&verbose));
+    let log = stderr(&verbose);
+    assert_eq!(log.matches("polled").count(), 3, "{log}");
+    assert!(log.contains("delivered"), "{log}");
+    assert!(!log.contains("DEBUG"), "{log}");
+}
+
 #[test]
 fn logs_come_as_json_lines_on_request_with_the_poll_span() {
     let dir = demo_copy();

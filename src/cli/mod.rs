@@ -41,6 +41,10 @@ pub struct Cli {
     /// shippers
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Log more: -v adds what each poll and delivery did (`once` shows only warnings,
+    /// errors and its summary by default), -vv debugging detail. RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,11 +172,14 @@ pub struct UsageError(String);
 
 impl Cli {
     /// The level of logs shown when `RUST_LOG` does not say: the daemon reports its
-    /// work; one-shot commands only warnings, so their output stays readable.
+    /// work; one-shot commands (`once` too: cron mails whatever a job prints) only
+    /// warnings, so their output stays readable; each `-v` one level more.
     pub fn default_log_level(&self) -> &'static str {
-        match self.command {
-            Command::Run(_) | Command::Once(_) => "info",
-            Command::Check(_)
+        const LEVELS: [&str; 4] = ["warn", "info", "debug", "trace"];
+        let base = match self.command {
+            Command::Run(_) => 1,
+            Command::Once(_)
+            | Command::Check(_)
             | Command::TestRules(_)
             | Command::Status(_)
             | Command::Replay(_)
@@ -180,8 +187,9 @@ impl Cli {
             | Command::ImportOpml(_)
             | Command::ExportOpml(_)
             | Command::Completions { .. }
-            | Command::Man => "warn",
-        }
+            | Command::Man => 0,
+        };
+        LEVELS[(base + usize::from(self.verbose)).min(LEVELS.len() - 1)]
     }
 }
 
