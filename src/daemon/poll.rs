@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::SemaphorePermit;
 use tracing::{Instrument, debug, info, warn};
 
 use super::Pipeline;
@@ -60,6 +61,16 @@ impl PollError {
     }
 }
 
+/// A parsed body, shared by the entries of a group.
+type Parsed = Result<Arc<ParsedFeed>, ParseError>;
+
+/// What a successful poll of one entry records.
+enum Record {
+    /// 304, with the server's `max-age`.
+    Unchanged(Option<Duration>),
+    Items(PollOutcome, Box<PollRecord>),
+}
+
 impl Pipeline {
     /// Polls `feed` once and records the outcome (or the failure) in the store.
     pub async fn poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
@@ -86,27 +97,14 @@ impl Pipeline {
         } else {
             Validators::default()
         };
-        let mut fetched = self.fetch(first, &validators).await;
-        let parsed = match &mut fetched {
-            Ok(Fetched::Body { bytes, charset, .. }) => {
-                Some(self.parse(std::mem::take(bytes), charset.clone()).await)
-            }
-            _ => None,
-        };
-        let mut results = Vec::with_capacity(feeds.len());
-        for (feed, state) in feeds.iter().zip(states) {
-            let result = match (&fetched, &parsed) {
+        let (fetched, parsed, slot) = self.fetch_and_parse(first, &validators).await;
+        // What each entry records is worked out while the fetch slot is held, so that
+        // at most `max_concurrent_fetches` bodies and parsed feeds are in memory at once.
+        let mut prepared = Vec::with_capacity(feeds.len());
+        for (feed, state) in feeds.iter().zip(&states) {
+            prepared.push(match (&fetched, &parsed) {
                 (Err(e), _) => Err(PollError::Fetch(e.clone())),
-                (Ok(Fetched::NotModified { max_age }), _) => self
-                    .store
-                    .record_unchanged(&feed.id, Utc::now())
-                    .await
-                    .map(|()| PollOutcome {
-                        not_modified: true,
-                        publisher_interval: *max_age,
-                        ..PollOutcome::default()
-                    })
-                    .map_err(PollError::from),
+                (Ok(Fetched::NotModified { max_age }), _) => Ok(Record::Unchanged(*max_age)),
                 (
                     Ok(Fetched::Body {
                         moved,
@@ -120,40 +118,78 @@ impl Pipeline {
                         self.announce_move(feed, new);
                     }
                     match parsed {
-                        Ok(parsed) => {
-                            self.record_items(feed, &state, parsed, validators.clone(), *max_age)
-                                .await
-                        }
+                        Ok(parsed) => self
+                            .prepare_items(feed, state, parsed, validators.clone(), *max_age)
+                            .await
+                            .map(|(outcome, record)| Record::Items(outcome, Box::new(record))),
                         Err(e) => Err(PollError::Parse(e.clone())),
                     }
                 }
                 (Ok(Fetched::Body { .. }), None) => unreachable!("a body is always parsed"),
+            });
+        }
+        // Waiting for the commit keeps no other feed waiting.
+        drop((fetched, parsed, slot));
+        let mut results = Vec::with_capacity(feeds.len());
+        for ((feed, state), prepared) in feeds.iter().zip(states).zip(prepared) {
+            let result = match prepared {
+                Ok(Record::Unchanged(max_age)) => self
+                    .store
+                    .record_unchanged(&feed.id, Utc::now())
+                    .await
+                    .map(|()| PollOutcome {
+                        not_modified: true,
+                        publisher_interval: max_age,
+                        ..PollOutcome::default()
+                    })
+                    .map_err(PollError::from),
+                Ok(Record::Items(outcome, record)) => match self.store.record_poll(*record).await {
+                    Ok(_) if outcome.alerts > 0 => {
+                        self.outbox_changed.notify_one();
+                        Ok(outcome)
+                    }
+                    Ok(_) => Ok(outcome),
+                    Err(e) => Err(PollError::Store(e)),
+                },
+                Err(e) => Err(e),
             };
             results.push(self.report(feed, &state, result).await);
         }
         Ok(results)
     }
 
-    /// Fetches a source within the global and per-host limits. The slots are held for
-    /// the fetch only: parsing and recording do not keep other feeds waiting.
-    async fn fetch(&self, feed: &Feed, validators: &Validators) -> Result<Fetched, FetchError> {
+    /// Fetches a source within the global and per-host limits, and parses what came.
+    /// Returns the global slot, for the caller to hold while it works on the body.
+    async fn fetch_and_parse(
+        &self,
+        feed: &Feed,
+        validators: &Validators,
+    ) -> (
+        Result<Fetched, FetchError>,
+        Option<Parsed>,
+        Option<SemaphorePermit<'_>>,
+    ) {
         // The host's slot first: waiting for it must not hold one of the global slots.
         // The semaphores are never closed, so acquiring can only wait, not fail.
         let host = self.host_slot(feed);
-        let _host_slot = match &host {
+        let host_slot = match &host {
             Some(slots) => Some(slots.acquire().await),
             None => None,
         };
-        let _slot = self.fetch_slots.acquire().await;
-        self.fetcher.fetch(&feed.source, validators).await
+        let slot = self.fetch_slots.acquire().await.ok();
+        let mut fetched = self.fetcher.fetch(&feed.source, validators).await;
+        drop(host_slot);
+        let parsed = match &mut fetched {
+            Ok(Fetched::Body { bytes, charset, .. }) => {
+                Some(self.parse(std::mem::take(bytes), charset.clone()).await)
+            }
+            _ => None,
+        };
+        (fetched, parsed, slot)
     }
 
     /// Parses a body on a blocking thread, at most one per core at a time.
-    async fn parse(
-        &self,
-        bytes: Vec<u8>,
-        charset: Option<String>,
-    ) -> Result<Arc<ParsedFeed>, ParseError> {
+    async fn parse(&self, bytes: Vec<u8>, charset: Option<String>) -> Parsed {
         let _core = self.cpu_slots.acquire().await;
         tokio::task::spawn_blocking(move || feed::parse(&bytes, charset.as_deref()).map(Arc::new))
             .await
@@ -308,16 +344,16 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Finds a parsed feed's new items, matches them (on a blocking thread), and
-    /// records items, alerts and validators in one transaction.
-    async fn record_items(
+    /// Finds a parsed feed's new items and matches them (on a blocking thread): what
+    /// the poll did, and the items, alerts and validators to record in one transaction.
+    async fn prepare_items(
         &self,
         feed: &Feed,
         state: &FeedState,
         parsed: &Arc<ParsedFeed>,
         validators: Validators,
         max_age: Option<Duration>,
-    ) -> Result<PollOutcome, PollError> {
+    ) -> Result<(PollOutcome, PollRecord), PollError> {
         let keys = parsed.items.iter().map(|i| i.key.clone()).collect();
         let new_keys = self.store.unseen(&feed.id, keys).await?;
         let first_poll = state.last_success.is_none();
@@ -379,22 +415,17 @@ impl Pipeline {
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
         };
-        self.store
-            .record_poll(PollRecord {
-                dedupe_within: self.config.daemon.dedupe_window,
-                feed: feed.id.clone(),
-                recent,
-                new_keys,
-                alerts,
-                held,
-                validators,
-                at: Utc::now(),
-            })
-            .await?;
-        if outcome.alerts > 0 {
-            self.outbox_changed.notify_one();
-        }
-        Ok(outcome)
+        let record = PollRecord {
+            dedupe_within: self.config.daemon.dedupe_window,
+            feed: feed.id.clone(),
+            recent,
+            new_keys,
+            alerts,
+            held,
+            validators,
+            at: Utc::now(),
+        };
+        Ok((outcome, record))
     }
 
     /// One notice for each channel the held alerts would have gone to.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::feed::Validators;
 use crate::model::{Alert, FeedId, Item, ItemKey};
-use sqlite::{Engine, feeds, items, notes, outbox};
+use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -310,7 +310,7 @@ impl Store {
     /// validators, all in one transaction. Returns the ids of the queued rows.
     pub async fn record_poll(&self, poll: PollRecord) -> Result<Vec<i64>, StoreError> {
         self.engine
-            .write(move |c| items::record_poll(c, &poll))
+            .write(Commit::Grouped, move |c| items::record_poll(c, &poll))
             .await
     }
 
@@ -322,7 +322,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let feed = feed.clone();
         self.engine
-            .write(move |c| feeds::record_unchanged(c, &feed, at))
+            .write(Commit::Grouped, move |c| {
+                feeds::record_unchanged(c, &feed, at)
+            })
             .await
     }
 
@@ -336,7 +338,9 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let (feed, kind, message) = (feed.clone(), kind.to_owned(), message.to_owned());
         self.engine
-            .write(move |c| feeds::record_failure(c, &feed, &kind, &message, at))
+            .write(Commit::Grouped, move |c| {
+                feeds::record_failure(c, &feed, &kind, &message, at)
+            })
             .await
     }
 
@@ -351,7 +355,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let feed = feed.clone();
         self.engine
-            .write(move |c| feeds::set_health(c, &feed, broken, &alerts, at))
+            .write(Commit::Grouped, move |c| {
+                feeds::set_health(c, &feed, broken, &alerts, at)
+            })
             .await
     }
 
@@ -364,21 +370,23 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         self.engine
-            .write(move |c| outbox::claim_due(c, now, limit, lease))
+            .write(Commit::Now, move |c| {
+                outbox::claim_due(c, now, limit, lease)
+            })
             .await
     }
 
     /// Returns claims whose lease ran out to `pending`; says how many.
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.engine
-            .write(move |c| outbox::release_expired(c, now))
+            .write(Commit::Now, move |c| outbox::release_expired(c, now))
             .await
     }
 
     /// Returns every claim to `pending`. Only for start-up, while holding the
     /// [`StateLock`]: then no living process can be delivering them.
     pub async fn release_claims(&self, _lock: &StateLock) -> Result<usize, StoreError> {
-        self.engine.write(outbox::release_claims).await
+        self.engine.write(Commit::Now, outbox::release_claims).await
     }
 
     /// When the earliest pending alert is due, if any is pending.
@@ -435,7 +443,7 @@ impl Store {
     async fn mark(&self, ids: &[i64], mark: outbox::Mark) -> Result<(), StoreError> {
         let ids = ids.to_vec();
         self.engine
-            .write(move |c| outbox::mark(c, &ids, &mark))
+            .write(Commit::Now, move |c| outbox::mark(c, &ids, &mark))
             .await
     }
 
@@ -474,7 +482,9 @@ impl Store {
         dedupe_within: Duration,
     ) -> Result<Vec<i64>, StoreError> {
         self.engine
-            .write(move |c| outbox::queue(c, &alerts, at, outbox::Queue::Send(dedupe_within)))
+            .write(Commit::Now, move |c| {
+                outbox::queue(c, &alerts, at, outbox::Queue::Send(dedupe_within))
+            })
             .await
     }
 
@@ -487,7 +497,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.map(str::to_owned));
         self.engine
-            .write(move |c| notes::set(c, &key, value.as_deref(), at))
+            .write(Commit::Now, move |c| {
+                notes::set(c, &key, value.as_deref(), at)
+            })
             .await
     }
 

@@ -18,14 +18,19 @@ pub fn unseen(
     feed: &FeedId,
     keys: Vec<ItemKey>,
 ) -> Result<Vec<ItemKey>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 AND item_key = ?2")?;
+    // One read transaction for all the lookups, not one (with its locks) per key.
+    let tx = conn.unchecked_transaction()?;
     let mut new = Vec::new();
-    for key in keys {
-        if !stmt.exists(params![feed.0, key.0])? {
-            new.push(key);
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 AND item_key = ?2")?;
+        for key in keys {
+            if !stmt.exists(params![feed.0, key.0])? {
+                new.push(key);
+            }
         }
     }
+    tx.finish()?;
     Ok(new)
 }
 

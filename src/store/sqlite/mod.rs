@@ -2,10 +2,13 @@
 //! `synchronous=FULL`, so a commit that returned is on disk.
 //!
 //! One writer thread owns the only connection that writes. It takes every write that
-//! is waiting (and those that arrive within [`GROUP_WINDOW`]) and commits them in one
-//! transaction, each inside its own savepoint: a write that fails is rolled back alone,
-//! and nobody hears that their write succeeded before the commit that holds it is
-//! durable. 1,000 polls finishing together cost a handful of fsyncs, not 1,000.
+//! is waiting and commits them in one transaction, each inside its own savepoint: a
+//! write that fails is rolled back alone, and nobody hears that their write succeeded
+//! before the commit that holds it is durable. A poll's record waits for others to
+//! share its commit while they keep coming (each within [`GROUP_PAUSE`] of the last,
+//! for at most [`GROUP_WINDOW`]), so 1,000 polls finishing together cost a handful of
+//! fsyncs, not 1,000; what the dispatcher writes (claims, "sent") is committed at
+//! once, as is everything waiting with it.
 //! Reads run on blocking threads, each on a connection of its own (WAL lets them read
 //! while the writer writes).
 
@@ -37,20 +40,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_6.sql"),
 ];
 
-/// How long the writer waits for more writes after the first of a batch. Polls that
-/// finish within this window share one commit (one fsync); each waits at most this
-/// much longer for it.
-const GROUP_WINDOW: Duration = Duration::from_millis(3);
+/// A batch that may wait is committed once no write came for this long: polls
+/// finishing in a burst share one commit (one fsync); a lone poll waits this much.
+const GROUP_PAUSE: Duration = Duration::from_millis(5);
+/// ... or once its first write waited this long, however busy the burst. A poll holds
+/// no fetch slot while it waits for its commit.
+const GROUP_WINDOW: Duration = Duration::from_millis(50);
 /// At most this many writes share a transaction, so one commit never grows without
 /// bound while writes keep arriving.
 const MAX_BATCH: usize = 512;
+/// Reads run on at most this many connections (and blocking threads) at a time: a
+/// read is a few index lookups, and every connection holds its own page cache.
+const READERS: usize = 4;
 /// Another process (`newshound status`, `replay`) may hold the write lock for a
 /// moment; wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Whether a write may wait for others to share its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Within [`GROUP_WINDOW`]: a poll's outcome.
+    Grouped,
+    /// As soon as the writer is free: someone is waiting on it (a delivery that must
+    /// be marked sent before the next, a claim).
+    Now,
+}
+
 /// A write waiting for the writer thread: it runs inside the batch's transaction, then
 /// hears whether the commit made it durable.
 trait Write: Send {
+    fn commit(&self) -> Commit;
     /// Runs the write; `false` if it failed (its savepoint is then rolled back).
     fn run(&mut self, conn: &Connection) -> bool;
     /// Tells the caller the outcome once the batch's commit returned.
@@ -58,6 +77,7 @@ trait Write: Send {
 }
 
 struct Pending<T, F> {
+    commit: Commit,
     op: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -68,6 +88,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
 {
+    fn commit(&self) -> Commit {
+        self.commit
+    }
+
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(op) = self.op.take() else {
             return false;
@@ -96,6 +120,7 @@ where
 pub struct Engine {
     writes: mpsc::Sender<Box<dyn Write>>,
     readers: Arc<Readers>,
+    reading: tokio::sync::Semaphore,
     /// A test hook: the writer sleeps this many microseconds before each commit.
     commit_delay: Arc<AtomicU64>,
 }
@@ -122,19 +147,20 @@ impl Engine {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
+            reading: tokio::sync::Semaphore::new(READERS),
             commit_delay,
         })
     }
 
-    /// Runs `op` in the next group commit; returns its result once the commit is
-    /// durable.
-    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    /// Runs `op` in the next commit; returns its result once the commit is durable.
+    pub async fn write<T, F>(&self, commit: Commit, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let write = Box::new(Pending {
+            commit,
             op: Some(op),
             result: None,
             reply,
@@ -151,6 +177,8 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        // Never closed, so acquiring can only wait.
+        let _reader = self.reading.acquire().await;
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
@@ -214,14 +242,19 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 /// to the engine is gone.
 fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Write>>, delay: &AtomicU64) {
     while let Ok(first) = queue.recv() {
+        let mut now = first.commit() == Commit::Now;
         let mut batch = vec![first];
         let window_ends = Instant::now() + GROUP_WINDOW;
         while batch.len() < MAX_BATCH {
-            let left = window_ends.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(left) {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
+            let next = if now {
+                queue.try_recv().ok()
+            } else {
+                let left = window_ends.saturating_duration_since(Instant::now());
+                queue.recv_timeout(left.min(GROUP_PAUSE)).ok()
+            };
+            let Some(write) = next else { break };
+            now |= write.commit() == Commit::Now;
+            batch.push(write);
         }
         let micros = delay.load(Ordering::Relaxed);
         if micros > 0 {
