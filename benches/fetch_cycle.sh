@@ -2,19 +2,24 @@
 # Polling cost at scale: N generated feeds (RSS and Atom, 20-50 items, ~40 KB each),
 # served by nginx (static files: real ETag / Last-Modified / 304 handling) from 250
 # loopback addresses (127.0.x.y, so the per-host limit applies as on the web), and
-# one `newshound once` per step: first ingest, a steady-state cycle (all 304), and a
-# cycle after 10% of the feeds changed. Prints wall time, CPU time, peak RSS and the
-# requests nginx answered (200 / 304).
+# one `newshound once` per step: the seed (first ingest: every item recorded, none
+# alerted), a steady-state cycle (all 304), and a cycle after 10% of the feeds
+# changed. Prints wall time, CPU time, peak RSS and the requests nginx answered
+# (200 / 304), the fsyncs of one more steady cycle (strace), and beside them the
+# floor on the same files: curl fetching all of them (--parallel, 32 at a time, like
+# newshound) and a quick-xml walk of all of them on all cores (benches/xml_floor.rs).
 #
 #   benches/fetch_cycle.sh            # N = 1000 and 10000
 #   benches/fetch_cycle.sh 500        # one N
+#   BIN=/path/to/newshound benches/fetch_cycle.sh 1000   # another build, for before/after
 #
-# Needs nginx (Debian: apt-get install nginx-light) and python3.
+# Needs nginx (Debian: apt-get install nginx-light), curl, strace and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)"; exit 1; }
 cargo build --release --quiet
-bin=$PWD/target/release/newshound
+bin=${BIN:-$PWD/target/release/newshound}
+cargo bench --quiet --bench xml_floor --no-run 2>/dev/null
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 
@@ -79,7 +84,7 @@ PY
   step() {
     local before after ok notmod
     before=$(wc -l < "$work/access.log" 2>/dev/null || echo 0)
-    /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$bin" once --config "$work/newshound.toml" > "$work/once.out" 2>"$work/once.err" || true
+    /usr/bin/time -f "%e %U %S %M" -o "$work/time" env ${BENCH_ENV:-} "$bin" once --config "$work/newshound.toml" > "$work/once.out" 2>"$work/once.err" || true
     after=$(wc -l < "$work/access.log")
     ok=$(tail -n +$((before + 1)) "$work/access.log" | awk '$9 == 200' | wc -l)
     notmod=$(tail -n +$((before + 1)) "$work/access.log" | awk '$9 == 304' | wc -l)
@@ -88,8 +93,29 @@ PY
       "$n" "$1" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "$rss / 1024" | bc -l)" $((after - before)) "$ok" "$notmod"
   }
   echo "N = $n ($size of feeds)"
-  step "first ingest"
+  # The floor: every file fetched in full (200s, so more bytes than newshound's 304s).
+  for i in $(seq 0 $((n - 1))); do
+    printf 'url = "http://127.0.1.%d:%d/f%d.xml"\noutput = "/dev/null"\n' $((1 + i % 250)) "$port" "$i"
+  done > "$work/curl.cfg"
+  curl_best=
+  for _ in 1 2 3; do
+    /usr/bin/time -f "%e" -o "$work/time" curl -s --no-progress-meter --parallel --parallel-max 32 -K "$work/curl.cfg"
+    t=$(cat "$work/time")
+    if [ -z "$curl_best" ] || [ "$(echo "$t < $curl_best" | bc)" = 1 ]; then curl_best=$t; fi
+  done
+  printf '%6d feeds  %-16s %7.2f s wall  (best of 3)\n' "$n" "floor: curl" "$curl_best"
+  floor_line=$(cargo bench --quiet --bench xml_floor -- "$work/www" 2>/dev/null | tail -1)
+  xml_floor=$(echo "$floor_line" | sed -E 's/.* in ([0-9.]+) s.*/\1/')
+  printf '%6d feeds  %-16s %7.2f s wall  (%s)\n' "$n" "floor: quick-xml" "$xml_floor" "$floor_line"
+  step "seed"
+  seed=$wall
   step "steady (all 304)"
+  steady=$wall
+  strace -f -c -e trace=fsync,fdatasync -o "$work/strace" "$bin" once --config "$work/newshound.toml" >/dev/null 2>&1 || true
+  fsyncs=$(awk '$NF ~ /^f(data)?sync$/ {n += $4} END {print n + 0}' "$work/strace")
+  printf '%6d feeds  %-16s %7d fsync/fdatasync calls in one more steady cycle (strace -f -c)\n' "$n" "fsyncs" "$fsyncs"
+  printf '%6d feeds  %-16s steady %.2f× the curl fetch, seed %.2f× the quick-xml floor\n' "$n" "ratios" \
+    "$(echo "$steady / $curl_best" | bc -l)" "$(echo "$seed / $xml_floor" | bc -l)"
   # 10% of the feeds gain a new item (a new file, so a new ETag).
   python3 - "$work" "$n" <<'PY'
 import sys

@@ -1,0 +1,67 @@
+//! The floor under newshound's parsing: how fast this machine can read every feed file
+//! in a folder, walk its XML with quick-xml and look for the watch words in its text,
+//! on all cores. `benches/fetch_cycle.sh` prints it beside newshound's seed run.
+//!
+//!   cargo bench --bench xml_floor -- DIR
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aho_corasick::AhoCorasick;
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+fn main() {
+    let Some(dir) = std::env::args().skip(1).find(|a| !a.starts_with("--")) else {
+        eprintln!("usage: cargo bench --bench xml_floor -- DIR");
+        std::process::exit(2);
+    };
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("a readable folder")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    let words = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["lavrov", "blinken", "nato", "лавров", "Лавров"])
+        .expect("an automaton");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let (items, hits) = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(files.len().div_ceil(cores).max(1))
+            .map(|chunk| scope.spawn(|| chunk.iter().map(|f| scan(f, &words)).fold((0, 0), sum)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker"))
+            .fold((0, 0), sum)
+    });
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "quick-xml floor: {} files, {items} items, {hits} hits in {secs:.3} s on {cores} cores",
+        files.len()
+    );
+}
+
+fn sum(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0 + b.0, a.1 + b.1)
+}
+
+/// Reads one file and walks its XML: (items, watch-word hits).
+fn scan(path: &PathBuf, words: &AhoCorasick) -> (usize, usize) {
+    let bytes = std::fs::read(path).expect("a readable file");
+    let mut reader = Reader::from_reader(bytes.as_slice());
+    let (mut items, mut hits) = (0, 0);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if matches!(e.local_name().into_inner(), "item" | "entry") => {
+                items += 1;
+            }
+            Ok(Event::Text(t)) => hits += words.find_iter(t.as_ref()).count(),
+            Ok(Event::CData(t)) => hits += words.find_iter(t.as_ref()).count(),
+            Ok(Event::Eof) | Err(_) => return (items, hits),
+            Ok(_) => {}
+        }
+    }
+}
