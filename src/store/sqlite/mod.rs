@@ -121,7 +121,8 @@ pub struct Engine {
     writes: mpsc::Sender<Box<dyn Write>>,
     readers: Arc<Readers>,
     reading: tokio::sync::Semaphore,
-    /// A test hook: the writer sleeps this many microseconds before each commit.
+    /// A test hook: the writer sleeps this many microseconds before each commit, after
+    /// the batch's writes ran.
     commit_delay: Arc<AtomicU64>,
 }
 
@@ -256,18 +257,20 @@ fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Write>>, dela
             now |= write.commit() == Commit::Now;
             batch.push(write);
         }
-        let micros = delay.load(Ordering::Relaxed);
-        if micros > 0 {
-            std::thread::sleep(Duration::from_micros(micros));
-        }
-        let committed = run_batch(&mut conn, &mut batch).map_err(|e| e.to_string());
+        let committed = run_batch(&mut conn, &mut batch, delay).map_err(|e| e.to_string());
         for write in batch {
             write.finish(committed.as_ref().map(|_| ()).map_err(String::as_str));
         }
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> rusqlite::Result<()> {
+/// Runs a batch's writes in one transaction and commits it (after the test hook's
+/// `delay`, if any: a kill then lands after the writes, before the commit).
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Write>],
+    delay: &AtomicU64,
+) -> rusqlite::Result<()> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for write in batch.iter_mut() {
         let mut savepoint = tx.savepoint()?;
@@ -279,6 +282,10 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> rusqlite::R
         } else {
             savepoint.rollback()?;
         }
+    }
+    let micros = delay.load(Ordering::Relaxed);
+    if micros > 0 {
+        std::thread::sleep(Duration::from_micros(micros));
     }
     tx.commit()
 }
