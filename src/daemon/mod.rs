@@ -2,7 +2,7 @@
 //! shutting down within a bound. The only module that spawns tasks.
 
 mod dispatch;
-mod observe;
+pub mod observe;
 mod poll;
 mod service;
 
