@@ -104,14 +104,16 @@ PY
     if [ -z "$curl_best" ] || [ "$(echo "$t < $curl_best" | bc)" = 1 ]; then curl_best=$t; fi
   done
   printf '%6d feeds  %-16s %7.2f s wall  (best of 3)\n' "$n" "floor: curl" "$curl_best"
-  floor_line=$(cargo bench --quiet --bench xml_floor -- "$work/www" 2>/dev/null | tail -1)
-  xml_floor=$(echo "$floor_line" | sed -E 's/.* in ([0-9.]+) s.*/\1/')
-  printf '%6d feeds  %-16s %7.2f s wall  (%s)\n' "$n" "floor: quick-xml" "$xml_floor" "$floor_line"
+  cargo bench --quiet --bench xml_floor -- "$work/www" > "$work/floor" 2>/dev/null
+  xml_floor=$(tail -1 "$work/floor" | sed -E 's/.* in ([0-9.]+) s.*/\1/')
+  printf '%6d feeds  %-16s %7.2f s wall  (%s)\n' "$n" "floor: quick-xml" "$xml_floor" "$(tail -1 "$work/floor")"
+  printf '%6d feeds  %-16s %7.2f s wall  (feed-rs parsing the same files, nothing else)\n' "$n" "feed-rs alone" \
+    "$(head -1 "$work/floor" | sed -E 's/.* in ([0-9.]+) s.*/\1/')"
   step "seed"
   seed=$wall
   step "steady (all 304)"
   steady=$wall
-  strace -f -c -e trace=fsync,fdatasync -o "$work/strace" "$bin" once --config "$work/newshound.toml" >/dev/null 2>&1 || true
+  strace -f -c -e trace=fsync,fdatasync -o "$work/strace" "$bin" once --config "$work/newshound.toml" >"$work/strace.out" 2>&1 || cat "$work/strace.out"
   fsyncs=$(awk '$NF ~ /^f(data)?sync$/ {n += $4} END {print n + 0}' "$work/strace")
   printf '%6d feeds  %-16s %7d fsync/fdatasync calls in one more steady cycle (strace -f -c)\n' "$n" "fsyncs" "$fsyncs"
   printf '%6d feeds  %-16s steady %.2f× the curl fetch, seed %.2f× the quick-xml floor\n' "$n" "ratios" \

@@ -1,6 +1,7 @@
 //! The floor under newshound's parsing: how fast this machine can read every feed file
 //! in a folder, walk its XML with quick-xml and look for the watch words in its text,
-//! on all cores. `benches/fetch_cycle.sh` prints it beside newshound's seed run.
+//! on all cores; and, for scale, how long feed-rs (newshound's parser) alone takes
+//! over the same files. `benches/fetch_cycle.sh` prints both beside newshound's seed.
 //!
 //!   cargo bench --bench xml_floor -- DIR
 
@@ -27,21 +28,38 @@ fn main() {
         .expect("an automaton");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
-    let (items, hits) = std::thread::scope(|scope| {
-        let workers: Vec<_> = files
-            .chunks(files.len().div_ceil(cores).max(1))
-            .map(|chunk| scope.spawn(|| chunk.iter().map(|f| scan(f, &words)).fold((0, 0), sum)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a worker"))
-            .fold((0, 0), sum)
+    let (items, _) = on_all_cores(&files, cores, |f| {
+        let bytes = std::fs::read(f).expect("a readable file");
+        let entries = feed_rs::parser::parse(bytes.as_slice()).map_or(0, |feed| feed.entries.len());
+        (entries, 0)
     });
+    let secs = started.elapsed().as_secs_f64();
+    println!("feed-rs alone: {items} items in {secs:.3} s on {cores} cores");
+    let started = Instant::now();
+    let (items, hits) = on_all_cores(&files, cores, |f| scan(f, &words));
     let secs = started.elapsed().as_secs_f64();
     println!(
         "quick-xml floor: {} files, {items} items, {hits} hits in {secs:.3} s on {cores} cores",
         files.len()
     );
+}
+
+/// `work` on every file, the files split evenly over `cores` threads; the sums.
+fn on_all_cores(
+    files: &[PathBuf],
+    cores: usize,
+    work: impl Fn(&PathBuf) -> (usize, usize) + Sync,
+) -> (usize, usize) {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(files.len().div_ceil(cores).max(1))
+            .map(|chunk| scope.spawn(|| chunk.iter().map(&work).fold((0, 0), sum)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker"))
+            .fold((0, 0), sum)
+    })
 }
 
 fn sum(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {

@@ -13,10 +13,13 @@
 //! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`];
 //!   the email templates, what changed between two configs (reloads), OPML import/export.
 //! - [`feed`]: fetching over HTTP or from disk, and parsing into [`model::Item`]s.
-//! - [`store`]: SQLite state: feed state, seen items, the outbox. All SQL lives there.
+//! - [`store`]: the state (feed state, seen items, the outbox) behind one async,
+//!   engine-neutral interface; the embedded SQLite engine (a group-committing writer
+//!   thread, readers on blocking threads). All SQL lives there.
 //! - [`notify`]: rendering and sending alerts by email, webhook and Maildir.
 //! - [`daemon`]: polling, matching, dispatching (digests, rate limits), the service
 //!   (reloads, liveness, `/metrics` and `/healthz`); the only place that spawns tasks.
+//!   Parsing and matching run on blocking threads, never on the async workers.
 //! - [`cli`]: the subcommands, wiring the parts together; signals, the config file
 //!   watch and systemd notifications.
 //!

@@ -103,29 +103,42 @@ pub fn floor_char_boundary(text: &str, i: usize) -> usize {
 /// The words of `s` joined by single spaces: no leading, trailing or repeated
 /// whitespace, no line breaks.
 pub fn collapse_whitespace(s: &str) -> String {
-    // One pass copying whole words: every item's text goes through here.
+    // One pass copying whole words, bytes at a time where the text is ASCII: every
+    // item's text goes through here.
+    let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut word_start = None;
-    let push = |out: &mut String, word: &str| {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    };
-    for (i, c) in s.char_indices() {
-        match (c.is_whitespace(), word_start) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let (space, len) = match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => (true, 1),
+            b if b.is_ascii() => (false, 1),
+            _ => match s[i..].chars().next() {
+                Some(c) => (c.is_whitespace(), c.len_utf8()),
+                None => break,
+            },
+        };
+        match (space, word_start) {
             (true, Some(start)) => {
-                push(&mut out, &s[start..i]);
+                push_word(&mut out, &s[start..i]);
                 word_start = None;
             }
             (false, None) => word_start = Some(i),
             _ => {}
         }
+        i += len;
     }
     if let Some(start) = word_start {
-        push(&mut out, &s[start..]);
+        push_word(&mut out, &s[start..]);
     }
     out
+}
+
+fn push_word(out: &mut String, word: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(word);
 }
 
 /// One entry of a feed, with its text already decoded to plain text.
@@ -497,7 +510,7 @@ mod tests {
         /// the words joined by one space gave, for any text, or keys change on upgrade.
         #[test]
         fn collapse_whitespace_is_the_words_joined_by_one_space(
-            text in "[ a\u{00e9}\t\n\r\u{000b}\u{000c}\u{00a0}\u{2003}\u{3000}b\u{0085}\u{2028}]{0,40}",
+            text in "[ a\u{00e9}\t\n\r\u{000b}\u{000c}\u{001c}\u{001f}\u{00a0}\u{2003}\u{3000}b\u{0085}\u{2028}]{0,40}",
         ) {
             let words: Vec<&str> = text.split_whitespace().collect();
             proptest::prop_assert_eq!(collapse_whitespace(&text), words.join(" "));

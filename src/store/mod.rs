@@ -2,7 +2,7 @@
 //! interface ([`Store`]) made of the operations the daemon needs. No SQL and no
 //! engine type crosses it; all SQL lives in this module's engines.
 //!
-//! The embedded engine ([`sqlite`]) is the default. Whatever the engine, an operation
+//! The embedded engine (`sqlite`) is the default. Whatever the engine, an operation
 //! that returned is durable: an item is recorded as seen in the same transaction as the
 //! alerts it causes, and neither can exist without the other after a crash.
 
@@ -125,7 +125,7 @@ pub struct PollRecord {
     pub validators: Validators,
     pub at: DateTime<Utc>,
     /// An alert about a story already queued for its channel this recently (same
-    /// [`StoryKeys`]) is merged into that one instead of sent again; zero turns it off.
+    /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.
     pub dedupe_within: Duration,
 }
 

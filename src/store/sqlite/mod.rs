@@ -42,7 +42,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 
 /// A batch that may wait is committed once no write came for this long: polls
 /// finishing in a burst share one commit (one fsync); a lone poll waits this much.
-const GROUP_PAUSE: Duration = Duration::from_millis(5);
+const GROUP_PAUSE: Duration = Duration::from_millis(10);
 /// ... or once its first write waited this long, however busy the burst. A poll holds
 /// no fetch slot while it waits for its commit.
 const GROUP_WINDOW: Duration = Duration::from_millis(50);
