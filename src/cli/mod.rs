@@ -333,9 +333,17 @@ fn import_opml(args: &ImportOpmlArgs, env: &HashMap<String, String>) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
+/// Enough for the daemon's bounded blocking work (parsing and matching, one per core;
+/// four store readers) and a few DNS lookups beside it.
+const BLOCKING_THREADS: usize = 12;
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Blocking threads do the parsing, matching and store reads, each bounded by the
+    // daemon to a few at a time; a small pool keeps their memory (a malloc arena
+    // each) small too.
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")
 }

@@ -103,8 +103,9 @@ impl Pipeline {
             return Ok(Vec::new());
         };
         let started = std::time::Instant::now();
-        let results = self
-            .poll_group(group)
+        // Boxed: a feed's task sleeps most of its life, and should not keep a whole
+        // poll's worth of state while it does.
+        let results = Box::pin(self.poll_group(group))
             .instrument(info_span!("fetch", source = %first.source))
             .await;
         metrics::histogram!(observe::POLL_SECONDS).record(started.elapsed().as_secs_f64());
@@ -159,9 +160,26 @@ pub struct OnceReport {
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let tasks = TaskTracker::new();
     let mut handles = Vec::new();
+    // Polls are started ahead of the fetch slots, but not all at once: 10,000 feeds
+    // would otherwise hold 10,000 polls' state while they wait. Far enough ahead that
+    // polls waiting for their group commit (tens of ms) never leave a slot idle.
+    let ahead = Arc::new(Semaphore::new(
+        pipeline
+            .config
+            .daemon
+            .max_concurrent_fetches
+            .saturating_mul(32),
+    ));
     for group in by_source(&pipeline.config.feeds) {
         let p = Arc::clone(&pipeline);
-        handles.push(tasks.spawn(async move { p.poll_timed(&group).await }));
+        let turn = Arc::clone(&ahead)
+            .acquire_owned()
+            .await
+            .context("the poll queue closed")?;
+        handles.push(tasks.spawn(async move {
+            let _turn = turn;
+            p.poll_timed(&group).await
+        }));
     }
     tasks.close();
     let mut report = OnceReport::default();
