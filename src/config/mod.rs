@@ -373,6 +373,11 @@ const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_STALE_FACTOR: u32 = 10;
 /// A busy news feed rarely adds 50 items between two polls; a re-keyed one does.
 const DEFAULT_FLOOD_THRESHOLD: usize = 50;
+/// No feed is polled more often than this: `1ns` is a typo, not a wish.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// A feed on the web is polled at most this often: a typo of `5ms` for `5m` must not
+/// hammer a publisher. Local files may be read as often as `MIN_INTERVAL`.
+const MIN_WEB_INTERVAL: Duration = Duration::from_secs(30);
 /// Five failures at the default 10-minute interval: most outages are over by then.
 const DEFAULT_BROKEN_AFTER_FAILURES: u32 = 5;
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
@@ -480,7 +485,20 @@ impl Checker<'_> {
                 }
                 (None, None) => base.join("state"),
             },
-            poll_interval: positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?,
+            poll_interval: match positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?
+            {
+                short if short < MIN_INTERVAL => {
+                    return Err(self.invalid(
+                        KeyPath::default().key("daemon").key("poll_interval"),
+                        format!(
+                            "{} is under the {} minimum",
+                            humantime::format_duration(short),
+                            humantime::format_duration(MIN_INTERVAL)
+                        ),
+                    ));
+                }
+                interval => interval,
+            },
             first_poll: d.first_poll.unwrap_or_default(),
             max_concurrent_fetches: self.at_least_one(
                 d.max_concurrent_fetches,
@@ -566,8 +584,37 @@ impl Checker<'_> {
                 Some(v) if v.is_zero() => {
                     return Err(self.invalid(key().key("interval"), "must be more than 0s"));
                 }
+                // A web feed gets the web's minimum, with a hint, below.
+                Some(v) if v < MIN_INTERVAL && !matches!(source, FeedSource::Http(_)) => {
+                    return Err(self.invalid(
+                        key().key("interval"),
+                        format!(
+                            "{} is under the {} minimum",
+                            humantime::format_duration(v),
+                            humantime::format_duration(MIN_INTERVAL)
+                        ),
+                    ));
+                }
                 v => v.unwrap_or(daemon.poll_interval),
             };
+            if matches!(source, FeedSource::Http(_)) && interval < MIN_WEB_INTERVAL {
+                let too_short = format!(
+                    "{} is under the {} minimum for a feed on the web",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(MIN_WEB_INTERVAL)
+                );
+                let hint = "did you mean minutes, like \"5m\"?";
+                return Err(match f.interval {
+                    Some(_) => self.invalid(key().key("interval"), format!("{too_short}; {hint}")),
+                    None => self.invalid(
+                        KeyPath::default().key("daemon").key("poll_interval"),
+                        format!(
+                            "{too_short} ({}, {name}, has no interval of its own); {hint}",
+                            key()
+                        ),
+                    ),
+                });
+            }
             feeds.push(Feed {
                 id: FeedId(name.to_owned()),
                 source,

@@ -178,6 +178,17 @@ fn invalid_configs_name_the_line_and_key() {
             "to = [\"not an address\"]",
             "/etc/nh/newshound.toml:23: channels.me.to[0]: \"not an address\" is not an email address",
         ),
+        // Regression: `interval = "1ns"` passed and polled a publisher ~335 times a second.
+        (
+            "interval = \"2m\"",
+            "interval = \"5ms\"",
+            "/etc/nh/newshound.toml:15: feeds[0].interval: 5ms is under the 30s minimum for a feed on the web; did you mean minutes, like \"5m\"?",
+        ),
+        (
+            "poll_interval = \"5m\"",
+            "poll_interval = \"1ns\"",
+            "/etc/nh/newshound.toml:4: daemon.poll_interval: 1ns is under the 100ms minimum",
+        ),
         (
             "poll_interval = \"5m\"",
             "poll_interval = \"0s\"",
@@ -397,5 +408,30 @@ fn a_ca_file_must_hold_a_certificate() {
             "/etc/nh/newshound.toml:11: smtp.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             garbage.display()
         )
+    );
+}
+
+#[test]
+fn a_web_feed_inheriting_a_too_short_poll_interval_names_both() {
+    let text = "[daemon]\npoll_interval = \"10s\"\n\n[[feeds]]\nname = \"local\"\nurl = \"file:a.xml\"\n\n\
+                [[feeds]]\nname = \"wire\"\nurl = \"https://wire.example.org/rss\"\n";
+    let err = load(text, &[]).expect_err("too often for the web");
+    assert_eq!(
+        err.to_string(),
+        "/etc/nh/newshound.toml:2: daemon.poll_interval: 10s is under the 30s minimum for a feed \
+         on the web (feeds[1], wire, has no interval of its own); did you mean minutes, like \"5m\"?"
+    );
+    let typo = "[[feeds]]\nname = \"local\"\nurl = \"file:a.xml\"\ninterval = \"1ns\"\n";
+    assert_eq!(
+        load(typo, &[])
+            .expect_err("too often even for a file")
+            .to_string(),
+        "/etc/nh/newshound.toml:4: feeds[0].interval: 1ns is under the 100ms minimum"
+    );
+    let files_only =
+        "[daemon]\npoll_interval = \"10s\"\n\n[[feeds]]\nname = \"local\"\nurl = \"file:a.xml\"\n";
+    assert!(
+        load(files_only, &[]).is_ok(),
+        "a local file may be read often"
     );
 }
