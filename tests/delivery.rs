@@ -310,3 +310,50 @@ async fn custom_templates_shape_the_email_and_feed_html_arrives_sanitised() {
         assert!(!html.contains(unsafe_part), "{unsafe_part} in {html}");
     }
 }
+
+/// Regression: `Retry-After: 999999999` (or an HTTP date in year 9999) moved the next
+/// attempt to 2058 / 9999, past `delivery_lifetime`: never delivered, never a dead
+/// letter. A receiver's wait is capped at an hour, and an alert whose lifetime runs
+/// out becomes a dead letter whatever it was told.
+#[tokio::test]
+async fn a_receivers_retry_after_is_capped_and_the_lifetime_still_ends_in_a_dead_letter() {
+    support::init();
+    for retry_after in ["999999999", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        let hook = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503).insert_header("retry-after", retry_after))
+            .mount(&hook)
+            .await;
+        let (config, _) = config_with_feeds(
+            "first_poll = \"alert\"\ndelivery_lifetime = \"3h\"\ndelivery_attempts = 100",
+            &[(
+                "news",
+                rss(&[("1", "Lavrov speaks", "https://n.example.org/1", "x")]),
+            )],
+            &format!(
+                "[channels.me]\ntype = \"webhook\"\nurl = \"{}/hook\"\n\n\
+                 [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+                hook.uri()
+            ),
+        );
+        let p = pipeline(&config).await;
+        let start = Utc::now();
+        let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+        assert_eq!(report.delivery.retrying, 1, "{retry_after}");
+        let waiting = p.store.retrying().await.expect("query");
+        let next = waiting[0].next_attempt;
+        assert!(
+            next <= start + chrono::Duration::minutes(61),
+            "{retry_after}: next attempt {next}"
+        );
+        // Tried every hour as the receiver keeps asking for forever; three hours in,
+        // the alert is a dead letter, not lost in the queue.
+        let mut at = start;
+        for _ in 0..5 {
+            at += chrono::Duration::minutes(61);
+            p.dispatch_due(at).await.expect("dispatch");
+        }
+        let counts = p.store.outbox_counts().await.expect("counts");
+        assert_eq!((counts.pending, counts.dead), (0, 1), "{retry_after}");
+    }
+}

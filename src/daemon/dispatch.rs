@@ -106,6 +106,11 @@ impl Pipeline {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
         self.store.release_expired(now).await?;
+        // A failed alert told to wait beyond its lifetime (by an older newshound that
+        // did not cap Retry-After) gets its last try when the lifetime ends.
+        self.store
+            .end_waits_at_lifetime(self.config.daemon.delivery_lifetime)
+            .await?;
         loop {
             let rows = self.store.claim_due(now, BATCH, LEASE).await?;
             if rows.is_empty() {
@@ -243,8 +248,11 @@ impl Pipeline {
         });
         if !retry.is_empty() {
             let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(0);
-            // The receiver's Retry-After wins over our backoff when it asks for longer.
-            let wait = jittered(backoff(attempts + 1)).max(e.retry_after.unwrap_or_default());
+            // The receiver's Retry-After wins over our backoff when it asks for longer,
+            // up to our longest backoff: `Retry-After: 999999999` must not park an
+            // alert beyond its lifetime.
+            let asked = e.retry_after.unwrap_or_default().min(MAX_BACKOFF);
+            let wait = jittered(backoff(attempts + 1)).max(asked);
             report.retrying = retry.len();
             count("retrying", report.retrying);
             warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");

@@ -159,6 +159,9 @@ pub struct OutboxRow {
 ///
 /// Any other event leaves a row where it is: a late `mark_sent` for a row whose lease
 /// was taken back does not touch it.
+///
+/// A failed row told to wait beyond its lifetime stays pending but is made due when
+/// its lifetime ends (`end_waits_at_lifetime`), so its last failure makes it dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
     /// Waiting for (another) delivery attempt.
@@ -380,6 +383,14 @@ impl Store {
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.engine
             .write(Commit::Now, move |c| outbox::release_expired(c, now))
+            .await
+    }
+
+    /// Failed alerts waiting for a retry beyond their lifetime (counted from when they
+    /// were queued) are due when it ends instead; says how many.
+    pub async fn end_waits_at_lifetime(&self, lifetime: Duration) -> Result<usize, StoreError> {
+        self.engine
+            .write(Commit::Now, move |c| outbox::end_waits_at(c, lifetime))
             .await
     }
 

@@ -749,3 +749,32 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
             .is_empty()
     );
 }
+
+/// Rows an older newshound parked beyond their lifetime (an uncapped Retry-After) get
+/// their last try when the lifetime ends; rows waiting for a digest are left alone.
+#[tokio::test]
+async fn waits_beyond_the_lifetime_end_when_it_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("wire".into());
+    queue(&store, &feed, &["failed", "digest"], 100).await;
+    let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
+    let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .expect("date")
+        .with_timezone(&Utc);
+    store
+        .mark_retry(&[id("failed")], year_9999, "503")
+        .await
+        .expect("retry");
+    store
+        .defer(&[id("digest")], at(100 + 7200))
+        .await
+        .expect("defer");
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
+    assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
+    let due = store.claim_due(at(100 + 3600), 10, LEASE).await.expect("claim");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, id("failed"));
+}

@@ -147,6 +147,17 @@ pub fn release_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize, S
         .execute(params![now.timestamp()])?)
 }
 
+/// Failed rows waiting beyond `lifetime` after they were queued are due when it ends.
+pub fn end_waits_at(conn: &Connection, lifetime: std::time::Duration) -> Result<usize, StoreError> {
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET next_attempt = created + ?1
+             WHERE state = 'pending' AND attempts > 0 AND next_attempt > created + ?1",
+        )?
+        .execute([lifetime])?)
+}
+
 /// Returns every claim to `pending`.
 pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn.execute(
