@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use feed_rs::model::{Entry, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
-use crate::model::{Item, ItemKey, collapse_whitespace};
+use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
 
 /// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,7 +58,7 @@ pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, Par
         other => ParseError::Malformed(other.to_string()),
     })?;
     Ok(ParsedFeed {
-        title: feed.title.as_ref().map(plain_title),
+        title: feed.title.as_ref().map(|t| title_text(plain_title(t))),
         items: feed.entries.iter().map(to_item).collect(),
         ttl: feed
             .ttl
@@ -67,23 +67,27 @@ pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, Par
 }
 
 fn to_item(entry: &Entry) -> Item {
-    let title = entry.title.as_ref().map(plain_title).unwrap_or_default();
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| title_text(plain_title(t)))
+        .unwrap_or_default();
     let link = entry
         .links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
         .or(entry.links.first())
-        .map(|l| l.href.trim().to_owned());
+        .map(|l| without_controls(l.href.trim()).into_owned());
     let summary = entry
         .summary
         .as_ref()
-        .map(|t| html_to_text(&t.content))
+        .map(|t| body_text(html_to_text(&t.content)))
         .unwrap_or_default();
     let content = entry
         .content
         .as_ref()
         .and_then(|c| c.body.as_deref())
-        .map(html_to_text)
+        .map(|html| body_text(html_to_text(html)))
         .unwrap_or_default();
     let guid = Some(entry.id.as_str());
     let key = ItemKey::derive(
@@ -100,14 +104,14 @@ fn to_item(entry: &Entry) -> Item {
         .authors
         .iter()
         .filter_map(|p| p.name.as_deref().or(p.email.as_deref()))
-        .map(collapse_whitespace)
+        .map(|name| title_text(collapse_whitespace(name)))
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
     let categories = entry
         .categories
         .iter()
-        .map(|c| collapse_whitespace(c.label.as_deref().unwrap_or(&c.term)))
+        .map(|c| title_text(collapse_whitespace(c.label.as_deref().unwrap_or(&c.term))))
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
@@ -123,6 +127,58 @@ fn to_item(entry: &Entry) -> Item {
         categories,
         html,
     }
+}
+
+/// Titles (and names, categories) longer than this many characters are cut, with "…":
+/// a subject line stays far below RFC 5322's 998, a log line short.
+pub const MAX_TITLE_CHARS: usize = 300;
+/// Summaries and content longer than this are cut, with "…": what rules and snippets
+/// need of an item, and no more.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Feed text that is safe to show: no control characters and no bidi overrides
+/// (U+202A–U+202E, U+2066–U+2069: "invoice \u{202E}fdp.exe" must not show as
+/// "invoice exe.pdf"). Whitespace is collapsed again where some was next to them.
+fn safe_text(text: String) -> String {
+    match without_controls(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(stripped) => collapse_whitespace(&stripped),
+    }
+}
+
+/// `text` without C0/C1 controls and bidi overrides (TAB and LF kept).
+fn without_controls(text: &str) -> Cow<'_, str> {
+    let unwanted = |c: char| {
+        (c.is_control() && c != '\t' && c != '\n')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    // Every such character starts with one of these bytes in UTF-8; most text has none.
+    let suspect = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2 || *b == 0xe2;
+    if text.as_bytes().iter().any(suspect) && text.chars().any(unwanted) {
+        Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A title, name or category: safe, and at most [`MAX_TITLE_CHARS`] characters.
+fn title_text(text: String) -> String {
+    let mut text = safe_text(text);
+    if let Some((cut, _)) = text.char_indices().nth(MAX_TITLE_CHARS - 1) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// A summary or content: safe, and at most [`MAX_TEXT_BYTES`] bytes (and the "…").
+fn body_text(text: String) -> String {
+    let mut text = safe_text(text);
+    if text.len() > MAX_TEXT_BYTES {
+        text.truncate(floor_char_boundary(&text, MAX_TEXT_BYTES));
+        text.push('…');
+    }
+    text
 }
 
 fn is_html<S: PartialEq<&'static str>>(subtype: S) -> bool {

@@ -774,7 +774,10 @@ async fn waits_beyond_the_lifetime_end_when_it_does() {
     let hour = std::time::Duration::from_secs(3600);
     assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
     assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
-    let due = store.claim_due(at(100 + 3600), 10, LEASE).await.expect("claim");
+    let due = store
+        .claim_due(at(100 + 3600), 10, LEASE)
+        .await
+        .expect("claim");
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, id("failed"));
 }

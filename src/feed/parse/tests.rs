@@ -211,3 +211,46 @@ fn the_rss_ttl_is_read_in_minutes() {
         None
     );
 }
+
+/// Regression (hostile-input review): a raw NUL reached a `7bit` text part, ESC
+/// sequences the Subject and the terminal, U+202E made "fdp.exe" show as "exe.pdf" in
+/// every channel. C0 and C1 controls and the bidi overrides are dropped from feed text.
+#[test]
+fn control_and_direction_characters_are_dropped_from_feed_text() {
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+        {"id": "1", "title": "A\u0000B \u001b[31mred\u001b[0m invoice \u202efdp.exe \u2066x\u2069",
+         "content_text": "bell\u0007 \u0085next\u009b", "url": "https://n.example.org/\u001b1",
+         "authors": [{"name": "Eve\u202d"}]}]}"#;
+    let item = &parse(json.as_bytes(), None).expect("parses").items[0];
+    assert_eq!(item.title, "AB [31mred[0m invoice fdp.exe x");
+    assert_eq!(item.content, "bell next");
+    // feed-rs already percent-encodes a JSON Feed url.
+    assert_eq!(item.link.as_deref(), Some("https://n.example.org/%1B1"));
+    assert_eq!(item.author, "Eve");
+    let rss = b"<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid>\
+                <title>NATO\x00 \x1b[2Jsummit</title><description>a\x01b</description></item></channel></rss>";
+    let item = &parse(rss, None).expect("parses").items[0];
+    assert_eq!(item.title, "NATO [2Jsummit");
+    assert_eq!(item.summary, "ab");
+}
+
+/// Regression: a 5 MB title gave a 5-million-character Subject line and 10 MB log
+/// lines. Titles, summaries and content are cut at sane lengths, on a character.
+#[test]
+fn titles_and_texts_are_cut_at_sane_lengths() {
+    let title = "Лавров ".repeat(1_000_000);
+    let summary = "NATO ".repeat(100_000);
+    let rss = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid>\
+         <title>{title}</title><description>{summary}</description></item></channel></rss>"
+    );
+    let item = &parse(rss.as_bytes(), None).expect("parses").items[0];
+    assert!(
+        item.title.chars().count() <= MAX_TITLE_CHARS,
+        "{}",
+        item.title.len()
+    );
+    assert!(item.title.starts_with("Лавров Лавров") && item.title.ends_with('…'));
+    assert!(item.summary.len() <= MAX_TEXT_BYTES + '…'.len_utf8());
+    assert!(item.summary.starts_with("NATO NATO"));
+}
