@@ -55,6 +55,7 @@ async fn measure(label: &str, body: &str, n: usize) {
             alerts: alerts(&feed, "out", n),
             held: vec![],
             validators: Validators::default(),
+            flooding: None,
             at: chrono::Utc::now(),
         })
         .await

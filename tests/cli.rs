@@ -506,6 +506,88 @@ fn a_flood_is_held_with_one_notice_and_replay_releases_it() {
     assert_eq!(support::maildir_messages(&inbox).len(), 13);
 }
 
+/// Regression: a new feed with `first_poll = "alert"` had no flood guard (500,000
+/// matching items became 437,915 messages). Its absolute threshold holds a first
+/// poll too; a normal 20-item feed still alerts.
+#[test]
+fn a_first_poll_that_alerts_is_held_past_the_flood_threshold() {
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"\nflood_threshold = 30",
+        "[[feeds]]\nname = \"small\"\nurl = \"file:small.xml\"\n\n\
+         [[feeds]]\nname = \"huge\"\nurl = \"file:huge.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    );
+    let dir = config.dir.path();
+    std::fs::write(dir.join("small.xml"), many_items("s", 20)).expect("write feed");
+    std::fs::write(dir.join("huge.xml"), many_items("h", 500)).expect("write feed");
+    let path = config.path.to_str().expect("utf-8");
+    let out = newshound(&["once", "--config", path], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = support::maildir_messages(&dir.join("alerts"));
+    assert_eq!(messages.len(), 21, "20 alerts and one notice");
+    assert!(
+        messages.iter().any(|m| m.contains(
+            "feed huge: 500 new items at once look re-keyed or flooded; 500 alerts held"
+        )),
+        "no notice"
+    );
+}
+
+/// Regression: a feed that re-keys every poll sent a flood notice every poll, and its
+/// held alerts grew without limit. One notice until it stops flooding; at most
+/// 1,000 alerts held per feed.
+#[test]
+fn a_feed_that_keeps_flooding_gets_one_notice_and_a_bounded_hold() {
+    let config = support::TestConfig::write(
+        "",
+        "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    );
+    let feed = config.dir.path().join("wire.xml");
+    let inbox = config.dir.path().join("alerts");
+    let path = config.path.to_str().expect("utf-8");
+    std::fs::write(&feed, many_items("p0", 600)).expect("write feed");
+    assert!(newshound(&["once", "--config", path], &[]).status.success());
+    for poll in 1..=3 {
+        std::fs::write(&feed, many_items(&format!("p{poll}"), 600)).expect("write feed");
+        let out = newshound(&["once", "--config", path], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        support::maildir_messages(&inbox).len(),
+        1,
+        "one notice for three floods"
+    );
+    let dry = newshound(&["replay", "--config", path, "--held", "--dry-run"], &[]);
+    assert!(
+        stdout(&dry).contains("would re-queue 1000 held alerts"),
+        "{}",
+        stdout(&dry).lines().last().unwrap_or_default()
+    );
+
+    // It calms down (one new item), then floods again: a new notice.
+    let calm = many_items("p3", 600).replace(
+        "<channel><title>t</title>",
+        "<channel><title>t</title><item><guid>calm</guid><title>Lavrov calm</title></item>",
+    );
+    std::fs::write(&feed, calm).expect("write feed");
+    assert!(newshound(&["once", "--config", path], &[]).status.success());
+    assert_eq!(
+        support::maildir_messages(&inbox).len(),
+        2,
+        "the calm item alerts"
+    );
+    std::fs::write(&feed, many_items("p4", 600)).expect("write feed");
+    assert!(newshound(&["once", "--config", path], &[]).status.success());
+    assert_eq!(
+        support::maildir_messages(&inbox).len(),
+        3,
+        "a second flood, a second notice"
+    );
+}
+
 #[test]
 fn replay_dead_requeues_dead_letters_once_the_channel_works() {
     let config = support::TestConfig::write(

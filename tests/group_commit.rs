@@ -107,6 +107,7 @@ fn batch() -> Vec<PollRecord> {
                 alerts: vec![("inbox".into(), alert)],
                 held: Vec::new(),
                 validators: Validators::default(),
+                flooding: None,
                 at: chrono::Utc::now(),
                 dedupe_within: Duration::ZERO,
             }

@@ -50,14 +50,8 @@ pub(super) fn status(
         .map(|(id, url, interval)| {
             let known = states.iter().find(|(known, ..)| *known == id);
             let state = known.map(|(_, s, _)| s.clone()).unwrap_or_default();
-            let next_poll = state.last_attempt.zip(interval).map(|(at, interval)| {
-                let wait = daemon::next_poll_in(
-                    interval,
-                    state.consecutive_failures,
-                    None,
-                    config.daemon.max_backoff,
-                );
-                crate::model::later(at, wait)
+            let next_poll = interval.and_then(|interval| {
+                daemon::next_poll_at(&state, interval, config.daemon.max_backoff)
             });
             let times = times.remove(&id).unwrap_or_default();
             let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);

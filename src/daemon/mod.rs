@@ -367,24 +367,35 @@ fn never_polled(known: &HashMap<FeedId, FeedState>, group: &[Feed]) -> bool {
 }
 
 /// When a feed polled before is next due after a restart: its last attempt plus its
-/// interval or backoff, so restarts neither bunch feeds together nor poll a
-/// backed-off feed early. A feed never polled is due now.
+/// interval or backoff, and not before the end of a Retry-After its server asked for,
+/// so restarts neither bunch feeds together nor poll a backed-off feed early. A feed
+/// never polled is due now.
 fn first_wait(
     known: &HashMap<FeedId, FeedState>,
     feed: &Feed,
     max_backoff: Duration,
     now: DateTime<Utc>,
 ) -> Duration {
-    let state = known.get(&feed.id);
-    match state.and_then(|s| Some((s.last_attempt?, s.consecutive_failures))) {
-        Some((last, failures)) => {
-            let wait = next_poll_in(feed.interval, failures, None, max_backoff);
-            (crate::model::later(last, wait) - now)
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        }
+    let Some(state) = known.get(&feed.id) else {
+        return Duration::ZERO;
+    };
+    match next_poll_at(state, feed.interval, max_backoff) {
+        Some(at) => (at - now).to_std().unwrap_or(Duration::ZERO),
         None => Duration::ZERO,
     }
+}
+
+/// When a feed in `state` is next due: its last attempt plus its interval or backoff,
+/// or the end of its server's Retry-After if later; `None` if it was never polled.
+pub fn next_poll_at(
+    state: &FeedState,
+    interval: Duration,
+    max_backoff: Duration,
+) -> Option<DateTime<Utc>> {
+    let last = state.last_attempt?;
+    let wait = next_poll_in(interval, state.consecutive_failures, None, max_backoff);
+    let due = crate::model::later(last, wait);
+    Some(state.retry_after_until.map_or(due, |until| due.max(until)))
 }
 
 /// Whether a feed has gone quiet: nothing new for more than `factor` times its usual
@@ -508,6 +519,32 @@ mod tests {
         assert_eq!(first_wait(&known_states, new, DAY, now), Duration::ZERO);
         assert!(never_polled(&known_states, std::slice::from_ref(new)));
         assert!(!never_polled(&known_states, &config.feeds));
+    }
+
+    /// Regression: a restart polled a feed at once although its server had asked,
+    /// with Retry-After, for an hour's rest.
+    #[test]
+    fn after_a_restart_a_stored_retry_after_is_still_honoured() {
+        let now = DateTime::from_timestamp(1_000_000, 0).expect("time");
+        let state = FeedState {
+            last_attempt: Some(now - chrono::Duration::seconds(60)),
+            consecutive_failures: 1,
+            retry_after_until: Some(now + chrono::Duration::seconds(3540)),
+            ..FeedState::default()
+        };
+        assert_eq!(
+            next_poll_at(&state, 10 * MIN, DAY),
+            Some(now + chrono::Duration::seconds(3540))
+        );
+        let short = FeedState {
+            retry_after_until: Some(now - chrono::Duration::seconds(30)),
+            ..state
+        };
+        assert_eq!(
+            next_poll_at(&short, 10 * MIN, DAY),
+            Some(now + chrono::Duration::seconds(540)),
+            "a wait already over leaves the interval"
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use tracing::{Instrument, debug, info, warn};
 use super::Pipeline;
 use crate::config::{Config, Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed, Validators};
-use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields};
+use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields, later};
 use crate::rules::{self, RuleMatch};
-use crate::store::{FeedState, PollRecord, StoreError};
+use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
 /// What a successful poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,12 +32,13 @@ pub struct PollOutcome {
     pub held: usize,
 }
 
-/// A poll of a known feed is a flood when it brings more new items than `threshold`,
-/// or when most of a sizeable feed is suddenly new (guids re-keyed, http → https).
-pub fn is_flood(new_items: usize, total: usize, threshold: usize) -> bool {
+/// A poll is a flood when it brings more new items than `threshold`, or, for a feed
+/// polled before, when most of a sizeable feed is suddenly new (guids re-keyed, http →
+/// https). On a first poll every item is new, so only the threshold counts.
+pub fn is_flood(new_items: usize, total: usize, threshold: usize, first_poll: bool) -> bool {
     /// Below this many items, "most of them are new" is ordinary for a slow feed.
     const SIZEABLE: usize = 10;
-    new_items > threshold || (total >= SIZEABLE && new_items * 5 > total * 4)
+    new_items > threshold || (!first_poll && total >= SIZEABLE && new_items * 5 > total * 4)
 }
 
 /// Why a poll failed. Fetch and parse failures are the feed's; store failures are ours.
@@ -239,11 +240,18 @@ impl Pipeline {
             }
             Err(e) => {
                 let message = e.to_string();
-                let failures = match self
-                    .store
-                    .record_failure(&feed.id, e.kind(), &message, now)
-                    .await
-                {
+                let retry_after = match e {
+                    PollError::Fetch(fetch) => fetch.retry_after(),
+                    _ => None,
+                };
+                let failure = Failure {
+                    kind: e.kind().to_owned(),
+                    message: message.clone(),
+                    // Kept with the feed, so a restart waits too (capped like the schedule).
+                    retry_after_until: retry_after
+                        .map(|d| later(now, d.min(self.config.daemon.max_backoff))),
+                };
+                let failures = match self.store.record_failure(&feed.id, failure, now).await {
                     Ok(n) => n,
                     Err(store) => return Err(PollError::Store(store)),
                 };
@@ -392,21 +400,36 @@ impl Pipeline {
         };
         // A known feed that suddenly has a flood of new items (or re-keyed its old
         // ones) is held: one notice per channel instead of a message per item.
-        let flood = !first_poll
-            && is_flood(
-                new_keys.len(),
-                parsed.items.len(),
-                self.config.daemon.flood_threshold,
-            );
+        let flood = is_flood(
+            new_keys.len(),
+            parsed.items.len(),
+            self.config.daemon.flood_threshold,
+            first_poll,
+        );
         let (alerts, held) = if flood && !alerts.is_empty() {
+            // One notice per flood: a feed that re-keys every poll says so once, until
+            // a poll with new items is no flood.
+            let notices = if state.flooding_since.is_some() {
+                Vec::new()
+            } else {
+                self.flood_notices(feed, new_keys.len(), &alerts)
+            };
             warn!(
                 new_items = new_keys.len(),
                 held = alerts.len(),
+                notice = !notices.is_empty(),
                 "flood of new items held; `newshound replay --held` releases them"
             );
-            (self.flood_notices(feed, new_keys.len(), &alerts), alerts)
+            (notices, alerts)
         } else {
             (alerts, Vec::new())
+        };
+        // A flood is remembered once something was held for it (so that it is
+        // announced once), and forgotten at the first poll with new items that is none.
+        let flooding = match (new_keys.is_empty(), flood, held.is_empty()) {
+            (true, _, _) | (false, true, true) => None,
+            (false, false, _) => Some(false),
+            (false, true, false) => Some(true),
         };
         let outcome = PollOutcome {
             new_items: new_keys.len(),
@@ -423,6 +446,7 @@ impl Pipeline {
             alerts,
             held,
             validators,
+            flooding,
             at: Utc::now(),
         };
         Ok((outcome, record))
@@ -451,9 +475,11 @@ impl Pipeline {
                     feed.id.clone(),
                     ItemKey(format!("newshound:flood:{}", now.timestamp_micros())),
                     format!(
-                        "feed {}: {new_items} new items at once look re-keyed or flooded; {} alerts held",
+                        "feed {}: {new_items} new items at once look re-keyed or flooded; {} alerts held \
+                         (at most {} per feed)",
                         feed.id,
-                        mine.len()
+                        mine.len(),
+                        crate::store::MAX_HELD_PER_FEED
                     ),
                     Some(feed.source.to_string()),
                     rules,
@@ -584,11 +610,22 @@ mod tests {
 
     #[test]
     fn floods_are_many_new_items_or_most_of_a_sizeable_feed() {
-        assert!(!is_flood(50, 200, 50));
-        assert!(is_flood(51, 200, 50));
-        assert!(is_flood(9, 10, 50), "9 of 10 items suddenly new: re-keyed");
-        assert!(!is_flood(8, 10, 50), "4 in 5 is the limit");
-        assert!(!is_flood(5, 5, 50), "a small feed may well be all new");
-        assert!(!is_flood(0, 0, 50));
+        assert!(!is_flood(50, 200, 50, false));
+        assert!(is_flood(51, 200, 50, false));
+        assert!(
+            is_flood(9, 10, 50, false),
+            "9 of 10 items suddenly new: re-keyed"
+        );
+        assert!(!is_flood(8, 10, 50, false), "4 in 5 is the limit");
+        assert!(
+            !is_flood(5, 5, 50, false),
+            "a small feed may well be all new"
+        );
+        assert!(!is_flood(0, 0, 50, false));
+        assert!(
+            !is_flood(40, 40, 50, true),
+            "a new feed's items are all new"
+        );
+        assert!(is_flood(500, 500, 50, true), "but not 500 of them");
     }
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::feed::Validators;
 use crate::model::{Alert, FeedId, Item, ItemKey};
+pub use sqlite::outbox::MAX_HELD_PER_FEED;
 use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 
 /// How long items are kept for trying new rules on them.
@@ -107,6 +108,20 @@ pub struct FeedState {
     pub failing_since: Option<DateTime<Utc>>,
     /// When the feed was declared broken; `None` while healthy.
     pub broken_since: Option<DateTime<Utc>>,
+    /// When its polls started to look like a flood; `None` while they do not.
+    pub flooding_since: Option<DateTime<Utc>>,
+    /// Until when the server asked not to be polled (Retry-After on 429/503).
+    pub retry_after_until: Option<DateTime<Utc>>,
+}
+
+/// A failed poll, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The error's stable short name (`timeout`, `http_status`, …).
+    pub kind: String,
+    pub message: String,
+    /// The end of the wait the server asked for, if it asked.
+    pub retry_after_until: Option<DateTime<Utc>>,
 }
 
 /// The result of one successful poll, recorded in a single transaction.
@@ -123,6 +138,8 @@ pub struct PollRecord {
     pub held: Vec<(String, Alert)>,
     /// Validators for the next conditional GET, stored only now that items are recorded.
     pub validators: Validators,
+    /// Whether this poll looked like a flood; `None` when it brought nothing new.
+    pub flooding: Option<bool>,
     pub at: DateTime<Utc>,
     /// An alert about a story already queued for its channel this recently (same
     /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.
@@ -335,14 +352,13 @@ impl Store {
     pub async fn record_failure(
         &self,
         feed: &FeedId,
-        kind: &str,
-        message: &str,
+        failure: Failure,
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        let (feed, kind, message) = (feed.clone(), kind.to_owned(), message.to_owned());
+        let feed = feed.clone();
         self.engine
             .write(Commit::Grouped, move |c| {
-                feeds::record_failure(c, &feed, &kind, &message, at)
+                feeds::record_failure(c, &feed, &failure, at)
             })
             .await
     }

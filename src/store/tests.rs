@@ -19,6 +19,14 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
     }
 }
 
+fn failure(kind: &str, message: &str) -> Failure {
+    Failure {
+        kind: kind.into(),
+        message: message.into(),
+        retry_after_until: None,
+    }
+}
+
 fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).expect("valid time")
 }
@@ -51,6 +59,7 @@ async fn a_poll_records_items_alerts_and_validators_together() {
             alerts: vec![("me".into(), alert(&feed, "a"))],
             held: vec![],
             validators: validators.clone(),
+            flooding: None,
             at: at(1000),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -100,6 +109,7 @@ async fn the_same_alert_is_never_queued_twice() {
         alerts: vec![("me".into(), alert(&feed, "a"))],
         held: vec![],
         validators: Validators::default(),
+        flooding: None,
         at: at(5),
         dedupe_within: std::time::Duration::ZERO,
     };
@@ -136,6 +146,7 @@ async fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
                 .collect(),
             held: vec![],
             validators: Validators::default(),
+            flooding: None,
             at: at(when),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -360,21 +371,25 @@ async fn failures_count_up_and_a_success_resets_them() {
     let feed = FeedId("flaky".into());
     assert_eq!(
         store
-            .record_failure(&feed, "timeout", "slow", at(1))
+            .record_failure(&feed, failure("timeout", "slow"), at(1))
             .await
             .expect("1"),
         1
     );
+    // Regression: a feed's Retry-After lived only in memory, so a restart polled it at
+    // once and `status` showed the interval's next poll.
+    let busy = Failure {
+        retry_after_until: Some(at(3600)),
+        ..failure("http_status", "503")
+    };
     assert_eq!(
-        store
-            .record_failure(&feed, "http_status", "500", at(2))
-            .await
-            .expect("2"),
+        store.record_failure(&feed, busy, at(2)).await.expect("2"),
         2
     );
     let state = store.feed_state(&feed).await.expect("query").expect("row");
     assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
     assert_eq!(state.last_success, None);
+    assert_eq!(state.retry_after_until, Some(at(3600)));
     store
         .record_poll(PollRecord {
             feed: feed.clone(),
@@ -383,6 +398,7 @@ async fn failures_count_up_and_a_success_resets_them() {
             alerts: vec![],
             held: vec![],
             validators: Validators::default(),
+            flooding: None,
             at: at(3),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -391,6 +407,7 @@ async fn failures_count_up_and_a_success_resets_them() {
     let state = store.feed_state(&feed).await.expect("query").expect("row");
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.last_error, None);
+    assert_eq!(state.retry_after_until, None, "a success ends the wait");
 }
 
 #[tokio::test]
@@ -417,13 +434,14 @@ async fn feed_states_list_every_feed_with_its_item_count() {
             alerts: vec![],
             held: vec![],
             validators: Validators::default(),
+            flooding: None,
             at: at(10),
             dedupe_within: std::time::Duration::ZERO,
         })
         .await
         .expect("recorded");
     store
-        .record_failure(&flaky, "timeout", "slow", at(11))
+        .record_failure(&flaky, failure("timeout", "slow"), at(11))
         .await
         .expect("recorded");
     let states = store.feed_states().await.expect("query");
@@ -456,6 +474,7 @@ async fn new_item_times_are_the_distinct_polls_that_brought_news() {
                 alerts: vec![],
                 held: vec![],
                 validators: Validators::default(),
+                flooding: None,
                 at: at(t),
                 dedupe_within: std::time::Duration::ZERO,
             })
@@ -553,6 +572,7 @@ async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Ve
             alerts,
             held: vec![],
             validators: Validators::default(),
+            flooding: None,
             at: at(when),
             dedupe_within: std::time::Duration::from_secs(3600),
         })
@@ -722,6 +742,7 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
                 alerts: vec![],
                 held: vec![],
                 validators: Validators::default(),
+                flooding: None,
                 at: at(when),
                 dedupe_within: std::time::Duration::ZERO,
             })

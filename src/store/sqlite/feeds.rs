@@ -9,7 +9,8 @@ use crate::model::{Alert, FeedId};
 use crate::store::{FeedState, StoreError};
 
 const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
-                       last_error, consecutive_failures, failing_since, broken_since";
+                       last_error, consecutive_failures, failing_since, broken_since,
+                       flooding_since, retry_after_until";
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
     let state = conn
@@ -27,9 +28,9 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((
-            FeedId(r.get(9)?),
+            FeedId(r.get(11)?),
             feed_state_row(r)?,
-            r.get::<_, i64>(10)?.unsigned_abs(),
+            r.get::<_, i64>(12)?.unsigned_abs(),
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -50,28 +51,34 @@ pub fn new_item_times(
         .collect()
 }
 
-/// A successful poll: the validators for the next conditional GET, failures reset.
+/// A successful poll: the validators for the next conditional GET, failures reset,
+/// and whether the feed is flooding (`None`: as it was).
 pub fn record_success(
     conn: &Connection,
     feed: &FeedId,
     validators: &Validators,
+    flooding: Option<bool>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
-                                 consecutive_failures)
-         VALUES (?1, ?2, ?3, ?4, ?4, 0)
+                                 consecutive_failures, flooding_since)
+         VALUES (?1, ?2, ?3, ?4, ?4, 0, CASE WHEN ?5 THEN ?4 END)
          ON CONFLICT (feed) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified,
             last_attempt = excluded.last_attempt, last_success = excluded.last_success,
             last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
-            failing_since = NULL",
+            failing_since = NULL, retry_after_until = NULL,
+            flooding_since = CASE ?5 WHEN 1 THEN coalesce(feed_state.flooding_since, ?4)
+                                     WHEN 0 THEN NULL
+                                     ELSE feed_state.flooding_since END",
     )?
     .execute(params![
         feed.0,
         validators.etag,
         validators.last_modified,
-        at.timestamp()
+        at.timestamp(),
+        flooding
     ])?;
     Ok(())
 }
@@ -85,34 +92,44 @@ pub fn record_unchanged(
     conn.prepare_cached(
         "UPDATE feed_state SET last_attempt = ?2, last_success = ?2, last_error_kind = NULL,
                                last_error = NULL, consecutive_failures = 0,
-                               failing_since = NULL
+                               failing_since = NULL, retry_after_until = NULL
          WHERE feed = ?1",
     )?
     .execute(params![feed.0, at.timestamp()])?;
     Ok(())
 }
 
-/// A failed poll; returns how many polls in a row have now failed.
+/// A failed poll, with the end of the wait the server asked for if it did; returns how
+/// many polls in a row have now failed.
 pub fn record_failure(
     conn: &Connection,
     feed: &FeedId,
-    kind: &str,
-    message: &str,
+    failure: &crate::store::Failure,
     at: DateTime<Utc>,
 ) -> Result<u32, StoreError> {
     let failures = conn
         .prepare_cached(
             "INSERT INTO feed_state (feed, last_attempt, last_error_kind, last_error,
-                                     consecutive_failures, failing_since)
-             VALUES (?1, ?2, ?3, ?4, 1, ?2)
+                                     consecutive_failures, failing_since, retry_after_until)
+             VALUES (?1, ?2, ?3, ?4, 1, ?2, ?5)
              ON CONFLICT (feed) DO UPDATE SET
                 last_attempt = excluded.last_attempt, last_error_kind = excluded.last_error_kind,
                 last_error = excluded.last_error,
                 consecutive_failures = feed_state.consecutive_failures + 1,
-                failing_since = coalesce(feed_state.failing_since, excluded.failing_since)
+                failing_since = coalesce(feed_state.failing_since, excluded.failing_since),
+                retry_after_until = excluded.retry_after_until
              RETURNING consecutive_failures",
         )?
-        .query_row(params![feed.0, at.timestamp(), kind, message], |r| r.get(0))?;
+        .query_row(
+            params![
+                feed.0,
+                at.timestamp(),
+                failure.kind,
+                failure.message,
+                failure.retry_after_until.map(|t| t.timestamp())
+            ],
+            |r| r.get(0),
+        )?;
     Ok(failures)
 }
 
@@ -136,7 +153,7 @@ pub fn set_health(
     Ok(())
 }
 
-/// A `FeedState` from the first nine columns of a row.
+/// A `FeedState` from the first eleven columns of a row ([`COLUMNS`]).
 fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
         validators: Validators {
@@ -150,5 +167,7 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         consecutive_failures: r.get(6)?,
         failing_since: r.get::<_, Option<i64>>(7)?.and_then(from_unix),
         broken_since: r.get::<_, Option<i64>>(8)?.and_then(from_unix),
+        flooding_since: r.get::<_, Option<i64>>(9)?.and_then(from_unix),
+        retry_after_until: r.get::<_, Option<i64>>(10)?.and_then(from_unix),
     })
 }

@@ -8,12 +8,17 @@ use super::from_unix;
 use crate::model::{Alert, Source, StoryKeys};
 use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
 
+/// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
+/// that its items are still recorded as seen, their alerts not kept.
+pub const MAX_HELD_PER_FEED: usize = 1000;
+
 /// How [`queue`] files alerts.
 #[derive(Debug, Clone, Copy)]
 pub enum Queue {
     /// To send, merging same-story alerts queued within the window (if not zero).
     Send(std::time::Duration),
-    /// To hold (a flood), as they are.
+    /// To hold (a flood), as they are, up to [`MAX_HELD_PER_FEED`] for their feed (all
+    /// of one feed).
     Hold,
 }
 
@@ -28,6 +33,16 @@ pub fn queue(
     at: DateTime<Utc>,
     how: Queue,
 ) -> Result<Vec<i64>, StoreError> {
+    let alerts = match (how, alerts.first()) {
+        (Queue::Hold, Some((_, first))) => {
+            let held: i64 = conn
+                .prepare_cached("SELECT count(*) FROM outbox WHERE feed = ?1 AND state = 'held'")?
+                .query_row([&first.feed.0], |r| r.get(0))?;
+            let room = MAX_HELD_PER_FEED.saturating_sub(usize::try_from(held).unwrap_or(0));
+            &alerts[..alerts.len().min(room)]
+        }
+        _ => alerts,
+    };
     let mut ids = Vec::with_capacity(alerts.len());
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt,
