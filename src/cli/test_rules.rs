@@ -106,9 +106,13 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
     let mut fetched = Vec::with_capacity(sources.len());
     for (name, source) in sources {
         let parsed = match fetcher.fetch(&source, &Validators::default()).await {
-            Ok(Fetched::Body { bytes, charset, .. }) => feed::parse(&bytes, charset.as_deref())
-                .map(|p| p.items)
-                .map_err(anyhow::Error::from),
+            Ok(Fetched::Body { bytes, charset, .. }) => feed::parse::parse_at_most(
+                &bytes,
+                charset.as_deref(),
+                config.daemon.max_items_per_feed,
+            )
+            .map(|p| p.items)
+            .map_err(anyhow::Error::from),
             Ok(Fetched::NotModified { .. }) => {
                 Err(anyhow::anyhow!("unexpected 304 without validators"))
             }

@@ -72,6 +72,8 @@ pub struct Daemon {
     pub stale_factor: u32,
     /// More new items than this in one poll of a known feed are held as a flood.
     pub flood_threshold: usize,
+    /// Only the first this many items of a document are read; the rest are dropped.
+    pub max_items_per_feed: usize,
     /// Where "feed broken" and "feed recovered" notices go, if anywhere.
     pub health_channel: Option<String>,
     /// Where `/metrics` and `/healthz` are served, if anywhere.
@@ -532,6 +534,11 @@ impl Checker<'_> {
                 })
                 .transpose()?,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
+            max_items_per_feed: self.at_least_one(
+                d.max_items_per_feed,
+                "max_items_per_feed",
+                crate::feed::parse::DEFAULT_MAX_ITEMS,
+            )?,
             stale_factor: self.at_least_one(
                 d.stale_factor,
                 "stale_factor",

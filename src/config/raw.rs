@@ -51,6 +51,7 @@ pub struct RawDaemon {
     pub watch_config: Option<bool>,
     pub backfill_new_rules: Option<bool>,
     pub flood_threshold: Option<usize>,
+    pub max_items_per_feed: Option<usize>,
     pub stale_factor: Option<u32>,
     pub broken_after_failures: Option<u32>,
     #[serde(default, with = "humantime_serde")]

@@ -192,9 +192,22 @@ impl Pipeline {
     /// Parses a body on a blocking thread, at most one per core at a time.
     async fn parse(&self, bytes: Vec<u8>, charset: Option<String>) -> Parsed {
         let _core = self.cpu_slots.acquire().await;
-        tokio::task::spawn_blocking(move || feed::parse(&bytes, charset.as_deref()).map(Arc::new))
-            .await
-            .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))))
+        let max_items = self.config.daemon.max_items_per_feed;
+        let parsed = tokio::task::spawn_blocking(move || {
+            feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items).map(Arc::new)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
+        if let Ok(feed) = &parsed
+            && feed.dropped > 0
+        {
+            warn!(
+                read = max_items,
+                dropped = feed.dropped,
+                "the feed has more items than daemon.max_items_per_feed; only the first are read"
+            );
+        }
+        parsed
     }
 
     /// Logs a poll's outcome, records a failure in the store, and announces a feed

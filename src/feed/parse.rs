@@ -9,6 +9,8 @@ use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
 use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
 
+mod trim;
+
 /// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ParseError {
@@ -34,12 +36,30 @@ pub struct ParsedFeed {
     pub title: Option<String>,
     pub items: Vec<Item>,
     pub ttl: Option<std::time::Duration>,
+    /// Items past the cap on items per document, not read.
+    pub dropped: usize,
 }
 
-/// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed. `http_charset` is the charset the
-/// server declared, used only when the document does not say its own encoding.
+/// How many items of one document are read unless `daemon.max_items_per_feed` says.
+pub const DEFAULT_MAX_ITEMS: usize = 1000;
+
+/// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed, reading at most [`DEFAULT_MAX_ITEMS`]
+/// items. `http_charset` is the charset the server declared, used only when the
+/// document does not say its own encoding.
 pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    parse_at_most(bytes, http_charset, DEFAULT_MAX_ITEMS)
+}
+
+/// [`parse`], reading only the first `max_items` items of the document (the rest are
+/// cut from the bytes before the parser builds them, and counted in
+/// [`ParsedFeed::dropped`]).
+pub fn parse_at_most(
+    bytes: &[u8],
+    http_charset: Option<&str>,
+    max_items: usize,
+) -> Result<ParsedFeed, ParseError> {
     let utf8 = transcode(bytes, http_charset);
+    let (utf8, dropped) = trim::first_items(&utf8, max_items);
     let fixed = accept_any_rss_version(&utf8);
     let fixed = accept_rss_090(fixed);
     // An empty id tells us the feed gave none: feed-rs would otherwise invent one,
@@ -60,6 +80,7 @@ pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, Par
     Ok(ParsedFeed {
         title: feed.title.as_ref().map(|t| title_text(plain_title(t))),
         items: feed.entries.iter().map(to_item).collect(),
+        dropped,
         ttl: feed
             .ttl
             .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),

@@ -254,3 +254,57 @@ fn titles_and_texts_are_cut_at_sane_lengths() {
     assert!(item.summary.len() <= MAX_TEXT_BYTES + '…'.len_utf8());
     assert!(item.summary.starts_with("NATO NATO"));
 }
+
+/// Regression: a 16 MB JSON Feed of 1,000,000 tiny items peaked at 1.1 GB. Only the
+/// first items of a document reach the parser; the rest are counted, not built.
+#[test]
+fn only_the_first_items_of_a_document_are_read() {
+    let items: Vec<String> = (0..1_000_000)
+        .map(|i| format!(r#"{{"id":"{i}","title":"t{i}"}}"#))
+        .collect();
+    let json = format!(
+        r#"{{"version":"https://jsonfeed.org/version/1.1","title":"big","items":[{}]}}"#,
+        items.join(",")
+    );
+    let feed = parse(json.as_bytes(), None).expect("parses");
+    assert_eq!(feed.items.len(), DEFAULT_MAX_ITEMS);
+    assert_eq!(feed.dropped, 1_000_000 - DEFAULT_MAX_ITEMS);
+    assert_eq!(feed.items[0].key.0, "0");
+    assert_eq!(feed.title.as_deref(), Some("big"));
+
+    // RSS 2.0 with channel elements after the items, Atom, RSS 1.0 (items beside the
+    // channel), and a self-closed item: the first three are kept, the rest of the
+    // document too.
+    let rss = "<rss version=\"2.0\"><channel><title>t</title>\
+               <item><guid>1</guid><title>a</title></item><item><guid>2</guid><title>b</title></item>\
+               <item><guid>3</guid><title>c</title></item><item><guid>4</guid><title>d</title></item>\
+               <item/><ttl>30</ttl></channel></rss>";
+    let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>f</id>\
+                <entry><id>1</id><title>a</title></entry><entry><id>2</id><title>b</title></entry>\
+                <entry><id>3</id><title>c</title></entry><entry><id>4</id><title>d</title></entry></feed>";
+    let rdf = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+               xmlns=\"http://purl.org/rss/1.0/\"><channel><title>t</title></channel>\
+               <item rdf:about=\"1\"><title>a</title><link>https://x.example/1</link></item>\
+               <item rdf:about=\"2\"><title>b</title><link>https://x.example/2</link></item>\
+               <item rdf:about=\"3\"><title>c</title><link>https://x.example/3</link></item>\
+               <item rdf:about=\"4\"><title>d</title><link>https://x.example/4</link></item></rdf:RDF>";
+    for (doc, dropped) in [(rss, 2), (atom, 1), (rdf, 1)] {
+        let feed = parse_at_most(doc.as_bytes(), None, 3).expect("parses");
+        let titles: Vec<&str> = feed.items.iter().map(|i| i.title.as_str()).collect();
+        assert_eq!(titles, ["a", "b", "c"], "{doc}");
+        assert_eq!(feed.dropped, dropped, "{doc}");
+    }
+    assert_eq!(
+        parse_at_most(rss.as_bytes(), None, 3).expect("parses").ttl,
+        Some(std::time::Duration::from_secs(30 * 60)),
+        "what follows the items is kept"
+    );
+    // Under the cap, nothing is cut; a broken document is left for the parser to refuse.
+    assert_eq!(
+        parse_at_most(rss.as_bytes(), None, 10)
+            .expect("parses")
+            .dropped,
+        0
+    );
+    assert!(parse_at_most(&fixture("truncated.xml"), None, 1).is_err());
+}
