@@ -20,8 +20,10 @@ fn main() -> ExitCode {
         }
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    let only_prints = cli.only_prints();
     match cli::run(cli) {
         Ok(code) => code,
+        Err(error) if only_prints && cli::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("newshound: {error:#}");
             cli::exit_code(&error)

@@ -268,6 +268,22 @@ fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
     assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 4);
 }
 
+/// Regression: `newshound check | head -1` exited 1 with "Broken pipe": a reader
+/// that has seen enough is no failure, and no error line.
+#[test]
+fn output_cut_short_by_its_reader_is_no_error() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["check", "--config", &repo("config/demo.toml")])
+        .env_remove("NEWSHOUND_CONFIG")
+        .stdout(writer)
+        .output()
+        .expect("newshound runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
 /// cron mails whatever a job prints: when all is well, `once` prints its summary line
 /// and nothing else; `-v` shows each poll and delivery.
 #[test]

@@ -171,6 +171,15 @@ struct TestRulesArgs {
 pub struct UsageError(String);
 
 impl Cli {
+    /// Whether the command's work is what it prints: not `run`, `once` or `send-test`,
+    /// whose broken pipes come from a server's connection and are errors.
+    pub fn only_prints(&self) -> bool {
+        !matches!(
+            self.command,
+            Command::Run(_) | Command::Once(_) | Command::SendTest(_)
+        )
+    }
+
     /// The level of logs shown when `RUST_LOG` does not say: the daemon reports its
     /// work; one-shot commands (`once` too: cron mails whatever a job prints) only
     /// warnings, so their output stays readable; each `-v` one level more.
@@ -191,6 +200,16 @@ impl Cli {
         };
         LEVELS[(base + usize::from(self.verbose)).min(LEVELS.len() - 1)]
     }
+}
+
+/// Whether the error is a broken pipe: for a command whose work is what it prints
+/// ([`Cli::only_prints`]), that its reader went away (`check | head -1`) having seen
+/// what it wanted, which is no failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Exit code for an error: 2 for an invalid config or usage, 1 for anything else.
