@@ -28,38 +28,48 @@ pub const LOCK_FILE: &str = "newshound.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create state directory {}: {source}", .path.display())]
+    // Causes are said in the message and not chained (fields named `cause`, not
+    // `source`), so that `{:#}` does not say them twice.
+    #[error("cannot create state directory {}: {cause}", .path.display())]
     StateDir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("database {}: {source}", .path.display())]
+    #[error("database {}: {cause}", .path.display())]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error(
         "database schema version {found} is newer than this newshound knows ({known}); upgrade newshound"
     )]
     NewerSchema { found: i64, known: i64 },
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("cannot commit to the database: {0}")]
     Commit(String),
     #[error("the state store has stopped")]
     WriterGone,
-    #[error("outbox row {id} holds an unreadable alert: {source}")]
-    BadAlert { id: i64, source: serde_json::Error },
+    #[error("outbox row {id} holds an unreadable alert: {cause}")]
+    BadAlert { id: i64, cause: serde_json::Error },
     #[error(
         "another newshound is already running on state directory {} (it holds {}); stop it first, or give this one its own daemon.state_dir",
         .dir.display(), LOCK_FILE
     )]
     Locked { dir: PathBuf },
-    #[error("cannot lock {}: {source}", .path.display())]
+    #[error("cannot lock {}: {cause}", .path.display())]
     Lock {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+}
+
+/// The SQLite error is said in the message, not chained: its own source repeats it
+/// ("database or disk is full: database or disk is full").
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Sql(error)
+    }
 }
 
 /// Proof that this process is the only daemon on a state directory: an exclusive lock
@@ -71,9 +81,9 @@ pub struct StateLock {
 
 impl StateLock {
     pub fn acquire(state_dir: &Path) -> Result<StateLock, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::StateDir {
+        std::fs::create_dir_all(state_dir).map_err(|cause| StoreError::StateDir {
             path: state_dir.to_owned(),
-            source,
+            cause,
         })?;
         let path = state_dir.join(LOCK_FILE);
         let file = std::fs::OpenOptions::new()
@@ -81,16 +91,16 @@ impl StateLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| StoreError::Lock {
+            .map_err(|cause| StoreError::Lock {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
                 dir: state_dir.to_owned(),
             }),
-            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path, source }),
+            Err(std::fs::TryLockError::Error(cause)) => Err(StoreError::Lock { path, cause }),
         }
     }
 }
@@ -253,9 +263,9 @@ impl Store {
     pub async fn open(state_dir: &Path) -> Result<Store, StoreError> {
         let dir = state_dir.to_owned();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|source| StoreError::StateDir {
+            std::fs::create_dir_all(&dir).map_err(|cause| StoreError::StateDir {
                 path: dir.clone(),
-                source,
+                cause,
             })?;
             Ok(Store {
                 engine: Engine::open(&dir.join(DB_FILE))?,

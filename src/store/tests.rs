@@ -802,3 +802,31 @@ async fn waits_beyond_the_lifetime_end_when_it_does() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, id("failed"));
 }
+
+/// Regression: error chains repeated themselves in the one line a user sees
+/// ("database: database or disk is full: database or disk is full"). Each store error
+/// says its cause once, whether shown alone or with its chain.
+#[test]
+fn store_errors_say_their_cause_once() {
+    let full = || {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        )
+    };
+    let errors = [
+        StoreError::from(full()),
+        StoreError::Open {
+            path: "/var/lib/newshound/newshound.db".into(),
+            cause: full(),
+        },
+        StoreError::Lock {
+            path: "/var/lib/newshound/newshound.lock".into(),
+            cause: std::io::Error::other("database or disk is full"),
+        },
+    ];
+    for error in errors {
+        let line = format!("{:#}", anyhow::Error::new(error));
+        assert_eq!(line.matches("disk is full").count(), 1, "{line}");
+    }
+}

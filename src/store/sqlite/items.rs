@@ -56,7 +56,7 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
         } else {
             serde_json::to_string(item)
         }
-        .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        .map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         keep.execute(params![poll.feed.0, item.key.0, at, json])?;
     }
     conn.prepare_cached("DELETE FROM recent_item WHERE seen < ?1")?
@@ -86,7 +86,7 @@ pub fn recent_items(
     rows.map(|row| {
         let (feed, json) = row?;
         let item =
-            serde_json::from_str(&json).map_err(|source| StoreError::BadAlert { id: 0, source })?;
+            serde_json::from_str(&json).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         Ok((FeedId(feed), item))
     })
     .collect()

@@ -139,9 +139,9 @@ impl Engine {
         std::thread::Builder::new()
             .name("newshound-store".into())
             .spawn(move || write_loop(conn, &queue, &delay))
-            .map_err(|source| StoreError::StateDir {
+            .map_err(|cause| StoreError::StateDir {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         Ok(Engine {
             writes,
@@ -227,9 +227,9 @@ impl Readers {
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let open_err = |source| StoreError::Open {
+    let open_err = |cause| StoreError::Open {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let conn = Connection::open(path).map_err(open_err)?;
     conn.pragma_update(None, "journal_mode", "WAL")

@@ -58,8 +58,8 @@ pub fn queue(
     )?;
     let mut add_source = conn.prepare_cached("UPDATE outbox SET alert = ?2 WHERE id = ?1")?;
     for (channel, alert) in alerts {
-        let json = serde_json::to_string(alert)
-            .map_err(|source| StoreError::BadAlert { id: 0, source })?;
+        let json =
+            serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
         let first = match how {
             Queue::Send(window) if !window.is_zero() && !alert.why.is_empty() => {
@@ -100,7 +100,7 @@ pub fn queue(
                     link: alert.link.clone(),
                 });
                 let json = serde_json::to_string(&first)
-                    .map_err(|source| StoreError::BadAlert { id, source })?;
+                    .map_err(|cause| StoreError::BadAlert { id, cause })?;
                 add_source.execute(params![id, json])?;
             }
             None if state == OutboxState::Pending => ids.push(conn.last_insert_rowid()),
@@ -338,5 +338,5 @@ pub fn dead_letters(conn: &Connection) -> Result<Vec<(i64, String, String)>, Sto
 
 /// The alert stored as JSON in outbox row `id`.
 fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
-    serde_json::from_str(json).map_err(|source| StoreError::BadAlert { id, source })
+    serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
 }
