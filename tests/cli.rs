@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn newshound(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -473,8 +473,9 @@ fn many_items(prefix: &str, n: usize) -> String {
     format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
 }
 
-#[test]
-fn a_flood_is_held_with_one_notice_and_replay_releases_it() {
+/// One file feed, `wire.xml`, whose Lavrov items alert into the Maildir `alerts`: the
+/// config, the feed file and the Maildir.
+fn wire_into_maildir() -> (support::TestConfig, PathBuf, PathBuf) {
     let config = support::TestConfig::write(
         "",
         "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
@@ -483,6 +484,12 @@ fn a_flood_is_held_with_one_notice_and_replay_releases_it() {
     );
     let feed = config.dir.path().join("wire.xml");
     let inbox = config.dir.path().join("alerts");
+    (config, feed, inbox)
+}
+
+#[test]
+fn a_flood_is_held_with_one_notice_and_replay_releases_it() {
+    let (config, feed, inbox) = wire_into_maildir();
     let path = config.path.to_str().expect("utf-8");
     std::fs::write(&feed, many_items("old", 12)).expect("write feed");
     assert!(newshound(&["once", "--config", path], &[]).status.success());
@@ -555,14 +562,7 @@ fn a_first_poll_that_alerts_is_held_past_the_flood_threshold() {
 /// 1,000 alerts held per feed.
 #[test]
 fn a_feed_that_keeps_flooding_gets_one_notice_and_a_bounded_hold() {
-    let config = support::TestConfig::write(
-        "",
-        "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
-         [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
-         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
-    );
-    let feed = config.dir.path().join("wire.xml");
-    let inbox = config.dir.path().join("alerts");
+    let (config, feed, inbox) = wire_into_maildir();
     let path = config.path.to_str().expect("utf-8");
     std::fs::write(&feed, many_items("p0", 600)).expect("write feed");
     assert!(newshound(&["once", "--config", path], &[]).status.success());
