@@ -9,7 +9,10 @@ use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
 use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
 
+mod html_text;
 mod trim;
+
+pub use html_text::html_to_text;
 
 /// Why bytes did not yield a feed; [`ParseError::kind`] is the short name for logs.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -102,13 +105,13 @@ fn to_item(entry: &Entry) -> Item {
     let summary = entry
         .summary
         .as_ref()
-        .map(|t| body_text(html_to_text(&t.content)))
+        .map(|t| body_text(html_to_text(&t.content, MAX_TEXT_BYTES)))
         .unwrap_or_default();
     let content = entry
         .content
         .as_ref()
         .and_then(|c| c.body.as_deref())
-        .map(|html| body_text(html_to_text(html)))
+        .map(|html| body_text(html_to_text(html, MAX_TEXT_BYTES)))
         .unwrap_or_default();
     let guid = Some(entry.id.as_str());
     let key = ItemKey::derive(
@@ -251,27 +254,9 @@ fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
 /// (`&rsquo;`, `&zwnj;`) literal; titles marked as HTML also lose their tags.
 fn plain_title(text: &Text) -> String {
     if is_html(text.content_type.subty()) {
-        html_to_text(&text.content)
+        html_to_text(&text.content, 4 * MAX_TITLE_CHARS)
     } else {
         collapse_whitespace(&html_escape::decode_html_entities(&text.content))
-    }
-}
-
-/// Plain text of an HTML fragment (also right for plain text, whose only HTML-like
-/// parts are entities): tags dropped, entities decoded, whitespace collapsed.
-pub fn html_to_text(html: &str) -> String {
-    if !html.contains(['<', '&']) {
-        return collapse_whitespace(html);
-    }
-    /// Wide enough that html2text never wraps; lines are joined afterwards anyway.
-    const WIDTH: usize = 1 << 16;
-    match html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
-        .raw_mode(true)
-        .string_from_read(html.as_bytes(), WIDTH)
-    {
-        Ok(text) => collapse_whitespace(&text),
-        // html2text only fails on pathological input; entities decoded is the best left.
-        Err(_) => collapse_whitespace(&html_escape::decode_html_entities(html)),
     }
 }
 
