@@ -30,13 +30,19 @@ fn nested() -> String {
 }
 
 fn tag_soup() -> String {
-    repeated("<a href=x><b><i>Lavrov <p>said <td>NATO</b> <table><u>x</a></i><font><tr>&amp &bogus; <")
+    repeated(
+        "<a href=x><b><i>Lavrov <p>said <td>NATO</b> <table><u>x</a></i><font><tr>&amp &bogus; <",
+    )
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("html_to_text");
     group.sample_size(10);
-    for (name, html) in [("flat", flat()), ("nested", nested()), ("tag_soup", tag_soup())] {
+    for (name, html) in [
+        ("flat", flat()),
+        ("nested", nested()),
+        ("tag_soup", tag_soup()),
+    ] {
         group.throughput(Throughput::Bytes(html.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &html, |b, html| {
             b.iter(|| html_to_text(html, usize::MAX))

@@ -9,6 +9,7 @@ use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
 use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
 
+mod decode;
 mod html_text;
 mod trim;
 
@@ -61,7 +62,7 @@ pub fn parse_at_most(
     http_charset: Option<&str>,
     max_items: usize,
 ) -> Result<ParsedFeed, ParseError> {
-    let utf8 = transcode(bytes, http_charset);
+    let utf8 = decode::to_utf8(bytes, http_charset);
     let (utf8, dropped) = trim::first_items(&utf8, max_items);
     let fixed = accept_any_rss_version(&utf8);
     let fixed = accept_rss_090(fixed);
@@ -258,73 +259,6 @@ fn plain_title(text: &Text) -> String {
     } else {
         collapse_whitespace(&html_escape::decode_html_entities(&text.content))
     }
-}
-
-/// Decodes to UTF-8 where feed-rs would not: UTF-16 (with or without a BOM) is
-/// decoded here, and its declaration rewritten to say utf-8; otherwise a UTF-8 BOM or
-/// an XML declaration wins (feed-rs honours both); else the HTTP charset; else UTF-8,
-/// with windows-1252 for bytes that are not UTF-8.
-fn transcode<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]> {
-    use encoding_rs::{UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
-    let utf16 = match encoding_rs::Encoding::for_bom(bytes) {
-        Some((enc, _)) if enc == UTF_8 => return Cow::Borrowed(bytes),
-        Some((enc, _)) => Some(enc),
-        None if bytes.starts_with(b"\0<\0?") => Some(UTF_16BE),
-        None if bytes.starts_with(b"<\0?\0") => Some(UTF_16LE),
-        None => None,
-    };
-    if let Some(enc) = utf16 {
-        let (text, _, _) = enc.decode(bytes);
-        return Cow::Owned(declare_utf8(&text).into_bytes());
-    }
-    if declares_encoding(bytes) {
-        return Cow::Borrowed(bytes);
-    }
-    let declared = http_charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
-    let encoding = match declared {
-        Some(enc) => enc,
-        None if std::str::from_utf8(bytes).is_ok() => return Cow::Borrowed(bytes),
-        None => WINDOWS_1252,
-    };
-    if encoding == UTF_8 {
-        return Cow::Borrowed(bytes);
-    }
-    let (text, _, _) = encoding.decode(bytes);
-    Cow::Owned(text.into_owned().into_bytes())
-}
-
-/// `text` with the encoding named in its XML declaration (if any) replaced by utf-8.
-fn declare_utf8(text: &str) -> String {
-    let Some(end) = text.strip_prefix("<?xml").and_then(|rest| rest.find("?>")) else {
-        return text.to_owned();
-    };
-    let declaration = &text[..end + "<?xml".len()];
-    let Some(at) = declaration.find("encoding") else {
-        return text.to_owned();
-    };
-    let after = &declaration[at..];
-    let value = after.find(['"', '\'']).and_then(|open| {
-        let quote = after[open..].chars().next()?;
-        let close = after[open + 1..].find(quote)?;
-        Some((at + open + 1, at + open + 1 + close))
-    });
-    match value {
-        Some((start, stop)) => format!("{}utf-8{}", &text[..start], &text[stop..]),
-        None => text.to_owned(),
-    }
-}
-
-/// Whether the XML declaration names an encoding (`<?xml … encoding="…"?>`).
-fn declares_encoding(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(256)];
-    let Some(rest) = head.strip_prefix(b"<?xml") else {
-        return false;
-    };
-    let end = rest
-        .windows(2)
-        .position(|w| w == b"?>")
-        .unwrap_or(rest.len());
-    rest[..end].windows(8).any(|w| w == b"encoding")
 }
 
 /// feed-rs accepts only `<rss version="2.0|0.91|0.92">`. RSS 0.93/0.94, 2.01 or a

@@ -110,6 +110,78 @@ fn latin1_bytes_without_any_charset_fall_back_to_windows_1252() {
     assert_eq!(feed.items[0].title, "Café");
 }
 
+/// An RSS document of one item per title, prolog `prolog`, as bytes to be spliced.
+fn rss_of_titles(prolog: &[u8], titles: &[&[u8]]) -> Vec<u8> {
+    let mut doc = prolog.to_vec();
+    doc.extend_from_slice(b"<rss version=\"2.0\"><channel><title>t</title>");
+    for (i, title) in titles.iter().enumerate() {
+        doc.extend_from_slice(format!("<item><guid>{i}</guid><title>").as_bytes());
+        doc.extend_from_slice(title);
+        doc.extend_from_slice(b"</title></item>");
+    }
+    doc.extend_from_slice(b"</channel></rss>");
+    doc
+}
+
+fn titles(feed: &ParsedFeed) -> Vec<&str> {
+    feed.items.iter().map(|i| i.title.as_str()).collect()
+}
+
+/// Regression: one invalid byte in a feed that declares UTF-8 rejected every item.
+#[test]
+fn one_bad_byte_in_a_utf8_feed_costs_one_character() {
+    let lavrov = "Лавров в Женеве".as_bytes();
+    let doc = rss_of_titles(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        &[lavrov, b"NATO \xff summit", lavrov],
+    );
+    let feed = parse(&doc, None).expect("decoded lossily");
+    assert_eq!(
+        titles(&feed),
+        ["Лавров в Женеве", "NATO \u{FFFD} summit", "Лавров в Женеве"]
+    );
+}
+
+/// Regression: a document without a declaration that was mostly UTF-8 was read as
+/// windows-1252 whole, so a `Лавров` rule missed every item.
+#[test]
+fn a_mostly_utf8_document_without_a_declaration_is_utf8() {
+    let doc = rss_of_titles(
+        b"",
+        &["Лавров".as_bytes(), b"caf\xe9", "Блинкен".as_bytes()],
+    );
+    let feed = parse(&doc, None).expect("parses");
+    assert_eq!(titles(&feed), ["Лавров", "caf\u{FFFD}", "Блинкен"]);
+}
+
+/// Regression (Miniflux's `utf8-incorrect-prolog`): UTF-8 bytes under a prolog naming
+/// another charset came out as "CafÃ©"; bytes that are valid UTF-8 are UTF-8.
+#[test]
+fn utf8_bytes_under_a_prolog_naming_another_charset_are_utf8() {
+    let doc = rss_of_titles(
+        b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>",
+        &["Café".as_bytes()],
+    );
+    assert_eq!(titles(&parse(&doc, None).expect("parses")), ["Café"]);
+    let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode("Лавров");
+    let doc = rss_of_titles(b"<?xml version='1.0' encoding='windows-1251'?>", &[&cp1251]);
+    assert_eq!(titles(&parse(&doc, None).expect("parses")), ["Лавров"]);
+}
+
+/// Regression: a lone surrogate escape (`\ud800`) in a JSON Feed rejected the whole
+/// feed; it is one U+FFFD.
+#[test]
+fn a_lone_surrogate_in_a_json_feed_costs_one_character() {
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+        {"id": "1", "title": "a \ud800 b \udc00 c \\ud800 \ud83d\ude00"},
+        {"id": "2", "title": "NATO"}]}"#;
+    let feed = parse(json.as_bytes(), None).expect("parses");
+    assert_eq!(
+        titles(&feed),
+        ["a \u{FFFD} b \u{FFFD} c \\ud800 😀", "NATO"]
+    );
+}
+
 #[test]
 fn html_pages_empty_and_truncated_bodies_are_typed_errors() {
     let html = parse(&fixture("not-a-feed.html"), None).expect_err("html page");
@@ -309,7 +381,6 @@ fn only_the_first_items_of_a_document_are_read() {
     assert!(parse_at_most(&fixture("truncated.xml"), None, 1).is_err());
 }
 
-
 /// Regression: HTML-to-text built a tree and cost the square of the nesting depth
 /// (this item, 1.4 MB of `<div>`s 100,000 deep: ~32 s of CPU in a release build, many
 /// minutes in a test build). Text now comes from one pass of an HTML tokenizer.
@@ -327,19 +398,32 @@ fn deeply_nested_html_is_read_in_one_pass() {
     );
     let items = parse(rss.as_bytes(), None).expect("parses").items;
     assert_eq!(items[0].summary, "NATO");
-    assert!(items[1].summary.starts_with("Lavrov said NATO x Lavrov said NATO x"));
+    assert!(
+        items[1]
+            .summary
+            .starts_with("Lavrov said NATO x Lavrov said NATO x")
+    );
 }
 
 #[test]
 fn html_text_keeps_what_a_reader_sees() {
     let cases = [
         ("a <b>NA</b>TO b", "a NATO b"),
-        ("<p>one</p><p>two</p>two<br>three<li>four", "one two two three four"),
+        (
+            "<p>one</p><p>two</p>two<br>three<li>four",
+            "one two two three four",
+        ),
         ("<s>waste</s> spend 3<sup>rd</sup>", "waste spend 3rd"),
         ("<img src=x alt=\"a map\"> <img src=pixel.gif>", "a map"),
-        ("x<script>var Blinken = '</p>';</script>y<style>p{}</style>z", "xyz"),
+        (
+            "x<script>var Blinken = '</p>';</script>y<style>p{}</style>z",
+            "xyz",
+        ),
         ("<title>page</title>body", "body"),
-        ("AT&T &amp; &lt;b&gt; &rsquo;&#x41;&#66; 1 < 2", "AT&T & <b> \u{2019}AB 1 < 2"),
+        (
+            "AT&T &amp; &lt;b&gt; &rsquo;&#x41;&#66; 1 < 2",
+            "AT&T & <b> \u{2019}AB 1 < 2",
+        ),
         ("<script/>after", "after"),
         ("<!-- hidden --><![CDATA[x]]>shown", "shown"),
         ("unclosed <a href=\"x", "unclosed"),

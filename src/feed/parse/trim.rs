@@ -8,9 +8,9 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 /// `doc` with only its first `max` items (RSS `item`, Atom `entry`, JSON Feed
-/// `items`), and how many were dropped. A document that cannot be read that far (not
-/// well-formed, or XML in a legacy charset) is returned whole: the parser then says
-/// what is wrong with it, or reads it all.
+/// `items`), and how many were dropped. `doc` is UTF-8 (the parser decodes first). A
+/// document that cannot be read that far (not well-formed) is returned whole: the
+/// parser then says what is wrong with it.
 pub fn first_items(doc: &[u8], max: usize) -> (Cow<'_, [u8]>, usize) {
     let trimmed = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => json(doc, max),
