@@ -56,6 +56,7 @@ async fn measure(label: &str, body: &str, n: usize) {
             held: vec![],
             validators: Validators::default(),
             flooding: None,
+            repaired: None,
             at: chrono::Utc::now(),
         })
         .await

@@ -892,3 +892,44 @@ fn status_lists_alerts_waiting_for_a_retry_with_their_error() {
     let report: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(report["retrying"][0]["attempts"], 1);
 }
+
+/// Regression: one bare `&` in a title made the whole feed fail, for good. It is read,
+/// alerts, and `status` says what was wrong with it.
+#[test]
+fn an_ill_formed_feed_alerts_and_status_names_the_repair() {
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"",
+        "[[feeds]]\nname = \"sloppy\"\nurl = \"file:sloppy.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"NATO\"]\nchannels = [\"inbox\"]\n",
+    );
+    std::fs::write(
+        config.dir.path().join("sloppy.xml"),
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid>\
+         <title>AT&T and NATO</title><link>https://x.test/?a=1&b=2</link></item>\
+         </channel></rss>",
+    )
+    .expect("feed");
+    let path = config.path.to_str().expect("utf-8");
+    let once = newshound(&["once", "--config", path], &[]);
+    assert!(once.status.success(), "{}", stderr(&once));
+    let alerts = std::fs::read_dir(config.dir.path().join("alerts/new"))
+        .expect("maildir")
+        .count();
+    assert_eq!(alerts, 1);
+    let out = newshound(&["status", "--config", path, "--json"], &[]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let sloppy = &report["feeds"][0];
+    assert_eq!(sloppy["result"], "ok");
+    assert!(
+        sloppy["repaired"]
+            .as_str()
+            .is_some_and(|why| why.contains("unable to parse XML")),
+        "{sloppy}"
+    );
+    let table = stdout(&newshound(&["status", "--config", path], &[]));
+    assert!(
+        table.contains("  ill-formed, read once repaired: "),
+        "{table}"
+    );
+}

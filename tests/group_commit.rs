@@ -108,6 +108,7 @@ fn batch() -> Vec<PollRecord> {
                 held: Vec::new(),
                 validators: Validators::default(),
                 flooding: None,
+                repaired: None,
                 at: chrono::Utc::now(),
                 dedupe_within: Duration::ZERO,
             }

@@ -72,6 +72,7 @@ pub(super) fn status(
                 etag: state.validators.etag.is_some(),
                 consecutive_failures: state.consecutive_failures,
                 broken_since: state.broken_since.map(crate::model::rfc3339),
+                repaired: state.repaired.clone(),
                 items_known: known.map_or(0, |(.., n)| *n),
             }
         })
@@ -156,6 +157,9 @@ pub(super) fn status(
         }
         if let Some(error) = &f.error {
             writeln!(out, "  {error}")?;
+        }
+        if let Some(why) = &f.repaired {
+            writeln!(out, "  ill-formed, read once repaired: {why}")?;
         }
     }
     writeln!(
@@ -304,6 +308,8 @@ struct FeedStatus {
     etag: bool,
     consecutive_failures: u32,
     broken_since: Option<String>,
+    /// What was wrong with the last document, read only once made well-formed.
+    repaired: Option<String>,
     last_new_item: Option<String>,
     items_known: u64,
 }

@@ -198,14 +198,17 @@ impl Pipeline {
         })
         .await
         .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
-        if let Ok(feed) = &parsed
-            && feed.dropped > 0
-        {
-            warn!(
-                read = max_items,
-                dropped = feed.dropped,
-                "the feed has more items than daemon.max_items_per_feed; only the first are read"
-            );
+        if let Ok(feed) = &parsed {
+            if feed.dropped > 0 {
+                warn!(
+                    read = max_items,
+                    dropped = feed.dropped,
+                    "the feed has more items than daemon.max_items_per_feed; only the first are read"
+                );
+            }
+            if let Some(why) = &feed.repaired {
+                warn!(error = %why, "the feed is ill-formed XML; read once repaired");
+            }
         }
         parsed
     }
@@ -460,6 +463,7 @@ impl Pipeline {
             held,
             validators,
             flooding,
+            repaired: parsed.repaired.clone(),
             at: Utc::now(),
         };
         Ok((outcome, record))

@@ -11,6 +11,7 @@ use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
 
 mod decode;
 mod html_text;
+mod repair;
 mod trim;
 
 pub use html_text::html_to_text;
@@ -42,6 +43,9 @@ pub struct ParsedFeed {
     pub ttl: Option<std::time::Duration>,
     /// Items past the cap on items per document, not read.
     pub dropped: usize,
+    /// What was wrong with a document that was read only once made well-formed (a bare
+    /// `&`, a stray or unclosed tag, …); `None` for a well-formed one.
+    pub repaired: Option<String>,
 }
 
 /// How many items of one document are read unless `daemon.max_items_per_feed` says.
@@ -63,8 +67,35 @@ pub fn parse_at_most(
     max_items: usize,
 ) -> Result<ParsedFeed, ParseError> {
     let utf8 = decode::to_utf8(bytes, http_charset);
-    let (utf8, dropped) = trim::first_items(&utf8, max_items);
-    let fixed = accept_any_rss_version(&utf8);
+    let utf8 = repair::atom_03_as_10(&utf8);
+    let (doc, mut dropped) = trim::first_items(&utf8, max_items);
+    let (feed, repaired) = match read(&doc) {
+        Ok(feed) => (feed, None),
+        Err(ParseError::Malformed(why)) => {
+            // Read again, well-formed where the intent is clear; if that fails too, the
+            // first error says best what is wrong.
+            let repaired = repair::well_formed(&doc).ok_or(ParseError::Malformed(why.clone()))?;
+            let (doc, more_dropped) = trim::first_items(&repaired, max_items);
+            dropped += more_dropped;
+            let feed = read(&doc).map_err(|_| ParseError::Malformed(why.clone()))?;
+            (feed, Some(why))
+        }
+        Err(not_a_feed) => return Err(not_a_feed),
+    };
+    Ok(ParsedFeed {
+        title: feed.title.as_ref().map(|t| title_text(plain_title(t))),
+        items: feed.entries.iter().map(to_item).collect(),
+        dropped,
+        repaired,
+        ttl: feed
+            .ttl
+            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
+    })
+}
+
+/// feed-rs's reading of one document (RSS of any version, Atom 1.0, JSON Feed).
+fn read(doc: &[u8]) -> Result<feed_rs::model::Feed, ParseError> {
+    let fixed = accept_any_rss_version(doc);
     let fixed = accept_rss_090(fixed);
     // An empty id tells us the feed gave none: feed-rs would otherwise invent one,
     // at random for items without a link.
@@ -75,19 +106,11 @@ pub fn parse_at_most(
     // of this one feed.
     let parsed = catch_unwind(AssertUnwindSafe(|| parser.parse(fixed.as_ref())))
         .map_err(|_| ParseError::Malformed("the feed parser crashed on this document".into()))?;
-    let feed = parsed.map_err(|e| match e {
+    parsed.map_err(|e| match e {
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
             ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into())
         }
         other => ParseError::Malformed(other.to_string()),
-    })?;
-    Ok(ParsedFeed {
-        title: feed.title.as_ref().map(|t| title_text(plain_title(t))),
-        items: feed.entries.iter().map(to_item).collect(),
-        dropped,
-        ttl: feed
-            .ttl
-            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
     })
 }
 

@@ -122,6 +122,9 @@ pub struct FeedState {
     pub flooding_since: Option<DateTime<Utc>>,
     /// Until when the server asked not to be polled (Retry-After on 429/503).
     pub retry_after_until: Option<DateTime<Utc>>,
+    /// What was wrong with the last document fetched, if it was read only once made
+    /// well-formed; `None` when it was well-formed.
+    pub repaired: Option<String>,
 }
 
 /// A failed poll, as recorded.
@@ -150,6 +153,8 @@ pub struct PollRecord {
     pub validators: Validators,
     /// Whether this poll looked like a flood; `None` when it brought nothing new.
     pub flooding: Option<bool>,
+    /// What was wrong with the document, if it was read only once made well-formed.
+    pub repaired: Option<String>,
     pub at: DateTime<Utc>,
     /// An alert about a story already queued for its channel this recently (same
     /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.

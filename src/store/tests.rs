@@ -60,6 +60,7 @@ async fn a_poll_records_items_alerts_and_validators_together() {
             held: vec![],
             validators: validators.clone(),
             flooding: None,
+            repaired: None,
             at: at(1000),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -110,6 +111,7 @@ async fn the_same_alert_is_never_queued_twice() {
         held: vec![],
         validators: Validators::default(),
         flooding: None,
+        repaired: None,
         at: at(5),
         dedupe_within: std::time::Duration::ZERO,
     };
@@ -147,6 +149,7 @@ async fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
             held: vec![],
             validators: Validators::default(),
             flooding: None,
+            repaired: None,
             at: at(when),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -399,6 +402,7 @@ async fn failures_count_up_and_a_success_resets_them() {
             held: vec![],
             validators: Validators::default(),
             flooding: None,
+            repaired: None,
             at: at(3),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -435,6 +439,7 @@ async fn feed_states_list_every_feed_with_its_item_count() {
             held: vec![],
             validators: Validators::default(),
             flooding: None,
+            repaired: None,
             at: at(10),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -475,6 +480,7 @@ async fn new_item_times_are_the_distinct_polls_that_brought_news() {
                 held: vec![],
                 validators: Validators::default(),
                 flooding: None,
+                repaired: None,
                 at: at(t),
                 dedupe_within: std::time::Duration::ZERO,
             })
@@ -573,6 +579,7 @@ async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Ve
             held: vec![],
             validators: Validators::default(),
             flooding: None,
+            repaired: None,
             at: at(when),
             dedupe_within: std::time::Duration::from_secs(3600),
         })
@@ -743,6 +750,7 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
                 held: vec![],
                 validators: Validators::default(),
                 flooding: None,
+                repaired: None,
                 at: at(when),
                 dedupe_within: std::time::Duration::ZERO,
             })

@@ -159,7 +159,10 @@ mod tests {
     #[test]
     fn escapes_cut_at_the_end_do_not_stop_the_scan() {
         for json in ["\\", "\"\\u", "\"\\ud8", "\"\\ud800\\"] {
-            assert_eq!(without_lone_surrogates(json).is_some(), json.ends_with("0\\"));
+            assert_eq!(
+                without_lone_surrogates(json).is_some(),
+                json.ends_with("0\\")
+            );
         }
         assert_eq!(
             without_lone_surrogates("\"\\ud800\\udc0").as_deref(),

@@ -443,3 +443,77 @@ fn html_text_stops_reading_past_the_cap() {
     assert!(capped.len() < MAX_TEXT_BYTES + 2 * html_text::CHUNK_BYTES);
     assert_eq!(body_text(capped), whole);
 }
+
+/// Regression: one stray `&`, an HTML entity XML does not define, a stray end tag or an
+/// element left open made feed-rs reject the document, and every item of the feed was
+/// lost until the publisher fixed it.
+#[test]
+fn ill_formed_xml_is_read_where_the_intent_is_clear() {
+    let rss = "<rss version=\"2.0\"><channel><title>AT&T news</title>\n\
+        <item><guid>1</guid><title>AT&T and NATO</title><link>https://x.test/?a=1&b=2</link></item>\n\
+        <item><guid>2</guid><title>Caf&eacute;&nbsp;Lavrov&rsquo;s &#X41;&#0;</title>\
+        <description>a</b> b</description></item>\n\
+        <item><guid>3</guid><title>unclosed<description>x</item>\n\
+        <item><guid>4</guid><title>closed</title></item></channel></rss>";
+    let feed = parse(rss.as_bytes(), None).expect("repaired");
+    assert!(feed.repaired.is_some(), "the recovery is reported");
+    assert_eq!(feed.title.as_deref(), Some("AT&T news"));
+    let items = &feed.items;
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0].title, "AT&T and NATO");
+    assert_eq!(items[0].link.as_deref(), Some("https://x.test/?a=1&b=2"));
+    assert_eq!(items[1].title, "Café Lavrov’s A\u{FFFD}");
+    assert_eq!(items[1].summary, "a b");
+    assert_eq!(items[2].key.0, "3");
+    assert_eq!(items[3].title, "closed");
+    let cut_short = &rss[..rss.len() - "</item></channel></rss>".len()];
+    assert!(
+        parse(cut_short.as_bytes(), None).is_err(),
+        "a document cut short is refused"
+    );
+    let well_formed = parse(&fixture("rss20.xml"), None).expect("parses");
+    assert_eq!(well_formed.repaired, None);
+}
+
+/// Regression: a real Engadget feed, valid XML, was refused whole ("missing text") over
+/// an empty `<media:credit><![CDATA[]]></media:credit>`-style element.
+#[test]
+fn empty_media_text_elements_do_not_lose_the_feed() {
+    let rss = "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
+        <title>t</title><item><guid>1</guid><title>Lavrov</title>\
+        <media:content url=\"https://x.test/a.jpg\" medium=\"image\">\
+        <media:credit><![CDATA[]]></media:credit><media:description><![CDATA[]]></media:description>\
+        <media:title></media:title></media:content></item></channel></rss>";
+    let feed = parse(rss.as_bytes(), None).expect("read");
+    assert_eq!(titles(&feed), ["Lavrov"]);
+}
+
+/// Regression: an Atom 0.3 feed (`http://purl.org/atom/ns#`) gave no items and no error.
+#[test]
+fn atom_03_feeds_are_read_as_atom() {
+    let atom = r#"<?xml version="1.0" encoding="utf-8"?>
+        <feed version="0.3" xmlns="http://purl.org/atom/ns#">
+          <title>Old blog</title><tagline>t</tagline>
+          <link rel="alternate" type="text/html" href="https://old.test/"/>
+          <entry>
+            <title type="text/plain">Lavrov in Geneva</title>
+            <link rel="alternate" type="text/html" href="https://old.test/1"/>
+            <id>tag:old.test,2004:1</id>
+            <issued>2004-01-21T11:35:00Z</issued><modified>2004-01-22T11:35:00Z</modified>
+            <summary type="text/html" mode="escaped">&lt;b&gt;NATO&lt;/b&gt; talks</summary>
+            <content type="application/xhtml+xml" mode="xml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Blinken <i>too</i></p></div></content>
+          </entry>
+        </feed>"#;
+    let feed = parse(atom.as_bytes(), None).expect("read");
+    assert_eq!(feed.title.as_deref(), Some("Old blog"));
+    let item = &feed.items[0];
+    assert_eq!(item.title, "Lavrov in Geneva");
+    assert_eq!(item.key.0, "tag:old.test,2004:1");
+    assert_eq!(item.link.as_deref(), Some("https://old.test/1"));
+    assert_eq!(item.summary, "NATO talks");
+    assert_eq!(item.content, "Blinken too");
+    assert_eq!(
+        item.published.map(|d| d.to_rfc3339()),
+        Some("2004-01-21T11:35:00+00:00".into())
+    );
+}

@@ -10,7 +10,7 @@ use crate::store::{FeedState, StoreError};
 
 const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
                        last_error, consecutive_failures, failing_since, broken_since,
-                       flooding_since, retry_after_until";
+                       flooding_since, retry_after_until, repaired";
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
     let state = conn
@@ -28,9 +28,9 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((
-            FeedId(r.get(11)?),
+            FeedId(r.get(12)?),
             feed_state_row(r)?,
-            r.get::<_, i64>(12)?.unsigned_abs(),
+            r.get::<_, i64>(13)?.unsigned_abs(),
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -52,20 +52,23 @@ pub fn new_item_times(
 }
 
 /// A successful poll: the validators for the next conditional GET, failures reset,
-/// and whether the feed is flooding (`None`: as it was).
+/// whether the feed is flooding (`None`: as it was) and what its document needed
+/// repaired.
 pub fn record_success(
     conn: &Connection,
     feed: &FeedId,
     validators: &Validators,
     flooding: Option<bool>,
+    repaired: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
-                                 consecutive_failures, flooding_since)
-         VALUES (?1, ?2, ?3, ?4, ?4, 0, CASE WHEN ?5 THEN ?4 END)
+                                 consecutive_failures, flooding_since, repaired)
+         VALUES (?1, ?2, ?3, ?4, ?4, 0, CASE WHEN ?5 THEN ?4 END, ?6)
          ON CONFLICT (feed) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified,
+            repaired = excluded.repaired,
             last_attempt = excluded.last_attempt, last_success = excluded.last_success,
             last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
             failing_since = NULL, retry_after_until = NULL,
@@ -78,7 +81,8 @@ pub fn record_success(
         validators.etag,
         validators.last_modified,
         at.timestamp(),
-        flooding
+        flooding,
+        repaired
     ])?;
     Ok(())
 }
@@ -153,7 +157,7 @@ pub fn set_health(
     Ok(())
 }
 
-/// A `FeedState` from the first eleven columns of a row ([`COLUMNS`]).
+/// A `FeedState` from the first twelve columns of a row ([`COLUMNS`]).
 fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
         validators: Validators {
@@ -169,5 +173,6 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         broken_since: r.get::<_, Option<i64>>(8)?.and_then(from_unix),
         flooding_since: r.get::<_, Option<i64>>(9)?.and_then(from_unix),
         retry_after_until: r.get::<_, Option<i64>>(10)?.and_then(from_unix),
+        repaired: r.get(11)?,
     })
 }

@@ -68,7 +68,14 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
         outbox::Queue::Send(poll.dedupe_within),
     )?;
     outbox::queue(conn, &poll.held, poll.at, outbox::Queue::Hold)?;
-    feeds::record_success(conn, &poll.feed, &poll.validators, poll.flooding, poll.at)?;
+    feeds::record_success(
+        conn,
+        &poll.feed,
+        &poll.validators,
+        poll.flooding,
+        poll.repaired.as_deref(),
+        poll.at,
+    )?;
     Ok(ids)
 }
 
