@@ -1,7 +1,8 @@
 //! Parses every file of the shared external corpus (feedparser, feed-rs, the W3C
-//! validator, real captures) when it is present: no panic, and the same ItemKeys when
-//! a file is parsed twice, and the same titles as feedparser. `../shared/corpus` exists in the team's checkout and CI, not
-//! on a user's machine; without it this test says so and checks nothing.
+//! validator, real captures) when it is present: no panic, the same ItemKeys when a
+//! file is parsed twice, and the same titles as feedparser. `../shared/corpus` exists
+//! in the team's checkout and CI, not on a user's machine; without it these tests say
+//! so and check nothing.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
