@@ -261,7 +261,8 @@ pub fn excerpt(item: &Item) -> Option<String> {
 
 /// Feed HTML made safe to show: ammonia's allowlist of tags and attributes (no
 /// scripts, event handlers, styles, frames, objects or forms), links only to http,
-/// https and mailto, relative links resolved against `base` or dropped.
+/// https and mailto, relative links resolved against `base` or dropped, and no images:
+/// a remote image loads when the mail is opened, which tells the sender it was read.
 fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
     let relative = match base {
         Some(base) => ammonia::UrlRelative::RewriteWithBase(base),
@@ -270,6 +271,7 @@ fn sanitize_html(html: &str, base: Option<url::Url>) -> String {
     ammonia::Builder::default()
         .url_schemes(["http", "https", "mailto"].into())
         .url_relative(relative)
+        .rm_tags(["img"])
         .clean(html)
         .to_string()
 }

@@ -517,3 +517,27 @@ fn atom_03_feeds_are_read_as_atom() {
         Some("2004-01-21T11:35:00+00:00".into())
     );
 }
+
+/// Regression: the HTML part kept the feed's remote images, so tracking pixels loaded
+/// when the mail was opened. Images are dropped (the item's link shows them).
+#[test]
+fn quoted_html_loads_no_remote_image() {
+    let html = "<p>Lavrov <img src=\"https://tracker.test/p.gif\" width=\"1\" height=\"1\">\
+                met <img src=\"/map.png\" alt=\"a map of Geneva\"> Blinken\
+                <picture><source srcset=\"https://tracker.test/s.webp\"></picture></p>";
+    let item = Item {
+        key: crate::model::ItemKey("k".into()),
+        title: "t".into(),
+        link: Some("https://news.test/story".into()),
+        published: None,
+        summary: String::new(),
+        content: String::new(),
+        author: String::new(),
+        categories: String::new(),
+        html: Some(html.into()),
+    };
+    let quoted = excerpt(&item).expect("an excerpt");
+    assert!(!quoted.contains("<img"), "{quoted}");
+    assert!(!quoted.contains("srcset"), "{quoted}");
+    assert_eq!(quoted, "<p>Lavrov met  Blinken</p>");
+}
