@@ -933,3 +933,104 @@ fn an_ill_formed_feed_alerts_and_status_names_the_repair() {
         "{table}"
     );
 }
+
+/// Name, size and modification time of every file in `dir`; of the WAL index (`-shm`,
+/// shared memory in which every reader marks what it reads) only name and size.
+fn listing(dir: &std::path::Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("state dir")
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().expect("metadata");
+            let name = e.file_name().to_string_lossy().into_owned();
+            let modified = (!name.ends_with("-shm")).then(|| meta.modified().expect("mtime"));
+            (name, meta.len(), modified)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Regression: `status` opened the state read-write (it failed for a read-only user or
+/// on a read-only mount). It now opens it read-only and leaves every file as it was.
+#[test]
+fn status_reads_the_state_without_writing_to_it() {
+    let config = support::TestConfig::write(
+        "backfill_new_rules = true",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n",
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let path = config.path.to_str().expect("utf-8");
+    let once = newshound(&["once", "--config", path], &[]);
+    assert!(once.status.success(), "{}", stderr(&once));
+    let before = listing(&config.state_dir());
+    for args in [
+        &["status", "--config", path][..],
+        &["test-rules", "--config", path, "--since", "1h"][..],
+    ] {
+        let out = newshound(args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(listing(&config.state_dir()), before, "{args:?} wrote");
+    }
+}
+
+/// Regression: a `newshound.db` that is a directory read as "never polled" (exit 0), and
+/// one truncated to 0 bytes was taken as new: with `first_poll = "alert"` every item
+/// was sent again. No state, a state that cannot be read and a damaged state are told
+/// apart, each in one line, and the daemon refuses the last two.
+#[test]
+fn a_missing_state_is_told_from_a_damaged_one() {
+    let config = support::TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file://{}\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            repo("tests/fixtures/feeds/rss20.xml")
+        ),
+    );
+    let path = config.path.to_str().expect("utf-8");
+    let db = config.state_dir().join("newshound.db");
+    std::fs::create_dir_all(&db).expect("a directory where the database goes");
+    let status = newshound(&["status", "--config", path], &[]);
+    assert_eq!(status.status.code(), Some(1), "{}", stdout(&status));
+    assert!(
+        stderr(&status).contains("is not a file"),
+        "{}",
+        stderr(&status)
+    );
+
+    std::fs::remove_dir(&db).expect("rmdir");
+    std::fs::write(&db, b"").expect("a database cut to 0 bytes");
+    for command in ["status", "once"] {
+        let out = newshound(&[command, "--config", path], &[]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("is empty (0 bytes)"), "{command}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{command}: {err}");
+    }
+    assert!(
+        !config.dir.path().join("alerts/new").exists(),
+        "nothing was sent again"
+    );
+    assert_eq!(
+        std::fs::metadata(&db).expect("db").len(),
+        0,
+        "left as found"
+    );
+
+    std::fs::write(
+        &db,
+        b"this is not an SQLite database, it only sits where one goes",
+    )
+    .expect("garbage");
+    let status = newshound(&["status", "--config", path], &[]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        stderr(&status).contains("not a database"),
+        "{}",
+        stderr(&status)
+    );
+}

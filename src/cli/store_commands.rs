@@ -269,7 +269,7 @@ struct Snapshot {
 
 impl Snapshot {
     async fn read(dir: &Path) -> anyhow::Result<Snapshot> {
-        let Some(store) = Store::open_existing(dir)
+        let Some(store) = Store::open_read_only(dir)
             .await
             .context("cannot read the state store")?
         else {

@@ -58,7 +58,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             ))
             .into());
         }
-        let Some(store) = crate::store::Store::open_existing(&config.daemon.state_dir).await?
+        let Some(store) = crate::store::Store::open_read_only(&config.daemon.state_dir).await?
         else {
             return Ok(Vec::new());
         };

@@ -44,6 +44,20 @@ pub enum StoreError {
         "database schema version {found} is newer than this newshound knows ({known}); upgrade newshound"
     )]
     NewerSchema { found: i64, known: i64 },
+    #[error(
+        "the state was written by an older newshound (schema version {found}, this one knows {known}); start the daemon once to upgrade it"
+    )]
+    OlderSchema { found: i64, known: i64 },
+    #[error(
+        "state database {} {what}; restore it from a backup, or move it away to start afresh (every item then counts as new)",
+        .path.display()
+    )]
+    Damaged { path: PathBuf, what: &'static str },
+    #[error("cannot read state database {}: {cause}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("database: {0}")]
     Sql(rusqlite::Error),
     #[error("cannot commit to the database: {0}")]
@@ -281,12 +295,30 @@ impl Store {
     }
 
     /// Opens the database in `state_dir` if there is one; `None` if newshound has
-    /// never run there (nothing is created).
+    /// never run there (nothing is created). A database that is damaged (a directory,
+    /// an empty file) or cannot be read is an error.
     pub async fn open_existing(state_dir: &Path) -> Result<Option<Store>, StoreError> {
-        if !state_dir.join(DB_FILE).is_file() {
+        if !sqlite::exists(&state_dir.join(DB_FILE))? {
             return Ok(None);
         }
         Store::open(state_dir).await.map(Some)
+    }
+
+    /// [`Store::open_existing`] for reading only: nothing is written in `state_dir`,
+    /// so it works for a user who may only read it, or on a read-only mount. Writes
+    /// fail.
+    pub async fn open_read_only(state_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        tokio::task::spawn_blocking(move || {
+            if !sqlite::exists(&path)? {
+                return Ok(None);
+            }
+            Ok(Some(Store {
+                engine: Engine::open_read_only(&path)?,
+            }))
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
     }
 
     /// A test hook: every commit waits this long first, as on a slow disk.

@@ -838,3 +838,57 @@ fn store_errors_say_their_cause_once() {
         assert_eq!(line.matches("disk is full").count(), 1, "{line}");
     }
 }
+
+/// A database is built beside its place and moved there whole, so a crash while
+/// creating it leaves a stray `newshound.db.new`, never an empty `newshound.db` (which
+/// is refused as damaged); the stray file is replaced by the next start.
+#[tokio::test]
+async fn a_new_database_appears_whole_and_a_half_built_one_is_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("newshound.db.new"), b"half built").expect("leftover");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    assert!(!dir.path().join("newshound.db.new").exists());
+    store
+        .record_unchanged(&FeedId("wire".into()), at(1))
+        .await
+        .expect("writes");
+    drop(store);
+    assert!(
+        std::fs::metadata(dir.path().join(DB_FILE))
+            .expect("db")
+            .len()
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_store_reads_and_refuses_writes_and_old_schemas() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    store
+        .record_failure(&FeedId("flaky".into()), failure("timeout", "slow"), at(2))
+        .await
+        .expect("recorded");
+    drop(store);
+    let reader = Store::open_read_only(dir.path())
+        .await
+        .expect("opens")
+        .expect("exists");
+    assert_eq!(reader.feed_states().await.expect("reads").len(), 1);
+    assert!(
+        reader
+            .record_unchanged(&FeedId("flaky".into()), at(3))
+            .await
+            .is_err()
+    );
+    drop(reader);
+    rusqlite::Connection::open(dir.path().join(DB_FILE))
+        .and_then(|c| c.pragma_update(None, "user_version", 3))
+        .expect("made old");
+    let old = Store::open_read_only(dir.path()).await.map(|_| ());
+    let message = old.expect_err("an older schema").to_string();
+    assert!(
+        message.contains("start the daemon once to upgrade it"),
+        "{message}"
+    );
+}

@@ -132,6 +132,9 @@ impl Engine {
     /// Opens (creating if needed) the database at `path`, brings its schema up to date
     /// and starts the writer thread. Blocking: call it off the async workers.
     pub fn open(path: &Path) -> Result<Engine, StoreError> {
+        if !exists(path)? {
+            create(path)?;
+        }
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
         let (writes, queue) = mpsc::channel();
@@ -148,10 +151,43 @@ impl Engine {
             writes,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
+                read_only: false,
                 idle: Mutex::new(Vec::new()),
             }),
             reading: tokio::sync::Semaphore::new(READERS),
             commit_delay,
+        })
+    }
+
+    /// Opens the existing database at `path` to read, writing nothing to it or beside
+    /// it (no migration, no checkpoint); it has no writer, so every write fails
+    /// ([`StoreError::WriterGone`]). Blocking.
+    pub fn open_read_only(path: &Path) -> Result<Engine, StoreError> {
+        let conn = connect_read_only(path)?;
+        let known = MIGRATIONS.len() as i64;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|cause| StoreError::Open {
+                path: path.to_owned(),
+                cause,
+            })?;
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        if found < known {
+            return Err(StoreError::OlderSchema { found, known });
+        }
+        // No writer: a write finds the queue closed.
+        let (writes, _) = mpsc::channel();
+        Ok(Engine {
+            writes,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                read_only: true,
+                idle: Mutex::new(vec![conn]),
+            }),
+            reading: tokio::sync::Semaphore::new(READERS),
+            commit_delay: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -203,6 +239,8 @@ impl Engine {
 #[derive(Debug)]
 struct Readers {
     path: PathBuf,
+    /// Opened by [`Engine::open_read_only`]: connect without writing anything.
+    read_only: bool,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -211,6 +249,7 @@ impl Readers {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
             Some(conn) => Ok(conn),
+            None if self.read_only => connect_read_only(&self.path),
             None => {
                 let conn = connect(&self.path)?;
                 conn.pragma_update(None, "query_only", true)?;
@@ -237,6 +276,90 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Whether there is a database at `path`: `false` when nothing is there, an error when
+/// what is there cannot be one (a directory, an empty file) or cannot be looked at.
+/// newshound never leaves an empty database file ([`create`]), so an empty one was cut
+/// short or replaced, and is not taken as a new, empty state: with `first_poll =
+/// "alert"` every item would be sent again.
+pub fn exists(path: &Path) -> Result<bool, StoreError> {
+    let damaged = |what| StoreError::Damaged {
+        path: path.to_owned(),
+        what,
+    };
+    match std::fs::metadata(path) {
+        Err(cause) if cause.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(cause) => Err(StoreError::Unreadable {
+            path: path.to_owned(),
+            cause,
+        }),
+        Ok(meta) if !meta.is_file() => Err(damaged("is not a file")),
+        Ok(meta) if meta.len() == 0 => Err(damaged("is empty (0 bytes), so it was cut short")),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// Creates the database at `path` whole: built beside it with its schema, then moved
+/// into place, so that no crash leaves an empty database file at `path`.
+fn create(path: &Path) -> Result<(), StoreError> {
+    let aside = path.with_extension("db.new");
+    let io_err = |cause| StoreError::Unreadable {
+        path: aside.clone(),
+        cause,
+    };
+    for leftover in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{leftover}", aside.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
+            _ => {}
+        }
+    }
+    let mut conn = connect(&aside)?;
+    migrate(&mut conn)?;
+    // Closing checkpoints the journal into the file and removes it.
+    conn.close().map_err(|(_, cause)| StoreError::Open {
+        path: aside.clone(),
+        cause,
+    })?;
+    std::fs::rename(&aside, path).map_err(io_err)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// A connection that writes nothing, not even the WAL index beside the database where
+/// it is missing: a database that no writer has open is then read as immutable (the
+/// daemon is stopped, perhaps on a read-only mount).
+fn connect_read_only(path: &Path) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let open_err = |cause| StoreError::Open {
+        path: path.to_owned(),
+        cause,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    let shared_index = PathBuf::from(format!("{}-shm", path.display()));
+    if shared_index.exists() {
+        return Ok(conn);
+    }
+    let uri = url::Url::from_file_path(path)
+        .map(|mut url| {
+            url.set_query(Some("immutable=1"));
+            url.to_string()
+        })
+        .map_err(|()| StoreError::Damaged {
+            path: path.to_owned(),
+            what: "is not an absolute path",
+        })?;
+    let conn =
+        Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     Ok(conn)
 }
