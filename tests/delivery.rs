@@ -357,3 +357,60 @@ async fn a_receivers_retry_after_is_capped_and_the_lifetime_still_ends_in_a_dead
         assert_eq!((counts.pending, counts.dead), (0, 1), "{retry_after}");
     }
 }
+
+/// Regression: a relay's self-signed certificate made the usual way (`openssl req
+/// -x509`, CA:TRUE) could not be trusted through `smtp.ca_file` ("CaUsedAsEndEntity").
+/// Pinning its SHA-256 fingerprint trusts exactly that certificate; the failed check
+/// says so in one line, and a wrong pin delivers nothing and says what it saw.
+#[tokio::test]
+async fn a_relay_with_a_self_signed_ca_certificate_is_trusted_by_its_fingerprint() {
+    support::init();
+    let smtp = SmtpServer::start_with_ca_certificate();
+    let rules = "[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+                 [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n";
+    let feed = rss(&[("1", "Lavrov speaks", "https://n.example.org/1", "Lavrov")]);
+    let attempt = |trust: String| {
+        let feed = feed.clone();
+        async move {
+            let (config, _) = config_with_feeds(
+                "first_poll = \"alert\"",
+                &[("news", feed)],
+                &format!("{trust}{rules}"),
+            );
+            let p = pipeline(&config).await;
+            let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+            let errors: Vec<String> = p
+                .store
+                .retrying()
+                .await
+                .expect("retrying")
+                .into_iter()
+                .map(|r| r.last_error)
+                .collect();
+            (report.delivery.sent, errors)
+        }
+    };
+
+    let (sent, errors) = attempt(smtp.config_section()).await;
+    assert_eq!(sent, 0);
+    assert!(
+        errors[0].contains("smtp.tls_fingerprint") && !errors[0].contains('\n'),
+        "the failure says what to do: {errors:?}"
+    );
+
+    let pinned = format!("tls_fingerprint = \"{}\"", smtp.fingerprint);
+    let (sent, errors) = attempt(smtp.config_section_trusting(&pinned)).await;
+    assert_eq!((sent, errors.len()), (1, 0), "{errors:?}");
+    let message = smtp.next_message();
+    assert!(message.decoded().contains("Lavrov"));
+
+    let wrong = format!("tls_fingerprint = \"SHA256:{}\"", ["AB"; 32].join(":"));
+    let (sent, errors) = attempt(smtp.config_section_trusting(&wrong)).await;
+    assert_eq!(sent, 0);
+    assert!(errors[0].contains(&smtp.fingerprint), "{errors:?}");
+    assert!(smtp.drain().is_empty(), "nothing reached the relay");
+    assert!(
+        smtp.logins().len() == 1,
+        "no password went to the wrong certificate"
+    );
+}

@@ -97,6 +97,9 @@ pub struct Smtp {
     pub from: String,
     /// PEM of an extra root certificate to trust.
     pub ca_pem: Option<Vec<u8>>,
+    /// The SHA-256 digest of the one certificate the relay may present (trusted
+    /// instead of any authority).
+    pub pinned: Option<[u8; 32]>,
     pub timeout: Duration,
 }
 
@@ -926,6 +929,32 @@ impl Checker<'_> {
                 Ok(pem)
             })
             .transpose()?;
+        let pinned = s
+            .tls_fingerprint
+            .map(|text| {
+                if security == Security::None {
+                    return Err(self.invalid(
+                        key().key("tls_fingerprint"),
+                        "a certificate fingerprint needs security = \"starttls\" or \"tls\"",
+                    ));
+                }
+                if ca_pem.is_some() {
+                    return Err(self.invalid(
+                        key().key("tls_fingerprint"),
+                        "set either ca_file (trust an authority) or tls_fingerprint (trust one certificate), not both",
+                    ));
+                }
+                parse_fingerprint(&text).ok_or_else(|| {
+                    self.invalid(
+                        key().key("tls_fingerprint"),
+                        format!(
+                            "{text:?} is not a SHA-256 fingerprint: 64 hex digits, colons allowed, as \
+                             `openssl x509 -in cert.pem -noout -fingerprint -sha256` prints it"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
         let port = s.port.unwrap_or(match security {
             Security::Starttls => 587,
             Security::Tls => 465,
@@ -938,9 +967,30 @@ impl Checker<'_> {
             credentials,
             from: s.from,
             ca_pem,
+            pinned,
             timeout: s.timeout.unwrap_or(DEFAULT_SMTP_TIMEOUT),
         })
     }
+}
+
+/// A SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it
+/// (`sha256 Fingerprint=AB:CD:…`), or as bare hex, with or without `SHA256:`.
+fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    let hex = text.rsplit(['=', ' ']).next().unwrap_or(text);
+    let hex = hex
+        .strip_prefix("SHA256:")
+        .or_else(|| hex.strip_prefix("sha256:"))
+        .unwrap_or(hex);
+    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(digits.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 fn is_loopback(host: &str) -> bool {

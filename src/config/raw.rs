@@ -81,6 +81,9 @@ pub struct RawSmtp {
     pub from: String,
     /// Extra root certificate (PEM) to trust, for relays with a private CA.
     pub ca_file: Option<PathBuf>,
+    /// The SHA-256 fingerprint of the relay's own certificate, trusted instead of any
+    /// authority (a self-signed relay).
+    pub tls_fingerprint: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }

@@ -435,3 +435,40 @@ fn a_web_feed_inheriting_a_too_short_poll_interval_names_both() {
         "a local file may be read often"
     );
 }
+
+#[test]
+fn a_tls_fingerprint_is_read_as_openssl_prints_it_and_checked() {
+    let with = |line: &str| {
+        VALID.replacen(
+            "from = \"newshound <alerts@example.org>\"",
+            &format!("from = \"newshound <alerts@example.org>\"\n{line}"),
+            1,
+        )
+    };
+    let hex = "AB:".repeat(31) + "CD";
+    for written in [
+        format!("sha256 Fingerprint={hex}"),
+        format!("SHA256:{hex}"),
+        hex.replace(':', "").to_lowercase(),
+    ] {
+        let config = load(
+            &with(&format!("tls_fingerprint = \"{written}\"")),
+            &[("SMTP_PW", "x")],
+        )
+        .expect("a fingerprint");
+        let mut expected = [0xAB; 32];
+        expected[31] = 0xCD;
+        assert_eq!(
+            config.smtp.expect("smtp").pinned,
+            Some(expected),
+            "{written}"
+        );
+    }
+    let err =
+        load(&with("tls_fingerprint = \"AB:CD\""), &[("SMTP_PW", "x")]).expect_err("too short");
+    assert!(
+        err.to_string()
+            .starts_with("/etc/nh/newshound.toml:11: smtp.tls_fingerprint: \"AB:CD\" is not a SHA-256 fingerprint"),
+        "{err}"
+    );
+}

@@ -271,7 +271,10 @@ impl Fetcher {
     }
 }
 
-/// `a: b: c` from an error and its sources, since reqwest hides the cause in them.
+/// `a: b: c` from an error and its sources, since reqwest hides the cause in them,
+/// saying each part once: a cause already in the message is not added, and a part
+/// repeated next to itself ("Connection error: Connection error: …", where an error's
+/// message holds its source's) is said once.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -283,7 +286,9 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    text
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 /// Whether following a redirect to `next` is allowed, `visited` holding every URL
@@ -419,6 +424,36 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error whose message says its kind and then its source's message, as
+    /// lettre's do.
+    #[derive(Debug)]
+    struct Wrapping(&'static str, Option<Box<Wrapping>>);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)?;
+            match &self.1 {
+                Some(inner) => write!(f, ": {inner}"),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    /// Regression: "SMTP: Connection error: Connection error: invalid peer certificate".
+    #[test]
+    fn an_error_chain_says_each_thing_once() {
+        let refused = Wrapping("connection refused", None);
+        let inner = Wrapping("Connection error", Some(Box::new(refused)));
+        let outer = Wrapping("Connection error", Some(Box::new(inner)));
+        assert_eq!(error_chain(&outer), "Connection error: connection refused");
+    }
 
     fn url(s: &str) -> url::Url {
         s.parse().expect("test url")

@@ -205,6 +205,9 @@ pub struct SmtpServer {
     pub port: u16,
     /// PEM of the server's self-signed certificate, for `smtp.ca_file`.
     pub ca_file: PathBuf,
+    /// The certificate's SHA-256 fingerprint as `openssl x509 -fingerprint -sha256`
+    /// prints it, for `smtp.tls_fingerprint`.
+    pub fingerprint: String,
     shared: Arc<SmtpShared>,
     received: mpsc::Receiver<Received>,
     held: mpsc::Receiver<()>,
@@ -213,13 +216,32 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(rcgen::IsCa::NoCa)
+    }
+
+    /// A server whose self-signed certificate says CA:TRUE, as `openssl req -x509` makes
+    /// them (and many home and office relays use).
+    pub fn start_with_ca_certificate() -> SmtpServer {
+        SmtpServer::start_with(rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained))
+    }
+
+    fn start_with(is_ca: rcgen::IsCa) -> SmtpServer {
+        use sha2::Digest;
         let dir = tempfile::tempdir().expect("temp dir");
-        let cert =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.is_ca = is_ca;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let fingerprint = sha2::Sha256::digest(cert.der())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
-        std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-        std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+        std::fs::write(&cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
 
         let shared = Arc::new(SmtpShared::default());
         let (received_tx, received) = mpsc::channel();
@@ -255,6 +277,7 @@ impl SmtpServer {
         SmtpServer {
             port,
             ca_file: cert_path,
+            fingerprint: format!("SHA256:{fingerprint}"),
             shared,
             received,
             held,
@@ -295,12 +318,17 @@ impl SmtpServer {
 
     /// The `[smtp]` section for this server.
     pub fn config_section(&self) -> String {
+        self.config_section_trusting(&format!("ca_file = \"{}\"", self.ca_file.display()))
+    }
+
+    /// The `[smtp]` section for this server, its certificate trusted by `trust` (a
+    /// `ca_file` or `tls_fingerprint` line).
+    pub fn config_section_trusting(&self, trust: &str) -> String {
         format!(
             "[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{SMTP_USER}\"\n\
-             password_env = \"TEST_SMTP_PASSWORD\"\nfrom = \"newshound <{SMTP_USER}>\"\nca_file = \"{}\"\n\
+             password_env = \"TEST_SMTP_PASSWORD\"\nfrom = \"newshound <{SMTP_USER}>\"\n{trust}\n\
              timeout = \"10s\"\n",
             self.port,
-            self.ca_file.display()
         )
     }
 }
