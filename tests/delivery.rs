@@ -414,3 +414,43 @@ async fn a_relay_with_a_self_signed_ca_certificate_is_trusted_by_its_fingerprint
         "no password went to the wrong certificate"
     );
 }
+
+/// Sessions are kept and reused: 40 alerts go over at most as many connections as
+/// are delivering at once, each logged in once.
+#[tokio::test]
+async fn smtp_sessions_are_reused_across_alerts() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let items: Vec<(String, String, String, String)> = (0..40)
+        .map(|i| {
+            (
+                format!("{i}"),
+                format!("Lavrov item {i}"),
+                format!("https://n.example.org/{i}"),
+                "Lavrov".to_string(),
+            )
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("news", rss(&items))],
+        &format!(
+            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+            smtp.config_section()
+        ),
+    );
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 40, "{report:?}");
+    assert_eq!(smtp.drain().len(), 40);
+    let sessions = smtp.logins().len();
+    assert!(
+        (1..=8).contains(&sessions),
+        "{sessions} sessions for 40 alerts"
+    );
+}

@@ -105,6 +105,7 @@ impl Pipeline {
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
+        self.notifier.close_idle().await;
         self.store.release_expired(now).await?;
         // A failed alert told to wait beyond its lifetime (by an older newshound that
         // did not cap Retry-After) gets its last try when the lifetime ends.

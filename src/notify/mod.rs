@@ -3,19 +3,14 @@
 
 mod maildir;
 pub mod message;
+mod smtp;
 
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::response::Response;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use sha2::{Digest, Sha256};
 
 use crate::config::templates::MessageKind;
-use crate::config::{Channel, Config, Security, Smtp, Transport};
+use crate::config::{Channel, Config, Transport};
 use crate::feed::fetch::error_chain;
 use crate::model::Alert;
 
@@ -57,7 +52,7 @@ pub struct SetupError(String);
 
 /// Everything needed to deliver to any configured channel.
 pub struct Notifier {
-    smtp: Option<(SmtpSender, Mailbox)>,
+    smtp: Option<(smtp::Relay, Mailbox)>,
     /// Who Maildir messages are from: the SMTP sender when there is one.
     local_from: Mailbox,
     http: reqwest::Client,
@@ -65,7 +60,17 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(config: &Config) -> Result<Notifier, SetupError> {
-        let smtp = config.smtp.as_ref().map(smtp_transport).transpose()?;
+        let smtp = config
+            .smtp
+            .as_ref()
+            .map(|smtp| {
+                let from = smtp
+                    .from
+                    .parse::<Mailbox>()
+                    .map_err(|e| SetupError(format!("smtp.from: {e}")))?;
+                Ok((smtp::Relay::new(smtp)?, from))
+            })
+            .transpose()?;
         let local_from = match &smtp {
             Some((_, from)) => from.clone(),
             None => "newshound <newshound@localhost>"
@@ -87,6 +92,13 @@ impl Notifier {
         })
     }
 
+    /// Closes the SMTP connections that have been idle too long to be worth keeping.
+    pub async fn close_idle(&self) {
+        if let Some((relay, _)) = &self.smtp {
+            relay.close_idle().await;
+        }
+    }
+
     /// Delivers `alerts` through `channel` (named `name` in the config): one alert,
     /// or several folded into one message as `kind` says. On success, says what the
     /// receiver answered (`250 …`, `204 No Content`, the file written).
@@ -103,7 +115,7 @@ impl Notifier {
         };
         match &channel.transport {
             Transport::Email { to } => {
-                let Some((transport, from)) = &self.smtp else {
+                let Some((relay, from)) = &self.smtp else {
                     return Err(DeliveryError::fatal(
                         "no [smtp] section for an email channel",
                     ));
@@ -113,7 +125,7 @@ impl Notifier {
                     .map(|a| a.parse::<Mailbox>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
-                transport.send(email(from, &to)?).await
+                relay.send(email(from, &to)?).await
             }
             Transport::Webhook {
                 url,
@@ -182,217 +194,6 @@ impl Notifier {
             Err(DeliveryError::fatal(message))
         }
     }
-}
-
-/// How emails reach the relay: lettre's pooled transport, which checks the relay's
-/// certificate against the trusted authorities, or one connection per message to a
-/// relay trusted by the fingerprint of its own certificate.
-enum SmtpSender {
-    Pooled(AsyncSmtpTransport<Tokio1Executor>),
-    Pinned(PinnedRelay),
-}
-
-impl SmtpSender {
-    async fn send(&self, message: lettre::Message) -> Result<String, DeliveryError> {
-        let response = match self {
-            SmtpSender::Pooled(transport) => transport.send(message).await,
-            SmtpSender::Pinned(relay) => relay.send(message).await?,
-        };
-        match response {
-            Ok(response) => Ok(format!(
-                "{} {}",
-                response.code(),
-                response.message().collect::<Vec<_>>().join(" ")
-            )),
-            // 5xx: the server refused this message for good (unknown user, rejected
-            // content). Not so for refused credentials or encryption: that is our
-            // configuration, and the alert must wait until it is fixed.
-            Err(e) if e.is_permanent() && !is_auth_refusal(&e) => {
-                Err(DeliveryError::fatal(smtp_error(&e)))
-            }
-            Err(e) => Err(DeliveryError::retry(smtp_error(&e))),
-        }
-    }
-}
-
-/// A relay trusted by the SHA-256 digest of its certificate (`smtp.tls_fingerprint`):
-/// the certificate is not checked against any authority, but the connection goes on
-/// (to the login and the message) only if it is exactly that one. lettre's pool cannot
-/// check that before it logs in, so each message has a connection of its own.
-struct PinnedRelay {
-    host: String,
-    port: u16,
-    security: Security,
-    timeout: Duration,
-    credentials: Option<Credentials>,
-    tls: TlsParameters,
-    pinned: [u8; 32],
-}
-
-impl PinnedRelay {
-    /// Connects, checks the certificate, logs in and sends; `Err` only for a
-    /// certificate that is not the pinned one (or a relay that hangs).
-    async fn send(
-        &self,
-        message: lettre::Message,
-    ) -> Result<Result<Response, lettre::transport::smtp::Error>, DeliveryError> {
-        tokio::time::timeout(self.timeout, self.exchange(message))
-            .await
-            .unwrap_or_else(|_| {
-                Err(DeliveryError::retry(format!(
-                    "SMTP: no answer from {}:{} within {}",
-                    self.host,
-                    self.port,
-                    humantime::format_duration(self.timeout)
-                )))
-            })
-    }
-
-    async fn exchange(
-        &self,
-        message: lettre::Message,
-    ) -> Result<Result<Response, lettre::transport::smtp::Error>, DeliveryError> {
-        let hello = ClientId::default();
-        let wrapper = (self.security == Security::Tls).then(|| self.tls.clone());
-        let connected = AsyncSmtpConnection::connect_tokio1(
-            (self.host.as_str(), self.port),
-            Some(self.timeout),
-            &hello,
-            wrapper,
-            None,
-        )
-        .await;
-        let mut conn = match connected {
-            Ok(conn) => conn,
-            Err(e) => return Ok(Err(e)),
-        };
-        if self.security == Security::Starttls
-            && let Err(e) = conn.starttls(self.tls.clone(), &hello).await
-        {
-            return Ok(Err(e));
-        }
-        let seen = conn.peer_certificate().map(Sha256::digest);
-        if !seen
-            .as_ref()
-            .is_ok_and(|digest| digest[..] == self.pinned[..])
-        {
-            conn.abort().await;
-            let seen = match seen {
-                Ok(digest) => format!("SHA256:{}", fingerprint(&digest)),
-                Err(e) => format!("none ({})", smtp_error(&e)),
-            };
-            return Err(DeliveryError::retry(format!(
-                "SMTP: {}:{} presented certificate {seen}, not the one smtp.tls_fingerprint \
-                 names (SHA256:{}); if the relay's certificate was renewed, put the new \
-                 fingerprint there",
-                self.host,
-                self.port,
-                fingerprint(&self.pinned)
-            )));
-        }
-        if let Some(credentials) = &self.credentials
-            && let Err(e) = conn
-                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await
-        {
-            return Ok(Err(e));
-        }
-        let sent = conn.send(message.envelope(), &message.formatted()).await;
-        if sent.is_ok() {
-            // The message is accepted; a QUIT that fails changes nothing.
-            let _ = conn.quit().await;
-        }
-        Ok(sent)
-    }
-}
-
-/// `AB:CD:…`, as `openssl x509 -fingerprint` prints a digest.
-fn fingerprint(digest: &[u8]) -> String {
-    digest
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// An SMTP error in one line; a certificate that is not trusted says how to trust it.
-fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
-    let chain = error_chain(e);
-    let Some(at) = chain.find("invalid peer certificate: ") else {
-        return format!("SMTP: {chain}");
-    };
-    let reason = &chain[at + "invalid peer certificate: ".len()..];
-    let why = if reason.contains("CaUsedAsEndEntity") {
-        "it is a CA certificate used as the relay's own, as `openssl req -x509` makes them"
-    } else if reason.contains("UnknownIssuer") {
-        "no trusted authority issued it"
-    } else if reason.contains("NotValidForName") {
-        "it is not for this host name"
-    } else if reason.contains("Expired") {
-        "it has expired"
-    } else {
-        reason
-    };
-    format!(
-        "SMTP: the relay's certificate is not trusted: {why}; if it is your relay's own \
-         certificate, trust exactly it with smtp.tls_fingerprint (`openssl x509 -in cert.pem \
-         -noout -fingerprint -sha256` prints it), or give its issuer in smtp.ca_file"
-    )
-}
-
-/// 530 authentication required, 534 mechanism too weak, 535 credentials invalid,
-/// 538 encryption required (RFC 4954).
-fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
-    e.status()
-        .is_some_and(|code| matches!(code.to_string().as_str(), "530" | "534" | "535" | "538"))
-}
-
-fn smtp_transport(smtp: &Smtp) -> Result<(SmtpSender, Mailbox), SetupError> {
-    let from = smtp
-        .from
-        .parse::<Mailbox>()
-        .map_err(|e| SetupError(format!("smtp.from: {e}")))?;
-    let mut params = TlsParameters::builder(smtp.host.clone());
-    if let Some(pem) = &smtp.ca_pem {
-        let cert =
-            Certificate::from_pem(pem).map_err(|e| SetupError(format!("smtp.ca_file: {e}")))?;
-        params = params.add_root_certificate(cert);
-    }
-    // A pinned certificate is checked by its digest once the handshake (which proves
-    // the relay holds its key) is done, not against the authorities.
-    let tls = params
-        .dangerous_accept_invalid_certs(smtp.pinned.is_some())
-        .build_rustls()
-        .map_err(|e| SetupError(format!("smtp TLS setup: {e}")))?;
-    let credentials = smtp
-        .credentials
-        .as_ref()
-        .map(|(user, password)| Credentials::new(user.clone(), password.expose().to_owned()));
-    if let Some(pinned) = smtp.pinned {
-        let relay = PinnedRelay {
-            host: smtp.host.clone(),
-            port: smtp.port,
-            security: smtp.security,
-            timeout: smtp.timeout,
-            credentials,
-            tls,
-            pinned,
-        };
-        return Ok((SmtpSender::Pinned(relay), from));
-    }
-    let tls = match smtp.security {
-        Security::Starttls => Tls::Required(tls),
-        Security::Tls => Tls::Wrapper(tls),
-        Security::None => Tls::None,
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(smtp.timeout));
-    if let Some(credentials) = credentials {
-        builder = builder.credentials(credentials);
-    }
-    Ok((SmtpSender::Pooled(builder.build()), from))
 }
 
 #[cfg(test)]
