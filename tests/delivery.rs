@@ -454,3 +454,88 @@ async fn smtp_sessions_are_reused_across_alerts() {
         "{sessions} sessions for 40 alerts"
     );
 }
+
+/// A webhook receiver that holds every request until the test lets it go, and notes
+/// how many it held at once.
+struct Gate {
+    held: std::sync::atomic::AtomicUsize,
+    most_held: std::sync::atomic::AtomicUsize,
+    answered: std::sync::atomic::AtomicUsize,
+    /// Woken when a request arrives or is answered.
+    changed: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+async fn held_hook(
+    axum::extract::State(gate): axum::extract::State<Arc<Gate>>,
+) -> axum::http::StatusCode {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = gate.held.fetch_add(1, SeqCst) + 1;
+    gate.most_held.fetch_max(now, SeqCst);
+    gate.changed.notify_one();
+    gate.release.acquire().await.expect("open").forget();
+    gate.held.fetch_sub(1, SeqCst);
+    gate.answered.fetch_add(1, SeqCst);
+    gate.changed.notify_one();
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// `max_in_flight` bounds the messages a channel has on their way at once: with 2, a
+/// receiver holding every request until 2 wait never holds more than 2 of the 6.
+#[tokio::test]
+async fn a_channel_never_has_more_than_max_in_flight_on_their_way() {
+    use std::sync::atomic::Ordering::SeqCst;
+    support::init();
+    let gate = Arc::new(Gate {
+        held: 0.into(),
+        most_held: 0.into(),
+        answered: 0.into(),
+        changed: tokio::sync::Notify::new(),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(held_hook))
+        .with_state(Arc::clone(&gate));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let items: Vec<(String, String, String)> = (0..6)
+        .map(|i| {
+            let story = ["Geneva", "Vienna", "Minsk", "Oslo", "Paris", "Rome"][i];
+            (
+                format!("{i}"),
+                format!("Lavrov speaks in {story}"),
+                format!("https://n.example.org/{story}"),
+            )
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(id, title, link)| (id.as_str(), title.as_str(), link.as_str(), "Lavrov"))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[("news", rss(&items))],
+        &format!(
+            "[channels.hook]\ntype = \"webhook\"\nurl = \"http://{addr}/hook\"\nmax_in_flight = 2\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"hook\"]\n"
+        ),
+    );
+    let p = pipeline(&config).await;
+    let once = tokio::spawn(daemon::once(Arc::clone(&p)));
+    let mut released = 0;
+    while gate.answered.load(SeqCst) < 6 {
+        let (held, answered) = (gate.held.load(SeqCst), gate.answered.load(SeqCst));
+        let waiting = held.saturating_sub(released - answered.min(released));
+        if waiting >= 2 || (waiting > 0 && held + answered == 6) {
+            gate.release.add_permits(waiting);
+            released += waiting;
+        }
+        gate.changed.notified().await;
+    }
+    let report = once.await.expect("joined").expect("once runs");
+    assert_eq!(report.delivery.sent, 6, "{report:?}");
+    assert_eq!(gate.most_held.load(SeqCst), 2);
+}

@@ -127,6 +127,9 @@ fn channel_change(old: &Channel, new: &Channel) -> String {
     if old.max_per_minute != new.max_per_minute {
         what.push("rate limit changed");
     }
+    if old.max_in_flight != new.max_in_flight {
+        what.push("max_in_flight changed");
+    }
     if old.templates != new.templates {
         what.push("templates changed");
     }

@@ -199,6 +199,8 @@ pub struct Channel {
     pub digest: Option<Digest>,
     /// At most this many messages a minute; the excess is folded into one summary.
     pub max_per_minute: Option<u32>,
+    /// At most this many messages on their way at the same time.
+    pub max_in_flight: usize,
     /// How email and Maildir messages look.
     pub templates: Templates,
 }
@@ -374,6 +376,14 @@ const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
 const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Emails (and Maildir files) on their way at once per channel unless
+/// `max_in_flight` says: a relay takes several sessions well.
+const DEFAULT_EMAILS_IN_FLIGHT: usize = 8;
+/// Webhook POSTs on their way at once per channel unless `max_in_flight` says: chat
+/// APIs limit how fast one hook may post.
+const DEFAULT_POSTS_IN_FLIGHT: usize = 4;
+/// The most a channel may have on its way at once.
+pub const MAX_IN_FLIGHT: usize = 64;
 /// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.
 const DEFAULT_STALE_FACTOR: u32 = 10;
 /// A busy news feed rarely adds 50 items between two polls; a re-keyed one does.
@@ -635,11 +645,12 @@ impl Checker<'_> {
         let mut channels = BTreeMap::new();
         for (name, c) in raw.channels {
             let key = || KeyPath::default().key("channels").key(name.clone());
-            let (transport, digest, max_per_minute, templates) = match c {
+            let (transport, digest, max_per_minute, max_in_flight, templates) = match c {
                 RawChannel::Email {
                     to,
                     digest,
                     max_per_minute,
+                    max_in_flight,
                     templates,
                 } => {
                     if smtp.is_none() {
@@ -656,13 +667,16 @@ impl Checker<'_> {
                             )
                         })?;
                     }
-                    (Transport::Email { to }, digest, max_per_minute, templates)
+                    let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
+                    let transport = Transport::Email { to };
+                    (transport, digest, max_per_minute, in_flight, templates)
                 }
                 RawChannel::Webhook {
                     url,
                     secret_env,
                     format,
                     max_per_minute,
+                    max_in_flight,
                 } => {
                     let format = format.unwrap_or_default();
                     if secret_env.is_some() && format != WebhookFormat::Json {
@@ -701,18 +715,21 @@ impl Checker<'_> {
                         secret,
                         format,
                     };
-                    (transport, None, max_per_minute, None)
+                    let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
+                    (transport, None, max_per_minute, in_flight, None)
                 }
                 RawChannel::Maildir {
                     path,
                     digest,
                     max_per_minute,
+                    max_in_flight,
                     templates,
                 } => {
                     let transport = Transport::Maildir {
                         path: base.join(path),
                     };
-                    (transport, digest, max_per_minute, templates)
+                    let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
+                    (transport, digest, max_per_minute, in_flight, templates)
                 }
             };
             let digest = digest
@@ -722,6 +739,12 @@ impl Checker<'_> {
                 return Err(self.invalid(
                     key().key("max_per_minute"),
                     "must be at least 1; leave it out for no limit",
+                ));
+            }
+            if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+                return Err(self.invalid(
+                    key().key("max_in_flight"),
+                    format!("must be from 1 to {MAX_IN_FLIGHT}"),
                 ));
             }
             let RawTemplates {
@@ -739,6 +762,7 @@ impl Checker<'_> {
                 transport,
                 digest,
                 max_per_minute,
+                max_in_flight,
                 templates,
             };
             channels.insert(name, channel);

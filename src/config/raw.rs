@@ -117,6 +117,7 @@ pub enum RawChannel {
         to: Vec<String>,
         digest: Option<String>,
         max_per_minute: Option<u32>,
+        max_in_flight: Option<usize>,
         templates: Option<RawTemplates>,
     },
     Webhook {
@@ -125,11 +126,13 @@ pub enum RawChannel {
         secret_env: Option<String>,
         format: Option<WebhookFormat>,
         max_per_minute: Option<u32>,
+        max_in_flight: Option<usize>,
     },
     Maildir {
         path: PathBuf,
         digest: Option<String>,
         max_per_minute: Option<u32>,
+        max_in_flight: Option<usize>,
         templates: Option<RawTemplates>,
     },
 }

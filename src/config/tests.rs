@@ -251,6 +251,16 @@ fn invalid_configs_name_the_line_and_key() {
         ),
         (
             "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\nmax_in_flight = 0",
+            "/etc/nh/newshound.toml:24: channels.me.max_in_flight: must be from 1 to 64",
+        ),
+        (
+            "to = [\"me@example.org\"]",
+            "to = [\"me@example.org\"]\nmax_in_flight = 65",
+            "/etc/nh/newshound.toml:24: channels.me.max_in_flight: must be from 1 to 64",
+        ),
+        (
+            "to = [\"me@example.org\"]",
             "to = [\"me@example.org\"]\n[channels.me.templates]\nsubject = \"{{ alert.title\"",
             "/etc/nh/newshound.toml:25: channels.me.templates.subject: template error: syntax error: unexpected end of input, expected end of variable block at \"title\" (line 1)",
         ),

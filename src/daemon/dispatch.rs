@@ -23,9 +23,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// webhook timeouts are well below it), so only a dead or hung dispatcher loses one.
 pub const LEASE: Duration = Duration::from_secs(10 * 60);
 
-/// Alerts delivered at the same time. One at a time, an SMTP session spends most of
-/// its time waiting on round trips (about 40 ms a message measured locally).
-const CONCURRENT_DELIVERIES: usize = 8;
+/// Messages on their way at the same time, all channels together; each channel has
+/// its own `max_in_flight` below this.
+const CONCURRENT_DELIVERIES: usize = crate::config::MAX_IN_FLIGHT;
 
 /// What one dispatch pass did, counted in alerts (a digest of 5 that went out is 5
 /// sent).
@@ -216,17 +216,24 @@ impl Pipeline {
         Ok(sends)
     }
 
-    /// Sends one message and records what became of each of its rows.
+    /// Sends one message (once its channel has room for one more in flight) and
+    /// records what became of each of its rows.
     async fn deliver(&self, send: Send, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
-        let Some(channel) = self.config.channels.get(&send.channel) else {
+        let (Some(channel), Some(room)) = (
+            self.config.channels.get(&send.channel),
+            self.in_flight.get(&send.channel),
+        ) else {
             return Ok(report);
         };
         let alerts: Vec<Alert> = send.rows.iter().map(|r| r.alert.clone()).collect();
-        let result = self
-            .notifier
-            .deliver(&send.channel, channel, &alerts, &send.kind)
-            .await;
+        let result = {
+            // Never closed, so acquiring can only wait.
+            let _slot = room.acquire().await;
+            self.notifier
+                .deliver(&send.channel, channel, &alerts, &send.kind)
+                .await
+        };
         let count = |outcome: &'static str, n: usize| {
             metrics::counter!(super::observe::ALERTS, "channel" => send.channel.clone(), "outcome" => outcome)
                 .increment(n as u64);

@@ -58,6 +58,8 @@ pub struct Pipeline {
     /// Messages each channel sent in the last minute (`max_per_minute`), shared
     /// across reloads.
     rate: Arc<dispatch::RateWindow>,
+    /// Per channel, bounds the messages on their way at once (`max_in_flight`).
+    in_flight: HashMap<String, Semaphore>,
     /// The state directory's lock, when this pipeline opened the store itself.
     lock: Option<StateLock>,
 }
@@ -78,7 +80,13 @@ impl Pipeline {
         let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)
             .context("cannot set up the HTTP client")?;
         let notifier = Notifier::new(&config).context("cannot set up the alert channels")?;
+        let in_flight = config
+            .channels
+            .iter()
+            .map(|(name, channel)| (name.clone(), Semaphore::new(channel.max_in_flight)))
+            .collect();
         Ok(Pipeline {
+            in_flight,
             fetch_slots: Semaphore::new(config.daemon.max_concurrent_fetches),
             cpu_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             host_slots: std::sync::Mutex::new(HashMap::new()),

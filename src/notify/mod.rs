@@ -80,6 +80,9 @@ impl Notifier {
         let http = reqwest::Client::builder()
             .user_agent(crate::feed::fetch::USER_AGENT)
             .timeout(WEBHOOK_TIMEOUT)
+            // reqwest's defaults, relied upon: connections kept alive per host, and
+            // no Nagle delay on small POSTs.
+            .tcp_nodelay(true)
             // A receiver that moved must be updated in the config; following a redirect
             // would turn the POST into a GET or send alerts somewhere unexpected.
             .redirect(reqwest::redirect::Policy::none())
