@@ -3,9 +3,10 @@
 # served by nginx (static files: real ETag / Last-Modified / 304 handling) from 250
 # loopback addresses (127.0.x.y, so the per-host limit applies as on the web), and
 # one `newshound once` per step: the seed (first ingest: every item recorded, none
-# alerted), a steady-state cycle (all 304), and a cycle after 10% of the feeds
-# changed. Prints wall time, CPU time, peak RSS and the requests nginx answered
-# (200 / 304), the fsyncs of one more steady cycle (strace), and beside them the
+# alerted), a steady-state cycle (all 304), a cycle after 10% of the feeds
+# changed, and a first ingest on a fresh state with every match alerted by email to
+# an SMTP sink on loopback. Prints wall time, CPU time, peak RSS and the requests
+# nginx answered (200 / 304), the fsyncs of one more steady cycle (strace), and beside them the
 # floor on the same files: curl fetching all of them (--parallel, 32 at a time, like
 # newshound) and a quick-xml walk of all of them on all cores (benches/xml_floor.rs).
 #
@@ -133,6 +134,48 @@ for i in range(0, n, 10):
 PY
   step "10% changed"
   tail -1 "$work/once.out"
+  # First ingest with alerts: a fresh state, every matching item alerted by email to an
+  # SMTP sink on loopback (asyncio, no TLS: the relay's own speed is not measured here).
+  sink_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 - "$sink_port" "$work/sink.count" <<'PY' &
+import asyncio, sys
+port, count_file = int(sys.argv[1]), sys.argv[2]
+count = 0
+async def session(reader, writer):
+    global count
+    writer.write(b"220 sink\r\n")
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb == b"DATA":
+            writer.write(b"354 go\r\n")
+            await reader.readuntil(b"\r\n.\r\n")
+            count += 1
+            open(count_file, "w").write(str(count))
+            writer.write(b"250 ok\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            break
+        else:
+            writer.write(b"250 ok\r\n")
+        await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_server(session, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+PY
+  sink=$!
+  sed -e "s/^state_dir = \"state\"$/state_dir = \"state-alerts\"\nfirst_poll = \"alert\"\n\n[smtp]\nhost = \"localhost\"\nport = $sink_port\nsecurity = \"none\"\nfrom = \"newshound <n@localhost>\"/" \
+      -e 's/^type = "maildir"$/type = "email"/' -e 's/^path = "alerts"$/to = ["me@localhost"]/' \
+      "$work/newshound.toml" > "$work/alerts.toml"
+  while ! (exec 3<>/dev/tcp/127.0.0.1/"$sink_port") 2>/dev/null; do :; done
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$bin" once --config "$work/alerts.toml" > "$work/once.out" 2>"$work/once.err" || true
+  read -r wall user sys rss < <(grep -v "^Command" "$work/time")
+  printf '%6d feeds  %-16s %7.2f s wall  %7.2f s CPU  %6.1f MB peak RSS  %6s messages at the SMTP sink\n' \
+    "$n" "first ingest" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "$rss / 1024" | bc -l)" "$(cat "$work/sink.count" 2>/dev/null || echo 0)"
+  tail -1 "$work/once.out"
+  kill "$sink"
   kill "$(cat "$work/nginx.pid")"
   [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 done
