@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use newshound::daemon::Pipeline;
-use newshound::feed::Validators;
-use newshound::model::{Alert, FeedId, ItemKey, Snippet};
+use newshound::model::{Alert, FeedId, ItemKey, Snippet, Validators};
 use newshound::store::{PollRecord, Store};
 
 fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
@@ -82,7 +81,12 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
 
 /// smtplib on `connections` threads, each with its own STARTTLS + AUTH session, sending
 /// `n` messages of `size` bytes in all; `None` without python3.
-fn plain_smtp(smtp: &support::SmtpServer, n: usize, size: usize, connections: usize) -> Option<f64> {
+fn plain_smtp(
+    smtp: &support::SmtpServer,
+    n: usize,
+    size: usize,
+    connections: usize,
+) -> Option<f64> {
     const CLIENT: &str = r#"
 import smtplib, ssl, sys, threading, time
 port, ca, user, password, n, size, k = sys.argv[1:8]

@@ -6,8 +6,8 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use newshound::config::FeedSource;
-use newshound::feed::{FetchError, Fetched, Fetcher, Validators};
+use newshound::feed::{FetchError, Fetched, Fetcher};
+use newshound::model::{FeedSource, Validators};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

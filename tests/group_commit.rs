@@ -13,8 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use newshound::feed::Validators;
-use newshound::model::{Alert, FeedId, ItemKey, Snippet};
+use newshound::model::{Alert, FeedId, ItemKey, Snippet, Validators};
 use newshound::store::{PollRecord, Store};
 use support::TestConfig;
 

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::{TestRulesArgs, UsageError};
-use crate::config::{Config, FeedSource};
-use crate::feed::{self, Fetched, Fetcher, Validators};
+use crate::config::Config;
+use crate::feed::{self, Fetched, Fetcher};
+use crate::model::FeedSource;
+use crate::model::Validators;
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {

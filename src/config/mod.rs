@@ -20,7 +20,7 @@ pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 use raw::{RawChannel, RawConfig, RawSmtp, RawTemplates};
 pub use templates::Templates;
 
-use crate::model::FeedId;
+use crate::model::{FeedId, FeedSource};
 use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
 
 /// Prefix of environment variables that override config keys (`NEWSHOUND__SMTP__HOST`).
@@ -150,45 +150,6 @@ pub struct Feed {
     pub id: FeedId,
     pub source: FeedSource,
     pub interval: Duration,
-}
-
-/// Where a feed is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedSource {
-    Http(url::Url),
-    /// `file:PATH` or `file://PATH`; a relative path is relative to the config file.
-    File(PathBuf),
-}
-
-impl fmt::Display for FeedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FeedSource::Http(url) => write!(f, "{url}"),
-            FeedSource::File(path) => write!(f, "file://{}", path.display()),
-        }
-    }
-}
-
-impl FeedSource {
-    /// Parses a feed URL as written in the config; `base` resolves relative file paths.
-    pub fn parse(url: &str, base: &Path) -> Result<FeedSource, String> {
-        if let Some(path) = url
-            .strip_prefix("file://")
-            .or_else(|| url.strip_prefix("file:"))
-        {
-            if path.is_empty() {
-                return Err("a file: URL needs a path, like \"file://feeds/news.xml\"".into());
-            }
-            return Ok(FeedSource::File(base.join(path)));
-        }
-        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-        match parsed.scheme() {
-            "http" | "https" => Ok(FeedSource::Http(parsed)),
-            other => Err(format!(
-                "unsupported scheme {other:?} in {url:?}; use http, https or file"
-            )),
-        }
-    }
 }
 
 /// Where alerts go and how they are gathered.

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::{Config, FeedSource};
+use super::Config;
+use crate::model::FeedSource;
 use crate::model::collapse_whitespace;
 
 /// One subscription of an OPML file.

@@ -21,9 +21,9 @@ pub use dispatch::{DispatchReport, backoff};
 pub use poll::{PollError, PollOutcome};
 pub use service::{CONFIG_ERROR, Health, Loader, ServiceEvent, ServiceManager, serve};
 
-use crate::config::{Config, Feed, FeedSource};
+use crate::config::{Config, Feed};
 use crate::feed::Fetcher;
-use crate::model::FeedId;
+use crate::model::{FeedId, FeedSource};
 use crate::notify::Notifier;
 use crate::store::{FeedState, StateLock, Store, StoreError};
 

@@ -11,8 +11,8 @@ use tracing::{Instrument, debug, info, warn};
 
 use super::Pipeline;
 use crate::config::{Config, Feed, FirstPoll};
-use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed, Validators};
-use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields, later};
+use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed};
+use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields, Validators, later};
 use crate::rules::{self, RuleMatch};
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
 

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use tokio::io::AsyncReadExt;
 
-use crate::config::FeedSource;
+use crate::model::{FeedSource, Validators};
 
 /// Identifies newshound to the servers it polls.
 pub const USER_AGENT: &str = concat!("newshound/", env!("CARGO_PKG_VERSION"));
@@ -16,13 +16,6 @@ pub const USER_AGENT: &str = concat!("newshound/", env!("CARGO_PKG_VERSION"));
 /// Servers that redirect more often than this are treated as broken.
 const MAX_REDIRECTS: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// HTTP cache validators from the last successful fetch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
 
 /// What a fetch brought back.
 #[derive(Debug)]

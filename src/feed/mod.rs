@@ -4,5 +4,5 @@
 pub mod fetch;
 pub mod parse;
 
-pub use fetch::{FetchError, Fetched, Fetcher, Validators};
+pub use fetch::{FetchError, Fetched, Fetcher};
 pub use parse::{ParseError, ParsedFeed, parse};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::feed::Validators;
+use crate::model::Validators;
 use crate::model::{Alert, FeedId, Item, ItemKey};
 pub use sqlite::outbox::MAX_HELD_PER_FEED;
 use sqlite::{Commit, Engine, feeds, items, notes, outbox};

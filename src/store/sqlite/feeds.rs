@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{from_unix, outbox};
-use crate::feed::Validators;
+use crate::model::Validators;
 use crate::model::{Alert, FeedId};
 use crate::store::{FeedState, StoreError};
 
