@@ -11,12 +11,16 @@
 //! - [`model`]: plain data (items, keys, alerts).
 //! - [`rules`]: folding, the compiled matcher; pure.
 //! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`];
-//!   the email templates, what changed between two configs (reloads), OPML import/export.
+//!   what changed between two configs (reloads), OPML import/export.
 //! - [`feed`]: fetching over HTTP or from disk, and parsing into [`model::Item`]s.
+//! - [`http`]: what the fetcher and the webhooks share: the User-Agent, errors in one
+//!   line, `Retry-After`.
 //! - [`store`]: the state (feed state, seen items, the outbox) behind one async,
 //!   engine-neutral interface; the embedded SQLite engine (a group-committing writer
 //!   thread, readers on blocking threads). All SQL lives there.
-//! - [`notify`]: rendering and sending alerts by email, webhook and Maildir.
+//! - [`render`]: what a message says: the templates (minijinja; defaults and a
+//!   channel's own, checked when the config loads) and the view of alerts they see.
+//! - [`notify`]: sending alerts by email, webhook and Maildir.
 //! - [`daemon`]: polling, matching, dispatching (digests, rate limits), the service
 //!   (reloads, liveness, `/metrics` and `/healthz`); the only place that spawns tasks.
 //!   Parsing and matching run on blocking threads, never on the async workers.
@@ -29,7 +33,9 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod feed;
+pub mod http;
 pub mod model;
 pub mod notify;
+pub mod render;
 pub mod rules;
 pub mod store;

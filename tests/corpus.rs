@@ -144,8 +144,8 @@ fn the_unsafe_html_check_sees_what_it_looks_for() {
 #[test]
 fn feedparser_sanitize_cases_leave_nothing_unsafe_in_an_html_part() {
     use newshound::config::Templates;
-    use newshound::config::templates::{MessageKind, MessageView};
     use newshound::model::{Alert, FeedId, Snippet};
+    use newshound::render::{MessageKind, MessageView};
 
     let dir = corpus_dir().join("feedparser/tests/wellformed/sanitize");
     if !dir.is_dir() {

@@ -401,7 +401,7 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
         )
     };
     let mut out = std::io::stdout().lock();
-    let kind = crate::config::templates::MessageKind::Alert;
+    let kind = crate::render::MessageKind::Alert;
     match notifier
         .deliver(name, channel, std::slice::from_ref(&alert), &kind)
         .await

@@ -7,7 +7,6 @@ mod diff;
 mod error;
 pub mod opml;
 mod raw;
-pub mod templates;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -15,10 +14,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::render::Templates;
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 use raw::{RawChannel, RawConfig, RawSmtp, RawTemplates};
-pub use templates::Templates;
 
 use crate::model::{FeedId, FeedSource};
 use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};

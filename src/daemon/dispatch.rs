@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Pipeline;
-use crate::config::templates::MessageKind;
 use crate::model::{Alert, later};
+use crate::render::MessageKind;
 use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.

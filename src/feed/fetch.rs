@@ -8,10 +8,8 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use tokio::io::AsyncReadExt;
 
+use crate::http::{USER_AGENT, error_chain, retry_after_of};
 use crate::model::{FeedSource, Validators};
-
-/// Identifies newshound to the servers it polls.
-pub const USER_AGENT: &str = concat!("newshound/", env!("CARGO_PKG_VERSION"));
 
 /// Servers that redirect more often than this are treated as broken.
 const MAX_REDIRECTS: usize = 5;
@@ -264,26 +262,6 @@ impl Fetcher {
     }
 }
 
-/// `a: b: c` from an error and its sources, since reqwest hides the cause in them,
-/// saying each part once: a cause already in the message is not added, and a part
-/// repeated next to itself ("Connection error: Connection error: …", where an error's
-/// message holds its source's) is said once.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    let mut parts: Vec<&str> = text.split(": ").collect();
-    parts.dedup();
-    parts.join(": ")
-}
-
 /// Whether following a redirect to `next` is allowed, `visited` holding every URL
 /// requested so far (the first being `start`, the configured one).
 fn check_redirect(
@@ -367,30 +345,6 @@ async fn resolves_internal(url: &url::Url) -> bool {
     addresses.into_iter().any(|a| is_internal_ip(a.ip()))
 }
 
-/// The `Retry-After` of a 429 or 503 answer (other statuses carry none that counts).
-pub fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
-    if !matches!(response.status().as_u16(), 429 | 503) {
-        return None;
-    }
-    let value = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
-    parse_retry_after(value, std::time::SystemTime::now())
-}
-
-/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), relative to `now`.
-fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = std::time::SystemTime::from(at.with_timezone(&chrono::Utc));
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 /// The `max-age` directive of a `Cache-Control` value (`no-store`/`no-cache` say
 /// nothing about how often to poll, so they give `None`).
 fn max_age_of(cache_control: &str) -> Option<Duration> {
@@ -417,36 +371,6 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An error whose message says its kind and then its source's message, as
-    /// lettre's do.
-    #[derive(Debug)]
-    struct Wrapping(&'static str, Option<Box<Wrapping>>);
-
-    impl std::fmt::Display for Wrapping {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)?;
-            match &self.1 {
-                Some(inner) => write!(f, ": {inner}"),
-                None => Ok(()),
-            }
-        }
-    }
-
-    impl std::error::Error for Wrapping {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|e| e as _)
-        }
-    }
-
-    /// Regression: "SMTP: Connection error: Connection error: invalid peer certificate".
-    #[test]
-    fn an_error_chain_says_each_thing_once() {
-        let refused = Wrapping("connection refused", None);
-        let inner = Wrapping("Connection error", Some(Box::new(refused)));
-        let outer = Wrapping("Connection error", Some(Box::new(inner)));
-        assert_eq!(error_chain(&outer), "Connection error: connection refused");
-    }
 
     fn url(s: &str) -> url::Url {
         s.parse().expect("test url")
@@ -530,25 +454,6 @@ mod tests {
             )
             .is_ok()
         );
-    }
-
-    #[test]
-    fn reads_retry_after_as_seconds_or_a_date() {
-        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        // 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT.
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]

@@ -6,10 +6,10 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
-use crate::config::Templates;
 use crate::config::WebhookFormat;
-use crate::config::templates::{MessageKind, MessageView, safe_link};
 use crate::model::{Alert, StoryKeys, collapse_whitespace, hex};
+use crate::render::Templates;
+use crate::render::{MessageKind, MessageView, safe_link};
 
 /// Builds the email for `alerts` (one, unless `kind` gathers several) from the
 /// channel's templates. The same alerts on the same channel always give the same

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use crate::config::templates::MessageKind;
 use crate::config::{Channel, Config, Transport};
-use crate::feed::fetch::error_chain;
+use crate::http::error_chain;
 use crate::model::Alert;
+use crate::render::MessageKind;
 
 /// A webhook receiver gets this long to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,7 +78,7 @@ impl Notifier {
                 .map_err(|e| SetupError(format!("default sender: {e}")))?,
         };
         let http = reqwest::Client::builder()
-            .user_agent(crate::feed::fetch::USER_AGENT)
+            .user_agent(crate::http::USER_AGENT)
             .timeout(WEBHOOK_TIMEOUT)
             // reqwest's defaults, relied upon: connections kept alive per host, and
             // no Nagle delay on small POSTs.
@@ -188,7 +188,7 @@ impl Notifier {
         // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
         // the request itself is wrong and will stay wrong.
         if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-            let retry_after = crate::feed::fetch::retry_after_of(&response);
+            let retry_after = crate::http::retry_after_of(&response);
             Err(DeliveryError {
                 retry_after,
                 ..DeliveryError::retry(message)

@@ -1,7 +1,7 @@
 use super::*;
-use crate::config::Templates;
-use crate::config::templates::{MessageView, Rendered};
 use crate::model::{FeedId, Field, ItemKey, RuleFields, Snippet};
+use crate::render::Templates;
+use crate::render::{MessageView, Rendered};
 
 fn alert(title: &str) -> Alert {
     Alert {
