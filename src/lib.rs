@@ -27,7 +27,14 @@
 //! - [`cli`]: the subcommands, wiring the parts together; signals, the config file
 //!   watch and systemd notifications.
 //!
-//! Dependencies point one way: `cli → daemon → feed/store/notify/config → rules → model`.
+//! Dependencies point one way, and `tests/layers.rs` checks it:
+//!
+//! ```text
+//! cli → daemon → feed / store / notify → config → render / rules → model
+//!                feed, notify → http (a leaf)
+//! ```
+//!
+//! Plain data that two of the middle layers share lives in `model`.
 
 pub mod cli;
 pub mod config;

@@ -510,7 +510,7 @@ impl Checker<'_> {
             max_items_per_feed: self.at_least_one(
                 d.max_items_per_feed,
                 "max_items_per_feed",
-                crate::feed::parse::DEFAULT_MAX_ITEMS,
+                crate::model::DEFAULT_MAX_ITEMS_PER_FEED,
             )?,
             stale_factor: self.at_least_one(
                 d.stale_factor,

@@ -7,7 +7,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use feed_rs::model::{Entry, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 
-use crate::model::{Item, ItemKey, collapse_whitespace, floor_char_boundary};
+use crate::model::{
+    DEFAULT_MAX_ITEMS_PER_FEED, Item, ItemKey, collapse_whitespace, floor_char_boundary,
+};
 
 mod decode;
 mod html_text;
@@ -48,14 +50,12 @@ pub struct ParsedFeed {
     pub repaired: Option<String>,
 }
 
-/// How many items of one document are read unless `daemon.max_items_per_feed` says.
-pub const DEFAULT_MAX_ITEMS: usize = 1000;
-
-/// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed, reading at most [`DEFAULT_MAX_ITEMS`]
+/// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed, reading at most
+/// [`DEFAULT_MAX_ITEMS_PER_FEED`]
 /// items. `http_charset` is the charset the server declared, used only when the
 /// document does not say its own encoding.
 pub fn parse(bytes: &[u8], http_charset: Option<&str>) -> Result<ParsedFeed, ParseError> {
-    parse_at_most(bytes, http_charset, DEFAULT_MAX_ITEMS)
+    parse_at_most(bytes, http_charset, DEFAULT_MAX_ITEMS_PER_FEED)
 }
 
 /// [`parse`], reading only the first `max_items` items of the document (the rest are

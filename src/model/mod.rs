@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use source::{FeedSource, Validators};
+
+/// How many items of one feed document are read unless `daemon.max_items_per_feed`
+/// says (feeds list their newest first).
+pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
 pub use story::StoryKeys;
 pub use text::{collapse_whitespace, floor_char_boundary, hex};
 

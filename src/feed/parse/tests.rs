@@ -339,8 +339,8 @@ fn only_the_first_items_of_a_document_are_read() {
         items.join(",")
     );
     let feed = parse(json.as_bytes(), None).expect("parses");
-    assert_eq!(feed.items.len(), DEFAULT_MAX_ITEMS);
-    assert_eq!(feed.dropped, 1_000_000 - DEFAULT_MAX_ITEMS);
+    assert_eq!(feed.items.len(), DEFAULT_MAX_ITEMS_PER_FEED);
+    assert_eq!(feed.dropped, 1_000_000 - DEFAULT_MAX_ITEMS_PER_FEED);
     assert_eq!(feed.items[0].key.0, "0");
     assert_eq!(feed.title.as_deref(), Some("big"));
 
