@@ -1,0 +1,400 @@
+//! Checking a raw config into a [`Config`]: defaults, limits, and every error with
+//! its file, line and key.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use super::raw::RawConfig;
+use super::*;
+
+pub(super) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
+pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// 16 MiB: far above any real feed, low enough that a runaway body cannot hurt.
+pub(super) const DEFAULT_MAX_FEED_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
+/// Two at a time is what browsers' old per-host limit taught sites to expect.
+pub(super) const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
+/// A mail relay down over a long weekend still gets every alert afterwards.
+pub(super) const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+pub(super) const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+pub(super) const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Emails (and Maildir files) on their way at once per channel unless
+/// `max_in_flight` says: a relay takes several sessions well.
+pub(super) const DEFAULT_EMAILS_IN_FLIGHT: usize = 8;
+/// Webhook POSTs on their way at once per channel unless `max_in_flight` says: chat
+/// APIs limit how fast one hook may post.
+pub(super) const DEFAULT_POSTS_IN_FLIGHT: usize = 4;
+/// The most a channel may have on its way at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.
+pub(super) const DEFAULT_STALE_FACTOR: u32 = 10;
+/// A busy news feed rarely adds 50 items between two polls; a re-keyed one does.
+pub(super) const DEFAULT_FLOOD_THRESHOLD: usize = 50;
+/// No feed is polled more often than this: `1ns` is a typo, not a wish.
+pub(super) const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// A feed on the web is polled at most this often: a typo of `5ms` for `5m` must not
+/// hammer a publisher. Local files may be read as often as `MIN_INTERVAL`.
+pub(super) const MIN_WEB_INTERVAL: Duration = Duration::from_secs(30);
+/// Five failures at the default 10-minute interval: most outages are over by then.
+pub(super) const DEFAULT_BROKEN_AFTER_FAILURES: u32 = 5;
+pub(super) const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// Polite to publishers, yet an alert is at most an hour late.
+pub(super) const DEFAULT_MAX_PUBLISHER_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// A feed that keeps failing is still tried at least once a day.
+pub(super) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
+    pub(super) text: &'a str,
+    pub(super) env: &'a HashMap<String, String>,
+}
+
+impl Checker<'_> {
+    pub(super) fn invalid(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
+        let origin = match key.line_in(self.text) {
+            Some(line) => Origin::Line(line),
+            None => Origin::Environment,
+        };
+        self.invalid_at(origin, key, message)
+    }
+
+    pub(super) fn invalid_at(
+        &self,
+        origin: Origin,
+        key: KeyPath,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid(Box::new(Invalid {
+            file: self.file.to_owned(),
+            origin,
+            key,
+            message: message.into(),
+        }))
+    }
+
+    /// A count under `[daemon]`: `default` when absent, an error when zero.
+    pub(super) fn at_least_one<T: Copy + PartialEq + From<u8>>(
+        &self,
+        value: Option<T>,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match value {
+            Some(n) if n == T::from(0) => Err(self.invalid(
+                KeyPath::default().key("daemon").key(key),
+                "must be at least 1",
+            )),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    pub(super) fn parse_file(&self) -> Result<RawConfig, ConfigError> {
+        let deserializer = toml::de::Deserializer::parse(self.text)
+            .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = KeyPath::from_serde(e.path());
+            self.toml_error(key, e.inner())
+        })
+    }
+
+    fn toml_error(&self, key: KeyPath, e: &toml::de::Error) -> ConfigError {
+        let origin = match e.span() {
+            Some(span) => Origin::Line(error::line_of(self.text, span.start)),
+            None => key.line_in(self.text).map_or(Origin::File, Origin::Line),
+        };
+        self.invalid_at(origin, key, e.message().trim().to_owned())
+    }
+
+    pub(super) fn merge_env(&self) -> Result<RawConfig, ConfigError> {
+        let overrides: config::Map<String, String> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let merged = config::Config::builder()
+            .add_source(config::File::from_str(self.text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize::<RawConfig>());
+        merged.map_err(|e| self.invalid_at(Origin::Environment, KeyPath::default(), e.to_string()))
+    }
+
+    pub(super) fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        let d = raw.daemon;
+        let daemon_key = || KeyPath::default().key("daemon");
+        let positive = |value: Option<Duration>, key: &str, default: Duration| match value {
+            Some(v) if v.is_zero() => {
+                Err(self.invalid(daemon_key().key(key), "must be more than 0s"))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let daemon = Daemon {
+            state_dir: match (d.state_dir, self.env.get("STATE_DIRECTORY")) {
+                (Some(dir), _) => base.join(dir),
+                // systemd's StateDirectory= may list several folders, colon-separated.
+                (None, Some(systemd)) => {
+                    PathBuf::from(systemd.split(':').next().unwrap_or(systemd))
+                }
+                (None, None) => base.join("state"),
+            },
+            poll_interval: match positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?
+            {
+                short if short < MIN_INTERVAL => {
+                    return Err(self.invalid(
+                        KeyPath::default().key("daemon").key("poll_interval"),
+                        format!(
+                            "{} is under the {} minimum",
+                            humantime::format_duration(short),
+                            humantime::format_duration(MIN_INTERVAL)
+                        ),
+                    ));
+                }
+                interval => interval,
+            },
+            first_poll: d.first_poll.unwrap_or_default(),
+            max_concurrent_fetches: self.at_least_one(
+                d.max_concurrent_fetches,
+                "max_concurrent_fetches",
+                DEFAULT_MAX_CONCURRENT_FETCHES,
+            )?,
+            max_fetches_per_host: self.at_least_one(
+                d.max_fetches_per_host,
+                "max_fetches_per_host",
+                DEFAULT_MAX_FETCHES_PER_HOST,
+            )?,
+            fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
+            max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
+            max_publisher_interval: positive(
+                d.max_publisher_interval,
+                "max_publisher_interval",
+                DEFAULT_MAX_PUBLISHER_INTERVAL,
+            )?,
+            health_channel: d.health_channel,
+            watch_config: d.watch_config.unwrap_or(true),
+            backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
+            listen: d
+                .listen
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        self.invalid(
+                            daemon_key().key("listen"),
+                            format!("{text:?} is not an address and port, like \"127.0.0.1:9185\""),
+                        )
+                    })
+                })
+                .transpose()?,
+            flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
+            max_items_per_feed: self.at_least_one(
+                d.max_items_per_feed,
+                "max_items_per_feed",
+                crate::model::DEFAULT_MAX_ITEMS_PER_FEED,
+            )?,
+            stale_factor: self.at_least_one(
+                d.stale_factor,
+                "stale_factor",
+                DEFAULT_STALE_FACTOR,
+            )?,
+            broken_after_failures: self.at_least_one(
+                d.broken_after_failures,
+                "broken_after_failures",
+                DEFAULT_BROKEN_AFTER_FAILURES,
+            )?,
+            broken_after: positive(d.broken_after, "broken_after", DEFAULT_BROKEN_AFTER)?,
+            max_feed_bytes: self.at_least_one(
+                d.max_feed_bytes,
+                "max_feed_bytes",
+                DEFAULT_MAX_FEED_BYTES,
+            )?,
+            delivery_attempts: self.at_least_one(
+                d.delivery_attempts,
+                "delivery_attempts",
+                u32::MAX,
+            )?,
+            delivery_lifetime: positive(
+                d.delivery_lifetime,
+                "delivery_lifetime",
+                DEFAULT_DELIVERY_LIFETIME,
+            )?,
+            dedupe_window: d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW),
+        };
+        let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
+
+        let mut feeds = Vec::with_capacity(raw.feeds.len());
+        let mut feed_names: HashMap<&str, usize> = HashMap::new();
+        for (i, f) in raw.feeds.iter().enumerate() {
+            let key = || KeyPath::default().key("feeds").index(i);
+            let name = f.name.trim();
+            if name.is_empty() {
+                return Err(self.invalid(key().key("name"), "a feed needs a non-empty name"));
+            }
+            if let Some(first) = feed_names.insert(name, i) {
+                return Err(self.invalid(
+                    key().key("name"),
+                    format!(
+                        "duplicate feed name {name:?} (also feeds[{first}]); names must be unique"
+                    ),
+                ));
+            }
+            let source = FeedSource::parse(f.url.trim(), base)
+                .map_err(|m| self.invalid(key().key("url"), m))?;
+            let interval = match f.interval {
+                Some(v) if v.is_zero() => {
+                    return Err(self.invalid(key().key("interval"), "must be more than 0s"));
+                }
+                // A web feed gets the web's minimum, with a hint, below.
+                Some(v) if v < MIN_INTERVAL && !matches!(source, FeedSource::Http(_)) => {
+                    return Err(self.invalid(
+                        key().key("interval"),
+                        format!(
+                            "{} is under the {} minimum",
+                            humantime::format_duration(v),
+                            humantime::format_duration(MIN_INTERVAL)
+                        ),
+                    ));
+                }
+                v => v.unwrap_or(daemon.poll_interval),
+            };
+            if matches!(source, FeedSource::Http(_)) && interval < MIN_WEB_INTERVAL {
+                let too_short = format!(
+                    "{} is under the {} minimum for a feed on the web",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(MIN_WEB_INTERVAL)
+                );
+                let hint = "did you mean minutes, like \"5m\"?";
+                return Err(match f.interval {
+                    Some(_) => self.invalid(key().key("interval"), format!("{too_short}; {hint}")),
+                    None => self.invalid(
+                        KeyPath::default().key("daemon").key("poll_interval"),
+                        format!(
+                            "{too_short} ({}, {name}, has no interval of its own); {hint}",
+                            key()
+                        ),
+                    ),
+                });
+            }
+            feeds.push(Feed {
+                id: FeedId(name.to_owned()),
+                source,
+                interval,
+            });
+        }
+
+        let channels = self.check_channels(raw.channels, smtp.is_some(), base)?;
+
+        if let Some(channel) = &daemon.health_channel
+            && !channels.contains_key(channel)
+        {
+            return Err(self.invalid(
+                daemon_key().key("health_channel"),
+                format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
+            ));
+        }
+
+        let mut specs = Vec::with_capacity(raw.rules.len());
+        let mut routes = BTreeMap::new();
+        for (i, r) in raw.rules.iter().enumerate() {
+            let key = || KeyPath::default().key("rules").index(i);
+            let name = r.name.trim();
+            if name.is_empty() {
+                return Err(self.invalid(key().key("name"), "a rule needs a non-empty name"));
+            }
+            if routes.contains_key(name) {
+                return Err(self.invalid(
+                    key().key("name"),
+                    format!("duplicate rule name {name:?}; names must be unique"),
+                ));
+            }
+            if r.channels.is_empty() {
+                return Err(self.invalid(
+                    key().key("channels"),
+                    "list at least one channel to send matches to",
+                ));
+            }
+            for (c, channel) in r.channels.iter().enumerate() {
+                if !channels.contains_key(channel) {
+                    return Err(self.invalid(
+                        key().key("channels").index(c),
+                        format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
+                    ));
+                }
+            }
+            if let Some(rule_feeds) = &r.feeds {
+                for (f, feed) in rule_feeds.iter().enumerate() {
+                    if !feed_names.contains_key(feed.as_str()) {
+                        return Err(self.invalid(
+                            key().key("feeds").index(f),
+                            format!(
+                                "unknown feed {feed:?}; it must be the name of a [[feeds]] entry"
+                            ),
+                        ));
+                    }
+                }
+            }
+            let condition = match (&r.keywords, &r.query) {
+                (Some(keywords), None) => Condition::Keywords(keywords.clone()),
+                (None, Some(query)) => Condition::Query(query.clone()),
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(
+                        key().key("query"),
+                        "a rule has `keywords` or `query`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        key(),
+                        "a rule needs `keywords = [...]` or `query = \"...\"`",
+                    ));
+                }
+            };
+            routes.insert(name.to_owned(), r.channels.clone());
+            specs.push(RuleSpec {
+                name: name.to_owned(),
+                condition,
+                feeds: r
+                    .feeds
+                    .as_ref()
+                    .map(|f| f.iter().cloned().collect::<BTreeSet<_>>()),
+                fields: r
+                    .fields
+                    .clone()
+                    .map_or(FieldSet::DEFAULT, FieldSet::from_fields),
+                case_sensitive: r.case_sensitive.unwrap_or(false),
+                strict_accents: r.accents.unwrap_or_default() == Accents::Strict,
+            });
+        }
+        let rules = RuleSet::compile(&specs, &raw.lists).map_err(|e| {
+            let rule = KeyPath::default().key("rules").index(e.rule);
+            let key = match e.error {
+                RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
+                RuleError::NoKeywords => rule.key("keywords"),
+                RuleError::NoFields => rule.key("fields"),
+                RuleError::Query { .. } => rule.key("query"),
+                RuleError::Automaton(_) => rule,
+            };
+            self.invalid(key, e.error.to_string())
+        })?;
+
+        Ok(Config {
+            file: self.file.to_owned(),
+            daemon,
+            smtp,
+            feeds,
+            channels,
+            rules,
+            rule_specs: specs,
+            lists: raw.lists,
+            routes,
+        })
+    }
+}
