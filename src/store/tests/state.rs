@@ -1,0 +1,529 @@
+//! Feed state, items, notes, story dedupe and opening the database.
+
+use super::*;
+
+#[tokio::test]
+async fn failures_count_up_and_a_success_resets_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("flaky".into());
+    assert_eq!(
+        store
+            .record_failure(&feed, failure("timeout", "slow"), at(1))
+            .await
+            .expect("1"),
+        1
+    );
+    // Regression: a feed's Retry-After lived only in memory, so a restart polled it at
+    // once and `status` showed the interval's next poll.
+    let busy = Failure {
+        retry_after_until: Some(at(3600)),
+        ..failure("http_status", "503")
+    };
+    assert_eq!(
+        store.record_failure(&feed, busy, at(2)).await.expect("2"),
+        2
+    );
+    let state = store.feed_state(&feed).await.expect("query").expect("row");
+    assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
+    assert_eq!(state.last_success, None);
+    assert_eq!(state.retry_after_until, Some(at(3600)));
+    store
+        .record_poll(PollRecord {
+            feed: feed.clone(),
+            new_keys: vec![],
+            recent: vec![],
+            alerts: vec![],
+            held: vec![],
+            validators: Validators::default(),
+            flooding: None,
+            repaired: None,
+            at: at(3),
+            dedupe_within: std::time::Duration::ZERO,
+        })
+        .await
+        .expect("recorded");
+    let state = store.feed_state(&feed).await.expect("query").expect("row");
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(state.last_error, None);
+    assert_eq!(state.retry_after_until, None, "a success ends the wait");
+}
+
+#[tokio::test]
+async fn feed_states_list_every_feed_with_its_item_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(
+        Store::open_existing(dir.path())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        !dir.path().join(DB_FILE).exists(),
+        "looking creates nothing"
+    );
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let (wire, flaky) = (FeedId("wire".into()), FeedId("flaky".into()));
+    let keys = [ItemKey("a".into()), ItemKey("b".into())];
+    store
+        .record_poll(PollRecord {
+            feed: wire.clone(),
+            new_keys: keys.to_vec(),
+            recent: vec![],
+            alerts: vec![],
+            held: vec![],
+            validators: Validators::default(),
+            flooding: None,
+            repaired: None,
+            at: at(10),
+            dedupe_within: std::time::Duration::ZERO,
+        })
+        .await
+        .expect("recorded");
+    store
+        .record_failure(&flaky, failure("timeout", "slow"), at(11))
+        .await
+        .expect("recorded");
+    let states = store.feed_states().await.expect("query");
+    let summary: Vec<(&str, u32, u64)> = states
+        .iter()
+        .map(|(f, s, n)| (f.0.as_str(), s.consecutive_failures, *n))
+        .collect();
+    assert_eq!(summary, [("flaky", 1, 0), ("wire", 0, 2)]);
+    drop(store);
+    assert!(
+        Store::open_existing(dir.path())
+            .await
+            .expect("query")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn new_item_times_are_the_distinct_polls_that_brought_news() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("wire".into());
+    for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
+        let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
+        store
+            .record_poll(PollRecord {
+                feed: feed.clone(),
+                new_keys: keys.to_vec(),
+                recent: vec![],
+                alerts: vec![],
+                held: vec![],
+                validators: Validators::default(),
+                flooding: None,
+                repaired: None,
+                at: at(t),
+                dedupe_within: std::time::Duration::ZERO,
+            })
+            .await
+            .expect("recorded");
+    }
+    assert_eq!(
+        store.new_item_times(&feed, 10).await.expect("query"),
+        [at(20), at(10)]
+    );
+    assert_eq!(
+        store.new_item_times(&feed, 1).await.expect("query"),
+        [at(20)]
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_keeping_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+        conn.execute_batch(sqlite::MIGRATIONS[0])
+            .expect("version 1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO feed_state (feed, last_success, consecutive_failures) VALUES ('wire', 5, 0)",
+            [],
+        )
+        .expect("row");
+    }
+    let store = Store::open(dir.path()).await.expect("migrates");
+    let state = store
+        .feed_state(&FeedId("wire".into()))
+        .await
+        .expect("query")
+        .expect("row kept");
+    assert_eq!(state.last_success, Some(at(5)));
+    assert_eq!(state.broken_since, None);
+    let version: i64 = raw(dir.path())
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, sqlite::MIGRATIONS.len() as i64);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(Store::open(dir.path()).await.expect("store opens"));
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("raw open");
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    let err = Store::open(dir.path()).await.expect_err("newer schema");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_database_runs_in_wal_mode_with_full_sync() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _store = Store::open(dir.path()).await.expect("store opens");
+    let conn = raw(dir.path());
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "FULL");
+}
+
+/// An alert from a rule match about a story with this title and link.
+fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
+    Alert {
+        title: title.into(),
+        link: link.map(Into::into),
+        why: vec![crate::model::RuleFields {
+            rule: "talks".into(),
+            fields: vec![crate::model::Field::Title],
+        }],
+        ..alert(&FeedId(feed.into()), key)
+    }
+}
+
+async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64> {
+    let feed = alerts[0].1.feed.clone();
+    store
+        .record_poll(PollRecord {
+            feed: feed.clone(),
+            new_keys: vec![],
+            recent: vec![],
+            alerts,
+            held: vec![],
+            validators: Validators::default(),
+            flooding: None,
+            repaired: None,
+            at: at(when),
+            dedupe_within: std::time::Duration::from_secs(3600),
+        })
+        .await
+        .expect("recorded")
+}
+
+#[tokio::test]
+async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let first = story(
+        "wire",
+        "w1",
+        "Talks in Geneva",
+        Some("https://news.example.org/a?id=1"),
+    );
+    let again = story(
+        "mirror",
+        "m9",
+        "Geneva: the talks",
+        Some("http://www.news.example.org/a?utm_source=rss&id=1"),
+    );
+    let same_title = story(
+        "agency",
+        "a3",
+        "TALKS in Geneva!",
+        Some("https://agency.example.com/x"),
+    );
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), first)], 100)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        poll_with(&store, vec![("me".into(), again)], 200)
+            .await
+            .is_empty()
+    );
+    // Too short a title to say it is the same story: a separate alert.
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), same_title)], 300)
+            .await
+            .len(),
+        1
+    );
+
+    let counts = store.outbox_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.merged), (2, 1));
+    let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
+    assert_eq!(due[0].alert.key.0, "w1");
+    assert_eq!(
+        due[0].alert.also_in,
+        [Source {
+            feed: FeedId("mirror".into()),
+            title: "Geneva: the talks".into(),
+            link: Some("http://www.news.example.org/a?utm_source=rss&id=1".into()),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let title = "Lavrov and Blinken meet in Geneva";
+    let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
+    let id = poll_with(&store, vec![("me".into(), first)], 100).await[0];
+    store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    store.mark_sent(&[id], at(101)).await.expect("sent");
+
+    let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
+    assert!(
+        poll_with(&store, vec![("me".into(), copy.clone())], 200)
+            .await
+            .is_empty()
+    );
+    // Another channel has not had it: it gets its own alert.
+    assert_eq!(
+        poll_with(&store, vec![("team".into(), copy)], 200)
+            .await
+            .len(),
+        1
+    );
+    // After the window, the story is news again.
+    let later = story("later", "l1", title, None);
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), later)], 100 + 3601)
+            .await
+            .len(),
+        1
+    );
+    let counts = store.outbox_counts().await.expect("counts");
+    assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
+}
+
+#[tokio::test]
+async fn notices_are_never_merged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("wire".into());
+    let notice = |key: &str| Alert {
+        link: Some("https://wire.example.org/feed".into()),
+        ..alert(&feed, key)
+    };
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), notice("broken"))], 100)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        poll_with(&store, vec![("me".into(), notice("fixed"))], 200)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn notes_are_set_replaced_and_cleared() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    assert_eq!(store.note("config_error").await.expect("query"), None);
+    store
+        .set_note("config_error", Some("bad"), at(10))
+        .await
+        .expect("set");
+    store
+        .set_note("config_error", Some("worse"), at(20))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.note("config_error").await.expect("query"),
+        Some(("worse".to_string(), at(20)))
+    );
+    store
+        .set_note("config_error", None, at(30))
+        .await
+        .expect("clear");
+    assert_eq!(store.note("config_error").await.expect("query"), None);
+}
+
+#[tokio::test]
+async fn recent_items_are_kept_a_day_with_their_content_cut() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("wire".into());
+    let item = |key: &str, content: String| Item {
+        key: ItemKey(key.into()),
+        title: format!("title {key}"),
+        link: None,
+        published: None,
+        summary: String::new(),
+        content,
+        author: String::new(),
+        categories: String::new(),
+        html: None,
+    };
+    let poll = async |items: &[&Item], when: i64| {
+        store
+            .record_poll(PollRecord {
+                feed: feed.clone(),
+                new_keys: items.iter().map(|i| i.key.clone()).collect(),
+                recent: items.iter().map(|i| (*i).clone()).collect(),
+                alerts: vec![],
+                held: vec![],
+                validators: Validators::default(),
+                flooding: None,
+                repaired: None,
+                at: at(when),
+                dedupe_within: std::time::Duration::ZERO,
+            })
+            .await
+            .expect("recorded");
+    };
+    let day = RECENT.as_secs() as i64;
+    let old = item("old", "é".repeat(10_000));
+    poll(&[&old], 1000).await;
+    let kept = store.recent_items(at(0)).await.expect("query");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.content.len(), 4 * 1024, "cut at a char boundary");
+    assert_eq!(kept[0].0, feed);
+
+    let new = item("new", "short".into());
+    poll(&[&new], 1000 + day + 1).await;
+    let kept = store.recent_items(at(0)).await.expect("query");
+    assert_eq!(kept.len(), 1, "the day-old item is pruned");
+    assert_eq!(kept[0].1, new);
+    assert!(
+        store
+            .recent_items(at(1000 + day + 2))
+            .await
+            .expect("query")
+            .is_empty()
+    );
+}
+
+/// Rows an older newshound parked beyond their lifetime (an uncapped Retry-After) get
+/// their last try when the lifetime ends; rows waiting for a digest are left alone.
+#[tokio::test]
+async fn waits_beyond_the_lifetime_end_when_it_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let feed = FeedId("wire".into());
+    queue(&store, &feed, &["failed", "digest"], 100).await;
+    let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
+    let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .expect("date")
+        .with_timezone(&Utc);
+    store
+        .mark_retry(&[id("failed")], year_9999, "503")
+        .await
+        .expect("retry");
+    store
+        .defer(&[id("digest")], at(100 + 7200))
+        .await
+        .expect("defer");
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
+    assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
+    let due = store
+        .claim_due(at(100 + 3600), 10, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, id("failed"));
+}
+
+/// Regression: error chains repeated themselves in the one line a user sees
+/// ("database: database or disk is full: database or disk is full"). Each store error
+/// says its cause once, whether shown alone or with its chain.
+#[test]
+fn store_errors_say_their_cause_once() {
+    let full = || {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        )
+    };
+    let errors = [
+        StoreError::from(full()),
+        StoreError::Open {
+            path: "/var/lib/newshound/newshound.db".into(),
+            cause: full(),
+        },
+        StoreError::Lock {
+            path: "/var/lib/newshound/newshound.lock".into(),
+            cause: std::io::Error::other("database or disk is full"),
+        },
+    ];
+    for error in errors {
+        let line = format!("{:#}", anyhow::Error::new(error));
+        assert_eq!(line.matches("disk is full").count(), 1, "{line}");
+    }
+}
+
+/// A database is built beside its place and moved there whole, so a crash while
+/// creating it leaves a stray `newshound.db.new`, never an empty `newshound.db` (which
+/// is refused as damaged); the stray file is replaced by the next start.
+#[tokio::test]
+async fn a_new_database_appears_whole_and_a_half_built_one_is_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("newshound.db.new"), b"half built").expect("leftover");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    assert!(!dir.path().join("newshound.db.new").exists());
+    store
+        .record_unchanged(&FeedId("wire".into()), at(1))
+        .await
+        .expect("writes");
+    drop(store);
+    assert!(
+        std::fs::metadata(dir.path().join(DB_FILE))
+            .expect("db")
+            .len()
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_store_reads_and_refuses_writes_and_old_schemas() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    store
+        .record_failure(&FeedId("flaky".into()), failure("timeout", "slow"), at(2))
+        .await
+        .expect("recorded");
+    drop(store);
+    let reader = Store::open_read_only(dir.path())
+        .await
+        .expect("opens")
+        .expect("exists");
+    assert_eq!(reader.feed_states().await.expect("reads").len(), 1);
+    assert!(
+        reader
+            .record_unchanged(&FeedId("flaky".into()), at(3))
+            .await
+            .is_err()
+    );
+    drop(reader);
+    rusqlite::Connection::open(dir.path().join(DB_FILE))
+        .and_then(|c| c.pragma_update(None, "user_version", 3))
+        .expect("made old");
+    let old = Store::open_read_only(dir.path()).await.map(|_| ());
+    let message = old.expect_err("an older schema").to_string();
+    assert!(
+        message.contains("start the daemon once to upgrade it"),
+        "{message}"
+    );
+}

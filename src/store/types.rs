@@ -1,0 +1,157 @@
+//! What crosses the store boundary: feed state, poll records and outbox rows, plain
+//! data with no engine type in them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Alert, FeedId, Item, ItemKey, Validators};
+
+/// What the store remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub validators: Validators,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    /// The first failure of the current run of failures.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When the feed was declared broken; `None` while healthy.
+    pub broken_since: Option<DateTime<Utc>>,
+    /// When its polls started to look like a flood; `None` while they do not.
+    pub flooding_since: Option<DateTime<Utc>>,
+    /// Until when the server asked not to be polled (Retry-After on 429/503).
+    pub retry_after_until: Option<DateTime<Utc>>,
+    /// What was wrong with the last document fetched, if it was read only once made
+    /// well-formed; `None` when it was well-formed.
+    pub repaired: Option<String>,
+}
+
+/// A failed poll, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The error's stable short name (`timeout`, `http_status`, …).
+    pub kind: String,
+    pub message: String,
+    /// The end of the wait the server asked for, if it asked.
+    pub retry_after_until: Option<DateTime<Utc>>,
+}
+
+/// The result of one successful poll, recorded in a single transaction.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    pub feed: FeedId,
+    /// Keys of items seen for the first time.
+    pub new_keys: Vec<ItemKey>,
+    /// The new items, kept for [`RECENT`] so new rules can be tried on them.
+    pub recent: Vec<Item>,
+    /// Alerts to queue, each with the channel it goes to.
+    pub alerts: Vec<(String, Alert)>,
+    /// Alerts to keep without sending (a flood), for `replay --held`.
+    pub held: Vec<(String, Alert)>,
+    /// Validators for the next conditional GET, stored only now that items are recorded.
+    pub validators: Validators,
+    /// Whether this poll looked like a flood; `None` when it brought nothing new.
+    pub flooding: Option<bool>,
+    /// What was wrong with the document, if it was read only once made well-formed.
+    pub repaired: Option<String>,
+    pub at: DateTime<Utc>,
+    /// An alert about a story already queued for its channel this recently (same
+    /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.
+    pub dedupe_within: Duration,
+}
+
+/// An alert waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub alert: Alert,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// When it was queued.
+    pub created: DateTime<Utc>,
+}
+
+/// Where an outbox row is in its life. The transitions, each one method of [`Store`]:
+///
+/// | from                  | event                                   | to        | method            |
+/// |-----------------------|-----------------------------------------|-----------|-------------------|
+/// | —                     | an item matched                         | pending   | `record_poll`     |
+/// | —                     | an item matched during a flood          | held      | `record_poll`     |
+/// | —                     | the same story is already queued        | merged    | `record_poll`     |
+/// | pending (due)         | a dispatcher claims it for a lease      | sending   | `claim_due`       |
+/// | sending               | the receiver accepted it                | sent      | `mark_sent`       |
+/// | sending               | failed, retryable, within its lifetime  | pending   | `mark_retry`      |
+/// | sending               | waits for its digest or a rate slot     | pending   | `defer`           |
+/// | sending               | failed for good, or out of lifetime     | dead      | `mark_dead`       |
+/// | sending (lease over)  | its dispatcher died or hung             | pending   | `release_expired` |
+/// | sending               | start-up, holding the [`StateLock`]     | pending   | `release_claims`  |
+/// | dead, held, sent      | `newshound replay`                      | pending   | `requeue`         |
+///
+/// Any other event leaves a row where it is: a late `mark_sent` for a row whose lease
+/// was taken back does not touch it.
+///
+/// A failed row told to wait beyond its lifetime stays pending but is made due when
+/// its lifetime ends (`end_waits_at_lifetime`), so its last failure makes it dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    /// Claimed by a dispatcher until its lease runs out.
+    Sending,
+    Sent,
+    /// Given up on; kept for `replay --dead`.
+    Dead,
+    /// Part of a flood; kept unsent for `replay --held`.
+    Held,
+    /// Another feed's copy of a story already queued; listed as a source there.
+    Merged,
+}
+
+impl OutboxState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Dead => "dead",
+            OutboxState::Held => "held",
+            OutboxState::Merged => "merged",
+        }
+    }
+}
+
+/// A row `replay` may put back in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayable {
+    pub id: i64,
+    pub channel: String,
+    pub alert: Alert,
+    pub created: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// An alert that failed and waits for another try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrying {
+    pub id: i64,
+    pub channel: String,
+    /// Tries so far.
+    pub attempts: u32,
+    pub next_attempt: DateTime<Utc>,
+    pub last_error: String,
+}
+
+/// How many outbox rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub merged: u64,
+    pub dead: u64,
+    pub held: u64,
+}
