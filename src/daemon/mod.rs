@@ -2,6 +2,8 @@
 //! shutting down within a bound. The only module that spawns tasks.
 
 mod dispatch;
+mod matching;
+mod notices;
 pub mod observe;
 mod poll;
 mod service;

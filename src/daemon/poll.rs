@@ -5,16 +5,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::SemaphorePermit;
-use tracing::{Instrument, debug, info, warn};
+use tracing::warn;
 
 use super::Pipeline;
-use crate::config::{Config, Feed, FirstPoll};
+use super::matching::match_item;
+use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed};
-use crate::model::{Alert, FeedId, Field, Item, ItemKey, RuleFields, Validators, later};
-use crate::rules::{self, RuleMatch};
-use crate::store::{Failure, FeedState, PollRecord, StoreError};
+use crate::model::{FeedId, ItemKey, Validators};
+use crate::store::{FeedState, PollRecord, StoreError};
 
 /// What a successful poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,161 +213,6 @@ impl Pipeline {
         parsed
     }
 
-    /// Logs a poll's outcome, records a failure in the store, and announces a feed
-    /// that breaks or recovers. `before` is the feed's state before this poll.
-    async fn report(
-        &self,
-        feed: &Feed,
-        before: &FeedState,
-        result: Result<PollOutcome, PollError>,
-    ) -> Result<PollOutcome, PollError> {
-        let span = tracing::info_span!("poll", feed = %feed.id);
-        let counted = match &result {
-            Ok(outcome) if outcome.not_modified => "not_modified",
-            Ok(_) => "ok",
-            Err(e) => e.kind(),
-        };
-        metrics::counter!(super::observe::POLLS, "result" => counted).increment(1);
-        let now = Utc::now();
-        let mut after = before.clone();
-        match &result {
-            Ok(outcome) => {
-                self.health.polled();
-                metrics::counter!(super::observe::ITEMS).increment(outcome.new_items as u64);
-                if outcome.alerts > 0 || outcome.new_items > 0 {
-                    span.in_scope(|| {
-                        info!(
-                            new_items = outcome.new_items,
-                            alerts = outcome.alerts,
-                            "polled"
-                        );
-                    });
-                } else {
-                    span.in_scope(|| {
-                        debug!(not_modified = outcome.not_modified, "polled, nothing new");
-                    });
-                }
-                after.consecutive_failures = 0;
-                after.failing_since = None;
-            }
-            Err(PollError::Store(e)) => {
-                span.in_scope(|| warn!(error = %e, "cannot record poll"));
-                return result;
-            }
-            Err(e) => {
-                let message = e.to_string();
-                let retry_after = match e {
-                    PollError::Fetch(fetch) => fetch.retry_after(),
-                    _ => None,
-                };
-                let failure = Failure {
-                    kind: e.kind().to_owned(),
-                    message: message.clone(),
-                    // Kept with the feed, so a restart waits too (capped like the schedule).
-                    retry_after_until: retry_after
-                        .map(|d| later(now, d.min(self.config.daemon.max_backoff))),
-                };
-                let failures = match self.store.record_failure(&feed.id, failure, now).await {
-                    Ok(n) => n,
-                    Err(store) => return Err(PollError::Store(store)),
-                };
-                // Log when the failure changes, not on every poll of a feed that stays broken.
-                span.in_scope(|| {
-                    if before.last_error.as_deref() != Some(message.as_str()) {
-                        warn!(kind = e.kind(), failures, error = %message, "poll failed; will retry");
-                    } else {
-                        debug!(kind = e.kind(), failures, "poll failed again");
-                    }
-                });
-                after.consecutive_failures = failures;
-                after.failing_since.get_or_insert(now);
-                after.last_error = Some(message);
-            }
-        }
-        if let Err(e) = self.check_health(feed, &after, now).instrument(span).await {
-            return Err(PollError::Store(e));
-        }
-        result
-    }
-
-    /// Declares the feed broken after `broken_after_failures` failed polls in a row
-    /// or `broken_after` of failing, and recovered at its next success: each change
-    /// once, to the health channel if there is one.
-    async fn check_health(
-        &self,
-        feed: &Feed,
-        state: &FeedState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let daemon = &self.config.daemon;
-        let failing_for = state.failing_since.map_or(Duration::ZERO, |since| {
-            (now - since).to_std().unwrap_or(Duration::ZERO)
-        });
-        let broken = state.consecutive_failures >= daemon.broken_after_failures
-            || (state.consecutive_failures > 0 && failing_for >= daemon.broken_after);
-        let recovered = state.consecutive_failures == 0;
-        let (notice, snippet) = match (state.broken_since, broken, recovered) {
-            (None, true, _) => {
-                warn!(
-                    failures = state.consecutive_failures,
-                    "feed is broken; newshound keeps trying"
-                );
-                (
-                    format!(
-                        "feed {} is broken: {}",
-                        feed.id,
-                        state.last_error.as_deref().unwrap_or("unknown error")
-                    ),
-                    format!(
-                        "{} polls in a row failed, the first at {}. newshound keeps polling it, less often \
-                         (at most every {}), and will say when it works again.",
-                        state.consecutive_failures,
-                        state
-                            .failing_since
-                            .map_or_else(|| "?".into(), crate::model::rfc3339),
-                        humantime::format_duration(daemon.max_backoff)
-                    ),
-                )
-            }
-            (Some(since), _, true) => {
-                info!("feed recovered");
-                (
-                    format!("feed {} works again", feed.id),
-                    format!(
-                        "It was broken from {} to {}.",
-                        crate::model::rfc3339(since),
-                        crate::model::rfc3339(now)
-                    ),
-                )
-            }
-            _ => return Ok(()),
-        };
-        let alerts: Vec<(String, Alert)> = daemon
-            .health_channel
-            .iter()
-            .map(|channel| {
-                let alert = Alert::notice(
-                    feed.id.clone(),
-                    // Unique per event, so each break and recovery is its own message.
-                    ItemKey(format!("newshound:health:{}", now.timestamp_micros())),
-                    notice.clone(),
-                    Some(feed.source.to_string()),
-                    vec!["feed-health".into()],
-                    snippet.clone(),
-                );
-                (channel.clone(), alert)
-            })
-            .collect();
-        let announced = !alerts.is_empty();
-        self.store
-            .set_health(&feed.id, state.broken_since.is_none(), alerts, now)
-            .await?;
-        if announced {
-            self.outbox_changed.notify_one();
-        }
-        Ok(())
-    }
-
     /// Finds a parsed feed's new items and matches them (on a blocking thread): what
     /// the poll did, and the items, alerts and validators to record in one transaction.
     async fn prepare_items(
@@ -469,59 +314,6 @@ impl Pipeline {
         Ok((outcome, record))
     }
 
-    /// One notice for each channel the held alerts would have gone to.
-    fn flood_notices(
-        &self,
-        feed: &Feed,
-        new_items: usize,
-        held: &[(String, Alert)],
-    ) -> Vec<(String, Alert)> {
-        let now = Utc::now();
-        let mut channels: Vec<&str> = held.iter().map(|(c, _)| c.as_str()).collect();
-        channels.sort_unstable();
-        channels.dedup();
-        channels
-            .into_iter()
-            .map(|channel| {
-                let mine: Vec<&Alert> = held.iter().filter(|(c, _)| c == channel).map(|(_, a)| a).collect();
-                let mut rules: Vec<String> = mine.iter().flat_map(|a| a.rules.iter().cloned()).collect();
-                rules.sort();
-                rules.dedup();
-                let examples: Vec<&str> = mine.iter().take(5).map(|a| a.title.as_str()).collect();
-                let alert = Alert::notice(
-                    feed.id.clone(),
-                    ItemKey(format!("newshound:flood:{}", now.timestamp_micros())),
-                    format!(
-                        "feed {}: {new_items} new items at once look re-keyed or flooded; {} alerts held \
-                         (at most {} per feed)",
-                        feed.id,
-                        mine.len(),
-                        crate::store::MAX_HELD_PER_FEED
-                    ),
-                    Some(feed.source.to_string()),
-                    rules,
-                    format!(
-                        "They are recorded as seen and were not sent one by one. To send them: \
-                         newshound replay --held. Some of them: {}",
-                        examples.join(" · ")
-                    ),
-                );
-                (channel.to_owned(), alert)
-            })
-            .collect()
-    }
-
-    /// Says once per run that a feed answers from a new address for good.
-    fn announce_move(&self, feed: &Feed, new: &url::Url) {
-        let mut announced = self
-            .announced_moves
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if announced.insert(feed.id.clone()) {
-            warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
-        }
-    }
-
     /// Tries the rules named `rules` on the items of the last 24 hours and queues
     /// alerts for what they match (an item already alerted to a channel is not
     /// alerted there again). Returns how many alerts were queued.
@@ -547,77 +339,6 @@ impl Pipeline {
             self.outbox_changed.notify_one();
         }
         Ok(queued)
-    }
-}
-
-/// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
-/// per channel, each listing the rules (and their terms) that send there.
-fn match_item(
-    config: &Config,
-    feed: &Feed,
-    item: &Item,
-    keep: impl Fn(&RuleMatch) -> bool,
-) -> Vec<(String, Alert)> {
-    let matches: Vec<RuleMatch> = config
-        .rules
-        .matches(&feed.id.0, item)
-        .into_iter()
-        .filter(|m| keep(m))
-        .collect();
-    for m in &matches {
-        metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned()).increment(1);
-    }
-    if matches.is_empty() {
-        return Vec::new();
-    }
-    let excerpt = feed::parse::excerpt(item);
-    let mut channels: Vec<&str> = Vec::new();
-    for m in &matches {
-        for channel in config.routes.get(m.rule).into_iter().flatten() {
-            if !channels.contains(&channel.as_str()) {
-                channels.push(channel);
-            }
-        }
-    }
-    channels
-        .into_iter()
-        .map(|channel| {
-            let mine: Vec<RuleMatch> = matches
-                .iter()
-                .filter(|m| {
-                    config
-                        .routes
-                        .get(m.rule)
-                        .is_some_and(|c| c.iter().any(|c| c == channel))
-                })
-                .cloned()
-                .collect();
-            let alert = Alert {
-                feed: feed.id.clone(),
-                key: item.key.clone(),
-                title: item.title.clone(),
-                link: item.link.clone(),
-                published: item.published,
-                rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
-                terms: rules::matched_terms(&mine),
-                snippet: rules::snippet(item, &mine),
-                why: mine.iter().map(rule_fields).collect(),
-                summary_html: excerpt.clone(),
-                also_in: Vec::new(),
-            };
-            (channel.to_owned(), alert)
-        })
-        .collect()
-}
-
-/// The fields a rule's hits were found in, in field order.
-fn rule_fields(m: &RuleMatch) -> RuleFields {
-    let mut fields: Vec<Field> = m.hits.iter().map(|h| h.field).collect();
-    fields.sort_unstable();
-    fields.dedup();
-    RuleFields {
-        rule: m.rule.to_owned(),
-        fields,
     }
 }
 

@@ -1,0 +1,77 @@
+//! Which alerts an item causes: the rules that match it, grouped by channel.
+
+use crate::config::{Config, Feed};
+use crate::feed;
+use crate::model::{Alert, Field, Item, RuleFields};
+use crate::rules::{self, RuleMatch};
+
+/// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
+/// per channel, each listing the rules (and their terms) that send there.
+pub(super) fn match_item(
+    config: &Config,
+    feed: &Feed,
+    item: &Item,
+    keep: impl Fn(&RuleMatch) -> bool,
+) -> Vec<(String, Alert)> {
+    let matches: Vec<RuleMatch> = config
+        .rules
+        .matches(&feed.id.0, item)
+        .into_iter()
+        .filter(|m| keep(m))
+        .collect();
+    for m in &matches {
+        metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned()).increment(1);
+    }
+    if matches.is_empty() {
+        return Vec::new();
+    }
+    let excerpt = feed::parse::excerpt(item);
+    let mut channels: Vec<&str> = Vec::new();
+    for m in &matches {
+        for channel in config.routes.get(m.rule).into_iter().flatten() {
+            if !channels.contains(&channel.as_str()) {
+                channels.push(channel);
+            }
+        }
+    }
+    channels
+        .into_iter()
+        .map(|channel| {
+            let mine: Vec<RuleMatch> = matches
+                .iter()
+                .filter(|m| {
+                    config
+                        .routes
+                        .get(m.rule)
+                        .is_some_and(|c| c.iter().any(|c| c == channel))
+                })
+                .cloned()
+                .collect();
+            let alert = Alert {
+                feed: feed.id.clone(),
+                key: item.key.clone(),
+                title: item.title.clone(),
+                link: item.link.clone(),
+                published: item.published,
+                rules: mine.iter().map(|m| m.rule.to_owned()).collect(),
+                terms: rules::matched_terms(&mine),
+                snippet: rules::snippet(item, &mine),
+                why: mine.iter().map(rule_fields).collect(),
+                summary_html: excerpt.clone(),
+                also_in: Vec::new(),
+            };
+            (channel.to_owned(), alert)
+        })
+        .collect()
+}
+
+/// The fields a rule's hits were found in, in field order.
+fn rule_fields(m: &RuleMatch) -> RuleFields {
+    let mut fields: Vec<Field> = m.hits.iter().map(|h| h.field).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    RuleFields {
+        rule: m.rule.to_owned(),
+        fields,
+    }
+}
