@@ -2,6 +2,11 @@
 //! `config` crate, then checked into a [`Config`] whose rules are already compiled.
 //!
 //! Every error names the file, the line, and the key path (see [`ConfigError`]).
+//!
+//! This file holds the checked types and loading; `raw` the file's shape as serde reads
+//! it; `check` turning it into a [`Config`], with `channels` and `smtp` for those
+//! sections; `error` the errors; `diff` what changed between two configs; `opml`
+//! import and export.
 
 mod channels;
 mod check;

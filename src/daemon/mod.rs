@@ -1,5 +1,11 @@
 //! Running the pipeline: polling feeds on their schedules, dispatching the outbox, and
 //! shutting down within a bound. The only module that spawns tasks.
+//!
+//! Where each concern lives: this file holds the shared [`Pipeline`], `once` and `run`;
+//! `poll` one poll of one feed; `matching` which alerts an item causes; `notices` what
+//! is said about feeds besides alerts (outcomes, broken, floods, moves); `schedule`
+//! when a feed is polled next; `dispatch` the outbox (digests, rate limits, retries);
+//! `service` reloads and liveness; `observe` `/metrics` and `/healthz`.
 
 mod dispatch;
 mod matching;

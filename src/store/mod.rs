@@ -5,6 +5,10 @@
 //! The embedded engine (`sqlite`) is the default. Whatever the engine, an operation
 //! that returned is durable: an item is recorded as seen in the same transaction as the
 //! alerts it causes, and neither can exist without the other after a crash.
+//!
+//! This file holds [`Store`], the boundary; `types` what crosses it; `error` its errors
+//! and the state directory's lock; `sqlite` the embedded engine, with all its SQL in
+//! `sqlite/{feeds,items,outbox,notes}.rs` and its migrations beside them.
 
 mod error;
 mod sqlite;
