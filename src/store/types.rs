@@ -45,7 +45,7 @@ pub struct PollRecord {
     pub feed: FeedId,
     /// Keys of items seen for the first time.
     pub new_keys: Vec<ItemKey>,
-    /// The new items, kept for [`RECENT`] so new rules can be tried on them.
+    /// The new items, kept for [`RECENT`](super::RECENT) so new rules can be tried on them.
     pub recent: Vec<Item>,
     /// Alerts to queue, each with the channel it goes to.
     pub alerts: Vec<(String, Alert)>,
@@ -75,7 +75,7 @@ pub struct OutboxRow {
     pub created: DateTime<Utc>,
 }
 
-/// Where an outbox row is in its life. The transitions, each one method of [`Store`]:
+/// Where an outbox row is in its life. The transitions, each one method of [`Store`](super::Store):
 ///
 /// | from                  | event                                   | to        | method            |
 /// |-----------------------|-----------------------------------------|-----------|-------------------|
@@ -88,7 +88,7 @@ pub struct OutboxRow {
 /// | sending               | waits for its digest or a rate slot     | pending   | `defer`           |
 /// | sending               | failed for good, or out of lifetime     | dead      | `mark_dead`       |
 /// | sending (lease over)  | its dispatcher died or hung             | pending   | `release_expired` |
-/// | sending               | start-up, holding the [`StateLock`]     | pending   | `release_claims`  |
+/// | sending               | start-up, holding the `StateLock`         | pending   | `release_claims`  |
 /// | dead, held, sent      | `newshound replay`                      | pending   | `requeue`         |
 ///
 /// Any other event leaves a row where it is: a late `mark_sent` for a row whose lease
