@@ -88,7 +88,7 @@ pub struct OutboxRow {
 /// | sending               | waits for its digest or a rate slot     | pending   | `defer`           |
 /// | sending               | failed for good, or out of lifetime     | dead      | `mark_dead`       |
 /// | sending (lease over)  | its dispatcher died or hung             | pending   | `release_expired` |
-/// | sending               | start-up, holding the `StateLock`         | pending   | `release_claims`  |
+/// | sending               | start-up, holding the `StateLock`       | pending   | `release_claims`  |
 /// | dead, held, sent      | `newshound replay`                      | pending   | `requeue`         |
 ///
 /// Any other event leaves a row where it is: a late `mark_sent` for a row whose lease
