@@ -5,6 +5,7 @@
 //! serves it. Gauges that describe the store (queue depth, broken feeds) are read
 //! from it on each heartbeat by [`refresh`].
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -12,13 +13,14 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::service::Health;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{FeedState, OutboxCounts, Store, StoreError};
 
 pub const POLLS: &str = "newshound_polls_total";
 pub const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
@@ -100,9 +102,47 @@ async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     }
 }
 
+/// The daemon's state as its readers report it (`/metrics`, the systemd STATUS line),
+/// read at once: the states of the configured feeds (a feed removed from the config
+/// no longer counts) and the outbox.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub feeds: Vec<FeedState>,
+    pub outbox: OutboxCounts,
+}
+
+impl Snapshot {
+    pub async fn read(config: &Config, store: &Store) -> Result<Snapshot, StoreError> {
+        let configured: HashSet<&str> = config.feeds.iter().map(|f| f.id.0.as_str()).collect();
+        let feeds = store
+            .feed_states()
+            .await?
+            .into_iter()
+            .filter(|(id, _, _)| configured.contains(id.0.as_str()))
+            .map(|(_, state, _)| state)
+            .collect();
+        let outbox = store.outbox_counts().await?;
+        Ok(Snapshot { feeds, outbox })
+    }
+
+    /// Configured feeds declared broken.
+    pub fn broken(&self) -> usize {
+        self.feeds
+            .iter()
+            .filter(|s| s.broken_since.is_some())
+            .count()
+    }
+
+    /// The last successful poll of any configured feed.
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        self.feeds.iter().filter_map(|s| s.last_success).max()
+    }
+}
+
 /// Sets the gauges read from the store, and lets the recorder tidy up.
 pub async fn refresh(config: &Config, store: &Store) {
-    if let Ok(counts) = store.outbox_counts().await {
+    if let Ok(snapshot) = Snapshot::read(config, store).await {
+        let counts = &snapshot.outbox;
         for (state, n) in [
             ("pending", counts.pending),
             ("sending", counts.sending),
@@ -111,16 +151,8 @@ pub async fn refresh(config: &Config, store: &Store) {
             metrics::gauge!(OUTBOX, "state" => state).set(n as f64);
         }
         metrics::gauge!(DEAD).set(counts.dead as f64);
-    }
-    if let Ok(states) = store.feed_states().await {
-        let configured: std::collections::HashSet<&str> =
-            config.feeds.iter().map(|f| f.id.0.as_str()).collect();
-        let mine = states
-            .iter()
-            .filter(|(id, _, _)| configured.contains(id.0.as_str()));
-        let broken = mine.clone().filter(|(_, s, _)| s.broken_since.is_some());
-        metrics::gauge!(BROKEN).set(broken.count() as f64);
-        if let Some(last) = mine.filter_map(|(_, s, _)| s.last_success).max() {
+        metrics::gauge!(BROKEN).set(snapshot.broken() as f64);
+        if let Some(last) = snapshot.last_success() {
             metrics::gauge!(LAST_POLL).set(last.timestamp() as f64);
         }
     }

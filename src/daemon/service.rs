@@ -275,17 +275,10 @@ fn build_next(
 
 /// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
 async fn summary(config: &Config, store: &Store, health: &Health) -> String {
-    let counts = store.outbox_counts().await.unwrap_or_default();
-    let broken = store
-        .feed_states()
+    let snapshot = super::observe::Snapshot::read(config, store)
         .await
-        .map(|states| {
-            states
-                .iter()
-                .filter(|(_, s, _)| s.broken_since.is_some())
-                .count()
-        })
-        .unwrap_or(0);
+        .unwrap_or_default();
+    let (counts, broken) = (&snapshot.outbox, snapshot.broken());
     let last_poll = health.last_poll().map_or_else(
         || "no poll yet".to_owned(),
         |at| format!("last poll {} s ago", (Utc::now() - at).num_seconds().max(0)),
@@ -372,5 +365,41 @@ mod tests {
         );
         assert_eq!(health.check(), Ok(()));
         assert_eq!(store.note(CONFIG_ERROR).await.expect("query"), None);
+    }
+
+    /// Regression: the systemd STATUS line counted every broken feed the store knew,
+    /// /metrics only the configured ones; a feed removed from the config counted in one
+    /// and not the other. Both read one snapshot of the configured feeds.
+    #[tokio::test]
+    async fn the_status_line_and_metrics_count_only_configured_broken_feeds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let feeds = "[[feeds]]\nname = \"kept\"\nurl = \"file:k.xml\"\n";
+        let config = config(dir.path(), feeds);
+        let store = Store::open(&config.daemon.state_dir).await.expect("store");
+        for name in ["kept", "removed"] {
+            let feed = crate::model::FeedId(name.into());
+            store
+                .record_failure(
+                    &feed,
+                    crate::store::Failure {
+                        kind: "timeout".into(),
+                        message: "slow".into(),
+                        retry_after_until: None,
+                    },
+                    Utc::now(),
+                )
+                .await
+                .expect("failure");
+            store
+                .set_health(&feed, true, Vec::new(), Utc::now())
+                .await
+                .expect("broken");
+        }
+        let line = summary(&config, &store, &Health::default()).await;
+        assert!(line.starts_with("1 feeds (1 broken)"), "{line}");
+        let snapshot = super::super::observe::Snapshot::read(&config, &store)
+            .await
+            .expect("snapshot");
+        assert_eq!(snapshot.broken(), 1);
     }
 }
