@@ -62,8 +62,7 @@ fn within_lifetime(row: &OutboxRow, now: DateTime<Utc>, lifetime: Duration) -> b
 
 /// The wait before try number `attempts + 1`, after `attempts` failed tries.
 pub fn backoff(attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
-    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+    super::schedule::doubling(FIRST_BACKOFF, attempts, MAX_BACKOFF)
 }
 
 /// `wait` plus up to a fifth more, so alerts that failed together (a relay outage) do

@@ -85,11 +85,15 @@ pub fn next_poll_in(
     retry_after: Option<Duration>,
     max_backoff: Duration,
 ) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-    let backoff = interval
-        .saturating_mul(factor)
-        .min(max_backoff.max(interval));
+    let backoff = doubling(interval, failures, max_backoff.max(interval));
     backoff.max(retry_after.unwrap_or(Duration::ZERO).min(max_backoff))
+}
+
+/// The one backoff of the daemon, for feeds and for deliveries alike: `first` after
+/// at most one failure, doubled for each further one, never more than `cap`.
+pub fn doubling(first: Duration, failures: u32, cap: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
+    first.saturating_mul(factor).min(cap)
 }
 
 #[cfg(test)]
