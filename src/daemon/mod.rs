@@ -5,9 +5,11 @@
 //! `poll` one poll of one feed; `matching` which alerts an item causes; `notices` what
 //! is said about feeds besides alerts (outcomes, broken, floods, moves); `schedule`
 //! when a feed is polled next; `dispatch` the outbox (digests, rate limits, retries);
-//! `service` reloads and liveness; `observe` `/metrics` and `/healthz`.
+//! `service` reloads and systemd; `health` liveness; `observe` `/metrics`, `/healthz`
+//! and the snapshot of the state they report.
 
 mod dispatch;
+mod health;
 mod matching;
 mod notices;
 pub mod observe;
@@ -27,10 +29,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use dispatch::{DispatchReport, backoff};
+pub use health::Health;
 pub use poll::{PollError, PollOutcome};
 use schedule::{first_wait, group_interval, never_polled};
 pub use schedule::{is_stale, next_poll_at, next_poll_in};
-pub use service::{CONFIG_ERROR, Health, Loader, ServiceEvent, ServiceManager, serve};
+pub use service::{CONFIG_ERROR, Loader, ServiceEvent, ServiceManager, serve};
 
 use crate::config::{Config, Feed};
 use crate::feed::Fetcher;

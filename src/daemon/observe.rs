@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::service::Health;
+use super::health::Health;
 use crate::config::Config;
 use crate::store::{FeedState, OutboxCounts, Store, StoreError};
 
