@@ -52,6 +52,10 @@ fn config_with_feeds(
     (config, text)
 }
 
+/// An email channel `me` and a rule `talks` (Lavrov) sending to it.
+const EMAIL_TALKS: &str = "[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
+                           [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n";
+
 async fn pipeline(config: &TestConfig) -> Arc<Pipeline> {
     Arc::new(Pipeline::new(config.load()).await.expect("pipeline starts"))
 }
@@ -246,11 +250,7 @@ async fn the_same_story_from_two_feeds_arrives_once_listing_both() {
     let (config, _) = config_with_feeds(
         "first_poll = \"alert\"",
         &[("wire", wire), ("mirror", mirror)],
-        &format!(
-            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
-             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
-            smtp.config_section()
-        ),
+        &format!("{}{EMAIL_TALKS}", smtp.config_section()),
     );
     let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
@@ -366,8 +366,6 @@ async fn a_receivers_retry_after_is_capped_and_the_lifetime_still_ends_in_a_dead
 async fn a_relay_with_a_self_signed_ca_certificate_is_trusted_by_its_fingerprint() {
     support::init();
     let smtp = SmtpServer::start_with_ca_certificate();
-    let rules = "[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
-                 [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n";
     let feed = rss(&[("1", "Lavrov speaks", "https://n.example.org/1", "Lavrov")]);
     let attempt = |trust: String| {
         let feed = feed.clone();
@@ -375,7 +373,7 @@ async fn a_relay_with_a_self_signed_ca_certificate_is_trusted_by_its_fingerprint
             let (config, _) = config_with_feeds(
                 "first_poll = \"alert\"",
                 &[("news", feed)],
-                &format!("{trust}{rules}"),
+                &format!("{trust}{EMAIL_TALKS}"),
             );
             let p = pipeline(&config).await;
             let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
@@ -438,11 +436,7 @@ async fn smtp_sessions_are_reused_across_alerts() {
     let (config, _) = config_with_feeds(
         "first_poll = \"alert\"",
         &[("news", rss(&items))],
-        &format!(
-            "{}[channels.me]\ntype = \"email\"\nto = [\"me@example.org\"]\n\n\
-             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
-            smtp.config_section()
-        ),
+        &format!("{}{EMAIL_TALKS}", smtp.config_section()),
     );
     let p = pipeline(&config).await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");

@@ -95,8 +95,8 @@ fn with_utf8_declaration(text: &str) -> Option<String> {
     Some(format!("{}utf-8{}", &text[..start], &text[end..]))
 }
 
-/// `json` with every `\uXXXX` escape of a lone UTF-16 surrogate replaced by `\ufffd`
-/// (serde_json refuses the whole document over one), if it has any.
+/// `json` with every `\u` escape (four hex digits) of a lone UTF-16 surrogate replaced
+/// by `\ufffd` (serde_json refuses the whole document over one), if it has any.
 fn without_lone_surrogates(json: &str) -> Option<String> {
     let bytes = json.as_bytes();
     let unit_at = |at: usize| -> Option<u16> {
