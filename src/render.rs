@@ -11,7 +11,7 @@ use std::sync::Arc;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
-use crate::model::{Alert, FeedId, ItemKey, RuleFields, Snippet, Source};
+use crate::model::{Alert, FeedId, ItemKey, Notice, RuleFields, Snippet, Source};
 
 const SUBJECT: &str = "subject.txt";
 const TEXT: &str = "text.txt";
@@ -365,13 +365,14 @@ fn sample_alert(summary_html: Option<&str>) -> Alert {
             title: "Lavrov meets Blinken".into(),
             link: Some("https://elsewhere.example.org/1".into()),
         }],
-        ..Alert::notice(
-            FeedId("sample-feed".into()),
-            ItemKey("sample".into()),
-            "Lavrov meets Blinken".into(),
-            Some("https://news.example.org/1".into()),
-            vec!["sample".into()],
-            String::new(),
-        )
+        ..Alert::from(Notice {
+            feed: FeedId("sample-feed".into()),
+            key: ItemKey("sample".into()),
+            title: "Lavrov meets Blinken".into(),
+            link: Some("https://news.example.org/1".into()),
+            rules: vec!["sample".into()],
+            text: String::new(),
+            at: chrono::Utc::now(),
+        })
     }
 }

@@ -144,7 +144,7 @@ fn the_unsafe_html_check_sees_what_it_looks_for() {
 #[test]
 fn feedparser_sanitize_cases_leave_nothing_unsafe_in_an_html_part() {
     use newshound::config::Templates;
-    use newshound::model::{Alert, FeedId, Snippet};
+    use newshound::model::{Alert, FeedId, Notice, Snippet};
     use newshound::render::{MessageKind, MessageView};
 
     let dir = corpus_dir().join("feedparser/tests/wellformed/sanitize");
@@ -173,14 +173,15 @@ fn feedparser_sanitize_cases_leave_nothing_unsafe_in_an_html_part() {
                     highlights: Vec::new(),
                 },
                 summary_html: excerpt,
-                ..Alert::notice(
-                    FeedId("corpus".into()),
-                    item.key.clone(),
-                    item.title.clone(),
-                    item.link.clone(),
-                    vec!["sanitize".into()],
-                    String::new(),
-                )
+                ..Alert::from(Notice {
+                    feed: FeedId("corpus".into()),
+                    key: item.key.clone(),
+                    title: item.title.clone(),
+                    link: item.link.clone(),
+                    rules: vec!["sanitize".into()],
+                    text: String::new(),
+                    at: item.published.unwrap_or_default(),
+                })
             };
             for kind in [
                 MessageKind::Alert,

@@ -133,3 +133,83 @@ fn the_scan_reads_plain_and_grouped_paths() {
         ["model", "feed", "store", "rules"]
     );
 }
+
+/// The files of `src/daemon` each name the siblings they use (`super::poll::…`); read
+/// bottom-up, they form no cycle, and none reaches back into `daemon/mod.rs`, which
+/// only starts the tasks.
+#[test]
+fn the_daemons_files_import_each_other_without_a_cycle() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/daemon");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let name = |p: &Path| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .expect("a file name")
+            .to_owned()
+    };
+    let siblings: Vec<String> = files.iter().map(|p| name(p)).collect();
+    let mut edges: Vec<(String, Vec<String>)> = Vec::new();
+    let mut wrong = Vec::new();
+    for path in &files {
+        let from = name(path);
+        if from == "mod" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut to: Vec<String> = Vec::new();
+        for used in code.split("super::").skip(1) {
+            let target: String = used
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if siblings.contains(&target) && target != "mod" {
+                to.push(target);
+            } else {
+                wrong.push(format!(
+                    "daemon/{from}.rs uses super::{target} from daemon/mod.rs"
+                ));
+            }
+        }
+        to.sort();
+        to.dedup();
+        edges.push((from, to));
+    }
+    // Depth-first search for a file reached again while it is being read.
+    fn visit(
+        at: &str,
+        edges: &[(String, Vec<String>)],
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|p| p == at) {
+            return Some(format!("{} → {at}", path[start..].join(" → ")));
+        }
+        if done.iter().any(|d| d == at) {
+            return None;
+        }
+        path.push(at.to_owned());
+        let next = edges
+            .iter()
+            .find(|(f, _)| f == at)
+            .map(|(_, t)| t.as_slice());
+        for to in next.unwrap_or_default() {
+            if let Some(cycle) = visit(to, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.push(at.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    for (from, _) in &edges {
+        if let Some(cycle) = visit(from, &edges, &mut Vec::new(), &mut done) {
+            wrong.push(format!("cycle: {cycle}"));
+            break;
+        }
+    }
+    assert!(edges.len() > 10, "only {} daemon files read", edges.len());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

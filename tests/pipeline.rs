@@ -237,7 +237,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
     assert_eq!((report.feeds_ok, report.feeds_failed), (1, 2));
     assert_eq!(report.delivery.sent, 1);
     let broken = p
-        .store
+        .store()
         .feed_state(&FeedId("broken".into()))
         .await
         .expect("query")
@@ -245,7 +245,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
     assert_eq!(broken.last_error_kind.as_deref(), Some("http_status"));
     assert_eq!(broken.consecutive_failures, 1);
     let html = p
-        .store
+        .store()
         .feed_state(&FeedId("html".into()))
         .await
         .expect("query")
@@ -259,7 +259,7 @@ async fn a_failing_feed_is_recorded_and_does_not_stop_the_others() {
     let again = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!((again.feeds_ok, again.feeds_failed), (1, 2));
     let broken = p
-        .store
+        .store()
         .feed_state(&FeedId("broken".into()))
         .await
         .expect("query")
@@ -273,7 +273,7 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
     let (smtp, _http, _config, p) = news_to_email(SmtpMode::TempFail, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.retrying, 1, "{report:?}");
-    assert_eq!(p.store.outbox_counts().await.expect("counts").pending, 1);
+    assert_eq!(p.store().outbox_counts().await.expect("counts").pending, 1);
 
     // Not due yet: the backoff holds it.
     assert_eq!(p.dispatch_due(Utc::now()).await.expect("dispatch").sent, 0);
@@ -291,7 +291,7 @@ async fn an_alert_refused_by_smtp_is_retried_and_arrives_once_smtp_accepts() {
             .contains("Security Demands")
     );
     assert_eq!(
-        p.store.outbox_counts().await.expect("counts"),
+        p.store().outbox_counts().await.expect("counts"),
         OutboxCounts {
             sent: 1,
             ..OutboxCounts::default()
@@ -305,7 +305,7 @@ async fn a_permanent_smtp_rejection_becomes_a_dead_letter() {
     let (_smtp, _http, _config, p) = news_to_email(SmtpMode::Reject, "").await;
     let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
     assert_eq!(report.delivery.dead, 1, "{report:?}");
-    let dead = p.store.dead_letters().await.expect("query");
+    let dead = p.store().dead_letters().await.expect("query");
     assert_eq!(dead.len(), 1);
     assert!(dead[0].2.contains("550"), "{dead:?}");
 }
@@ -321,10 +321,10 @@ async fn retries_stop_after_the_configured_attempts_and_the_alert_is_kept() {
         at += chrono::Duration::hours(2);
         p.dispatch_due(at).await.expect("dispatch");
     }
-    let counts = p.store.outbox_counts().await.expect("counts");
+    let counts = p.store().outbox_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.dead), (0, 1));
     assert!(
-        p.store.dead_letters().await.expect("query")[0]
+        p.store().dead_letters().await.expect("query")[0]
             .2
             .contains("451")
     );
@@ -611,7 +611,7 @@ async fn the_publisher_interval_is_the_longer_of_ttl_and_max_age() {
         ),
     );
     let p = pipeline(&config).await;
-    let feed = p.config.feeds[0].clone();
+    let feed = p.config().feeds[0].clone();
     let first = p.poll(&feed).await.expect("polled");
     assert_eq!(
         first.publisher_interval,
@@ -710,7 +710,7 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
         "{broken}"
     );
     let state = p
-        .store
+        .store()
         .feed_state(&FeedId("news".into()))
         .await
         .expect("query")
@@ -726,7 +726,7 @@ async fn a_broken_feed_is_announced_once_and_its_recovery_once() {
     assert_eq!(messages.len(), 2, "one break, one recovery");
     assert!(messages.iter().any(|m| m.contains("feed news works again")));
     let state = p
-        .store
+        .store()
         .feed_state(&FeedId("news".into()))
         .await
         .expect("query")
@@ -763,7 +763,7 @@ async fn a_dripping_server_is_abandoned_at_the_timeout_without_holding_up_others
         (1, 1, 1)
     );
     let drip = p
-        .store
+        .store()
         .feed_state(&FeedId("drip".into()))
         .await
         .expect("query")

@@ -99,7 +99,7 @@ async fn new_feeds_are_all_polled_within_seconds() {
     let deadline = started + Duration::from_secs(20);
     let ids: Vec<FeedId> = (0..6).map(|i| FeedId(format!("f{i}"))).collect();
     loop {
-        let states = pipeline.store.feed_states_of(&ids).await.expect("states");
+        let states = pipeline.store().feed_states_of(&ids).await.expect("states");
         if states.iter().all(|s| s.last_attempt.is_some()) {
             break;
         }

@@ -390,15 +390,16 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
             rule: "send-test".into(),
             fields: vec![crate::model::Field::Title, crate::model::Field::Summary],
         }],
-        ..crate::model::Alert::notice(
-            crate::model::FeedId("newshound-send-test".into()),
+        ..crate::model::Alert::from(crate::model::Notice {
+            feed: crate::model::FeedId("newshound-send-test".into()),
             // A new key each time, so every test is a new message, not a redelivery.
-            crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
-            "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
-            Some("https://example.org/newshound-test".into()),
-            vec!["send-test".into()],
-            String::new(),
-        )
+            key: crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
+            title: "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
+            link: Some("https://example.org/newshound-test".into()),
+            rules: vec!["send-test".into()],
+            text: String::new(),
+            at: now,
+        })
     };
     let mut out = std::io::stdout().lock();
     let kind = crate::render::MessageKind::Alert;

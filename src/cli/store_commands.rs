@@ -1,19 +1,15 @@
 //! `status` and `replay`: commands that read and change the store directly, so they
 //! work whether the daemon runs or not.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 
 use super::ReplayArgs;
 use crate::config::{Config, ConfigError};
-use crate::daemon;
-use crate::model::FeedId;
-use crate::store::{FeedState, OutboxCounts, OutboxState, Retrying, Store};
+use crate::daemon::{self, FeedReport, Scope, Snapshot};
+use crate::store::{OutboxState, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -24,40 +20,34 @@ pub(super) fn status(
     broken: Option<&ConfigError>,
 ) -> anyhow::Result<ExitCode> {
     let dir = &config.daemon.state_dir;
+    let scope = match broken {
+        None => Scope::Configured,
+        Some(_) => Scope::Stored,
+    };
+    let (found, snapshot) = super::runtime()?.block_on(read_snapshot(config, scope))?;
     let Snapshot {
-        found,
-        states,
-        counts,
+        feeds,
+        outbox: counts,
         retrying,
         dead,
         refused,
-        mut times,
-    } = super::runtime()?.block_on(Snapshot::read(dir))?;
-    // (name, url, interval): the configured feeds, or without a config what the store knows.
-    let watched: Vec<(FeedId, String, Option<std::time::Duration>)> = match broken {
-        None => config
-            .feeds
-            .iter()
-            .map(|f| (f.id.clone(), f.source.to_string(), Some(f.interval)))
-            .collect(),
-        Some(_) => states
-            .iter()
-            .map(|(id, ..)| (id.clone(), "-".to_owned(), None))
-            .collect(),
-    };
-    let feeds: Vec<FeedStatus> = watched
+    } = snapshot;
+    let now = chrono::Utc::now();
+    let feeds: Vec<FeedStatus> = feeds
         .into_iter()
-        .map(|(id, url, interval)| {
-            let known = states.iter().find(|(known, ..)| *known == id);
-            let state = known.map(|(_, s, _)| s.clone()).unwrap_or_default();
-            let next_poll = interval.and_then(|interval| {
-                daemon::next_poll_at(&state, interval, config.daemon.max_backoff)
-            });
-            let times = times.remove(&id).unwrap_or_default();
-            let stale = daemon::is_stale(&times, chrono::Utc::now(), config.daemon.stale_factor);
+        .map(|feed| {
+            let FeedReport {
+                id,
+                source,
+                state,
+                items_known,
+                next_poll,
+                new_item_times: times,
+            } = feed;
+            let stale = daemon::is_stale(&times, now, config.daemon.stale_factor);
             FeedStatus {
-                name: id.0.clone(),
-                url,
+                name: id.0,
+                url: source.unwrap_or_else(|| "-".to_owned()),
                 result: match (&state.last_attempt, &state.last_error_kind) {
                     (None, _) => "never polled".into(),
                     (Some(_), None) if stale => "stale".into(),
@@ -73,7 +63,7 @@ pub(super) fn status(
                 consecutive_failures: state.consecutive_failures,
                 broken_since: state.broken_since.map(crate::model::rfc3339),
                 repaired: state.repaired.clone(),
-                items_known: known.map_or(0, |(.., n)| *n),
+                items_known,
             }
         })
         .collect();
@@ -253,46 +243,13 @@ async fn replay_rows(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `status` shows of the store.
-#[derive(Default)]
-struct Snapshot {
-    /// Whether there is a store at all.
-    found: bool,
-    states: Vec<(FeedId, FeedState, u64)>,
-    counts: OutboxCounts,
-    retrying: Vec<Retrying>,
-    dead: Vec<(i64, String, String)>,
-    refused: Option<(String, DateTime<Utc>)>,
-    /// When polls brought new items, per feed, newest first.
-    times: HashMap<FeedId, Vec<DateTime<Utc>>>,
-}
-
-impl Snapshot {
-    async fn read(dir: &Path) -> anyhow::Result<Snapshot> {
-        let Some(store) = Store::open_read_only(dir)
-            .await
-            .context("cannot read the state store")?
-        else {
-            return Ok(Snapshot::default());
-        };
-        let states = store.feed_states().await?;
-        let mut times = HashMap::new();
-        for (id, ..) in &states {
-            times.insert(
-                id.clone(),
-                store.new_item_times(id, 20).await.unwrap_or_default(),
-            );
-        }
-        Ok(Snapshot {
-            found: true,
-            counts: store.outbox_counts().await?,
-            retrying: store.retrying().await?,
-            dead: store.dead_letters().await?,
-            refused: store.note(daemon::CONFIG_ERROR).await?,
-            states,
-            times,
-        })
-    }
+/// Whether there is a store at all, and what `status` shows of it.
+async fn read_snapshot(config: &Config, scope: Scope) -> anyhow::Result<(bool, Snapshot)> {
+    let store = Store::open_read_only(&config.daemon.state_dir)
+        .await
+        .context("cannot read the state store")?;
+    let snapshot = Snapshot::read_full(config, store.as_ref(), scope, chrono::Utc::now()).await?;
+    Ok((store.is_some(), snapshot))
 }
 
 /// One feed in `status`.

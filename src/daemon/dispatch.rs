@@ -2,14 +2,22 @@
 //! digest per period, a summary beyond a channel's rate limit), retries with jittered
 //! exponential backoff, and turns rows that keep failing into dead letters.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::Pipeline;
+use super::observe;
+use super::rate::RateWindow;
+use super::schedule::{DISPATCH_IDLE, doubling};
+use super::shared::Shared;
 use crate::model::{Alert, later};
+use crate::notify::Notifier;
 use crate::render::MessageKind;
 use crate::store::{OutboxRow, StoreError};
 
@@ -62,7 +70,7 @@ fn within_lifetime(row: &OutboxRow, now: DateTime<Utc>, lifetime: Duration) -> b
 
 /// The wait before try number `attempts + 1`, after `attempts` failed tries.
 pub fn backoff(attempts: u32) -> Duration {
-    super::schedule::doubling(FIRST_BACKOFF, attempts, MAX_BACKOFF)
+    doubling(FIRST_BACKOFF, attempts, MAX_BACKOFF)
 }
 
 /// `wait` plus up to a fifth more, so alerts that failed together (a relay outage) do
@@ -71,52 +79,90 @@ fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(1.0 + fastrand::f64() / 5.0)
 }
 
-/// Messages sent per channel in the last minute, for `max_per_minute`.
-#[derive(Debug, Default)]
-pub(super) struct RateWindow(std::sync::Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>);
-
-impl RateWindow {
-    /// How many more messages `channel` may send at `now`, and when the next slot
-    /// frees up if none is left.
-    fn budget(&self, channel: &str, limit: u32, now: DateTime<Utc>) -> (usize, DateTime<Utc>) {
-        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = windows.entry(channel.to_owned()).or_default();
-        let minute = chrono::Duration::seconds(60);
-        while sent.front().is_some_and(|t| *t + minute <= now) {
-            sent.pop_front();
-        }
-        let left = (limit as usize).saturating_sub(sent.len());
-        (left, sent.front().map_or(now, |t| *t + minute))
-    }
-
-    fn record(&self, channel: &str, messages: usize, now: DateTime<Utc>) {
-        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        windows
-            .entry(channel.to_owned())
-            .or_default()
-            .extend(std::iter::repeat_n(now, messages));
-    }
+/// Delivers the outbox: claims due rows, folds them into messages, sends each within
+/// its channel's limits, and records what became of every row.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    notifier: Notifier,
+    /// Messages each channel sent in the last minute (`max_per_minute`), kept across
+    /// reloads.
+    rate: Arc<RateWindow>,
+    /// Per channel, bounds the messages on their way at once (`max_in_flight`).
+    in_flight: HashMap<String, Semaphore>,
 }
 
-impl Pipeline {
+impl Dispatcher {
+    pub(super) fn new(shared: Arc<Shared>, rate: Arc<RateWindow>) -> anyhow::Result<Dispatcher> {
+        let config = &shared.config;
+        let notifier = Notifier::new(config).context("cannot set up the alert channels")?;
+        let in_flight = config
+            .channels
+            .iter()
+            .map(|(name, channel)| (name.clone(), Semaphore::new(channel.max_in_flight)))
+            .collect();
+        Ok(Dispatcher {
+            notifier,
+            rate,
+            in_flight,
+            shared,
+        })
+    }
+
+    /// Dispatches until `shutdown`: whenever alerts are queued, when the next deferred
+    /// or retried one is due, and at least every [`DISPATCH_IDLE`].
+    pub(super) async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            self.shared.health.tick();
+            let dispatched = self
+                .dispatch_due(self.shared.clock.now())
+                .instrument(info_span!("dispatch"))
+                .await;
+            // A store error (disk full, locked) is logged and retried; alerts stay queued.
+            let next_due = match dispatched {
+                Ok(_) => self.shared.store.next_due().await,
+                Err(e) => Err(e),
+            };
+            let until_next = match next_due {
+                Ok(next) => next
+                    .map(|at| {
+                        (at - self.shared.clock.now())
+                            .to_std()
+                            .unwrap_or(Duration::ZERO)
+                    })
+                    .unwrap_or(DISPATCH_IDLE)
+                    .min(DISPATCH_IDLE),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the outbox; trying again");
+                    DISPATCH_IDLE
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.shared.outbox_changed.notified() => {}
+                () = tokio::time::sleep(until_next) => {}
+            }
+        }
+    }
+
     /// Delivers every row due at `now`, once each. Tests call this to step the
     /// dispatcher without waiting for timers.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         use futures_util::StreamExt;
         let mut report = DispatchReport::default();
         self.notifier.close_idle().await;
-        self.store.release_expired(now).await?;
+        self.shared.store.release_expired(now).await?;
         // A failed alert told to wait beyond its lifetime (by an older newshound that
         // did not cap Retry-After) gets its last try when the lifetime ends.
-        self.store
-            .end_waits_at_lifetime(self.config.daemon.delivery_lifetime)
+        self.shared
+            .store
+            .end_waits_at_lifetime(self.shared.config.daemon.delivery_lifetime)
             .await?;
         loop {
-            let rows = self.store.claim_due(now, BATCH, LEASE).await?;
+            let rows = self.shared.store.claim_due(now, BATCH, LEASE).await?;
             if rows.is_empty() {
                 return Ok(report);
             }
-            self.health.tick();
+            self.shared.health.tick();
             let sends = self.plan(rows, now, &mut report).await?;
             let mut deliveries = futures_util::stream::iter(sends)
                 .map(|send| {
@@ -148,10 +194,13 @@ impl Pipeline {
         }
         let mut sends = Vec::new();
         for (name, mut rows) in by_channel {
-            let Some(channel) = self.config.channels.get(&name) else {
+            let Some(channel) = self.shared.config.channels.get(&name) else {
                 let error = format!("channel {name:?} is no longer in the config");
                 warn!(%error, alerts = rows.len(), "dead letter");
-                self.store.mark_dead(&ids(&rows), now, &error).await?;
+                self.shared
+                    .store
+                    .mark_dead(&ids(&rows), now, &error)
+                    .await?;
                 report.dead += rows.len();
                 continue;
             };
@@ -172,7 +221,7 @@ impl Pipeline {
                     }
                 }
                 for (end, ids) in &waiting {
-                    self.store.defer(ids, *end).await?;
+                    self.shared.store.defer(ids, *end).await?;
                     report.deferred += ids.len();
                 }
                 if !ready.is_empty() {
@@ -192,7 +241,7 @@ impl Pipeline {
             };
             let (budget, next_slot) = self.rate.budget(&name, limit, now);
             if budget == 0 {
-                self.store.defer(&ids(&rows), next_slot).await?;
+                self.shared.store.defer(&ids(&rows), next_slot).await?;
                 report.deferred += rows.len();
                 continue;
             }
@@ -220,7 +269,7 @@ impl Pipeline {
     async fn deliver(&self, send: Send, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
         let (Some(channel), Some(room)) = (
-            self.config.channels.get(&send.channel),
+            self.shared.config.channels.get(&send.channel),
             self.in_flight.get(&send.channel),
         ) else {
             return Ok(report);
@@ -234,7 +283,7 @@ impl Pipeline {
                 .await
         };
         let count = |outcome: &'static str, n: usize| {
-            metrics::counter!(super::observe::ALERTS, "channel" => send.channel.clone(), "outcome" => outcome)
+            metrics::counter!(observe::ALERTS, "channel" => send.channel.clone(), "outcome" => outcome)
                 .increment(n as u64);
         };
         let e = match result {
@@ -242,12 +291,15 @@ impl Pipeline {
                 info!(title = %alerts[0].title, %receipt, "delivered");
                 report.sent = send.rows.len();
                 count("sent", report.sent);
-                self.store.mark_sent(&ids(&send.rows), Utc::now()).await?;
+                self.shared
+                    .store
+                    .mark_sent(&ids(&send.rows), self.shared.clock.now())
+                    .await?;
                 return Ok(report);
             }
             Err(e) => e,
         };
-        let daemon = &self.config.daemon;
+        let daemon = &self.shared.config.daemon;
         let (retry, dead): (Vec<&OutboxRow>, Vec<&OutboxRow>) = send.rows.iter().partition(|row| {
             e.retryable
                 && row.attempts + 1 < daemon.delivery_attempts
@@ -264,14 +316,15 @@ impl Pipeline {
             count("retrying", report.retrying);
             warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
             let retry: Vec<i64> = retry.iter().map(|r| r.id).collect();
-            self.store
+            self.shared
+                .store
                 .mark_retry(&retry, later(now, wait), &e.message)
                 .await?;
         }
         if !dead.is_empty() {
             warn!(error = %e, attempts = dead[0].attempts + 1, "delivery failed; kept as a dead letter");
             let dead: Vec<i64> = dead.iter().map(|r| r.id).collect();
-            self.store.mark_dead(&dead, now, &e.message).await?;
+            self.shared.store.mark_dead(&dead, now, &e.message).await?;
             report.dead = dead.len();
             count("dead", report.dead);
         }
@@ -306,20 +359,21 @@ mod tests {
 #[cfg(test)]
 mod lifetime_tests {
     use super::*;
-    use crate::model::{Alert, FeedId, ItemKey};
+    use crate::model::{Alert, FeedId, ItemKey, Notice};
 
     fn row(created: DateTime<Utc>, attempts: u32) -> OutboxRow {
         OutboxRow {
             id: 1,
             channel: "me".into(),
-            alert: Alert::notice(
-                FeedId("f".into()),
-                ItemKey("k".into()),
-                String::new(),
-                None,
-                vec![],
-                String::new(),
-            ),
+            alert: Alert::from(Notice {
+                feed: FeedId("f".into()),
+                key: ItemKey("k".into()),
+                title: String::new(),
+                link: None,
+                rules: vec![],
+                text: String::new(),
+                at: created,
+            }),
             attempts,
             created,
         }

@@ -3,9 +3,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
-
-use super::DISPATCH_IDLE;
+use super::clock::Clock;
+use super::schedule::DISPATCH_IDLE;
 
 /// A scheduler that has not ticked for this long is stuck.
 const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
@@ -13,6 +12,7 @@ const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
 /// What `/healthz`, the watchdog and `status` need to know about the running daemon.
 #[derive(Debug, Default)]
 pub struct Health {
+    clock: Clock,
     /// When the dispatcher last went round its loop (Unix seconds).
     last_tick: AtomicI64,
     /// When a feed was last polled successfully (Unix seconds; 0 for never).
@@ -22,17 +22,24 @@ pub struct Health {
 }
 
 impl Health {
+    pub fn new(clock: Clock) -> Health {
+        Health {
+            clock,
+            ..Health::default()
+        }
+    }
+
     pub fn tick(&self) {
         self.last_tick
-            .store(Utc::now().timestamp(), Ordering::Relaxed);
+            .store(self.clock.now().timestamp(), Ordering::Relaxed);
     }
 
     pub fn polled(&self) {
         self.last_poll
-            .store(Utc::now().timestamp(), Ordering::Relaxed);
+            .store(self.clock.now().timestamp(), Ordering::Relaxed);
     }
 
-    pub fn last_poll(&self) -> Option<chrono::DateTime<Utc>> {
+    pub fn last_poll(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         match self.last_poll.load(Ordering::Relaxed) {
             0 => None,
             secs => chrono::DateTime::from_timestamp(secs, 0),
@@ -45,7 +52,7 @@ impl Health {
 
     /// `Ok` while the scheduler goes round its loop.
     pub fn scheduler(&self) -> Result<(), String> {
-        let silent = Utc::now().timestamp() - self.last_tick.load(Ordering::Relaxed);
+        let silent = self.clock.now().timestamp() - self.last_tick.load(Ordering::Relaxed);
         if silent > STALL.as_secs() as i64 {
             return Err(format!("the scheduler has not run for {silent} s"));
         }

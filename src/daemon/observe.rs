@@ -5,7 +5,6 @@
 //! serves it. Gauges that describe the store (queue depth, broken feeds) are read
 //! from it on each heartbeat by [`refresh`].
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -19,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::health::Health;
+use super::snapshot::Snapshot;
 use crate::config::Config;
-use crate::store::{FeedState, OutboxCounts, Store, StoreError};
+use crate::store::Store;
 
 pub const POLLS: &str = "newshound_polls_total";
 pub const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
@@ -102,46 +102,9 @@ async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     }
 }
 
-/// The daemon's state as its readers report it (`/metrics`, the systemd STATUS line),
-/// read at once: the states of the configured feeds (a feed removed from the config
-/// no longer counts) and the outbox.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    pub feeds: Vec<FeedState>,
-    pub outbox: OutboxCounts,
-}
-
-impl Snapshot {
-    pub async fn read(config: &Config, store: &Store) -> Result<Snapshot, StoreError> {
-        let configured: HashSet<&str> = config.feeds.iter().map(|f| f.id.0.as_str()).collect();
-        let feeds = store
-            .feed_states()
-            .await?
-            .into_iter()
-            .filter(|(id, _, _)| configured.contains(id.0.as_str()))
-            .map(|(_, state, _)| state)
-            .collect();
-        let outbox = store.outbox_counts().await?;
-        Ok(Snapshot { feeds, outbox })
-    }
-
-    /// Configured feeds declared broken.
-    pub fn broken(&self) -> usize {
-        self.feeds
-            .iter()
-            .filter(|s| s.broken_since.is_some())
-            .count()
-    }
-
-    /// The last successful poll of any configured feed.
-    pub fn last_success(&self) -> Option<DateTime<Utc>> {
-        self.feeds.iter().filter_map(|s| s.last_success).max()
-    }
-}
-
 /// Sets the gauges read from the store, and lets the recorder tidy up.
-pub async fn refresh(config: &Config, store: &Store) {
-    if let Ok(snapshot) = Snapshot::read(config, store).await {
+pub async fn refresh(config: &Config, store: &Store, now: DateTime<Utc>) {
+    if let Ok(snapshot) = Snapshot::read(config, store, now).await {
         let counts = &snapshot.outbox;
         for (state, n) in [
             ("pending", counts.pending),

@@ -1,66 +1,25 @@
 //! One poll of one feed: fetch, parse, find new items, match, and record them with their
 //! alerts in one transaction.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
-use tokio::sync::SemaphorePermit;
-use tracing::warn;
+use anyhow::Context as _;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
 
-use super::Pipeline;
 use super::matching::match_item;
+use super::notices::{flood_notices, report};
+use super::observe;
+use super::outcome::{PollError, PollOutcome, is_flood};
+use super::schedule::{group_interval, next_poll_in};
+use super::shared::Shared;
 use crate::config::{Feed, FirstPoll};
-use crate::feed::{self, FetchError, Fetched, ParseError, ParsedFeed};
-use crate::model::{FeedId, ItemKey, Validators};
+use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
+use crate::model::{FeedId, FeedSource, ItemKey, Validators};
 use crate::store::{FeedState, PollRecord, StoreError};
-
-/// What a successful poll did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PollOutcome {
-    /// Items seen for the first time.
-    pub new_items: usize,
-    /// Alerts queued in the outbox.
-    pub alerts: usize,
-    /// The server said nothing changed (304).
-    pub not_modified: bool,
-    /// The publisher's minimum polling interval: the longer of `Cache-Control:
-    /// max-age` and RSS `<ttl>`.
-    pub publisher_interval: Option<Duration>,
-    /// Alerts held back because the poll looked like a flood.
-    pub held: usize,
-}
-
-/// A poll is a flood when it brings more new items than `threshold`, or, for a feed
-/// polled before, when most of a sizeable feed is suddenly new (guids re-keyed, http →
-/// https). On a first poll every item is new, so only the threshold counts.
-pub fn is_flood(new_items: usize, total: usize, threshold: usize, first_poll: bool) -> bool {
-    /// Below this many items, "most of them are new" is ordinary for a slow feed.
-    const SIZEABLE: usize = 10;
-    new_items > threshold || (!first_poll && total >= SIZEABLE && new_items * 5 > total * 4)
-}
-
-/// Why a poll failed. Fetch and parse failures are the feed's; store failures are ours.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Parse(#[from] ParseError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl PollError {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PollError::Fetch(e) => e.kind(),
-            PollError::Parse(e) => e.kind(),
-            PollError::Store(_) => "store",
-        }
-    }
-}
 
 /// A parsed body, shared by the entries of a group.
 type Parsed = Result<Arc<ParsedFeed>, ParseError>;
@@ -72,7 +31,121 @@ enum Record {
     Items(PollOutcome, Box<PollRecord>),
 }
 
-impl Pipeline {
+/// Polls feeds: fetches within the global and per-host limits, parses and matches on
+/// blocking threads (one per core), and records each poll with its alerts.
+pub struct Poller {
+    shared: Arc<Shared>,
+    fetcher: Fetcher,
+    /// Bounds how many feeds are fetched at the same time.
+    fetch_slots: Semaphore,
+    /// Bounds parsing and matching, which run on blocking threads, to one per core.
+    cpu_slots: Semaphore,
+    /// Bounds, per host, how many of its feeds are fetched at the same time, so 300
+    /// feeds of one site do not hammer it.
+    host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Feeds whose permanent move has been logged, so it is said once per run.
+    announced_moves: Mutex<HashSet<FeedId>>,
+}
+
+impl Poller {
+    pub(super) fn new(shared: Arc<Shared>) -> anyhow::Result<Poller> {
+        let daemon = &shared.config.daemon;
+        let fetcher = Fetcher::new(daemon.fetch_timeout, daemon.max_feed_bytes)
+            .context("cannot set up the HTTP client")?;
+        Ok(Poller {
+            fetcher,
+            fetch_slots: Semaphore::new(daemon.max_concurrent_fetches),
+            cpu_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            host_slots: Mutex::new(HashMap::new()),
+            announced_moves: Mutex::new(HashSet::new()),
+            shared,
+        })
+    }
+
+    /// Polls a group of feeds (one source) until `shutdown`: first after `wait`, then
+    /// on its interval. `failures` is how many of its polls in a row had failed before.
+    pub(super) async fn poll_forever(
+        &self,
+        group: Vec<Feed>,
+        mut wait: Duration,
+        mut failures: u32,
+        shutdown: CancellationToken,
+    ) {
+        let interval = group_interval(&group);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            // A poll in progress is not abandoned on shutdown: `run` waits for it
+            // (bounded). Its failures are recorded and logged inside.
+            let (interval, retry_after) = match self.poll_timed(&group).await {
+                Ok(results) => {
+                    let failed = results.iter().any(Result::is_err);
+                    failures = if failed {
+                        failures.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    self.after_poll(interval, &results)
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot read feed state; trying again next interval");
+                    (interval, None)
+                }
+            };
+            let base = next_poll_in(
+                interval,
+                failures,
+                retry_after,
+                self.shared.config.daemon.max_backoff,
+            );
+            // ±10% so that feeds with the same interval drift apart instead of firing
+            // together.
+            wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
+        }
+    }
+
+    /// What the next poll of a group depends on besides its failures: its interval
+    /// (lengthened if the publisher asks, up to a cap) and the server's Retry-After.
+    fn after_poll(
+        &self,
+        interval: Duration,
+        results: &[Result<PollOutcome, PollError>],
+    ) -> (Duration, Option<Duration>) {
+        match results.iter().find_map(|r| r.as_ref().err()) {
+            None => {
+                let asked = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok()?.publisher_interval)
+                    .max()
+                    .unwrap_or(Duration::ZERO);
+                let cap = self.shared.config.daemon.max_publisher_interval;
+                (interval.max(asked.min(cap)), None)
+            }
+            Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
+            Some(_) => (interval, None),
+        }
+    }
+
+    /// Polls a group of feeds sharing a source, timed for `/metrics`.
+    pub(super) async fn poll_timed(
+        &self,
+        group: &[Feed],
+    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+        let Some(first) = group.first() else {
+            return Ok(Vec::new());
+        };
+        let started = std::time::Instant::now();
+        // Boxed: a feed's task sleeps most of its life, and should not keep a whole
+        // poll's worth of state while it does.
+        let results = Box::pin(self.poll_group(group))
+            .instrument(info_span!("fetch", source = %first.source))
+            .await;
+        metrics::histogram!(observe::POLL_SECONDS).record(started.elapsed().as_secs_f64());
+        results
+    }
+
     /// Polls `feed` once and records the outcome (or the failure) in the store.
     pub async fn poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
         let mut results = self.poll_group(std::slice::from_ref(feed)).await?;
@@ -90,7 +163,7 @@ impl Pipeline {
             return Ok(Vec::new());
         };
         let ids: Vec<FeedId> = feeds.iter().map(|f| f.id.clone()).collect();
-        let states = self.store.feed_states_of(&ids).await?;
+        let states = self.shared.store.feed_states_of(&ids).await?;
         // A conditional GET only when every entry holds the same validators: a 304
         // must not hide items from an entry that has not seen them.
         let validators = if states.iter().all(|s| s.validators == states[0].validators) {
@@ -135,8 +208,9 @@ impl Pipeline {
         for ((feed, state), prepared) in feeds.iter().zip(states).zip(prepared) {
             let result = match prepared {
                 Ok(Record::Unchanged(max_age)) => self
+                    .shared
                     .store
-                    .record_unchanged(&feed.id, Utc::now())
+                    .record_unchanged(&feed.id, self.shared.clock.now())
                     .await
                     .map(|()| PollOutcome {
                         not_modified: true,
@@ -144,17 +218,19 @@ impl Pipeline {
                         ..PollOutcome::default()
                     })
                     .map_err(PollError::from),
-                Ok(Record::Items(outcome, record)) => match self.store.record_poll(*record).await {
-                    Ok(_) if outcome.alerts > 0 => {
-                        self.outbox_changed.notify_one();
-                        Ok(outcome)
+                Ok(Record::Items(outcome, record)) => {
+                    match self.shared.store.record_poll(*record).await {
+                        Ok(_) if outcome.alerts > 0 => {
+                            self.shared.outbox_changed.notify_one();
+                            Ok(outcome)
+                        }
+                        Ok(_) => Ok(outcome),
+                        Err(e) => Err(PollError::Store(e)),
                     }
-                    Ok(_) => Ok(outcome),
-                    Err(e) => Err(PollError::Store(e)),
-                },
+                }
                 Err(e) => Err(e),
             };
-            results.push(self.report(feed, &state, result).await);
+            results.push(report(&self.shared, feed, &state, result).await);
         }
         Ok(results)
     }
@@ -192,7 +268,7 @@ impl Pipeline {
     /// Parses a body on a blocking thread, at most one per core at a time.
     async fn parse(&self, bytes: Vec<u8>, charset: Option<String>) -> Parsed {
         let _core = self.cpu_slots.acquire().await;
-        let max_items = self.config.daemon.max_items_per_feed;
+        let max_items = self.shared.config.daemon.max_items_per_feed;
         let parsed = tokio::task::spawn_blocking(move || {
             feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items).map(Arc::new)
         })
@@ -224,14 +300,14 @@ impl Pipeline {
         max_age: Option<Duration>,
     ) -> Result<(PollOutcome, PollRecord), PollError> {
         let keys = parsed.items.iter().map(|i| i.key.clone()).collect();
-        let new_keys = self.store.unseen(&feed.id, keys).await?;
+        let new_keys = self.shared.store.unseen(&feed.id, keys).await?;
         let first_poll = state.last_success.is_none();
-        let alerting = !first_poll || self.config.daemon.first_poll == FirstPoll::Alert;
-        let backfill = self.config.daemon.backfill_new_rules;
+        let alerting = !first_poll || self.shared.config.daemon.first_poll == FirstPoll::Alert;
+        let backfill = self.shared.config.daemon.backfill_new_rules;
         let (alerts, recent) = if new_keys.is_empty() || !(alerting || backfill) {
             (Vec::new(), Vec::new())
         } else {
-            let config = Arc::clone(&self.config);
+            let config = Arc::clone(&self.shared.config);
             let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
             let _core = self.cpu_slots.acquire().await;
             tokio::task::spawn_blocking(move || {
@@ -264,7 +340,7 @@ impl Pipeline {
         let flood = is_flood(
             new_keys.len(),
             parsed.items.len(),
-            self.config.daemon.flood_threshold,
+            self.shared.config.daemon.flood_threshold,
             first_poll,
         );
         let (alerts, held) = if flood && !alerts.is_empty() {
@@ -273,7 +349,7 @@ impl Pipeline {
             let notices = if state.flooding_since.is_some() {
                 Vec::new()
             } else {
-                self.flood_notices(feed, new_keys.len(), &alerts)
+                flood_notices(feed, new_keys.len(), &alerts, self.shared.clock.now())
             };
             warn!(
                 new_items = new_keys.len(),
@@ -300,7 +376,7 @@ impl Pipeline {
             held: held.len(),
         };
         let record = PollRecord {
-            dedupe_within: self.config.daemon.dedupe_window,
+            dedupe_within: self.shared.config.daemon.dedupe_window,
             feed: feed.id.clone(),
             recent,
             new_keys,
@@ -309,7 +385,7 @@ impl Pipeline {
             validators,
             flooding,
             repaired: parsed.repaired.clone(),
-            at: Utc::now(),
+            at: self.shared.clock.now(),
         };
         Ok((outcome, record))
     }
@@ -318,52 +394,53 @@ impl Pipeline {
     /// alerts for what they match (an item already alerted to a channel is not
     /// alerted there again). Returns how many alerts were queued.
     pub async fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
-        let now = Utc::now();
+        let now = self.shared.clock.now();
         let since = crate::model::earlier(now, crate::store::RECENT);
         let mut alerts = Vec::new();
-        for (feed_id, item) in self.store.recent_items(since).await? {
+        for (feed_id, item) in self.shared.store.recent_items(since).await? {
             // Items of feeds since removed from the config are left alone.
-            let Some(feed) = self.config.feeds.iter().find(|f| f.id == feed_id) else {
+            let Some(feed) = self.shared.config.feeds.iter().find(|f| f.id == feed_id) else {
                 continue;
             };
-            alerts.extend(match_item(&self.config, feed, &item, |m| {
+            alerts.extend(match_item(&self.shared.config, feed, &item, |m| {
                 rules.contains(m.rule)
             }));
         }
         let queued = self
+            .shared
             .store
-            .queue_backfill(alerts, now, self.config.daemon.dedupe_window)
+            .queue_backfill(alerts, now, self.shared.config.daemon.dedupe_window)
             .await?
             .len();
         if queued > 0 {
-            self.outbox_changed.notify_one();
+            self.shared.outbox_changed.notify_one();
         }
         Ok(queued)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::is_flood;
+    /// The semaphore of the feed's host; files have none.
+    fn host_slot(&self, feed: &Feed) -> Option<Arc<Semaphore>> {
+        let FeedSource::Http(url) = &feed.source else {
+            return None;
+        };
+        let host = url.host_str()?.to_ascii_lowercase();
+        // Poisoning cannot leave the map inconsistent: inserts are single calls.
+        let mut slots = self.host_slots.lock().unwrap_or_else(|p| p.into_inner());
+        let limit = self.shared.config.daemon.max_fetches_per_host;
+        let slot = slots
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)));
+        Some(Arc::clone(slot))
+    }
 
-    #[test]
-    fn floods_are_many_new_items_or_most_of_a_sizeable_feed() {
-        assert!(!is_flood(50, 200, 50, false));
-        assert!(is_flood(51, 200, 50, false));
-        assert!(
-            is_flood(9, 10, 50, false),
-            "9 of 10 items suddenly new: re-keyed"
-        );
-        assert!(!is_flood(8, 10, 50, false), "4 in 5 is the limit");
-        assert!(
-            !is_flood(5, 5, 50, false),
-            "a small feed may well be all new"
-        );
-        assert!(!is_flood(0, 0, 50, false));
-        assert!(
-            !is_flood(40, 40, 50, true),
-            "a new feed's items are all new"
-        );
-        assert!(is_flood(500, 500, 50, true), "but not 500 of them");
+    /// Says once per run that a feed answers from a new address for good.
+    fn announce_move(&self, feed: &Feed, new: &url::Url) {
+        let mut announced = self
+            .announced_moves
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if announced.insert(feed.id.clone()) {
+            warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
+        }
     }
 }

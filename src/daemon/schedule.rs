@@ -6,13 +6,66 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::DISPATCH_IDLE;
-use crate::config::Feed;
+use crate::config::{Config, Feed};
 use crate::model::FeedId;
 use crate::store::FeedState;
 
+/// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
+pub const DISPATCH_IDLE: Duration = Duration::from_secs(60);
+/// Feeds never polled before (at start, or added by a reload) are all fetched within
+/// this long, spread evenly: prompt for a new user, no burst for a new list of 1,000.
+const NEW_FEEDS_WITHIN: Duration = Duration::from_secs(10);
+
+/// The feeds grouped by source, in config order: entries with the same URL are
+/// fetched once.
+pub fn by_source(feeds: &[Feed]) -> Vec<Vec<Feed>> {
+    let mut groups: Vec<Vec<Feed>> = Vec::new();
+    for feed in feeds {
+        match groups.iter_mut().find(|g| g[0].source == feed.source) {
+            Some(group) => group.push(feed.clone()),
+            None => groups.push(vec![feed.clone()]),
+        }
+    }
+    groups
+}
+
+/// When each group of `config` is first polled after a start, and how many of its
+/// polls in a row had failed before. Feeds never polled are fetched within the first
+/// seconds (spread evenly over [`NEW_FEEDS_WITHIN`], under the usual limits), so a new
+/// user sees them work; known feeds keep their stored schedule.
+pub(super) fn first_polls(
+    config: &Config,
+    known: &HashMap<FeedId, FeedState>,
+    now: DateTime<Utc>,
+) -> Vec<(Vec<Feed>, Duration, u32)> {
+    let groups = by_source(&config.feeds);
+    let new_count = groups.iter().filter(|g| never_polled(known, g)).count();
+    let mut new_index = 0;
+    let mut planned = Vec::with_capacity(groups.len());
+    for group in groups {
+        let (first, failures) = if never_polled(known, &group) {
+            new_index += 1;
+            let spread = NEW_FEEDS_WITHIN.min(group_interval(&group));
+            (spread.mul_f64((new_index - 1) as f64 / new_count as f64), 0)
+        } else {
+            let max_backoff = config.daemon.max_backoff;
+            let failures = group
+                .iter()
+                .filter_map(|feed| known.get(&feed.id))
+                .map(|s| s.consecutive_failures)
+                .max()
+                .unwrap_or(0);
+            let due = group_due_at(&group, known, max_backoff, now);
+            let wait = (due - now).to_std().unwrap_or(Duration::ZERO);
+            (wait, failures)
+        };
+        planned.push((group, first, failures));
+    }
+    planned
+}
+
 /// Entries sharing a source are polled as often as the most eager of them asks.
-pub(super) fn group_interval(group: &[Feed]) -> Duration {
+pub fn group_interval(group: &[Feed]) -> Duration {
     group
         .iter()
         .map(|f| f.interval)
@@ -27,23 +80,27 @@ pub(super) fn never_polled(known: &HashMap<FeedId, FeedState>, group: &[Feed]) -
         .all(|feed| known.get(&feed.id).is_none_or(|s| s.last_attempt.is_none()))
 }
 
-/// When a feed polled before is next due after a restart: its last attempt plus its
-/// interval or backoff, and not before the end of a Retry-After its server asked for,
-/// so restarts neither bunch feeds together nor poll a backed-off feed early. A feed
-/// never polled is due now.
-pub(super) fn first_wait(
+/// When a group of feeds sharing a source is next due, by its members' stored states:
+/// the earliest of their last attempts plus the group's interval or backoff, and not
+/// before the end of a Retry-After the server asked for; `now` when a member was never
+/// polled. A restart uses it to keep each feed's place in time, and `status` shows it.
+pub fn group_due_at(
+    group: &[Feed],
     known: &HashMap<FeedId, FeedState>,
-    feed: &Feed,
     max_backoff: Duration,
     now: DateTime<Utc>,
-) -> Duration {
-    let Some(state) = known.get(&feed.id) else {
-        return Duration::ZERO;
-    };
-    match next_poll_at(state, feed.interval, max_backoff) {
-        Some(at) => (at - now).to_std().unwrap_or(Duration::ZERO),
-        None => Duration::ZERO,
-    }
+) -> DateTime<Utc> {
+    let interval = group_interval(group);
+    group
+        .iter()
+        .map(|feed| {
+            known
+                .get(&feed.id)
+                .and_then(|state| next_poll_at(state, interval, max_backoff))
+                .unwrap_or(now)
+        })
+        .min()
+        .unwrap_or(now)
 }
 
 /// When a feed in `state` is next due: its last attempt plus its interval or backoff,
@@ -150,9 +207,10 @@ mod tests {
         let known_states = HashMap::from([(FeedId("known".into()), state)]);
         let (known, new) = (&config.feeds[0], &config.feeds[1]);
         // Two failures: 20 minutes after the last attempt, 30 s ago.
-        let wait = first_wait(&known_states, known, DAY, now);
-        assert_eq!(wait, Duration::from_secs(20 * 60 - 30));
-        assert_eq!(first_wait(&known_states, new, DAY, now), Duration::ZERO);
+        let due = group_due_at(std::slice::from_ref(known), &known_states, DAY, now);
+        assert_eq!(due, now + chrono::Duration::seconds(20 * 60 - 30));
+        let due = group_due_at(std::slice::from_ref(new), &known_states, DAY, now);
+        assert_eq!(due, now);
         assert!(never_polled(&known_states, std::slice::from_ref(new)));
         assert!(!never_polled(&known_states, &config.feeds));
     }

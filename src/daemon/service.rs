@@ -1,19 +1,15 @@
-//! The daemon as a service: one lock on the state directory, a generation of poll
-//! and dispatch tasks per config, reloads that swap generations without losing
-//! state, liveness for the service manager's watchdog and for `/healthz`.
+//! The daemon as a service manager sees it: the events it is told, reloads that are
+//! checked before they replace the running config, and the one-line status.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use chrono::Utc;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Health, Pipeline, observe};
+use super::observe;
+use super::pipeline::Pipeline;
+use super::shared::Lasting;
+use super::snapshot::{CONFIG_ERROR, Snapshot};
 use crate::config::{Config, ConfigError};
-use crate::store::Store;
 
 /// What the daemon tells the service manager (systemd's `sd_notify`, or nobody).
 pub enum ServiceEvent<'a> {
@@ -38,138 +34,29 @@ pub trait ServiceManager: Send + Sync {
 /// Reads the config file again, as at start-up.
 pub type Loader = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
 
-/// The store note (`status`) holding why the config on disk is not the one running.
-pub const CONFIG_ERROR: &str = "config_error";
 /// How long a reload waits for more events about the same change.
-const SETTLE: Duration = Duration::from_millis(250);
+pub(super) const SETTLE: Duration = Duration::from_millis(250);
 /// How often the status line is refreshed without a watchdog.
-const STATUS_EVERY: Duration = Duration::from_secs(30);
-
-/// One config's poll and dispatch tasks.
-struct Generation {
-    pipeline: Arc<Pipeline>,
-    stop: CancellationToken,
-    running: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Generation {
-    fn start(pipeline: Pipeline, parent: &CancellationToken) -> Generation {
-        let pipeline = Arc::new(pipeline);
-        let stop = parent.child_token();
-        let running = tokio::spawn(super::run(Arc::clone(&pipeline), stop.clone()));
-        Generation {
-            pipeline,
-            stop,
-            running,
-        }
-    }
-
-    /// Stops polling and dispatching; in-flight work gets the shutdown grace.
-    async fn finish(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.running.await.context("the scheduler task panicked")?
-    }
-}
-
-/// Runs the daemon until `shutdown`: holds the state directory's lock, starts the
-/// scheduler on `config`, and on each message from `reloads` (its cause, for the
-/// log) loads the config again and, when it is valid and different, swaps it in.
-pub async fn serve(
-    config: Config,
-    load: Loader,
-    mut reloads: mpsc::Receiver<&'static str>,
-    manager: Arc<dyn ServiceManager>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let (_lock, store) = super::open_state(&config.daemon.state_dir).await?;
-    // The config just loaded is valid: whatever an earlier run refused is moot.
-    store.set_note(CONFIG_ERROR, None, Utc::now()).await?;
-    let health = Arc::new(Health::default());
-    health.tick();
-    let metrics = match config.daemon.listen {
-        Some(addr) => Some(observe::start(addr, Arc::clone(&health), shutdown.clone()).await?),
-        None => None,
-    };
-    // Liveness and the per-channel message counts outlive each config.
-    let rate = Arc::default();
-    let pipeline = |config: Config| -> anyhow::Result<Pipeline> {
-        let mut pipeline = Pipeline::with_store(config, Arc::clone(&store))?;
-        pipeline.health = Arc::clone(&health);
-        pipeline.rate = Arc::clone(&rate);
-        Ok(pipeline)
-    };
-    let mut current = Generation::start(pipeline(config)?, &shutdown);
-    manager.notify(ServiceEvent::Ready);
-
-    let beat = manager
-        .watchdog()
-        .map_or(STATUS_EVERY, |w| (w / 2).min(STATUS_EVERY));
-    let mut heartbeat = tokio::time::interval(beat);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            Some(cause) = reloads.recv() => {
-                // An editor's save comes as several events: take them as one.
-                tokio::time::sleep(SETTLE).await;
-                while reloads.try_recv().is_ok() {}
-                manager.notify(ServiceEvent::Reloading);
-                let old = &current.pipeline.config;
-                if let Some(next) = reload(old, &load, &pipeline, cause, &health, &store).await {
-                    let added: Vec<String> = next
-                        .config
-                        .rule_specs
-                        .iter()
-                        .filter(|r| !old.rule_specs.iter().any(|o| o.name == r.name))
-                        .map(|r| r.name.clone())
-                        .collect();
-                    current.finish().await?;
-                    current = Generation::start(next, &shutdown);
-                    if current.pipeline.config.daemon.backfill_new_rules && !added.is_empty() {
-                        let rules = added.iter().map(String::as_str).collect();
-                        match current.pipeline.backfill(&rules).await {
-                            Ok(queued) => info!(rules = %added.join(", "), queued, "new rules tried on the items of the last 24 h"),
-                            Err(e) => warn!(error = %e, "cannot try the new rules on recent items"),
-                        }
-                    }
-                }
-                manager.notify(ServiceEvent::Ready);
-            }
-            _ = heartbeat.tick() => {
-                let config = &current.pipeline.config;
-                if health.scheduler().is_ok() {
-                    manager.notify(ServiceEvent::Watchdog);
-                }
-                if metrics.is_some() {
-                    observe::refresh(config, &store).await;
-                }
-                let summary = summary(config, &store, &health).await;
-                manager.notify(ServiceEvent::Status(&summary));
-            }
-        }
-    }
-    manager.notify(ServiceEvent::Stopping);
-    info!("shutting down");
-    current.finish().await
-}
+pub(super) const STATUS_EVERY: Duration = Duration::from_secs(30);
 
 /// Loads the config again and builds its pipeline (transports included); that
 /// pipeline when the config is valid and differs, else `None` (and why is logged, and
 /// kept for `/healthz` and `status` when it is an error). The running generation is
 /// untouched until then.
-async fn reload(
+pub(super) async fn reload(
     old: &Config,
     load: &Loader,
     build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
     cause: &str,
-    health: &Health,
-    store: &Store,
+    lasting: &Lasting,
 ) -> Option<Pipeline> {
+    let (store, health, now) = (&lasting.store, &lasting.health, lasting.clock.now());
     let (next, changes) = match build_next(old, load, build) {
         Ok(next) => next,
         Err(error) => {
             warn!(cause, %error, "config reload failed; the running config stays");
             observe::reloaded(false);
-            if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), Utc::now()).await {
+            if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), now).await {
                 warn!(error = %e, "cannot record the refused config for `status`");
             }
             health.set_config_error(Some(error));
@@ -177,7 +64,7 @@ async fn reload(
         }
     };
     health.set_config_error(None);
-    if let Err(e) = store.set_note(CONFIG_ERROR, None, Utc::now()).await {
+    if let Err(e) = store.set_note(CONFIG_ERROR, None, now).await {
         warn!(error = %e, "cannot clear the refused config from `status`");
     }
     observe::reloaded(true);
@@ -215,15 +102,35 @@ fn build_next(
     Ok((Some(next), changes))
 }
 
+/// With `daemon.backfill_new_rules`, tries the rules `pipeline` has and `old` had
+/// not on the items of the last 24 hours.
+pub(super) async fn backfill_new_rules(old: &Config, pipeline: &Pipeline) {
+    let config = pipeline.config();
+    let added: Vec<&str> = config
+        .rule_specs
+        .iter()
+        .filter(|r| !old.rule_specs.iter().any(|o| o.name == r.name))
+        .map(|r| r.name.as_str())
+        .collect();
+    if !config.daemon.backfill_new_rules || added.is_empty() {
+        return;
+    }
+    match pipeline.backfill(&added.iter().copied().collect()).await {
+        Ok(queued) => {
+            info!(rules = %added.join(", "), queued, "new rules tried on the items of the last 24 h")
+        }
+        Err(e) => warn!(error = %e, "cannot try the new rules on recent items"),
+    }
+}
+
 /// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
-async fn summary(config: &Config, store: &Store, health: &Health) -> String {
-    let snapshot = super::observe::Snapshot::read(config, store)
-        .await
-        .unwrap_or_default();
+pub(super) async fn summary(config: &Config, lasting: &Lasting) -> String {
+    let (store, health, now) = (&lasting.store, &lasting.health, lasting.clock.now());
+    let snapshot = Snapshot::read(config, store, now).await.unwrap_or_default();
     let (counts, broken) = (&snapshot.outbox, snapshot.broken());
     let last_poll = health.last_poll().map_or_else(
         || "no poll yet".to_owned(),
-        |at| format!("last poll {} s ago", (Utc::now() - at).num_seconds().max(0)),
+        |at| format!("last poll {} s ago", (now - at).num_seconds().max(0)),
     );
     let mut line = format!(
         "{} feeds ({broken} broken), {last_poll}, {} alerts queued, {} dead letters",
@@ -241,8 +148,13 @@ async fn summary(config: &Config, store: &Store, health: &Health) -> String {
 mod tests {
     use std::collections::HashMap;
     use std::path::Path;
+    use std::sync::Arc;
+
+    use chrono::Utc;
 
     use super::*;
+    use crate::daemon::clock::Clock;
+    use crate::store::Store;
 
     fn config(dir: &Path, rules: &str) -> Config {
         let text = format!(
@@ -259,7 +171,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let old = config(dir.path(), "");
         let store = Store::open(&old.daemon.state_dir).await.expect("store");
-        let health = Health::default();
+        let lasting = Lasting::new(Arc::new(store), Clock::system());
+        let (store, health) = (&lasting.store, &lasting.health);
         health.tick();
         let changed = config(dir.path(), TALKS);
         let load: Loader = Box::new(move || Ok(changed.clone()));
@@ -269,7 +182,7 @@ mod tests {
             ))
         };
         assert!(
-            reload(&old, &load, &build, "SIGHUP", &health, &store)
+            reload(&old, &load, &build, "SIGHUP", &lasting)
                 .await
                 .is_none()
         );
@@ -292,7 +205,8 @@ mod tests {
             .set_note(CONFIG_ERROR, Some("earlier mistake"), Utc::now())
             .await
             .expect("note");
-        let health = Health::default();
+        let lasting = Lasting::new(Arc::new(store), Clock::system());
+        let (store, health) = (&lasting.store, &lasting.health);
         health.tick();
         health.set_config_error(Some("earlier mistake".into()));
         let same = old.clone();
@@ -301,7 +215,7 @@ mod tests {
             panic!("nothing changed: no pipeline to build")
         };
         assert!(
-            reload(&old, &load, &build, "SIGHUP", &health, &store)
+            reload(&old, &load, &build, "SIGHUP", &lasting)
                 .await
                 .is_none()
         );
@@ -311,9 +225,9 @@ mod tests {
 
     /// Regression: the systemd STATUS line counted every broken feed the store knew,
     /// /metrics only the configured ones; a feed removed from the config counted in one
-    /// and not the other. Both read one snapshot of the configured feeds.
+    /// and not the other. All three readers (with `status`) read one snapshot.
     #[tokio::test]
-    async fn the_status_line_and_metrics_count_only_configured_broken_feeds() {
+    async fn status_the_status_line_and_metrics_count_only_configured_broken_feeds() {
         let dir = tempfile::tempdir().expect("temp dir");
         let feeds = "[[feeds]]\nname = \"kept\"\nurl = \"file:k.xml\"\n";
         let config = config(dir.path(), feeds);
@@ -337,11 +251,17 @@ mod tests {
                 .await
                 .expect("broken");
         }
-        let line = summary(&config, &store, &Health::default()).await;
+        let lasting = Lasting::new(Arc::new(store), Clock::system());
+        let line = summary(&config, &lasting).await;
         assert!(line.starts_with("1 feeds (1 broken)"), "{line}");
-        let snapshot = super::super::observe::Snapshot::read(&config, &store)
+        let snapshot = Snapshot::read(&config, &lasting.store, Utc::now())
             .await
             .expect("snapshot");
-        assert_eq!(snapshot.broken(), 1);
+        assert_eq!(snapshot.broken(), 1, "/metrics");
+        let scope = crate::daemon::Scope::Configured;
+        let status = Snapshot::read_full(&config, Some(&lasting.store), scope, Utc::now())
+            .await
+            .expect("snapshot");
+        assert_eq!(status.broken(), 1, "`status`");
     }
 }

@@ -183,27 +183,34 @@ pub struct Alert {
     pub also_in: Vec<Source>,
 }
 
-impl Alert {
-    /// An alert newshound writes itself (feed health, floods, tests): no matches, the
-    /// text as its snippet.
-    pub fn notice(
-        feed: FeedId,
-        key: ItemKey,
-        title: String,
-        link: Option<String>,
-        rules: Vec<String>,
-        text: String,
-    ) -> Alert {
+/// What newshound says itself (a feed broke or recovered, a flood was held, a test
+/// message): delivered like an alert, with no matches and its text as the snippet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub feed: FeedId,
+    /// Unique per event, so that each is its own message.
+    pub key: ItemKey,
+    pub title: String,
+    pub link: Option<String>,
+    /// What the notice is about, in the rules' place (`feed-health`, the held rules).
+    pub rules: Vec<String>,
+    pub text: String,
+    /// When it happened, shown as the alert's date.
+    pub at: DateTime<Utc>,
+}
+
+impl From<Notice> for Alert {
+    fn from(notice: Notice) -> Alert {
         Alert {
-            feed,
-            key,
-            title,
-            link,
-            published: Some(Utc::now()),
-            rules,
+            feed: notice.feed,
+            key: notice.key,
+            title: notice.title,
+            link: notice.link,
+            published: Some(notice.at),
+            rules: notice.rules,
             terms: Vec::new(),
             snippet: Snippet {
-                text,
+                text: notice.text,
                 highlights: Vec::new(),
             },
             why: Vec::new(),

@@ -1,0 +1,118 @@
+//! The pipeline of one config: its shared context, a poller and a dispatcher, and
+//! the state directory's lock when it opened the store itself.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use super::clock::Clock;
+use super::dispatch::{DispatchReport, Dispatcher};
+use super::outcome::{PollError, PollOutcome};
+use super::poll::Poller;
+use super::shared::{Lasting, Shared};
+use crate::config::{Config, Feed};
+use crate::store::{StateLock, Store, StoreError};
+
+/// Everything a poll or a delivery needs, for one config.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    poller: Arc<Poller>,
+    dispatcher: Arc<Dispatcher>,
+    /// The state directory's lock, when this pipeline opened the store itself.
+    _lock: Option<StateLock>,
+}
+
+impl Pipeline {
+    /// Opens the store in the configured state directory and sets up the transports,
+    /// on the system's clock. Holds the state directory's lock for as long as the
+    /// pipeline lives, so a second daemon on the same directory refuses to start;
+    /// alerts a dead predecessor had claimed go back to the queue.
+    pub async fn new(config: Config) -> anyhow::Result<Pipeline> {
+        Pipeline::with_clock(config, Clock::system()).await
+    }
+
+    /// [`Pipeline::new`] on the given clock.
+    pub async fn with_clock(config: Config, clock: Clock) -> anyhow::Result<Pipeline> {
+        let (lock, store) = open_state(&config.daemon.state_dir).await?;
+        let mut pipeline = Pipeline::build(config, &Lasting::new(store, clock))?;
+        pipeline._lock = Some(lock);
+        Ok(pipeline)
+    }
+
+    /// A pipeline on a store opened by the caller (who holds its lock).
+    pub fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Pipeline> {
+        Pipeline::build(config, &Lasting::new(store, Clock::system()))
+    }
+
+    /// A pipeline for `config` that carries on from `lasting` (a reload's new one).
+    pub fn build(config: Config, lasting: &Lasting) -> anyhow::Result<Pipeline> {
+        let shared = lasting.share(config);
+        let poller = Poller::new(Arc::clone(&shared))?;
+        let dispatcher = Dispatcher::new(Arc::clone(&shared), Arc::clone(&lasting.rate))?;
+        Ok(Pipeline {
+            shared,
+            poller: Arc::new(poller),
+            dispatcher: Arc::new(dispatcher),
+            _lock: None,
+        })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.shared.config
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    pub(super) fn poller(&self) -> &Arc<Poller> {
+        &self.poller
+    }
+
+    pub(super) fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+
+    /// Polls `feed` once and records the outcome (or the failure) in the store.
+    pub async fn poll(&self, feed: &Feed) -> Result<PollOutcome, PollError> {
+        self.poller.poll(feed).await
+    }
+
+    /// Delivers every row due at `now`, once each. Tests call this to step the
+    /// dispatcher without waiting for timers.
+    pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
+        self.dispatcher.dispatch_due(now).await
+    }
+
+    /// Tries the rules named `rules` on the items of the last 24 hours and queues
+    /// alerts for what they match; how many were queued.
+    pub async fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
+        self.poller.backfill(rules).await
+    }
+}
+
+/// Takes the state directory's lock (a second daemon is refused), opens the store, and
+/// queues again the alerts a dead predecessor had claimed.
+pub(super) async fn open_state(
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(StateLock, Arc<Store>)> {
+    let lock = StateLock::acquire(state_dir)?;
+    let store = Store::open(state_dir)
+        .await
+        .context("cannot open the state store")?;
+    let released = store.release_claims(&lock).await?;
+    if released > 0 {
+        info!(
+            released,
+            "alerts claimed by a previous run are queued again"
+        );
+    }
+    Ok((lock, Arc::new(store)))
+}

@@ -1,0 +1,54 @@
+//! What the poller and the dispatcher of one config share, and what outlives a
+//! config across reloads.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::clock::Clock;
+use super::health::Health;
+use super::rate::RateWindow;
+use crate::config::Config;
+use crate::store::Store;
+
+/// The context of one running config: read by the poller and the dispatcher alike.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub health: Arc<Health>,
+    pub clock: Clock,
+    /// Woken when new alerts are queued, so the dispatcher sends them at once.
+    pub outbox_changed: Notify,
+}
+
+/// What a reload hands from one config's pipeline to the next: the open store,
+/// liveness, the clock, and the messages each channel sent in the last minute (so a
+/// reload does not reset `max_per_minute`).
+#[derive(Clone)]
+pub struct Lasting {
+    pub store: Arc<Store>,
+    pub health: Arc<Health>,
+    pub clock: Clock,
+    pub(super) rate: Arc<RateWindow>,
+}
+
+impl Lasting {
+    pub fn new(store: Arc<Store>, clock: Clock) -> Lasting {
+        Lasting {
+            store,
+            health: Arc::new(Health::new(clock.clone())),
+            clock,
+            rate: Arc::default(),
+        }
+    }
+
+    pub(super) fn share(&self, config: Config) -> Arc<Shared> {
+        Arc::new(Shared {
+            config: Arc::new(config),
+            store: Arc::clone(&self.store),
+            health: Arc::clone(&self.health),
+            clock: self.clock.clone(),
+            outbox_changed: Notify::new(),
+        })
+    }
+}

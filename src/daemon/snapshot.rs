@@ -1,0 +1,203 @@
+//! The daemon's state as every status reader shows it — `status`, the systemd STATUS
+//! line and `/metrics` — read at once from the store, with next polls computed by the
+//! scheduler's own function.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::schedule::{by_source, group_due_at};
+use crate::config::Config;
+use crate::model::FeedId;
+use crate::store::{FeedState, OutboxCounts, Retrying, Store, StoreError};
+
+/// The store note holding why the config on disk is not the one running.
+pub const CONFIG_ERROR: &str = "config_error";
+/// How many times of new items `status` reads per feed, to judge staleness.
+const HISTORY: usize = 20;
+
+/// One feed as the status readers show it.
+#[derive(Debug, Clone)]
+pub struct FeedReport {
+    pub id: FeedId,
+    /// Its URL, when the config names the feed.
+    pub source: Option<String>,
+    pub state: FeedState,
+    /// Items recorded for it.
+    pub items_known: u64,
+    /// When the scheduler polls it next (about: each wait is jittered by ±10%);
+    /// `None` for a feed never polled.
+    pub next_poll: Option<DateTime<Utc>>,
+    /// When polls brought new items, newest first (read for `status` only).
+    pub new_item_times: Vec<DateTime<Utc>>,
+}
+
+/// Which feeds a snapshot shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The feeds of the config: one removed from it no longer counts.
+    Configured,
+    /// Every feed the store knows (for `status` when the config does not load).
+    Stored,
+}
+
+/// The daemon's state, read at once.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub feeds: Vec<FeedReport>,
+    pub outbox: OutboxCounts,
+    /// Alerts waiting for another try (read by [`Snapshot::read_full`] only).
+    pub retrying: Vec<Retrying>,
+    /// Dead letters: id, channel, last error (read by [`Snapshot::read_full`] only).
+    pub dead: Vec<(i64, String, String)>,
+    /// The config change the daemon refused, and when (read by `read_full` only).
+    pub refused: Option<(String, DateTime<Utc>)>,
+}
+
+impl Snapshot {
+    /// The configured feeds and the outbox's counts: what the heartbeat's readers
+    /// (the STATUS line, `/metrics`) need, cheap enough for every 30 s.
+    pub async fn read(
+        config: &Config,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, StoreError> {
+        let states = store.feed_states().await?;
+        Ok(Snapshot {
+            feeds: feed_reports(config, states, Scope::Configured, now),
+            outbox: store.outbox_counts().await?,
+            ..Snapshot::default()
+        })
+    }
+
+    /// Everything `status` shows: the feeds of `scope` with their history, the
+    /// outbox, its retries and dead letters, and a refused config. Without a store
+    /// (`None`: no state yet) the configured feeds, never polled.
+    pub async fn read_full(
+        config: &Config,
+        store: Option<&Store>,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, StoreError> {
+        let Some(store) = store else {
+            return Ok(Snapshot {
+                feeds: feed_reports(config, Vec::new(), scope, now),
+                ..Snapshot::default()
+            });
+        };
+        let states = store.feed_states().await?;
+        let mut feeds = feed_reports(config, states, scope, now);
+        for feed in &mut feeds {
+            feed.new_item_times = store.new_item_times(&feed.id, HISTORY).await?;
+        }
+        Ok(Snapshot {
+            feeds,
+            outbox: store.outbox_counts().await?,
+            retrying: store.retrying().await?,
+            dead: store.dead_letters().await?,
+            refused: store.note(CONFIG_ERROR).await?,
+        })
+    }
+
+    /// Feeds declared broken.
+    pub fn broken(&self) -> usize {
+        self.feeds
+            .iter()
+            .filter(|f| f.state.broken_since.is_some())
+            .count()
+    }
+
+    /// The last successful poll of any feed.
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        self.feeds.iter().filter_map(|f| f.state.last_success).max()
+    }
+}
+
+/// The feeds of `scope`, in config order (or the store's), each with its state and
+/// next poll as the scheduler computes it for its group.
+fn feed_reports(
+    config: &Config,
+    stored: Vec<(FeedId, FeedState, u64)>,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Vec<FeedReport> {
+    let mut items: HashMap<FeedId, u64> = HashMap::new();
+    let mut known: HashMap<FeedId, FeedState> = HashMap::new();
+    let mut order = Vec::new();
+    for (id, state, n) in stored {
+        items.insert(id.clone(), n);
+        known.insert(id.clone(), state);
+        order.push(id);
+    }
+    let report = |id: &FeedId| FeedReport {
+        id: id.clone(),
+        state: known.get(id).cloned().unwrap_or_default(),
+        items_known: items.get(id).copied().unwrap_or(0),
+        source: None,
+        next_poll: None,
+        new_item_times: Vec::new(),
+    };
+    if scope == Scope::Stored {
+        return order.iter().map(report).collect();
+    }
+    let max_backoff = config.daemon.max_backoff;
+    let mut reports = Vec::with_capacity(config.feeds.len());
+    for group in by_source(&config.feeds) {
+        let due = group_due_at(&group, &known, max_backoff, now);
+        for feed in &group {
+            let mut feed_report = report(&feed.id);
+            feed_report.source = Some(feed.source.to_string());
+            feed_report.next_poll = feed_report.state.last_attempt.map(|_| due);
+            reports.push(feed_report);
+        }
+    }
+    let position: HashMap<&FeedId, usize> = config
+        .feeds
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (&f.id, i))
+        .collect();
+    reports.sort_by_key(|r| position.get(&r.id).copied());
+    reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `status` showed a grouped feed's next poll by its own interval,
+    /// while the scheduler polls the group as often as its most eager entry asks.
+    #[test]
+    fn status_shows_the_next_poll_of_a_feeds_group() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let toml = "[daemon]\nstate_dir = \"state\"\n\n\
+                    [[feeds]]\nname = \"slow\"\nurl = \"file:f.xml\"\ninterval = \"1h\"\n\n\
+                    [[feeds]]\nname = \"eager\"\nurl = \"file:f.xml\"\ninterval = \"10m\"\n\n\
+                    [[feeds]]\nname = \"new\"\nurl = \"file:n.xml\"\n";
+        let config =
+            Config::from_toml(&dir.path().join("n.toml"), toml, &HashMap::new()).expect("config");
+        let at = DateTime::from_timestamp(1_000_000, 0).expect("time");
+        let polled = FeedState {
+            last_attempt: Some(at),
+            ..FeedState::default()
+        };
+        let stored = vec![
+            (FeedId("slow".into()), polled.clone(), 3),
+            (FeedId("eager".into()), polled, 3),
+        ];
+        let reports = feed_reports(&config, stored, Scope::Configured, at);
+        let next: Vec<(&str, Option<DateTime<Utc>>)> = reports
+            .iter()
+            .map(|r| (r.id.0.as_str(), r.next_poll))
+            .collect();
+        let ten_minutes_on = Some(at + chrono::Duration::minutes(10));
+        assert_eq!(
+            next,
+            [
+                ("slow", ten_minutes_on),
+                ("eager", ten_minutes_on),
+                ("new", None)
+            ]
+        );
+    }
+}
