@@ -1,86 +1,135 @@
-//! What changed between two configs, said the way a reload logs it:
-//! `+2 rules (a, b), -1 feed (old), channel me: recipients changed`.
+//! What changed between two configs: the feeds, rules and channels added, removed and
+//! changed, and whether the other tables changed. A reload logs it (its `Display` is
+//! `-1 feed (old), +2 rules (a, b), channel me: recipients changed`) and tries the
+//! rules it added on recent items.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use super::{Channel, Config, Transport};
 
-impl Config {
-    /// The differences from `old` to `self`, one phrase each; empty when nothing
-    /// that matters changed.
-    pub fn changes_since(&self, old: &Config) -> Vec<String> {
-        let mut changes = Vec::new();
+/// The entries of one kind (feeds, rules, channels) that a new config adds, removes
+/// or changes, by name, sorted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Entries in both that differ, with what differs.
+    pub changed: Vec<(String, String)>,
+}
+
+impl Changes {
+    fn between<V: PartialEq>(
+        old: &BTreeMap<String, V>,
+        new: &BTreeMap<String, V>,
+        what: impl Fn(&V, &V) -> String,
+    ) -> Changes {
+        Changes {
+            added: new
+                .keys()
+                .filter(|k| !old.contains_key(*k))
+                .cloned()
+                .collect(),
+            removed: old
+                .keys()
+                .filter(|k| !new.contains_key(*k))
+                .cloned()
+                .collect(),
+            changed: old
+                .iter()
+                .filter_map(|(name, before)| {
+                    let after = new.get(name).filter(|after| *after != before)?;
+                    Some((name.clone(), what(before, after)))
+                })
+                .collect(),
+        }
+    }
+
+    /// `+n kind (names)`, `-n kind (names)` and `kind name: what`, one phrase each.
+    fn phrases(&self, kind: &str) -> Vec<String> {
+        let list = |sign: char, names: &[String]| {
+            let plural = if names.len() == 1 { "" } else { "s" };
+            format!(
+                "{sign}{} {kind}{plural} ({})",
+                names.len(),
+                names.join(", ")
+            )
+        };
+        let mut phrases = Vec::new();
+        if !self.added.is_empty() {
+            phrases.push(list('+', &self.added));
+        }
+        if !self.removed.is_empty() {
+            phrases.push(list('-', &self.removed));
+        }
+        for (name, what) in &self.changed {
+            phrases.push(format!("{kind} {name}: {what}"));
+        }
+        phrases
+    }
+}
+
+/// What changed from one config to the next.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConfigDiff {
+    /// A feed changes with its url or interval.
+    pub feeds: Changes,
+    /// A rule changes with its terms, filters or channels.
+    pub rules: Changes,
+    pub channels: Changes,
+    pub lists: bool,
+    pub smtp: bool,
+    pub daemon: bool,
+}
+
+impl ConfigDiff {
+    /// The differences from `old` to `new`.
+    pub fn between(old: &Config, new: &Config) -> ConfigDiff {
         let feeds = |c: &Config| -> BTreeMap<String, (String, std::time::Duration)> {
             c.feeds
                 .iter()
                 .map(|f| (f.id.0.clone(), (f.source.to_string(), f.interval)))
                 .collect()
         };
-        named(&mut changes, "feed", &feeds(old), &feeds(self), |_, _| {
-            "url or interval changed".into()
-        });
-        let rules = |c: &Config| -> BTreeMap<String, String> {
+        let rules = |c: &Config| -> BTreeMap<String, _> {
             c.rule_specs
                 .iter()
-                .map(|r| {
-                    let channels = c.routes.get(&r.name).cloned().unwrap_or_default();
-                    (r.name.clone(), format!("{r:?} → {channels:?}"))
-                })
+                .map(|r| (r.name.clone(), (r.clone(), c.routes.get(&r.name).cloned())))
                 .collect()
         };
-        named(&mut changes, "rule", &rules(old), &rules(self), |_, _| {
-            "changed".into()
-        });
-        if old.lists != self.lists {
-            changes.push("lists changed".into());
+        ConfigDiff {
+            feeds: Changes::between(&feeds(old), &feeds(new), |_, _| {
+                "url or interval changed".into()
+            }),
+            rules: Changes::between(&rules(old), &rules(new), |_, _| "changed".into()),
+            channels: Changes::between(&old.channels, &new.channels, channel_change),
+            lists: old.lists != new.lists,
+            smtp: old.smtp != new.smtp,
+            daemon: old.daemon != new.daemon,
         }
-        named(
-            &mut changes,
-            "channel",
-            &old.channels,
-            &self.channels,
-            channel_change,
-        );
-        if old.smtp != self.smtp {
-            changes.push("smtp changed".into());
-        }
-        if old.daemon != self.daemon {
-            changes.push("daemon settings changed".into());
-        }
-        changes
+    }
+
+    /// Whether nothing that matters changed.
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigDiff::default()
     }
 }
 
-/// Adds `+n kind (names)`, `-n kind (names)` and `kind name: what` for entries in
-/// both that differ.
-fn named<V: PartialEq>(
-    changes: &mut Vec<String>,
-    kind: &str,
-    old: &BTreeMap<String, V>,
-    new: &BTreeMap<String, V>,
-    what: impl Fn(&V, &V) -> String,
-) {
-    let list = |sign: char, names: Vec<&String>| {
-        let plural = if names.len() == 1 { "" } else { "s" };
-        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-        format!(
-            "{sign}{} {kind}{plural} ({})",
-            names.len(),
-            names.join(", ")
-        )
-    };
-    let added: Vec<&String> = new.keys().filter(|k| !old.contains_key(*k)).collect();
-    let removed: Vec<&String> = old.keys().filter(|k| !new.contains_key(*k)).collect();
-    if !added.is_empty() {
-        changes.push(list('+', added));
-    }
-    if !removed.is_empty() {
-        changes.push(list('-', removed));
-    }
-    for (name, before) in old {
-        if let Some(after) = new.get(name).filter(|after| *after != before) {
-            changes.push(format!("{kind} {name}: {}", what(before, after)));
+impl fmt::Display for ConfigDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut phrases = self.feeds.phrases("feed");
+        phrases.extend(self.rules.phrases("rule"));
+        if self.lists {
+            phrases.push("lists changed".into());
         }
+        phrases.extend(self.channels.phrases("channel"));
+        if self.smtp {
+            phrases.push("smtp changed".into());
+        }
+        if self.daemon {
+            phrases.push("daemon settings changed".into());
+        }
+        f.write_str(&phrases.join(", "))
     }
 }
 
@@ -172,7 +221,7 @@ channels = ["inbox"]
 
     #[test]
     fn the_same_config_has_no_changes() {
-        assert!(load(BASE).changes_since(&load(BASE)).is_empty());
+        assert!(ConfigDiff::between(&load(BASE), &load(BASE)).is_empty());
     }
 
     #[test]
@@ -188,15 +237,13 @@ channels = ["inbox"]
                 "keywords = [\"Lavrov\", \"Blinken\"]",
             ) + "\n[[rules]]\nname = \"nato\"\nkeywords = [\"NATO\"]\nchannels = [\"team\"]\n\
                \n[[rules]]\nname = \"geneva\"\nkeywords = [\"Geneva\"]\nchannels = [\"team\"]\n";
+        let diff = ConfigDiff::between(&load(BASE), &load(&new));
         assert_eq!(
-            load(&new).changes_since(&load(BASE)),
-            [
-                "-1 feed (old)",
-                "+2 rules (geneva, nato)",
-                "rule talks: changed",
-                "channel team: url changed",
-            ]
+            diff.to_string(),
+            "-1 feed (old), +2 rules (geneva, nato), rule talks: changed, channel team: url changed"
         );
+        assert_eq!(diff.rules.added, ["geneva", "nato"]);
+        assert_eq!(diff.feeds.removed, ["old"]);
     }
 
     #[test]
@@ -205,8 +252,8 @@ channels = ["inbox"]
             .replace("channels = [\"inbox\"]", "channels = [\"inbox\", \"team\"]")
             .replace("path = \"alerts\"", "path = \"alerts\"\ndigest = \"1h\"");
         assert_eq!(
-            load(&new).changes_since(&load(BASE)),
-            ["rule talks: changed", "channel inbox: digest changed"]
+            ConfigDiff::between(&load(BASE), &load(&new)).to_string(),
+            "rule talks: changed, channel inbox: digest changed"
         );
     }
 }

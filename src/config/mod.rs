@@ -24,6 +24,7 @@ use std::time::Duration;
 pub use crate::render::Templates;
 use check::Checker;
 pub use check::MAX_IN_FLIGHT;
+pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 

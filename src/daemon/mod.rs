@@ -226,10 +226,10 @@ pub async fn serve(
                 while reloads.try_recv().is_ok() {}
                 manager.notify(ServiceEvent::Reloading);
                 let old = Arc::clone(current.pipeline.config());
-                if let Some(next) = service::reload(&old, &load, &build, cause, &lasting).await {
+                if let Some((next, diff)) = service::reload(&old, &load, &build, cause, &lasting).await {
                     current.finish().await?;
                     current = Generation::start(next, &shutdown);
-                    service::backfill_new_rules(&old, &current.pipeline).await;
+                    service::backfill_new_rules(&diff, &current.pipeline).await;
                 }
                 manager.notify(ServiceEvent::Ready);
             }

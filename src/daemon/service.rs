@@ -9,7 +9,7 @@ use super::observe;
 use super::pipeline::Pipeline;
 use super::shared::Lasting;
 use super::snapshot::{CONFIG_ERROR, Snapshot};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigDiff, ConfigError};
 
 /// What the daemon tells the service manager (systemd's `sd_notify`, or nobody).
 pub enum ServiceEvent<'a> {
@@ -49,9 +49,9 @@ pub(super) async fn reload(
     build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
     cause: &str,
     lasting: &Lasting,
-) -> Option<Pipeline> {
+) -> Option<(Pipeline, ConfigDiff)> {
     let (store, health, now) = (&lasting.store, &lasting.health, lasting.clock.now());
-    let (next, changes) = match build_next(old, load, build) {
+    let next = match build_next(old, load, build) {
         Ok(next) => next,
         Err(error) => {
             warn!(cause, %error, "config reload failed; the running config stays");
@@ -70,18 +70,18 @@ pub(super) async fn reload(
     observe::reloaded(true);
     match &next {
         None => info!(cause, "config reloaded: nothing changed"),
-        Some(_) => info!(cause, changes = %changes.join(", "), "config reloaded"),
+        Some((_, diff)) => info!(cause, changes = %diff, "config reloaded"),
     }
     next
 }
 
-/// The new config's pipeline (`None` when nothing changed) and what changed, or why
-/// the new config is refused.
+/// The new config's pipeline and what changed (`None` when nothing did), or why the
+/// new config is refused.
 fn build_next(
     old: &Config,
     load: &Loader,
     build: &dyn Fn(Config) -> anyhow::Result<Pipeline>,
-) -> Result<(Option<Pipeline>, Vec<String>), String> {
+) -> Result<Option<(Pipeline, ConfigDiff)>, String> {
     let new = load().map_err(|e| e.to_string())?;
     if new.daemon.state_dir != old.daemon.state_dir {
         return Err(format!(
@@ -89,33 +89,30 @@ fn build_next(
             new.file.display()
         ));
     }
-    let changes = new.changes_since(old);
+    let diff = ConfigDiff::between(old, &new);
     if new.daemon.listen != old.daemon.listen {
         warn!("daemon.listen changed; the metrics endpoint moves at the next restart");
     }
-    if changes.is_empty() {
-        return Ok((None, changes));
+    if diff.is_empty() {
+        return Ok(None);
     }
     // Transports are set up before the running config is let go: a new one that cannot
     // start (an unreadable CA file, say) is refused like an invalid file.
     let next = build(new).map_err(|e| format!("{e:#}"))?;
-    Ok((Some(next), changes))
+    Ok(Some((next, diff)))
 }
 
-/// With `daemon.backfill_new_rules`, tries the rules `pipeline` has and `old` had
-/// not on the items of the last 24 hours.
-pub(super) async fn backfill_new_rules(old: &Config, pipeline: &Pipeline) {
-    let config = pipeline.config();
-    let added: Vec<&str> = config
-        .rule_specs
-        .iter()
-        .filter(|r| !old.rule_specs.iter().any(|o| o.name == r.name))
-        .map(|r| r.name.as_str())
-        .collect();
-    if !config.daemon.backfill_new_rules || added.is_empty() {
+/// With `daemon.backfill_new_rules`, tries the rules a reload added on the items of
+/// the last 24 hours.
+pub(super) async fn backfill_new_rules(diff: &ConfigDiff, pipeline: &Pipeline) {
+    let added = &diff.rules.added;
+    if !pipeline.config().daemon.backfill_new_rules || added.is_empty() {
         return;
     }
-    match pipeline.backfill(&added.iter().copied().collect()).await {
+    match pipeline
+        .backfill(&added.iter().map(String::as_str).collect())
+        .await
+    {
         Ok(queued) => {
             info!(rules = %added.join(", "), queued, "new rules tried on the items of the last 24 h")
         }
