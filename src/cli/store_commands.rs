@@ -24,74 +24,15 @@ pub(super) fn status(
         None => Scope::Configured,
         Some(_) => Scope::Stored,
     };
-    let (found, snapshot) = super::runtime()?.block_on(read_snapshot(config, scope))?;
-    let Snapshot {
-        feeds,
-        outbox: counts,
-        retrying,
-        dead,
-        refused,
-    } = snapshot;
+    let (found, mut snapshot) = super::runtime()?.block_on(read_snapshot(config, scope))?;
     let now = chrono::Utc::now();
-    let feeds: Vec<FeedStatus> = feeds
+    let feeds: Vec<FeedStatus> = std::mem::take(&mut snapshot.feeds)
         .into_iter()
-        .map(|feed| {
-            let FeedReport {
-                id,
-                source,
-                state,
-                items_known,
-                next_poll,
-                new_item_times: times,
-            } = feed;
-            let stale = daemon::is_stale(&times, now, config.daemon.stale_factor);
-            FeedStatus {
-                name: id.0,
-                url: source.unwrap_or_else(|| "-".to_owned()),
-                result: match (&state.last_attempt, &state.last_error_kind) {
-                    (None, _) => "never polled".into(),
-                    (Some(_), None) if stale => "stale".into(),
-                    (Some(_), None) => "ok".into(),
-                    (Some(_), Some(kind)) => kind.clone(),
-                },
-                last_new_item: times.first().copied().map(crate::model::rfc3339),
-                error: state.last_error.clone(),
-                last_attempt: state.last_attempt.map(crate::model::rfc3339),
-                last_success: state.last_success.map(crate::model::rfc3339),
-                next_poll: next_poll.map(crate::model::rfc3339),
-                etag: state.validators.etag.is_some(),
-                consecutive_failures: state.consecutive_failures,
-                broken_since: state.broken_since.map(crate::model::rfc3339),
-                repaired: state.repaired.clone(),
-                items_known,
-            }
-        })
+        .map(|feed| feed_status(feed, now, config.daemon.stale_factor))
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        let report = serde_json::json!({
-            "state_dir": dir,
-            "config_error": broken.map(ToString::to_string),
-            "config_refused": refused
-                .as_ref()
-                .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
-            "feeds": feeds,
-            "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
-            "retrying": retrying
-                .iter()
-                .map(|r| serde_json::json!({
-                    "id": r.id,
-                    "channel": r.channel,
-                    "attempts": r.attempts,
-                    "next_attempt": crate::model::rfc3339(r.next_attempt),
-                    "error": r.last_error,
-                }))
-                .collect::<Vec<_>>(),
-            "dead_letters": dead
-                .iter()
-                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
-                .collect::<Vec<_>>(),
-        });
+        let report = status_json(dir, broken, &feeds, &snapshot);
         writeln!(out, "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -109,13 +50,90 @@ pub(super) fn status(
             dir.display()
         )?;
     }
-    if let Some((error, at)) = &refused {
+    if let Some((error, at)) = &snapshot.refused {
         writeln!(
             out,
             "config: the daemon refused a change at {} and runs the previous config: {error}",
             crate::model::rfc3339(*at)
         )?;
     }
+    write_table(&mut out, &feeds)?;
+    write_outbox(&mut out, &snapshot)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One feed's line in `status`, from its report.
+fn feed_status(
+    feed: FeedReport,
+    now: chrono::DateTime<chrono::Utc>,
+    stale_factor: u32,
+) -> FeedStatus {
+    let FeedReport {
+        id,
+        source,
+        state,
+        items_known,
+        next_poll,
+        new_item_times: times,
+    } = feed;
+    let stale = daemon::is_stale(&times, now, stale_factor);
+    FeedStatus {
+        name: id.0,
+        url: source.unwrap_or_else(|| "-".to_owned()),
+        result: match (&state.last_attempt, &state.last_error_kind) {
+            (None, _) => "never polled".into(),
+            (Some(_), None) if stale => "stale".into(),
+            (Some(_), None) => "ok".into(),
+            (Some(_), Some(kind)) => kind.clone(),
+        },
+        last_new_item: times.first().copied().map(crate::model::rfc3339),
+        error: state.last_error.clone(),
+        last_attempt: state.last_attempt.map(crate::model::rfc3339),
+        last_success: state.last_success.map(crate::model::rfc3339),
+        next_poll: next_poll.map(crate::model::rfc3339),
+        etag: state.validators.etag.is_some(),
+        consecutive_failures: state.consecutive_failures,
+        broken_since: state.broken_since.map(crate::model::rfc3339),
+        repaired: state.repaired.clone(),
+        items_known,
+    }
+}
+
+/// `status --json`.
+fn status_json(
+    dir: &std::path::Path,
+    broken: Option<&ConfigError>,
+    feeds: &[FeedStatus],
+    snapshot: &Snapshot,
+) -> serde_json::Value {
+    let counts = &snapshot.outbox;
+    serde_json::json!({
+            "state_dir": dir,
+            "config_error": broken.map(ToString::to_string),
+            "config_refused": snapshot.refused
+                .as_ref()
+                .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
+            "feeds": feeds,
+            "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
+            "retrying": snapshot.retrying
+                .iter()
+                .map(|r| serde_json::json!({
+                    "id": r.id,
+                    "channel": r.channel,
+                    "attempts": r.attempts,
+                    "next_attempt": crate::model::rfc3339(r.next_attempt),
+                    "error": r.last_error,
+                }))
+                .collect::<Vec<_>>(),
+            "dead_letters": snapshot.dead
+                .iter()
+                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
+                .collect::<Vec<_>>(),
+    })
+}
+
+/// The feeds' table of `status`, each with its problems below it.
+fn write_table(out: &mut impl Write, feeds: &[FeedStatus]) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
@@ -129,7 +147,7 @@ pub(super) fn status(
         "ETAG"
     )?;
     let dash = || "-".to_string();
-    for f in &feeds {
+    for f in feeds {
         writeln!(
             out,
             "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
@@ -152,12 +170,18 @@ pub(super) fn status(
             writeln!(out, "  ill-formed, read once repaired: {why}")?;
         }
     }
+    Ok(())
+}
+
+/// The outbox's counts, its retries and its dead letters.
+fn write_outbox(out: &mut impl Write, snapshot: &Snapshot) -> std::io::Result<()> {
+    let counts = &snapshot.outbox;
     writeln!(
         out,
         "outbox: {} pending, {} sending, {} sent, {} dead, {} held, {} merged into other alerts",
         counts.pending, counts.sending, counts.sent, counts.dead, counts.held, counts.merged
     )?;
-    for r in &retrying {
+    for r in &snapshot.retrying {
         writeln!(
             out,
             "  retrying #{} ({}): {} tries, next at {}: {}",
@@ -168,10 +192,10 @@ pub(super) fn status(
             r.last_error
         )?;
     }
-    for (id, channel, error) in &dead {
+    for (id, channel, error) in &snapshot.dead {
         writeln!(out, "  dead #{id} ({channel}): {error}")?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `replay`: puts chosen outbox rows back in the queue; the daemon (or the next

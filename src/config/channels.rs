@@ -17,131 +17,158 @@ impl Checker<'_> {
         has_smtp: bool,
         base: &Path,
     ) -> Result<BTreeMap<String, Channel>, ConfigError> {
-        let mut channels = BTreeMap::new();
-        for (name, c) in raw {
-            let key = || KeyPath::default().key("channels").key(name.clone());
-            let (transport, digest, max_per_minute, max_in_flight, templates) = match c {
-                RawChannel::Email {
-                    to,
-                    digest,
-                    max_per_minute,
-                    max_in_flight,
-                    templates,
-                } => {
-                    if !has_smtp {
-                        return Err(self.invalid(key(), "an email channel needs an [smtp] section"));
-                    }
-                    if to.is_empty() {
-                        return Err(self.invalid(key().key("to"), "list at least one recipient"));
-                    }
-                    for (i, addr) in to.iter().enumerate() {
-                        addr.parse::<lettre::message::Mailbox>().map_err(|e| {
-                            self.invalid(
-                                key().key("to").index(i),
-                                format!("{addr:?} is not an email address: {e}"),
-                            )
-                        })?;
-                    }
-                    let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
-                    let transport = Transport::Email { to };
-                    (transport, digest, max_per_minute, in_flight, templates)
-                }
-                RawChannel::Webhook {
-                    url,
-                    secret_env,
-                    format,
-                    max_per_minute,
-                    max_in_flight,
-                } => {
-                    let format = format.unwrap_or_default();
-                    if secret_env.is_some() && format != WebhookFormat::Json {
-                        return Err(self.invalid(
-                            key().key("secret_env"),
-                            "only format = \"json\" is signed; slack, discord and ntfy check their own URLs",
-                        ));
-                    }
-                    let secret = secret_env
-                        .map(|var| {
-                            let value = self.env.get(&var).ok_or_else(|| {
-                                self.invalid(
-                                    key().key("secret_env"),
-                                    format!("environment variable {var} is not set"),
-                                )
-                            })?;
-                            if webhook_key(value).is_none() {
-                                return Err(self.invalid(
-                                    key().key("secret_env"),
-                                    format!(
-                                        "{var} is not a signing key: expected whsec_ and base64"
-                                    ),
-                                ));
-                            }
-                            Ok(Secret(value.clone()))
-                        })
-                        .transpose()?;
-                    let parsed = url::Url::parse(&url)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .ok_or_else(|| {
-                            self.invalid(key().key("url"), format!("{url:?} is not an http(s) URL"))
-                        })?;
-                    let transport = Transport::Webhook {
-                        url: parsed,
-                        secret,
-                        format,
-                    };
-                    let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
-                    (transport, None, max_per_minute, in_flight, None)
-                }
-                RawChannel::Maildir {
-                    path,
-                    digest,
-                    max_per_minute,
-                    max_in_flight,
-                    templates,
-                } => {
-                    let transport = Transport::Maildir {
-                        path: base.join(path),
-                    };
-                    let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
-                    (transport, digest, max_per_minute, in_flight, templates)
-                }
-            };
-            let digest = digest
-                .map(|d| Digest::parse(&d).map_err(|m| self.invalid(key().key("digest"), m)))
-                .transpose()?;
-            if max_per_minute == Some(0) {
-                return Err(self.invalid(
-                    key().key("max_per_minute"),
-                    "must be at least 1; leave it out for no limit",
-                ));
-            }
-            if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
-                return Err(self.invalid(
-                    key().key("max_in_flight"),
-                    format!("must be from 1 to {MAX_IN_FLIGHT}"),
-                ));
-            }
-            let RawTemplates {
-                subject,
-                text,
-                html,
-            } = templates.unwrap_or_default();
-            let templates = Templates::new(subject, text, html).map_err(|e| {
-                self.invalid(
-                    key().key("templates").key(e.which),
-                    format!("template error: {}", e.message),
-                )
-            })?;
-            let channel = Channel {
-                transport,
+        raw.into_iter()
+            .map(|(name, c)| {
+                let channel = self.check_channel(&name, c, has_smtp, base)?;
+                Ok((name, channel))
+            })
+            .collect()
+    }
+
+    /// One `[channels.<name>]` table.
+    fn check_channel(
+        &self,
+        name: &str,
+        c: RawChannel,
+        has_smtp: bool,
+        base: &Path,
+    ) -> Result<Channel, ConfigError> {
+        let key = || KeyPath::default().key("channels").key(name);
+        let (transport, digest, max_per_minute, max_in_flight, templates) = match c {
+            RawChannel::Email {
+                to,
                 digest,
                 max_per_minute,
                 max_in_flight,
                 templates,
-            };
-            channels.insert(name, channel);
+            } => {
+                if !has_smtp {
+                    return Err(self.invalid(key(), "an email channel needs an [smtp] section"));
+                }
+                self.check_recipients(key().key("to"), &to)?;
+                let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
+                let transport = Transport::Email { to };
+                (transport, digest, max_per_minute, in_flight, templates)
+            }
+            RawChannel::Webhook {
+                url,
+                secret_env,
+                format,
+                max_per_minute,
+                max_in_flight,
+            } => {
+                let transport = self.check_webhook(key(), &url, secret_env, format)?;
+                let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
+                (transport, None, max_per_minute, in_flight, None)
+            }
+            RawChannel::Maildir {
+                path,
+                digest,
+                max_per_minute,
+                max_in_flight,
+                templates,
+            } => {
+                let transport = Transport::Maildir {
+                    path: base.join(path),
+                };
+                let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
+                (transport, digest, max_per_minute, in_flight, templates)
+            }
+        };
+        let digest = digest
+            .map(|d| Digest::parse(&d).map_err(|m| self.invalid(key().key("digest"), m)))
+            .transpose()?;
+        if max_per_minute == Some(0) {
+            return Err(self.invalid(
+                key().key("max_per_minute"),
+                "must be at least 1; leave it out for no limit",
+            ));
         }
-        Ok(channels)
+        if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+            return Err(self.invalid(
+                key().key("max_in_flight"),
+                format!("must be from 1 to {MAX_IN_FLIGHT}"),
+            ));
+        }
+        let RawTemplates {
+            subject,
+            text,
+            html,
+        } = templates.unwrap_or_default();
+        let templates = Templates::new(subject, text, html).map_err(|e| {
+            self.invalid(
+                key().key("templates").key(e.which),
+                format!("template error: {}", e.message),
+            )
+        })?;
+        Ok(Channel {
+            transport,
+            digest,
+            max_per_minute,
+            max_in_flight,
+            templates,
+        })
+    }
+
+    /// An email channel's `to`: at least one address, each one valid.
+    fn check_recipients(&self, key: KeyPath, to: &[String]) -> Result<(), ConfigError> {
+        if to.is_empty() {
+            return Err(self.invalid(key, "list at least one recipient"));
+        }
+        for (i, addr) in to.iter().enumerate() {
+            addr.parse::<lettre::message::Mailbox>().map_err(|e| {
+                self.invalid(
+                    key.clone().index(i),
+                    format!("{addr:?} is not an email address: {e}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A webhook channel's URL, format and signing key (read from the environment).
+    fn check_webhook(
+        &self,
+        key: KeyPath,
+        url: &str,
+        secret_env: Option<String>,
+        format: Option<WebhookFormat>,
+    ) -> Result<Transport, ConfigError> {
+        let key = || key.clone();
+        let format = format.unwrap_or_default();
+        if secret_env.is_some() && format != WebhookFormat::Json {
+            return Err(self.invalid(
+                key().key("secret_env"),
+                "only format = \"json\" is signed; slack, discord and ntfy check their own URLs",
+            ));
+        }
+        let secret = secret_env
+            .map(|var| {
+                let value = self.env.get(&var).ok_or_else(|| {
+                    self.invalid(
+                        key().key("secret_env"),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?;
+                if webhook_key(value).is_none() {
+                    return Err(self.invalid(
+                        key().key("secret_env"),
+                        format!("{var} is not a signing key: expected whsec_ and base64"),
+                    ));
+                }
+                Ok(Secret(value.clone()))
+            })
+            .transpose()?;
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                self.invalid(key().key("url"), format!("{url:?} is not an http(s) URL"))
+            })?;
+        Ok(Transport::Webhook {
+            url: parsed,
+            secret,
+            format,
+        })
     }
 }

@@ -1,11 +1,11 @@
 //! Checking a raw config into a [`Config`]: defaults, limits, and every error with
 //! its file, line and key.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawDaemon, RawFeed, RawRule};
 use super::*;
 
 pub(super) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -90,6 +90,36 @@ impl Checker<'_> {
         }
     }
 
+    /// A `[daemon]` duration that must be more than zero, or its default.
+    fn positive(
+        &self,
+        value: Option<Duration>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            Some(v) if v.is_zero() => Err(self.invalid(
+                KeyPath::default().key("daemon").key(key),
+                "must be more than 0s",
+            )),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    }
+
+    /// `daemon.listen`: an address and port.
+    fn listen(&self, text: Option<String>) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        text.map(|text| {
+            text.parse().map_err(|_| {
+                self.invalid(
+                    KeyPath::default().key("daemon").key("listen"),
+                    format!("{text:?} is not an address and port, like \"127.0.0.1:9185\""),
+                )
+            })
+        })
+        .transpose()
+    }
+
     pub(super) fn parse_file(&self) -> Result<RawConfig, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
@@ -130,16 +160,61 @@ impl Checker<'_> {
 
     pub(super) fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let base = self.file.parent().unwrap_or(Path::new("."));
-        let d = raw.daemon;
-        let daemon_key = || KeyPath::default().key("daemon");
-        let positive = |value: Option<Duration>, key: &str, default: Duration| match value {
-            Some(v) if v.is_zero() => {
-                Err(self.invalid(daemon_key().key(key), "must be more than 0s"))
-            }
-            Some(v) => Ok(v),
-            None => Ok(default),
-        };
-        let daemon = Daemon {
+        let daemon = self.check_daemon(raw.daemon, base)?;
+        let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
+        let feeds = self.check_feeds(&raw.feeds, &daemon, base)?;
+        let channels = self.check_channels(raw.channels, smtp.is_some(), base)?;
+
+        if let Some(channel) = &daemon.health_channel
+            && !channels.contains_key(channel)
+        {
+            return Err(self.invalid(
+                KeyPath::default().key("daemon").key("health_channel"),
+                format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
+            ));
+        }
+
+        let (specs, routes) = self.check_rules(&raw.rules, &feeds, &channels)?;
+        let rules = RuleSet::compile(&specs, &raw.lists).map_err(|e| {
+            let rule = KeyPath::default().key("rules").index(e.rule);
+            let key = match e.error {
+                RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
+                RuleError::NoKeywords => rule.key("keywords"),
+                RuleError::NoFields => rule.key("fields"),
+                RuleError::Query { .. } => rule.key("query"),
+                RuleError::Automaton(_) => rule,
+            };
+            self.invalid(key, e.error.to_string())
+        })?;
+
+        Ok(Config {
+            file: self.file.to_owned(),
+            daemon,
+            smtp,
+            feeds,
+            channels,
+            rules,
+            rule_specs: specs,
+            lists: raw.lists,
+            routes,
+        })
+    }
+
+    /// The `[daemon]` table, with defaults for what it leaves out.
+    fn check_daemon(&self, d: RawDaemon, base: &Path) -> Result<Daemon, ConfigError> {
+        let poll_interval =
+            self.positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?;
+        if poll_interval < MIN_INTERVAL {
+            return Err(self.invalid(
+                KeyPath::default().key("daemon").key("poll_interval"),
+                format!(
+                    "{} is under the {} minimum",
+                    humantime::format_duration(poll_interval),
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            ));
+        }
+        Ok(Daemon {
             state_dir: match (d.state_dir, self.env.get("STATE_DIRECTORY")) {
                 (Some(dir), _) => base.join(dir),
                 // systemd's StateDirectory= may list several folders, colon-separated.
@@ -148,20 +223,7 @@ impl Checker<'_> {
                 }
                 (None, None) => base.join("state"),
             },
-            poll_interval: match positive(d.poll_interval, "poll_interval", DEFAULT_POLL_INTERVAL)?
-            {
-                short if short < MIN_INTERVAL => {
-                    return Err(self.invalid(
-                        KeyPath::default().key("daemon").key("poll_interval"),
-                        format!(
-                            "{} is under the {} minimum",
-                            humantime::format_duration(short),
-                            humantime::format_duration(MIN_INTERVAL)
-                        ),
-                    ));
-                }
-                interval => interval,
-            },
+            poll_interval,
             first_poll: d.first_poll.unwrap_or_default(),
             max_concurrent_fetches: self.at_least_one(
                 d.max_concurrent_fetches,
@@ -173,9 +235,13 @@ impl Checker<'_> {
                 "max_fetches_per_host",
                 DEFAULT_MAX_FETCHES_PER_HOST,
             )?,
-            fetch_timeout: positive(d.fetch_timeout, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)?,
-            max_backoff: positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
-            max_publisher_interval: positive(
+            fetch_timeout: self.positive(
+                d.fetch_timeout,
+                "fetch_timeout",
+                DEFAULT_FETCH_TIMEOUT,
+            )?,
+            max_backoff: self.positive(d.max_backoff, "max_backoff", DEFAULT_MAX_BACKOFF)?,
+            max_publisher_interval: self.positive(
                 d.max_publisher_interval,
                 "max_publisher_interval",
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
@@ -183,17 +249,7 @@ impl Checker<'_> {
             health_channel: d.health_channel,
             watch_config: d.watch_config.unwrap_or(true),
             backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
-            listen: d
-                .listen
-                .map(|text| {
-                    text.parse().map_err(|_| {
-                        self.invalid(
-                            daemon_key().key("listen"),
-                            format!("{text:?} is not an address and port, like \"127.0.0.1:9185\""),
-                        )
-                    })
-                })
-                .transpose()?,
+            listen: self.listen(d.listen)?,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
             max_items_per_feed: self.at_least_one(
                 d.max_items_per_feed,
@@ -210,7 +266,7 @@ impl Checker<'_> {
                 "broken_after_failures",
                 DEFAULT_BROKEN_AFTER_FAILURES,
             )?,
-            broken_after: positive(d.broken_after, "broken_after", DEFAULT_BROKEN_AFTER)?,
+            broken_after: self.positive(d.broken_after, "broken_after", DEFAULT_BROKEN_AFTER)?,
             max_feed_bytes: self.at_least_one(
                 d.max_feed_bytes,
                 "max_feed_bytes",
@@ -221,18 +277,25 @@ impl Checker<'_> {
                 "delivery_attempts",
                 u32::MAX,
             )?,
-            delivery_lifetime: positive(
+            delivery_lifetime: self.positive(
                 d.delivery_lifetime,
                 "delivery_lifetime",
                 DEFAULT_DELIVERY_LIFETIME,
             )?,
             dedupe_window: d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW),
-        };
-        let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
+        })
+    }
 
-        let mut feeds = Vec::with_capacity(raw.feeds.len());
+    /// The `[[feeds]]`: unique names, sources, and intervals within the minimums.
+    fn check_feeds(
+        &self,
+        raw: &[RawFeed],
+        daemon: &Daemon,
+        base: &Path,
+    ) -> Result<Vec<Feed>, ConfigError> {
+        let mut feeds = Vec::with_capacity(raw.len());
         let mut feed_names: HashMap<&str, usize> = HashMap::new();
-        for (i, f) in raw.feeds.iter().enumerate() {
+        for (i, f) in raw.iter().enumerate() {
             let key = || KeyPath::default().key("feeds").index(i);
             let name = f.name.trim();
             if name.is_empty() {
@@ -289,21 +352,20 @@ impl Checker<'_> {
                 interval,
             });
         }
+        Ok(feeds)
+    }
 
-        let channels = self.check_channels(raw.channels, smtp.is_some(), base)?;
-
-        if let Some(channel) = &daemon.health_channel
-            && !channels.contains_key(channel)
-        {
-            return Err(self.invalid(
-                daemon_key().key("health_channel"),
-                format!("unknown channel {channel:?}; define it as [channels.{channel}]"),
-            ));
-        }
-
-        let mut specs = Vec::with_capacity(raw.rules.len());
+    /// The `[[rules]]` as specs, before compilation, and the channels of each.
+    fn check_rules(
+        &self,
+        raw: &[RawRule],
+        feeds: &[Feed],
+        channels: &BTreeMap<String, Channel>,
+    ) -> Result<(Vec<RuleSpec>, Routes), ConfigError> {
+        let feed_names: HashSet<&str> = feeds.iter().map(|f| f.id.0.as_str()).collect();
+        let mut specs = Vec::with_capacity(raw.len());
         let mut routes = BTreeMap::new();
-        for (i, r) in raw.rules.iter().enumerate() {
+        for (i, r) in raw.iter().enumerate() {
             let key = || KeyPath::default().key("rules").index(i);
             let name = r.name.trim();
             if name.is_empty() {
@@ -331,7 +393,7 @@ impl Checker<'_> {
             }
             if let Some(rule_feeds) = &r.feeds {
                 for (f, feed) in rule_feeds.iter().enumerate() {
-                    if !feed_names.contains_key(feed.as_str()) {
+                    if !feed_names.contains(feed.as_str()) {
                         return Err(self.invalid(
                             key().key("feeds").index(f),
                             format!(
@@ -373,28 +435,6 @@ impl Checker<'_> {
                 strict_accents: r.accents.unwrap_or_default() == Accents::Strict,
             });
         }
-        let rules = RuleSet::compile(&specs, &raw.lists).map_err(|e| {
-            let rule = KeyPath::default().key("rules").index(e.rule);
-            let key = match e.error {
-                RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
-                RuleError::NoKeywords => rule.key("keywords"),
-                RuleError::NoFields => rule.key("fields"),
-                RuleError::Query { .. } => rule.key("query"),
-                RuleError::Automaton(_) => rule,
-            };
-            self.invalid(key, e.error.to_string())
-        })?;
-
-        Ok(Config {
-            file: self.file.to_owned(),
-            daemon,
-            smtp,
-            feeds,
-            channels,
-            rules,
-            rule_specs: specs,
-            lists: raw.lists,
-            routes,
-        })
+        Ok((specs, routes))
     }
 }

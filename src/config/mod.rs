@@ -14,6 +14,7 @@ mod diff;
 mod error;
 pub mod opml;
 mod raw;
+mod secrets;
 mod smtp;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,9 @@ use std::time::Duration;
 pub use crate::render::Templates;
 use check::Checker;
 pub use check::MAX_IN_FLIGHT;
+
+/// For each rule name, the channels its matches go to.
+pub type Routes = BTreeMap<String, Vec<String>>;
 pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
@@ -48,8 +52,7 @@ pub struct Config {
     pub rule_specs: Vec<RuleSpec>,
     /// The `[lists]` the rules' queries use.
     pub lists: crate::rules::Lists,
-    /// For each rule name, the channels its matches go to.
-    pub routes: BTreeMap<String, Vec<String>>,
+    pub routes: Routes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::check::{Checker, DEFAULT_SMTP_TIMEOUT};
 use super::raw::RawSmtp;
-use super::{ConfigError, KeyPath, Secret, Security, Smtp};
+use super::{ConfigError, KeyPath, Security, Smtp};
 
 impl Checker<'_> {
     pub(super) fn check_smtp(&self, s: RawSmtp, base: &Path) -> Result<Smtp, ConfigError> {
@@ -17,34 +17,12 @@ impl Checker<'_> {
                 format!("\"none\" would send mail and password in clear to {:?}; it is only allowed for localhost — use \"starttls\" or \"tls\"", s.host),
             ));
         }
-        let password = match (&s.password_file, &s.password_env) {
-            (Some(_), Some(_)) => {
-                return Err(self.invalid(
-                    key().key("password_env"),
-                    "set password_file or password_env, not both",
-                ));
-            }
-            (Some(path), None) => {
-                let path = base.join(path);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.invalid(
-                        key().key("password_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))
-            }
-            (None, Some(var)) => {
-                let value = self.env.get(var).ok_or_else(|| {
-                    self.invalid(
-                        key().key("password_env"),
-                        format!("environment variable {var} is not set"),
-                    )
-                })?;
-                Some(Secret(value.clone()))
-            }
-            (None, None) => None,
-        };
+        let password = self.read_secret(
+            key(),
+            ("password_file", s.password_file.as_deref()),
+            ("password_env", s.password_env.as_deref()),
+            base,
+        )?;
         let credentials = match (s.username, password) {
             (Some(user), Some(pass)) => Some((user, pass)),
             (None, None) => None,
@@ -66,26 +44,7 @@ impl Checker<'_> {
         })?;
         let ca_pem = s
             .ca_file
-            .map(|p| {
-                let path = base.join(p);
-                let pem = std::fs::read(&path).map_err(|e| {
-                    self.invalid(
-                        key().key("ca_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                // TLS setup would accept a file without certificates and trust nothing.
-                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                    return Err(self.invalid(
-                        key().key("ca_file"),
-                        format!(
-                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                            path.display()
-                        ),
-                    ));
-                }
-                Ok(pem)
-            })
+            .map(|p| self.read_ca(key().key("ca_file"), &base.join(p)))
             .transpose()?;
         let pinned = s
             .tls_fingerprint
@@ -128,6 +87,24 @@ impl Checker<'_> {
             pinned,
             timeout: s.timeout.unwrap_or(DEFAULT_SMTP_TIMEOUT),
         })
+    }
+
+    /// A PEM file of certificate authorities to trust, refused when it holds none.
+    fn read_ca(&self, key: KeyPath, path: &Path) -> Result<Vec<u8>, ConfigError> {
+        let pem = std::fs::read(path).map_err(|e| {
+            self.invalid(key.clone(), format!("cannot read {}: {e}", path.display()))
+        })?;
+        // TLS setup would accept a file without certificates and trust nothing.
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(pem)
     }
 }
 

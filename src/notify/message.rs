@@ -204,6 +204,27 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
 /// counted. (The `json` format always lists them all.)
 const LISTED: usize = 25;
 
+/// One webhook message before it takes a format's shape.
+struct Post<'a> {
+    alerts: &'a [Alert],
+    /// The alert, when the message is about one.
+    alert: Option<&'a Alert>,
+    heading: String,
+    kind: &'a MessageKind,
+    channel: &'a str,
+}
+
+impl Post<'_> {
+    /// For a list: one line per alert (title linked, feed named), then how many more.
+    fn list(&self, line: impl Fn(&Alert) -> String) -> String {
+        let mut lines: Vec<String> = self.alerts.iter().take(LISTED).map(line).collect();
+        if self.alerts.len() > LISTED {
+            lines.push(format!("… and {} more", self.alerts.len() - LISTED));
+        }
+        lines.join("\n")
+    }
+}
+
 /// Where a webhook POST goes and its JSON body, in the channel's format: one alert,
 /// or for a summary (several alerts folded into one message) a list of them.
 pub fn webhook_request(
@@ -227,112 +248,115 @@ pub fn webhook_request(
             format!("[newshound] {} more alerts on {channel}", alerts.len()),
         ),
     };
-    // For a list: one line per alert (title linked, feed named), then how many more.
-    let list = |line: &dyn Fn(&Alert) -> String| {
-        let mut lines: Vec<String> = alerts.iter().take(LISTED).map(line).collect();
-        if alerts.len() > LISTED {
-            lines.push(format!("… and {} more", alerts.len() - LISTED));
-        }
-        lines.join("\n")
+    let post = Post {
+        alerts,
+        alert,
+        heading,
+        kind,
+        channel,
     };
-    let body = match format {
-        WebhookFormat::Json => {
-            return match alert {
-                Some(alert) => (url.clone(), serde_json::to_string(&webhook_body(alert))),
-                None => (
-                    url.clone(),
-                    serde_json::to_string(&serde_json::json!({
-                        "kind": if matches!(kind, MessageKind::Digest { .. }) { "digest" } else { "summary" },
-                        "channel": channel,
-                        "count": alerts.len(),
-                        "alerts": alerts.iter().map(webhook_body).collect::<Vec<_>>(),
-                    })),
-                ),
-            };
-        }
-        WebhookFormat::Slack => {
-            let linked = |a: &Alert| match safe_link(a.link.as_deref()) {
-                Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
-                None => slack_escape(&a.title),
-            };
-            let text = match alert {
-                Some(a) => format!(
-                    "*{}*: {}\n{}\n_{}_",
-                    slack_escape(&heading),
-                    linked(a),
-                    a.snippet.marked_escaped("*", "*", slack_escape),
-                    slack_escape(&a.feed.0)
-                ),
-                None => format!(
-                    "*{}*\n{}",
-                    slack_escape(&heading),
-                    list(&|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
-                ),
-            };
-            serde_json::json!({ "text": text })
-        }
-        WebhookFormat::Discord => {
-            let embed = match alert {
-                Some(a) => {
-                    let mut embed = serde_json::json!({
-                        "title": a.title.chars().take(256).collect::<String>(),
-                        "description": a.snippet.marked_escaped("**", "**", markdown_escape),
-                        "footer": { "text": format!("{heading} · {} · {}", a.feed, a.terms.join(", ")) },
-                    });
-                    if let Some(link) = safe_link(a.link.as_deref()) {
-                        embed["url"] = serde_json::Value::String(link);
-                    }
-                    embed
-                }
-                None => serde_json::json!({
-                    "description": list(&|a| match safe_link(a.link.as_deref()) {
-                        Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
-                        None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
-                    }).chars().take(4096).collect::<String>(),
-                }),
-            };
-            serde_json::json!({ "content": heading, "embeds": [embed] })
-        }
-        WebhookFormat::Ntfy => {
-            // ntfy's JSON publishing goes to the server root and names the topic.
-            let topic = url.path().trim_matches('/').to_owned();
-            let mut root = url.clone();
-            root.set_path("/");
-            let (title, message) = match alert {
-                Some(a) => (
-                    format!("{heading}: {}", a.title),
-                    a.snippet.marked_escaped("**", "**", markdown_escape),
-                ),
-                None => (
-                    heading,
-                    list(&|a| match safe_link(a.link.as_deref()) {
-                        Some(link) => format!(
-                            "- [{}]({link}) ({})",
-                            markdown_escape(&a.title),
-                            markdown_escape(&a.feed.0)
-                        ),
-                        None => format!(
-                            "- {} ({})",
-                            markdown_escape(&a.title),
-                            markdown_escape(&a.feed.0)
-                        ),
-                    }),
-                ),
-            };
-            let mut body = serde_json::json!({
-                "topic": topic,
-                "title": title,
-                "message": message,
-                "markdown": true,
-                "tags": ["newspaper"],
+    let (to, body) = match format {
+        // Serialized straight from the alert, its fields in their declared order.
+        WebhookFormat::Json => return (url.clone(), json_body(&post)),
+        WebhookFormat::Slack => (url.clone(), slack_body(&post)),
+        WebhookFormat::Discord => (url.clone(), discord_body(&post)),
+        WebhookFormat::Ntfy => ntfy_request(url, post),
+    };
+    (to, serde_json::to_string(&body))
+}
+
+/// Our own format: the alert, or the kind of list and every alert in it.
+fn json_body(post: &Post) -> serde_json::Result<String> {
+    match post.alert {
+        Some(alert) => serde_json::to_string(&webhook_body(alert)),
+        None => serde_json::to_string(&serde_json::json!({
+            "kind": if matches!(post.kind, MessageKind::Digest { .. }) { "digest" } else { "summary" },
+            "channel": post.channel,
+            "count": post.alerts.len(),
+            "alerts": post.alerts.iter().map(webhook_body).collect::<Vec<_>>(),
+        })),
+    }
+}
+
+fn slack_body(post: &Post) -> serde_json::Value {
+    let linked = |a: &Alert| match safe_link(a.link.as_deref()) {
+        Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
+        None => slack_escape(&a.title),
+    };
+    let heading = slack_escape(&post.heading);
+    let text = match post.alert {
+        Some(a) => format!(
+            "*{heading}*: {}\n{}\n_{}_",
+            linked(a),
+            a.snippet.marked_escaped("*", "*", slack_escape),
+            slack_escape(&a.feed.0)
+        ),
+        None => format!(
+            "*{heading}*\n{}",
+            post.list(|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
+        ),
+    };
+    serde_json::json!({ "text": text })
+}
+
+fn discord_body(post: &Post) -> serde_json::Value {
+    let embed = match post.alert {
+        Some(a) => {
+            let mut embed = serde_json::json!({
+                "title": a.title.chars().take(256).collect::<String>(),
+                "description": a.snippet.marked_escaped("**", "**", markdown_escape),
+                "footer": { "text": format!("{} · {} · {}", post.heading, a.feed, a.terms.join(", ")) },
             });
-            if let Some(link) = alert.and_then(|a| safe_link(a.link.as_deref())) {
-                body["click"] = serde_json::Value::String(link);
+            if let Some(link) = safe_link(a.link.as_deref()) {
+                embed["url"] = serde_json::Value::String(link);
             }
-            return (root, serde_json::to_string(&body));
+            embed
         }
+        None => serde_json::json!({
+            "description": post.list(|a| match safe_link(a.link.as_deref()) {
+                Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+                None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+            }).chars().take(4096).collect::<String>(),
+        }),
     };
-    (url.clone(), serde_json::to_string(&body))
+    serde_json::json!({ "content": post.heading, "embeds": [embed] })
+}
+
+/// ntfy's JSON publishing goes to the server root and names the topic.
+fn ntfy_request(url: &url::Url, post: Post) -> (url::Url, serde_json::Value) {
+    let topic = url.path().trim_matches('/').to_owned();
+    let mut root = url.clone();
+    root.set_path("/");
+    let message = match post.alert {
+        Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
+        None => post.list(|a| match safe_link(a.link.as_deref()) {
+            Some(link) => format!(
+                "- [{}]({link}) ({})",
+                markdown_escape(&a.title),
+                markdown_escape(&a.feed.0)
+            ),
+            None => format!(
+                "- {} ({})",
+                markdown_escape(&a.title),
+                markdown_escape(&a.feed.0)
+            ),
+        }),
+    };
+    let title = match post.alert {
+        Some(a) => format!("{}: {}", post.heading, a.title),
+        None => post.heading,
+    };
+    let mut body = serde_json::json!({
+        "topic": topic,
+        "title": title,
+        "message": message,
+        "markdown": true,
+        "tags": ["newspaper"],
+    });
+    if let Some(link) = post.alert.and_then(|a| safe_link(a.link.as_deref())) {
+        body["click"] = serde_json::Value::String(link);
+    }
+    (root, body)
 }
 
 /// Slack mrkdwn: `&`, `<` and `>` are markup and must be escaped in text.

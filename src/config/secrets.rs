@@ -1,0 +1,47 @@
+//! Secrets the config names instead of holding: a password or token read from a file
+//! or from an environment variable, so that it stays out of the config file.
+
+use std::path::Path;
+
+use super::check::Checker;
+use super::{ConfigError, KeyPath, Secret};
+
+impl Checker<'_> {
+    /// The secret at `file` (relative to the config's folder; one trailing newline
+    /// dropped) or in the environment variable `env`: each given as its key's name
+    /// and value. At most one of them may be set; neither is `None`.
+    pub(super) fn read_secret(
+        &self,
+        table: KeyPath,
+        (file_key, file): (&str, Option<&Path>),
+        (env_key, env): (&str, Option<&str>),
+        base: &Path,
+    ) -> Result<Option<Secret>, ConfigError> {
+        match (file, env) {
+            (Some(_), Some(_)) => Err(self.invalid(
+                table.key(env_key),
+                format!("set {file_key} or {env_key}, not both"),
+            )),
+            (Some(path), None) => {
+                let path = base.join(path);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.invalid(
+                        table.key(file_key),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
+            }
+            (None, Some(var)) => {
+                let value = self.env.get(var).ok_or_else(|| {
+                    self.invalid(
+                        table.key(env_key),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?;
+                Ok(Some(Secret(value.clone())))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
