@@ -5,8 +5,9 @@
 //!
 //! This file holds the checked types and loading; `raw` the file's shape as serde reads
 //! it; `check` turning it into a [`Config`], with `channels` and `smtp` for those
-//! sections; `error` the errors; `diff` what changed between two configs; `opml`
-//! import and export.
+//! sections and `secrets` for passwords and tokens read from a file or the
+//! environment; `error` the errors; `diff` what changed between two configs ([`ConfigDiff`]);
+//! `opml` import and export.
 
 mod channels;
 mod check;

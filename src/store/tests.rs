@@ -369,3 +369,4 @@ async fn outbox_state_machine_follows_its_table() {
 }
 
 mod state;
+mod stories;
