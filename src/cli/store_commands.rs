@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::ReplayArgs;
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, FeedReport, Scope, Snapshot};
-use crate::store::{OutboxState, Store};
+use crate::store::OutboxState;
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -211,7 +211,7 @@ async fn replay_rows(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
         _ => (OutboxState::Sent, "sent alerts"),
     };
     let mut out = std::io::stdout().lock();
-    let Some(store) = Store::open_existing(&config.daemon.state_dir)
+    let Some(store) = daemon::open_store(config, daemon::Access::Existing)
         .await
         .context("cannot read the state store")?
     else {
@@ -269,7 +269,7 @@ async fn replay_rows(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitC
 
 /// Whether there is a store at all, and what `status` shows of it.
 async fn read_snapshot(config: &Config, scope: Scope) -> anyhow::Result<(bool, Snapshot)> {
-    let store = Store::open_read_only(&config.daemon.state_dir)
+    let store = daemon::open_store(config, daemon::Access::ReadOnly)
         .await
         .context("cannot read the state store")?;
     let snapshot = Snapshot::read_full(config, store.as_ref(), scope, chrono::Utc::now()).await?;

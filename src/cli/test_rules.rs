@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use super::{TestRulesArgs, UsageError};
 use crate::config::Config;
+use crate::daemon;
 use crate::feed::{self, Fetched, Fetcher};
 use crate::model::FeedSource;
 use crate::model::Validators;
@@ -60,8 +61,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             ))
             .into());
         }
-        let Some(store) = crate::store::Store::open_read_only(&config.daemon.state_dir).await?
-        else {
+        let Some(store) = daemon::open_store(config, daemon::Access::ReadOnly).await? else {
             return Ok(Vec::new());
         };
         let from = crate::model::earlier(chrono::Utc::now(), since);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawDaemon, RawFeed, RawRule};
+use super::raw::{RawConfig, RawDaemon, RawFeed, RawRule, RawStore};
 use super::*;
 
 pub(super) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -162,6 +162,7 @@ impl Checker<'_> {
         let base = self.file.parent().unwrap_or(Path::new("."));
         let daemon = self.check_daemon(raw.daemon, base)?;
         let smtp = raw.smtp.map(|s| self.check_smtp(s, base)).transpose()?;
+        let store = raw.store.map(|s| self.check_store(s, base)).transpose()?;
         let feeds = self.check_feeds(&raw.feeds, &daemon, base)?;
         let channels = self.check_channels(raw.channels, smtp.is_some(), base)?;
 
@@ -191,12 +192,43 @@ impl Checker<'_> {
             file: self.file.to_owned(),
             daemon,
             smtp,
+            store,
             feeds,
             channels,
             rules,
             rule_specs: specs,
             lists: raw.lists,
             routes,
+        })
+    }
+
+    /// `[store]`: a PostgreSQL URL, and its password in the URL or beside it.
+    fn check_store(&self, raw: RawStore, base: &Path) -> Result<SharedStore, ConfigError> {
+        let key = || KeyPath::default().key("store");
+        let url = url::Url::parse(&raw.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.has_host())
+            .ok_or_else(|| {
+                self.invalid(
+                    key().key("url"),
+                    "not a PostgreSQL URL; write it as \"postgres://user@host:5432/database\"",
+                )
+            })?;
+        let password = self.read_secret(
+            key(),
+            ("password_file", raw.password_file.as_deref()),
+            ("password_env", raw.password_env.as_deref()),
+            base,
+        )?;
+        if password.is_some() && url.password().is_some() {
+            return Err(self.invalid(
+                key().key("url"),
+                "the URL holds a password and so does password_file or password_env; keep one",
+            ));
+        }
+        Ok(SharedStore {
+            url: raw.url,
+            password,
         })
     }
 

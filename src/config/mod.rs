@@ -46,6 +46,9 @@ pub struct Config {
     pub file: PathBuf,
     pub daemon: Daemon,
     pub smtp: Option<Smtp>,
+    /// `[store]`: a PostgreSQL database shared by several instances; `None` for the
+    /// embedded SQLite file in `daemon.state_dir`.
+    pub store: Option<SharedStore>,
     pub feeds: Vec<Feed>,
     pub channels: BTreeMap<String, Channel>,
     pub rules: RuleSet,
@@ -116,6 +119,15 @@ pub struct Smtp {
 }
 
 /// A string that is never printed: `Debug` and `Display` show `********`.
+/// A PostgreSQL database holding the state of one or more instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedStore {
+    /// `postgres://user@host:port/db`, as written.
+    pub url: String,
+    /// From `password_file` or `password_env`, when the URL holds none.
+    pub password: Option<Secret>,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

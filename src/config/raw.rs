@@ -14,6 +14,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub daemon: RawDaemon,
     pub smtp: Option<RawSmtp>,
+    pub store: Option<RawStore>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]
@@ -67,6 +68,15 @@ pub enum FirstPoll {
     MarkSeen,
     /// Alert on every matching item, old or new.
     Alert,
+}
+
+/// `[store]`: the state on a PostgreSQL database instead of the embedded SQLite file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

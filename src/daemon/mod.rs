@@ -42,7 +42,7 @@ pub use clock::Clock;
 pub use dispatch::{DispatchReport, Dispatcher, backoff};
 pub use health::Health;
 pub use outcome::{PollError, PollOutcome};
-pub use pipeline::Pipeline;
+pub use pipeline::{Access, Pipeline, open_store};
 pub use poll::Poller;
 pub use schedule::{by_source, group_due_at, group_interval, is_stale, next_poll_in};
 pub use service::{Loader, ServiceEvent, ServiceManager};
@@ -194,7 +194,7 @@ pub async fn serve(
     manager: Arc<dyn ServiceManager>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (_lock, store) = pipeline::open_state(&config.daemon.state_dir).await?;
+    let (_lock, store) = pipeline::open_state(&config).await?;
     let lasting = Lasting::new(store, Clock::system());
     // The config just loaded is valid: whatever an earlier run refused is moot.
     lasting

@@ -36,7 +36,7 @@ impl Pipeline {
 
     /// [`Pipeline::new`] on the given clock.
     pub async fn with_clock(config: Config, clock: Clock) -> anyhow::Result<Pipeline> {
-        let (lock, store) = open_state(&config.daemon.state_dir).await?;
+        let (lock, store) = open_state(&config).await?;
         let mut pipeline = Pipeline::build(config, &Lasting::new(store, clock))?;
         pipeline._lock = Some(lock);
         Ok(pipeline)
@@ -98,15 +98,41 @@ impl Pipeline {
     }
 }
 
-/// Takes the state directory's lock (a second daemon is refused), opens the store, and
-/// queues again the alerts a dead predecessor had claimed.
-pub(super) async fn open_state(
-    state_dir: &std::path::Path,
-) -> anyhow::Result<(StateLock, Arc<Store>)> {
-    let lock = StateLock::acquire(state_dir)?;
-    let store = Store::open(state_dir)
+/// How a command opens the configured store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// To run: created if needed, its schema brought up to date.
+    Run,
+    /// To change an existing state (`replay`); `None` if there is none yet.
+    Existing,
+    /// To read, writing nothing (`status`, `test-rules`); `None` if there is none yet.
+    ReadOnly,
+}
+
+/// Opens the configured store: the PostgreSQL database of `[store]`, or the embedded
+/// SQLite file in `daemon.state_dir`. A database is always there; a SQLite file
+/// only once newshound ran (`None` before, unless `access` is `Run`).
+pub async fn open_store(config: &Config, access: Access) -> Result<Option<Store>, StoreError> {
+    let dir = &config.daemon.state_dir;
+    match (&config.store, access) {
+        (Some(shared), _) => {
+            let password = shared.password.as_ref().map(|p| p.expose());
+            Store::connect(&shared.url, password).await.map(Some)
+        }
+        (None, Access::Run) => Store::open(dir).await.map(Some),
+        (None, Access::Existing) => Store::open_existing(dir).await,
+        (None, Access::ReadOnly) => Store::open_read_only(dir).await,
+    }
+}
+
+/// Takes the state directory's lock (a second daemon on it is refused), opens the
+/// configured store, and queues again the alerts a dead predecessor had claimed.
+pub(super) async fn open_state(config: &Config) -> anyhow::Result<(StateLock, Arc<Store>)> {
+    let lock = StateLock::acquire(&config.daemon.state_dir)?;
+    let store = open_store(config, Access::Run)
         .await
-        .context("cannot open the state store")?;
+        .context("cannot open the state store")?
+        .context("the state store is missing")?;
     let released = store.release_claims(&lock).await?;
     if released > 0 {
         info!(

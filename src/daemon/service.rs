@@ -89,6 +89,12 @@ fn build_next(
             new.file.display()
         ));
     }
+    if new.store != old.store {
+        return Err(format!(
+            "{}: [store] cannot change while newshound runs; restart it to use another database",
+            new.file.display()
+        ));
+    }
     let diff = ConfigDiff::between(old, &new);
     if new.daemon.listen != old.daemon.listen {
         warn!("daemon.listen changed; the metrics endpoint moves at the next restart");

@@ -38,6 +38,8 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(rusqlite::Error),
+    #[error("PostgreSQL database {place}: {cause}")]
+    Postgres { place: String, cause: String },
     #[error("cannot commit to the database: {0}")]
     Commit(String),
     #[error("the state store has stopped")]

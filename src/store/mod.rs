@@ -11,7 +11,10 @@
 //! `sqlite/{feeds,items,outbox,notes}.rs` and its migrations beside them.
 
 mod error;
+mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod types;
 
 use std::path::Path;
@@ -21,11 +24,12 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Alert, FeedId, Item, ItemKey};
 pub use error::{StateLock, StoreError};
-pub use sqlite::outbox::MAX_HELD_PER_FEED;
 use sqlite::{Commit, Engine, feeds, items, notes, outbox};
+pub use types::MAX_HELD_PER_FEED;
 pub use types::{
     Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, Replayable, Retrying,
 };
+use types::{Mark, Queue};
 
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -40,7 +44,25 @@ pub const LOCK_FILE: &str = "newshound.lock";
 /// durable.
 #[derive(Debug)]
 pub struct Store {
-    engine: Engine,
+    engine: Backend,
+}
+
+/// The engine that holds the state.
+#[derive(Debug)]
+enum Backend {
+    Sqlite(Engine),
+    Postgres(postgres::Engine),
+}
+
+/// Runs an operation on the store's engine: `sqlite` with the SQLite engine, `pg` with
+/// the PostgreSQL one.
+macro_rules! on_engine {
+    ($store:expr, $sqlite:ident => $on_sqlite:expr, $pg:ident => $on_pg:expr $(,)?) => {
+        match &$store.engine {
+            Backend::Sqlite($sqlite) => $on_sqlite,
+            Backend::Postgres($pg) => $on_pg,
+        }
+    };
 }
 
 impl Store {
@@ -54,7 +76,7 @@ impl Store {
                 cause,
             })?;
             Ok(Store {
-                engine: Engine::open(&dir.join(DB_FILE))?,
+                engine: Backend::Sqlite(Engine::open(&dir.join(DB_FILE))?),
             })
         })
         .await
@@ -81,39 +103,59 @@ impl Store {
                 return Ok(None);
             }
             Ok(Some(Store {
-                engine: Engine::open_read_only(&path)?,
+                engine: Backend::Sqlite(Engine::open_read_only(&path)?),
             }))
         })
         .await
         .map_err(|_| StoreError::WriterGone)?
     }
 
-    /// A test hook: every commit waits this long first, as on a slow disk.
+    /// Connects to the PostgreSQL database at `url` (the password from `password` when
+    /// the URL has none) and brings its schema up to date; several instances may share
+    /// it.
+    pub async fn connect(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        Ok(Store {
+            engine: Backend::Postgres(postgres::Engine::connect(url, password).await?),
+        })
+    }
+
+    /// A test hook: every commit waits this long first, as on a slow disk (the
+    /// embedded engine only).
     #[doc(hidden)]
     pub fn delay_commits(&self, by: Duration) {
-        self.engine.delay_commits(by);
+        if let Backend::Sqlite(engine) = &self.engine {
+            engine.delay_commits(by);
+        }
     }
 
     pub async fn feed_state(&self, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
         let feed = feed.clone();
-        self.engine.read(move |c| feeds::feed_state(c, &feed)).await
+        on_engine!(self,
+            e => e.read(move |c| feeds::feed_state(c, &feed)).await,
+            pg => postgres::feeds::feed_state(pg, &feed).await,
+        )
     }
 
     /// The state of each of `feeds` (the default for one never polled), in order.
     pub async fn feed_states_of(&self, feeds: &[FeedId]) -> Result<Vec<FeedState>, StoreError> {
         let ids = feeds.to_vec();
-        self.engine
-            .read(move |c| {
-                ids.iter()
-                    .map(|id| Ok(feeds::feed_state(c, id)?.unwrap_or_default()))
-                    .collect()
-            })
-            .await
+        on_engine!(self,
+            e => e.read(move |c| {
+                    ids.iter()
+                        .map(|id| Ok(feeds::feed_state(c, id)?.unwrap_or_default()))
+                        .collect()
+                })
+                .await,
+            pg => postgres::feeds::feed_states_of(pg, &ids).await,
+        )
     }
 
     /// Every feed the store knows: its state and how many items it has recorded.
     pub async fn feed_states(&self) -> Result<Vec<(FeedId, FeedState, u64)>, StoreError> {
-        self.engine.read(feeds::feed_states).await
+        on_engine!(self,
+            e => e.read(feeds::feed_states).await,
+            pg => postgres::feeds::feed_states(pg).await,
+        )
     }
 
     /// When polls of `feed` brought new items, newest first, at most `limit` times.
@@ -123,9 +165,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         let feed = feed.clone();
-        self.engine
-            .read(move |c| feeds::new_item_times(c, &feed, limit))
-            .await
+        on_engine!(self,
+            e => e.read(move |c| feeds::new_item_times(c, &feed, limit)).await,
+            pg => postgres::feeds::new_item_times(pg, &feed, limit).await,
+        )
     }
 
     /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -135,17 +178,19 @@ impl Store {
         keys: Vec<ItemKey>,
     ) -> Result<Vec<ItemKey>, StoreError> {
         let feed = feed.clone();
-        self.engine
-            .read(move |c| items::unseen(c, &feed, keys))
-            .await
+        on_engine!(self,
+            e => e.read(move |c| items::unseen(c, &feed, keys)).await,
+            pg => postgres::items::unseen(pg, &feed, keys).await,
+        )
     }
 
     /// Records a successful poll: new items as seen, their alerts queued, and the feed's
     /// validators, all in one transaction. Returns the ids of the queued rows.
     pub async fn record_poll(&self, poll: PollRecord) -> Result<Vec<i64>, StoreError> {
-        self.engine
-            .write(Commit::Grouped, move |c| items::record_poll(c, &poll))
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Grouped, move |c| items::record_poll(c, &poll)).await,
+            pg => postgres::items::record_poll(pg, &poll).await,
+        )
     }
 
     /// Records a poll that found nothing new (304) as a success.
@@ -155,11 +200,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let feed = feed.clone();
-        self.engine
-            .write(Commit::Grouped, move |c| {
-                feeds::record_unchanged(c, &feed, at)
-            })
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Grouped, move |c| feeds::record_unchanged(c, &feed, at)).await,
+            pg => postgres::feeds::record_unchanged(pg, &feed, at).await,
+        )
     }
 
     /// Records a failed poll; returns how many polls in a row have now failed.
@@ -170,11 +214,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let feed = feed.clone();
-        self.engine
-            .write(Commit::Grouped, move |c| {
-                feeds::record_failure(c, &feed, &failure, at)
-            })
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Grouped, move |c| feeds::record_failure(c, &feed, &failure, at)).await,
+            pg => postgres::feeds::record_failure(pg, &feed, &failure, at).await,
+        )
     }
 
     /// Declares a feed broken (`broken`) or recovered, and queues the alerts that say
@@ -187,11 +230,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let feed = feed.clone();
-        self.engine
-            .write(Commit::Grouped, move |c| {
-                feeds::set_health(c, &feed, broken, &alerts, at)
-            })
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Grouped, move |c| feeds::set_health(c, &feed, broken, &alerts, at)).await,
+            pg => postgres::feeds::set_health(pg, &feed, broken, &alerts, at).await,
+        )
     }
 
     /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
@@ -202,42 +244,51 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.engine
-            .write(Commit::Now, move |c| {
-                outbox::claim_due(c, now, limit, lease)
-            })
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| outbox::claim_due(c, now, limit, lease)).await,
+            pg => postgres::outbox::claim_due(pg, now, limit, lease).await,
+        )
     }
 
     /// Returns claims whose lease ran out to `pending`; says how many.
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.engine
-            .write(Commit::Now, move |c| outbox::release_expired(c, now))
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| outbox::release_expired(c, now)).await,
+            pg => postgres::outbox::release_expired(pg, now).await,
+        )
     }
 
     /// Failed alerts waiting for a retry beyond their lifetime (counted from when they
     /// were queued) are due when it ends instead; says how many.
     pub async fn end_waits_at_lifetime(&self, lifetime: Duration) -> Result<usize, StoreError> {
-        self.engine
-            .write(Commit::Now, move |c| outbox::end_waits_at(c, lifetime))
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| outbox::end_waits_at(c, lifetime)).await,
+            pg => postgres::outbox::end_waits_at(pg, lifetime).await,
+        )
     }
 
     /// Returns every claim to `pending`. Only for start-up, while holding the
-    /// [`StateLock`]: then no living process can be delivering them.
+    /// [`StateLock`]: then no living process can be delivering them. On a database
+    /// shared by several instances another one may be, so there claims are left to
+    /// expire with their lease.
     pub async fn release_claims(&self, _lock: &StateLock) -> Result<usize, StoreError> {
-        self.engine.write(Commit::Now, outbox::release_claims).await
+        on_engine!(self,
+            e => e.write(Commit::Now, outbox::release_claims).await,
+            _pg => Ok(0),
+        )
     }
 
     /// When the earliest pending alert is due, if any is pending.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.engine.read(outbox::next_due).await
+        on_engine!(self,
+            e => e.read(outbox::next_due).await,
+            pg => postgres::outbox::next_due(pg).await,
+        )
     }
 
     /// Claimed rows that the receiver accepted.
     pub async fn mark_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, outbox::Mark::Sent { at }).await
+        self.mark(ids, Mark::Sent { at }).await
     }
 
     /// Claimed rows that failed and get another try at `next_attempt`.
@@ -250,7 +301,7 @@ impl Store {
         let error = error.to_owned();
         self.mark(
             ids,
-            outbox::Mark::Retry {
+            Mark::Retry {
                 next_attempt,
                 error,
             },
@@ -261,7 +312,7 @@ impl Store {
     /// Claimed rows that wait, untried, until `until`: the end of their digest period,
     /// or a free slot in their channel's per-minute limit.
     pub async fn defer(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, outbox::Mark::Defer { until }).await
+        self.mark(ids, Mark::Defer { until }).await
     }
 
     /// Gives up on claimed rows: they stay in the outbox as dead letters with the error.
@@ -272,24 +323,28 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
-        self.mark(ids, outbox::Mark::Dead { at, error }).await
+        self.mark(ids, Mark::Dead { at, error }).await
     }
 
     /// Puts finished or held rows back in the queue as new: pending, no attempts, due
     /// at `now`.
     pub async fn requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, outbox::Mark::Requeue { now }).await
+        self.mark(ids, Mark::Requeue { now }).await
     }
 
-    async fn mark(&self, ids: &[i64], mark: outbox::Mark) -> Result<(), StoreError> {
+    async fn mark(&self, ids: &[i64], mark: Mark) -> Result<(), StoreError> {
         let ids = ids.to_vec();
-        self.engine
-            .write(Commit::Now, move |c| outbox::mark(c, &ids, &mark))
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| outbox::mark(c, &ids, &mark)).await,
+            pg => postgres::outbox::mark(pg, &ids, &mark).await,
+        )
     }
 
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.engine.read(outbox::counts).await
+        on_engine!(self,
+            e => e.read(outbox::counts).await,
+            pg => postgres::outbox::counts(pg).await,
+        )
     }
 
     /// Rows in `state` created at or after `since`, oldest first.
@@ -298,9 +353,10 @@ impl Store {
         state: OutboxState,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Replayable>, StoreError> {
-        self.engine
-            .read(move |c| outbox::replayable(c, state, since))
-            .await
+        on_engine!(self,
+            e => e.read(move |c| outbox::replayable(c, state, since)).await,
+            pg => postgres::outbox::replayable(pg, state, since).await,
+        )
     }
 
     /// Items first seen at or after `since` (and within [`RECENT`]), oldest first.
@@ -308,9 +364,10 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(FeedId, Item)>, StoreError> {
-        self.engine
-            .read(move |c| items::recent_items(c, since))
-            .await
+        on_engine!(self,
+            e => e.read(move |c| items::recent_items(c, since)).await,
+            pg => postgres::items::recent_items(pg, since).await,
+        )
     }
 
     /// Queues alerts found by trying new rules on recent items: like a poll's, an
@@ -322,11 +379,11 @@ impl Store {
         at: DateTime<Utc>,
         dedupe_within: Duration,
     ) -> Result<Vec<i64>, StoreError> {
-        self.engine
-            .write(Commit::Now, move |c| {
-                outbox::queue(c, &alerts, at, outbox::Queue::Send(dedupe_within))
-            })
-            .await
+        let how = Queue::Send(dedupe_within);
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| outbox::queue(c, &alerts, at, how)).await,
+            pg => postgres::outbox::queue_alone(pg, &alerts, at, how).await,
+        )
     }
 
     /// Sets (or with `None`, clears) a note for `status`.
@@ -337,27 +394,35 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.map(str::to_owned));
-        self.engine
-            .write(Commit::Now, move |c| {
-                notes::set(c, &key, value.as_deref(), at)
-            })
-            .await
+        on_engine!(self,
+            e => e.write(Commit::Now, move |c| notes::set(c, &key, value.as_deref(), at)).await,
+            pg => postgres::notes::set(pg, &key, value.as_deref(), at).await,
+        )
     }
 
     /// A note and when it was set.
     pub async fn note(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
         let key = key.to_owned();
-        self.engine.read(move |c| notes::get(c, &key)).await
+        on_engine!(self,
+            e => e.read(move |c| notes::get(c, &key)).await,
+            pg => postgres::notes::get(pg, &key).await,
+        )
     }
 
     /// Alerts waiting to be tried again after a failure, soonest first: for status.
     pub async fn retrying(&self) -> Result<Vec<Retrying>, StoreError> {
-        self.engine.read(outbox::retrying).await
+        on_engine!(self,
+            e => e.read(outbox::retrying).await,
+            pg => postgres::outbox::retrying(pg).await,
+        )
     }
 
     /// The last error of each dead letter, newest first, for status and tests.
     pub async fn dead_letters(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        self.engine.read(outbox::dead_letters).await
+        on_engine!(self,
+            e => e.read(outbox::dead_letters).await,
+            pg => postgres::outbox::dead_letters(pg).await,
+        )
     }
 }
 

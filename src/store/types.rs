@@ -5,7 +5,30 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::StoreError;
 use crate::model::{Alert, FeedId, Item, ItemKey, Validators};
+
+/// Seconds since the epoch as a time: both engines store times as Unix seconds.
+pub fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+}
+
+/// Content longer than this is cut when an item is kept (the start is what rules and
+/// snippets mostly need).
+const RECENT_CONTENT_BYTES: usize = 4 * 1024;
+
+/// An item as kept for [`RECENT`](super::RECENT): JSON, its content cut.
+pub fn recent_json(item: &Item) -> Result<String, StoreError> {
+    let cut = crate::model::floor_char_boundary(&item.content, RECENT_CONTENT_BYTES);
+    if cut < item.content.len() {
+        let mut item = item.clone();
+        item.content.truncate(cut);
+        serde_json::to_string(&item)
+    } else {
+        serde_json::to_string(item)
+    }
+    .map_err(|cause| StoreError::BadAlert { id: 0, cause })
+}
 
 /// What the store remembers about a feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,4 +177,45 @@ pub struct OutboxCounts {
     pub merged: u64,
     pub dead: u64,
     pub held: u64,
+}
+
+/// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
+/// that its items are still recorded as seen, their alerts not kept.
+pub const MAX_HELD_PER_FEED: usize = 1000;
+
+/// How the engines' `queue` files alerts.
+#[derive(Debug, Clone, Copy)]
+pub enum Queue {
+    /// To send, merging same-story alerts queued within the window (if not zero).
+    Send(std::time::Duration),
+    /// To hold (a flood), as they are, up to [`MAX_HELD_PER_FEED`] for their feed (all
+    /// of one feed).
+    Hold,
+}
+
+/// What becomes of claimed (or, for `Requeue`, finished) rows.
+#[derive(Debug, Clone)]
+pub enum Mark {
+    Sent {
+        at: DateTime<Utc>,
+    },
+    Retry {
+        next_attempt: DateTime<Utc>,
+        error: String,
+    },
+    Defer {
+        until: DateTime<Utc>,
+    },
+    Dead {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Requeue {
+        now: DateTime<Utc>,
+    },
+}
+
+/// The alert stored as JSON in outbox row `id`.
+pub fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
+    serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
 }

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{from_unix, outbox};
 use crate::model::Validators;
 use crate::model::{Alert, FeedId};
+use crate::store::types::Queue;
 use crate::store::{FeedState, StoreError};
 
 const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
@@ -148,12 +149,7 @@ pub fn set_health(
     let since = broken.then(|| at.timestamp());
     conn.prepare_cached("UPDATE feed_state SET broken_since = ?2 WHERE feed = ?1")?
         .execute(params![feed.0, since])?;
-    outbox::queue(
-        conn,
-        alerts,
-        at,
-        outbox::Queue::Send(std::time::Duration::ZERO),
-    )?;
+    outbox::queue(conn, alerts, at, Queue::Send(std::time::Duration::ZERO))?;
     Ok(())
 }
 

@@ -5,12 +5,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{feeds, outbox};
-use crate::model::{FeedId, Item, ItemKey, floor_char_boundary};
+use crate::model::{FeedId, Item, ItemKey};
+use crate::store::types::Queue;
+use crate::store::types::recent_json;
 use crate::store::{PollRecord, RECENT, StoreError};
-
-/// Content longer than this is cut when an item is kept (the start is what rules and
-/// snippets mostly need).
-const RECENT_CONTENT_BYTES: usize = 4 * 1024;
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
 pub fn unseen(
@@ -48,26 +46,13 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
         "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for item in &poll.recent {
-        let cut = floor_char_boundary(&item.content, RECENT_CONTENT_BYTES);
-        let json = if cut < item.content.len() {
-            let mut item = item.clone();
-            item.content.truncate(cut);
-            serde_json::to_string(&item)
-        } else {
-            serde_json::to_string(item)
-        }
-        .map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
+        let json = recent_json(item)?;
         keep.execute(params![poll.feed.0, item.key.0, at, json])?;
     }
     conn.prepare_cached("DELETE FROM recent_item WHERE seen < ?1")?
         .execute([at - RECENT.as_secs() as i64])?;
-    let ids = outbox::queue(
-        conn,
-        &poll.alerts,
-        poll.at,
-        outbox::Queue::Send(poll.dedupe_within),
-    )?;
-    outbox::queue(conn, &poll.held, poll.at, outbox::Queue::Hold)?;
+    let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
+    outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
     feeds::record_success(
         conn,
         &poll.feed,

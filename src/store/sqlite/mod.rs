@@ -24,11 +24,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+pub use super::types::from_unix;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -413,10 +413,6 @@ fn run_batch(
         std::thread::sleep(Duration::from_micros(micros));
     }
     tx.commit()
-}
-
-pub fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(secs, 0)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -6,21 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::from_unix;
 use crate::model::{Alert, Source, StoryKeys};
+use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of};
 use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
-
-/// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
-/// that its items are still recorded as seen, their alerts not kept.
-pub const MAX_HELD_PER_FEED: usize = 1000;
-
-/// How [`queue`] files alerts.
-#[derive(Debug, Clone, Copy)]
-pub enum Queue {
-    /// To send, merging same-story alerts queued within the window (if not zero).
-    Send(std::time::Duration),
-    /// To hold (a flood), as they are, up to [`MAX_HELD_PER_FEED`] for their feed (all
-    /// of one feed).
-    Hold,
-}
 
 /// Queues alerts (an alert already queued for the same item and channel is left
 /// alone); returns the ids of the new rows to send. An alert about a story already
@@ -189,28 +176,6 @@ pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> 
     Ok(next.and_then(from_unix))
 }
 
-/// What becomes of claimed (or, for `Requeue`, finished) rows.
-#[derive(Debug, Clone)]
-pub enum Mark {
-    Sent {
-        at: DateTime<Utc>,
-    },
-    Retry {
-        next_attempt: DateTime<Utc>,
-        error: String,
-    },
-    Defer {
-        until: DateTime<Utc>,
-    },
-    Dead {
-        at: DateTime<Utc>,
-        error: String,
-    },
-    Requeue {
-        now: DateTime<Utc>,
-    },
-}
-
 /// Moves each of `ids` as `mark` says, if it is in the state the move starts from.
 pub fn mark(conn: &Connection, ids: &[i64], mark: &Mark) -> Result<(), StoreError> {
     let (sql, rest): (&str, Vec<Box<dyn rusqlite::ToSql>>) = match mark {
@@ -334,9 +299,4 @@ pub fn dead_letters(conn: &Connection) -> Result<Vec<(i64, String, String)>, Sto
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The alert stored as JSON in outbox row `id`.
-fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
-    serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
 }

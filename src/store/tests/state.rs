@@ -4,49 +4,51 @@ use super::*;
 
 #[tokio::test]
 async fn failures_count_up_and_a_success_resets_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("flaky".into());
-    assert_eq!(
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("flaky".into());
+        assert_eq!(
+            store
+                .record_failure(&feed, failure("timeout", "slow"), at(1))
+                .await
+                .expect("1"),
+            1
+        );
+        // Regression: a feed's Retry-After lived only in memory, so a restart polled it at
+        // once and `status` showed the interval's next poll.
+        let busy = Failure {
+            retry_after_until: Some(at(3600)),
+            ..failure("http_status", "503")
+        };
+        assert_eq!(
+            store.record_failure(&feed, busy, at(2)).await.expect("2"),
+            2
+        );
+        let state = store.feed_state(&feed).await.expect("query").expect("row");
+        assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
+        assert_eq!(state.last_success, None);
+        assert_eq!(state.retry_after_until, Some(at(3600)));
         store
-            .record_failure(&feed, failure("timeout", "slow"), at(1))
+            .record_poll(PollRecord {
+                feed: feed.clone(),
+                new_keys: vec![],
+                recent: vec![],
+                alerts: vec![],
+                held: vec![],
+                validators: Validators::default(),
+                flooding: None,
+                repaired: None,
+                at: at(3),
+                dedupe_within: std::time::Duration::ZERO,
+            })
             .await
-            .expect("1"),
-        1
-    );
-    // Regression: a feed's Retry-After lived only in memory, so a restart polled it at
-    // once and `status` showed the interval's next poll.
-    let busy = Failure {
-        retry_after_until: Some(at(3600)),
-        ..failure("http_status", "503")
-    };
-    assert_eq!(
-        store.record_failure(&feed, busy, at(2)).await.expect("2"),
-        2
-    );
-    let state = store.feed_state(&feed).await.expect("query").expect("row");
-    assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
-    assert_eq!(state.last_success, None);
-    assert_eq!(state.retry_after_until, Some(at(3600)));
-    store
-        .record_poll(PollRecord {
-            feed: feed.clone(),
-            new_keys: vec![],
-            recent: vec![],
-            alerts: vec![],
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            at: at(3),
-            dedupe_within: std::time::Duration::ZERO,
-        })
-        .await
-        .expect("recorded");
-    let state = store.feed_state(&feed).await.expect("query").expect("row");
-    assert_eq!(state.consecutive_failures, 0);
-    assert_eq!(state.last_error, None);
-    assert_eq!(state.retry_after_until, None, "a success ends the wait");
+            .expect("recorded");
+        let state = store.feed_state(&feed).await.expect("query").expect("row");
+        assert_eq!(state.consecutive_failures, 0);
+        assert_eq!(state.last_error, None);
+        assert_eq!(state.retry_after_until, None, "a success ends the wait");
+    }
 }
 
 #[tokio::test]
@@ -101,35 +103,37 @@ async fn feed_states_list_every_feed_with_its_item_count() {
 
 #[tokio::test]
 async fn new_item_times_are_the_distinct_polls_that_brought_news() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("wire".into());
-    for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
-        let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
-        store
-            .record_poll(PollRecord {
-                feed: feed.clone(),
-                new_keys: keys.to_vec(),
-                recent: vec![],
-                alerts: vec![],
-                held: vec![],
-                validators: Validators::default(),
-                flooding: None,
-                repaired: None,
-                at: at(t),
-                dedupe_within: std::time::Duration::ZERO,
-            })
-            .await
-            .expect("recorded");
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
+            let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
+            store
+                .record_poll(PollRecord {
+                    feed: feed.clone(),
+                    new_keys: keys.to_vec(),
+                    recent: vec![],
+                    alerts: vec![],
+                    held: vec![],
+                    validators: Validators::default(),
+                    flooding: None,
+                    repaired: None,
+                    at: at(t),
+                    dedupe_within: std::time::Duration::ZERO,
+                })
+                .await
+                .expect("recorded");
+        }
+        assert_eq!(
+            store.new_item_times(&feed, 10).await.expect("query"),
+            [at(20), at(10)]
+        );
+        assert_eq!(
+            store.new_item_times(&feed, 1).await.expect("query"),
+            [at(20)]
+        );
     }
-    assert_eq!(
-        store.new_item_times(&feed, 10).await.expect("query"),
-        [at(20), at(10)]
-    );
-    assert_eq!(
-        store.new_item_times(&feed, 1).await.expect("query"),
-        [at(20)]
-    );
 }
 
 #[tokio::test]
@@ -192,113 +196,119 @@ async fn the_database_runs_in_wal_mode_with_full_sync() {
 
 #[tokio::test]
 async fn notes_are_set_replaced_and_cleared() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    assert_eq!(store.note("config_error").await.expect("query"), None);
-    store
-        .set_note("config_error", Some("bad"), at(10))
-        .await
-        .expect("set");
-    store
-        .set_note("config_error", Some("worse"), at(20))
-        .await
-        .expect("replace");
-    assert_eq!(
-        store.note("config_error").await.expect("query"),
-        Some(("worse".to_string(), at(20)))
-    );
-    store
-        .set_note("config_error", None, at(30))
-        .await
-        .expect("clear");
-    assert_eq!(store.note("config_error").await.expect("query"), None);
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        assert_eq!(store.note("config_error").await.expect("query"), None);
+        store
+            .set_note("config_error", Some("bad"), at(10))
+            .await
+            .expect("set");
+        store
+            .set_note("config_error", Some("worse"), at(20))
+            .await
+            .expect("replace");
+        assert_eq!(
+            store.note("config_error").await.expect("query"),
+            Some(("worse".to_string(), at(20)))
+        );
+        store
+            .set_note("config_error", None, at(30))
+            .await
+            .expect("clear");
+        assert_eq!(store.note("config_error").await.expect("query"), None);
+    }
 }
 
 #[tokio::test]
 async fn recent_items_are_kept_a_day_with_their_content_cut() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("wire".into());
-    let item = |key: &str, content: String| Item {
-        key: ItemKey(key.into()),
-        title: format!("title {key}"),
-        link: None,
-        published: None,
-        summary: String::new(),
-        content,
-        author: String::new(),
-        categories: String::new(),
-        html: None,
-    };
-    let poll = async |items: &[&Item], when: i64| {
-        store
-            .record_poll(PollRecord {
-                feed: feed.clone(),
-                new_keys: items.iter().map(|i| i.key.clone()).collect(),
-                recent: items.iter().map(|i| (*i).clone()).collect(),
-                alerts: vec![],
-                held: vec![],
-                validators: Validators::default(),
-                flooding: None,
-                repaired: None,
-                at: at(when),
-                dedupe_within: std::time::Duration::ZERO,
-            })
-            .await
-            .expect("recorded");
-    };
-    let day = RECENT.as_secs() as i64;
-    let old = item("old", "é".repeat(10_000));
-    poll(&[&old], 1000).await;
-    let kept = store.recent_items(at(0)).await.expect("query");
-    assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].1.content.len(), 4 * 1024, "cut at a char boundary");
-    assert_eq!(kept[0].0, feed);
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        let item = |key: &str, content: String| Item {
+            key: ItemKey(key.into()),
+            title: format!("title {key}"),
+            link: None,
+            published: None,
+            summary: String::new(),
+            content,
+            author: String::new(),
+            categories: String::new(),
+            html: None,
+        };
+        let poll = async |items: &[&Item], when: i64| {
+            store
+                .record_poll(PollRecord {
+                    feed: feed.clone(),
+                    new_keys: items.iter().map(|i| i.key.clone()).collect(),
+                    recent: items.iter().map(|i| (*i).clone()).collect(),
+                    alerts: vec![],
+                    held: vec![],
+                    validators: Validators::default(),
+                    flooding: None,
+                    repaired: None,
+                    at: at(when),
+                    dedupe_within: std::time::Duration::ZERO,
+                })
+                .await
+                .expect("recorded");
+        };
+        let day = RECENT.as_secs() as i64;
+        let old = item("old", "é".repeat(10_000));
+        poll(&[&old], 1000).await;
+        let kept = store.recent_items(at(0)).await.expect("query");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1.content.len(), 4 * 1024, "cut at a char boundary");
+        assert_eq!(kept[0].0, feed);
 
-    let new = item("new", "short".into());
-    poll(&[&new], 1000 + day + 1).await;
-    let kept = store.recent_items(at(0)).await.expect("query");
-    assert_eq!(kept.len(), 1, "the day-old item is pruned");
-    assert_eq!(kept[0].1, new);
-    assert!(
-        store
-            .recent_items(at(1000 + day + 2))
-            .await
-            .expect("query")
-            .is_empty()
-    );
+        let new = item("new", "short".into());
+        poll(&[&new], 1000 + day + 1).await;
+        let kept = store.recent_items(at(0)).await.expect("query");
+        assert_eq!(kept.len(), 1, "the day-old item is pruned");
+        assert_eq!(kept[0].1, new);
+        assert!(
+            store
+                .recent_items(at(1000 + day + 2))
+                .await
+                .expect("query")
+                .is_empty()
+        );
+    }
 }
 
 /// Rows an older newshound parked beyond their lifetime (an uncapped Retry-After) get
 /// their last try when the lifetime ends; rows waiting for a digest are left alone.
 #[tokio::test]
 async fn waits_beyond_the_lifetime_end_when_it_does() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("wire".into());
-    queue(&store, &feed, &["failed", "digest"], 100).await;
-    let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
-    let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
-    let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
-        .expect("date")
-        .with_timezone(&Utc);
-    store
-        .mark_retry(&[id("failed")], year_9999, "503")
-        .await
-        .expect("retry");
-    store
-        .defer(&[id("digest")], at(100 + 7200))
-        .await
-        .expect("defer");
-    let hour = std::time::Duration::from_secs(3600);
-    assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
-    assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
-    let due = store
-        .claim_due(at(100 + 3600), 10, LEASE)
-        .await
-        .expect("claim");
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].id, id("failed"));
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        queue(store, &feed, &["failed", "digest"], 100).await;
+        let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+        let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
+        let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        store
+            .mark_retry(&[id("failed")], year_9999, "503")
+            .await
+            .expect("retry");
+        store
+            .defer(&[id("digest")], at(100 + 7200))
+            .await
+            .expect("defer");
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
+        assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
+        let due = store
+            .claim_due(at(100 + 3600), 10, LEASE)
+            .await
+            .expect("claim");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].id, id("failed"));
+    }
 }
 
 /// Regression: error chains repeated themselves in the one line a user sees

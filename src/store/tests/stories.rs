@@ -36,113 +36,119 @@ async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Ve
 
 #[tokio::test]
 async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let first = story(
-        "wire",
-        "w1",
-        "Talks in Geneva",
-        Some("https://news.example.org/a?id=1"),
-    );
-    let again = story(
-        "mirror",
-        "m9",
-        "Geneva: the talks",
-        Some("http://www.news.example.org/a?utm_source=rss&id=1"),
-    );
-    let same_title = story(
-        "agency",
-        "a3",
-        "TALKS in Geneva!",
-        Some("https://agency.example.com/x"),
-    );
-    assert_eq!(
-        poll_with(&store, vec![("me".into(), first)], 100)
-            .await
-            .len(),
-        1
-    );
-    assert!(
-        poll_with(&store, vec![("me".into(), again)], 200)
-            .await
-            .is_empty()
-    );
-    // Too short a title to say it is the same story: a separate alert.
-    assert_eq!(
-        poll_with(&store, vec![("me".into(), same_title)], 300)
-            .await
-            .len(),
-        1
-    );
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let first = story(
+            "wire",
+            "w1",
+            "Talks in Geneva",
+            Some("https://news.example.org/a?id=1"),
+        );
+        let again = story(
+            "mirror",
+            "m9",
+            "Geneva: the talks",
+            Some("http://www.news.example.org/a?utm_source=rss&id=1"),
+        );
+        let same_title = story(
+            "agency",
+            "a3",
+            "TALKS in Geneva!",
+            Some("https://agency.example.com/x"),
+        );
+        assert_eq!(
+            poll_with(store, vec![("me".into(), first)], 100)
+                .await
+                .len(),
+            1
+        );
+        assert!(
+            poll_with(store, vec![("me".into(), again)], 200)
+                .await
+                .is_empty()
+        );
+        // Too short a title to say it is the same story: a separate alert.
+        assert_eq!(
+            poll_with(store, vec![("me".into(), same_title)], 300)
+                .await
+                .len(),
+            1
+        );
 
-    let counts = store.outbox_counts().await.expect("counts");
-    assert_eq!((counts.pending, counts.merged), (2, 1));
-    let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
-    assert_eq!(due[0].alert.key.0, "w1");
-    assert_eq!(
-        due[0].alert.also_in,
-        [Source {
-            feed: FeedId("mirror".into()),
-            title: "Geneva: the talks".into(),
-            link: Some("http://www.news.example.org/a?utm_source=rss&id=1".into()),
-        }]
-    );
+        let counts = store.outbox_counts().await.expect("counts");
+        assert_eq!((counts.pending, counts.merged), (2, 1));
+        let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
+        assert_eq!(due[0].alert.key.0, "w1");
+        assert_eq!(
+            due[0].alert.also_in,
+            [Source {
+                feed: FeedId("mirror".into()),
+                title: "Geneva: the talks".into(),
+                link: Some("http://www.news.example.org/a?utm_source=rss&id=1".into()),
+            }]
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let title = "Lavrov and Blinken meet in Geneva";
-    let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
-    let id = poll_with(&store, vec![("me".into(), first)], 100).await[0];
-    store.claim_due(at(100), 10, LEASE).await.expect("claim");
-    store.mark_sent(&[id], at(101)).await.expect("sent");
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let title = "Lavrov and Blinken meet in Geneva";
+        let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
+        let id = poll_with(store, vec![("me".into(), first)], 100).await[0];
+        store.claim_due(at(100), 10, LEASE).await.expect("claim");
+        store.mark_sent(&[id], at(101)).await.expect("sent");
 
-    let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
-    assert!(
-        poll_with(&store, vec![("me".into(), copy.clone())], 200)
-            .await
-            .is_empty()
-    );
-    // Another channel has not had it: it gets its own alert.
-    assert_eq!(
-        poll_with(&store, vec![("team".into(), copy)], 200)
-            .await
-            .len(),
-        1
-    );
-    // After the window, the story is news again.
-    let later = story("later", "l1", title, None);
-    assert_eq!(
-        poll_with(&store, vec![("me".into(), later)], 100 + 3601)
-            .await
-            .len(),
-        1
-    );
-    let counts = store.outbox_counts().await.expect("counts");
-    assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
+        let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
+        assert!(
+            poll_with(store, vec![("me".into(), copy.clone())], 200)
+                .await
+                .is_empty()
+        );
+        // Another channel has not had it: it gets its own alert.
+        assert_eq!(
+            poll_with(store, vec![("team".into(), copy)], 200)
+                .await
+                .len(),
+            1
+        );
+        // After the window, the story is news again.
+        let later = story("later", "l1", title, None);
+        assert_eq!(
+            poll_with(store, vec![("me".into(), later)], 100 + 3601)
+                .await
+                .len(),
+            1
+        );
+        let counts = store.outbox_counts().await.expect("counts");
+        assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
+    }
 }
 
 #[tokio::test]
 async fn notices_are_never_merged() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("wire".into());
-    let notice = |key: &str| Alert {
-        link: Some("https://wire.example.org/feed".into()),
-        ..alert(&feed, key)
-    };
-    assert_eq!(
-        poll_with(&store, vec![("me".into(), notice("broken"))], 100)
-            .await
-            .len(),
-        1
-    );
-    assert_eq!(
-        poll_with(&store, vec![("me".into(), notice("fixed"))], 200)
-            .await
-            .len(),
-        1
-    );
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        let notice = |key: &str| Alert {
+            link: Some("https://wire.example.org/feed".into()),
+            ..alert(&feed, key)
+        };
+        assert_eq!(
+            poll_with(store, vec![("me".into(), notice("broken"))], 100)
+                .await
+                .len(),
+            1
+        );
+        assert_eq!(
+            poll_with(store, vec![("me".into(), notice("fixed"))], 200)
+                .await
+                .len(),
+            1
+        );
+    }
 }

@@ -1,0 +1,207 @@
+//! The PostgreSQL engine, for several newshound instances sharing one database: a
+//! small pool of connections (deadpool-postgres), one transaction per write, with
+//! PostgreSQL's own durability (a commit that returned is on disk). Row locks with
+//! `SKIP LOCKED` let instances claim outbox rows without waiting on each other, and the
+//! unique keys of `seen_item` and `outbox` mean two instances can never queue the
+//! same item twice.
+//!
+//! The schema is migrated under an advisory lock, so instances starting together do
+//! not race. All its SQL is in `{feeds,items,outbox,notes}.rs`, one function per
+//! operation of the store, each taking the [`Engine`].
+
+pub mod feeds;
+pub mod items;
+pub mod notes;
+pub mod outbox;
+
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::config::SslMode;
+
+use super::StoreError;
+
+/// Each entry upgrades the schema by one version; `newshound_schema` says how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+/// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
+const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;
+/// Connections in the pool: polls and deliveries share them.
+const CONNECTIONS: usize = 16;
+
+/// The PostgreSQL engine: a pool of connections to one database.
+pub struct Engine {
+    pool: Pool,
+    /// Where it is, without the password, for errors.
+    place: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("place", &self.place)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`; TLS when it
+    /// says `sslmode=require`), with `password` if the URL holds none, and brings its
+    /// schema up to date.
+    pub async fn connect(url: &str, password: Option<&str>) -> Result<Engine, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
+            place: redact(url),
+            cause: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        let place = place(&config);
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.get_ssl_mode() {
+            SslMode::Require => Manager::from_config(config, tls(), manager_config),
+            _ => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(CONNECTIONS)
+            .build()
+            .map_err(|e| StoreError::Postgres {
+                place: place.clone(),
+                cause: e.to_string(),
+            })?;
+        let engine = Engine { pool, place };
+        engine.migrate().await?;
+        Ok(engine)
+    }
+
+    /// A connection from the pool.
+    pub async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Postgres {
+            place: self.place.clone(),
+            cause: match e {
+                deadpool_postgres::PoolError::Backend(e) => said(&e),
+                other => other.to_string(),
+            },
+        })
+    }
+
+    /// An error of a query on this database.
+    pub fn error(&self, e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            place: self.place.clone(),
+            cause: said(&e),
+        }
+    }
+
+    /// Runs the migrations this database has not had, holding the advisory lock.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let fail = |e| self.error(e);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(fail)?;
+        let migrated = self.migrate_locked(&mut client).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(fail)?;
+        migrated
+    }
+
+    async fn migrate_locked(&self, client: &mut Object) -> Result<(), StoreError> {
+        let fail = |e| self.error(e);
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS newshound_schema (version INTEGER NOT NULL)")
+            .await
+            .map_err(fail)?;
+        let found: i64 = client
+            .query_one(
+                "SELECT coalesce(max(version), 0)::BIGINT FROM newshound_schema",
+                &[],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = client.transaction().await.map_err(fail)?;
+            tx.batch_execute(sql).await.map_err(fail)?;
+            let version = version as i32 + 1;
+            tx.execute("DELETE FROM newshound_schema", &[])
+                .await
+                .map_err(fail)?;
+            tx.execute(
+                "INSERT INTO newshound_schema (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// A TLS connector that trusts the usual web authorities.
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| {
+            // The provider supports the default versions; keep a config that fails to
+            // connect rather than none.
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+/// `user@host:port/db`, never the password.
+fn place(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or("?"),
+        config.get_dbname().unwrap_or("?")
+    )
+}
+
+/// A URL with its password, if any, replaced.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(the [store] url)".into(),
+    }
+}
+
+/// What a PostgreSQL error says, with the server's message (tokio-postgres keeps it
+/// in the error's source and says only "db error" itself).
+fn said(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}

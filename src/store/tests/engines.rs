@@ -1,0 +1,99 @@
+//! Fresh stores of each engine for the behaviour tests: SQLite in a temp dir, and
+//! PostgreSQL in a database of its own ([`TestDatabase`]), dropped after the test.
+
+use super::super::Store;
+use crate::store::testing::TestDatabase;
+
+/// A store and what keeps it alive (dropped after it).
+pub struct TestStore {
+    pub store: Store,
+    pub engine: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
+}
+
+/// A fresh store of each engine that can run here: SQLite always, PostgreSQL when a
+/// server answers.
+pub async fn engines() -> Vec<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut stores = vec![TestStore {
+        store: Store::open(dir.path()).await.expect("store opens"),
+        engine: "sqlite",
+        _dir: Some(dir),
+        _database: None,
+    }];
+    if let Some(database) = TestDatabase::create().await {
+        stores.push(TestStore {
+            store: Store::connect(&database.url, None)
+                .await
+                .expect("the PostgreSQL store opens"),
+            engine: "postgres",
+            _dir: None,
+            _database: Some(database),
+        });
+    }
+    stores
+}
+
+impl TestStore {
+    /// An outbox row's state, read past the store's interface.
+    pub async fn state_of(&self, id: i64) -> String {
+        let sql = "SELECT state FROM outbox WHERE id = $1";
+        match (&self._dir, &self._database) {
+            (Some(dir), _) => super::raw(dir.path())
+                .query_row(&sql.replace('$', "?"), [id], |r| r.get(0))
+                .expect("row exists"),
+            (_, Some(database)) => database
+                .client()
+                .await
+                .query_one(sql, &[&id])
+                .await
+                .expect("row exists")
+                .get(0),
+            (None, None) => unreachable!("a store is somewhere"),
+        }
+    }
+
+    /// Puts the only outbox row in `state`, claimed until 60 s after the epoch; its id.
+    pub async fn force_state(&self, state: &str) -> i64 {
+        let ids = self
+            .ids_of(
+                "UPDATE outbox SET state = $1, lease_until = 60 RETURNING id",
+                state,
+            )
+            .await;
+        assert_eq!(ids.len(), 1, "one row in the outbox");
+        ids[0]
+    }
+
+    /// Empties the outbox.
+    pub async fn clear_outbox(&self) {
+        self.ids_of("DELETE FROM outbox WHERE state <> $1 RETURNING id", "")
+            .await;
+    }
+
+    /// Runs `sql` with one text parameter past the store's interface; the ids it
+    /// returns.
+    async fn ids_of(&self, sql: &str, text: &str) -> Vec<i64> {
+        match (&self._dir, &self._database) {
+            (Some(dir), _) => {
+                let conn = super::raw(dir.path());
+                let mut stmt = conn.prepare(&sql.replace('$', "?")).expect("prepare");
+                stmt.query_map([text], |r| r.get(0))
+                    .expect("run")
+                    .collect::<Result<_, _>>()
+                    .expect("rows")
+            }
+            (_, Some(database)) => database
+                .client()
+                .await
+                .query(sql, &[&text])
+                .await
+                .expect("run")
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            (None, None) => unreachable!("a store is somewhere"),
+        }
+    }
+}
