@@ -482,3 +482,54 @@ fn a_tls_fingerprint_is_read_as_openssl_prints_it_and_checked() {
         "{err}"
     );
 }
+
+/// `[store]` takes a PostgreSQL URL, with its password in the URL or beside it (not
+/// both); anything else is refused with what to write instead.
+#[test]
+fn a_store_is_a_postgres_url_with_one_password() {
+    let with_store = |store: &str| format!("{VALID}\n[store]\n{store}\n");
+    let config = load(
+        &with_store("url = \"postgres://nh@db.internal:5432/newshound\"\npassword_env = \"PG_PW\""),
+        &[("SMTP_PW", "x"), ("PG_PW", "s3cret")],
+    )
+    .expect("valid");
+    let store = config.store.expect("a store");
+    assert_eq!(store.url, "postgres://nh@db.internal:5432/newshound");
+    assert_eq!(
+        store.password.map(|p| p.expose().to_owned()).as_deref(),
+        Some("s3cret")
+    );
+    assert!(
+        load(VALID, &[("SMTP_PW", "x")])
+            .expect("valid")
+            .store
+            .is_none()
+    );
+
+    for (store, expected) in [
+        (
+            "url = \"mysql://db/newshound\"",
+            "store.url: not a PostgreSQL URL; write it as \"postgres://user@host:5432/database\"",
+        ),
+        (
+            "url = \"postgres://nh:pw@db/newshound\"\npassword_env = \"PG_PW\"",
+            "store.url: the URL holds a password and so does password_file or password_env; keep one",
+        ),
+        (
+            "url = \"postgres://nh@db/newshound\"\npassword_env = \"PG_PW\"\npassword_file = \"pw\"",
+            "store.password_env: set password_file or password_env, not both",
+        ),
+        (
+            "url = \"postgres://nh@db/newshound\"\npassword_env = \"NOT_SET\"",
+            "store.password_env: environment variable NOT_SET is not set",
+        ),
+    ] {
+        let err = load(&with_store(store), &[("SMTP_PW", "x"), ("PG_PW", "y")])
+            .expect_err(expected)
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}
