@@ -59,7 +59,42 @@ pub(super) fn status(
     }
     write_table(&mut out, &feeds)?;
     write_outbox(&mut out, &snapshot)?;
+    write_instances(&mut out, config, &snapshot, now)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The instances sharing a `[store]` database, and a warning when their configs
+/// differ from each other or from this one.
+fn write_instances(
+    out: &mut impl Write,
+    config: &Config,
+    snapshot: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<()> {
+    if snapshot.instances.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "instances:")?;
+    for i in &snapshot.instances {
+        writeln!(
+            out,
+            "  {}: heartbeat {} s ago, started {}, polling {}, delivering {}, config {}",
+            i.name,
+            (now - i.heartbeat).num_seconds().max(0),
+            crate::model::rfc3339(i.started),
+            i.polling,
+            i.delivering,
+            i.config_hash
+        )?;
+    }
+    if snapshot.configs_differ(config) {
+        writeln!(
+            out,
+            "warning: the instances run different configs (this one is {}); give them the same file",
+            config.fingerprint()
+        )?;
+    }
+    Ok(())
 }
 
 /// One feed's line in `status`, from its report.
@@ -123,6 +158,18 @@ fn status_json(
                     "attempts": r.attempts,
                     "next_attempt": crate::model::rfc3339(r.next_attempt),
                     "error": r.last_error,
+                }))
+                .collect::<Vec<_>>(),
+            "instances": snapshot
+                .instances
+                .iter()
+                .map(|i| serde_json::json!({
+                    "name": i.name,
+                    "started": crate::model::rfc3339(i.started),
+                    "heartbeat": crate::model::rfc3339(i.heartbeat),
+                    "config_hash": i.config_hash,
+                    "polling": i.polling,
+                    "delivering": i.delivering,
                 }))
                 .collect::<Vec<_>>(),
             "dead_letters": snapshot.dead

@@ -315,6 +315,10 @@ impl Checker<'_> {
                 DEFAULT_DELIVERY_LIFETIME,
             )?,
             dedupe_window: d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW),
+            instance: d
+                .instance
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty()),
         })
     }
 

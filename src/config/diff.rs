@@ -115,6 +115,25 @@ impl ConfigDiff {
     }
 }
 
+impl Config {
+    /// A hash of what the config makes newshound do (feeds, rules, channels, daemon
+    /// settings; not where this instance keeps its own files, nor its name): instances
+    /// sharing a database compare it to warn when they run different configs.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let daemon = super::Daemon {
+            state_dir: std::path::PathBuf::new(),
+            instance: None,
+            ..self.daemon.clone()
+        };
+        let text = format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{daemon:?}",
+            self.feeds, self.rule_specs, self.routes, self.lists, self.channels, self.smtp
+        );
+        crate::model::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
+    }
+}
+
 impl fmt::Display for ConfigDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut phrases = self.feeds.phrases("feed");

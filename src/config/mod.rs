@@ -79,6 +79,9 @@ pub struct Daemon {
     /// The same story from another feed (or re-posted) this soon after its first
     /// alert is folded into that alert; zero turns it off.
     pub dedupe_window: Duration,
+    /// This instance's name among those sharing a `[store]` database; `None` for the
+    /// host name and process id.
+    pub instance: Option<String>,
     /// The longest a failing feed waits between polls.
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.

@@ -43,6 +43,7 @@ pub struct RawDaemon {
     pub delivery_lifetime: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub dedupe_window: Option<Duration>,
+    pub instance: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub max_backoff: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

@@ -23,6 +23,9 @@ use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.
 const BATCH: usize = 100;
+/// ... when several instances share the outbox: few enough that a claimed row never
+/// waits long for its turn, well within [`SHARED_LEASE`].
+const SHARED_BATCH: usize = 16;
 /// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
@@ -30,6 +33,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// How long a claimed row is ours. Longer than any single delivery can take (SMTP and
 /// webhook timeouts are well below it), so only a dead or hung dispatcher loses one.
 pub const LEASE: Duration = Duration::from_secs(10 * 60);
+/// ... when several instances share the outbox: a row claimed by an instance that died
+/// goes to another within this long. Longer than a delivery's timeouts (30 s by
+/// default), so a live instance's rows do not expire while it sends them.
+const SHARED_LEASE: Duration = Duration::from_secs(60);
 
 /// Messages on their way at the same time, all channels together; each channel has
 /// its own `max_in_flight` below this.
@@ -158,7 +165,11 @@ impl Dispatcher {
             .end_waits_at_lifetime(self.shared.config.daemon.delivery_lifetime)
             .await?;
         loop {
-            let rows = self.shared.store.claim_due(now, BATCH, LEASE).await?;
+            let (batch, lease) = match self.shared.store.is_shared() {
+                true => (SHARED_BATCH, SHARED_LEASE),
+                false => (BATCH, LEASE),
+            };
+            let rows = self.shared.store.claim_due(now, batch, lease).await?;
             if rows.is_empty() {
                 return Ok(report);
             }

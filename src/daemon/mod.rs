@@ -42,7 +42,7 @@ pub use clock::Clock;
 pub use dispatch::{DispatchReport, Dispatcher, backoff};
 pub use health::Health;
 pub use outcome::{PollError, PollOutcome};
-pub use pipeline::{Access, Pipeline, open_store};
+pub use pipeline::{Access, Pipeline, instance_name, open_store};
 pub use poll::Poller;
 pub use schedule::{by_source, group_due_at, group_interval, is_stale, next_poll_in};
 pub use service::{Loader, ServiceEvent, ServiceManager};
@@ -202,6 +202,10 @@ pub async fn serve(
         .set_note(CONFIG_ERROR, None, lasting.clock.now())
         .await?;
     lasting.health.tick();
+    lasting
+        .store
+        .heartbeat(&config.fingerprint(), lasting.clock.now())
+        .await?;
     let metrics = match config.daemon.listen {
         Some(addr) => {
             let health = Arc::clone(&lasting.health);
@@ -243,10 +247,18 @@ pub async fn serve(
                 }
                 let summary = service::summary(config, &lasting).await;
                 manager.notify(ServiceEvent::Status(&summary));
+                let fingerprint = config.fingerprint();
+                if let Err(e) = lasting.store.heartbeat(&fingerprint, lasting.clock.now()).await {
+                    warn!(error = %e, "cannot tell the other instances this one is alive");
+                }
             }
         }
     }
     manager.notify(ServiceEvent::Stopping);
     info!("shutting down");
-    current.finish().await
+    let finished = current.finish().await;
+    if let Err(e) = lasting.store.leave().await {
+        warn!(error = %e, "cannot tell the other instances this one stops");
+    }
+    finished
 }

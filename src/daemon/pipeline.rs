@@ -117,12 +117,27 @@ pub async fn open_store(config: &Config, access: Access) -> Result<Option<Store>
     match (&config.store, access) {
         (Some(shared), _) => {
             let password = shared.password.as_ref().map(|p| p.expose());
-            Store::connect(&shared.url, password).await.map(Some)
+            let instance = instance_name(config);
+            Store::connect(&shared.url, password, &instance)
+                .await
+                .map(Some)
         }
         (None, Access::Run) => Store::open(dir).await.map(Some),
         (None, Access::Existing) => Store::open_existing(dir).await,
         (None, Access::ReadOnly) => Store::open_read_only(dir).await,
     }
+}
+
+/// This instance's name among those sharing a database: `daemon.instance`, or the
+/// host name and the process id.
+pub fn instance_name(config: &Config) -> String {
+    config.daemon.instance.clone().unwrap_or_else(|| {
+        let host = hostname::get().map_or_else(
+            |_| "newshound".to_owned(),
+            |h| h.to_string_lossy().into_owned(),
+        );
+        format!("{host}-{}", std::process::id())
+    })
 }
 
 /// Takes the state directory's lock (a second daemon on it is refused), opens the

@@ -18,8 +18,12 @@ use super::schedule::{group_interval, next_poll_in};
 use super::shared::Shared;
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, FeedSource, ItemKey, Validators};
-use crate::store::{FeedState, PollRecord, StoreError};
+use crate::model::{FeedId, FeedSource, ItemKey, Validators, later};
+use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
+
+/// How long a poll claimed by an instance is its own, at least: one that died
+/// mid-poll leaves the source to the others after this long.
+const POLL_LEASE: Duration = Duration::from_secs(60);
 
 /// A parsed body, shared by the entries of a group.
 type Parsed = Result<Arc<ParsedFeed>, ParseError>;
@@ -72,10 +76,19 @@ impl Poller {
         shutdown: CancellationToken,
     ) {
         let interval = group_interval(&group);
+        let source = group
+            .first()
+            .map(|f| f.source.to_string())
+            .unwrap_or_default();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
+            }
+            // Instances sharing a database poll a source by turns.
+            if let Some(later) = self.claim(&source).await {
+                wait = later;
+                continue;
             }
             // A poll in progress is not abandoned on shutdown: `run` waits for it
             // (bounded). Its failures are recorded and logged inside.
@@ -103,6 +116,30 @@ impl Poller {
             // ±10% so that feeds with the same interval drift apart instead of firing
             // together.
             wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
+            let next_due = later(self.shared.clock.now(), wait);
+            if let Err(e) = self.shared.store.poll_done(&source, next_due).await {
+                warn!(error = %e, "cannot record when the feed is next due");
+            }
+        }
+    }
+
+    /// Claims the poll of `source` for this instance; `None` when it may poll now,
+    /// else how long to wait before asking again (another instance polls it, or polled
+    /// it and set when it is next due).
+    async fn claim(&self, source: &str) -> Option<Duration> {
+        let now = self.shared.clock.now();
+        let lease = POLL_LEASE.max(self.shared.config.daemon.fetch_timeout * 2);
+        match self.shared.store.claim_poll(source, now, lease).await {
+            Ok(PollClaim::Granted) => None,
+            // A moment more, so that instances asking again do not all ask at once.
+            Ok(PollClaim::Later(at)) => Some(
+                (at - now).to_std().unwrap_or(Duration::ZERO)
+                    + Duration::from_millis(fastrand::u64(0..1000)),
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot claim the feed's poll; trying again soon");
+                Some(POLL_LEASE)
+            }
         }
     }
 

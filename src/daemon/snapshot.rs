@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::schedule::{by_source, group_due_at};
 use crate::config::Config;
 use crate::model::FeedId;
-use crate::store::{FeedState, OutboxCounts, Retrying, Store, StoreError};
+use crate::store::{FeedState, Instance, OutboxCounts, Retrying, Store, StoreError};
 
 /// The store note holding why the config on disk is not the one running.
 pub const CONFIG_ERROR: &str = "config_error";
@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub dead: Vec<(i64, String, String)>,
     /// The config change the daemon refused, and when (read by `read_full` only).
     pub refused: Option<(String, DateTime<Utc>)>,
+    /// The instances sharing a `[store]` database (read by `read_full` only).
+    pub instances: Vec<Instance>,
 }
 
 impl Snapshot {
@@ -96,6 +98,7 @@ impl Snapshot {
             retrying: store.retrying().await?,
             dead: store.dead_letters().await?,
             refused: store.note(CONFIG_ERROR).await?,
+            instances: store.instances(now).await?,
         })
     }
 
@@ -105,6 +108,13 @@ impl Snapshot {
             .iter()
             .filter(|f| f.state.broken_since.is_some())
             .count()
+    }
+
+    /// Whether the instances sharing the database run different configs, or one
+    /// other than `config`.
+    pub fn configs_differ(&self, config: &Config) -> bool {
+        let mine = config.fingerprint();
+        self.instances.iter().any(|i| i.config_hash != mine)
     }
 
     /// The last successful poll of any feed.

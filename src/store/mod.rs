@@ -7,7 +7,8 @@
 //! alerts it causes, and neither can exist without the other after a crash.
 //!
 //! This file holds [`Store`], the boundary; `types` what crosses it; `error` its errors
-//! and the state directory's lock; `sqlite` the embedded engine, with all its SQL in
+//! and the state directory's lock; `instances` what instances sharing a database
+//! coordinate through (polls by turns, heartbeats); `sqlite` the embedded engine, with all its SQL in
 //! `sqlite/{feeds,items,outbox,notes}.rs` and its migrations beside them.
 
 mod error;
@@ -27,7 +28,8 @@ pub use error::{StateLock, StoreError};
 use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 pub use types::MAX_HELD_PER_FEED;
 pub use types::{
-    Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, Replayable, Retrying,
+    Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim, PollRecord,
+    Replayable, Retrying,
 };
 use types::{Mark, Queue};
 
@@ -64,6 +66,9 @@ macro_rules! on_engine {
         }
     };
 }
+
+// After the macro, which it uses.
+mod instances;
 
 impl Store {
     /// Opens (creating if needed) the embedded database in `state_dir` and brings its
@@ -113,9 +118,15 @@ impl Store {
     /// Connects to the PostgreSQL database at `url` (the password from `password` when
     /// the URL has none) and brings its schema up to date; several instances may share
     /// it.
-    pub async fn connect(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+    /// `instance` names this process among those sharing the database.
+    pub async fn connect(
+        url: &str,
+        password: Option<&str>,
+        instance: &str,
+    ) -> Result<Store, StoreError> {
+        let engine = postgres::Engine::connect(url, password, instance).await?;
         Ok(Store {
-            engine: Backend::Postgres(postgres::Engine::connect(url, password).await?),
+            engine: Backend::Postgres(engine),
         })
     }
 

@@ -379,6 +379,7 @@ async fn outbox_state_machine_follows_its_table() {
 }
 
 mod engines;
+mod shared;
 mod state;
 mod stories;
 

@@ -219,3 +219,27 @@ pub enum Mark {
 pub fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
     serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
 }
+
+/// Whether this instance may poll a source now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollClaim {
+    /// It may: no other instance polls it, and it is due.
+    Granted,
+    /// Not before this time: another instance polls it, or polled it and set when it
+    /// is next due.
+    Later(DateTime<Utc>),
+}
+
+/// An instance sharing the state, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub name: String,
+    pub started: DateTime<Utc>,
+    pub heartbeat: DateTime<Utc>,
+    /// A hash of its effective config: instances that differ run different configs.
+    pub config_hash: String,
+    /// Sources it is polling now.
+    pub polling: u64,
+    /// Alerts it is delivering now.
+    pub delivering: u64,
+}

@@ -13,6 +13,7 @@ pub mod feeds;
 pub mod items;
 pub mod notes;
 pub mod outbox;
+pub mod shared;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use tokio_postgres::config::SslMode;
 use super::StoreError;
 
 /// Each entry upgrades the schema by one version; `newshound_schema` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration_2.sql")];
 /// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;
 /// Connections in the pool: polls and deliveries share them.
@@ -33,6 +34,8 @@ pub struct Engine {
     pool: Pool,
     /// Where it is, without the password, for errors.
     place: String,
+    /// This instance's name, recorded with what it claims.
+    pub instance: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -47,7 +50,11 @@ impl Engine {
     /// Connects to the database at `url` (`postgres://user@host:port/db`; TLS when it
     /// says `sslmode=require`), with `password` if the URL holds none, and brings its
     /// schema up to date.
-    pub async fn connect(url: &str, password: Option<&str>) -> Result<Engine, StoreError> {
+    pub async fn connect(
+        url: &str,
+        password: Option<&str>,
+        instance: &str,
+    ) -> Result<Engine, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
             place: redact(url),
             cause: format!("not a PostgreSQL URL: {e}"),
@@ -70,7 +77,11 @@ impl Engine {
                 place: place.clone(),
                 cause: e.to_string(),
             })?;
-        let engine = Engine { pool, place };
+        let engine = Engine {
+            pool,
+            place,
+            instance: instance.to_owned(),
+        };
         engine.migrate().await?;
         Ok(engine)
     }

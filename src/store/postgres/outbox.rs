@@ -135,13 +135,13 @@ pub async fn claim_due(
     let until = now.timestamp().saturating_add(lease.as_secs() as i64);
     let rows = client
         .query(
-            "UPDATE outbox SET state = 'sending', lease_until = $3
+            "UPDATE outbox SET state = 'sending', lease_until = $3, claimed_by = $4
              WHERE id IN (SELECT id FROM outbox
                           WHERE state = 'pending' AND next_attempt <= $1
                           ORDER BY next_attempt, id LIMIT $2
                           FOR UPDATE SKIP LOCKED)
              RETURNING id, channel, alert, attempts, created",
-            &[&now.timestamp(), &(limit as i64), &until],
+            &[&now.timestamp(), &(limit as i64), &until, &engine.instance],
         )
         .await
         .map_err(|e| engine.error(e))?;

@@ -24,7 +24,7 @@ pub async fn engines() -> Vec<TestStore> {
     }];
     if let Some(database) = TestDatabase::create().await {
         stores.push(TestStore {
-            store: Store::connect(&database.url, None)
+            store: Store::connect(&database.url, None, "test")
                 .await
                 .expect("the PostgreSQL store opens"),
             engine: "postgres",

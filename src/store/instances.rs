@@ -1,0 +1,64 @@
+//! What instances sharing a database coordinate through: who polls a source now and
+//! when it is next due, and who is alive. The embedded store has a single instance
+//! (its state directory is locked), for which all of this is a no-op.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Backend, Instance, PollClaim, Store, StoreError, postgres};
+
+impl Store {
+    /// Whether other instances may share this state (a PostgreSQL database).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Backend::Postgres(_))
+    }
+
+    /// Claims the poll of `source` for this instance until `now + lease`, when no
+    /// other instance is polling it and it is due. The embedded store has one
+    /// instance (its state directory is locked), which may always poll.
+    pub async fn claim_poll(
+        &self,
+        source: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<PollClaim, StoreError> {
+        on_engine!(self,
+            _e => Ok(PollClaim::Granted),
+            pg => postgres::shared::claim_poll(pg, source, now, lease).await,
+        )
+    }
+
+    /// This instance polled `source`; whichever instance claims it next, it is due at
+    /// `next_due`.
+    pub async fn poll_done(&self, source: &str, next_due: DateTime<Utc>) -> Result<(), StoreError> {
+        on_engine!(self,
+            _e => Ok(()),
+            pg => postgres::shared::poll_done(pg, source, next_due).await,
+        )
+    }
+
+    /// Says this instance is alive, running the config with `config_hash`.
+    pub async fn heartbeat(&self, config_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_engine!(self,
+            _e => Ok(()),
+            pg => postgres::shared::heartbeat(pg, config_hash, now).await,
+        )
+    }
+
+    /// This instance stops: it leaves the list of instances, and frees its polls.
+    pub async fn leave(&self) -> Result<(), StoreError> {
+        on_engine!(self,
+            _e => Ok(()),
+            pg => postgres::shared::leave(pg).await,
+        )
+    }
+
+    /// The instances sharing the state, by name (none for the embedded store).
+    pub async fn instances(&self, now: DateTime<Utc>) -> Result<Vec<Instance>, StoreError> {
+        on_engine!(self,
+            _e => Ok(Vec::new()),
+            pg => postgres::shared::instances(pg, now).await,
+        )
+    }
+}

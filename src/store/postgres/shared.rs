@@ -1,0 +1,124 @@
+//! What several instances on one database coordinate through: who polls which
+//! source (`poll_claim`) and who is alive (`instance`).
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use crate::store::types::from_unix;
+use crate::store::{Instance, PollClaim, StoreError};
+
+/// Claims the poll of `source` for this instance until `now + lease`, if no other
+/// instance holds it and it is due; otherwise says when to ask again.
+pub async fn claim_poll(
+    engine: &Engine,
+    source: &str,
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+) -> Result<PollClaim, StoreError> {
+    let client = engine.client().await?;
+    let fail = |e| engine.error(e);
+    let (now, until) = (now.timestamp(), now.timestamp() + lease.as_secs() as i64);
+    let granted = client
+        .query_opt(
+            "INSERT INTO poll_claim (source, holder, lease_until) VALUES ($1, $2, $4)
+             ON CONFLICT (source) DO UPDATE SET holder = excluded.holder,
+                                                lease_until = excluded.lease_until
+             WHERE (poll_claim.lease_until IS NULL OR poll_claim.lease_until <= $3)
+               AND (poll_claim.next_due IS NULL OR poll_claim.next_due <= $3)
+             RETURNING 1",
+            &[&source, &engine.instance, &now, &until],
+        )
+        .await
+        .map_err(fail)?;
+    if granted.is_some() {
+        return Ok(PollClaim::Granted);
+    }
+    let row = client
+        .query_one(
+            "SELECT greatest(coalesce(lease_until, 0), coalesce(next_due, 0))
+             FROM poll_claim WHERE source = $1",
+            &[&source],
+        )
+        .await
+        .map_err(fail)?;
+    Ok(PollClaim::Later(from_unix(row.get(0)).unwrap_or_default()))
+}
+
+/// This instance's poll of `source` is over; it is next due at `next_due`.
+pub async fn poll_done(
+    engine: &Engine,
+    source: &str,
+    next_due: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let client = engine.client().await?;
+    client
+        .execute(
+            "UPDATE poll_claim SET lease_until = NULL, next_due = $3
+             WHERE source = $1 AND holder = $2",
+            &[&source, &engine.instance, &next_due.timestamp()],
+        )
+        .await
+        .map_err(|e| engine.error(e))?;
+    Ok(())
+}
+
+/// Says this instance is alive and runs the config with `config_hash`.
+pub async fn heartbeat(
+    engine: &Engine,
+    config_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let client = engine.client().await?;
+    client
+        .execute(
+            "INSERT INTO instance (name, started, heartbeat, config_hash) VALUES ($1, $2, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET heartbeat = excluded.heartbeat,
+                                              config_hash = excluded.config_hash",
+            &[&engine.instance, &now.timestamp(), &config_hash],
+        )
+        .await
+        .map_err(|e| engine.error(e))?;
+    Ok(())
+}
+
+/// This instance stops: it leaves the list, and the polls it holds are free.
+pub async fn leave(engine: &Engine) -> Result<(), StoreError> {
+    let mut client = engine.client().await?;
+    let fail = |e| engine.error(e);
+    let tx = client.transaction().await.map_err(fail)?;
+    for sql in [
+        "DELETE FROM instance WHERE name = $1",
+        "UPDATE poll_claim SET lease_until = NULL WHERE holder = $1",
+    ] {
+        tx.execute(sql, &[&engine.instance]).await.map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)
+}
+
+/// The instances that said they are alive, by name, with what each holds at `now`.
+pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instance>, StoreError> {
+    let client = engine.client().await?;
+    let rows = client
+        .query(
+            "SELECT i.name, i.started, i.heartbeat, i.config_hash,
+                    (SELECT count(*) FROM poll_claim p
+                     WHERE p.holder = i.name AND p.lease_until > $1),
+                    (SELECT count(*) FROM outbox o
+                     WHERE o.claimed_by = i.name AND o.state = 'sending')
+             FROM instance i ORDER BY i.name",
+            &[&now.timestamp()],
+        )
+        .await
+        .map_err(|e| engine.error(e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Instance {
+            name: r.get(0),
+            started: from_unix(r.get(1)).unwrap_or_default(),
+            heartbeat: from_unix(r.get(2)).unwrap_or_default(),
+            config_hash: r.get(3),
+            polling: r.get::<_, i64>(4).unsigned_abs(),
+            delivering: r.get::<_, i64>(5).unsigned_abs(),
+        })
+        .collect())
+}

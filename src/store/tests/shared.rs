@@ -1,0 +1,102 @@
+//! Instances sharing a database: polls by turns, heartbeats, takeover of a dead
+//! instance's claims.
+
+use super::*;
+use crate::store::testing::TestDatabase;
+
+const LEASE_60: std::time::Duration = std::time::Duration::from_secs(60);
+const SOURCE: &str = "https://news.test/rss";
+
+async fn claim(store: &Store, when: i64) -> Result<PollClaim, StoreError> {
+    store.claim_poll(SOURCE, at(when), LEASE_60).await
+}
+
+#[tokio::test]
+async fn the_embedded_store_has_one_instance_which_may_always_poll() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    assert!(!store.is_shared());
+    for _ in 0..2 {
+        assert_eq!(claim(&store, 100).await.expect("claim"), PollClaim::Granted);
+    }
+    store.heartbeat("h", at(100)).await.expect("heartbeat");
+    assert!(store.instances(at(100)).await.expect("query").is_empty());
+}
+
+#[tokio::test]
+async fn instances_poll_a_source_by_turns_and_take_over_a_dead_ones_lease() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let a = Store::connect(&database.url, None, "a").await.expect("a");
+    let b = Store::connect(&database.url, None, "b").await.expect("b");
+    assert!(a.is_shared());
+
+    assert_eq!(claim(&a, 100).await.expect("claim"), PollClaim::Granted);
+    assert_eq!(
+        claim(&b, 110).await.expect("claim"),
+        PollClaim::Later(at(160)),
+        "a is polling it"
+    );
+    a.poll_done(SOURCE, at(700)).await.expect("done");
+    assert_eq!(
+        claim(&b, 200).await.expect("claim"),
+        PollClaim::Later(at(700)),
+        "not due before a's schedule"
+    );
+    assert_eq!(claim(&b, 700).await.expect("claim"), PollClaim::Granted);
+    // b dies mid-poll: its lease runs out, and a takes the source over.
+    assert_eq!(
+        claim(&a, 759).await.expect("claim"),
+        PollClaim::Later(at(760))
+    );
+    assert_eq!(claim(&a, 760).await.expect("claim"), PollClaim::Granted);
+
+    a.heartbeat("config-1", at(800)).await.expect("heartbeat");
+    b.heartbeat("config-2", at(790)).await.expect("heartbeat");
+    let instances = a.instances(at(800)).await.expect("query");
+    let seen: Vec<(&str, i64, u64, &str)> = instances
+        .iter()
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.heartbeat.timestamp(),
+                i.polling,
+                i.config_hash.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", 800, 1, "config-1"), ("b", 790, 0, "config-2")]);
+
+    // A clean stop leaves the list and frees what the instance polled.
+    a.leave().await.expect("leave");
+    let names: Vec<String> = b
+        .instances(at(801))
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["b"]);
+    assert_eq!(claim(&b, 801).await.expect("claim"), PollClaim::Granted);
+}
+
+#[tokio::test]
+async fn status_shows_which_instance_delivers_a_claimed_alert() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let a = Store::connect(&database.url, None, "a").await.expect("a");
+    a.heartbeat("h", at(100)).await.expect("heartbeat");
+    let feed = FeedId("wire".into());
+    queue(&a, &feed, &["x", "y"], 100).await;
+    assert_eq!(
+        a.claim_due(at(100), 1, LEASE_60)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    let instances = a.instances(at(100)).await.expect("query");
+    assert_eq!(instances[0].delivering, 1);
+}
