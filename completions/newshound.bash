@@ -34,6 +34,9 @@ _newshound() {
             newshound,man)
                 cmd="newshound__subcmd__man"
                 ;;
+            newshound,migrate-state)
+                cmd="newshound__subcmd__migrate__subcmd__state"
+                ;;
             newshound,once)
                 cmd="newshound__subcmd__once"
                 ;;
@@ -70,6 +73,9 @@ _newshound() {
             newshound__subcmd__help,man)
                 cmd="newshound__subcmd__help__subcmd__man"
                 ;;
+            newshound__subcmd__help,migrate-state)
+                cmd="newshound__subcmd__help__subcmd__migrate__subcmd__state"
+                ;;
             newshound__subcmd__help,once)
                 cmd="newshound__subcmd__help__subcmd__once"
                 ;;
@@ -95,7 +101,7 @@ _newshound() {
 
     case "${cmd}" in
         newshound)
-            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test import-opml export-opml completions man help"
+            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test migrate-state import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,7 +181,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help)
-            opts="run once check test-rules status replay send-test import-opml export-opml completions man help"
+            opts="run once check test-rules status replay send-test migrate-state import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -259,6 +265,20 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__help__subcmd__migrate__subcmd__state)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -385,6 +405,32 @@ _newshound() {
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__migrate__subcmd__state)
+            opts="-v -h --config --to --log-format --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0

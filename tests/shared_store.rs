@@ -120,3 +120,85 @@ async fn instances_polling_together_send_each_item_once() {
     let counts = pipelines[0].store().outbox_counts().await.expect("counts");
     assert_eq!((counts.sent, counts.pending, counts.sending), (50, 0, 0));
 }
+
+/// A user moves an embedded state with sent, dead and pending alerts into PostgreSQL:
+/// after the move nothing old is alerted again, and what was pending is delivered.
+#[tokio::test]
+async fn a_state_moved_to_postgres_alerts_nothing_old_and_keeps_its_queue() {
+    support::init();
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let boxes = tempfile::tempdir().expect("temp dir");
+    let (inbox, later) = (boxes.path().join("inbox"), boxes.path().join("later"));
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\ndelivery_attempts = 1",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"file:news.xml\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"{}\"\n\n\
+             [channels.later]\ntype = \"maildir\"\npath = \"{}\"\ndigest = \"1d\"\n\n\
+             [channels.down]\ntype = \"webhook\"\nurl = \"http://{}/hook\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\", \"later\", \"down\"]\n",
+            inbox.display(),
+            later.display(),
+            support::refused_address()
+        ),
+    );
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&["Lavrov in Geneva", "Lavrov in Paris"]),
+    )
+    .expect("write feed");
+    let embedded = Arc::new(Pipeline::new(config.load()).await.expect("pipeline"));
+    let report = daemon::once(Arc::clone(&embedded)).await.expect("once");
+    assert_eq!((report.delivery.sent, report.delivery.dead), (2, 2));
+    drop(embedded);
+
+    let moved = std::process::Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["migrate-state", "--to", &database.url, "--config"])
+        .arg(&config.path)
+        .output()
+        .expect("run migrate-state");
+    let said = String::from_utf8_lossy(&moved.stdout);
+    assert!(
+        moved.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    assert!(
+        said.starts_with(
+            "moved 1 feeds, 2 seen items and 6 alerts (2 pending, 2 sent, 2 dead, 0 held)"
+        ),
+        "{said}"
+    );
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["migrate-state", "--to", &database.url, "--config"])
+        .arg(&config.path)
+        .output()
+        .expect("run migrate-state");
+    let refused = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(
+        refused.contains("already holds a newshound state"),
+        "{refused}"
+    );
+
+    let text = std::fs::read_to_string(&config.path).expect("read config");
+    std::fs::write(
+        &config.path,
+        format!("{text}\n[store]\nurl = \"{}\"\n", database.url),
+    )
+    .expect("write config");
+    let shared = Arc::new(Pipeline::new(config.load()).await.expect("pipeline"));
+    let report = daemon::once(Arc::clone(&shared)).await.expect("once");
+    assert_eq!(
+        (report.new_items, report.alerts),
+        (0, 0),
+        "nothing old again"
+    );
+    let next_day = chrono::Utc::now() + chrono::Duration::days(2);
+    let delivered = shared.dispatch_due(next_day).await.expect("dispatch");
+    assert_eq!(delivered.sent, 2, "the digest of the two pending alerts");
+    assert_eq!(support::maildir_messages(&later).len(), 1);
+    assert_eq!(support::maildir_messages(&inbox).len(), 2);
+}

@@ -69,6 +69,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Send a sample alert through one channel and show what the receiver answered
     SendTest(SendTestArgs),
+    /// Copy the state (feeds, seen items, the alert queue) from the SQLite file in
+    /// daemon.state_dir into an empty PostgreSQL database, for [store]
+    MigrateState(MigrateStateArgs),
     /// Read an OPML subscription list (from a feed reader) into [[feeds]] entries
     ImportOpml(ImportOpmlArgs),
     /// Write the config's feeds as OPML, for a feed reader
@@ -97,6 +100,16 @@ struct SendTestArgs {
     channel: String,
     #[command(flatten)]
     config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+struct MigrateStateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The database: postgres://user[:password]@host:port/database (TLS with
+    /// ?sslmode=require); it must hold no newshound state yet
+    #[arg(long, value_name = "URL")]
+    to: String,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +206,7 @@ impl Cli {
             | Command::Status(_)
             | Command::Replay(_)
             | Command::SendTest(_)
+            | Command::MigrateState(_)
             | Command::ImportOpml(_)
             | Command::ExportOpml(_)
             | Command::Completions { .. }
@@ -282,6 +296,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SendTest(args) => {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(send_test(&config, &args.channel))
+        }
+        Command::MigrateState(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(store_commands::migrate_state(&config, &args.to))
         }
         Command::ImportOpml(args) => import_opml(&args, &env),
         Command::Completions { shell } => {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::ReplayArgs;
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, FeedReport, Scope, Snapshot};
-use crate::store::OutboxState;
+use crate::store::{OutboxState, StateLock, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -340,4 +340,47 @@ struct FeedStatus {
     repaired: Option<String>,
     last_new_item: Option<String>,
     items_known: u64,
+}
+
+/// `migrate-state`: copies the embedded state into an empty PostgreSQL database, with
+/// the daemon stopped (its state directory is locked for the move), so that a user
+/// moves to `[store]` without alerting again or losing the queue.
+pub(super) async fn migrate_state(config: &Config, to: &str) -> anyhow::Result<ExitCode> {
+    let dir = &config.daemon.state_dir;
+    let _lock = StateLock::acquire(dir)?;
+    let Some(from) = Store::open_existing(dir)
+        .await
+        .context("cannot read the state store")?
+    else {
+        anyhow::bail!(
+            "no state in {}: nothing to move (start newshound with [store] url = {to:?} instead)",
+            dir.display()
+        );
+    };
+    let dump = from.dump().await?;
+    let into = Store::connect(to, None, "migrate-state")
+        .await
+        .context("cannot open the database to move into")?;
+    into.load(&dump).await?;
+    let counts = into.outbox_counts().await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "moved {} feeds, {} seen items and {} alerts ({} pending, {} sent, {} dead, {} held) from {} into the database",
+        dump.feeds.len(),
+        dump.seen.len(),
+        dump.outbox.len(),
+        counts.pending,
+        counts.sent,
+        counts.dead,
+        counts.held,
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "next: add [store] with url = \"{}\" to {}, and start newshound; the SQLite file is left as it was",
+        crate::store::redacted_url(to),
+        config.file.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

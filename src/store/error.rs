@@ -40,6 +40,12 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     #[error("PostgreSQL database {place}: {cause}")]
     Postgres { place: String, cause: String },
+    #[error(
+        "PostgreSQL database {place} already holds a newshound state; move into an empty database (createdb a new one)"
+    )]
+    NotEmpty { place: String },
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("cannot commit to the database: {0}")]
     Commit(String),
     #[error("the state store has stopped")]

@@ -25,11 +25,12 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Alert, FeedId, Item, ItemKey};
 pub use error::{StateLock, StoreError};
+pub use postgres::redact as redacted_url;
 use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 pub use types::MAX_HELD_PER_FEED;
 pub use types::{
-    Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim, PollRecord,
-    Replayable, Retrying,
+    Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
+    PollRecord, Replayable, Retrying,
 };
 use types::{Mark, Queue};
 
@@ -128,6 +129,27 @@ impl Store {
         Ok(Store {
             engine: Backend::Postgres(engine),
         })
+    }
+
+    /// Every row of the embedded state, to move it to a database (`migrate-state`).
+    pub async fn dump(&self) -> Result<Dump, StoreError> {
+        on_engine!(self,
+            e => e.read(sqlite::dump::dump).await,
+            _pg => Err(StoreError::Unsupported(
+                "a state is moved from the embedded SQLite file into PostgreSQL, not out of it",
+            )),
+        )
+    }
+
+    /// Fills an empty database with a state moved from the embedded engine, in one
+    /// transaction.
+    pub async fn load(&self, dump: &Dump) -> Result<(), StoreError> {
+        on_engine!(self,
+            _e => Err(StoreError::Unsupported(
+                "a state is moved into a PostgreSQL database, not into a SQLite file",
+            )),
+            pg => postgres::load::load(pg, dump).await,
+        )
     }
 
     /// A test hook: every commit waits this long first, as on a slow disk (the

@@ -243,3 +243,38 @@ pub struct Instance {
     /// Alerts it is delivering now.
     pub delivering: u64,
 }
+
+/// Everything a state holds, as plain rows, for moving it from the embedded engine to a
+/// database (`newshound migrate-state`). Times are Unix seconds, as both engines keep
+/// them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub feeds: Vec<(FeedId, FeedState)>,
+    /// Feed, item key, first seen.
+    pub seen: Vec<(String, String, i64)>,
+    pub outbox: Vec<DumpedRow>,
+    /// Key, value, set at.
+    pub notes: Vec<(String, String, i64)>,
+    /// Feed, item key, seen, the item as JSON.
+    pub recent: Vec<(String, String, i64, String)>,
+}
+
+/// One outbox row as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpedRow {
+    pub id: i64,
+    pub feed: String,
+    pub item_key: String,
+    pub channel: String,
+    /// The alert as JSON.
+    pub alert: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt: i64,
+    pub last_error: Option<String>,
+    pub created: i64,
+    pub finished: Option<i64>,
+    pub story_link: Option<String>,
+    pub story_title: Option<String>,
+    pub merged_into: Option<i64>,
+}

@@ -11,6 +11,7 @@
 
 pub mod feeds;
 pub mod items;
+pub mod load;
 pub mod notes;
 pub mod outbox;
 pub mod shared;
@@ -33,7 +34,7 @@ const CONNECTIONS: usize = 16;
 pub struct Engine {
     pool: Pool,
     /// Where it is, without the password, for errors.
-    place: String,
+    pub place: String,
     /// This instance's name, recorded with what it claims.
     pub instance: String,
 }
@@ -193,14 +194,13 @@ fn place(config: &tokio_postgres::Config) -> String {
     )
 }
 
-/// A URL with its password, if any, replaced.
-fn redact(url: &str) -> String {
+/// A database URL without its password, to show.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => "(the [store] url)".into(),
     }
 }

@@ -12,6 +12,7 @@
 //! Reads run on blocking threads, each on a connection of its own (WAL lets them read
 //! while the writer writes).
 
+pub mod dump;
 pub mod feeds;
 pub mod items;
 pub mod notes;

@@ -1,0 +1,133 @@
+//! Filling an empty database with a state moved from the embedded engine
+//! (`migrate-state`), in one transaction: all of it arrives, or none.
+
+use super::Engine;
+use crate::store::{Dump, StoreError};
+
+/// Seen items are written this many at a time.
+const CHUNK: usize = 10_000;
+
+/// Writes `dump` into the database, which must hold no state yet.
+pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
+    let mut client = engine.client().await?;
+    let fail = |e| engine.error(e);
+    let tx = client.transaction().await.map_err(fail)?;
+    let held: i64 = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM feed_state) + (SELECT count(*) FROM seen_item)
+                    + (SELECT count(*) FROM outbox)",
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get(0);
+    if held > 0 {
+        return Err(StoreError::NotEmpty {
+            place: engine.place.clone(),
+        });
+    }
+    let feed = tx
+        .prepare(
+            "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
+                                     last_error_kind, last_error, consecutive_failures,
+                                     failing_since, broken_since, flooding_since,
+                                     retry_after_until, repaired)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .await
+        .map_err(fail)?;
+    let secs = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());
+    for (id, s) in &dump.feeds {
+        let failures = i32::try_from(s.consecutive_failures).unwrap_or(i32::MAX);
+        tx.execute(
+            &feed,
+            &[
+                &id.0,
+                &s.validators.etag,
+                &s.validators.last_modified,
+                &secs(s.last_attempt),
+                &secs(s.last_success),
+                &s.last_error_kind,
+                &s.last_error,
+                &failures,
+                &secs(s.failing_since),
+                &secs(s.broken_since),
+                &secs(s.flooding_since),
+                &secs(s.retry_after_until),
+                &s.repaired,
+            ],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    for chunk in dump.seen.chunks(CHUNK) {
+        let feeds: Vec<&str> = chunk.iter().map(|(f, _, _)| f.as_str()).collect();
+        let keys: Vec<&str> = chunk.iter().map(|(_, k, _)| k.as_str()).collect();
+        let times: Vec<i64> = chunk.iter().map(|(_, _, t)| *t).collect();
+        tx.execute(
+            "INSERT INTO seen_item (feed, item_key, first_seen)
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[])",
+            &[&feeds, &keys, &times],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    let row = tx
+        .prepare(
+            "INSERT INTO outbox (id, feed, item_key, channel, alert, state, attempts,
+                                 next_attempt, last_error, created, finished, story_link,
+                                 story_title, merged_into)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .await
+        .map_err(fail)?;
+    for r in &dump.outbox {
+        let attempts = i32::try_from(r.attempts).unwrap_or(i32::MAX);
+        tx.execute(
+            &row,
+            &[
+                &r.id,
+                &r.feed,
+                &r.item_key,
+                &r.channel,
+                &r.alert,
+                &r.state,
+                &attempts,
+                &r.next_attempt,
+                &r.last_error,
+                &r.created,
+                &r.finished,
+                &r.story_link,
+                &r.story_title,
+                &r.merged_into,
+            ],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    // New rows continue after the moved ones.
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('outbox', 'id'),
+                       greatest((SELECT max(id) FROM outbox), 1))",
+        &[],
+    )
+    .await
+    .map_err(fail)?;
+    for (key, value, at) in &dump.notes {
+        tx.execute(
+            "INSERT INTO daemon_note (key, value, at) VALUES ($1, $2, $3)",
+            &[key, value, at],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    for (feed, key, seen, item) in &dump.recent {
+        tx.execute(
+            "INSERT INTO recent_item (feed, item_key, seen, item) VALUES ($1, $2, $3, $4)",
+            &[feed, key, seen, item],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)
+}
