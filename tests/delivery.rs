@@ -140,6 +140,41 @@ async fn a_digest_sends_its_period_as_one_message_grouped_by_rule_and_an_empty_p
     assert!(smtp.drain().is_empty());
 }
 
+/// Regression: a digest of more alerts than the dispatcher claims at a time (100) went
+/// out as several messages, one per batch. The rest of a due digest is claimed with it.
+#[tokio::test]
+async fn a_digest_larger_than_a_claim_batch_is_still_one_message() {
+    support::init();
+    let items: Vec<(String, String, String, String)> = (0..250)
+        .map(|i| {
+            (
+                i.to_string(),
+                format!("Lavrov, part {i}"),
+                format!("https://n.example.org/{i}"),
+                "x".to_owned(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"\nflood_threshold = 1000",
+        &[("news", rss(&borrowed))],
+        "[channels.me]\ntype = \"maildir\"\npath = \"inbox\"\ndigest = \"1h\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"me\"]\n",
+    );
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.deferred, 250, "{report:?}");
+    let after_the_hour = Utc::now() + chrono::Duration::hours(1);
+    let sent = p.dispatch_due(after_the_hour).await.expect("dispatch");
+    assert_eq!(sent.sent, 250);
+    let inbox = config.dir.path().join("inbox");
+    assert_eq!(support::maildir_messages(&inbox).len(), 1, "one digest");
+}
+
 #[tokio::test]
 async fn a_channel_over_its_rate_gets_one_summary_and_loses_nothing() {
     support::init();

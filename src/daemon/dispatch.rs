@@ -23,6 +23,8 @@ use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.
 const BATCH: usize = 100;
+/// A digest holds at most this many alerts; more wait for the next pass.
+const MAX_DIGEST: usize = 10_000;
 /// ... when several instances share the outbox: few enough that a claimed row never
 /// waits long for its turn, well within [`SHARED_LEASE`].
 const SHARED_BATCH: usize = 16;
@@ -165,10 +167,7 @@ impl Dispatcher {
             .end_waits_at_lifetime(self.shared.config.daemon.delivery_lifetime)
             .await?;
         loop {
-            let (batch, lease) = match self.shared.store.is_shared() {
-                true => (SHARED_BATCH, SHARED_LEASE),
-                false => (BATCH, LEASE),
-            };
+            let (batch, lease) = self.batch_and_lease();
             let rows = self.shared.store.claim_due(now, batch, lease).await?;
             if rows.is_empty() {
                 return Ok(report);
@@ -221,6 +220,14 @@ impl Dispatcher {
                 kind: MessageKind::Alert,
             };
             if let Some(digest) = channel.digest {
+                // All of the channel's due rows, so that a period is one message
+                // however the batches (or the instances sharing the outbox) fell.
+                let (_, lease) = self.batch_and_lease();
+                let rest = self
+                    .shared
+                    .store
+                    .claim_due_in(&name, now, MAX_DIGEST, lease);
+                rows.extend(rest.await?);
                 // Each row waits for the end of the period it was queued in: one
                 // deferral per period, not per row.
                 let mut waiting: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
@@ -250,21 +257,19 @@ impl Dispatcher {
                 sends.extend(rows.into_iter().map(single));
                 continue;
             };
-            let (budget, next_slot) = self.rate.budget(&name, limit, now);
+            let (budget, next_slot) = self.reserve(&name, limit, rows.len(), now).await?;
             if budget == 0 {
                 self.shared.store.defer(&ids(&rows), next_slot).await?;
                 report.deferred += rows.len();
                 continue;
             }
             if rows.len() <= budget {
-                self.rate.record(&name, rows.len(), now);
                 sends.extend(rows.into_iter().map(single));
                 continue;
             }
             // One slot is kept for a summary of everything beyond the others.
             let rest = rows.split_off(budget - 1);
             info!(channel = %name, limit, folded = rest.len(), "rate limit reached; the excess goes as one summary");
-            self.rate.record(&name, budget, now);
             sends.extend(rows.into_iter().map(single));
             sends.push(Send {
                 channel: name.clone(),
@@ -273,6 +278,32 @@ impl Dispatcher {
             });
         }
         Ok(sends)
+    }
+
+    /// How many rows to claim at a time, and for how long.
+    fn batch_and_lease(&self) -> (usize, Duration) {
+        match self.shared.store.is_shared() {
+            true => (SHARED_BATCH, SHARED_LEASE),
+            false => (BATCH, LEASE),
+        }
+    }
+
+    /// Takes up to `wanted` of the messages `channel` may still send this minute: in
+    /// this process, or in the database when instances share it (so that together
+    /// they keep to `max_per_minute`). How many it got, and when a slot frees up.
+    async fn reserve(
+        &self,
+        channel: &str,
+        limit: u32,
+        wanted: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, DateTime<Utc>), StoreError> {
+        let store = &self.shared.store;
+        if store.is_shared() {
+            store.reserve_sends(channel, limit, wanted, now).await
+        } else {
+            Ok(self.rate.reserve(channel, limit, wanted, now))
+        }
     }
 
     /// Sends one message (once its channel has room for one more in flight) and

@@ -10,12 +10,14 @@ use chrono::{DateTime, Utc};
 pub struct RateWindow(std::sync::Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>);
 
 impl RateWindow {
-    /// How many more messages `channel` may send at `now`, and when the next slot
-    /// frees up if none is left.
-    pub(super) fn budget(
+    /// Takes up to `wanted` of the messages `channel` may still send in the minute up
+    /// to `now` (at most `limit`): how many it got, and when the next slot frees up if
+    /// none was left.
+    pub(super) fn reserve(
         &self,
         channel: &str,
         limit: u32,
+        wanted: usize,
         now: DateTime<Utc>,
     ) -> (usize, DateTime<Utc>) {
         let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -24,15 +26,9 @@ impl RateWindow {
         while sent.front().is_some_and(|t| *t + minute <= now) {
             sent.pop_front();
         }
-        let left = (limit as usize).saturating_sub(sent.len());
-        (left, sent.front().map_or(now, |t| *t + minute))
-    }
-
-    pub(super) fn record(&self, channel: &str, messages: usize, now: DateTime<Utc>) {
-        let mut windows = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        windows
-            .entry(channel.to_owned())
-            .or_default()
-            .extend(std::iter::repeat_n(now, messages));
+        let granted = (limit as usize).saturating_sub(sent.len()).min(wanted);
+        let next_slot = sent.front().map_or(now, |t| *t + minute);
+        sent.extend(std::iter::repeat_n(now, granted));
+        (granted, next_slot)
     }
 }

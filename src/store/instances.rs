@@ -61,4 +61,23 @@ impl Store {
             pg => postgres::shared::instances(pg, now).await,
         )
     }
+
+    /// Takes up to `wanted` of the messages `channel` may still send in the minute up
+    /// to `now`, all instances sharing the database together (at most `limit`): how
+    /// many it got, and when the next slot frees up. The embedded store's single
+    /// instance keeps its window in memory instead.
+    pub async fn reserve_sends(
+        &self,
+        channel: &str,
+        limit: u32,
+        wanted: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, DateTime<Utc>), StoreError> {
+        on_engine!(self,
+            _e => Err(StoreError::Unsupported(
+                "the embedded store keeps a channel's rate window in the daemon's memory",
+            )),
+            pg => postgres::shared::reserve_sends(pg, channel, limit, wanted, now).await,
+        )
+    }
 }

@@ -278,8 +278,27 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::claim_due(c, now, limit, lease)).await,
-            pg => postgres::outbox::claim_due(pg, now, limit, lease).await,
+            e => e.write(Commit::Now, move |c| outbox::claim_due(c, None, now, limit, lease)).await,
+            pg => postgres::outbox::claim_due(pg, None, now, limit, lease).await,
+        )
+    }
+
+    /// [`Store::claim_due`] for one channel: the rest of a digest that is due.
+    pub async fn claim_due_in(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let channel = channel.to_owned();
+        on_engine!(self,
+            e => e
+                .write(Commit::Now, move |c| {
+                    outbox::claim_due(c, Some(&channel), now, limit, lease)
+                })
+                .await,
+            pg => postgres::outbox::claim_due(pg, Some(&channel), now, limit, lease).await,
         )
     }
 

@@ -139,25 +139,33 @@ async fn the_same_alert_is_never_queued_twice() {
 
 const LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// A poll of `feed` at `when` that recorded nothing.
+fn record(feed: &FeedId, when: i64) -> PollRecord {
+    PollRecord {
+        feed: feed.clone(),
+        new_keys: vec![],
+        recent: vec![],
+        alerts: vec![],
+        held: vec![],
+        validators: Validators::default(),
+        flooding: None,
+        repaired: None,
+        at: at(when),
+        dedupe_within: std::time::Duration::ZERO,
+    }
+}
+
+/// Queues an alert to channel `me` for each of `keys`.
 async fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
-    store
-        .record_poll(PollRecord {
-            feed: feed.clone(),
-            new_keys: vec![],
-            recent: vec![],
-            alerts: keys
-                .iter()
-                .map(|k| ("me".to_string(), alert(feed, k)))
-                .collect(),
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            at: at(when),
-            dedupe_within: std::time::Duration::ZERO,
-        })
-        .await
-        .expect("recorded");
+    let alerts = keys
+        .iter()
+        .map(|k| ("me".to_string(), alert(feed, k)))
+        .collect();
+    let poll = PollRecord {
+        alerts,
+        ..record(feed, when)
+    };
+    store.record_poll(poll).await.expect("recorded");
 }
 
 /// A connection of the test's own to the store's database, for what the store's
@@ -232,6 +240,29 @@ async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
             [(a, "me".to_string(), "550 no such user".to_string())]
         );
         assert_eq!(store.next_due().await.expect("query"), None);
+    }
+}
+
+/// The rest of a due digest is claimed by channel, whatever the batch took.
+#[tokio::test]
+async fn a_channels_due_rows_are_claimed_together() {
+    for each in engines().await {
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        queue(store, &feed, &["a", "b", "c"], 100).await;
+        let other = PollRecord {
+            alerts: vec![("them".into(), alert(&feed, "d"))],
+            ..record(&feed, 100)
+        };
+        store.record_poll(other).await.expect("recorded");
+        let first = store.claim_due(at(100), 1, LEASE).await.expect("claim");
+        assert_eq!(first.len(), 1, "{}", each.engine);
+        let rest = store
+            .claim_due_in("me", at(100), 100, LEASE)
+            .await
+            .expect("claim");
+        assert_eq!(rest.len(), 2, "{}: the others of `me` only", each.engine);
+        assert!(rest.iter().all(|r| r.channel == "me"));
     }
 }
 

@@ -18,3 +18,11 @@ CREATE TABLE instance (
     config_hash TEXT NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+--  * `channel_send`: the messages each channel sent and when, for `max_per_minute`
+--    kept by all instances together; rows older than a minute are pruned.
+CREATE TABLE channel_send (
+    channel  TEXT NOT NULL,
+    at       BIGINT NOT NULL,
+    messages INTEGER NOT NULL
+);
+CREATE INDEX channel_send_at ON channel_send (channel, at);

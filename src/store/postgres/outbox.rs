@@ -127,6 +127,7 @@ pub async fn queue_alone(
 /// `sending` until `now + lease`. Rows another instance is claiming are skipped.
 pub async fn claim_due(
     engine: &Engine,
+    channel: Option<&str>,
     now: DateTime<Utc>,
     limit: usize,
     lease: std::time::Duration,
@@ -138,10 +139,17 @@ pub async fn claim_due(
             "UPDATE outbox SET state = 'sending', lease_until = $3, claimed_by = $4
              WHERE id IN (SELECT id FROM outbox
                           WHERE state = 'pending' AND next_attempt <= $1
+                            AND ($5::TEXT IS NULL OR channel = $5)
                           ORDER BY next_attempt, id LIMIT $2
                           FOR UPDATE SKIP LOCKED)
              RETURNING id, channel, alert, attempts, created",
-            &[&now.timestamp(), &(limit as i64), &until, &engine.instance],
+            &[
+                &now.timestamp(),
+                &(limit as i64),
+                &until,
+                &engine.instance,
+                &channel,
+            ],
         )
         .await
         .map_err(|e| engine.error(e))?;

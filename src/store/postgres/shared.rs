@@ -122,3 +122,52 @@ pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instan
         })
         .collect())
 }
+
+/// Takes up to `wanted` of the messages `channel` may still send in the minute up to
+/// `now` (at most `limit`, all instances together): how many it got, and when the next
+/// slot frees up. Instances reserving for one channel take turns (a lock per channel).
+pub async fn reserve_sends(
+    engine: &Engine,
+    channel: &str,
+    limit: u32,
+    wanted: usize,
+    now: DateTime<Utc>,
+) -> Result<(usize, DateTime<Utc>), StoreError> {
+    let mut client = engine.client().await?;
+    let fail = |e| engine.error(e);
+    let tx = client.transaction().await.map_err(fail)?;
+    let (now, minute_ago) = (now.timestamp(), now.timestamp() - 60);
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('newshound channel ' || $1))",
+        &[&channel],
+    )
+    .await
+    .map_err(fail)?;
+    tx.execute(
+        "DELETE FROM channel_send WHERE channel = $1 AND at <= $2",
+        &[&channel, &minute_ago],
+    )
+    .await
+    .map_err(fail)?;
+    let row = tx
+        .query_one(
+            "SELECT coalesce(sum(messages), 0)::BIGINT, min(at) FROM channel_send WHERE channel = $1",
+            &[&channel],
+        )
+        .await
+        .map_err(fail)?;
+    let sent = usize::try_from(row.get::<_, i64>(0)).unwrap_or(usize::MAX);
+    let next_slot = row.get::<_, Option<i64>>(1).map_or(now, |first| first + 60);
+    let granted = (limit as usize).saturating_sub(sent).min(wanted);
+    if granted > 0 {
+        let messages = i32::try_from(granted).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO channel_send (channel, at, messages) VALUES ($1, $2, $3)",
+            &[&channel, &now, &messages],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)?;
+    Ok((granted, from_unix(next_slot).unwrap_or_default()))
+}

@@ -101,6 +101,7 @@ pub fn queue(
 /// `sending` until `now + lease`.
 pub fn claim_due(
     conn: &Connection,
+    channel: Option<&str>,
     now: DateTime<Utc>,
     limit: usize,
     lease: std::time::Duration,
@@ -109,19 +110,23 @@ pub fn claim_due(
         "UPDATE outbox SET state = 'sending', lease_until = ?3
          WHERE id IN (SELECT id FROM outbox
                       WHERE state = 'pending' AND next_attempt <= ?1
+                        AND (?4 IS NULL OR channel = ?4)
                       ORDER BY next_attempt, id LIMIT ?2)
          RETURNING id, channel, alert, attempts, created",
     )?;
     let until = now.timestamp().saturating_add(lease.as_secs() as i64);
-    let rows = stmt.query_map(params![now.timestamp(), limit as i64, until], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, u32>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
-    })?;
+    let rows = stmt.query_map(
+        params![now.timestamp(), limit as i64, until, channel],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        },
+    )?;
     let mut rows = rows
         .map(|row| {
             let (id, channel, json, attempts, created) = row?;

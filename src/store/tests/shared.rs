@@ -100,3 +100,31 @@ async fn status_shows_which_instance_delivers_a_claimed_alert() {
     let instances = a.instances(at(100)).await.expect("query");
     assert_eq!(instances[0].delivering, 1);
 }
+
+async fn reserve(store: &Store, wanted: usize, when: i64) -> (usize, DateTime<Utc>) {
+    let reserved = store.reserve_sends("me", 5, wanted, at(when));
+    reserved.await.expect("reserve")
+}
+
+/// `max_per_minute` holds for all instances together: what one sent counts for the
+/// others, and a slot frees up a minute after it was taken.
+#[tokio::test]
+async fn instances_share_a_channels_rate_window() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let a = Store::connect(&database.url, None, "a").await.expect("a");
+    let b = Store::connect(&database.url, None, "b").await.expect("b");
+    assert_eq!(reserve(&a, 3, 100).await, (3, at(100)), "none taken yet");
+    assert_eq!(
+        reserve(&b, 5, 110).await,
+        (2, at(160)),
+        "a took three of five"
+    );
+    assert_eq!(reserve(&a, 1, 120).await, (0, at(160)));
+    assert_eq!(
+        reserve(&b, 5, 160).await,
+        (3, at(170)),
+        "a's three are a minute old"
+    );
+}
