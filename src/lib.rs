@@ -17,7 +17,8 @@
 //!   line, `Retry-After`.
 //! - [`store`]: the state (feed state, seen items, the outbox) behind one async,
 //!   engine-neutral interface; the embedded SQLite engine (a group-committing writer
-//!   thread, readers on blocking threads). All SQL lives there.
+//!   thread, readers on blocking threads) and the PostgreSQL engine for several
+//!   instances sharing one database. All SQL lives there.
 //! - [`render`]: what a message says: the templates (minijinja; defaults and a
 //!   channel's own, checked when the config loads) and the view of alerts they see.
 //! - [`notify`]: sending alerts by email, webhook and Maildir.

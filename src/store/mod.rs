@@ -2,7 +2,8 @@
 //! interface ([`Store`]) made of the operations the daemon needs. No SQL and no
 //! engine type crosses it; all SQL lives in this module's engines.
 //!
-//! The embedded engine (`sqlite`) is the default. Whatever the engine, an operation
+//! The embedded engine (`sqlite`) is the default; `postgres` serves several instances
+//! sharing one database (`[store] url`). Whatever the engine, an operation
 //! that returned is durable: an item is recorded as seen in the same transaction as the
 //! alerts it causes, and neither can exist without the other after a crash.
 //!
