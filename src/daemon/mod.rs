@@ -202,10 +202,7 @@ pub async fn serve(
         .set_note(CONFIG_ERROR, None, lasting.clock.now())
         .await?;
     lasting.health.tick();
-    lasting
-        .store
-        .heartbeat(&config.fingerprint(), lasting.clock.now())
-        .await?;
+    heartbeat_to_others(&lasting, &config).await;
     let metrics = match config.daemon.listen {
         Some(addr) => {
             let health = Arc::clone(&lasting.health);
@@ -234,6 +231,8 @@ pub async fn serve(
                     current.finish().await?;
                     current = Generation::start(next, &shutdown);
                     service::backfill_new_rules(&diff, &current.pipeline).await;
+                    // The other instances see the new config's fingerprint at once.
+                    heartbeat_to_others(&lasting, current.pipeline.config()).await;
                 }
                 manager.notify(ServiceEvent::Ready);
             }
@@ -247,10 +246,7 @@ pub async fn serve(
                 }
                 let summary = service::summary(config, &lasting).await;
                 manager.notify(ServiceEvent::Status(&summary));
-                let fingerprint = config.fingerprint();
-                if let Err(e) = lasting.store.heartbeat(&fingerprint, lasting.clock.now()).await {
-                    warn!(error = %e, "cannot tell the other instances this one is alive");
-                }
+                heartbeat_to_others(&lasting, config).await;
             }
         }
     }
@@ -261,4 +257,13 @@ pub async fn serve(
         warn!(error = %e, "cannot tell the other instances this one stops");
     }
     finished
+}
+
+/// Tells the instances sharing the database that this one is alive, and with which
+/// config.
+async fn heartbeat_to_others(lasting: &Lasting, config: &Config) {
+    let now = lasting.clock.now();
+    if let Err(e) = lasting.store.heartbeat(&config.fingerprint(), now).await {
+        warn!(error = %e, "cannot tell the other instances this one is alive");
+    }
 }

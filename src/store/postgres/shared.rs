@@ -55,11 +55,16 @@ pub async fn poll_done(
         .execute(
             "UPDATE poll_claim SET lease_until = NULL, next_due = $3
              WHERE source = $1 AND holder = $2",
-            &[&source, &engine.instance, &next_due.timestamp()],
+            &[&source, &engine.instance, &seconds_up(next_due)],
         )
         .await
         .map_err(|e| engine.error(e))?;
     Ok(())
+}
+
+/// A time in whole seconds, rounded up: a source is never due before its time.
+fn seconds_up(at: DateTime<Utc>) -> i64 {
+    at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
 }
 
 /// Says this instance is alive and runs the config with `config_hash`.
