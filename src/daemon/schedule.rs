@@ -40,13 +40,18 @@ pub(super) fn first_polls(
 ) -> Vec<(Vec<Feed>, Duration, u32)> {
     let groups = by_source(&config.feeds);
     let new_count = groups.iter().filter(|g| never_polled(known, g)).count();
-    let mut new_index = 0;
+    // Each process takes the new feeds in an order of its own: instances sharing a
+    // database, started together, then share the first round evenly instead of the
+    // first one started claiming nearly all of it.
+    let mut places: Vec<usize> = (0..new_count).collect();
+    fastrand::shuffle(&mut places);
+    let mut places = places.into_iter();
     let mut planned = Vec::with_capacity(groups.len());
     for group in groups {
         let (first, failures) = if never_polled(known, &group) {
-            new_index += 1;
+            let place = places.next().unwrap_or(0);
             let spread = NEW_FEEDS_WITHIN.min(group_interval(&group));
-            (spread.mul_f64((new_index - 1) as f64 / new_count as f64), 0)
+            (spread.mul_f64(place as f64 / new_count as f64), 0)
         } else {
             let max_backoff = config.daemon.max_backoff;
             let failures = group
