@@ -128,3 +128,64 @@ async fn instances_share_a_channels_rate_window() {
         "a's three are a minute old"
     );
 }
+
+/// Instances starting together migrate the schema once between them (under the
+/// advisory lock), and a database from a newer newshound is refused.
+#[tokio::test]
+async fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let starts = (0..4).map(|i| {
+        let url = database.url.clone();
+        tokio::spawn(async move { Store::connect(&url, None, &format!("i{i}")).await })
+    });
+    for start in starts.collect::<Vec<_>>() {
+        start.await.expect("joined").expect("each instance starts");
+    }
+    let client = database.client().await;
+    let version: i32 = client
+        .query_one("SELECT max(version) FROM newshound_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 2);
+    client
+        .execute("UPDATE newshound_schema SET version = 99", &[])
+        .await
+        .expect("a newer schema");
+    let err = Store::connect(&database.url, None, "late")
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("newer than this newshound knows"),
+        "{err}"
+    );
+}
+
+/// `sslmode=require` connects with TLS and checks the server's certificate: a
+/// server with a self-signed one (as Debian's default cluster has) is refused with
+/// why, not used in clear.
+#[tokio::test]
+async fn a_url_asking_for_tls_gets_it_checked() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let client = database.client().await;
+    let ssl: String = client
+        .query_one("SHOW ssl", &[])
+        .await
+        .expect("ssl setting")
+        .get(0);
+    if ssl != "on" {
+        eprintln!("skipped: the test server does not offer TLS");
+        return;
+    }
+    let url = format!("{}?sslmode=require", database.url);
+    let err = Store::connect(&url, None, "tls")
+        .await
+        .expect_err("an untrusted certificate");
+    let said = err.to_string();
+    assert!(said.contains("certificate"), "{said}");
+    assert!(!said.contains('\n'), "one line: {said}");
+}
