@@ -574,3 +574,59 @@ async fn a_channel_never_has_more_than_max_in_flight_on_their_way() {
     assert_eq!(report.delivery.sent, 6, "{report:?}");
     assert_eq!(gate.most_held.load(SeqCst), 2);
 }
+
+/// `max_age`: an item dated longer ago is recorded as seen but not alerted (republished
+/// or re-keyed old items stay quiet); an undated item counts as new. A feed's own
+/// `max_age` wins over the daemon's.
+#[tokio::test]
+async fn items_older_than_max_age_are_recorded_but_not_alerted() {
+    support::init();
+    let dated = |guid: &str, when: chrono::DateTime<Utc>| {
+        format!(
+            "<item><guid>{guid}</guid><title>Lavrov {guid}</title><pubDate>{}</pubDate></item>",
+            when.to_rfc2822()
+        )
+    };
+    let now = Utc::now();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{}{}\
+         <item><guid>undated</guid><title>Lavrov undated</title></item></channel></rss>",
+        dated("old", now - chrono::Duration::days(30)),
+        dated("new", now - chrono::Duration::hours(1)),
+    );
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"\nmax_age = \"7d\"",
+        &[("news", feed.clone()), ("archive", feed)],
+        "[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    );
+    // The archive feed looks back further.
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    let text = text.replace(
+        "name = \"archive\"\nurl = \"file:archive.xml\"\n",
+        "name = \"archive\"\nurl = \"file:archive.xml\"\nmax_age = \"60d\"\n",
+    );
+    std::fs::write(&config.path, text).expect("write");
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.new_items, 6, "every item recorded");
+    assert_eq!(
+        report.alerts,
+        2 + 3,
+        "news: new and undated; archive: all three"
+    );
+    let titles: Vec<String> = support::maildir_messages(&config.dir.path().join("inbox"))
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(
+        (report.new_items, report.alerts),
+        (0, 0),
+        "the old item stays quiet"
+    );
+}

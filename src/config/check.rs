@@ -278,6 +278,10 @@ impl Checker<'_> {
                 "max_publisher_interval",
                 DEFAULT_MAX_PUBLISHER_INTERVAL,
             )?,
+            max_age: d
+                .max_age
+                .map(|age| self.positive(Some(age), "max_age", age))
+                .transpose()?,
             health_channel: d.health_channel,
             watch_config: d.watch_config.unwrap_or(true),
             backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
@@ -382,10 +386,17 @@ impl Checker<'_> {
                     ),
                 });
             }
+            let max_age = match f.max_age {
+                Some(age) if age.is_zero() => {
+                    return Err(self.invalid(key().key("max_age"), "must be more than 0s"));
+                }
+                age => age.or(daemon.max_age),
+            };
             feeds.push(Feed {
                 id: FeedId(name.to_owned()),
                 source,
                 interval,
+                max_age,
             });
         }
         Ok(feeds)

@@ -86,6 +86,9 @@ pub struct Daemon {
     pub max_backoff: Duration,
     /// A publisher's `<ttl>` or `max-age` lengthens a feed's interval up to this.
     pub max_publisher_interval: Duration,
+    /// Items dated longer ago than this are recorded but not alerted (each feed may
+    /// set its own); `None`: no limit.
+    pub max_age: Option<Duration>,
     /// A feed with nothing new for this many times its usual gap is stale.
     pub stale_factor: u32,
     /// More new items than this in one poll of a known feed are held as a flood.
@@ -177,6 +180,9 @@ pub struct Feed {
     pub id: FeedId,
     pub source: FeedSource,
     pub interval: Duration,
+    /// Items dated longer ago than this are recorded as seen but never alerted
+    /// (republished or re-keyed old items stay quiet); undated items count as new.
+    pub max_age: Option<Duration>,
 }
 
 /// Where alerts go and how they are gathered.

@@ -48,6 +48,8 @@ pub struct RawDaemon {
     pub max_backoff: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_publisher_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_age: Option<Duration>,
     pub health_channel: Option<String>,
     pub listen: Option<String>,
     pub watch_config: Option<bool>,
@@ -119,6 +121,8 @@ pub struct RawFeed {
     pub url: String,
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_age: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

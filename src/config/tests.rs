@@ -533,3 +533,25 @@ fn a_store_is_a_postgres_url_with_one_password() {
         );
     }
 }
+
+/// `max_age` is set once under `[daemon]` and may be set per feed; zero is refused.
+#[test]
+fn max_age_is_inherited_by_feeds_and_must_be_more_than_zero() {
+    let text = "[daemon]\nmax_age = \"7d\"\n\n[[feeds]]\nname = \"a\"\nurl = \"file:a.xml\"\n\n\
+                [[feeds]]\nname = \"b\"\nurl = \"file:b.xml\"\nmax_age = \"1h\"\n";
+    let config = load(text, &[]).expect("valid");
+    let ages: Vec<Option<u64>> = config
+        .feeds
+        .iter()
+        .map(|f| f.max_age.map(|a| a.as_secs()))
+        .collect();
+    assert_eq!(ages, [Some(7 * 24 * 3600), Some(3600)]);
+    let none = load("[[feeds]]\nname = \"a\"\nurl = \"file:a.xml\"\n", &[]).expect("valid");
+    assert_eq!(none.feeds[0].max_age, None, "no limit by default");
+    let err = load(&text.replace("\"1h\"", "\"0s\""), &[]).expect_err("zero");
+    assert!(
+        err.to_string()
+            .contains("feeds[1].max_age: must be more than 0s"),
+        "{err}"
+    );
+}

@@ -1,5 +1,7 @@
 //! Which alerts an item causes: the rules that match it, grouped by channel.
 
+use chrono::{DateTime, Utc};
+
 use crate::config::{Config, Feed};
 use crate::feed;
 use crate::model::{Alert, Field, Item, RuleFields};
@@ -7,6 +9,13 @@ use crate::rules::{self, RuleMatch};
 
 /// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
 /// per channel, each listing the rules (and their terms) that send there.
+/// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
+/// alerted.
+pub(super) fn too_old(feed: &Feed, item: &Item, now: DateTime<Utc>) -> bool {
+    feed.max_age
+        .is_some_and(|age| item.dated_before(crate::model::earlier(now, age)))
+}
+
 pub(super) fn match_item(
     config: &Config,
     feed: &Feed,

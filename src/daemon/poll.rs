@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
-use super::matching::match_item;
+use super::matching::{match_item, too_old};
 use super::notices::{flood_notices, report};
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
@@ -346,6 +346,7 @@ impl Poller {
         } else {
             let config = Arc::clone(&self.shared.config);
             let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
+            let now = self.shared.clock.now();
             let _core = self.cpu_slots.acquire().await;
             tokio::task::spawn_blocking(move || {
                 let new: HashSet<&ItemKey> = new.iter().collect();
@@ -358,7 +359,7 @@ impl Poller {
                 let mut alerts = Vec::new();
                 let mut recent = Vec::new();
                 for item in fresh {
-                    if alerting {
+                    if alerting && !too_old(&feed, item, now) {
                         alerts.extend(match_item(&config, &feed, item, |_| true));
                     }
                     // Kept only for trying new rules on them: a first poll of 10,000
@@ -439,6 +440,9 @@ impl Poller {
             let Some(feed) = self.shared.config.feeds.iter().find(|f| f.id == feed_id) else {
                 continue;
             };
+            if too_old(feed, &item, now) {
+                continue;
+            }
             alerts.extend(match_item(&self.shared.config, feed, &item, |m| {
                 rules.contains(m.rule)
             }));

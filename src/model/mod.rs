@@ -112,6 +112,14 @@ pub struct Item {
     pub html: Option<String>,
 }
 
+impl Item {
+    /// Whether the item says it was published before `cutoff`; an undated item does
+    /// not.
+    pub fn dated_before(&self, cutoff: DateTime<Utc>) -> bool {
+        self.published.is_some_and(|at| at < cutoff)
+    }
+}
+
 /// Which text of an item a term matched in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
