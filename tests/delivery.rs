@@ -630,3 +630,59 @@ async fn items_older_than_max_age_are_recorded_but_not_alerted() {
         "the old item stays quiet"
     );
 }
+
+/// Google Alerts wraps every link in `google.com/url?…&url=`, FeedBurner proxies them
+/// and names the original in `feedburner:origLink`: alerts carry the real links,
+/// `link:` rules see the real host, and the same story with a wrapped and a plain link
+/// is one alert. Item keys are derived before, so they do not change.
+#[tokio::test]
+async fn wrapped_and_proxied_links_are_the_real_ones_in_alerts_rules_and_dedupe() {
+    support::init();
+    let fixture =
+        |name: &str| String::from_utf8(support::fixture(&format!("links/{name}"))).expect("utf-8");
+    let plain = rss(&[(
+        "p-1",
+        "Lavrov and Blinken meet in Geneva",
+        "https://news.example.org/geneva?id=7",
+        "Lavrov met Blinken",
+    )]);
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[
+            ("alerts", fixture("google-alerts.atom")),
+            ("wire", fixture("feedburner.rss")),
+            ("plain", plain),
+        ],
+        "[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+         [channels.hosts]\ntype = \"maildir\"\npath = \"hosts\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n\n\
+         [[rules]]\nname = \"wire-site\"\nquery = \"link:wire.example.org\"\nchannels = [\"hosts\"]\n",
+    );
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.feeds_failed, 0, "{report:?}");
+    let inbox = support::maildir_messages(&config.dir.path().join("inbox")).join("\n");
+    assert!(
+        inbox.contains("https://news.example.org/geneva?id=7"),
+        "{inbox}"
+    );
+    assert!(
+        inbox.contains("https://wire.example.org/2026/12/summit?ref=rss&id=1"),
+        "{inbox}"
+    );
+    assert!(
+        !inbox.contains("google.com/url") && !inbox.contains("feedproxy"),
+        "{inbox}"
+    );
+    assert_eq!(
+        p.store().outbox_counts().await.expect("counts").merged,
+        1,
+        "the wrapped and the plain link are one story"
+    );
+    let hosts = support::maildir_messages(&config.dir.path().join("hosts"));
+    assert_eq!(
+        hosts.len(),
+        1,
+        "link: matched the real host, not feedproxy's"
+    );
+}

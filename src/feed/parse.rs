@@ -13,6 +13,7 @@ use crate::model::{
 
 mod decode;
 mod html_text;
+mod links;
 mod repair;
 mod trim;
 
@@ -84,13 +85,28 @@ pub fn parse_at_most(
     };
     Ok(ParsedFeed {
         title: feed.title.as_ref().map(|t| title_text(plain_title(t))),
-        items: feed.entries.iter().map(to_item).collect(),
+        items: with_original_links(feed.entries.iter().map(to_item).collect(), &doc),
         dropped,
         repaired,
         ttl: feed
             .ttl
             .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
     })
+}
+
+/// The items with each link as a reader would follow it: the original of a FeedBurner
+/// proxy link, the target of a redirect wrapper. Keys were derived before, and stay.
+fn with_original_links(mut items: Vec<Item>, doc: &[u8]) -> Vec<Item> {
+    let originals = links::original_links(doc);
+    for item in &mut items {
+        let Some(link) = &item.link else {
+            continue;
+        };
+        let original = originals.get(link).cloned().unwrap_or_else(|| link.clone());
+        let target = links::unwrapped(&original).unwrap_or(original);
+        item.link = Some(without_controls(&target).into_owned());
+    }
+    items
 }
 
 /// feed-rs's reading of one document (RSS of any version, Atom 1.0, JSON Feed).

@@ -32,6 +32,21 @@ fn rss20_items_get_guid_keys_and_plain_text() {
     );
 }
 
+/// An item keyed by its link keeps the key it had before links were unwrapped: only
+/// the link shown, matched and compared changes.
+#[test]
+fn an_unwrapped_link_leaves_the_items_key_as_it_was() {
+    let wrapped = "https://www.google.com/url?sa=t&url=https://news.example.org/a";
+    let doc = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>Lavrov</title>\
+         <link>{}</link></item></channel></rss>",
+        wrapped.replace('&', "&amp;")
+    );
+    let item = &parse(doc.as_bytes(), None).expect("parses").items[0];
+    assert_eq!(item.link.as_deref(), Some("https://news.example.org/a"));
+    assert_eq!(item.key, ItemKey::derive(None, Some(wrapped), "Lavrov", ""));
+}
+
 #[test]
 fn unusual_rss_versions_are_read_as_rss2() {
     let old = items("rss094.xml");
