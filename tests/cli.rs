@@ -49,14 +49,22 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
     std::fs::write(&password_file, "correct horse battery staple\n").expect("write");
     let out = newshound(
         &["check", "--config", &repo("config/example.toml")],
-        &[(
-            "NEWSHOUND__SMTP__PASSWORD_FILE",
-            password_file.to_str().expect("utf-8 path"),
-        )],
+        &[
+            (
+                "NEWSHOUND__SMTP__PASSWORD_FILE",
+                password_file.to_str().expect("utf-8 path"),
+            ),
+            ("MEMBERS_FEED_PASSWORD", "feed-secret-pw"),
+            ("MEMBERS_API_KEY", "feed-api-key"),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("feeds: 2"), "{text}");
+    assert!(text.contains("feeds: 3"), "{text}");
+    assert!(
+        !text.contains("feed-secret-pw") && !text.contains("feed-api-key"),
+        "{text}"
+    );
     assert!(text.contains("talks → me, team"), "{text}");
     assert!(text.contains("password ********"), "{text}");
     assert!(!text.contains("correct horse"), "{text}");

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use newshound::feed::{FetchError, Fetched, Fetcher};
-use newshound::model::{FeedSource, Validators};
+use newshound::model::{FeedSource, RequestOptions, Validators};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,7 +29,11 @@ async fn validators_are_returned_and_sent_back() {
     .await;
     let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
     let first = fetcher
-        .fetch(&source(&server, "/f"), &Validators::default())
+        .fetch(
+            &source(&server, "/f"),
+            &Validators::default(),
+            &RequestOptions::default(),
+        )
         .await
         .expect("fetched");
     let Fetched::Body {
@@ -48,7 +52,11 @@ async fn validators_are_returned_and_sent_back() {
     assert_eq!(moved, None);
     assert_eq!(max_age, None);
     let second = fetcher
-        .fetch(&source(&server, "/f"), &validators)
+        .fetch(
+            &source(&server, "/f"),
+            &validators,
+            &RequestOptions::default(),
+        )
         .await
         .expect("fetched");
     assert!(matches!(second, Fetched::NotModified { .. }));
@@ -70,7 +78,11 @@ async fn fetch_bomb(server: &MockServer, encoding: &str, body: Vec<u8>) -> Fetch
         .await;
     let fetcher = Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client");
     fetcher
-        .fetch(&source(server, "/bomb"), &Validators::default())
+        .fetch(
+            &source(server, "/bomb"),
+            &Validators::default(),
+            &RequestOptions::default(),
+        )
         .await
         .expect_err("over the cap")
 }
@@ -103,7 +115,11 @@ async fn a_server_slower_than_the_timeout_is_abandoned() {
         .await;
     let fetcher = Fetcher::new(Duration::from_millis(500), 1 << 20).expect("client");
     let err = fetcher
-        .fetch(&source(&server, "/slow"), &Validators::default())
+        .fetch(
+            &source(&server, "/slow"),
+            &Validators::default(),
+            &RequestOptions::default(),
+        )
         .await
         .expect_err("timed out");
     assert_eq!(err.kind(), "timeout", "{err}");
@@ -120,13 +136,17 @@ async fn http_errors_and_missing_files_are_typed() {
         .await;
     let fetcher = Fetcher::new(Duration::from_secs(5), 1 << 20).expect("client");
     let err = fetcher
-        .fetch(&source(&server, "/gone"), &Validators::default())
+        .fetch(
+            &source(&server, "/gone"),
+            &Validators::default(),
+            &RequestOptions::default(),
+        )
         .await
         .expect_err("410");
     assert_eq!(err.to_string(), "server answered 410 Gone");
     let missing = FeedSource::File("/nonexistent/feed.xml".into());
     let err = fetcher
-        .fetch(&missing, &Validators::default())
+        .fetch(&missing, &Validators::default(), &RequestOptions::default())
         .await
         .expect_err("no file");
     assert_eq!(err.kind(), "file");
@@ -140,7 +160,11 @@ async fn a_file_over_the_cap_is_refused() {
     std::fs::write(&path, vec![b' '; 2048]).expect("write");
     let fetcher = Fetcher::new(Duration::from_secs(5), 1024).expect("client");
     let err = fetcher
-        .fetch(&FeedSource::File(path), &Validators::default())
+        .fetch(
+            &FeedSource::File(path),
+            &Validators::default(),
+            &RequestOptions::default(),
+        )
         .await
         .expect_err("too large");
     assert_eq!(err.kind(), "too_large");
@@ -171,7 +195,7 @@ async fn retry_after_on_429_and_503_is_reported() {
         let source = source(&server, route);
         async move {
             fetcher
-                .fetch(&source, &Validators::default())
+                .fetch(&source, &Validators::default(), &RequestOptions::default())
                 .await
                 .expect_err("an error status")
         }
@@ -224,7 +248,11 @@ async fn redirects_are_followed_checked_and_permanent_moves_reported() {
     let fetcher = Fetcher::new(Duration::from_secs(5), 1 << 20).expect("client");
     let fetch = |route: &str| {
         let (fetcher, source) = (fetcher.clone(), source(&server, route));
-        async move { fetcher.fetch(&source, &Validators::default()).await }
+        async move {
+            fetcher
+                .fetch(&source, &Validators::default(), &RequestOptions::default())
+                .await
+        }
     };
 
     let Fetched::Body { moved, bytes, .. } = fetch("/old").await.expect("followed") else {
@@ -260,4 +288,139 @@ async fn a_brotli_bomb_is_cut_at_the_cap() {
     assert!(compressed.len() < 64 << 10);
     let err = fetch_bomb(&server, "br", compressed).await;
     assert_eq!(err.kind(), "too_large");
+}
+
+fn fetcher() -> Fetcher {
+    Fetcher::new(Duration::from_secs(10), 1 << 20).expect("client")
+}
+
+/// A feed behind basic auth: the right password gets the feed, a wrong one a clear
+/// 401 (`http_status`), which the scheduler backs off from like any failure.
+#[tokio::test]
+async fn basic_auth_and_a_required_header_are_sent_to_the_feeds_host() {
+    use wiremock::matchers::header;
+    support::init();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/private"))
+        // "reader:s3cret"
+        .and(header("authorization", "Basic cmVhZGVyOnMzY3JldA=="))
+        .and(header("x-api-key", "k-123"))
+        .and(header("user-agent", "custom-agent/1.0"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(support::fixture("rss20.xml")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let options = |password: &str| RequestOptions {
+        user_agent: Some("custom-agent/1.0".into()),
+        headers: vec![("X-Api-Key".into(), "k-123".into())],
+        basic_auth: Some(("reader".into(), password.into())),
+        proxy: None,
+    };
+    let right = fetcher()
+        .fetch(
+            &source(&server, "/private"),
+            &Validators::default(),
+            &options("s3cret"),
+        )
+        .await
+        .expect("the right password");
+    assert!(matches!(right, Fetched::Body { .. }));
+    let wrong = fetcher()
+        .fetch(
+            &source(&server, "/private"),
+            &Validators::default(),
+            &options("guess"),
+        )
+        .await
+        .expect_err("a wrong password");
+    assert_eq!(wrong.kind(), "http_status");
+    assert_eq!(wrong.to_string(), "server answered 401 Unauthorized");
+}
+
+/// After a redirect to another host, the feed's credentials and custom headers stay
+/// behind (the User-Agent goes on).
+#[tokio::test]
+async fn credentials_and_headers_are_not_sent_to_another_host_after_a_redirect() {
+    support::init();
+    let server = MockServer::start().await;
+    let elsewhere = format!("http://localhost:{}/moved", server.address().port());
+    Mock::given(method("GET"))
+        .and(path("/start"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", elsewhere.as_str()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/moved"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(support::fixture("rss20.xml")))
+        .mount(&server)
+        .await;
+    let options = RequestOptions {
+        user_agent: Some("custom-agent/1.0".into()),
+        headers: vec![("X-Api-Key".into(), "k-123".into())],
+        basic_auth: Some(("reader".into(), "s3cret".into())),
+        proxy: None,
+    };
+    let fetched = fetcher()
+        .fetch(&source(&server, "/start"), &Validators::default(), &options)
+        .await
+        .expect("followed");
+    assert!(matches!(fetched, Fetched::Body { .. }));
+    let requests = server.received_requests().await.expect("recording");
+    let (first, second) = (&requests[0], &requests[1]);
+    assert_eq!(second.url.host_str(), Some("localhost"));
+    for name in ["authorization", "x-api-key"] {
+        assert!(
+            first.headers.get(name).is_some(),
+            "{name} to the feed's host"
+        );
+        assert!(
+            second.headers.get(name).is_none(),
+            "{name} not to another host"
+        );
+    }
+    assert_eq!(
+        second
+            .headers
+            .get("user-agent")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("custom-agent/1.0")
+    );
+}
+
+/// A feed with a proxy is fetched through it: a name only the proxy can reach.
+#[tokio::test]
+async fn a_feed_with_a_proxy_is_fetched_through_it() {
+    support::init();
+    let proxy = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(support::fixture("rss20.xml")))
+        .mount(&proxy)
+        .await;
+    let options = RequestOptions {
+        proxy: Some(proxy.uri()),
+        ..RequestOptions::default()
+    };
+    let behind = FeedSource::Http("http://feeds.test/feed".parse().expect("url"));
+    let fetched = fetcher()
+        .fetch(&behind, &Validators::default(), &options)
+        .await
+        .expect("through the proxy");
+    assert!(matches!(fetched, Fetched::Body { .. }));
+    let requests = proxy.received_requests().await.expect("recording");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("host")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("feeds.test"),
+        "asked for the feed's own host"
+    );
 }

@@ -9,8 +9,8 @@ use super::{TestRulesArgs, UsageError};
 use crate::config::Config;
 use crate::daemon;
 use crate::feed::{self, Fetched, Fetcher};
-use crate::model::FeedSource;
 use crate::model::Validators;
+use crate::model::{FeedSource, RequestOptions};
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
@@ -75,39 +75,45 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
         return Ok(by_feed);
     }
     let base = config.file.parent().unwrap_or(std::path::Path::new("."));
-    let sources: Vec<(String, FeedSource)> = match (&args.feed, &args.url, &args.file) {
-        (Some(name), _, _) => {
-            let feed = config
+    let sources: Vec<(String, FeedSource, RequestOptions)> =
+        match (&args.feed, &args.url, &args.file) {
+            (Some(name), _, _) => {
+                let feed = config
+                    .feeds
+                    .iter()
+                    .find(|f| f.id.0 == *name)
+                    .ok_or_else(|| {
+                        UsageError(format!("--feed {name:?}: no [[feeds]] entry has that name"))
+                    })?;
+                vec![(feed.id.0.clone(), feed.source.clone(), feed.request.clone())]
+            }
+            (_, Some(url), _) => {
+                let source =
+                    FeedSource::parse(url, base).map_err(|e| UsageError(format!("--url: {e}")))?;
+                let name = named_like_config(config, &source, url);
+                vec![(name, source, config.daemon.request.clone())]
+            }
+            (_, _, Some(path)) => {
+                let source = FeedSource::File(std::path::absolute(path)?);
+                vec![(
+                    named_like_config(config, &source, &path.display().to_string()),
+                    source,
+                    RequestOptions::default(),
+                )]
+            }
+            _ => config
                 .feeds
                 .iter()
-                .find(|f| f.id.0 == *name)
-                .ok_or_else(|| {
-                    UsageError(format!("--feed {name:?}: no [[feeds]] entry has that name"))
-                })?;
-            vec![(feed.id.0.clone(), feed.source.clone())]
-        }
-        (_, Some(url), _) => {
-            let source =
-                FeedSource::parse(url, base).map_err(|e| UsageError(format!("--url: {e}")))?;
-            vec![(named_like_config(config, &source, url), source)]
-        }
-        (_, _, Some(path)) => {
-            let source = FeedSource::File(std::path::absolute(path)?);
-            vec![(
-                named_like_config(config, &source, &path.display().to_string()),
-                source,
-            )]
-        }
-        _ => config
-            .feeds
-            .iter()
-            .map(|f| (f.id.0.clone(), f.source.clone()))
-            .collect(),
-    };
+                .map(|f| (f.id.0.clone(), f.source.clone(), f.request.clone()))
+                .collect(),
+        };
     let fetcher = Fetcher::new(config.daemon.fetch_timeout, config.daemon.max_feed_bytes)?;
     let mut fetched = Vec::with_capacity(sources.len());
-    for (name, source) in sources {
-        let parsed = match fetcher.fetch(&source, &Validators::default()).await {
+    for (name, source, request) in sources {
+        let parsed = match fetcher
+            .fetch(&source, &Validators::default(), &request)
+            .await
+        {
             Ok(Fetched::Body { bytes, charset, .. }) => feed::parse::parse_at_most(
                 &bytes,
                 charset.as_deref(),

@@ -282,6 +282,7 @@ impl Checker<'_> {
                 .max_age
                 .map(|age| self.positive(Some(age), "max_age", age))
                 .transpose()?,
+            request: self.daemon_request(d.user_agent, &d.headers, d.proxy, base)?,
             health_channel: d.health_channel,
             watch_config: d.watch_config.unwrap_or(true),
             backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
@@ -392,11 +393,13 @@ impl Checker<'_> {
                 }
                 age => age.or(daemon.max_age),
             };
+            let request = self.feed_request(key(), f, &source, &daemon.request, base)?;
             feeds.push(Feed {
                 id: FeedId(name.to_owned()),
                 source,
                 interval,
                 max_age,
+                request,
             });
         }
         Ok(feeds)

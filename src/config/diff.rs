@@ -85,10 +85,10 @@ pub struct ConfigDiff {
 impl ConfigDiff {
     /// The differences from `old` to `new`.
     pub fn between(old: &Config, new: &Config) -> ConfigDiff {
-        let feeds = |c: &Config| -> BTreeMap<String, (String, std::time::Duration)> {
+        let feeds = |c: &Config| -> BTreeMap<String, super::Feed> {
             c.feeds
                 .iter()
-                .map(|f| (f.id.0.clone(), (f.source.to_string(), f.interval)))
+                .map(|f| (f.id.0.clone(), f.clone()))
                 .collect()
         };
         let rules = |c: &Config| -> BTreeMap<String, _> {
@@ -98,9 +98,7 @@ impl ConfigDiff {
                 .collect()
         };
         ConfigDiff {
-            feeds: Changes::between(&feeds(old), &feeds(new), |_, _| {
-                "url or interval changed".into()
-            }),
+            feeds: Changes::between(&feeds(old), &feeds(new), feed_change),
             rules: Changes::between(&rules(old), &rules(new), |_, _| "changed".into()),
             channels: Changes::between(&old.channels, &new.channels, channel_change),
             lists: old.lists != new.lists,
@@ -150,6 +148,24 @@ impl fmt::Display for ConfigDiff {
         }
         f.write_str(&phrases.join(", "))
     }
+}
+
+/// What differs between two versions of a feed.
+fn feed_change(old: &super::Feed, new: &super::Feed) -> String {
+    let mut what = Vec::new();
+    if old.source != new.source {
+        what.push("url");
+    }
+    if old.interval != new.interval {
+        what.push("interval");
+    }
+    if old.max_age != new.max_age {
+        what.push("max_age");
+    }
+    if old.request != new.request {
+        what.push("HTTP options");
+    }
+    format!("{} changed", what.join(", "))
 }
 
 /// What differs between two versions of a channel.
@@ -263,6 +279,20 @@ channels = ["inbox"]
         );
         assert_eq!(diff.rules.added, ["geneva", "nato"]);
         assert_eq!(diff.feeds.removed, ["old"]);
+    }
+
+    /// Regression-proofing the reload: a feed's HTTP options or age limit changing is a
+    /// change (the running pipeline would otherwise keep the old password).
+    #[test]
+    fn a_feeds_http_options_and_age_are_changes() {
+        let new = BASE.replace(
+            "url = \"https://wire.example.org/rss\"",
+            "url = \"https://wire.example.org/rss\"\nuser_agent = \"x/1\"\nmax_age = \"2d\"",
+        );
+        assert_eq!(
+            ConfigDiff::between(&load(BASE), &load(&new)).to_string(),
+            "feed wire: max_age, HTTP options changed"
+        );
     }
 
     #[test]

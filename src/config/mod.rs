@@ -15,6 +15,7 @@ mod diff;
 mod error;
 pub mod opml;
 mod raw;
+mod requests;
 mod secrets;
 mod smtp;
 
@@ -33,7 +34,7 @@ pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 
-use crate::model::{FeedId, FeedSource};
+use crate::model::{FeedId, FeedSource, RequestOptions};
 use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
 
 /// Prefix of environment variables that override config keys (`NEWSHOUND__SMTP__HOST`).
@@ -89,6 +90,8 @@ pub struct Daemon {
     /// Items dated longer ago than this are recorded but not alerted (each feed may
     /// set its own); `None`: no limit.
     pub max_age: Option<Duration>,
+    /// How feeds are asked for over HTTP, unless a feed says otherwise.
+    pub request: RequestOptions,
     /// A feed with nothing new for this many times its usual gap is stale.
     pub stale_factor: u32,
     /// More new items than this in one poll of a known feed are held as a flood.
@@ -183,6 +186,8 @@ pub struct Feed {
     /// Items dated longer ago than this are recorded as seen but never alerted
     /// (republished or re-keyed old items stay quiet); undated items count as new.
     pub max_age: Option<Duration>,
+    /// How it is asked for over HTTP (the daemon's defaults with its own options).
+    pub request: RequestOptions,
 }
 
 /// Where alerts go and how they are gathered.

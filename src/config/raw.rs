@@ -50,6 +50,11 @@ pub struct RawDaemon {
     pub max_publisher_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_age: Option<Duration>,
+    /// How feeds are asked for over HTTP, unless a feed says otherwise.
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, RawHeaderValue>,
+    pub proxy: Option<String>,
     pub health_channel: Option<String>,
     pub listen: Option<String>,
     pub watch_config: Option<bool>,
@@ -123,6 +128,25 @@ pub struct RawFeed {
     pub interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_age: Option<Duration>,
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, RawHeaderValue>,
+    pub proxy: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+}
+
+/// A header's value as written, or where to read it (so that tokens stay out of the
+/// file).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawHeaderValue {
+    Text(String),
+    From {
+        env: Option<String>,
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Deserialize)]

@@ -555,3 +555,85 @@ fn max_age_is_inherited_by_feeds_and_must_be_more_than_zero() {
         "{err}"
     );
 }
+
+/// How a feed is asked for: the daemon's user agent, headers and proxy as defaults, a
+/// feed's own over them (headers added, its own winning), basic auth per feed with the
+/// password from the environment or a file, header values from either too.
+#[test]
+fn feeds_take_http_options_from_the_daemon_and_their_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("token"), "t-file\n").expect("token");
+    let text = "[daemon]\nuser_agent = \"watcher/2\"\nproxy = \"http://proxy.internal:3128\"\n\
+                headers = { Accept = \"application/rss+xml\", X-Team = \"news\" }\n\n\
+                [[feeds]]\nname = \"open\"\nurl = \"https://a.example.org/rss\"\n\n\
+                [[feeds]]\nname = \"private\"\nurl = \"https://b.example.org/rss\"\n\
+                username = \"reader\"\npassword_env = \"FEED_PW\"\nproxy = \"socks5://127.0.0.1:1080\"\n\
+                headers = { X-Team = \"desk\", X-Api-Key = { env = \"API_KEY\" }, X-Token = { file = \"token\" } }\n";
+    let config = Config::from_toml(
+        &dir.path().join("n.toml"),
+        text,
+        &env(&[("FEED_PW", "s3cret"), ("API_KEY", "k-1")]),
+    )
+    .expect("valid");
+    let (open, private) = (&config.feeds[0].request, &config.feeds[1].request);
+    assert_eq!(open.user_agent.as_deref(), Some("watcher/2"));
+    assert_eq!(open.proxy.as_deref(), Some("http://proxy.internal:3128"));
+    assert_eq!(open.basic_auth, None);
+    assert_eq!(
+        private.basic_auth,
+        Some(("reader".to_owned(), "s3cret".to_owned()))
+    );
+    assert_eq!(private.proxy.as_deref(), Some("socks5://127.0.0.1:1080"));
+    let headers: Vec<(&str, &str)> = private
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("Accept", "application/rss+xml"),
+            ("X-Api-Key", "k-1"),
+            ("X-Team", "desk"),
+            ("X-Token", "t-file"),
+        ]
+    );
+    let shown = format!("{private:?}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("k-1"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_http_options_are_refused_with_what_to_write() {
+    for (feed, expected) in [
+        (
+            "url = \"https://reader:pw@b.example.org/rss\"",
+            "feeds[0].url: credentials in the URL are not used; write username = \"…\" and password_file or password_env in the feed instead",
+        ),
+        (
+            "url = \"https://b.example.org/rss\"\nusername = \"reader\"",
+            "feeds[0].username: a username needs password_file or password_env",
+        ),
+        (
+            "url = \"https://b.example.org/rss\"\nproxy = \"ftp://proxy\"",
+            "feeds[0].proxy: \"ftp://proxy\" is not a proxy URL",
+        ),
+        (
+            "url = \"https://b.example.org/rss\"\nheaders = { \"Bad Name\" = \"x\" }",
+            "feeds[0].headers.Bad Name: \"Bad Name\" is not a header name",
+        ),
+        (
+            "url = \"https://b.example.org/rss\"\nheaders = { X-Key = { env = \"UNSET_VAR\" } }",
+            "feeds[0].headers.X-Key.env: environment variable UNSET_VAR is not set",
+        ),
+    ] {
+        let text = format!("[[feeds]]\nname = \"f\"\n{feed}\n");
+        let err = load(&text, &[]).expect_err(expected).to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}

@@ -291,7 +291,10 @@ impl Poller {
             None => None,
         };
         let slot = self.fetch_slots.acquire().await.ok();
-        let mut fetched = self.fetcher.fetch(&feed.source, validators).await;
+        let mut fetched = self
+            .fetcher
+            .fetch(&feed.source, validators, &feed.request)
+            .await;
         drop(host_slot);
         let parsed = match &mut fetched {
             Ok(Fetched::Body { bytes, charset, .. }) => {

@@ -1,6 +1,8 @@
 //! Getting a feed's bytes: HTTP(S) with conditional GET, or a file from disk. Bodies are
 //! counted while they stream in (after decompression) and cut at a cap.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -9,7 +11,7 @@ use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST
 use tokio::io::AsyncReadExt;
 
 use crate::http::{USER_AGENT, error_chain, retry_after_of};
-use crate::model::{FeedSource, Validators};
+use crate::model::{FeedSource, RequestOptions, Validators};
 
 /// Servers that redirect more often than this are treated as broken.
 const MAX_REDIRECTS: usize = 5;
@@ -82,38 +84,48 @@ impl FetchError {
     }
 }
 
-/// A shared HTTP client with the limits every fetch obeys.
+/// Shared HTTP clients with the limits every fetch obeys: one that follows the
+/// environment's proxy settings, and one per proxy a feed names.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    proxied: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     timeout: Duration,
     max_bytes: u64,
 }
 
 impl Fetcher {
     pub fn new(timeout: Duration, max_bytes: u64) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            // Redirects are followed in `follow`, where each hop is checked.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| FetchError::Network(error_chain(&e)))?;
         Ok(Fetcher {
-            client,
+            client: client(timeout, None)?,
+            proxied: Arc::default(),
             timeout,
             max_bytes,
         })
+    }
+
+    /// The client for a feed's proxy (built on first use), or the default one.
+    fn client_for(&self, proxy: Option<&str>) -> Result<reqwest::Client, FetchError> {
+        let Some(proxy) = proxy else {
+            return Ok(self.client.clone());
+        };
+        let mut clients = self.proxied.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(proxy) {
+            return Ok(client.clone());
+        }
+        let client = client(self.timeout, Some(proxy))?;
+        clients.insert(proxy.to_owned(), client.clone());
+        Ok(client)
     }
 
     pub async fn fetch(
         &self,
         source: &FeedSource,
         validators: &Validators,
+        request: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
         match source {
-            FeedSource::Http(url) => self.fetch_http(url.clone(), validators).await,
+            FeedSource::Http(url) => self.fetch_http(url.clone(), validators, request).await,
             FeedSource::File(path) => {
                 let read = async {
                     let file = tokio::fs::File::open(path).await?;
@@ -151,16 +163,20 @@ impl Fetcher {
         &self,
         url: url::Url,
         validators: &Validators,
+        request: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
-        tokio::time::timeout(self.timeout, self.follow(url, validators))
+        let client = self.client_for(request.proxy.as_deref())?;
+        tokio::time::timeout(self.timeout, self.follow(&client, url, validators, request))
             .await
             .unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 
     async fn follow(
         &self,
+        client: &reqwest::Client,
         start: url::Url,
         validators: &Validators,
+        options: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
         let mut url = start.clone();
         let mut visited: Vec<url::Url> = Vec::new();
@@ -168,7 +184,20 @@ impl Fetcher {
         let mut moved: Option<url::Url> = None;
         let mut all_permanent = true;
         let response = loop {
-            let mut request = self.client.get(url.clone());
+            let mut request = client.get(url.clone());
+            if let Some(agent) = &options.user_agent {
+                request = request.header(reqwest::header::USER_AGENT, agent);
+            }
+            // Credentials and custom headers are the feed's host's own: a redirect to
+            // another host does not get them.
+            if same_origin(&start, &url) {
+                for (name, value) in &options.headers {
+                    request = request.header(name, value);
+                }
+                if let Some((user, password)) = &options.basic_auth {
+                    request = request.basic_auth(user, Some(password));
+                }
+            }
             if let Some(etag) = &validators.etag {
                 request = request.header(IF_NONE_MATCH, etag);
             }
@@ -260,6 +289,32 @@ impl Fetcher {
             FetchError::Network(error_chain(e))
         }
     }
+}
+
+/// A client with the fetch limits, through `proxy` if given (else through the
+/// environment's proxy settings).
+fn client(timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Client, FetchError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        // Redirects are followed in `follow`, where each hop is checked.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(proxy) = proxy {
+        let proxy = reqwest::Proxy::all(proxy)
+            .map_err(|e| FetchError::Network(format!("proxy {proxy}: {}", error_chain(&e))))?;
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| FetchError::Network(error_chain(&e)))
+}
+
+/// Whether two URLs have the same scheme, host and port.
+fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Whether following a redirect to `next` is allowed, `visited` holding every URL

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use source::{FeedSource, Validators};
+pub use source::{FeedSource, RequestOptions, Validators};
 
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`
 /// says (feeds list their newest first).

@@ -48,3 +48,33 @@ pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
 }
+
+/// How a feed is asked for over HTTP, beyond its URL: the feed's own options, or the
+/// daemon's defaults. Header values and the password are secrets: `Debug` hides them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// Instead of newshound's own User-Agent.
+    pub user_agent: Option<String>,
+    /// Sent to the feed's own host only, not to another after a redirect.
+    pub headers: Vec<(String, String)>,
+    /// HTTP basic auth (user, password); to the feed's own host only.
+    pub basic_auth: Option<(String, String)>,
+    /// `http://…`, `https://…` or `socks5://…`; without one, the environment's
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` apply.
+    pub proxy: Option<String>,
+}
+
+impl fmt::Debug for RequestOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("RequestOptions")
+            .field("user_agent", &self.user_agent)
+            .field("headers", &headers)
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(user, _)| user),
+            )
+            .field("proxy", &self.proxy)
+            .finish()
+    }
+}
