@@ -424,3 +424,60 @@ async fn a_feed_with_a_proxy_is_fetched_through_it() {
         "asked for the feed's own host"
     );
 }
+
+/// Names for the rebinding test, all on loopback: `public.test` is the feed's own
+/// host (judged public by its name), `rebind.test` a name that resolves to
+/// 127.0.0.1 when the redirect to it is connected.
+struct TestResolver;
+
+impl reqwest::dns::Resolve for TestResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let known = matches!(name.as_str(), "public.test" | "rebind.test");
+        Box::pin(async move {
+            if !known {
+                return Err("unknown test name".into());
+            }
+            let loopback: reqwest::dns::Addrs = Box::new(std::iter::once(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ));
+            Ok(loopback)
+        })
+    }
+}
+
+/// DNS rebinding: a public feed redirects to a name whose address is internal only
+/// when it is connected. The check is made on the addresses the connection uses, so
+/// the redirect is refused (`blocked_address`) and the internal service never asked.
+#[tokio::test]
+async fn a_redirect_to_a_name_that_rebinds_to_an_internal_address_is_refused() {
+    support::init();
+    let server = MockServer::start().await;
+    let port = server.address().port();
+    Mock::given(method("GET"))
+        .and(path("/start"))
+        .respond_with(ResponseTemplate::new(302).insert_header(
+            "location",
+            format!("http://rebind.test:{port}/admin").as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::with_resolver(
+        Duration::from_secs(10),
+        1 << 20,
+        std::sync::Arc::new(TestResolver),
+    )
+    .expect("client");
+    let public = FeedSource::Http(
+        format!("http://public.test:{port}/start")
+            .parse()
+            .expect("url"),
+    );
+    let err = fetcher
+        .fetch(&public, &Validators::default(), &RequestOptions::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind(), "blocked_address", "{err}");
+    let requests = server.received_requests().await.expect("recording");
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(paths, ["/start"], "the internal service was never asked");
+}

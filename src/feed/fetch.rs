@@ -10,6 +10,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use tokio::io::AsyncReadExt;
 
+use reqwest::dns::Resolve;
+
+use super::resolve::{PublicOnly, Refused, SystemResolver};
 use crate::http::{USER_AGENT, error_chain, retry_after_of};
 use crate::model::{FeedSource, RequestOptions, Validators};
 
@@ -85,20 +88,44 @@ impl FetchError {
 }
 
 /// Shared HTTP clients with the limits every fetch obeys: one that follows the
-/// environment's proxy settings, and one per proxy a feed names.
-#[derive(Debug, Clone)]
+/// environment's proxy settings, one for the redirects of public feeds (its resolver
+/// refuses internal addresses), and one per proxy a feed names.
+#[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    public_only: reqwest::Client,
     proxied: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+    resolver: Arc<dyn Resolve>,
     timeout: Duration,
     max_bytes: u64,
 }
 
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Fetcher {
     pub fn new(timeout: Duration, max_bytes: u64) -> Result<Fetcher, FetchError> {
+        Fetcher::with_resolver(timeout, max_bytes, Arc::new(SystemResolver))
+    }
+
+    /// [`Fetcher::new`] resolving names with `resolver` (tests map names to loopback).
+    pub fn with_resolver(
+        timeout: Duration,
+        max_bytes: u64,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Fetcher, FetchError> {
+        let public_only: Arc<dyn Resolve> = Arc::new(PublicOnly(Arc::clone(&resolver)));
         Ok(Fetcher {
-            client: client(timeout, None)?,
+            client: client(timeout, None, Arc::clone(&resolver))?,
+            public_only: client(timeout, None, public_only)?,
             proxied: Arc::default(),
+            resolver,
             timeout,
             max_bytes,
         })
@@ -113,7 +140,7 @@ impl Fetcher {
         if let Some(client) = clients.get(proxy) {
             return Ok(client.clone());
         }
-        let client = client(self.timeout, Some(proxy))?;
+        let client = client(self.timeout, Some(proxy), Arc::clone(&self.resolver))?;
         clients.insert(proxy.to_owned(), client.clone());
         Ok(client)
     }
@@ -166,14 +193,28 @@ impl Fetcher {
         request: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
         let client = self.client_for(request.proxy.as_deref())?;
-        tokio::time::timeout(self.timeout, self.follow(&client, url, validators, request))
-            .await
-            .unwrap_or(Err(FetchError::Timeout(self.timeout)))
+        // Past the first hop, a public feed's requests may not reach internal
+        // addresses, checked where the connection is made. (Behind a proxy, the proxy
+        // resolves names.)
+        let hops = match request.proxy {
+            None if !is_internal(&url) => self.public_only.clone(),
+            _ => client.clone(),
+        };
+        let clients = Hops {
+            first: client,
+            rest: hops,
+        };
+        tokio::time::timeout(
+            self.timeout,
+            self.follow(&clients, url, validators, request),
+        )
+        .await
+        .unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 
     async fn follow(
         &self,
-        client: &reqwest::Client,
+        clients: &Hops,
         start: url::Url,
         validators: &Validators,
         options: &RequestOptions,
@@ -184,6 +225,11 @@ impl Fetcher {
         let mut moved: Option<url::Url> = None;
         let mut all_permanent = true;
         let response = loop {
+            let client = if visited.is_empty() {
+                &clients.first
+            } else {
+                &clients.rest
+            };
             let mut request = client.get(url.clone());
             if let Some(agent) = &options.user_agent {
                 request = request.header(reqwest::header::USER_AGENT, agent);
@@ -204,7 +250,10 @@ impl Fetcher {
             if let Some(modified) = &validators.last_modified {
                 request = request.header(IF_MODIFIED_SINCE, modified);
             }
-            let response = request.send().await.map_err(|e| self.request_error(&e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.request_error(&e, &url))?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
@@ -219,9 +268,6 @@ impl Fetcher {
                 })?;
             visited.push(url);
             check_redirect(&start, &visited, &next)?;
-            if !is_internal(&start) && resolves_internal(&next).await {
-                return Err(FetchError::BlockedAddress(next));
-            }
             all_permanent &= matches!(status.as_u16(), 301 | 308);
             moved = all_permanent.then(|| next.clone());
             url = next;
@@ -265,7 +311,7 @@ impl Fetcher {
         let mut bytes = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.request_error(&e))?;
+            let chunk = chunk.map_err(|e| self.request_error(&e, &url))?;
             if (bytes.len() + chunk.len()) as u64 > self.max_bytes {
                 return Err(FetchError::TooLarge {
                     limit: self.max_bytes,
@@ -282,7 +328,14 @@ impl Fetcher {
         })
     }
 
-    fn request_error(&self, e: &reqwest::Error) -> FetchError {
+    fn request_error(&self, e: &reqwest::Error, url: &url::Url) -> FetchError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(error) = cause {
+            if error.downcast_ref::<Refused>().is_some() {
+                return FetchError::BlockedAddress(url.clone());
+            }
+            cause = error.source();
+        }
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else {
@@ -291,10 +344,21 @@ impl Fetcher {
     }
 }
 
+/// The client of a fetch's first request, and of the redirects after it.
+struct Hops {
+    first: reqwest::Client,
+    rest: reqwest::Client,
+}
+
 /// A client with the fetch limits, through `proxy` if given (else through the
 /// environment's proxy settings).
-fn client(timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Client, FetchError> {
+fn client(
+    timeout: Duration,
+    proxy: Option<&str>,
+    resolver: Arc<dyn Resolve>,
+) -> Result<reqwest::Client, FetchError> {
     let mut builder = reqwest::Client::builder()
+        .dns_resolver(resolver)
         .user_agent(USER_AGENT)
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -353,7 +417,8 @@ fn check_redirect(
 
 /// Whether a URL names this machine or a private, link-local or unique-local address
 /// (IPv4-mapped IPv6 forms included). Host names are judged by name only
-/// (`localhost`); redirects to other names are also resolved (`resolves_internal`).
+/// (`localhost`); the redirects of a public feed go through a resolver that refuses
+/// internal addresses where the connection is made (`resolve::PublicOnly`).
 pub fn is_internal(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => {
@@ -367,7 +432,7 @@ pub fn is_internal(url: &url::Url) -> bool {
 }
 
 /// Loopback, private, link-local, unique-local or unspecified, also as IPv4-mapped IPv6.
-fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+pub(super) fn is_internal_ip(ip: std::net::IpAddr) -> bool {
     use std::net::{IpAddr, Ipv4Addr};
     let v4 = |ip: Ipv4Addr| {
         ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
@@ -385,19 +450,6 @@ fn is_internal_ip(ip: std::net::IpAddr) -> bool {
             }
         },
     }
-}
-
-/// Whether a host name in `url` resolves to an internal address. (A lookup failure
-/// says no: the request itself will then fail to connect.)
-async fn resolves_internal(url: &url::Url) -> bool {
-    let Some(url::Host::Domain(name)) = url.host() else {
-        return false;
-    };
-    let port = url.port_or_known_default().unwrap_or(80);
-    let Ok(addresses) = tokio::net::lookup_host((name, port)).await else {
-        return false;
-    };
-    addresses.into_iter().any(|a| is_internal_ip(a.ip()))
 }
 
 /// The `max-age` directive of a `Cache-Control` value (`no-store`/`no-cache` say
@@ -465,11 +517,14 @@ mod tests {
 
     /// `localhost` resolves through the hosts file, so this needs no network.
     #[tokio::test]
-    async fn host_names_are_resolved_before_a_redirect_is_followed() {
-        assert!(resolves_internal(&url("http://localhost:8080/feed")).await);
+    async fn the_redirect_resolver_refuses_names_of_internal_addresses() {
+        let resolver = PublicOnly(Arc::new(SystemResolver));
+        let name = "localhost".parse().expect("a name");
+        let refused = resolver.resolve(name).await.err().expect("refused");
         assert!(
-            !resolves_internal(&url("http://127.0.0.1/")).await,
-            "literals are judged by is_internal"
+            refused
+                .to_string()
+                .starts_with("localhost resolves to the internal address")
         );
     }
 
