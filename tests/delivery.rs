@@ -686,3 +686,50 @@ async fn wrapped_and_proxied_links_are_the_real_ones_in_alerts_rules_and_dedupe(
         "link: matched the real host, not feedproxy's"
     );
 }
+
+/// An `exec` channel through the daemon: the program gets the alert as JSON and its
+/// exit status decides (0 sent); a dead program's failure is a dead letter with what
+/// it said.
+#[tokio::test]
+async fn an_exec_channel_runs_a_program_with_the_alert_on_stdin() {
+    use std::os::unix::fs::PermissionsExt;
+    support::init();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[(
+            "news",
+            rss(&[("1", "Lavrov speaks", "https://n.example.org/1", "x")]),
+        )],
+        "",
+    );
+    let dir = config.dir.path();
+    let script = dir.join("hook");
+    std::fs::write(&script, "#!/bin/sh\ncat > \"$1\"\n").expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let text = std::fs::read_to_string(&config.path).expect("read");
+    let got = dir.join("got.json");
+    std::fs::write(
+        &config.path,
+        format!(
+            "{text}[channels.hook]\ntype = \"exec\"\ncommand = [\"{}\", \"{}\"]\ntimeout = \"5s\"\n\n\
+             [channels.broken]\ntype = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", \"echo no route >&2; exit 2\"]\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"hook\", \"broken\"]\n",
+            script.display(),
+            got.display()
+        ),
+    )
+    .expect("write");
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(
+        (report.delivery.sent, report.delivery.dead),
+        (1, 1),
+        "{report:?}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&got).expect("stdin")).expect("json");
+    assert_eq!(json["title"], "Lavrov speaks");
+    assert_eq!(json["rules"][0], "talks");
+    let dead = p.store().dead_letters().await.expect("query");
+    assert!(dead[0].2.ends_with("exit 2: no route"), "{dead:?}");
+}

@@ -494,6 +494,11 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 if secret.is_some() { ", signed" } else { "" }
             ),
             Transport::Maildir { path } => path.display().to_string(),
+            Transport::Exec { command, timeout } => format!(
+                "{} (timeout {})",
+                command.join(" "),
+                humantime::format_duration(*timeout)
+            ),
         };
         if let Some(digest) = channel.digest {
             detail.push_str(&format!("; digest {digest}"));

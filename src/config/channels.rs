@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::check::{Checker, DEFAULT_EMAILS_IN_FLIGHT, DEFAULT_POSTS_IN_FLIGHT, MAX_IN_FLIGHT};
+use super::check::{
+    Checker, DEFAULT_EMAILS_IN_FLIGHT, DEFAULT_EXEC_TIMEOUT, DEFAULT_POSTS_IN_FLIGHT, MAX_IN_FLIGHT,
+};
 use super::raw::{RawChannel, RawTemplates};
 use super::{
     Channel, ConfigError, Digest, KeyPath, Secret, Templates, Transport, WebhookFormat, webhook_key,
@@ -73,6 +75,32 @@ impl Checker<'_> {
                 };
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
                 (transport, digest, max_per_minute, in_flight, templates)
+            }
+            RawChannel::Exec {
+                command,
+                timeout,
+                digest,
+                max_per_minute,
+                max_in_flight,
+            } => {
+                if command
+                    .first()
+                    .is_none_or(|program| program.trim().is_empty())
+                {
+                    return Err(self.invalid(
+                        key().key("command"),
+                        "name the program to run, like [\"/usr/local/bin/notify\", \"--urgent\"]",
+                    ));
+                }
+                let timeout = match timeout {
+                    Some(t) if t.is_zero() => {
+                        return Err(self.invalid(key().key("timeout"), "must be more than 0s"));
+                    }
+                    t => t.unwrap_or(DEFAULT_EXEC_TIMEOUT),
+                };
+                let transport = Transport::Exec { command, timeout };
+                let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
+                (transport, digest, max_per_minute, in_flight, None)
             }
         };
         let digest = digest

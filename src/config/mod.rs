@@ -218,6 +218,11 @@ pub enum Transport {
     Maildir {
         path: PathBuf,
     },
+    /// A program run for each message, the alert as JSON on its stdin.
+    Exec {
+        command: Vec<String>,
+        timeout: Duration,
+    },
 }
 
 impl Channel {
@@ -226,6 +231,7 @@ impl Channel {
             Transport::Email { .. } => "email",
             Transport::Webhook { .. } => "webhook",
             Transport::Maildir { .. } => "maildir",
+            Transport::Exec { .. } => "exec",
         }
     }
 }

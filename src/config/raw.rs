@@ -174,6 +174,15 @@ pub enum RawChannel {
         max_in_flight: Option<usize>,
         templates: Option<RawTemplates>,
     },
+    Exec {
+        /// The program and its arguments, run without a shell.
+        command: Vec<String>,
+        #[serde(default, with = "humantime_serde")]
+        timeout: Option<Duration>,
+        digest: Option<String>,
+        max_per_minute: Option<u32>,
+        max_in_flight: Option<usize>,
+    },
 }
 
 /// Per-channel overrides of the email templates (minijinja source text).

@@ -637,3 +637,31 @@ fn bad_http_options_are_refused_with_what_to_write() {
         );
     }
 }
+
+#[test]
+fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"run\"]\n";
+    let config = load(
+        &format!("[channels.run]\ntype = \"exec\"\ncommand = [\"/usr/local/bin/page\", \"--urgent\"]\n\n{rule}"),
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(config.channels["run"].kind(), "exec");
+    for (channel, expected) in [
+        (
+            "command = []",
+            "channels.run.command: name the program to run",
+        ),
+        (
+            "command = [\"/bin/true\"]\ntimeout = \"0s\"",
+            "channels.run.timeout: must be more than 0s",
+        ),
+    ] {
+        let text = format!("[channels.run]\ntype = \"exec\"\n{channel}\n\n{rule}");
+        let err = load(&text, &[]).expect_err(expected).to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}

@@ -234,6 +234,19 @@ pub fn webhook_request(
     kind: &MessageKind,
     channel: &str,
 ) -> (url::Url, serde_json::Result<String>) {
+    let post = post(alerts, kind, channel);
+    let (to, body) = match format {
+        // Serialized straight from the alert, its fields in their declared order.
+        WebhookFormat::Json => return (url.clone(), json_body(&post)),
+        WebhookFormat::Slack => (url.clone(), slack_body(&post)),
+        WebhookFormat::Discord => (url.clone(), discord_body(&post)),
+        WebhookFormat::Ntfy => ntfy_request(url, post),
+    };
+    (to, serde_json::to_string(&body))
+}
+
+/// One message (an alert, or a digest or summary of several) before its shape.
+fn post<'a>(alerts: &'a [Alert], kind: &'a MessageKind, channel: &'a str) -> Post<'a> {
     let (alert, heading) = match (alerts, kind) {
         ([alert], MessageKind::Alert) => (
             Some(alert),
@@ -248,21 +261,23 @@ pub fn webhook_request(
             format!("[newshound] {} more alerts on {channel}", alerts.len()),
         ),
     };
-    let post = Post {
+    Post {
         alerts,
         alert,
         heading,
         kind,
         channel,
-    };
-    let (to, body) = match format {
-        // Serialized straight from the alert, its fields in their declared order.
-        WebhookFormat::Json => return (url.clone(), json_body(&post)),
-        WebhookFormat::Slack => (url.clone(), slack_body(&post)),
-        WebhookFormat::Discord => (url.clone(), discord_body(&post)),
-        WebhookFormat::Ntfy => ntfy_request(url, post),
-    };
-    (to, serde_json::to_string(&body))
+    }
+}
+
+/// The message in newshound's own JSON (the `json` webhook format), for the `exec`
+/// channel's stdin.
+pub fn json_message(
+    alerts: &[Alert],
+    kind: &MessageKind,
+    channel: &str,
+) -> serde_json::Result<String> {
+    json_body(&post(alerts, kind, channel))
 }
 
 /// Our own format: the alert, or the kind of list and every alert in it.

@@ -1,6 +1,7 @@
 //! Delivering alerts: email over SMTP, webhook POSTs and Maildir files. Each failure
 //! says whether another try could succeed, so the dispatcher knows to retry or give up.
 
+mod exec;
 mod maildir;
 pub mod message;
 mod smtp;
@@ -149,6 +150,13 @@ impl Notifier {
                 maildir::deliver(path, &id, &bytes)
                     .map(|file| format!("written to {}", file.display()))
                     .map_err(|e| DeliveryError::retry(format!("maildir {}: {e}", path.display())))
+            }
+            Transport::Exec { command, timeout } => {
+                let body = message::json_message(alerts, kind, name);
+                let body =
+                    body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
+                let id = message::webhook_id(alerts, name);
+                exec::run(command, &body, name, &id, *timeout).await
             }
         }
     }
