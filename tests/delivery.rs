@@ -733,3 +733,68 @@ async fn an_exec_channel_runs_a_program_with_the_alert_on_stdin() {
     let dead = p.store().dead_letters().await.expect("query");
     assert!(dead[0].2.ends_with("exit 2: no route"), "{dead:?}");
 }
+
+/// A webhook channel can gather its period's alerts too: one POST listing them, in the
+/// channel's format.
+#[tokio::test]
+async fn a_webhook_digest_posts_the_period_once() {
+    support::init();
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let items: Vec<(String, String)> = (1..=3)
+        .map(|i| (i.to_string(), format!("Lavrov, part {i}")))
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t)| (g.as_str(), t.as_str(), "https://n.example.org/x", "x"))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"\ndedupe_window = \"0s\"",
+        &[("news", rss(&borrowed))],
+        &format!(
+            "[channels.json]\ntype = \"webhook\"\nurl = \"{0}/json\"\ndigest = \"1h\"\n\n\
+             [channels.slack]\ntype = \"webhook\"\nurl = \"{0}/slack\"\nformat = \"slack\"\ndigest = \"1h\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"json\", \"slack\"]\n",
+            hook.uri()
+        ),
+    );
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.deferred, 6, "{report:?}");
+    assert!(
+        hook.received_requests()
+            .await
+            .expect("recording")
+            .is_empty()
+    );
+    let sent = p
+        .dispatch_due(Utc::now() + chrono::Duration::hours(1))
+        .await
+        .expect("dispatch");
+    assert_eq!(sent.sent, 6);
+    let requests = hook.received_requests().await.expect("recording");
+    assert_eq!(requests.len(), 2, "one POST per channel");
+    let body = |route: &str| {
+        let request = requests
+            .iter()
+            .find(|r| r.url.path() == route)
+            .expect(route);
+        serde_json::from_slice::<serde_json::Value>(&request.body).expect("json")
+    };
+    let json = body("/json");
+    assert_eq!(
+        (json["kind"].as_str(), json["count"].as_u64()),
+        (Some("digest"), Some(3))
+    );
+    let slack = body("/slack")["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        slack.contains("3 alerts (every 1h)") && slack.contains("Lavrov, part 2"),
+        "{slack}"
+    );
+}

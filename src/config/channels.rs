@@ -56,12 +56,13 @@ impl Checker<'_> {
                 url,
                 secret_env,
                 format,
+                digest,
                 max_per_minute,
                 max_in_flight,
             } => {
                 let transport = self.check_webhook(key(), &url, secret_env, format)?;
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
-                (transport, None, max_per_minute, in_flight, None)
+                (transport, digest, max_per_minute, in_flight, None)
             }
             RawChannel::Maildir {
                 path,

@@ -194,7 +194,7 @@ pub struct Feed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
     pub transport: Transport,
-    /// Gather alerts into one message per period instead of one each (email, Maildir).
+    /// Gather alerts into one message per period instead of one each.
     pub digest: Option<Digest>,
     /// At most this many messages a minute; the excess is folded into one summary.
     pub max_per_minute: Option<u32>,

@@ -164,6 +164,7 @@ pub enum RawChannel {
         /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
         secret_env: Option<String>,
         format: Option<WebhookFormat>,
+        digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,
     },
