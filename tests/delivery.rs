@@ -798,3 +798,65 @@ async fn a_webhook_digest_posts_the_period_once() {
         "{slack}"
     );
 }
+
+/// Quiet hours: alerts found in the window wait for its end and then go as one
+/// message; outside it, a channel sends as usual. Times are the local clock's.
+#[tokio::test]
+async fn quiet_hours_hold_a_channel_until_they_end_then_send_one_message() {
+    use chrono::TimeZone;
+    support::init();
+    let local = |h: u32| {
+        chrono::Local
+            .with_ymd_and_hms(2026, 12, 5, h, 0, 0)
+            .earliest()
+            .expect("a local time")
+            .with_timezone(&Utc)
+    };
+    let items: Vec<(String, String)> = (1..=3)
+        .map(|i| (i.to_string(), format!("Lavrov, part {i}")))
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t)| (g.as_str(), t.as_str(), "https://n.example.org/x", "x"))
+        .collect();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"\ndedupe_window = \"0s\"",
+        &[("news", rss(&borrowed))],
+        "[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\nquiet_hours = \"00:00-06:00\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    );
+    let clock = daemon::Clock::fixed(local(2));
+    let p = Arc::new(
+        Pipeline::with_clock(config.load(), clock.clone())
+            .await
+            .expect("pipeline starts"),
+    );
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!((report.delivery.sent, report.delivery.deferred), (0, 3));
+    let inbox = config.dir.path().join("inbox");
+    assert_eq!(
+        p.dispatch_due(local(5)).await.expect("dispatch").sent,
+        0,
+        "still quiet"
+    );
+    let morning = p.dispatch_due(local(6)).await.expect("dispatch");
+    assert_eq!(morning.sent, 3);
+    let messages = support::maildir_messages(&inbox);
+    assert_eq!(messages.len(), 1, "one message for the night");
+    assert!(
+        messages[0].contains("quiet hours 00:00-06:00"),
+        "{}",
+        messages[0]
+    );
+
+    // In the day, an alert goes at once, on its own.
+    clock.set(local(9));
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("4", "Lavrov again", "https://n.example.org/4", "x")]),
+    )
+    .expect("update feed");
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 1);
+    assert_eq!(support::maildir_messages(&inbox).len(), 2);
+}

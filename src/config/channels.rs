@@ -8,7 +8,8 @@ use super::check::{
 };
 use super::raw::{RawChannel, RawTemplates};
 use super::{
-    Channel, ConfigError, Digest, KeyPath, Secret, Templates, Transport, WebhookFormat, webhook_key,
+    Channel, ConfigError, Digest, KeyPath, QuietHours, Secret, Templates, Transport, WebhookFormat,
+    webhook_key,
 };
 
 impl Checker<'_> {
@@ -36,12 +37,13 @@ impl Checker<'_> {
         base: &Path,
     ) -> Result<Channel, ConfigError> {
         let key = || KeyPath::default().key("channels").key(name);
-        let (transport, digest, max_per_minute, max_in_flight, templates) = match c {
+        let (transport, digest, max_per_minute, max_in_flight, templates, quiet_hours) = match c {
             RawChannel::Email {
                 to,
                 digest,
                 max_per_minute,
                 max_in_flight,
+                quiet_hours,
                 templates,
             } => {
                 if !has_smtp {
@@ -50,7 +52,14 @@ impl Checker<'_> {
                 self.check_recipients(key().key("to"), &to)?;
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
                 let transport = Transport::Email { to };
-                (transport, digest, max_per_minute, in_flight, templates)
+                (
+                    transport,
+                    digest,
+                    max_per_minute,
+                    in_flight,
+                    templates,
+                    quiet_hours,
+                )
             }
             RawChannel::Webhook {
                 url,
@@ -59,23 +68,39 @@ impl Checker<'_> {
                 digest,
                 max_per_minute,
                 max_in_flight,
+                quiet_hours,
             } => {
                 let transport = self.check_webhook(key(), &url, secret_env, format)?;
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
-                (transport, digest, max_per_minute, in_flight, None)
+                (
+                    transport,
+                    digest,
+                    max_per_minute,
+                    in_flight,
+                    None,
+                    quiet_hours,
+                )
             }
             RawChannel::Maildir {
                 path,
                 digest,
                 max_per_minute,
                 max_in_flight,
+                quiet_hours,
                 templates,
             } => {
                 let transport = Transport::Maildir {
                     path: base.join(path),
                 };
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_EMAILS_IN_FLIGHT);
-                (transport, digest, max_per_minute, in_flight, templates)
+                (
+                    transport,
+                    digest,
+                    max_per_minute,
+                    in_flight,
+                    templates,
+                    quiet_hours,
+                )
             }
             RawChannel::Exec {
                 command,
@@ -83,6 +108,7 @@ impl Checker<'_> {
                 digest,
                 max_per_minute,
                 max_in_flight,
+                quiet_hours,
             } => {
                 if command
                     .first()
@@ -101,9 +127,19 @@ impl Checker<'_> {
                 };
                 let transport = Transport::Exec { command, timeout };
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
-                (transport, digest, max_per_minute, in_flight, None)
+                (
+                    transport,
+                    digest,
+                    max_per_minute,
+                    in_flight,
+                    None,
+                    quiet_hours,
+                )
             }
         };
+        let quiet_hours = quiet_hours
+            .map(|q| QuietHours::parse(&q).map_err(|m| self.invalid(key().key("quiet_hours"), m)))
+            .transpose()?;
         let digest = digest
             .map(|d| Digest::parse(&d).map_err(|m| self.invalid(key().key("digest"), m)))
             .transpose()?;
@@ -133,6 +169,7 @@ impl Checker<'_> {
         Ok(Channel {
             transport,
             digest,
+            quiet_hours,
             max_per_minute,
             max_in_flight,
             templates,

@@ -208,6 +208,9 @@ fn channel_change(old: &Channel, new: &Channel) -> String {
     if old.digest != new.digest {
         what.push("digest changed");
     }
+    if old.quiet_hours != new.quiet_hours {
+        what.push("quiet hours changed");
+    }
     if old.max_per_minute != new.max_per_minute {
         what.push("rate limit changed");
     }

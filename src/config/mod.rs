@@ -14,6 +14,7 @@ mod check;
 mod diff;
 mod error;
 pub mod opml;
+mod quiet;
 mod raw;
 mod requests;
 mod secrets;
@@ -32,6 +33,7 @@ pub use check::MAX_IN_FLIGHT;
 pub type Routes = BTreeMap<String, Vec<String>>;
 pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
+pub use quiet::QuietHours;
 pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
 
 use crate::model::{FeedId, FeedSource, RequestOptions};
@@ -196,6 +198,8 @@ pub struct Channel {
     pub transport: Transport,
     /// Gather alerts into one message per period instead of one each.
     pub digest: Option<Digest>,
+    /// Send nothing in this daily window; what it held goes as one message after.
+    pub quiet_hours: Option<QuietHours>,
     /// At most this many messages a minute; the excess is folded into one summary.
     pub max_per_minute: Option<u32>,
     /// At most this many messages on their way at the same time.

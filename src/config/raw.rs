@@ -157,6 +157,7 @@ pub enum RawChannel {
         digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,
+        quiet_hours: Option<String>,
         templates: Option<RawTemplates>,
     },
     Webhook {
@@ -167,12 +168,14 @@ pub enum RawChannel {
         digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,
+        quiet_hours: Option<String>,
     },
     Maildir {
         path: PathBuf,
         digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,
+        quiet_hours: Option<String>,
         templates: Option<RawTemplates>,
     },
     Exec {
@@ -183,6 +186,7 @@ pub enum RawChannel {
         digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,
+        quiet_hours: Option<String>,
     },
 }
 

@@ -16,6 +16,7 @@ use super::observe;
 use super::rate::RateWindow;
 use super::schedule::{DISPATCH_IDLE, doubling};
 use super::shared::Shared;
+use crate::config::QuietHours;
 use crate::model::{Alert, later};
 use crate::notify::Notifier;
 use crate::render::MessageKind;
@@ -214,6 +215,15 @@ impl Dispatcher {
                 report.dead += rows.len();
                 continue;
             };
+            if let Some(quiet) = channel.quiet_hours {
+                match self
+                    .quiet(&name, quiet, rows, now, report, &mut sends)
+                    .await?
+                {
+                    Some(rest) if !rest.is_empty() => rows = rest,
+                    _ => continue,
+                }
+            }
             let single = |row: OutboxRow| Send {
                 channel: name.clone(),
                 rows: vec![row],
@@ -278,6 +288,40 @@ impl Dispatcher {
             });
         }
         Ok(sends)
+    }
+
+    /// A channel's quiet hours: within them its rows wait for their end (`None`: all
+    /// deferred); after them, the rows queued during them go as one message, and the
+    /// others are given back to be sent as usual.
+    async fn quiet(
+        &self,
+        name: &str,
+        quiet: QuietHours,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+        report: &mut DispatchReport,
+        sends: &mut Vec<Send>,
+    ) -> Result<Option<Vec<OutboxRow>>, StoreError> {
+        if quiet.contains(now) {
+            self.shared
+                .store
+                .defer(&ids(&rows), quiet.end_after(now))
+                .await?;
+            report.deferred += rows.len();
+            return Ok(None);
+        }
+        let (held, rest): (Vec<OutboxRow>, Vec<OutboxRow>) =
+            rows.into_iter().partition(|r| quiet.contains(r.created));
+        if !held.is_empty() {
+            sends.push(Send {
+                channel: name.to_owned(),
+                rows: held,
+                kind: MessageKind::Digest {
+                    period: format!("quiet hours {quiet}"),
+                },
+            });
+        }
+        Ok(Some(rest))
     }
 
     /// How many rows to claim at a time, and for how long.
