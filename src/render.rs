@@ -6,10 +6,14 @@
 //! are already safe). A single alert, a digest and a flood-control summary use the same
 //! three, told apart by `kind`.
 
+mod body;
+
 use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
+
+pub use body::BodyTemplate;
 
 use crate::model::{Alert, FeedId, ItemKey, Notice, RuleFields, Snippet, Source};
 

@@ -860,3 +860,46 @@ async fn quiet_hours_hold_a_channel_until_they_end_then_send_one_message() {
     assert_eq!(report.delivery.sent, 1);
     assert_eq!(support::maildir_messages(&inbox).len(), 2);
 }
+
+/// A webhook shaped for any API: its own method, headers (a token from a file) and a
+/// body template; feed text goes into the JSON through `tojson`, quotes and all.
+#[tokio::test]
+async fn a_webhook_with_its_own_method_headers_and_body_fits_another_api() {
+    use wiremock::matchers::header;
+    support::init();
+    let api = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(header("authorization", "Bearer t-1"))
+        .and(header("content-type", "application/vnd.api+json"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[(
+            "news",
+            rss(&[(
+                "1",
+                "Lavrov: &quot;no&quot; \\ talks",
+                "https://n.example.org/1",
+                "x",
+            )]),
+        )],
+        &format!(
+            "[channels.api]\ntype = \"webhook\"\nurl = \"{}/v1/messages\"\nmethod = \"put\"\n\
+             headers = {{ Authorization = {{ file = \"token\" }}, Content-Type = \"application/vnd.api+json\" }}\n\
+             body = '{{\"room\": \"news\", \"text\": {{{{ alerts[0].title | tojson }}}}, \"link\": {{{{ alerts[0].link | tojson }}}}}}'\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"api\"]\n",
+            api.uri()
+        ),
+    );
+    std::fs::write(config.dir.path().join("token"), "Bearer t-1\n").expect("token");
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 1, "{report:?}");
+    let requests = api.received_requests().await.expect("recording");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).expect("json body");
+    assert_eq!(body["room"], "news");
+    assert_eq!(body["text"], "Lavrov: \"no\" \\ talks");
+    assert_eq!(body["link"], "https://n.example.org/1");
+}

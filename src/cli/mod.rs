@@ -488,9 +488,15 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 url,
                 secret,
                 format,
+                method,
+                body,
+                ..
             } => format!(
-                "{url} ({}{})",
-                format!("{format:?}").to_lowercase(),
+                "{method} {url} ({}{})",
+                match body {
+                    Some(_) => "own body".to_owned(),
+                    None => format!("{format:?}").to_lowercase(),
+                },
                 if secret.is_some() { ", signed" } else { "" }
             ),
             Transport::Maildir { path } => path.display().to_string(),

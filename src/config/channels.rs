@@ -65,12 +65,20 @@ impl Checker<'_> {
                 url,
                 secret_env,
                 format,
+                method,
+                headers,
+                body,
                 digest,
                 max_per_minute,
                 max_in_flight,
                 quiet_hours,
             } => {
-                let transport = self.check_webhook(key(), &url, secret_env, format)?;
+                let shape = RequestShape {
+                    method,
+                    headers: self.headers(key(), &headers, base)?,
+                    body,
+                };
+                let transport = self.check_webhook(key(), &url, secret_env, format, shape)?;
                 let in_flight = max_in_flight.unwrap_or(DEFAULT_POSTS_IN_FLIGHT);
                 (
                     transport,
@@ -199,8 +207,38 @@ impl Checker<'_> {
         url: &str,
         secret_env: Option<String>,
         format: Option<WebhookFormat>,
+        shape: RequestShape,
     ) -> Result<Transport, ConfigError> {
         let key = || key.clone();
+        if shape.body.is_some() && format.is_some_and(|f| f != WebhookFormat::Json) {
+            return Err(self.invalid(
+                key().key("body"),
+                "a body of your own replaces the format's; leave format out",
+            ));
+        }
+        let method = shape
+            .method
+            .unwrap_or_else(|| "POST".into())
+            .to_ascii_uppercase();
+        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+            return Err(self.invalid(
+                key().key("method"),
+                format!("{method:?} does not carry a body; use POST, PUT or PATCH"),
+            ));
+        }
+        let body = shape
+            .body
+            .map(|source| {
+                crate::render::BodyTemplate::new(source).map_err(|e| {
+                    self.invalid(key().key("body"), format!("template error: {}", e.message))
+                })
+            })
+            .transpose()?;
+        let headers = shape
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, Secret(value)))
+            .collect();
         let format = format.unwrap_or_default();
         if secret_env.is_some() && format != WebhookFormat::Json {
             return Err(self.invalid(
@@ -235,6 +273,16 @@ impl Checker<'_> {
             url: parsed,
             secret,
             format,
+            method,
+            headers,
+            body,
         })
     }
+}
+
+/// How a webhook's requests look beyond the URL and format, as written.
+struct RequestShape {
+    method: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
 }

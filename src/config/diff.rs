@@ -180,21 +180,30 @@ fn channel_change(old: &Channel, new: &Channel) -> String {
                 url: a,
                 secret: sa,
                 format: fa,
+                method: ma,
+                headers: ha,
+                body: ba,
             },
             Transport::Webhook {
                 url: b,
                 secret: sb,
                 format: fb,
+                method: mb,
+                headers: hb,
+                body: bb,
             },
         ) => {
-            if a != b {
-                what.push("url changed");
-            }
-            if fa != fb {
-                what.push("format changed");
-            }
-            if sa != sb {
-                what.push("signing key changed");
+            for (changed, what_changed) in [
+                (a != b, "url changed"),
+                (fa != fb, "format changed"),
+                (sa != sb, "signing key changed"),
+                (ma != mb, "method changed"),
+                (ha != hb, "headers changed"),
+                (ba != bb, "body changed"),
+            ] {
+                if changed {
+                    what.push(what_changed);
+                }
             }
         }
         (Transport::Maildir { path: a }, Transport::Maildir { path: b }) if a != b => {

@@ -218,6 +218,12 @@ pub enum Transport {
         /// The Standard Webhooks signing key (`whsec_…`), if payloads are signed.
         secret: Option<Secret>,
         format: WebhookFormat,
+        /// `POST`, `PUT` or `PATCH`.
+        method: String,
+        /// Sent with every request; values may be tokens.
+        headers: Vec<(String, Secret)>,
+        /// The body, when the channel writes its own (else the format's).
+        body: Option<crate::render::BodyTemplate>,
     },
     Maildir {
         path: PathBuf,

@@ -165,6 +165,12 @@ pub enum RawChannel {
         /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
         secret_env: Option<String>,
         format: Option<WebhookFormat>,
+        /// `POST` (the default), `PUT` or `PATCH`.
+        method: Option<String>,
+        #[serde(default)]
+        headers: BTreeMap<String, RawHeaderValue>,
+        /// A minijinja template of the body, instead of the format's.
+        body: Option<String>,
         digest: Option<String>,
         max_per_minute: Option<u32>,
         max_in_flight: Option<usize>,

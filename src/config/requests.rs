@@ -82,7 +82,7 @@ impl Checker<'_> {
     }
 
     /// `headers = { Name = "value" | { env = "VAR" } | { file = "path" } }`.
-    fn headers(
+    pub(super) fn headers(
         &self,
         table: KeyPath,
         raw: &BTreeMap<String, RawHeaderValue>,

@@ -665,3 +665,31 @@ fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
         );
     }
 }
+
+#[test]
+fn a_webhooks_own_method_and_body_are_checked_at_load() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"api\"]\n";
+    for (channel, expected) in [
+        (
+            "method = \"GET\"",
+            "channels.api.method: \"GET\" does not carry a body",
+        ),
+        (
+            "format = \"slack\"\nbody = '{}'",
+            "channels.api.body: a body of your own replaces the format's",
+        ),
+        (
+            "body = '{{ alerts[0].titel | tojson }}'",
+            "channels.api.body: template error: undefined value",
+        ),
+    ] {
+        let text = format!(
+            "[channels.api]\ntype = \"webhook\"\nurl = \"https://api.example.org/v1\"\n{channel}\n\n{rule}"
+        );
+        let err = load(&text, &[]).expect_err(expected).to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}

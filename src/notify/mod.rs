@@ -46,6 +46,18 @@ impl DeliveryError {
     }
 }
 
+/// One webhook request, ready to send.
+struct Post<'a> {
+    /// The channel's URL, for errors.
+    url: &'a url::Url,
+    target: url::Url,
+    method: &'a str,
+    headers: &'a [(String, crate::config::Secret)],
+    secret: Option<&'a crate::config::Secret>,
+    id: String,
+    body: String,
+}
+
 /// Could not set up a channel's transport (bad certificate, bad address).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -135,13 +147,29 @@ impl Notifier {
                 url,
                 secret,
                 format,
+                method,
+                headers,
+                body,
             } => {
-                let (target, body) = message::webhook_request(url, *format, alerts, kind, name);
-                let body =
-                    body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
-                let id = message::webhook_id(alerts, name);
-                self.post_webhook(url, target, secret.as_ref(), &id, body)
-                    .await
+                let (target, formatted) =
+                    message::webhook_request(url, *format, alerts, kind, name);
+                let body = match body {
+                    Some(template) => template
+                        .render(&crate::render::MessageView::new(kind, name, alerts))
+                        .map_err(|e| DeliveryError::fatal(format!("cannot render the body: {e}"))),
+                    None => formatted
+                        .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}"))),
+                }?;
+                let request = Post {
+                    url,
+                    target,
+                    method,
+                    headers,
+                    secret: secret.as_ref(),
+                    id: message::webhook_id(alerts, name),
+                    body,
+                };
+                self.post_webhook(request).await
             }
             Transport::Maildir { path } => {
                 let message = email(&self.local_from, std::slice::from_ref(&self.local_from))?;
@@ -161,26 +189,44 @@ impl Notifier {
         }
     }
 
-    /// POSTs `body` to `target` (the channel's `url`, or where its format sends).
-    async fn post_webhook(
-        &self,
-        url: &url::Url,
-        target: url::Url,
-        secret: Option<&crate::config::Secret>,
-        id: &str,
-        body: String,
-    ) -> Result<String, DeliveryError> {
+    /// Sends a webhook request to its `target` (the channel's `url`, or where its
+    /// format sends).
+    async fn post_webhook(&self, post: Post<'_>) -> Result<String, DeliveryError> {
+        let Post {
+            url,
+            target,
+            method,
+            headers,
+            secret,
+            id,
+            body,
+        } = post;
         let timestamp = chrono::Utc::now().timestamp();
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        // The channel's own headers over ours: they may say another Content-Type.
+        let mut fields = reqwest::header::HeaderMap::new();
+        fields.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+            let value = reqwest::header::HeaderValue::from_str(value.expose());
+            if let (Ok(name), Ok(value)) = (name, value) {
+                fields.insert(name, value);
+            }
+        }
         let mut request = self
             .http
-            .post(target)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", id)
+            .request(method, target)
+            .headers(fields)
+            .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(key) = secret.and_then(|s| s.webhook_key()) {
             request = request.header(
                 "webhook-signature",
-                message::sign(&key, id, timestamp, &body),
+                message::sign(&key, &id, timestamp, &body),
             );
         }
         let response = request
