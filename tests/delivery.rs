@@ -903,3 +903,35 @@ async fn a_webhook_with_its_own_method_headers_and_body_fits_another_api() {
     assert_eq!(body["text"], "Lavrov: \"no\" \\ talks");
     assert_eq!(body["link"], "https://n.example.org/1");
 }
+
+/// An `atom` channel through the daemon: the matches become a valid Atom feed file,
+/// each alert once, for a feed reader to subscribe to.
+#[tokio::test]
+async fn an_atom_channel_writes_the_matches_as_a_feed() {
+    support::init();
+    let (config, _) = config_with_feeds(
+        "first_poll = \"alert\"",
+        &[(
+            "news",
+            rss(&[
+                ("1", "Lavrov speaks", "https://n.example.org/1", "x"),
+                ("2", "Lavrov again", "https://n.example.org/2", "x"),
+            ]),
+        )],
+        "[channels.reader]\ntype = \"atom\"\npath = \"public/matches.atom\"\nentries = 10\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"reader\"]\n",
+    );
+    let p = pipeline(&config).await;
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 2, "{report:?}");
+    let xml = std::fs::read(config.dir.path().join("public/matches.atom")).expect("the feed");
+    let feed = feed_rs::parser::parse(xml.as_slice()).expect("valid Atom");
+    assert_eq!(feed.entries.len(), 2);
+    assert!(
+        feed.entries
+            .iter()
+            .all(|e| e.id.starts_with("urn:newshound:msg_"))
+    );
+    let report = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!(report.delivery.sent, 0);
+}

@@ -500,6 +500,9 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 if secret.is_some() { ", signed" } else { "" }
             ),
             Transport::Maildir { path } => path.display().to_string(),
+            Transport::Atom { path, entries } => {
+                format!("{} (the latest {entries})", path.display())
+            }
             Transport::Exec { command, timeout } => format!(
                 "{} (timeout {})",
                 command.join(" "),

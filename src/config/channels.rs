@@ -110,6 +110,25 @@ impl Checker<'_> {
                     quiet_hours,
                 )
             }
+            RawChannel::Atom {
+                path,
+                entries,
+                quiet_hours,
+            } => {
+                let entries = entries.unwrap_or(DEFAULT_ATOM_ENTRIES);
+                if !(1..=MAX_ATOM_ENTRIES).contains(&entries) {
+                    return Err(self.invalid(
+                        key().key("entries"),
+                        format!("must be from 1 to {MAX_ATOM_ENTRIES}"),
+                    ));
+                }
+                let transport = Transport::Atom {
+                    path: base.join(path),
+                    entries,
+                };
+                // One writer at a time: each delivery rewrites the whole file.
+                (transport, None, None, 1, None, quiet_hours)
+            }
             RawChannel::Exec {
                 command,
                 timeout,
@@ -279,6 +298,10 @@ impl Checker<'_> {
         })
     }
 }
+
+/// An atom channel's feed holds this many entries unless it says otherwise.
+const DEFAULT_ATOM_ENTRIES: usize = 50;
+const MAX_ATOM_ENTRIES: usize = 10_000;
 
 /// How a webhook's requests look beyond the URL and format, as written.
 struct RequestShape {

@@ -209,6 +209,30 @@ fn channel_change(old: &Channel, new: &Channel) -> String {
         (Transport::Maildir { path: a }, Transport::Maildir { path: b }) if a != b => {
             what.push("path changed");
         }
+        (
+            Transport::Atom {
+                path: a,
+                entries: ea,
+            },
+            Transport::Atom {
+                path: b,
+                entries: eb,
+            },
+        ) if (a, ea) != (b, eb) => {
+            what.push("path or entries changed");
+        }
+        (
+            Transport::Exec {
+                command: a,
+                timeout: ta,
+            },
+            Transport::Exec {
+                command: b,
+                timeout: tb,
+            },
+        ) if (a, ta) != (b, tb) => {
+            what.push("command or timeout changed");
+        }
         (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
             what.push("type changed");
         }

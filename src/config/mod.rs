@@ -228,6 +228,11 @@ pub enum Transport {
     Maildir {
         path: PathBuf,
     },
+    /// An Atom feed file of the latest matches.
+    Atom {
+        path: PathBuf,
+        entries: usize,
+    },
     /// A program run for each message, the alert as JSON on its stdin.
     Exec {
         command: Vec<String>,
@@ -241,6 +246,7 @@ impl Channel {
             Transport::Email { .. } => "email",
             Transport::Webhook { .. } => "webhook",
             Transport::Maildir { .. } => "maildir",
+            Transport::Atom { .. } => "atom",
             Transport::Exec { .. } => "exec",
         }
     }

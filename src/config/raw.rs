@@ -184,6 +184,12 @@ pub enum RawChannel {
         quiet_hours: Option<String>,
         templates: Option<RawTemplates>,
     },
+    Atom {
+        path: PathBuf,
+        /// How many of the latest matches the feed holds.
+        entries: Option<usize>,
+        quiet_hours: Option<String>,
+    },
     Exec {
         /// The program and its arguments, run without a shell.
         command: Vec<String>,

@@ -693,3 +693,25 @@ fn a_webhooks_own_method_and_body_are_checked_at_load() {
         );
     }
 }
+
+#[test]
+fn an_atom_channel_keeps_between_one_and_ten_thousand_entries() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"reader\"]\n";
+    let config = load(
+        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\n\n{rule}"),
+        &[],
+    )
+    .expect("valid");
+    let reader = &config.channels["reader"];
+    assert_eq!((reader.kind(), reader.max_in_flight), ("atom", 1));
+    let err = load(
+        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\nentries = 0\n\n{rule}"),
+        &[],
+    )
+    .expect_err("zero entries")
+    .to_string();
+    assert!(
+        err.contains("channels.reader.entries: must be from 1 to 10000"),
+        "{err}"
+    );
+}

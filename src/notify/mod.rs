@@ -1,6 +1,7 @@
 //! Delivering alerts: email over SMTP, webhook POSTs and Maildir files. Each failure
 //! says whether another try could succeed, so the dispatcher knows to retry or give up.
 
+mod atom;
 mod exec;
 mod maildir;
 pub mod message;
@@ -178,6 +179,10 @@ impl Notifier {
                 maildir::deliver(path, &id, &bytes)
                     .map(|file| format!("written to {}", file.display()))
                     .map_err(|e| DeliveryError::retry(format!("maildir {}: {e}", path.display())))
+            }
+            Transport::Atom { path, entries } => {
+                atom::deliver(path, *entries, name, alerts, chrono::Utc::now())
+                    .map_err(|e| DeliveryError::retry(format!("atom {}: {e}", path.display())))
             }
             Transport::Exec { command, timeout } => {
                 let body = message::json_message(alerts, kind, name);
