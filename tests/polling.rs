@@ -52,6 +52,7 @@ async fn a_slow_store_stalls_neither_timers_nor_healthz() {
     let addr = daemon::observe::start(
         "127.0.0.1:0".parse().expect("address"),
         health,
+        daemon::observe::AtomFeeds::default(),
         shutdown.clone(),
     )
     .await

@@ -570,3 +570,80 @@ fn metrics_count_alerts_waiting_for_a_retry() {
     );
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
 }
+
+/// A GET with `If-None-Match`: the status and the ETag answered.
+fn http_get_if_none_match(address: &str, path: &str, etag: &str) -> (u16, Option<String>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let etag = response.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("etag: ")
+            .map(|_| l["etag: ".len()..].trim().to_owned())
+    });
+    (status, etag)
+}
+
+/// With `daemon.listen`, an atom channel's feed is served at `/feeds/<name>.atom`,
+/// with an ETag: a reader that sends it back gets 304 until new matches arrive.
+#[test]
+fn an_atom_channels_feed_is_served_with_an_etag() {
+    support::init();
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\npoll_interval = \"1h\"\nlisten = \"127.0.0.1:0\"",
+        "[[feeds]]\nname = \"news\"\nurl = \"file:news.xml\"\n\n\
+         [channels.reader]\ntype = \"atom\"\npath = \"matches.atom\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"reader\"]\n",
+    );
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("1", "Lavrov speaks")]),
+    )
+    .expect("feed file");
+    let daemon = Daemon::start(&config, 1);
+    let address = {
+        let started = std::time::Instant::now();
+        loop {
+            let log = daemon.log();
+            if log.contains("serving /metrics and /healthz") {
+                break metrics_address(&log);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "no address:\n{log}"
+            );
+            std::thread::yield_now();
+        }
+    };
+    let started = std::time::Instant::now();
+    let body = loop {
+        match http_get(&address, "/feeds/reader.atom") {
+            (200, body) => break body,
+            (404, _) if started.elapsed() < std::time::Duration::from_secs(30) => {
+                std::thread::yield_now()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(body.contains("<title>Lavrov speaks</title>"), "{body}");
+    let (status, etag) = http_get_if_none_match(&address, "/feeds/reader.atom", "\"x\"");
+    assert_eq!(status, 200);
+    let etag = etag.expect("an ETag");
+    assert_eq!(
+        http_get_if_none_match(&address, "/feeds/reader.atom", &etag).0,
+        304
+    );
+    assert_eq!(http_get(&address, "/feeds/other.atom").0, 404);
+    kill(&daemon, "TERM");
+}

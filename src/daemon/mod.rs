@@ -29,7 +29,7 @@ mod shared;
 mod snapshot;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -203,10 +203,11 @@ pub async fn serve(
         .await?;
     lasting.health.tick();
     heartbeat_to_others(&lasting, &config).await;
+    let atom_feeds: observe::AtomFeeds = Arc::new(RwLock::new(observe::atom_feeds(&config)));
     let metrics = match config.daemon.listen {
         Some(addr) => {
-            let health = Arc::clone(&lasting.health);
-            Some(observe::start(addr, health, shutdown.clone()).await?)
+            let (health, feeds) = (Arc::clone(&lasting.health), Arc::clone(&atom_feeds));
+            Some(observe::start(addr, health, feeds, shutdown.clone()).await?)
         }
         None => None,
     };
@@ -230,6 +231,8 @@ pub async fn serve(
                 if let Some((next, diff)) = service::reload(&old, &load, &build, cause, &lasting).await {
                     current.finish().await?;
                     current = Generation::start(next, &shutdown);
+                    *atom_feeds.write().unwrap_or_else(|p| p.into_inner()) =
+                        observe::atom_feeds(current.pipeline.config());
                     service::backfill_new_rules(&diff, &current.pipeline).await;
                     // The other instances see the new config's fingerprint at once.
                     heartbeat_to_others(&lasting, current.pipeline.config()).await;

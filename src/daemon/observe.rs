@@ -5,8 +5,10 @@
 //! serves it. Gauges that describe the store (queue depth, broken feeds) are read
 //! from it on each heartbeat by [`refresh`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context as _;
 use axum::extract::State;
@@ -19,7 +21,7 @@ use tracing::{info, warn};
 
 use super::health::Health;
 use super::snapshot::Snapshot;
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::store::Store;
 
 pub const POLLS: &str = "newshound_polls_total";
@@ -55,13 +57,32 @@ fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
 struct Endpoint {
     metrics: &'static PrometheusHandle,
     health: Arc<Health>,
+    feeds: AtomFeeds,
 }
 
-/// Binds `addr` and serves `/metrics` and `/healthz` until `shutdown`; returns the
-/// address bound (port 0 picks a free one, and the log says which).
+/// The files of the running config's `atom` channels, by channel name: served at
+/// `/feeds/<name>.atom`, and replaced on each reload.
+pub type AtomFeeds = Arc<RwLock<HashMap<String, PathBuf>>>;
+
+/// The `atom` channels of `config`, by name.
+pub fn atom_feeds(config: &Config) -> HashMap<String, PathBuf> {
+    config
+        .channels
+        .iter()
+        .filter_map(|(name, channel)| match &channel.transport {
+            Transport::Atom { path, .. } => Some((name.clone(), path.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Binds `addr` and serves `/metrics`, `/healthz` and the atom channels' feeds until
+/// `shutdown`; returns the address bound (port 0 picks a free one, and the log says
+/// which).
 pub async fn start(
     addr: SocketAddr,
     health: Arc<Health>,
+    feeds: AtomFeeds,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let metrics = recorder()?;
@@ -76,7 +97,12 @@ pub async fn start(
     let app = axum::Router::new()
         .route("/metrics", axum::routing::get(render_metrics))
         .route("/healthz", axum::routing::get(healthz))
-        .with_state(Endpoint { metrics, health });
+        .route("/feeds/{file}", axum::routing::get(atom_feed))
+        .with_state(Endpoint {
+            metrics,
+            health,
+            feeds,
+        });
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -100,6 +126,54 @@ async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
     }
+}
+
+/// `/feeds/<channel>.atom`: an atom channel's file, with an ETag of its content (a
+/// request that sends it back gets 304).
+async fn atom_feed(
+    State(endpoint): State<Endpoint>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    request: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let path = file.strip_suffix(".atom").and_then(|name| {
+        let feeds = endpoint.feeds.read().unwrap_or_else(|p| p.into_inner());
+        feeds.get(name).cloned()
+    });
+    let Some(path) = path else {
+        return (StatusCode::NOT_FOUND, "no such feed\n").into_response();
+    };
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (StatusCode::NOT_FOUND, "no matches yet\n").into_response();
+        }
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "cannot read an atom channel's feed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the feed\n").into_response();
+        }
+    };
+    use sha2::Digest as _;
+    let etag = format!(
+        "\"{}\"",
+        crate::model::hex(&sha2::Sha256::digest(&bytes)[..12])
+    );
+    if request
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/atom+xml; charset=utf-8".to_owned(),
+            ),
+            (header::ETAG, etag),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// Sets the gauges read from the store, and lets the recorder tidy up.
