@@ -193,6 +193,30 @@ pub enum Queue {
     Hold,
 }
 
+impl Queue {
+    /// The state a new row starts in: held, merged into an earlier alert about the
+    /// same story (`merging`), or pending.
+    pub fn state(self, merging: bool) -> OutboxState {
+        match (self, merging) {
+            (Queue::Hold, _) => OutboxState::Held,
+            (Queue::Send(_), true) => OutboxState::Merged,
+            (Queue::Send(_), false) => OutboxState::Pending,
+        }
+    }
+}
+
+/// The JSON of outbox row `id` (an alert stored as `first_json`) with `alert`'s feed
+/// added to its other sources: what story dedupe writes back when it merges.
+pub fn with_source(id: i64, first_json: &str, alert: &Alert) -> Result<String, StoreError> {
+    let mut first = alert_of(id, first_json)?;
+    first.also_in.push(crate::model::Source {
+        feed: alert.feed.clone(),
+        title: alert.title.clone(),
+        link: alert.link.clone(),
+    });
+    serde_json::to_string(&first).map_err(|cause| StoreError::BadAlert { id, cause })
+}
+
 /// What becomes of claimed (or, for `Requeue`, finished) rows.
 #[derive(Debug, Clone)]
 pub enum Mark {

@@ -6,8 +6,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::Engine;
-use crate::model::{Alert, Source, StoryKeys};
-use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix};
+use crate::model::{Alert, StoryKeys};
+use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source};
 use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
 
 /// Queues alerts, as the SQLite engine's `queue` does: an alert already queued for
@@ -59,11 +59,7 @@ pub async fn queue(
             }
             _ => None,
         };
-        let state = match (how, &first) {
-            (Queue::Hold, _) => OutboxState::Held,
-            (Queue::Send(_), Some(_)) => OutboxState::Merged,
-            (Queue::Send(_), None) => OutboxState::Pending,
-        };
+        let state = how.state(first.is_some());
         let inserted = client
             .query_opt(
                 "INSERT INTO outbox (feed, item_key, channel, alert, state, next_attempt,
@@ -89,14 +85,7 @@ pub async fn queue(
         };
         match first {
             Some((id, first_json)) => {
-                let mut first = alert_of(id, &first_json)?;
-                first.also_in.push(Source {
-                    feed: alert.feed.clone(),
-                    title: alert.title.clone(),
-                    link: alert.link.clone(),
-                });
-                let json = serde_json::to_string(&first)
-                    .map_err(|cause| StoreError::BadAlert { id, cause })?;
+                let json = with_source(id, &first_json, alert)?;
                 client
                     .execute("UPDATE outbox SET alert = $2 WHERE id = $1", &[&id, &json])
                     .await

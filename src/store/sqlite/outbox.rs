@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::from_unix;
-use crate::model::{Alert, Source, StoryKeys};
-use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of};
+use crate::model::{Alert, StoryKeys};
+use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
 use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
 
 /// Queues alerts (an alert already queued for the same item and channel is left
@@ -59,11 +59,7 @@ pub fn queue(
             }
             _ => None,
         };
-        let state = match (how, &first) {
-            (Queue::Hold, _) => OutboxState::Held,
-            (Queue::Send(_), Some(_)) => OutboxState::Merged,
-            (Queue::Send(_), None) => OutboxState::Pending,
-        };
+        let state = how.state(first.is_some());
         let row = params![
             alert.feed.0,
             alert.key.0,
@@ -80,14 +76,7 @@ pub fn queue(
         }
         match first {
             Some((id, first_json)) => {
-                let mut first = alert_of(id, &first_json)?;
-                first.also_in.push(Source {
-                    feed: alert.feed.clone(),
-                    title: alert.title.clone(),
-                    link: alert.link.clone(),
-                });
-                let json = serde_json::to_string(&first)
-                    .map_err(|cause| StoreError::BadAlert { id, cause })?;
+                let json = with_source(id, &first_json, alert)?;
                 add_source.execute(params![id, json])?;
             }
             None if state == OutboxState::Pending => ids.push(conn.last_insert_rowid()),
