@@ -181,11 +181,18 @@ impl NotifySocket {
 
 /// `GET path` on `address`: the status code and the body.
 fn http_get(address: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = http_request(address, path, "");
+    (status, body)
+}
+
+/// A GET of `path` with `headers` (lines ending in CRLF) added: the status, the
+/// header lines and the body.
+fn http_request(address: &str, path: &str, headers: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
     )
     .expect("send request");
     let mut response = String::new();
@@ -195,11 +202,8 @@ fn http_get(address: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// The address the daemon said it serves `/metrics` on.
@@ -573,24 +577,11 @@ fn metrics_count_alerts_waiting_for_a_retry() {
 
 /// A GET with `If-None-Match`: the status and the ETag answered.
 fn http_get_if_none_match(address: &str, path: &str, etag: &str) -> (u16, Option<String>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let etag = response.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("etag: ")
-            .map(|_| l["etag: ".len()..].trim().to_owned())
+    let (status, head, _) = http_request(address, path, &format!("If-None-Match: {etag}\r\n"));
+    let etag = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("etag")
+            .then(|| value.trim().to_owned())
     });
     (status, etag)
 }
