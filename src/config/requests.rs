@@ -46,25 +46,14 @@ impl Checker<'_> {
                 "credentials in the URL are not used; write username = \"…\" and password_file or password_env in the feed instead",
             ));
         }
-        let password = self.read_secret(
-            key.clone(),
-            ("password_file", raw.password_file.as_deref()),
-            ("password_env", raw.password_env.as_deref()),
-            base,
-        )?;
-        let basic_auth = match (&raw.username, password) {
-            (Some(user), Some(password)) => Some((user.clone(), password.expose().to_owned())),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(self.invalid(
-                    key.key("username"),
-                    "a username needs password_file or password_env",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(self.invalid(key, "a password is set but no username"));
-            }
-        };
+        let basic_auth = self
+            .credentials(
+                key.clone(),
+                raw.username.clone(),
+                (raw.password_file.as_deref(), raw.password_env.as_deref()),
+                base,
+            )?
+            .map(|(user, password)| (user, password.expose().to_owned()));
         let mut headers = defaults.headers.clone();
         for (name, value) in self.headers(key.clone(), &raw.headers, base)? {
             headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));

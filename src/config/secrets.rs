@@ -44,4 +44,30 @@ impl Checker<'_> {
             (None, None) => Ok(None),
         }
     }
+
+    /// A `username` with its password from `password_file` or `password_env` (in
+    /// `table`): both or neither.
+    pub(super) fn credentials(
+        &self,
+        table: KeyPath,
+        username: Option<String>,
+        (file, env): (Option<&Path>, Option<&str>),
+        base: &Path,
+    ) -> Result<Option<(String, Secret)>, ConfigError> {
+        let password = self.read_secret(
+            table.clone(),
+            ("password_file", file),
+            ("password_env", env),
+            base,
+        )?;
+        match (username, password) {
+            (Some(user), Some(password)) => Ok(Some((user, password))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(self.invalid(
+                table.key("username"),
+                "a username needs password_file or password_env",
+            )),
+            (None, Some(_)) => Err(self.invalid(table, "a password is set but no username")),
+        }
+    }
 }

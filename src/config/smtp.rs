@@ -17,25 +17,12 @@ impl Checker<'_> {
                 format!("\"none\" would send mail and password in clear to {:?}; it is only allowed for localhost — use \"starttls\" or \"tls\"", s.host),
             ));
         }
-        let password = self.read_secret(
+        let credentials = self.credentials(
             key(),
-            ("password_file", s.password_file.as_deref()),
-            ("password_env", s.password_env.as_deref()),
+            s.username,
+            (s.password_file.as_deref(), s.password_env.as_deref()),
             base,
         )?;
-        let credentials = match (s.username, password) {
-            (Some(user), Some(pass)) => Some((user, pass)),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(self.invalid(
-                    key().key("username"),
-                    "a username needs password_file or password_env",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(self.invalid(key(), "a password is set but no username"));
-            }
-        };
         s.from.parse::<lettre::message::Mailbox>().map_err(|e| {
             self.invalid(
                 key().key("from"),
