@@ -31,7 +31,7 @@ pub fn unwrapped(link: &str) -> Option<String> {
 /// `google.com`, `www.google.com`, `www.google.co.uk`, …
 fn is_google(host: &str) -> bool {
     let host = host.strip_prefix("www.").unwrap_or(host);
-    host == "google.com" || host.starts_with("google.co") || host.starts_with("google.")
+    host.starts_with("google.")
 }
 
 /// For each item of an RSS or Atom document that names its original link
