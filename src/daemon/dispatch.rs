@@ -230,14 +230,17 @@ impl Dispatcher {
                 kind: MessageKind::Alert,
             };
             if let Some(digest) = channel.digest {
-                // All of the channel's due rows, so that a period is one message
-                // however the batches (or the instances sharing the outbox) fell.
-                let (_, lease) = self.batch_and_lease();
-                let rest = self
-                    .shared
-                    .store
-                    .claim_due_in(&name, now, MAX_DIGEST, lease);
-                rows.extend(rest.await?);
+                // When a period is due, all of the channel's due rows, so that it is one
+                // message however the batches (or the instances sharing the outbox) fell.
+                // (Rows only just queued wait, and cost no second claim.)
+                if rows.iter().any(|r| digest.period_end(r.created) <= now) {
+                    let (_, lease) = self.batch_and_lease();
+                    let rest = self
+                        .shared
+                        .store
+                        .claim_due_in(&name, now, MAX_DIGEST, lease);
+                    rows.extend(rest.await?);
+                }
                 // Each row waits for the end of the period it was queued in: one
                 // deferral per period, not per row.
                 let mut waiting: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
