@@ -6,7 +6,7 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use newshound::feed::{FetchError, Fetched, Fetcher};
+use newshound::feed::{FetchError, Fetched, Fetcher, fetch};
 use newshound::model::{FeedSource, RequestOptions, Validators};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -38,7 +38,7 @@ async fn validators_are_returned_and_sent_back() {
         .expect("fetched");
     let Fetched::Body {
         validators,
-        charset,
+        content_type,
         bytes,
         moved,
         max_age,
@@ -47,7 +47,12 @@ async fn validators_are_returned_and_sent_back() {
         panic!("expected a body");
     };
     assert_eq!(validators.etag.as_deref(), Some("\"abc\""));
-    assert_eq!(charset.as_deref(), Some("utf-8"));
+    let content_type = content_type.expect("a content type");
+    assert_eq!(fetch::charset_of(&content_type).as_deref(), Some("utf-8"));
+    assert_eq!(
+        fetch::media_type_of(&content_type).as_deref(),
+        Some("text/xml")
+    );
     assert_eq!(bytes, support::fixture("rss20.xml"));
     assert_eq!(moved, None);
     assert_eq!(max_age, None);

@@ -114,9 +114,16 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             .fetch(&source, &Validators::default(), &request)
             .await
         {
-            Ok(Fetched::Body { bytes, charset, .. }) => feed::parse::parse_at_most(
+            Ok(Fetched::Body {
+                bytes,
+                content_type,
+                ..
+            }) => feed::parse::parse_at_most(
                 &bytes,
-                charset.as_deref(),
+                content_type
+                    .as_deref()
+                    .and_then(feed::fetch::charset_of)
+                    .as_deref(),
                 config.daemon.max_items_per_feed,
             )
             .map(|p| p.items)

@@ -401,6 +401,7 @@ impl Checker<'_> {
                 source,
                 interval,
                 max_age,
+                fetch_article: f.fetch_article,
                 request,
             });
         }

@@ -162,6 +162,9 @@ fn feed_change(old: &super::Feed, new: &super::Feed) -> String {
     if old.max_age != new.max_age {
         what.push("max_age");
     }
+    if old.fetch_article != new.fetch_article {
+        what.push("fetch_article");
+    }
     if old.request != new.request {
         what.push("HTTP options");
     }

@@ -188,6 +188,8 @@ pub struct Feed {
     /// Items dated longer ago than this are recorded as seen but never alerted
     /// (republished or re-keyed old items stay quiet); undated items count as new.
     pub max_age: Option<Duration>,
+    /// Fetch each new item's link and match its readable text as the field `article`.
+    pub fetch_article: bool,
     /// How it is asked for over HTTP (the daemon's defaults with its own options).
     pub request: RequestOptions,
 }

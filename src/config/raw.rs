@@ -128,6 +128,8 @@ pub struct RawFeed {
     pub interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub fetch_article: bool,
     pub user_agent: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, RawHeaderValue>,

@@ -297,8 +297,13 @@ impl Poller {
             .await;
         drop(host_slot);
         let parsed = match &mut fetched {
-            Ok(Fetched::Body { bytes, charset, .. }) => {
-                Some(self.parse(std::mem::take(bytes), charset.clone()).await)
+            Ok(Fetched::Body {
+                bytes,
+                content_type,
+                ..
+            }) => {
+                let charset = content_type.as_deref().and_then(feed::fetch::charset_of);
+                Some(self.parse(std::mem::take(bytes), charset).await)
             }
             _ => None,
         };

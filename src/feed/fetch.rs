@@ -30,8 +30,8 @@ pub enum Fetched {
     },
     Body {
         bytes: Vec<u8>,
-        /// The `charset` parameter of `Content-Type`, if any.
-        charset: Option<String>,
+        /// The `Content-Type` header, if any: see [`charset_of`] and [`media_type_of`].
+        content_type: Option<String>,
         validators: Validators,
         /// The new address, when the feed answered through permanent redirects only.
         moved: Option<url::Url>,
@@ -174,7 +174,7 @@ impl Fetcher {
                 }
                 Ok(Fetched::Body {
                     bytes,
-                    charset: None,
+                    content_type: None,
                     validators: Validators::default(),
                     moved: None,
                     max_age: None,
@@ -192,21 +192,80 @@ impl Fetcher {
         validators: &Validators,
         request: &RequestOptions,
     ) -> Result<Fetched, FetchError> {
+        let reach = Reach {
+            origin: Some(url.clone()),
+            internal: is_internal(&url),
+        };
+        // The configured address is the user's choice; past the first hop, a public
+        // feed's requests may not reach internal addresses.
+        let clients = self.clients(request, &reach, true)?;
+        self.get(&clients, url, validators, request, &reach).await
+    }
+
+    /// GETs a page an item links to (the item's article). The link comes from the feed
+    /// and is not trusted: it may reach an internal address only when the feed itself
+    /// is configured on one (`feed`: its address, `None` for a file), and the feed's
+    /// headers and credentials go only to the feed's own origin.
+    pub async fn fetch_page(
+        &self,
+        link: url::Url,
+        feed: Option<&url::Url>,
+        request: &RequestOptions,
+    ) -> Result<Fetched, FetchError> {
+        if !matches!(link.scheme(), "http" | "https") {
+            return Err(FetchError::Redirect(format!(
+                "not a web address: a {} URL",
+                link.scheme()
+            )));
+        }
+        let reach = Reach {
+            origin: feed.cloned(),
+            internal: feed.is_some_and(is_internal),
+        };
+        if !reach.internal && is_internal(&link) {
+            return Err(FetchError::BlockedAddress(link));
+        }
+        let clients = self.clients(request, &reach, false)?;
+        self.get(&clients, link, &Validators::default(), request, &reach)
+            .await
+    }
+
+    /// The clients of a fetch's hops: through the feed's proxy if it names one (the
+    /// proxy resolves names), else with a resolver that refuses internal addresses
+    /// wherever `reach` forbids them (from the first hop unless `first_trusted`).
+    fn clients(
+        &self,
+        request: &RequestOptions,
+        reach: &Reach,
+        first_trusted: bool,
+    ) -> Result<Hops, FetchError> {
         let client = self.client_for(request.proxy.as_deref())?;
-        // Past the first hop, a public feed's requests may not reach internal
-        // addresses, checked where the connection is made. (Behind a proxy, the proxy
-        // resolves names.)
-        let hops = match request.proxy {
-            None if !is_internal(&url) => self.public_only.clone(),
+        let guarded = match request.proxy {
+            None if !reach.internal => self.public_only.clone(),
             _ => client.clone(),
         };
-        let clients = Hops {
-            first: client,
-            rest: hops,
-        };
+        Ok(Hops {
+            first: if first_trusted {
+                client
+            } else {
+                guarded.clone()
+            },
+            rest: guarded,
+        })
+    }
+
+    /// [`Fetcher::follow`] within the one fetch timeout.
+    async fn get(
+        &self,
+        clients: &Hops,
+        url: url::Url,
+        validators: &Validators,
+        request: &RequestOptions,
+        reach: &Reach,
+    ) -> Result<Fetched, FetchError> {
         tokio::time::timeout(
             self.timeout,
-            self.follow(&clients, url, validators, request),
+            self.follow(clients, url, validators, request, reach),
         )
         .await
         .unwrap_or(Err(FetchError::Timeout(self.timeout)))
@@ -218,6 +277,7 @@ impl Fetcher {
         start: url::Url,
         validators: &Validators,
         options: &RequestOptions,
+        reach: &Reach,
     ) -> Result<Fetched, FetchError> {
         let mut url = start.clone();
         let mut visited: Vec<url::Url> = Vec::new();
@@ -236,7 +296,7 @@ impl Fetcher {
             }
             // Credentials and custom headers are the feed's host's own: a redirect to
             // another host does not get them.
-            if same_origin(&start, &url) {
+            if reach.origin.as_ref().is_some_and(|o| same_origin(o, &url)) {
                 for (name, value) in &options.headers {
                     request = request.header(name, value);
                 }
@@ -267,7 +327,7 @@ impl Fetcher {
                     FetchError::Redirect(format!("{status} without a usable Location"))
                 })?;
             visited.push(url);
-            check_redirect(&start, &visited, &next)?;
+            check_redirect(&start, reach.internal, &visited, &next)?;
             all_permanent &= matches!(status.as_u16(), 301 | 308);
             moved = all_permanent.then(|| next.clone());
             url = next;
@@ -299,7 +359,7 @@ impl Fetcher {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
         };
-        let charset = header(CONTENT_TYPE).and_then(|ct| charset_of(&ct));
+        let content_type = header(CONTENT_TYPE);
         if response
             .content_length()
             .is_some_and(|n| n > self.max_bytes)
@@ -321,7 +381,7 @@ impl Fetcher {
         }
         Ok(Fetched::Body {
             bytes,
-            charset,
+            content_type,
             validators,
             moved,
             max_age,
@@ -342,6 +402,14 @@ impl Fetcher {
             FetchError::Network(error_chain(e))
         }
     }
+}
+
+/// Whom a fetch may reach.
+struct Reach {
+    /// Requests to this origin carry the feed's headers and credentials.
+    origin: Option<url::Url>,
+    /// Whether requests may go to internal addresses: the feed is configured on one.
+    internal: bool,
 }
 
 /// The client of a fetch's first request, and of the redirects after it.
@@ -382,9 +450,11 @@ fn same_origin(a: &url::Url, b: &url::Url) -> bool {
 }
 
 /// Whether following a redirect to `next` is allowed, `visited` holding every URL
-/// requested so far (the first being `start`, the configured one).
+/// requested so far (the first being `start`), `internal` whether the feed is
+/// configured on an internal address.
 fn check_redirect(
     start: &url::Url,
+    internal: bool,
     visited: &[url::Url],
     next: &url::Url,
 ) -> Result<(), FetchError> {
@@ -409,7 +479,7 @@ fn check_redirect(
     }
     // Feeds configured on an internal address are the user's choice; a public feed
     // redirecting there is a way to make newshound probe the local network.
-    if !is_internal(start) && is_internal(next) {
+    if !internal && is_internal(next) {
         return Err(FetchError::BlockedAddress(next.clone()));
     }
     Ok(())
@@ -465,8 +535,14 @@ fn max_age_of(cache_control: &str) -> Option<Duration> {
     })
 }
 
+/// The media type of a `Content-Type` value (`text/html`), lowercase.
+pub fn media_type_of(content_type: &str) -> Option<String> {
+    let media = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    (!media.is_empty()).then_some(media)
+}
+
 /// The `charset` parameter of a `Content-Type` value.
-fn charset_of(content_type: &str) -> Option<String> {
+pub fn charset_of(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
         name.trim()
@@ -531,7 +607,8 @@ mod tests {
     #[test]
     fn redirects_are_checked_hop_by_hop() {
         let public = url("https://news.example.org/rss");
-        let ok = |next: &str| check_redirect(&public, std::slice::from_ref(&public), &url(next));
+        let ok =
+            |next: &str| check_redirect(&public, false, std::slice::from_ref(&public), &url(next));
         assert!(ok("https://www.example.org/feed").is_ok());
         let kind = |r: Result<(), FetchError>| r.expect_err("refused").kind();
         assert_eq!(
@@ -549,6 +626,7 @@ mod tests {
         assert_eq!(
             kind(check_redirect(
                 &public,
+                false,
                 &chain,
                 &url("https://example.org/x")
             )),
@@ -559,6 +637,7 @@ mod tests {
         assert!(
             check_redirect(
                 &local,
+                true,
                 std::slice::from_ref(&local),
                 &url("http://192.168.1.5/rss")
             )

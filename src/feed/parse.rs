@@ -11,6 +11,7 @@ use crate::model::{
     DEFAULT_MAX_ITEMS_PER_FEED, Item, ItemKey, collapse_whitespace, floor_char_boundary,
 };
 
+pub mod article;
 mod decode;
 mod html_text;
 mod links;
@@ -190,6 +191,7 @@ fn to_item(entry: &Entry) -> Item {
         author,
         categories,
         html,
+        article: String::new(),
     }
 }
 

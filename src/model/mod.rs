@@ -110,6 +110,10 @@ pub struct Item {
     /// The summary (else the content) as the feed's own HTML, when it gave HTML and
     /// not too much of it. Unsanitised: never shown as it is (see `Alert::summary_html`).
     pub html: Option<String>,
+    /// Readable text of the page the item links to, when its feed asks for it
+    /// (`fetch_article`) and the page could be read; else empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub article: String,
 }
 
 impl Item {
@@ -130,16 +134,19 @@ pub enum Field {
     Author,
     Category,
     Link,
+    /// The readable text of the page the item links to (`fetch_article`).
+    Article,
 }
 
 impl Field {
-    pub const EVERY: [Field; 6] = [
+    pub const EVERY: [Field; 7] = [
         Field::Title,
         Field::Summary,
         Field::Content,
         Field::Author,
         Field::Category,
         Field::Link,
+        Field::Article,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +157,7 @@ impl Field {
             Field::Author => "author",
             Field::Category => "category",
             Field::Link => "link",
+            Field::Article => "article",
         }
     }
 
@@ -161,6 +169,7 @@ impl Field {
             Field::Author => &item.author,
             Field::Category => &item.categories,
             Field::Link => item.link.as_deref().unwrap_or_default(),
+            Field::Article => &item.article,
         }
     }
 }

@@ -75,8 +75,9 @@ pub type Lists = BTreeMap<String, Vec<String>>;
 pub struct FieldSet(u8);
 
 impl FieldSet {
-    /// Title, summary and content: where terms are looked for unless a rule says.
-    pub const DEFAULT: FieldSet = FieldSet(0b111);
+    /// Title, summary, content and the article: where terms are looked for unless a
+    /// rule says.
+    pub const DEFAULT: FieldSet = FieldSet(0b100_0111);
 
     pub fn from_fields(fields: impl IntoIterator<Item = Field>) -> FieldSet {
         FieldSet(fields.into_iter().fold(0, |acc, f| acc | FieldSet::bit(f)))

@@ -26,6 +26,7 @@ pub fn snippet(item: &Item, matches: &[RuleMatch]) -> Snippet {
         Field::Summary,
         Field::Content,
         Field::Title,
+        Field::Article,
         Field::Author,
         Field::Category,
         Field::Link,

@@ -12,6 +12,7 @@ fn item(title: &str, summary: &str) -> Item {
         author: String::new(),
         categories: String::new(),
         html: None,
+        article: String::new(),
     }
 }
 

@@ -31,7 +31,7 @@ pub fn to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, [u8]>
     }
 }
 
-fn decode<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
+pub(super) fn decode<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a, str> {
     let utf16 = match Encoding::for_bom(bytes) {
         Some((enc, _)) => Some(enc),
         None if bytes.starts_with(b"\0<\0?") => Some(UTF_16BE),

@@ -27,21 +27,30 @@ pub fn html_to_text(html: &str, max_bytes: usize) -> String {
     if !html.contains(['<', '&']) {
         return collapse_whitespace(html);
     }
-    let tokenizer = Tokenizer::new(TextSink::default(), TokenizerOpts::default());
+    let sink = tokenize(html, TextSink::default(), |sink| {
+        sink.solid.get() <= max_bytes
+    });
+    collapse_whitespace(&sink.text.take())
+}
+
+/// Runs an HTML tokenizer over `html` in chunks of [`CHUNK_BYTES`] into `sink`, for
+/// as long as `more` says after each chunk; returns the sink.
+pub(super) fn tokenize<S: TokenSink>(html: &str, sink: S, more: impl Fn(&S) -> bool) -> S {
+    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
     let input = BufferQueue::default();
     let mut rest = html;
-    while !rest.is_empty() && tokenizer.sink.solid.get() <= max_bytes {
+    while !rest.is_empty() && more(&tokenizer.sink) {
         let mut cut = floor_char_boundary(rest, CHUNK_BYTES.min(rest.len()));
         if cut == 0 {
             cut = rest.len();
         }
         input.push_back(StrTendril::from_slice(&rest[..cut]));
-        // The sink never asks the tokenizer to pause, so each feed reads all it is given.
+        // The sinks never ask the tokenizer to pause, so each feed reads all it is given.
         let _ = tokenizer.feed(&input);
         rest = &rest[cut..];
     }
     tokenizer.end();
-    collapse_whitespace(&tokenizer.sink.text.take())
+    tokenizer.sink
 }
 
 /// Collects the text a reader would see.

@@ -277,6 +277,7 @@ fn rules_match_text_extracted_from_html() {
         author: String::new(),
         categories: String::new(),
         html: None,
+        article: String::new(),
     };
     let fired: Vec<&str> = rules
         .matches("f", &item)

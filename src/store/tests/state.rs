@@ -236,6 +236,7 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
             author: String::new(),
             categories: String::new(),
             html: None,
+            article: String::new(),
         };
         let poll = async |items: &[&Item], when: i64| {
             store

@@ -156,6 +156,7 @@ fn quoted_html_loads_no_remote_image() {
         author: String::new(),
         categories: String::new(),
         html: Some(html.into()),
+        article: String::new(),
     };
     let quoted = excerpt(&item).expect("an excerpt");
     assert!(!quoted.contains("<img"), "{quoted}");
