@@ -61,6 +61,8 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
             validators: Validators::default(),
             flooding: None,
             repaired: None,
+            articles_failed: 0,
+            article_error: None,
             at: chrono::Utc::now(),
         })
         .await

@@ -211,6 +211,8 @@ pub struct AlertView {
     pub summary_html: Option<Value>,
     /// Each rule and the fields (`title`, `summary`, …) it matched in.
     pub why: Vec<WhyView>,
+    /// Whether the rules matched only in the article at the link, not in the feed.
+    pub only_in_article: bool,
     /// Other feeds that carried the same story.
     pub also_in: Vec<SourceView>,
 }
@@ -324,6 +326,7 @@ impl AlertView {
                     fields: w.fields.iter().map(|f| f.name()).collect(),
                 })
                 .collect(),
+            only_in_article: alert.only_in_article(),
             also_in: alert
                 .also_in
                 .iter()

@@ -486,3 +486,116 @@ async fn a_redirect_to_a_name_that_rebinds_to_an_internal_address_is_refused() {
     let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
     assert_eq!(paths, ["/start"], "the internal service was never asked");
 }
+
+/// An article link comes from the feed and is untrusted: from a public feed it may
+/// not reach an internal address, whether written as one or a name resolving to one;
+/// from a feed configured on an internal address it may.
+#[tokio::test]
+async fn an_article_link_reaches_internal_addresses_only_from_an_internal_feed() {
+    support::init();
+    let server = MockServer::start().await;
+    let port = server.address().port();
+    Mock::given(method("GET"))
+        .and(path("/article"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<p>text</p>"))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::with_resolver(
+        Duration::from_secs(10),
+        1 << 20,
+        std::sync::Arc::new(TestResolver),
+    )
+    .expect("client");
+    let url = |s: String| -> url::Url { s.parse().expect("url") };
+    let public_feed = url(format!("http://public.test:{port}/rss"));
+    let options = RequestOptions::default();
+    for link in [
+        format!("http://127.0.0.1:{port}/article"),
+        format!("http://rebind.test:{port}/article"),
+    ] {
+        let err = fetcher
+            .fetch_page(url(link.clone()), Some(&public_feed), &options)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind(), "blocked_address", "{link}: {err}");
+    }
+    let err = fetcher
+        .fetch_page(
+            url(format!("http://127.0.0.1:{port}/article")),
+            None,
+            &options,
+        )
+        .await
+        .expect_err("a file feed is not on an internal address");
+    assert_eq!(err.kind(), "blocked_address");
+    let paths = server.received_requests().await.expect("recording");
+    assert!(paths.is_empty(), "the internal service was never asked");
+
+    let local_feed = url(format!("http://127.0.0.1:{port}/rss"));
+    let page = fetcher
+        .fetch_page(
+            url(format!("http://127.0.0.1:{port}/article")),
+            Some(&local_feed),
+            &options,
+        )
+        .await
+        .expect("a local feed's article");
+    assert!(matches!(page, Fetched::Body { .. }));
+    let err = fetcher
+        .fetch_page(
+            url("javascript:alert(1)".into()),
+            Some(&local_feed),
+            &options,
+        )
+        .await
+        .expect_err("not a web address");
+    assert_eq!(err.kind(), "redirect");
+}
+
+/// A feed's credentials and headers go with its articles only to the feed's own
+/// origin; the User-Agent goes everywhere.
+#[tokio::test]
+async fn an_article_elsewhere_gets_no_credentials_of_the_feed() {
+    support::init();
+    let (home, other) = (MockServer::start().await, MockServer::start().await);
+    for server in [&home, &other] {
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<p>text</p>"))
+            .mount(server)
+            .await;
+    }
+    let options = RequestOptions {
+        user_agent: Some("custom-agent/1.0".into()),
+        headers: vec![("X-Api-Key".into(), "k-123".into())],
+        basic_auth: Some(("reader".into(), "s3cret".into())),
+        proxy: None,
+    };
+    let feed: url::Url = format!("{}/rss", home.uri()).parse().expect("url");
+    for server in [&home, &other] {
+        let link = format!("{}/article", server.uri()).parse().expect("url");
+        fetcher()
+            .fetch_page(link, Some(&feed), &options)
+            .await
+            .expect("fetched");
+    }
+    let sent = |requests: Vec<wiremock::Request>| {
+        let r = &requests[0];
+        (
+            r.headers.contains_key("authorization"),
+            r.headers.contains_key("x-api-key"),
+            r.headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
+    };
+    let agent = Some("custom-agent/1.0".to_owned());
+    assert_eq!(
+        sent(home.received_requests().await.expect("recording")),
+        (true, true, agent.clone())
+    );
+    assert_eq!(
+        sent(other.received_requests().await.expect("recording")),
+        (false, false, agent)
+    );
+}

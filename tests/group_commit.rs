@@ -108,6 +108,8 @@ fn batch() -> Vec<PollRecord> {
                 validators: Validators::default(),
                 flooding: None,
                 repaired: None,
+                articles_failed: 0,
+                article_error: None,
                 at: chrono::Utc::now(),
                 dedupe_within: Duration::ZERO,
             }

@@ -130,6 +130,8 @@ fn feed_status(
         consecutive_failures: state.consecutive_failures,
         broken_since: state.broken_since.map(crate::model::rfc3339),
         repaired: state.repaired.clone(),
+        articles_failed: state.articles_failed,
+        article_error: state.article_error.clone(),
         items_known,
     }
 }
@@ -215,6 +217,14 @@ fn write_table(out: &mut impl Write, feeds: &[FeedStatus]) -> std::io::Result<()
         }
         if let Some(why) = &f.repaired {
             writeln!(out, "  ill-formed, read once repaired: {why}")?;
+        }
+        if f.articles_failed > 0 {
+            let last = f.article_error.as_deref().unwrap_or_default();
+            writeln!(
+                out,
+                "  {} articles could not be read, matched on the feed's text; last: {last}",
+                f.articles_failed
+            )?;
         }
     }
     Ok(())
@@ -338,6 +348,10 @@ struct FeedStatus {
     broken_since: Option<String>,
     /// What was wrong with the last document, read only once made well-formed.
     repaired: Option<String>,
+    /// How many articles of its items (`fetch_article`) could not be read, in all.
+    articles_failed: u64,
+    /// Why the last of them could not be, with its link.
+    article_error: Option<String>,
     last_new_item: Option<String>,
     items_known: u64,
 }

@@ -13,6 +13,7 @@
 //! `service` reloads and the service manager. This file holds `once`, `run` and
 //! `serve`, which start the tasks.
 
+mod article;
 mod clock;
 mod dispatch;
 mod health;
@@ -26,6 +27,7 @@ mod rate;
 mod schedule;
 mod service;
 mod shared;
+mod slots;
 mod snapshot;
 
 use std::collections::HashMap;

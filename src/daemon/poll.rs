@@ -1,24 +1,26 @@
 //! One poll of one feed: fetch, parse, find new items, match, and record them with their
 //! alerts in one transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
+use super::article::{Articles, read_articles};
 use super::matching::{match_item, too_old};
 use super::notices::{flood_notices, report};
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
 use super::schedule::{group_interval, next_poll_in};
 use super::shared::Shared;
+use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, FeedSource, ItemKey, Validators, later};
+use crate::model::{FeedId, FeedSource, Item, ItemKey, Validators, later};
 use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
 
 /// How long a poll claimed by an instance is its own, at least: one that died
@@ -40,13 +42,7 @@ enum Record {
 pub struct Poller {
     shared: Arc<Shared>,
     fetcher: Fetcher,
-    /// Bounds how many feeds are fetched at the same time.
-    fetch_slots: Semaphore,
-    /// Bounds parsing and matching, which run on blocking threads, to one per core.
-    cpu_slots: Semaphore,
-    /// Bounds, per host, how many of its feeds are fetched at the same time, so 300
-    /// feeds of one site do not hammer it.
-    host_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    slots: Slots,
     /// Feeds whose permanent move has been logged, so it is said once per run.
     announced_moves: Mutex<HashSet<FeedId>>,
 }
@@ -58,9 +54,7 @@ impl Poller {
             .context("cannot set up the HTTP client")?;
         Ok(Poller {
             fetcher,
-            fetch_slots: Semaphore::new(daemon.max_concurrent_fetches),
-            cpu_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-            host_slots: Mutex::new(HashMap::new()),
+            slots: Slots::new(daemon),
             announced_moves: Mutex::new(HashSet::new()),
             shared,
         })
@@ -208,7 +202,12 @@ impl Poller {
         } else {
             Validators::default()
         };
-        let (fetched, parsed, slot) = self.fetch_and_parse(first, &validators).await;
+        let (fetched, parsed, mut slot) = self.fetch_and_parse(first, &validators).await;
+        // Articles take fetch slots of their own: holding this one meanwhile could
+        // leave every slot to polls waiting for each other.
+        if feeds.iter().any(|f| f.fetch_article) {
+            drop(slot.take());
+        }
         // What each entry records is worked out while the fetch slot is held, so that
         // at most `max_concurrent_fetches` bodies and parsed feeds are in memory at once.
         let mut prepared = Vec::with_capacity(feeds.len());
@@ -281,21 +280,18 @@ impl Poller {
     ) -> (
         Result<Fetched, FetchError>,
         Option<Parsed>,
-        Option<SemaphorePermit<'_>>,
+        Option<FetchSlot<'_>>,
     ) {
-        // The host's slot first: waiting for it must not hold one of the global slots.
-        // The semaphores are never closed, so acquiring can only wait, not fail.
-        let host = self.host_slot(feed);
-        let host_slot = match &host {
-            Some(slots) => Some(slots.acquire().await),
-            None => None,
+        let url = match &feed.source {
+            FeedSource::Http(url) => Some(url),
+            FeedSource::File(_) => None,
         };
-        let slot = self.fetch_slots.acquire().await.ok();
+        let mut slot = self.slots.fetch(url).await;
         let mut fetched = self
             .fetcher
             .fetch(&feed.source, validators, &feed.request)
             .await;
-        drop(host_slot);
+        slot.release_host();
         let parsed = match &mut fetched {
             Ok(Fetched::Body {
                 bytes,
@@ -307,12 +303,12 @@ impl Poller {
             }
             _ => None,
         };
-        (fetched, parsed, slot)
+        (fetched, parsed, Some(slot))
     }
 
     /// Parses a body on a blocking thread, at most one per core at a time.
     async fn parse(&self, bytes: Vec<u8>, charset: Option<String>) -> Parsed {
-        let _core = self.cpu_slots.acquire().await;
+        let _core = self.slots.cpu().await;
         let max_items = self.shared.config.daemon.max_items_per_feed;
         let parsed = tokio::task::spawn_blocking(move || {
             feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items).map(Arc::new)
@@ -349,38 +345,6 @@ impl Poller {
         let first_poll = state.last_success.is_none();
         let alerting = !first_poll || self.shared.config.daemon.first_poll == FirstPoll::Alert;
         let backfill = self.shared.config.daemon.backfill_new_rules;
-        let (alerts, recent) = if new_keys.is_empty() || !(alerting || backfill) {
-            (Vec::new(), Vec::new())
-        } else {
-            let config = Arc::clone(&self.shared.config);
-            let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
-            let now = self.shared.clock.now();
-            let _core = self.cpu_slots.acquire().await;
-            tokio::task::spawn_blocking(move || {
-                let new: HashSet<&ItemKey> = new.iter().collect();
-                // A key the feed repeats is alerted once, like it is recorded once.
-                let mut done: HashSet<&ItemKey> = HashSet::new();
-                let fresh = parsed
-                    .items
-                    .iter()
-                    .filter(|i| new.contains(&i.key) && done.insert(&i.key));
-                let mut alerts = Vec::new();
-                let mut recent = Vec::new();
-                for item in fresh {
-                    if alerting && !too_old(&feed, item, now) {
-                        alerts.extend(match_item(&config, &feed, item, |_| true));
-                    }
-                    // Kept only for trying new rules on them: a first poll of 10,000
-                    // feeds would otherwise write every item's text once more.
-                    if backfill {
-                        recent.push(item.clone());
-                    }
-                }
-                (alerts, recent)
-            })
-            .await
-            .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
-        };
         // A known feed that suddenly has a flood of new items (or re-keyed its old
         // ones) is held: one notice per channel instead of a message per item.
         let flood = is_flood(
@@ -389,13 +353,52 @@ impl Poller {
             self.shared.config.daemon.flood_threshold,
             first_poll,
         );
+        let now = self.shared.clock.now();
+        let mut articles = if feed.fetch_article && alerting && !flood {
+            let links = article_links(feed, parsed, &new_keys, now);
+            read_articles(&self.fetcher, &self.slots, feed, links).await
+        } else {
+            Articles::default()
+        };
+        let (alerts, recent) = if new_keys.is_empty() || !(alerting || backfill) {
+            (Vec::new(), Vec::new())
+        } else {
+            let config = Arc::clone(&self.shared.config);
+            let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
+            let texts = std::mem::take(&mut articles.texts);
+            let _core = self.slots.cpu().await;
+            tokio::task::spawn_blocking(move || {
+                let mut alerts = Vec::new();
+                let mut recent = Vec::new();
+                for item in fresh(&parsed.items, &new) {
+                    let item = match texts.get(&item.key) {
+                        Some(text) => Cow::Owned(Item {
+                            article: text.clone(),
+                            ..item.clone()
+                        }),
+                        None => Cow::Borrowed(item),
+                    };
+                    if alerting && !too_old(&feed, &item, now) {
+                        alerts.extend(match_item(&config, &feed, &item, |_| true));
+                    }
+                    // Kept only for trying new rules on them: a first poll of 10,000
+                    // feeds would otherwise write every item's text once more.
+                    if backfill {
+                        recent.push(item.into_owned());
+                    }
+                }
+                (alerts, recent)
+            })
+            .await
+            .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
+        };
         let (alerts, held) = if flood && !alerts.is_empty() {
             // One notice per flood: a feed that re-keys every poll says so once, until
             // a poll with new items is no flood.
             let notices = if state.flooding_since.is_some() {
                 Vec::new()
             } else {
-                flood_notices(feed, new_keys.len(), &alerts, self.shared.clock.now())
+                flood_notices(feed, new_keys.len(), &alerts, now)
             };
             warn!(
                 new_items = new_keys.len(),
@@ -431,7 +434,9 @@ impl Poller {
             validators,
             flooding,
             repaired: parsed.repaired.clone(),
-            at: self.shared.clock.now(),
+            articles_failed: articles.failed,
+            article_error: articles.last_error,
+            at: now,
         };
         Ok((outcome, record))
     }
@@ -467,21 +472,6 @@ impl Poller {
         Ok(queued)
     }
 
-    /// The semaphore of the feed's host; files have none.
-    fn host_slot(&self, feed: &Feed) -> Option<Arc<Semaphore>> {
-        let FeedSource::Http(url) = &feed.source else {
-            return None;
-        };
-        let host = url.host_str()?.to_ascii_lowercase();
-        // Poisoning cannot leave the map inconsistent: inserts are single calls.
-        let mut slots = self.host_slots.lock().unwrap_or_else(|p| p.into_inner());
-        let limit = self.shared.config.daemon.max_fetches_per_host;
-        let slot = slots
-            .entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)));
-        Some(Arc::clone(slot))
-    }
-
     /// Says once per run that a feed answers from a new address for good.
     fn announce_move(&self, feed: &Feed, new: &url::Url) {
         let mut announced = self
@@ -492,4 +482,28 @@ impl Poller {
             warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
         }
     }
+}
+
+/// The items of `items` whose keys are in `new`, each key once (a key the feed repeats
+/// is alerted once, like it is recorded once).
+fn fresh<'a>(items: &'a [Item], new: &[ItemKey]) -> impl Iterator<Item = &'a Item> {
+    let new: HashSet<&ItemKey> = new.iter().collect();
+    let mut done: HashSet<&ItemKey> = HashSet::new();
+    items
+        .iter()
+        .filter(move |i| new.contains(&i.key) && done.insert(&i.key))
+}
+
+/// The links of the new items of `parsed` that may be alerted (not too old): the
+/// articles to read.
+fn article_links(
+    feed: &Feed,
+    parsed: &ParsedFeed,
+    new: &[ItemKey],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(ItemKey, String)> {
+    fresh(&parsed.items, new)
+        .filter(|i| !too_old(feed, i, now))
+        .filter_map(|i| Some((i.key.clone(), i.link.clone()?)))
+        .collect()
 }

@@ -200,6 +200,14 @@ pub struct Alert {
     pub also_in: Vec<Source>,
 }
 
+impl Alert {
+    /// Whether every rule matched only in the item's article (`fetch_article`), not in
+    /// anything the feed itself carried.
+    pub fn only_in_article(&self) -> bool {
+        !self.why.is_empty() && self.why.iter().all(|w| w.fields == [Field::Article])
+    }
+}
+
 /// What newshound says itself (a feed broke or recovered, a flood was held, a test
 /// message): delivered like an alert, with no matches and its text as the snippet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -185,6 +185,9 @@ pub struct WebhookBody<'a> {
     pub rules: &'a [String],
     pub terms: &'a [String],
     pub snippet: &'a str,
+    /// Present (and true) when the rules matched only in the article at the link.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub only_in_article: bool,
 }
 
 pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
@@ -197,6 +200,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         rules: &alert.rules,
         terms: &alert.terms,
         snippet: &alert.snippet.text,
+        only_in_article: alert.only_in_article(),
     }
 }
 

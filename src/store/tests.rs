@@ -62,6 +62,8 @@ async fn a_poll_records_items_alerts_and_validators_together() {
             validators: validators.clone(),
             flooding: None,
             repaired: None,
+            articles_failed: 0,
+            article_error: None,
             at: at(1000),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -114,6 +116,8 @@ async fn the_same_alert_is_never_queued_twice() {
             validators: Validators::default(),
             flooding: None,
             repaired: None,
+            articles_failed: 0,
+            article_error: None,
             at: at(5),
             dedupe_within: std::time::Duration::ZERO,
         };
@@ -150,6 +154,8 @@ fn record(feed: &FeedId, when: i64) -> PollRecord {
         validators: Validators::default(),
         flooding: None,
         repaired: None,
+        articles_failed: 0,
+        article_error: None,
         at: at(when),
         dedupe_within: std::time::Duration::ZERO,
     }

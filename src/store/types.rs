@@ -50,6 +50,10 @@ pub struct FeedState {
     /// What was wrong with the last document fetched, if it was read only once made
     /// well-formed; `None` when it was well-formed.
     pub repaired: Option<String>,
+    /// How many of its items' articles (`fetch_article`) could not be read, in all.
+    pub articles_failed: u64,
+    /// Why the last of them could not be, with its link.
+    pub article_error: Option<String>,
 }
 
 /// A failed poll, as recorded.
@@ -80,6 +84,10 @@ pub struct PollRecord {
     pub flooding: Option<bool>,
     /// What was wrong with the document, if it was read only once made well-formed.
     pub repaired: Option<String>,
+    /// How many of the new items' articles could not be read (`fetch_article`).
+    pub articles_failed: u32,
+    /// Why the last of them could not be, with its link.
+    pub article_error: Option<String>,
     pub at: DateTime<Utc>,
     /// An alert about a story already queued for its channel this recently (same
     /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.

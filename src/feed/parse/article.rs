@@ -21,7 +21,7 @@ pub const MAX_DEPTH: usize = 128;
 /// Why a page gave no article text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArticleError {
-    #[error("not a web page but {0}")]
+    #[error("not a web page or text but {0}")]
     NotHtml(String),
     #[error("no readable article on the page")]
     Unreadable,
@@ -36,13 +36,17 @@ pub fn readable_text(
     content_type: Option<&str>,
     url: &url::Url,
 ) -> Result<String, ArticleError> {
-    if let Some(media) = content_type.and_then(media_type_of)
-        && !matches!(media.as_str(), "text/html" | "application/xhtml+xml")
-    {
-        return Err(ArticleError::NotHtml(media));
-    }
-    let charset = content_type.and_then(charset_of).or_else(|| meta_charset(page));
+    let media = content_type.and_then(media_type_of);
+    let charset = content_type
+        .and_then(charset_of)
+        .or_else(|| meta_charset(page));
     let html = decode::decode(page, charset.as_deref());
+    match media.as_deref() {
+        None | Some("text/html" | "application/xhtml+xml") => {}
+        // Plain text is read as it is.
+        Some("text/plain") => return non_empty(&html),
+        Some(other) => return Err(ArticleError::NotHtml(other.to_owned())),
+    }
     let shape = tokenize(&html, Shape::default(), Shape::within_limits);
     if !shape.within_limits() {
         return Err(ArticleError::TooComplex(format!(
@@ -57,7 +61,12 @@ pub fn readable_text(
     let mut reader = Readability::new(html.as_ref(), Some(url.as_str()), Some(config))
         .map_err(|_| ArticleError::Unreadable)?;
     let article = reader.parse().map_err(|_| ArticleError::Unreadable)?;
-    let text = body_text(crate::model::collapse_whitespace(&article.text_content));
+    non_empty(&article.text_content)
+}
+
+/// `text` with whitespace collapsed and cut like an item's content, unless empty.
+fn non_empty(text: &str) -> Result<String, ArticleError> {
+    let text = body_text(crate::model::collapse_whitespace(text));
     if text.is_empty() {
         return Err(ArticleError::Unreadable);
     }
@@ -172,8 +181,8 @@ mod tests {
             "<article><h1>Talks</h1>{}<p>Lavrov met the envoy on Friday.</p></article>",
             paragraphs(8, "The ministers spoke at length")
         );
-        let text = readable_text(page(&body).as_bytes(), Some("text/html"), &url())
-            .expect("readable");
+        let text =
+            readable_text(page(&body).as_bytes(), Some("text/html"), &url()).expect("readable");
         assert!(text.contains("Lavrov met the envoy on Friday."), "{text}");
         assert!(!text.contains("Copyright the publisher"), "{text}");
         assert!(
@@ -199,6 +208,10 @@ mod tests {
         assert_eq!(
             readable_text(b"%PDF-1.7", Some("application/pdf"), &url()),
             Err(ArticleError::NotHtml("application/pdf".into()))
+        );
+        assert_eq!(
+            readable_text(b"Lavrov  met\n the envoy.", Some("text/plain"), &url()),
+            Ok("Lavrov met the envoy.".into())
         );
         assert_eq!(
             readable_text(b"<html><body></body></html>", None, &url()),

@@ -9,11 +9,12 @@ use super::{Engine, outbox};
 use crate::model::{Alert, FeedId, Validators};
 use crate::store::types::Queue;
 use crate::store::types::from_unix;
-use crate::store::{Failure, FeedState, StoreError};
+use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
 const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
                        last_error, consecutive_failures, failing_since, broken_since,
-                       flooding_since, retry_after_until, repaired";
+                       flooding_since, retry_after_until, repaired, articles_failed,
+                       article_error";
 
 pub async fn feed_state(engine: &Engine, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
     let client = engine.client().await?;
@@ -45,7 +46,7 @@ pub async fn feed_states_of(
         .iter()
         .map(|feed| {
             rows.iter()
-                .find(|r| r.get::<_, &str>(12) == feed.0)
+                .find(|r| r.get::<_, &str>(14) == feed.0)
                 .map(feed_state_row)
                 .unwrap_or_default()
         })
@@ -69,9 +70,9 @@ pub async fn feed_states(engine: &Engine) -> Result<Vec<(FeedId, FeedState, u64)
         .iter()
         .map(|r| {
             (
-                FeedId(r.get(12)),
+                FeedId(r.get(14)),
                 feed_state_row(r),
-                r.get::<_, i64>(13).unsigned_abs(),
+                r.get::<_, i64>(15).unsigned_abs(),
             )
         })
         .collect())
@@ -99,25 +100,25 @@ pub async fn new_item_times(
 }
 
 /// A successful poll: the validators for the next conditional GET, failures reset,
-/// whether the feed is flooding (`None`: as it was) and what its document needed
-/// repaired.
+/// whether the feed is flooding (`None`: as it was), what its document needed
+/// repaired, and the articles that could not be read.
 pub async fn record_success(
     engine: &Engine,
     client: &impl GenericClient,
-    feed: &FeedId,
-    validators: &Validators,
-    flooding: Option<bool>,
-    repaired: Option<&str>,
-    at: DateTime<Utc>,
+    poll: &PollRecord,
 ) -> Result<(), StoreError> {
     client
         .execute(
             "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
-                                     consecutive_failures, flooding_since, repaired)
-             VALUES ($1, $2, $3, $4::BIGINT, $4::BIGINT, 0, CASE WHEN $5::BOOLEAN THEN $4::BIGINT END, $6)
+                                     consecutive_failures, flooding_since, repaired,
+                                     articles_failed, article_error)
+             VALUES ($1, $2, $3, $4::BIGINT, $4::BIGINT, 0, CASE WHEN $5::BOOLEAN THEN $4::BIGINT END, $6,
+                     $7, $8)
              ON CONFLICT (feed) DO UPDATE SET
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 repaired = excluded.repaired,
+                articles_failed = feed_state.articles_failed + excluded.articles_failed,
+                article_error = coalesce(excluded.article_error, feed_state.article_error),
                 last_attempt = excluded.last_attempt, last_success = excluded.last_success,
                 last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
                 failing_since = NULL, retry_after_until = NULL,
@@ -126,12 +127,14 @@ pub async fn record_success(
                                     WHEN FALSE THEN NULL
                                     ELSE feed_state.flooding_since END",
             &[
-                &feed.0,
-                &validators.etag,
-                &validators.last_modified,
-                &at.timestamp(),
-                &flooding,
-                &repaired,
+                &poll.feed.0,
+                &poll.validators.etag,
+                &poll.validators.last_modified,
+                &poll.at.timestamp(),
+                &poll.flooding,
+                &poll.repaired,
+                &i64::from(poll.articles_failed),
+                &poll.article_error,
             ],
         )
         .await
@@ -223,7 +226,7 @@ pub async fn set_health(
     Ok(())
 }
 
-/// A `FeedState` from the first twelve columns of a row ([`COLUMNS`]).
+/// A `FeedState` from the first fourteen columns of a row ([`COLUMNS`]).
 fn feed_state_row(r: &Row) -> FeedState {
     let time = |i: usize| r.get::<_, Option<i64>>(i).and_then(from_unix);
     FeedState {
@@ -241,5 +244,7 @@ fn feed_state_row(r: &Row) -> FeedState {
         flooding_since: time(9),
         retry_after_until: time(10),
         repaired: r.get(11),
+        articles_failed: r.get::<_, i64>(12).unsigned_abs(),
+        article_error: r.get(13),
     }
 }

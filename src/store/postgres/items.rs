@@ -61,16 +61,7 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
     let send = Queue::Send(poll.dedupe_within);
     let ids = outbox::queue(engine, &tx, &poll.alerts, poll.at, send).await?;
     outbox::queue(engine, &tx, &poll.held, poll.at, Queue::Hold).await?;
-    feeds::record_success(
-        engine,
-        &tx,
-        &poll.feed,
-        &poll.validators,
-        poll.flooding,
-        poll.repaired.as_deref(),
-        poll.at,
-    )
-    .await?;
+    feeds::record_success(engine, &tx, poll).await?;
     tx.commit().await.map_err(fail)?;
     Ok(ids)
 }

@@ -31,8 +31,9 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
             "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                      last_error_kind, last_error, consecutive_failures,
                                      failing_since, broken_since, flooding_since,
-                                     retry_after_until, repaired)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                     retry_after_until, repaired, articles_failed,
+                                     article_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .await
         .map_err(fail)?;
@@ -55,6 +56,8 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                 &secs(s.flooding_since),
                 &secs(s.retry_after_until),
                 &s.repaired,
+                &i64::try_from(s.articles_failed).unwrap_or(i64::MAX),
+                &s.article_error,
             ],
         )
         .await

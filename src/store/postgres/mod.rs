@@ -24,7 +24,11 @@ use tokio_postgres::config::SslMode;
 use super::StoreError;
 
 /// Each entry upgrades the schema by one version; `newshound_schema` says how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migration_2.sql"),
+    include_str!("migration_3.sql"),
+];
 /// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;
 /// Connections in the pool: polls and deliveries share them.

@@ -7,11 +7,12 @@ use super::{from_unix, outbox};
 use crate::model::Validators;
 use crate::model::{Alert, FeedId};
 use crate::store::types::Queue;
-use crate::store::{FeedState, StoreError};
+use crate::store::{FeedState, PollRecord, StoreError};
 
 const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
                        last_error, consecutive_failures, failing_since, broken_since,
-                       flooding_since, retry_after_until, repaired";
+                       flooding_since, retry_after_until, repaired, articles_failed,
+                       article_error";
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
     let state = conn
@@ -29,9 +30,9 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((
-            FeedId(r.get(12)?),
+            FeedId(r.get(14)?),
             feed_state_row(r)?,
-            r.get::<_, i64>(13)?.unsigned_abs(),
+            r.get::<_, i64>(15)?.unsigned_abs(),
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -53,23 +54,19 @@ pub fn new_item_times(
 }
 
 /// A successful poll: the validators for the next conditional GET, failures reset,
-/// whether the feed is flooding (`None`: as it was) and what its document needed
-/// repaired.
-pub fn record_success(
-    conn: &Connection,
-    feed: &FeedId,
-    validators: &Validators,
-    flooding: Option<bool>,
-    repaired: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+/// whether the feed is flooding (`None`: as it was), what its document needed
+/// repaired, and the articles that could not be read.
+pub fn record_success(conn: &Connection, poll: &PollRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
-                                 consecutive_failures, flooding_since, repaired)
-         VALUES (?1, ?2, ?3, ?4, ?4, 0, CASE WHEN ?5 THEN ?4 END, ?6)
+                                 consecutive_failures, flooding_since, repaired,
+                                 articles_failed, article_error)
+         VALUES (?1, ?2, ?3, ?4, ?4, 0, CASE WHEN ?5 THEN ?4 END, ?6, ?7, ?8)
          ON CONFLICT (feed) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified,
             repaired = excluded.repaired,
+            articles_failed = feed_state.articles_failed + excluded.articles_failed,
+            article_error = coalesce(excluded.article_error, feed_state.article_error),
             last_attempt = excluded.last_attempt, last_success = excluded.last_success,
             last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
             failing_since = NULL, retry_after_until = NULL,
@@ -78,12 +75,14 @@ pub fn record_success(
                                      ELSE feed_state.flooding_since END",
     )?
     .execute(params![
-        feed.0,
-        validators.etag,
-        validators.last_modified,
-        at.timestamp(),
-        flooding,
-        repaired
+        poll.feed.0,
+        poll.validators.etag,
+        poll.validators.last_modified,
+        poll.at.timestamp(),
+        poll.flooding,
+        poll.repaired,
+        poll.articles_failed,
+        poll.article_error,
     ])?;
     Ok(())
 }
@@ -153,7 +152,7 @@ pub fn set_health(
     Ok(())
 }
 
-/// A `FeedState` from the first twelve columns of a row ([`COLUMNS`]).
+/// A `FeedState` from the first fourteen columns of a row ([`COLUMNS`]).
 fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
         validators: Validators {
@@ -170,5 +169,7 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         flooding_since: r.get::<_, Option<i64>>(9)?.and_then(from_unix),
         retry_after_until: r.get::<_, Option<i64>>(10)?.and_then(from_unix),
         repaired: r.get(11)?,
+        articles_failed: r.get::<_, i64>(12)?.unsigned_abs(),
+        article_error: r.get(13)?,
     })
 }

@@ -53,14 +53,7 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
         .execute([at - RECENT.as_secs() as i64])?;
     let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
-    feeds::record_success(
-        conn,
-        &poll.feed,
-        &poll.validators,
-        poll.flooding,
-        poll.repaired.as_deref(),
-        poll.at,
-    )?;
+    feeds::record_success(conn, poll)?;
     Ok(ids)
 }
 

@@ -149,7 +149,7 @@ async fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused(
         .await
         .expect("version")
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     client
         .execute("UPDATE newshound_schema SET version = 99", &[])
         .await

@@ -39,6 +39,8 @@ async fn failures_count_up_and_a_success_resets_them() {
                 validators: Validators::default(),
                 flooding: None,
                 repaired: None,
+                articles_failed: 0,
+                article_error: None,
                 at: at(3),
                 dedupe_within: std::time::Duration::ZERO,
             })
@@ -49,6 +51,63 @@ async fn failures_count_up_and_a_success_resets_them() {
         assert_eq!(state.last_error, None);
         assert_eq!(state.retry_after_until, None, "a success ends the wait");
     }
+}
+
+/// Unreadable articles add up over polls; the last reason stays until another.
+#[tokio::test]
+async fn unreadable_articles_add_up_and_the_last_reason_stays() {
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("teasers".into());
+        let poll = |failed: u32, error: Option<&str>, when: i64| PollRecord {
+            articles_failed: failed,
+            article_error: error.map(str::to_owned),
+            ..record(&feed, when)
+        };
+        store
+            .record_poll(poll(2, Some("https://a.example/1: server answered 404"), 1))
+            .await
+            .expect("first");
+        store.record_poll(poll(0, None, 2)).await.expect("second");
+        store
+            .record_poll(poll(1, Some("https://a.example/3: no readable article"), 3))
+            .await
+            .expect("third");
+        let state = store.feed_state(&feed).await.expect("query").expect("row");
+        assert_eq!(state.articles_failed, 3);
+        assert_eq!(
+            state.article_error.as_deref(),
+            Some("https://a.example/3: no readable article")
+        );
+    }
+}
+
+/// `migrate-state` carries every column of a feed's state into PostgreSQL.
+#[tokio::test]
+async fn a_feeds_whole_state_is_moved_to_postgres() {
+    let [sqlite, postgres] = &engines().await[..] else {
+        return;
+    };
+    let feed = FeedId("teasers".into());
+    let poll = PollRecord {
+        validators: Validators {
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+        },
+        repaired: Some("a bare &".into()),
+        articles_failed: 2,
+        article_error: Some("https://a.example/1: server answered 404".into()),
+        flooding: Some(true),
+        ..record(&feed, 5)
+    };
+    sqlite.store.record_poll(poll).await.expect("recorded");
+    let dump = sqlite.store.dump().await.expect("dump");
+    postgres.store.load(&dump).await.expect("load");
+    assert_eq!(
+        postgres.store.feed_state(&feed).await.expect("query"),
+        sqlite.store.feed_state(&feed).await.expect("query")
+    );
 }
 
 #[tokio::test]
@@ -77,6 +136,8 @@ async fn feed_states_list_every_feed_with_its_item_count() {
             validators: Validators::default(),
             flooding: None,
             repaired: None,
+            articles_failed: 0,
+            article_error: None,
             at: at(10),
             dedupe_within: std::time::Duration::ZERO,
         })
@@ -119,6 +180,8 @@ async fn new_item_times_are_the_distinct_polls_that_brought_news() {
                     validators: Validators::default(),
                     flooding: None,
                     repaired: None,
+                    articles_failed: 0,
+                    article_error: None,
                     at: at(t),
                     dedupe_within: std::time::Duration::ZERO,
                 })
@@ -249,6 +312,8 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
                     validators: Validators::default(),
                     flooding: None,
                     repaired: None,
+                    articles_failed: 0,
+                    article_error: None,
                     at: at(when),
                     dedupe_within: std::time::Duration::ZERO,
                 })

@@ -27,6 +27,8 @@ async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Ve
             validators: Validators::default(),
             flooding: None,
             repaired: None,
+            articles_failed: 0,
+            article_error: None,
             at: at(when),
             dedupe_within: std::time::Duration::from_secs(3600),
         })
