@@ -9,10 +9,11 @@ use std::fmt;
 use futures_util::StreamExt as _;
 use tracing::{debug, warn};
 
+use super::matching::{fresh, too_old};
 use super::slots::Slots;
 use crate::config::Feed;
 use crate::feed::parse::article::{ArticleError, readable_text};
-use crate::feed::{FetchError, Fetched, Fetcher};
+use crate::feed::{FetchError, Fetched, Fetcher, ParsedFeed};
 use crate::model::{FeedSource, ItemKey};
 
 /// How many articles of one poll are fetched at the same time (within the host's and
@@ -125,4 +126,18 @@ async fn read_one(
         .await
         .unwrap_or(Err(ArticleError::Unreadable))
         .map_err(Failure::Read)
+}
+
+/// The links of the new items of `parsed` that may be alerted (not too old): the
+/// articles to read.
+pub(super) fn article_links(
+    feed: &Feed,
+    parsed: &ParsedFeed,
+    new: &[ItemKey],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(ItemKey, String)> {
+    fresh(&parsed.items, new)
+        .filter(|i| !too_old(feed, i, now))
+        .filter_map(|i| Some((i.key.clone(), i.link.clone()?)))
+        .collect()
 }

@@ -1,14 +1,14 @@
 //! Which alerts an item causes: the rules that match it, grouped by channel.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Feed};
 use crate::feed;
-use crate::model::{Alert, Field, Item, RuleFields};
+use crate::model::{Alert, Field, Item, ItemKey, RuleFields};
 use crate::rules::{self, RuleMatch};
 
-/// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
-/// per channel, each listing the rules (and their terms) that send there.
 /// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
 /// alerted.
 pub(super) fn too_old(feed: &Feed, item: &Item, now: DateTime<Utc>) -> bool {
@@ -16,6 +16,8 @@ pub(super) fn too_old(feed: &Feed, item: &Item, now: DateTime<Utc>) -> bool {
         .is_some_and(|age| item.dated_before(crate::model::earlier(now, age)))
 }
 
+/// The alerts an item causes: the rules that match it (those `keep` keeps), one alert
+/// per channel, each listing the rules (and their terms) that send there.
 pub(super) fn match_item(
     config: &Config,
     feed: &Feed,
@@ -83,4 +85,14 @@ fn rule_fields(m: &RuleMatch) -> RuleFields {
         rule: m.rule.to_owned(),
         fields,
     }
+}
+
+/// The items of `items` whose keys are in `new`, each key once (a key the feed repeats
+/// is alerted once, like it is recorded once).
+pub(super) fn fresh<'a>(items: &'a [Item], new: &[ItemKey]) -> impl Iterator<Item = &'a Item> {
+    let new: HashSet<&ItemKey> = new.iter().collect();
+    let mut done: HashSet<&ItemKey> = HashSet::new();
+    items
+        .iter()
+        .filter(move |i| new.contains(&i.key) && done.insert(&i.key))
 }

@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
-use super::article::{Articles, read_articles};
-use super::matching::{match_item, too_old};
+use super::article::{Articles, article_links, read_articles};
+use super::matching::{fresh, match_item, too_old};
 use super::notices::{flood_notices, report};
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
@@ -20,7 +20,7 @@ use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, FeedSource, Item, ItemKey, Validators, later};
+use crate::model::{FeedId, FeedSource, Item, Validators, later};
 use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
 
 /// How long a poll claimed by an instance is its own, at least: one that died
@@ -482,28 +482,4 @@ impl Poller {
             warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
         }
     }
-}
-
-/// The items of `items` whose keys are in `new`, each key once (a key the feed repeats
-/// is alerted once, like it is recorded once).
-fn fresh<'a>(items: &'a [Item], new: &[ItemKey]) -> impl Iterator<Item = &'a Item> {
-    let new: HashSet<&ItemKey> = new.iter().collect();
-    let mut done: HashSet<&ItemKey> = HashSet::new();
-    items
-        .iter()
-        .filter(move |i| new.contains(&i.key) && done.insert(&i.key))
-}
-
-/// The links of the new items of `parsed` that may be alerted (not too old): the
-/// articles to read.
-fn article_links(
-    feed: &Feed,
-    parsed: &ParsedFeed,
-    new: &[ItemKey],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<(ItemKey, String)> {
-    fresh(&parsed.items, new)
-        .filter(|i| !too_old(feed, i, now))
-        .filter_map(|i| Some((i.key.clone(), i.link.clone()?)))
-        .collect()
 }
