@@ -95,7 +95,7 @@ fn article_page(i: usize) -> String {
             format!("<p>{}</p>", text.join(" "))
         })
         .collect();
-    let mention = if i % 10 == 0 {
+    let mention = if i.is_multiple_of(10) {
         "<p>Lavrov met the envoy.</p>"
     } else {
         ""
