@@ -38,6 +38,7 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
                 why: Vec::new(),
                 summary_html: None,
                 also_in: Vec::new(),
+                priority: Default::default(),
             };
             (channel.to_owned(), alert)
         })

@@ -98,6 +98,7 @@ fn batch() -> Vec<PollRecord> {
                 why: Vec::new(),
                 summary_html: None,
                 also_in: Vec::new(),
+                priority: Default::default(),
             };
             PollRecord {
                 feed: FeedId((*feed).into()),

@@ -508,6 +508,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 command.join(" "),
                 humantime::format_duration(*timeout)
             ),
+            Transport::Service(service) => service.describe(),
         };
         if let Some(digest) = channel.digest {
             detail.push_str(&format!("; digest {digest}"));

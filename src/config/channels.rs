@@ -7,6 +7,7 @@ use super::check::{
     Checker, DEFAULT_EMAILS_IN_FLIGHT, DEFAULT_EXEC_TIMEOUT, DEFAULT_POSTS_IN_FLIGHT, MAX_IN_FLIGHT,
 };
 use super::raw::{RawChannel, RawTemplates};
+use super::services::Pacing;
 use super::{
     Channel, ConfigError, Digest, KeyPath, QuietHours, Secret, Templates, Transport, WebhookFormat,
     webhook_key,
@@ -129,6 +130,11 @@ impl Checker<'_> {
                 // One writer at a time: each delivery rewrites the whole file.
                 (transport, None, None, 1, None, quiet_hours)
             }
+            RawChannel::Telegram(raw) => paced(self.telegram(key(), raw, base)?),
+            RawChannel::Matrix(raw) => paced(self.matrix(key(), raw, base)?),
+            RawChannel::Gotify(raw) => paced(self.gotify(key(), raw, base)?),
+            RawChannel::Pushover(raw) => paced(self.pushover(key(), raw, base)?),
+            RawChannel::Apprise(raw) => paced(self.apprise(key(), raw, base)?),
             RawChannel::Exec {
                 command,
                 timeout,
@@ -297,6 +303,27 @@ impl Checker<'_> {
             body,
         })
     }
+}
+
+/// A service channel's parts, as the other channels give theirs.
+fn paced(
+    (transport, pacing): (Transport, Pacing),
+) -> (
+    Transport,
+    Option<String>,
+    Option<u32>,
+    usize,
+    Option<RawTemplates>,
+    Option<String>,
+) {
+    (
+        transport,
+        pacing.digest,
+        pacing.max_per_minute,
+        pacing.max_in_flight,
+        None,
+        pacing.quiet_hours,
+    )
 }
 
 /// An atom channel's feed holds this many entries unless it says otherwise.

@@ -486,6 +486,7 @@ impl Checker<'_> {
                     .map_or(FieldSet::DEFAULT, FieldSet::from_fields),
                 case_sensitive: r.case_sensitive.unwrap_or(false),
                 strict_accents: r.accents.unwrap_or_default() == Accents::Strict,
+                priority: r.priority.unwrap_or_default(),
             });
         }
         Ok((specs, routes))

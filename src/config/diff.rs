@@ -236,6 +236,12 @@ fn channel_change(old: &Channel, new: &Channel) -> String {
         ) if (a, ta) != (b, tb) => {
             what.push("command or timeout changed");
         }
+        (Transport::Service(a), Transport::Service(b)) if a.name() != b.name() => {
+            what.push("type changed");
+        }
+        (Transport::Service(a), Transport::Service(b)) if a != b => {
+            what.push("service settings changed");
+        }
         (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
             what.push("type changed");
         }

@@ -18,6 +18,7 @@ mod quiet;
 mod raw;
 mod requests;
 mod secrets;
+mod services;
 mod smtp;
 
 use std::collections::{BTreeMap, HashMap};
@@ -143,6 +144,11 @@ pub struct SharedStore {
 pub struct Secret(String);
 
 impl Secret {
+    /// A value that must not be shown (a header made of a token).
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -240,6 +246,73 @@ pub enum Transport {
         command: Vec<String>,
         timeout: Duration,
     },
+    /// A chat or push service's own API.
+    Service(Service),
+}
+
+/// The chat and push services newshound speaks to in their own API. Each address
+/// defaults to the real service and may point anywhere (a self-hosted server, a test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    /// A Telegram bot: `sendMessage` to `chat_id` (a number, or `@channelname`).
+    Telegram {
+        api_url: url::Url,
+        token: Secret,
+        chat_id: String,
+    },
+    /// A message into a Matrix room, sent as the access token's user.
+    Matrix {
+        homeserver: url::Url,
+        room_id: String,
+        access_token: Secret,
+    },
+    /// A Gotify server, with an application's token.
+    Gotify { url: url::Url, token: Secret },
+    /// Pushover, with an application's token, to a user or group key.
+    Pushover {
+        api_url: url::Url,
+        token: Secret,
+        user: String,
+    },
+    /// An apprise-api `/notify` endpoint (stateful with a key in its path, or
+    /// stateless given `urls`), optionally only its services tagged `tag`.
+    Apprise {
+        url: url::Url,
+        urls: Option<Secret>,
+        tag: Option<String>,
+    },
+}
+
+impl Service {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Service::Telegram { .. } => "telegram",
+            Service::Matrix { .. } => "matrix",
+            Service::Gotify { .. } => "gotify",
+            Service::Pushover { .. } => "pushover",
+            Service::Apprise { .. } => "apprise",
+        }
+    }
+
+    /// Where it sends, without its tokens (for `check`).
+    pub fn describe(&self) -> String {
+        match self {
+            Service::Telegram {
+                api_url, chat_id, ..
+            } => format!("telegram chat {chat_id} via {api_url}"),
+            Service::Matrix {
+                homeserver,
+                room_id,
+                ..
+            } => format!("matrix room {room_id} on {homeserver}"),
+            Service::Gotify { url, .. } => format!("gotify {url}"),
+            Service::Pushover { api_url, .. } => format!("pushover via {api_url}"),
+            Service::Apprise { url, tag, .. } => match tag {
+                Some(tag) => format!("apprise {url} (tag {tag})"),
+                None => format!("apprise {url}"),
+            },
+        }
+    }
 }
 
 impl Channel {
@@ -250,6 +323,7 @@ impl Channel {
             Transport::Maildir { .. } => "maildir",
             Transport::Atom { .. } => "atom",
             Transport::Exec { .. } => "exec",
+            Transport::Service(ref service) => service.name(),
         }
     }
 }
@@ -342,6 +416,15 @@ impl fmt::Display for Digest {
 impl Config {
     /// Reads `file`, applies the `NEWSHOUND__…` overrides found in `env`, and checks
     /// the result. `env` is also where `password_env` is looked up.
+    /// The `priority` of the rule named `rule` (normal for an unknown name).
+    pub fn priority_of(&self, rule: &str) -> crate::model::Priority {
+        self.rule_specs
+            .iter()
+            .find(|r| r.name == rule)
+            .map(|r| r.priority)
+            .unwrap_or_default()
+    }
+
     pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Unreadable {
             file: file.to_owned(),

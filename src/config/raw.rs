@@ -202,6 +202,88 @@ pub enum RawChannel {
         max_in_flight: Option<usize>,
         quiet_hours: Option<String>,
     },
+    Telegram(RawTelegram),
+    Matrix(RawMatrix),
+    Gotify(RawGotify),
+    Pushover(RawPushover),
+    Apprise(RawApprise),
+}
+
+/// A Telegram bot's `sendMessage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelegram {
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub chat_id: RawChatId,
+    pub api_url: Option<String>,
+    pub digest: Option<String>,
+    pub max_per_minute: Option<u32>,
+    pub max_in_flight: Option<usize>,
+    pub quiet_hours: Option<String>,
+}
+
+/// A message into a Matrix room.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    pub homeserver: String,
+    pub room_id: String,
+    pub access_token_env: Option<String>,
+    pub access_token_file: Option<PathBuf>,
+    pub digest: Option<String>,
+    pub max_per_minute: Option<u32>,
+    pub max_in_flight: Option<usize>,
+    pub quiet_hours: Option<String>,
+}
+
+/// A Gotify server's `/message`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGotify {
+    pub url: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub digest: Option<String>,
+    pub max_per_minute: Option<u32>,
+    pub max_in_flight: Option<usize>,
+    pub quiet_hours: Option<String>,
+}
+
+/// Pushover's messages API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPushover {
+    pub user: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+    pub digest: Option<String>,
+    pub max_per_minute: Option<u32>,
+    pub max_in_flight: Option<usize>,
+    pub quiet_hours: Option<String>,
+}
+
+/// An apprise-api `/notify` endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprise {
+    pub url: String,
+    /// Apprise URLs to notify (the stateless endpoint), which may hold tokens.
+    pub urls: Option<RawHeaderValue>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub max_per_minute: Option<u32>,
+    pub max_in_flight: Option<usize>,
+    pub quiet_hours: Option<String>,
+}
+
+/// A Telegram chat: its number or `@channelname`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawChatId {
+    Number(i64),
+    Name(String),
 }
 
 /// Per-channel overrides of the email templates (minijinja source text).
@@ -224,6 +306,7 @@ pub struct RawRule {
     pub channels: Vec<String>,
     pub case_sensitive: Option<bool>,
     pub accents: Option<Accents>,
+    pub priority: Option<crate::model::Priority>,
 }
 
 /// The body a webhook receives.

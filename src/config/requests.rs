@@ -70,6 +70,33 @@ impl Checker<'_> {
         })
     }
 
+    /// A value as written, or read from `{ env = "VAR" }` or `{ file = "path" }`.
+    pub(super) fn value_of(
+        &self,
+        key: KeyPath,
+        value: &RawHeaderValue,
+        base: &Path,
+    ) -> Result<String, ConfigError> {
+        match value {
+            RawHeaderValue::Text(text) => Ok(text.clone()),
+            RawHeaderValue::From { env, file } => Ok(self
+                .read_secret(
+                    key.clone(),
+                    ("file", file.as_deref()),
+                    ("env", env.as_deref()),
+                    base,
+                )?
+                .ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        "give the value, or { env = \"VAR\" } or { file = \"path\" }",
+                    )
+                })?
+                .expose()
+                .to_owned()),
+        }
+    }
+
     /// `headers = { Name = "value" | { env = "VAR" } | { file = "path" } }`.
     pub(super) fn headers(
         &self,
@@ -83,24 +110,7 @@ impl Checker<'_> {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(self.invalid(key, format!("{name:?} is not a header name")));
             }
-            let value = match value {
-                RawHeaderValue::Text(text) => text.clone(),
-                RawHeaderValue::From { env, file } => self
-                    .read_secret(
-                        key.clone(),
-                        ("file", file.as_deref()),
-                        ("env", env.as_deref()),
-                        base,
-                    )?
-                    .ok_or_else(|| {
-                        self.invalid(
-                            key.clone(),
-                            "give the value, or { env = \"VAR\" } or { file = \"path\" }",
-                        )
-                    })?
-                    .expose()
-                    .to_owned(),
-            };
+            let value = self.value_of(key.clone(), value, base)?;
             if reqwest::header::HeaderValue::from_str(&value).is_err() {
                 return Err(self.invalid(key, "the value holds characters a header cannot carry"));
             }

@@ -715,3 +715,59 @@ fn an_atom_channel_keeps_between_one_and_ten_thousand_entries() {
         "{err}"
     );
 }
+
+/// A service channel reads its token from the environment or a file and checks its
+/// addresses; a rule's priority is one of three words.
+#[test]
+fn service_channels_take_tokens_from_outside_and_rules_a_priority() {
+    let rule =
+        "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"push\"]\npriority = \"high\"\n";
+    let config = load(
+        &format!("[channels.push]\ntype = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"@newsroom\"\n\n{rule}"),
+        &[("TG", "1:abc")],
+    )
+    .expect("valid");
+    assert_eq!(config.channels["push"].kind(), "telegram");
+    assert_eq!(config.priority_of("r"), crate::model::Priority::High);
+    assert!(
+        !format!("{config:?}").contains("1:abc"),
+        "the token is not shown"
+    );
+    for (channel, expected) in [
+        (
+            "type = \"telegram\"\nchat_id = 1",
+            "channels.push.token_env: set token_env or token_file",
+        ),
+        (
+            "type = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"\"",
+            "channels.push.chat_id: give the chat's number or the channel's @name",
+        ),
+        (
+            "type = \"matrix\"\nhomeserver = \"https://m.example.org\"\nroom_id = \"#news:example.org\"\naccess_token_env = \"TG\"",
+            "channels.push.room_id: \"#news:example.org\" is not a room id",
+        ),
+        (
+            "type = \"gotify\"\nurl = \"gotify.example.org\"\ntoken_env = \"TG\"",
+            "channels.push.url: \"gotify.example.org\" is not an http(s) URL",
+        ),
+        (
+            "type = \"pushover\"\nuser = \"u\"\ntoken_env = \"TG\"\nchat_id = 1",
+            "unknown field `chat_id`",
+        ),
+    ] {
+        let text = format!("[channels.push]\n{channel}\n\n{rule}");
+        let err = load(&text, &[("TG", "1:abc")])
+            .expect_err(expected)
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+    let urgent = format!(
+        "[channels.push]\ntype = \"apprise\"\nurl = \"http://apprise.test/notify\"\n\n{rule}"
+    )
+    .replace("\"high\"", "\"urgent\"");
+    let err = load(&urgent, &[]).expect_err("not a priority").to_string();
+    assert!(err.contains("priority"), "{err}");
+}

@@ -70,6 +70,11 @@ pub(super) fn match_item(
                 why: mine.iter().map(rule_fields).collect(),
                 summary_html: excerpt.clone(),
                 also_in: Vec::new(),
+                priority: mine
+                    .iter()
+                    .map(|m| config.priority_of(m.rule))
+                    .max()
+                    .unwrap_or_default(),
             };
             (channel.to_owned(), alert)
         })

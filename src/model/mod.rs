@@ -198,6 +198,33 @@ pub struct Alert {
     /// Other feeds that carried the same story, folded into this alert.
     #[serde(default)]
     pub also_in: Vec<Source>,
+    /// The highest `priority` of its rules, for services that have priorities.
+    #[serde(default, skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
+}
+
+/// How urgent a rule's alerts are (`priority = "low" | "normal" | "high"`), mapped to
+/// each push service's own levels; a message has the highest of its alerts'.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl Priority {
+    pub fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+
+    /// The highest priority of `alerts`; normal for none.
+    pub fn of(alerts: &[Alert]) -> Priority {
+        alerts.iter().map(|a| a.priority).max().unwrap_or_default()
+    }
 }
 
 impl Alert {
@@ -241,6 +268,7 @@ impl From<Notice> for Alert {
             why: Vec::new(),
             summary_html: None,
             also_in: Vec::new(),
+            priority: Priority::Normal,
         }
     }
 }

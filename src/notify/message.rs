@@ -7,9 +7,13 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use crate::config::WebhookFormat;
-use crate::model::{Alert, StoryKeys, collapse_whitespace, hex};
+use crate::model::{Alert, Priority, StoryKeys, collapse_whitespace, hex};
 use crate::render::Templates;
 use crate::render::{MessageKind, MessageView, safe_link};
+
+mod services;
+
+pub use services::{ServiceRequest, service_request};
 
 /// Builds the email for `alerts` (one, unless `kind` gathers several) from the
 /// channel's templates. The same alerts on the same channel always give the same
@@ -348,18 +352,7 @@ fn ntfy_request(url: &url::Url, post: Post) -> (url::Url, serde_json::Value) {
     root.set_path("/");
     let message = match post.alert {
         Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
-        None => post.list(|a| match safe_link(a.link.as_deref()) {
-            Some(link) => format!(
-                "- [{}]({link}) ({})",
-                markdown_escape(&a.title),
-                markdown_escape(&a.feed.0)
-            ),
-            None => format!(
-                "- {} ({})",
-                markdown_escape(&a.title),
-                markdown_escape(&a.feed.0)
-            ),
-        }),
+        None => markdown_list(&post),
     };
     let title = match post.alert {
         Some(a) => format!("{}: {}", post.heading, a.title),
@@ -375,7 +368,28 @@ fn ntfy_request(url: &url::Url, post: Post) -> (url::Url, serde_json::Value) {
     if let Some(link) = post.alert.and_then(|a| safe_link(a.link.as_deref())) {
         body["click"] = serde_json::Value::String(link);
     }
+    match Priority::of(post.alerts) {
+        Priority::Low => body["priority"] = 2.into(),
+        Priority::Normal => {}
+        Priority::High => body["priority"] = 4.into(),
+    }
     (root, body)
+}
+
+/// A Markdown list of a message's alerts: each title linked, its feed named.
+fn markdown_list(post: &Post) -> String {
+    post.list(|a| match safe_link(a.link.as_deref()) {
+        Some(link) => format!(
+            "- [{}]({link}) ({})",
+            markdown_escape(&a.title),
+            markdown_escape(&a.feed.0)
+        ),
+        None => format!(
+            "- {} ({})",
+            markdown_escape(&a.title),
+            markdown_escape(&a.feed.0)
+        ),
+    })
 }
 
 /// Slack mrkdwn: `&`, `<` and `>` are markup and must be escaped in text.

@@ -49,7 +49,9 @@ impl DeliveryError {
 
 /// One webhook request, ready to send.
 struct Post<'a> {
-    /// The channel's URL, for errors.
+    /// What is posted to (`webhook`, `telegram`, …) and where, for errors: never a
+    /// URL holding a token.
+    label: &'a str,
     url: &'a url::Url,
     target: url::Url,
     method: &'a str,
@@ -162,6 +164,7 @@ impl Notifier {
                         .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}"))),
                 }?;
                 let request = Post {
+                    label: "webhook",
                     url,
                     target,
                     method,
@@ -184,6 +187,28 @@ impl Notifier {
                 atom::deliver(path, *entries, name, alerts, chrono::Utc::now())
                     .map_err(|e| DeliveryError::retry(format!("atom {}: {e}", path.display())))
             }
+            Transport::Service(service) => {
+                let id = message::webhook_id(alerts, name);
+                let message::ServiceRequest {
+                    method,
+                    url,
+                    shown,
+                    headers,
+                    body,
+                } = message::service_request(service, alerts, kind, name, &id)
+                    .map_err(|e| DeliveryError::fatal(format!("cannot build the request: {e}")))?;
+                let request = Post {
+                    label: service.name(),
+                    url: &shown,
+                    target: url,
+                    method,
+                    headers: &headers,
+                    secret: None,
+                    id,
+                    body,
+                };
+                self.post_webhook(request).await
+            }
             Transport::Exec { command, timeout } => {
                 let body = message::json_message(alerts, kind, name);
                 let body =
@@ -198,6 +223,7 @@ impl Notifier {
     /// format sends).
     async fn post_webhook(&self, post: Post<'_>) -> Result<String, DeliveryError> {
         let Post {
+            label,
             url,
             target,
             method,
@@ -234,27 +260,66 @@ impl Notifier {
                 message::sign(&key, &id, timestamp, &body),
             );
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| DeliveryError::retry(format!("webhook {url}: {}", error_chain(&e))))?;
+        // Without the URL, which may hold a token (a Telegram bot's, a Slack hook's).
+        let response = request.body(body).send().await.map_err(|e| {
+            DeliveryError::retry(format!("{label} {url}: {}", error_chain(&e.without_url())))
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(status.to_string());
         }
-        let message = format!("webhook {url} answered {status}");
-        // 408 and 429 say "later"; 5xx is the receiver's own trouble. Other 4xx mean
-        // the request itself is wrong and will stay wrong.
-        if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-            let retry_after = crate::http::retry_after_of(&response);
+        let retry_after = crate::http::retry_after_of(&response);
+        let answer = answer_of(response).await;
+        let mut message = format!("{label} {url} answered {status}");
+        if !answer.text.is_empty() {
+            message.push_str(&format!(": {}", answer.text));
+        }
+        // 408 and 429 say "later"; 5xx is the receiver's own trouble, and apprise's
+        // 424 a service behind it failing. Other 4xx mean the request itself is wrong
+        // and will stay wrong.
+        if status.is_server_error() || matches!(status.as_u16(), 408 | 424 | 429) {
             Err(DeliveryError {
-                retry_after,
+                retry_after: retry_after.or(answer.retry_after),
                 ..DeliveryError::retry(message)
             })
         } else {
             Err(DeliveryError::fatal(message))
         }
+    }
+}
+
+/// What a receiver said with a failure: the start of its body, and how long it
+/// asked us to wait where a service says so in the body (Telegram's
+/// `parameters.retry_after`, Matrix's `retry_after_ms`).
+struct Answer {
+    text: String,
+    retry_after: Option<Duration>,
+}
+
+/// Of an answer's body, this much is read, and a fifth of it quoted in the error.
+const ANSWER_BYTES: usize = 4096;
+
+async fn answer_of(mut response: reqwest::Response) -> Answer {
+    let mut body = Vec::new();
+    while body.len() < ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = crate::model::collapse_whitespace(&String::from_utf8_lossy(&body));
+    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let retry_after = json.as_ref().and_then(|json| {
+        let seconds = json["parameters"]["retry_after"].as_u64();
+        let millis = json["retry_after_ms"].as_u64();
+        seconds
+            .map(Duration::from_secs)
+            .or(millis.map(Duration::from_millis))
+    });
+    let cut = crate::model::floor_char_boundary(&text, ANSWER_BYTES / 5);
+    Answer {
+        text: text[..cut].to_owned(),
+        retry_after,
     }
 }
 

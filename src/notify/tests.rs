@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{FeedId, Field, ItemKey, RuleFields, Snippet};
+use crate::model::{FeedId, Field, ItemKey, Priority, RuleFields, Snippet};
 use crate::render::Templates;
 use crate::render::{MessageView, Rendered};
 
@@ -22,6 +22,7 @@ fn alert(title: &str) -> Alert {
         }],
         summary_html: None,
         also_in: Vec::new(),
+        priority: Priority::Normal,
     }
 }
 

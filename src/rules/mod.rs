@@ -16,7 +16,7 @@ mod snippet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::model::Field;
+use crate::model::{Field, Priority};
 
 pub use normalize::{FoldMode, Folded, fold, fold_term};
 pub use query::QueryError;
@@ -34,6 +34,8 @@ pub struct RuleSpec {
     pub case_sensitive: bool,
     /// Accents must match exactly (`accents = "strict"`).
     pub strict_accents: bool,
+    /// How urgent its alerts are, for the services that have priorities.
+    pub priority: Priority,
 }
 
 impl RuleSpec {
@@ -46,6 +48,7 @@ impl RuleSpec {
             fields: FieldSet::DEFAULT,
             case_sensitive: false,
             strict_accents: false,
+            priority: Priority::Normal,
         }
     }
 

@@ -1,7 +1,7 @@
 use super::*;
-use crate::model::Snippet;
 use crate::model::Source;
 use crate::model::Validators;
+use crate::model::{Priority, Snippet};
 use std::path::Path;
 
 fn alert(feed: &FeedId, key: &str) -> Alert {
@@ -17,6 +17,7 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
         why: Vec::new(),
         summary_html: None,
         also_in: Vec::new(),
+        priority: Priority::Normal,
     }
 }
 
