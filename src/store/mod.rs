@@ -31,7 +31,7 @@ use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 pub use types::MAX_HELD_PER_FEED;
 pub use types::{
     Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
-    PollRecord, Replayable, Retrying,
+    PollRecord, RecentAlert, Replayable, Retrying,
 };
 use types::{Mark, Queue};
 
@@ -467,6 +467,14 @@ impl Store {
         on_engine!(self,
             e => e.read(outbox::retrying).await,
             pg => postgres::outbox::retrying(pg).await,
+        )
+    }
+
+    /// The latest `limit` alerts queued, newest first, whatever became of them.
+    pub async fn recent_alerts(&self, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
+        on_engine!(self,
+            e => e.read(move |c| outbox::recent_alerts(c, limit)).await,
+            pg => postgres::outbox::recent_alerts(pg, limit).await,
         )
     }
 

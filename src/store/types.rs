@@ -165,6 +165,17 @@ pub struct Replayable {
     pub last_error: Option<String>,
 }
 
+/// An alert of the outbox, as the status page lists the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentAlert {
+    pub id: i64,
+    pub channel: String,
+    /// As recorded: `pending`, `sent`, `dead`, `held` or `merged`.
+    pub state: String,
+    pub created: DateTime<Utc>,
+    pub alert: Alert,
+}
+
 /// An alert that failed and waits for another try.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retrying {

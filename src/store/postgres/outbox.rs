@@ -8,7 +8,9 @@ use tokio_postgres::Row;
 use super::Engine;
 use crate::model::{Alert, StoryKeys};
 use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source};
-use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
+use crate::store::{
+    OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
+};
 
 /// Queues alerts, as the SQLite engine's `queue` does: an alert already queued for
 /// the item and channel is left alone, the same story within the window is merged into
@@ -341,6 +343,30 @@ pub async fn retrying(engine: &Engine) -> Result<Vec<Retrying>, StoreError> {
             last_error: r.get(4),
         })
         .collect())
+}
+
+/// The latest `limit` alerts queued, newest first.
+pub async fn recent_alerts(engine: &Engine, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
+    let client = engine.client().await?;
+    let rows = client
+        .query(
+            "SELECT id, channel, state, created, alert FROM outbox ORDER BY id DESC LIMIT $1",
+            &[&(limit as i64)],
+        )
+        .await
+        .map_err(|e| engine.error(e))?;
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            Ok(RecentAlert {
+                id,
+                channel: r.get(1),
+                state: r.get(2),
+                created: from_unix(r.get(3)).unwrap_or_default(),
+                alert: alert_of(id, r.get(4))?,
+            })
+        })
+        .collect()
 }
 
 /// The last error of each dead letter, newest first.

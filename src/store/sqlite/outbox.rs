@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::from_unix;
 use crate::model::{Alert, StoryKeys};
 use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
-use crate::store::{OutboxCounts, OutboxRow, OutboxState, Replayable, Retrying, StoreError};
+use crate::store::{
+    OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
+};
 
 /// Queues alerts (an alert already queued for the same item and channel is left
 /// alone); returns the ids of the new rows to send. An alert about a story already
@@ -283,6 +285,33 @@ pub fn retrying(conn: &Connection) -> Result<Vec<Retrying>, StoreError> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The latest `limit` alerts queued, newest first.
+pub fn recent_alerts(conn: &Connection, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, channel, state, created, alert FROM outbox ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, channel, state, created, json) = row?;
+        Ok(RecentAlert {
+            id,
+            channel,
+            state,
+            created: from_unix(created).unwrap_or_default(),
+            alert: alert_of(id, &json)?,
+        })
+    })
+    .collect()
 }
 
 /// The last error of each dead letter, newest first.

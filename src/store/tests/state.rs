@@ -458,3 +458,28 @@ async fn a_read_only_store_reads_and_refuses_writes_and_old_schemas() {
         "{message}"
     );
 }
+
+/// The status page's latest alerts: newest first, at most as many as asked, each
+/// with its channel, state and the alert itself.
+#[tokio::test]
+async fn the_latest_alerts_come_newest_first_with_their_state() {
+    for each in engines().await {
+        eprintln!("engine: {}", each.engine);
+        let store = &each.store;
+        let feed = FeedId("wire".into());
+        queue(store, &feed, &["a", "b", "c"], 10).await;
+        let due = store
+            .claim_due(at(20), 10, std::time::Duration::from_secs(60))
+            .await
+            .expect("claim");
+        let first = due.iter().find(|r| r.alert.key.0 == "a").expect("a").id;
+        store.mark_sent(&[first], at(21)).await.expect("sent");
+        let latest = store.recent_alerts(2).await.expect("recent");
+        let keys: Vec<&str> = latest.iter().map(|r| r.alert.key.0.as_str()).collect();
+        assert_eq!(keys, ["c", "b"]);
+        assert_eq!(latest[0].channel, "me");
+        let all = store.recent_alerts(10).await.expect("recent");
+        let sent = all.iter().find(|r| r.id == first).expect("a");
+        assert_eq!((sent.state.as_str(), sent.created), ("sent", at(10)));
+    }
+}
