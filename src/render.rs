@@ -7,6 +7,7 @@
 //! three, told apart by `kind`.
 
 mod body;
+pub mod status;
 
 use std::sync::Arc;
 

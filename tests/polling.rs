@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newshound::daemon::{self, Health, Pipeline};
+use newshound::daemon::{self, Clock, Lasting, Pipeline};
 use newshound::model::FeedId;
 use newshound::store::Store;
 use support::TestConfig;
@@ -45,14 +45,14 @@ async fn a_slow_store_stalls_neither_timers_nor_healthz() {
     let config = file_feeds("first_poll = \"alert\"", 32, "10m");
     let store = Arc::new(Store::open(&config.state_dir()).await.expect("store"));
     store.delay_commits(COMMIT);
-    let pipeline = Arc::new(Pipeline::with_store(config.load(), store).expect("pipeline"));
-    let health = Arc::new(Health::default());
-    health.tick();
+    let lasting = Lasting::new(Arc::clone(&store), Clock::system());
+    let pipeline = Arc::new(Pipeline::build(config.load(), &lasting).expect("pipeline"));
+    lasting.health.tick();
     let shutdown = CancellationToken::new();
     let addr = daemon::observe::start(
         "127.0.0.1:0".parse().expect("address"),
-        health,
-        daemon::observe::AtomFeeds::default(),
+        lasting,
+        Arc::new(std::sync::RwLock::new(Arc::clone(pipeline.config()))),
         shutdown.clone(),
     )
     .await

@@ -638,3 +638,116 @@ fn an_atom_channels_feed_is_served_with_an_etag() {
     assert_eq!(http_get(&address, "/feeds/other.atom").0, 404);
     kill(&daemon, "TERM");
 }
+
+/// What a browser makes of a page: its elements' names and its text.
+fn parse_html(html: &str) -> (Vec<String>, String) {
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::{
+        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    };
+    use std::cell::RefCell;
+    #[derive(Default)]
+    struct Sink {
+        tags: RefCell<Vec<String>>,
+        text: RefCell<String>,
+    }
+    impl TokenSink for Sink {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            match token {
+                Token::TagToken(tag) if tag.kind == TagKind::StartTag => {
+                    self.tags.borrow_mut().push(tag.name.to_string());
+                }
+                Token::CharacterTokens(text) => self.text.borrow_mut().push_str(&text),
+                _ => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let tokenizer = Tokenizer::new(Sink::default(), TokenizerOpts::default());
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let sink = tokenizer.sink;
+    (sink.tags.take(), sink.text.take())
+}
+
+/// With `daemon.listen`, `/` is a status page: the feeds with their health, the
+/// latest alerts with their rules and the queue, every value escaped (a hostile feed
+/// name and item title stay text), and no script.
+#[test]
+fn the_status_page_shows_feeds_alerts_and_the_queue_with_every_value_escaped() {
+    support::init();
+    let hostile_feed = "wire<script>alert(1)</script>";
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\npoll_interval = \"1h\"\nlisten = \"127.0.0.1:0\"",
+        &format!(
+            "[[feeds]]\nname = \"{hostile_feed}\"\nurl = \"file:news.xml\"\n\n\
+             [[feeds]]\nname = \"missing\"\nurl = \"file:missing.xml\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n"
+        ),
+    );
+    std::fs::write(
+        config.dir.path().join("news.xml"),
+        rss(&[("1", "Lavrov &lt;img src=x onerror=alert(2)&gt; speaks")]),
+    )
+    .expect("feed file");
+    let daemon = Daemon::start(&config, 1);
+    let started = std::time::Instant::now();
+    let address = loop {
+        let log = daemon.log();
+        if log.contains("serving /metrics and /healthz") {
+            break metrics_address(&log);
+        }
+        assert!(started.elapsed() < WAIT, "no address:\n{log}");
+        std::thread::yield_now();
+    };
+    let (head, body) = loop {
+        let (status, head, body) = http_request(&address, "/", "");
+        assert_eq!(status, 200, "{body}");
+        // The sent count and the missing feed's first poll (new feeds are spread over
+        // a few seconds) show once they happened.
+        if body.contains("<b>1</b> sent") && body.contains("cannot read") {
+            break (head, body);
+        }
+        assert!(started.elapsed() < WAIT, "never sent:\n{body}");
+        std::thread::yield_now();
+    };
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    let (tags, text) = parse_html(&body);
+    assert!(
+        !tags.iter().any(|t| t == "script" || t == "img"),
+        "{tags:?}"
+    );
+    assert!(tags.iter().any(|t| t == "meta"), "a viewport for phones");
+    assert!(
+        text.contains(hostile_feed),
+        "the feed's name, as text: {text}"
+    );
+    assert!(
+        text.contains("Lavrov <img src=x onerror=alert(2)> speaks"),
+        "the title, as text: {text}"
+    );
+    for shown in [
+        "Queue",
+        "1 sent",
+        "0 dead letters",
+        "Feeds",
+        "Latest alerts",
+        "talks",
+        "inbox sent",
+        "missing",
+        "cannot read",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    assert!(body.contains("class=\"badge ok\">ok<"), "{body}");
+    assert!(body.contains("class=\"badge bad\">file<"), "{body}");
+    kill(&daemon, "TERM");
+}

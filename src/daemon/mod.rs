@@ -21,6 +21,7 @@ mod matching;
 mod notices;
 pub mod observe;
 mod outcome;
+mod page;
 mod pipeline;
 mod poll;
 mod rate;
@@ -205,11 +206,11 @@ pub async fn serve(
         .await?;
     lasting.health.tick();
     heartbeat_to_others(&lasting, &config).await;
-    let atom_feeds: observe::AtomFeeds = Arc::new(RwLock::new(observe::atom_feeds(&config)));
+    let running: observe::Running = Arc::new(RwLock::new(Arc::new(config.clone())));
     let metrics = match config.daemon.listen {
         Some(addr) => {
-            let (health, feeds) = (Arc::clone(&lasting.health), Arc::clone(&atom_feeds));
-            Some(observe::start(addr, health, feeds, shutdown.clone()).await?)
+            let (lasting, running) = (lasting.clone(), Arc::clone(&running));
+            Some(observe::start(addr, lasting, running, shutdown.clone()).await?)
         }
         None => None,
     };
@@ -233,8 +234,8 @@ pub async fn serve(
                 if let Some((next, diff)) = service::reload(&old, &load, &build, cause, &lasting).await {
                     current.finish().await?;
                     current = Generation::start(next, &shutdown);
-                    *atom_feeds.write().unwrap_or_else(|p| p.into_inner()) =
-                        observe::atom_feeds(current.pipeline.config());
+                    *running.write().unwrap_or_else(|p| p.into_inner()) =
+                        Arc::clone(current.pipeline.config());
                     service::backfill_new_rules(&diff, &current.pipeline).await;
                     // The other instances see the new config's fingerprint at once.
                     heartbeat_to_others(&lasting, current.pipeline.config()).await;

@@ -1,13 +1,12 @@
-//! `daemon.listen`: Prometheus metrics on `/metrics` and liveness on `/healthz`.
+//! `daemon.listen`: the status page on `/`, Prometheus metrics on `/metrics`,
+//! liveness on `/healthz` and the atom channels' feeds on `/feeds/<name>.atom`.
 //!
 //! The pipeline counts what it does through the `metrics` macros, which cost nothing
 //! until a recorder is installed; [`start`] installs one (once per process) and
 //! serves it. Gauges that describe the store (queue depth, broken feeds) are read
 //! from it on each heartbeat by [`refresh`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context as _;
@@ -19,7 +18,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::health::Health;
+use super::page::status_page;
+use super::shared::Lasting;
 use super::snapshot::Snapshot;
 use crate::config::{Config, Transport};
 use crate::store::Store;
@@ -56,33 +56,27 @@ fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
 #[derive(Clone)]
 struct Endpoint {
     metrics: &'static PrometheusHandle,
-    health: Arc<Health>,
-    feeds: AtomFeeds,
+    lasting: Lasting,
+    running: Running,
 }
 
-/// The files of the running config's `atom` channels, by channel name: served at
-/// `/feeds/<name>.atom`, and replaced on each reload.
-pub type AtomFeeds = Arc<RwLock<HashMap<String, PathBuf>>>;
+/// The running config, replaced on each reload: what the status page and the atom
+/// feeds show.
+pub type Running = Arc<RwLock<Arc<Config>>>;
 
-/// The `atom` channels of `config`, by name.
-pub fn atom_feeds(config: &Config) -> HashMap<String, PathBuf> {
-    config
-        .channels
-        .iter()
-        .filter_map(|(name, channel)| match &channel.transport {
-            Transport::Atom { path, .. } => Some((name.clone(), path.clone())),
-            _ => None,
-        })
-        .collect()
+impl Endpoint {
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.running.read().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
-/// Binds `addr` and serves `/metrics`, `/healthz` and the atom channels' feeds until
-/// `shutdown`; returns the address bound (port 0 picks a free one, and the log says
-/// which).
+/// Binds `addr` and serves the status page, `/metrics`, `/healthz` and the atom
+/// channels' feeds until `shutdown`; returns the address bound (port 0 picks a free
+/// one, and the log says which).
 pub async fn start(
     addr: SocketAddr,
-    health: Arc<Health>,
-    feeds: AtomFeeds,
+    lasting: Lasting,
+    running: Running,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let metrics = recorder()?;
@@ -93,15 +87,16 @@ pub async fn start(
         .await
         .with_context(|| format!("daemon.listen: cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    info!(address = %bound, "serving /metrics and /healthz");
+    info!(address = %bound, "serving /metrics and /healthz, and the status page on /");
     let app = axum::Router::new()
+        .route("/", axum::routing::get(status))
         .route("/metrics", axum::routing::get(render_metrics))
         .route("/healthz", axum::routing::get(healthz))
         .route("/feeds/{file}", axum::routing::get(atom_feed))
         .with_state(Endpoint {
             metrics,
-            health,
-            feeds,
+            lasting,
+            running,
         });
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -121,8 +116,36 @@ async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     )
 }
 
+/// `/`: the status page, read from the store at each request.
+async fn status(State(endpoint): State<Endpoint>) -> axum::response::Response {
+    let config = endpoint.config();
+    let (store, now) = (&endpoint.lasting.store, endpoint.lasting.clock.now());
+    let page = match status_page(&config, store, now).await {
+        Ok(page) => page.render().map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match page {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(error) => {
+            warn!(%error, "cannot make the status page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the state; see the daemon's log\n",
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
-    match endpoint.health.check() {
+    match endpoint.lasting.health.check() {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
     }
@@ -135,10 +158,13 @@ async fn atom_feed(
     axum::extract::Path(file): axum::extract::Path<String>,
     request: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    let path = file.strip_suffix(".atom").and_then(|name| {
-        let feeds = endpoint.feeds.read().unwrap_or_else(|p| p.into_inner());
-        feeds.get(name).cloned()
-    });
+    let config = endpoint.config();
+    let path =
+        file.strip_suffix(".atom")
+            .and_then(|name| match &config.channels.get(name)?.transport {
+                Transport::Atom { path, .. } => Some(path.clone()),
+                _ => None,
+            });
     let Some(path) = path else {
         return (StatusCode::NOT_FOUND, "no such feed\n").into_response();
     };

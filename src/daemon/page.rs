@@ -1,0 +1,98 @@
+//! The status page's content (`/` on `daemon.listen`): the same snapshot `status`
+//! reads, and the latest alerts, put in words for [`StatusPage`].
+
+use chrono::{DateTime, Utc};
+
+use super::snapshot::{FeedReport, Scope, Snapshot};
+use crate::config::Config;
+use crate::render::safe_link;
+use crate::render::status::{AlertRow, DeadRow, FeedRow, QueueRow, RetryRow, StatusPage, when};
+use crate::store::{Store, StoreError};
+
+/// How many of the latest alerts the page lists.
+const LATEST: usize = 25;
+
+/// The page for the running `config`, read from `store` at `now`.
+pub(super) async fn status_page(
+    config: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<StatusPage, StoreError> {
+    let snapshot = Snapshot::read_full(config, Some(store), Scope::Configured, now).await?;
+    let recent = store.recent_alerts(LATEST).await?;
+    let feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
+    let counts = &snapshot.outbox;
+    Ok(StatusPage {
+        generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
+        refused: snapshot
+            .refused
+            .as_ref()
+            .map(|(why, at)| format!("{why} ({})", when(Some(*at), now))),
+        broken: snapshot.broken(),
+        failing: feeds.iter().filter(|f| f.class == "bad").count(),
+        feeds,
+        queue: QueueRow {
+            pending: counts.pending,
+            sending: counts.sending,
+            sent: counts.sent,
+            dead: counts.dead,
+            held: counts.held,
+        },
+        retrying: snapshot
+            .retrying
+            .iter()
+            .map(|r| RetryRow {
+                channel: r.channel.clone(),
+                attempts: r.attempts,
+                next: when(Some(r.next_attempt), now),
+                error: r.last_error.clone(),
+            })
+            .collect(),
+        dead: snapshot
+            .dead
+            .iter()
+            .map(|(id, channel, error)| DeadRow {
+                id: *id,
+                channel: channel.clone(),
+                error: error.clone(),
+            })
+            .collect(),
+        recent: recent
+            .into_iter()
+            .map(|r| AlertRow {
+                when: when(Some(r.created), now),
+                href: safe_link(r.alert.link.as_deref()),
+                channel: r.channel,
+                state: r.state,
+                feed: r.alert.feed.0,
+                title: r.alert.title,
+                rules: r.alert.rules,
+            })
+            .collect(),
+    })
+}
+
+fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
+    let state = &feed.state;
+    let (health, class) = match (
+        &state.last_attempt,
+        &state.broken_since,
+        &state.last_error_kind,
+    ) {
+        (None, _, _) => ("never polled".to_owned(), "new"),
+        (Some(_), Some(_), _) => ("broken".to_owned(), "bad"),
+        (Some(_), None, Some(kind)) => (kind.clone(), "bad"),
+        (Some(_), None, None) => ("ok".to_owned(), "ok"),
+    };
+    FeedRow {
+        name: feed.id.0.clone(),
+        url: feed.source.clone().unwrap_or_default(),
+        health,
+        class,
+        last_poll: when(state.last_attempt, now),
+        last_success: when(state.last_success, now),
+        next_poll: when(feed.next_poll, now),
+        last_error: state.last_error.clone(),
+        items: feed.items_known,
+    }
+}

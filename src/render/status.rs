@@ -1,0 +1,171 @@
+//! The status page served at `/` on `daemon.listen`: the feeds' health, the latest
+//! alerts and the queue, as server-rendered HTML (no script) that reads on a phone.
+//! Every value is escaped by the template engine (the template is HTML).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use minijinja::Environment;
+use serde::Serialize;
+
+const TEMPLATE: &str = "status.html";
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // A `.html` name turns escaping on for every value.
+    env.add_template(TEMPLATE, include_str!("status.html"))
+        .expect("the status page template compiles (tested)");
+    env
+});
+
+/// What the status page shows, already in words.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatusPage {
+    /// When the page was made (`2026-12-05 21:50 UTC`).
+    pub generated: String,
+    /// A config change the daemon refused, and when.
+    pub refused: Option<String>,
+    pub feeds: Vec<FeedRow>,
+    /// How many feeds are broken and failing.
+    pub broken: usize,
+    pub failing: usize,
+    pub queue: QueueRow,
+    pub retrying: Vec<RetryRow>,
+    pub dead: Vec<DeadRow>,
+    pub recent: Vec<AlertRow>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FeedRow {
+    pub name: String,
+    pub url: String,
+    /// `ok`, `broken`, `never polled`, or the last error's kind (`timeout`, …).
+    pub health: String,
+    /// `ok`, `bad` or `new`: how the health is coloured.
+    pub class: &'static str,
+    pub last_poll: String,
+    pub last_success: String,
+    pub next_poll: String,
+    pub last_error: Option<String>,
+    pub items: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueRow {
+    pub pending: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub dead: u64,
+    pub held: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetryRow {
+    pub channel: String,
+    pub attempts: u32,
+    pub next: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeadRow {
+    pub id: i64,
+    pub channel: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlertRow {
+    pub when: String,
+    pub channel: String,
+    pub state: String,
+    pub feed: String,
+    pub title: String,
+    /// The story's link when it is a web link (only those are made clickable).
+    pub href: Option<String>,
+    pub rules: Vec<String>,
+}
+
+impl StatusPage {
+    pub fn render(&self) -> Result<String, minijinja::Error> {
+        ENV.get_template(TEMPLATE)?
+            .render(minijinja::Value::from(minijinja::value::Serde(self)))
+    }
+}
+
+/// A time for the page: `2026-12-05 21:50 UTC (3 min ago)`, `… (in 5 min)`, or `—`.
+pub fn when(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(at) = at else {
+        return "—".to_owned();
+    };
+    let seconds = (at - now).num_seconds();
+    let span = |s: i64| match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    };
+    let relative = match seconds {
+        0 => "now".to_owned(),
+        ..0 => format!("{} ago", span(-seconds)),
+        _ => format!("in {}", span(seconds)),
+    };
+    format!("{} ({relative})", at.format("%Y-%m-%d %H:%M UTC"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_764_970_000 + secs, 0).expect("time")
+    }
+
+    #[test]
+    fn times_say_how_long_ago_or_until() {
+        assert_eq!(when(None, at(0)), "—");
+        assert!(when(Some(at(-190)), at(0)).ends_with("(3 min ago)"));
+        assert!(when(Some(at(7200)), at(0)).ends_with("(in 2 h)"));
+        assert!(when(Some(at(0)), at(0)).ends_with("(now)"));
+        assert!(when(Some(at(45)), at(0)).ends_with("(in 45 s)"));
+    }
+
+    #[test]
+    fn every_value_is_escaped_and_only_web_links_are_clickable() {
+        let page = StatusPage {
+            feeds: vec![FeedRow {
+                name: "<script>alert(1)</script>".into(),
+                health: "ok".into(),
+                class: "ok",
+                last_error: Some("\"><img src=x onerror=alert(1)>".into()),
+                ..FeedRow::default()
+            }],
+            recent: vec![AlertRow {
+                title: "Lavrov & <b>Blinken</b>".into(),
+                href: Some("https://news.example.org/?a=1&b=\"2\"".into()),
+                rules: vec!["talks".into()],
+                ..AlertRow::default()
+            }],
+            ..StatusPage::default()
+        };
+        let html = page.render().expect("renders");
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(
+            html.contains("Lavrov &amp; &lt;b&gt;Blinken&lt;&#x2f;b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "href=\"https:&#x2f;&#x2f;news.example.org&#x2f;?a=1&amp;b=&quot;2&quot;\""
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "no script of ours either");
+    }
+}
