@@ -741,13 +741,14 @@ fn the_status_page_shows_feeds_alerts_and_the_queue_with_every_value_escaped() {
         "Feeds",
         "Latest alerts",
         "talks",
-        "inbox sent",
+        "inbox",
         "missing",
         "cannot read",
     ] {
         assert!(text.contains(shown), "{shown:?} not in:\n{text}");
     }
     assert!(body.contains("class=\"badge ok\">ok<"), "{body}");
+    assert!(body.contains("class=\"badge ok\">sent<"), "{body}");
     assert!(body.contains("class=\"badge bad\">file<"), "{body}");
     kill(&daemon, "TERM");
 }
