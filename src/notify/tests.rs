@@ -284,6 +284,12 @@ fn slack_discord_and_ntfy_get_their_own_shapes() {
     assert_eq!(ntfy["message"], "**Lavrov** met \\*Blinken\\*");
     assert_eq!(ntfy["click"], "https://news.example.org/a76116");
     assert_eq!(ntfy["markdown"], true);
+    assert!(ntfy.get("priority").is_none(), "normal is ntfy's default");
+    for (priority, ntfy_priority) in [(Priority::Low, 2), (Priority::High, 4)] {
+        a.priority = priority;
+        let (_, ntfy) = webhook(WebhookFormat::Ntfy, "https://ntfy.example.org/news", &a);
+        assert_eq!(ntfy["priority"], ntfy_priority);
+    }
 }
 
 #[test]
