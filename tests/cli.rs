@@ -700,7 +700,7 @@ fn send_test_reports_what_the_receiver_said() {
     assert_eq!(
         stdout(&out),
         format!(
-            "channel hook (webhook): failed (temporary: would be retried): webhook {}/hook answered 503 Service Unavailable\n",
+            "channel hook (webhook): failed (temporary: would be retried): webhook {}/… answered 503 Service Unavailable\n",
             hooks.uri()
         )
     );
@@ -893,7 +893,7 @@ fn status_lists_alerts_waiting_for_a_retry_with_their_error() {
         .unwrap_or_else(|| panic!("no retrying line:\n{table}"));
     assert!(line.contains("(hook): 1 tries, next at "), "{line}");
     assert!(
-        line.contains(&format!("webhook http://{closed}/hook")),
+        line.contains(&format!("webhook http://{closed}/…")),
         "{line}"
     );
     let json = stdout(&newshound(&["status", "--config", path, "--json"], &[]));

@@ -411,3 +411,31 @@ async fn apprise_gets_a_notify_with_its_urls_and_tag() {
         .expect_err("424");
     assert!(error.retryable, "a service behind apprise failed: later");
 }
+
+/// Slack's and Discord's hook URLs hold their secret in the path; errors (kept in the
+/// store, shown by `status` and the status page) name the receiver without it.
+#[tokio::test]
+async fn a_hook_urls_secret_stays_out_of_its_errors() {
+    support::init();
+    let server = MockServer::start().await;
+    answer(&server, 404, json!({"error": "no_service"})).await;
+    let (_dir, config, notifier) = channel(
+        &format!(
+            "type = \"webhook\"\nformat = \"slack\"\nurl = \"{}/services/T0/B0/SECRETXYZ\"",
+            server.uri()
+        ),
+        &[],
+    );
+    let one = [alert("s1", "Title", Priority::Normal)];
+    let error = deliver((&config, &notifier), &one, &MessageKind::Alert)
+        .await
+        .expect_err("404");
+    assert!(!error.message.contains("SECRETXYZ"), "{}", error.message);
+    assert_eq!(
+        error.message,
+        format!(
+            "webhook {}/… answered 404 Not Found: {{\"error\":\"no_service\"}}",
+            server.uri()
+        )
+    );
+}

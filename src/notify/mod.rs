@@ -49,8 +49,8 @@ impl DeliveryError {
 
 /// One webhook request, ready to send.
 struct Post<'a> {
-    /// What is posted to (`webhook`, `telegram`, …) and where, for errors: never a
-    /// URL holding a token.
+    /// What is posted to (`webhook`, `telegram`, …) and where, for errors (which show
+    /// only its origin).
     label: &'a str,
     url: &'a url::Url,
     target: url::Url,
@@ -260,7 +260,9 @@ impl Notifier {
                 message::sign(&key, &id, timestamp, &body),
             );
         }
-        // Without the URL, which may hold a token (a Telegram bot's, a Slack hook's).
+        // Without the URL's path, which may hold a secret (a Slack or Discord hook's,
+        // an apprise key); the channel's name says which receiver it is.
+        let url = origin_of(url);
         let response = request.body(body).send().await.map_err(|e| {
             DeliveryError::retry(format!("{label} {url}: {}", error_chain(&e.without_url())))
         })?;
@@ -285,6 +287,16 @@ impl Notifier {
         } else {
             Err(DeliveryError::fatal(message))
         }
+    }
+}
+
+/// A receiver's address for errors: its origin, and `/…` for the rest.
+fn origin_of(url: &url::Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    if url.path() == "/" && url.query().is_none() {
+        origin
+    } else {
+        format!("{origin}/…")
     }
 }
 
