@@ -1,5 +1,6 @@
-//! The status page's content (`/` on `daemon.listen`): the same snapshot `status`
-//! reads, and the latest alerts, put in words for [`StatusPage`].
+//! The status page's content (`/` on `daemon.listen`): the snapshot `status` reads
+//! (without each feed's history of new items, a read per feed), and the latest
+//! alerts, put in words for [`StatusPage`].
 
 use chrono::{DateTime, Utc};
 
@@ -9,7 +10,8 @@ use crate::render::safe_link;
 use crate::render::status::{AlertRow, DeadRow, FeedRow, QueueRow, RetryRow, StatusPage, when};
 use crate::store::{Store, StoreError};
 
-/// How many of the latest alerts the page lists.
+/// How many of the latest alerts, of the retries and of the dead letters the page
+/// lists (it counts them all).
 const LATEST: usize = 25;
 
 /// The page for the running `config`, read from `store` at `now`.
@@ -18,7 +20,7 @@ pub(super) async fn status_page(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<StatusPage, StoreError> {
-    let snapshot = Snapshot::read_full(config, Some(store), Scope::Configured, now).await?;
+    let snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
     let recent = store.recent_alerts(LATEST).await?;
     let feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
     let counts = &snapshot.outbox;
@@ -38,9 +40,11 @@ pub(super) async fn status_page(
             dead: counts.dead,
             held: counts.held,
         },
+        retrying_count: snapshot.retrying.len(),
         retrying: snapshot
             .retrying
             .iter()
+            .take(LATEST)
             .map(|r| RetryRow {
                 channel: r.channel.clone(),
                 attempts: r.attempts,
@@ -51,6 +55,7 @@ pub(super) async fn status_page(
         dead: snapshot
             .dead
             .iter()
+            .take(LATEST)
             .map(|(id, channel, error)| DeadRow {
                 id: *id,
                 channel: channel.clone(),

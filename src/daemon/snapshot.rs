@@ -46,13 +46,13 @@ pub enum Scope {
 pub struct Snapshot {
     pub feeds: Vec<FeedReport>,
     pub outbox: OutboxCounts,
-    /// Alerts waiting for another try (read by [`Snapshot::read_full`] only).
+    /// Alerts waiting for another try (read by `read_full` and `read_details`).
     pub retrying: Vec<Retrying>,
-    /// Dead letters: id, channel, last error (read by [`Snapshot::read_full`] only).
+    /// Dead letters: id, channel, last error (read by `read_full` and `read_details`).
     pub dead: Vec<(i64, String, String)>,
-    /// The config change the daemon refused, and when (read by `read_full` only).
+    /// The config change the daemon refused, and when (read by `read_full` and `read_details`).
     pub refused: Option<(String, DateTime<Utc>)>,
-    /// The instances sharing a `[store]` database (read by `read_full` only).
+    /// The instances sharing a `[store]` database (read by `read_full` and `read_details`).
     pub instances: Vec<Instance>,
 }
 
@@ -81,6 +81,23 @@ impl Snapshot {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<Snapshot, StoreError> {
+        let mut snapshot = Snapshot::read_details(config, store, scope, now).await?;
+        if let Some(store) = store {
+            for feed in &mut snapshot.feeds {
+                feed.new_item_times = store.new_item_times(&feed.id, HISTORY).await?;
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// What [`Snapshot::read_full`] reads but the feeds' history of new items (a read
+    /// per feed): for the status page, which may be asked for often.
+    pub async fn read_details(
+        config: &Config,
+        store: Option<&Store>,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, StoreError> {
         let Some(store) = store else {
             return Ok(Snapshot {
                 feeds: feed_reports(config, Vec::new(), scope, now),
@@ -88,12 +105,8 @@ impl Snapshot {
             });
         };
         let states = store.feed_states().await?;
-        let mut feeds = feed_reports(config, states, scope, now);
-        for feed in &mut feeds {
-            feed.new_item_times = store.new_item_times(&feed.id, HISTORY).await?;
-        }
         Ok(Snapshot {
-            feeds,
+            feeds: feed_reports(config, states, scope, now),
             outbox: store.outbox_counts().await?,
             retrying: store.retrying().await?,
             dead: store.dead_letters().await?,

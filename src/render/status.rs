@@ -31,7 +31,10 @@ pub struct StatusPage {
     pub broken: usize,
     pub failing: usize,
     pub queue: QueueRow,
+    /// How many alerts wait for a retry; the soonest are listed.
+    pub retrying_count: usize,
     pub retrying: Vec<RetryRow>,
+    /// The latest dead letters (`queue.dead` counts them all).
     pub dead: Vec<DeadRow>,
     pub recent: Vec<AlertRow>,
 }
@@ -130,6 +133,24 @@ mod tests {
         assert_eq!(when(Some(at(0)), at(0)), "now");
         assert_eq!(when(Some(at(45)), at(0)), "in 45 s");
         assert_eq!(when(Some(at(-3 * 86_400)), at(0)), "3 d ago");
+    }
+
+    #[test]
+    fn long_lists_say_how_much_of_them_is_shown() {
+        let page = StatusPage {
+            queue: QueueRow {
+                dead: 40,
+                ..QueueRow::default()
+            },
+            retrying_count: 30,
+            retrying: vec![RetryRow::default(); 25],
+            dead: vec![DeadRow::default(); 25],
+            ..StatusPage::default()
+        };
+        let html = page.render().expect("renders");
+        assert!(html.contains("<b>30</b> retrying"), "{html}");
+        assert!(html.contains("The 25 soonest of 30."), "{html}");
+        assert!(html.contains("The latest 25 of 40."), "{html}");
     }
 
     #[test]
