@@ -85,6 +85,31 @@ fn retry(error: DeliveryError) -> (bool, Option<Duration>) {
     (error.retryable, error.retry_after)
 }
 
+/// The answers every service may give, and their retry classes: 429 with
+/// `Retry-After` waits that long, 401 is a dead letter, 500 is tried again.
+async fn answers_are_classed(server: &MockServer, to: (&Config, &Notifier)) {
+    let one = [alert("any", "Title", Priority::Normal)];
+    server.reset().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .mount(server)
+        .await;
+    let error = deliver(to, &one, &MessageKind::Alert)
+        .await
+        .expect_err("429");
+    assert_eq!(retry(error), (true, Some(Duration::from_secs(30))));
+    answer(server, 401, json!({"error": "unauthorized"})).await;
+    let error = deliver(to, &one, &MessageKind::Alert)
+        .await
+        .expect_err("401");
+    assert_eq!(retry(error), (false, None));
+    answer(server, 500, json!({})).await;
+    let error = deliver(to, &one, &MessageKind::Alert)
+        .await
+        .expect_err("500");
+    assert_eq!(retry(error), (true, None));
+}
+
 #[tokio::test]
 async fn telegram_gets_escaped_html_without_preview_and_its_waits_are_honoured() {
     support::init();
@@ -177,6 +202,7 @@ async fn telegram_gets_escaped_html_without_preview_and_its_waits_are_honoured()
         .await
         .expect_err("502");
     assert_eq!(retry(error), (true, None));
+    answers_are_classed(&server, to).await;
 }
 
 #[tokio::test]
@@ -250,6 +276,7 @@ async fn matrix_gets_one_transaction_per_message_so_a_redelivery_is_the_same_eve
         .await
         .expect_err("401");
     assert_eq!(retry(error), (false, None));
+    answers_are_classed(&server, to).await;
 }
 
 #[tokio::test]
@@ -304,6 +331,7 @@ async fn gotify_gets_markdown_with_the_rules_priority() {
         .await
         .expect_err("503");
     assert!(error.retryable);
+    answers_are_classed(&server, to).await;
 }
 
 #[tokio::test]
@@ -368,6 +396,7 @@ async fn pushover_gets_its_fields_and_its_4xx_are_not_retried() {
         .await
         .expect_err("429");
     assert!(error.retryable);
+    answers_are_classed(&server, to).await;
 }
 
 #[tokio::test]
@@ -410,6 +439,7 @@ async fn apprise_gets_a_notify_with_its_urls_and_tag() {
         .await
         .expect_err("424");
     assert!(error.retryable, "a service behind apprise failed: later");
+    answers_are_classed(&server, to).await;
 }
 
 /// Slack's and Discord's hook URLs hold their secret in the path; errors (kept in the
