@@ -65,7 +65,7 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
         !text.contains("feed-secret-pw") && !text.contains("feed-api-key"),
         "{text}"
     );
-    assert!(text.contains("talks → me, team"), "{text}");
+    assert!(text.contains("talks → me, team (high priority)"), "{text}");
     assert!(text.contains("password ********"), "{text}");
     assert!(!text.contains("correct horse"), "{text}");
     assert!(!stderr(&out).contains("correct horse"));

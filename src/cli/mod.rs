@@ -474,10 +474,15 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     for feed in &config.feeds {
         writeln!(
             out,
-            "  {} every {}: {}",
+            "  {} every {}: {}{}",
             feed.id,
             humantime::format_duration(feed.interval),
-            feed.source
+            feed.source,
+            if feed.fetch_article {
+                ", reading each new item's article"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(out, "channels: {}", config.channels.len())?;
@@ -523,7 +528,11 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "rules: {}", config.rules.len())?;
     for (rule, channels) in &config.routes {
-        writeln!(out, "  {rule} → {}", channels.join(", "))?;
+        let priority = match config.priority_of(rule) {
+            crate::model::Priority::Normal => String::new(),
+            other => format!(" ({other:?} priority)").to_lowercase(),
+        };
+        writeln!(out, "  {rule} → {}{priority}", channels.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
 }
