@@ -95,11 +95,16 @@ async fn read_one(
     feed: &Feed,
     link: &str,
 ) -> Result<String, Failure> {
-    let url: url::Url = link.parse().map_err(Failure::Link)?;
     let feed_url = match &feed.source {
         FeedSource::Http(url) => Some(url),
         FeedSource::File(_) => None,
     };
+    // A relative link is the feed's own page.
+    let url = match feed_url {
+        Some(base) => base.join(link),
+        None => link.parse(),
+    }
+    .map_err(Failure::Link)?;
     let slot = slots.fetch(Some(&url)).await;
     let fetched = fetcher
         .fetch_page(url.clone(), feed_url, &feed.request)
