@@ -251,4 +251,11 @@ async fn articles_are_fetched_only_for_items_that_may_alert() {
     assert_eq!((report.new_items, report.alerts), (2, 1));
     assert_eq!(asked(&server, "/new").await, 1);
     assert_eq!(asked(&server, "/old").await, 0, "too old to alert");
+    let mail = maildir_messages(&boxes.path().join("inbox"));
+    let link = format!("{}/new", server.uri());
+    assert!(
+        mail[0].contains(&link),
+        "the alert's link is absolute:\n{}",
+        mail[0]
+    );
 }

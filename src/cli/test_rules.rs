@@ -126,7 +126,12 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
                     .as_deref(),
                 config.daemon.max_items_per_feed,
             )
-            .map(|p| p.items)
+            .map(|mut p| {
+                if let FeedSource::Http(url) = &source {
+                    p.resolve_links(url);
+                }
+                p.items
+            })
             .map_err(anyhow::Error::from),
             Ok(Fetched::NotModified { .. }) => {
                 Err(anyhow::anyhow!("unexpected 304 without validators"))

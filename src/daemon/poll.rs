@@ -299,19 +299,33 @@ impl Poller {
                 ..
             }) => {
                 let charset = content_type.as_deref().and_then(feed::fetch::charset_of);
-                Some(self.parse(std::mem::take(bytes), charset).await)
+                let base = match &feed.source {
+                    FeedSource::Http(url) => Some(url.clone()),
+                    FeedSource::File(_) => None,
+                };
+                Some(self.parse(std::mem::take(bytes), charset, base).await)
             }
             _ => None,
         };
         (fetched, parsed, Some(slot))
     }
 
-    /// Parses a body on a blocking thread, at most one per core at a time.
-    async fn parse(&self, bytes: Vec<u8>, charset: Option<String>) -> Parsed {
+    /// Parses a body on a blocking thread, at most one per core at a time; relative
+    /// links are resolved against `base`, the feed's address.
+    async fn parse(
+        &self,
+        bytes: Vec<u8>,
+        charset: Option<String>,
+        base: Option<url::Url>,
+    ) -> Parsed {
         let _core = self.slots.cpu().await;
         let max_items = self.shared.config.daemon.max_items_per_feed;
         let parsed = tokio::task::spawn_blocking(move || {
-            feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items).map(Arc::new)
+            let mut parsed = feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items)?;
+            if let Some(base) = &base {
+                parsed.resolve_links(base);
+            }
+            Ok(Arc::new(parsed))
         })
         .await
         .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));

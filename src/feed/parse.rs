@@ -52,6 +52,22 @@ pub struct ParsedFeed {
     pub repaired: Option<String>,
 }
 
+impl ParsedFeed {
+    /// Makes the items' relative links (`/news/123`) absolute against `base`, the
+    /// feed's address, for alerts, `link:` rules and story dedupe. Keys were derived
+    /// from the links as written, so none changes.
+    pub fn resolve_links(&mut self, base: &url::Url) {
+        for item in &mut self.items {
+            let Some(link) = &item.link else { continue };
+            if url::Url::parse(link) == Err(url::ParseError::RelativeUrlWithoutBase)
+                && let Ok(absolute) = base.join(link)
+            {
+                item.link = Some(absolute.into());
+            }
+        }
+    }
+}
+
 /// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed, reading at most
 /// [`DEFAULT_MAX_ITEMS_PER_FEED`]
 /// items. `http_charset` is the charset the server declared, used only when the

@@ -47,6 +47,41 @@ fn an_unwrapped_link_leaves_the_items_key_as_it_was() {
     assert_eq!(item.key, ItemKey::derive(None, Some(wrapped), "Lavrov", ""));
 }
 
+/// A relative link is made absolute against the feed's address; absolute ones, and
+/// the keys derived from the links as written, stay as they were.
+#[test]
+fn relative_links_are_resolved_against_the_feed_and_keys_stay() {
+    let doc = "<rss version=\"2.0\"><channel><title>t</title>\
+               <item><title>A</title><link>/news/1?x=1</link></item>\
+               <item><title>B</title><link>https://other.example.org/2</link></item>\
+               <item><title>C</title><link>3.html</link></item></channel></rss>";
+    let mut feed = parse(doc.as_bytes(), None).expect("parses");
+    let keys: Vec<ItemKey> = feed.items.iter().map(|i| i.key.clone()).collect();
+    feed.resolve_links(
+        &"https://news.example.org/feeds/rss.xml"
+            .parse()
+            .expect("url"),
+    );
+    let links: Vec<&str> = feed
+        .items
+        .iter()
+        .filter_map(|i| i.link.as_deref())
+        .collect();
+    assert_eq!(
+        links,
+        [
+            "https://news.example.org/news/1?x=1",
+            "https://other.example.org/2",
+            "https://news.example.org/feeds/3.html"
+        ]
+    );
+    assert_eq!(keys[0].0, "/news/1?x=1");
+    assert_eq!(
+        feed.items.iter().map(|i| i.key.clone()).collect::<Vec<_>>(),
+        keys
+    );
+}
+
 #[test]
 fn unusual_rss_versions_are_read_as_rss2() {
     let old = items("rss094.xml");
