@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use super::snapshot::{FeedReport, Scope, Snapshot};
 use crate::config::Config;
 use crate::render::safe_link;
-use crate::render::status::{AlertRow, DeadRow, FeedRow, QueueRow, RetryRow, StatusPage, when};
+use crate::render::status::{
+    AlertRow, DeadRow, FeedRow, InstanceRow, QueueRow, RetryRow, StatusPage, when,
+};
 use crate::store::{Store, StoreError};
 
 /// How many of the latest alerts, of the retries and of the dead letters the page
@@ -62,6 +64,17 @@ pub(super) async fn status_page(
                 error: error.clone(),
             })
             .collect(),
+        instances: snapshot
+            .instances
+            .iter()
+            .map(|i| InstanceRow {
+                name: i.name.clone(),
+                heartbeat: when(Some(i.heartbeat), now),
+                polling: i.polling,
+                delivering: i.delivering,
+            })
+            .collect(),
+        configs_differ: snapshot.configs_differ(config),
         recent: recent
             .into_iter()
             .map(|r| AlertRow {

@@ -37,6 +37,18 @@ pub struct StatusPage {
     /// The latest dead letters (`queue.dead` counts them all).
     pub dead: Vec<DeadRow>,
     pub recent: Vec<AlertRow>,
+    /// The instances sharing a `[store]` database (none with the embedded store).
+    pub instances: Vec<InstanceRow>,
+    /// Whether they run different configs.
+    pub configs_differ: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InstanceRow {
+    pub name: String,
+    pub heartbeat: String,
+    pub polling: u64,
+    pub delivering: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -151,6 +163,27 @@ mod tests {
         assert!(html.contains("<b>30</b> retrying"), "{html}");
         assert!(html.contains("The 25 soonest of 30."), "{html}");
         assert!(html.contains("The latest 25 of 40."), "{html}");
+        assert!(!html.contains("Instances"), "an embedded store has none");
+    }
+
+    #[test]
+    fn instances_sharing_a_database_are_listed_and_a_config_mismatch_said() {
+        let page = StatusPage {
+            instances: vec![InstanceRow {
+                name: "host-a-41".into(),
+                heartbeat: "12 s ago".into(),
+                polling: 3,
+                delivering: 1,
+            }],
+            configs_differ: true,
+            ..StatusPage::default()
+        };
+        let html = page.render().expect("renders");
+        assert!(
+            html.contains("<td>host-a-41</td><td>12 s ago</td><td>3</td><td>1</td>"),
+            "{html}"
+        );
+        assert!(html.contains("run different configs"), "{html}");
     }
 
     #[test]
