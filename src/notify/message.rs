@@ -192,6 +192,9 @@ pub struct WebhookBody<'a> {
     /// Present (and true) when the rules matched only in the article at the link.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub only_in_article: bool,
+    /// Present when the rules' priority is not normal: `low` or `high`.
+    #[serde(skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
 }
 
 pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
@@ -205,6 +208,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         terms: &alert.terms,
         snippet: &alert.snippet.text,
         only_in_article: alert.only_in_article(),
+        priority: alert.priority,
     }
 }
 

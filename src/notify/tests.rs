@@ -285,10 +285,17 @@ fn slack_discord_and_ntfy_get_their_own_shapes() {
     assert_eq!(ntfy["click"], "https://news.example.org/a76116");
     assert_eq!(ntfy["markdown"], true);
     assert!(ntfy.get("priority").is_none(), "normal is ntfy's default");
+    let (_, json) = webhook(WebhookFormat::Json, "https://hooks.example.org/x", &a);
+    assert!(
+        json.get("priority").is_none(),
+        "the documented object, unchanged"
+    );
     for (priority, ntfy_priority) in [(Priority::Low, 2), (Priority::High, 4)] {
         a.priority = priority;
         let (_, ntfy) = webhook(WebhookFormat::Ntfy, "https://ntfy.example.org/news", &a);
         assert_eq!(ntfy["priority"], ntfy_priority);
+        let (_, json) = webhook(WebhookFormat::Json, "https://hooks.example.org/x", &a);
+        assert_eq!(json["priority"], format!("{priority:?}").to_lowercase());
     }
 }
 
