@@ -127,7 +127,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
                 config.daemon.max_items_per_feed,
             )
             .map(|mut p| {
-                if let FeedSource::Http(url) = &source {
+                if let Some(url) = source.url() {
                     p.resolve_links(url);
                 }
                 p.items

@@ -14,7 +14,7 @@ use super::slots::Slots;
 use crate::config::Feed;
 use crate::feed::parse::article::{ArticleError, readable_text};
 use crate::feed::{FetchError, Fetched, Fetcher, ParsedFeed};
-use crate::model::{FeedSource, ItemKey};
+use crate::model::ItemKey;
 
 /// How many articles of one poll are fetched at the same time (within the host's and
 /// the global limits).
@@ -95,10 +95,7 @@ async fn read_one(
     feed: &Feed,
     link: &str,
 ) -> Result<String, Failure> {
-    let feed_url = match &feed.source {
-        FeedSource::Http(url) => Some(url),
-        FeedSource::File(_) => None,
-    };
+    let feed_url = feed.source.url();
     // A relative link is the feed's own page.
     let url = match feed_url {
         Some(base) => base.join(link),

@@ -20,7 +20,7 @@ use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, FeedSource, Item, Validators, later};
+use crate::model::{FeedId, Item, Validators, later};
 use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
 
 /// How long a poll claimed by an instance is its own, at least: one that died
@@ -282,11 +282,7 @@ impl Poller {
         Option<Parsed>,
         Option<FetchSlot<'_>>,
     ) {
-        let url = match &feed.source {
-            FeedSource::Http(url) => Some(url),
-            FeedSource::File(_) => None,
-        };
-        let mut slot = self.slots.fetch(url).await;
+        let mut slot = self.slots.fetch(feed.source.url()).await;
         let mut fetched = self
             .fetcher
             .fetch(&feed.source, validators, &feed.request)
@@ -299,10 +295,7 @@ impl Poller {
                 ..
             }) => {
                 let charset = content_type.as_deref().and_then(feed::fetch::charset_of);
-                let base = match &feed.source {
-                    FeedSource::Http(url) => Some(url.clone()),
-                    FeedSource::File(_) => None,
-                };
+                let base = feed.source.url().cloned();
                 Some(self.parse(std::mem::take(bytes), charset, base).await)
             }
             _ => None,

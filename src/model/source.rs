@@ -21,6 +21,14 @@ impl fmt::Display for FeedSource {
 }
 
 impl FeedSource {
+    /// The feed's web address; `None` for a file.
+    pub fn url(&self) -> Option<&url::Url> {
+        match self {
+            FeedSource::Http(url) => Some(url),
+            FeedSource::File(_) => None,
+        }
+    }
+
     /// Parses a feed URL as written in the config; `base` resolves relative file paths.
     pub fn parse(url: &str, base: &Path) -> Result<FeedSource, String> {
         if let Some(path) = url

@@ -227,6 +227,19 @@ struct Post<'a> {
 }
 
 impl Post<'_> {
+    /// The message's title: the heading, and the alert's title when it is one.
+    fn title(&self) -> String {
+        match self.alert {
+            Some(a) => format!("{}: {}", self.heading, a.title),
+            None => self.heading.clone(),
+        }
+    }
+
+    /// The story's link, when the message is one alert with a web link.
+    fn link(&self) -> Option<String> {
+        self.alert.and_then(|a| safe_link(a.link.as_deref()))
+    }
+
     /// For a list: one line per alert (title linked, feed named), then how many more.
     fn list(&self, line: impl Fn(&Alert) -> String) -> String {
         let mut lines: Vec<String> = self.alerts.iter().take(LISTED).map(line).collect();
@@ -358,18 +371,14 @@ fn ntfy_request(url: &url::Url, post: Post) -> (url::Url, serde_json::Value) {
         Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
         None => markdown_list(&post),
     };
-    let title = match post.alert {
-        Some(a) => format!("{}: {}", post.heading, a.title),
-        None => post.heading,
-    };
     let mut body = serde_json::json!({
         "topic": topic,
-        "title": title,
+        "title": post.title(),
         "message": message,
         "markdown": true,
         "tags": ["newspaper"],
     });
-    if let Some(link) = post.alert.and_then(|a| safe_link(a.link.as_deref())) {
+    if let Some(link) = post.link() {
         body["click"] = serde_json::Value::String(link);
     }
     match Priority::of(post.alerts) {

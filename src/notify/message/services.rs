@@ -100,7 +100,7 @@ pub fn service_request(
         }
         Service::Gotify { url, token } => {
             let mut body = json!({
-                "title": title(&post),
+                "title": post.title(),
                 "message": markdown(&post),
                 "priority": match priority {
                     Priority::Low => 2,
@@ -109,7 +109,7 @@ pub fn service_request(
                 },
                 "extras": { "client::display": { "contentType": "text/markdown" } },
             });
-            if let Some(link) = link(&post) {
+            if let Some(link) = post.link() {
                 body["extras"]["client::notification"] = json!({ "click": { "url": link } });
             }
             ServiceRequest {
@@ -125,7 +125,7 @@ pub fn service_request(
             let mut body = json!({
                 "token": token.expose(),
                 "user": user,
-                "title": cut(&title(&post), PUSHOVER_TITLE_CHARS),
+                "title": cut(&post.title(), PUSHOVER_TITLE_CHARS),
                 "message": html(&post, "\n", PUSHOVER_MESSAGE_CHARS),
                 "html": 1,
                 "priority": match priority {
@@ -134,7 +134,10 @@ pub fn service_request(
                     Priority::High => 1,
                 },
             });
-            if let Some(link) = link(&post).filter(|l| l.chars().count() <= PUSHOVER_URL_CHARS) {
+            if let Some(link) = post
+                .link()
+                .filter(|l| l.chars().count() <= PUSHOVER_URL_CHARS)
+            {
                 body["url"] = json!(link);
                 body["url_title"] = json!("Open the story");
             }
@@ -142,7 +145,7 @@ pub fn service_request(
         }
         Service::Apprise { url, urls, tag } => {
             let mut body = json!({
-                "title": title(&post),
+                "title": post.title(),
                 "body": markdown(&post),
                 "format": "markdown",
                 "type": "info",
@@ -158,26 +161,13 @@ pub fn service_request(
     })
 }
 
-/// The message's title: the heading, and the alert's title when it is one.
-fn title(post: &Post) -> String {
-    match post.alert {
-        Some(a) => format!("{}: {}", post.heading, a.title),
-        None => post.heading.clone(),
-    }
-}
-
-/// The story's link, when the message is one alert with a web link.
-fn link(post: &Post) -> Option<String> {
-    post.alert.and_then(|a| safe_link(a.link.as_deref()))
-}
-
 /// Markdown (Gotify's, Apprise's): the snippet with hits in bold and the link, or the
 /// list of alerts.
 fn markdown(post: &Post) -> String {
     match post.alert {
         Some(a) => {
             let mut text = a.snippet.marked_escaped("**", "**", markdown_escape);
-            if let Some(link) = link(post) {
+            if let Some(link) = post.link() {
                 text.push_str(&format!("\n\n[{}]({link})", markdown_escape(&a.title)));
             }
             text.push_str(&format!("\n\n_{}_", markdown_escape(&a.feed.0)));
