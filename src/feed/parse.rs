@@ -59,7 +59,9 @@ impl ParsedFeed {
     pub fn resolve_links(&mut self, base: &url::Url) {
         for item in &mut self.items {
             let Some(link) = &item.link else { continue };
-            if url::Url::parse(link) == Err(url::ParseError::RelativeUrlWithoutBase)
+            if !link.starts_with("https://")
+                && !link.starts_with("http://")
+                && url::Url::parse(link) == Err(url::ParseError::RelativeUrlWithoutBase)
                 && let Ok(absolute) = base.join(link)
             {
                 item.link = Some(absolute.into());
@@ -230,17 +232,39 @@ fn safe_text(text: String) -> String {
 
 /// `text` without C0/C1 controls and bidi overrides (TAB and LF kept).
 fn without_controls(text: &str) -> Cow<'_, str> {
-    let unwanted = |c: char| {
-        (c.is_control() && c != '\t' && c != '\n')
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
-    // Every such character starts with one of these bytes in UTF-8; most text has none.
-    let suspect = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2 || *b == 0xe2;
-    if text.as_bytes().iter().any(suspect) && text.chars().any(unwanted) {
+    if has_controls(text.as_bytes()) {
         Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// A C0/C1 control other than TAB and LF, or a bidi override.
+fn unwanted(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\n')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether UTF-8 `text` holds a character [`without_controls`] drops, told from its
+/// bytes alone: C0 controls and DEL are single bytes, C1 controls are `C2 80`–`C2 9F`,
+/// the bidi overrides `E2 80 AA`–`E2 80 AE` and `E2 81 A6`–`E2 81 A9`. Typographic
+/// quotes and dashes also start with `E2`, so the next bytes are looked at, not decoded.
+fn has_controls(text: &[u8]) -> bool {
+    let mut rest = text;
+    while let Some((&b, tail)) = rest.split_first() {
+        let found = match (b, tail) {
+            (b'\t' | b'\n', _) => false,
+            (0..0x20 | 0x7f, _) => true,
+            (0xc2, [0x80..0xa0, ..]) => true,
+            (0xe2, [0x80, 0xaa..=0xae, ..] | [0x81, 0xa6..=0xa9, ..]) => true,
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+        rest = tail;
+    }
+    false
 }
 
 /// A title, name or category: safe, and at most [`MAX_TITLE_CHARS`] characters.

@@ -93,7 +93,7 @@ proptest::proptest! {
     /// the words joined by one space gave, for any text, or keys change on upgrade.
     #[test]
     fn collapse_whitespace_is_the_words_joined_by_one_space(
-        text in "[ a\u{00e9}\t\n\r\u{000b}\u{000c}\u{001c}\u{001f}\u{00a0}\u{2003}\u{3000}b\u{0085}\u{2028}]{0,40}",
+        text in "[ a\u{00e9}\t\n\r\u{000b}\u{000c}\u{001c}\u{001f}\u{00a0}\u{2003}\u{3000}b\u{0085}\u{2028}\u{1680}\u{180e}\u{200b}\u{202f}\u{205f}\u{2060}\u{00ad}\u{3001}\u{043b}\u{1f600}]{0,40}",
     ) {
         let words: Vec<&str> = text.split_whitespace().collect();
         proptest::prop_assert_eq!(collapse_whitespace(&text), words.join(" "));

@@ -24,7 +24,7 @@ pub(super) const CHUNK_BYTES: usize = 16 * 1024;
 /// whitespace, so a caller that keeps only the first `max_bytes` of the text gets
 /// exactly what reading the whole fragment would have given.
 pub fn html_to_text(html: &str, max_bytes: usize) -> String {
-    if !html.contains(['<', '&']) {
+    if memchr::memchr2(b'<', b'&', html.as_bytes()).is_none() {
         return collapse_whitespace(html);
     }
     let sink = tokenize(html, TextSink::default(), |sink| {

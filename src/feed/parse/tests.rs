@@ -430,6 +430,27 @@ fn only_the_first_items_of_a_document_are_read() {
         0
     );
     assert!(parse_at_most(&fixture("truncated.xml"), None, 1).is_err());
+
+    // Items under a prefix are counted too, before any reading decides to cut.
+    let prefixed = "<a:feed xmlns:a=\"http://www.w3.org/2005/Atom\"><a:entry><a:id>1</a:id></a:entry>\
+                    <a:entry><a:id>2</a:id></a:entry><a:entry/></a:feed>";
+    let (kept, dropped) = trim::first_items(prefixed.as_bytes(), 1);
+    assert_eq!(dropped, 2);
+    assert_eq!(
+        std::str::from_utf8(&kept).expect("UTF-8"),
+        "<a:feed xmlns:a=\"http://www.w3.org/2005/Atom\"><a:entry><a:id>1</a:id></a:entry></a:feed>"
+    );
 }
 
 mod markup;
+
+proptest::proptest! {
+    /// `has_controls` reads bytes instead of characters; it must find exactly the
+    /// characters `unwanted` names, next to quotes and dashes that share their bytes.
+    #[test]
+    fn controls_are_found_from_bytes_as_from_characters(
+        text in "[a\t\n\r\u{0}\u{1f}\u{7f}\u{80}\u{9f}\u{a0}\u{e9}\u{2019}\u{2014}\u{2029}\u{202a}\u{202e}\u{202f}\u{2065}\u{2066}\u{2069}\u{206a}\u{3000}\u{1f600}]{0,12}",
+    ) {
+        proptest::prop_assert_eq!(has_controls(text.as_bytes()), text.chars().any(unwanted));
+    }
+}

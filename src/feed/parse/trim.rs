@@ -13,14 +13,28 @@ use quick_xml::events::Event;
 /// parser then says what is wrong with it.
 pub fn first_items(doc: &[u8], max: usize) -> (Cow<'_, [u8]>, usize) {
     let trimmed = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => json(doc, max),
-        Some(_) => xml(doc, max),
-        None => None,
+        // No array holds more elements than the document has commas, plus one.
+        Some(b'{') if memchr::memchr_iter(b',', doc).count() >= max => json(doc, max),
+        Some(b'{') => None,
+        Some(_) if item_tags(doc) > max => xml(doc, max),
+        _ => None,
     };
     match trimmed {
         Some((kept, dropped)) if dropped > 0 => (Cow::Owned(kept), dropped),
         _ => (Cow::Borrowed(doc), 0),
     }
+}
+
+/// At least as many as the item start tags of an XML document: the places where
+/// `item` or `entry` follows `<` or a prefix's `:`. Counting them is a fast scan, and
+/// most feeds have far fewer than the cap, so they need no reading.
+fn item_tags(doc: &[u8]) -> usize {
+    let at_tag = |name: &'static [u8]| {
+        memchr::memmem::find_iter(doc, name)
+            .filter(|&at| at > 0 && matches!(doc[at - 1], b'<' | b':'))
+            .count()
+    };
+    at_tag(b"item") + at_tag(b"entry")
 }
 
 /// The items past the first `max`, cut out from the start of the first of them to the
