@@ -44,7 +44,11 @@ pub fn collapse_whitespace(s: &str) -> String {
         }
         let run = i;
         while let Some(&b) = bytes.get(i) {
-            let next_is_word = || bytes.get(i + 1).is_some_and(|&n| space_at_byte(s, i + 1, n) == 0);
+            let next_is_word = || {
+                bytes
+                    .get(i + 1)
+                    .is_some_and(|&n| space_at_byte(s, i + 1, n) == 0)
+            };
             match BYTE_CLASS[usize::from(b)] {
                 WORD => i += 1,
                 SPACE if next_is_word() => i += 2,
