@@ -78,6 +78,20 @@ async fn a_poll_records_items_alerts_and_validators_together() {
             .expect("query")
             .is_empty()
     );
+    let later = vec![ItemKey("c".into()), ItemKey("b".into())];
+    assert_eq!(
+        store.unseen(&feed, later).await.expect("query"),
+        [ItemKey("c".into())]
+    );
+    assert_eq!(
+        store
+            .unseen(&FeedId("other".into()), keys.to_vec())
+            .await
+            .expect("query")
+            .len(),
+        2,
+        "another feed's items are its own"
+    );
     let state = store
         .feed_state(&feed)
         .await

@@ -18,16 +18,23 @@ pub fn unseen(
 ) -> Result<Vec<ItemKey>, StoreError> {
     // One read transaction for all the lookups, not one (with its locks) per key.
     let tx = conn.unchecked_transaction()?;
-    let mut new = Vec::new();
-    {
+    // A feed with nothing seen yet (a first poll) needs no lookup per key.
+    let known = tx
+        .prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 LIMIT 1")?
+        .exists([&feed.0])?;
+    let new = if known {
         let mut stmt =
             tx.prepare_cached("SELECT 1 FROM seen_item WHERE feed = ?1 AND item_key = ?2")?;
+        let mut new = Vec::new();
         for key in keys {
             if !stmt.exists(params![feed.0, key.0])? {
                 new.push(key);
             }
         }
-    }
+        new
+    } else {
+        keys
+    };
     tx.finish()?;
     Ok(new)
 }
