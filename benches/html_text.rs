@@ -1,6 +1,7 @@
 //! HTML-to-text time per 100 KB of feed HTML, for the three shapes a hostile or careless
 //! feed can send: flat article markup, deeply nested elements, and tag soup (unclosed,
-//! misnested and stray tags). Every item's summary and content goes through this, so
+//! misnested and stray tags); and for plain text, which many summaries are, in ASCII
+//! and in typographic Unicode (curly quotes, dashes, no-break spaces, Cyrillic). Every item's summary and content goes through this, so
 //! its cost must stay linear in the input whatever the shape. The whole input is read
 //! (no cap on the text), as for a summary of that size.
 //!
@@ -35,6 +36,20 @@ fn tag_soup() -> String {
     )
 }
 
+fn plain() -> String {
+    repeated(
+        "Foreign Minister Sergei Lavrov met Antony Blinken in Geneva for talks on security \
+         guarantees, including NATO's eastward expansion.\n\n",
+    )
+}
+
+fn typographic() -> String {
+    repeated(
+        "Foreign Minister Sergei\u{a0}Lavrov met Antony Blinken in Geneva \u{2014} \u{201c}frank\
+         \u{201d} talks on NATO\u{2019}s expansion. Лавров встретился с Блинкеном.\n\n",
+    )
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("html_to_text");
     group.sample_size(10);
@@ -42,6 +57,8 @@ fn bench(c: &mut Criterion) {
         ("flat", flat()),
         ("nested", nested()),
         ("tag_soup", tag_soup()),
+        ("plain", plain()),
+        ("typographic", typographic()),
     ] {
         group.throughput(Throughput::Bytes(html.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &html, |b, html| {
