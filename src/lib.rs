@@ -46,4 +46,5 @@ pub mod model;
 pub mod notify;
 pub mod render;
 pub mod rules;
+pub mod semantic;
 pub mod store;
