@@ -222,6 +222,9 @@ pub struct AlertView {
 pub struct WhyView {
     pub rule: String,
     pub fields: Vec<&'static str>,
+    /// A topic rule's score (`0.62`), and the rule's text nearest the item.
+    pub score: Option<String>,
+    pub closest: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -325,6 +328,8 @@ impl AlertView {
                 .map(|w| WhyView {
                     rule: w.rule.clone(),
                     fields: w.fields.iter().map(|f| f.name()).collect(),
+                    score: w.meaning.as_ref().map(|m| format!("{:.2}", m.score)),
+                    closest: w.meaning.as_ref().map(|m| m.closest.clone()),
                 })
                 .collect(),
             only_in_article: alert.only_in_article(),
@@ -364,6 +369,7 @@ fn sample_alert(summary_html: Option<&str>) -> Alert {
             highlights: vec![(0, 6)],
         },
         why: vec![RuleFields {
+            meaning: None,
             rule: "sample".into(),
             fields: vec![crate::model::Field::Title],
         }],

@@ -405,6 +405,7 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
             highlights: vec![(24, 30), (61, 68)],
         },
         why: vec![crate::model::RuleFields {
+            meaning: None,
             rule: "send-test".into(),
             fields: vec![crate::model::Field::Title, crate::model::Field::Summary],
         }],
@@ -532,7 +533,33 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
             crate::model::Priority::Normal => String::new(),
             other => format!(" ({other:?} priority)").to_lowercase(),
         };
-        writeln!(out, "  {rule} → {}{priority}", channels.join(", "))?;
+        let about = config
+            .rule_specs
+            .iter()
+            .find(|s| s.name == *rule)
+            .and_then(|s| s.topic.as_ref())
+            .map_or_else(String::new, |t| format!(", about {:?}", t.about));
+        writeln!(out, "  {rule} → {}{priority}{about}", channels.join(", "))?;
+    }
+    match &config.semantic {
+        Some(model) => {
+            let info = model.info();
+            writeln!(
+                out,
+                "semantic model: {} ({}): {} dimensions, {} tokens in its vocabulary, \
+                 reads the first {} tokens of an item; loaded in {} ms, {:.1} MB of weights; \
+                 default min_score {:.2}",
+                info.name,
+                info.kind,
+                info.dims,
+                info.vocabulary,
+                info.max_tokens,
+                info.load_time.as_millis(),
+                info.bytes as f64 / (1 << 20) as f64,
+                info.default_min_score
+            )?;
+        }
+        None => writeln!(out, "semantic model: none loaded (no rule has `about`)")?,
     }
     Ok(ExitCode::SUCCESS)
 }

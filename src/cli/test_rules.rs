@@ -143,7 +143,12 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
     Ok(fetched)
 }
 
+/// How far below a topic rule's `min_score` an item is still shown by `--explain`,
+/// as a near miss, so that a threshold can be chosen from both sides.
+const NEAR_MISS: f32 = 0.1;
+
 /// Prints one item's matches (if any) as the arguments ask; says whether it matched.
+/// `--explain` also shows an item that a topic rule nearly matched, or vetoed.
 fn report(
     out: &mut impl Write,
     config: &Config,
@@ -152,7 +157,15 @@ fn report(
     item: &crate::model::Item,
 ) -> anyhow::Result<bool> {
     let matches = config.rules.matches(name, item);
-    if matches.is_empty() {
+    let topics = if args.explain {
+        config.rules.topic_scores(name, item)
+    } else {
+        Vec::new()
+    };
+    let near = topics.iter().any(|(_, t)| {
+        !t.matched() && (t.vetoed_by.is_some() || t.score >= t.min_score - NEAR_MISS)
+    });
+    if matches.is_empty() && !near {
         return Ok(false);
     }
     let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
@@ -166,6 +179,10 @@ fn report(
             published: item.published.map(crate::model::rfc3339),
             rules: rule_names,
             terms,
+            score: matches
+                .iter()
+                .filter_map(|m| m.topic.as_ref().map(|t| t.score))
+                .max_by(f32::total_cmp),
             spans: matches
                 .iter()
                 .flat_map(|m| {
@@ -187,6 +204,7 @@ fn report(
         }
         if args.explain {
             explain(out, item, &matches, std::io::stdout().is_terminal())?;
+            explain_topics(out, &matches, &topics)?;
         } else {
             writeln!(
                 out,
@@ -196,7 +214,7 @@ fn report(
             )?;
         }
     }
-    Ok(true)
+    Ok(!matches.is_empty())
 }
 
 /// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then
@@ -210,6 +228,9 @@ struct MatchLine<'a> {
     published: Option<String>,
     rules: Vec<&'a str>,
     terms: Vec<String>,
+    /// The best score of the topic rules that matched, if any did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
     spans: Vec<SpanLine<'a>>,
 }
 
@@ -236,7 +257,11 @@ fn explain(
     } else {
         ("[", "]")
     };
-    for m in matches {
+    // A topic rule without words is explained by its score alone (explain_topics).
+    for m in matches
+        .iter()
+        .filter(|m| !m.hits.is_empty() || m.topic.is_none())
+    {
         let terms = rules::matched_terms(std::slice::from_ref(m));
         writeln!(out, "  rule {}: {}", m.rule, terms.join(", "))?;
         for field in crate::model::Field::EVERY {
@@ -255,6 +280,37 @@ fn explain(
                     passage.marked(open, close)
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Each topic rule's score against its threshold: the nearest `about`/`like` text,
+/// and the `unlike` text that vetoed a match. Topic rules whose words did not hold
+/// (an `about` beside a `query`) are marked so.
+fn explain_topics(
+    out: &mut impl Write,
+    matches: &[rules::RuleMatch],
+    topics: &[(&str, rules::TopicScore)],
+) -> std::io::Result<()> {
+    for (rule, t) in topics {
+        let verdict = if matches.iter().any(|m| m.rule == *rule) {
+            "matched by meaning"
+        } else if t.vetoed_by.is_some() {
+            "vetoed"
+        } else if t.matched() {
+            "close enough, but its words did not match"
+        } else {
+            "no match"
+        };
+        writeln!(
+            out,
+            "  rule {rule}: {verdict}, score {:.2} (min_score {:.2})",
+            t.score, t.min_score
+        )?;
+        writeln!(out, "    closest: {:?}", t.closest)?;
+        if let Some((unlike, score)) = t.vetoed_by {
+            writeln!(out, "    nearer unlike: {unlike:?} ({score:.2})")?;
         }
     }
     Ok(())

@@ -3,10 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawDaemon, RawFeed, RawRule, RawStore};
+use super::raw::{RawConfig, RawDaemon, RawFeed, RawRule, RawSemantic, RawStore};
 use super::*;
+use crate::rules::TopicSpec;
+use crate::semantic::{self, Model, Setting};
 
 pub(super) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -178,14 +181,24 @@ impl Checker<'_> {
         }
 
         let (specs, routes) = self.check_rules(&raw.rules, &feeds, &channels)?;
-        let rules = RuleSet::compile(&specs, &raw.lists).map_err(|e| {
+        let semantic = if specs.iter().any(|s| s.topic.is_some()) {
+            Some(self.load_model(raw.semantic.unwrap_or_default(), base)?)
+        } else {
+            None
+        };
+        let compiled = match &semantic {
+            Some(model) => RuleSet::compile_with(&specs, &raw.lists, model.clone()),
+            None => RuleSet::compile(&specs, &raw.lists),
+        };
+        let rules = compiled.map_err(|e| {
             let rule = KeyPath::default().key("rules").index(e.rule);
             let key = match e.error {
                 RuleError::EmptyKeyword { index } => rule.key("keywords").index(index),
                 RuleError::NoKeywords => rule.key("keywords"),
                 RuleError::NoFields => rule.key("fields"),
                 RuleError::Query { .. } => rule.key("query"),
-                RuleError::Automaton(_) => rule,
+                RuleError::Automaton(_) | RuleError::NoModel => rule,
+                RuleError::EmptyAbout => rule.key("about"),
             };
             self.invalid(key, e.error.to_string())
         })?;
@@ -199,6 +212,7 @@ impl Checker<'_> {
             channels,
             rules,
             rule_specs: specs,
+            semantic,
             lists: raw.lists,
             routes,
         })
@@ -456,6 +470,7 @@ impl Checker<'_> {
                     }
                 }
             }
+            let topic = self.check_topic(r, &key)?;
             let condition = match (&r.keywords, &r.query) {
                 (Some(keywords), None) => Condition::Keywords(keywords.clone()),
                 (None, Some(query)) => Condition::Query(query.clone()),
@@ -465,10 +480,11 @@ impl Checker<'_> {
                         "a rule has `keywords` or `query`, not both",
                     ));
                 }
+                (None, None) if topic.is_some() => Condition::Always,
                 (None, None) => {
                     return Err(self.invalid(
                         key(),
-                        "a rule needs `keywords = [...]` or `query = \"...\"`",
+                        "a rule needs `keywords = [...]`, `query = \"...\"` or `about = \"...\"`",
                     ));
                 }
             };
@@ -487,8 +503,84 @@ impl Checker<'_> {
                 case_sensitive: r.case_sensitive.unwrap_or(false),
                 strict_accents: r.accents.unwrap_or_default() == Accents::Strict,
                 priority: r.priority.unwrap_or_default(),
+                topic,
             });
         }
         Ok((specs, routes))
+    }
+
+    /// A rule's `about`, `like`, `unlike` and `min_score`.
+    fn check_topic(
+        &self,
+        r: &RawRule,
+        key: &dyn Fn() -> KeyPath,
+    ) -> Result<Option<TopicSpec>, ConfigError> {
+        let Some(about) = &r.about else {
+            let stray = [
+                ("like", r.like.is_some()),
+                ("unlike", r.unlike.is_some()),
+                ("min_score", r.min_score.is_some()),
+            ];
+            return match stray.into_iter().find(|(_, given)| *given) {
+                Some((name, _)) => Err(self.invalid(
+                    key().key(name),
+                    format!("`{name}` belongs to a topic rule; add `about = \"...\"` saying what the rule is about"),
+                )),
+                None => Ok(None),
+            };
+        };
+        if about.trim().is_empty() {
+            return Err(self.invalid(
+                key().key("about"),
+                "`about` is empty; say in a sentence what the rule is about",
+            ));
+        }
+        let examples = |name: &str, texts: &Option<Vec<String>>| {
+            let texts = texts.clone().unwrap_or_default();
+            match texts.iter().position(|t| t.trim().is_empty()) {
+                Some(i) => Err(self.invalid(
+                    key().key(name).index(i),
+                    "an empty example; write a headline or a sentence",
+                )),
+                None => Ok(texts),
+            }
+        };
+        let min_score = match r.min_score {
+            Some(score) if !(0.0..=1.0).contains(&score) => {
+                return Err(self.invalid(
+                    key().key("min_score"),
+                    format!("{score} is outside 0 to 1; a similarity threshold such as 0.45"),
+                ));
+            }
+            score => score.map(|s| s as f32),
+        };
+        Ok(Some(TopicSpec {
+            about: about.clone(),
+            like: examples("like", &r.like)?,
+            unlike: examples("unlike", &r.unlike)?,
+            min_score,
+        }))
+    }
+
+    /// The model `[semantic] model` names (the builtin one by default), loaded once
+    /// per process.
+    fn load_model(&self, raw: RawSemantic, base: &Path) -> Result<Arc<Model>, ConfigError> {
+        let key = || KeyPath::default().key("semantic").key("model");
+        let setting = match raw.model.as_deref().map(str::trim) {
+            None | Some("builtin") => Setting::Builtin,
+            Some("") => {
+                return Err(self.invalid(
+                    key(),
+                    "empty; write \"builtin\" or the path of a model directory",
+                ));
+            }
+            Some(path) => Setting::Directory(base.join(path)),
+        };
+        semantic::shared(&setting).map_err(|e| {
+            self.invalid(
+                key(),
+                format!("{e}; point it at a model directory, or write \"builtin\""),
+            )
+        })
     }
 }

@@ -61,6 +61,19 @@ pub struct Config {
     /// The `[lists]` the rules' queries use.
     pub lists: crate::rules::Lists,
     pub routes: Routes,
+    /// The model topic rules use; loaded only when some rule has `about`.
+    pub semantic: Option<std::sync::Arc<crate::semantic::Model>>,
+}
+
+/// The semantic model, as topic rules see it.
+impl crate::rules::Embedder for crate::semantic::Model {
+    fn embed(&self, text: &str) -> Vec<f32> {
+        crate::semantic::Model::embed(self, text)
+    }
+
+    fn default_min_score(&self) -> f32 {
+        self.info().default_min_score
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

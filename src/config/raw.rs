@@ -24,6 +24,15 @@ pub struct RawConfig {
     /// Named term lists, used in queries as `@name`.
     #[serde(default)]
     pub lists: BTreeMap<String, Vec<String>>,
+    pub semantic: Option<RawSemantic>,
+}
+
+/// `[semantic]`: the model topic rules use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSemantic {
+    /// `"builtin"` or a model directory.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +316,10 @@ pub struct RawRule {
     pub case_sensitive: Option<bool>,
     pub accents: Option<Accents>,
     pub priority: Option<crate::model::Priority>,
+    pub about: Option<String>,
+    pub like: Option<Vec<String>>,
+    pub unlike: Option<Vec<String>>,
+    pub min_score: Option<f64>,
 }
 
 /// The body a webhook receives.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Feed};
 use crate::feed;
-use crate::model::{Alert, Field, Item, ItemKey, RuleFields};
+use crate::model::{Alert, Field, Item, ItemKey, Meaning, RuleFields};
 use crate::rules::{self, RuleMatch};
 
 /// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
@@ -81,7 +81,8 @@ pub(super) fn match_item(
         .collect()
 }
 
-/// The fields a rule's hits were found in, in field order.
+/// The fields a rule's hits were found in, in field order, and how close the item
+/// came to the rule's topic.
 fn rule_fields(m: &RuleMatch) -> RuleFields {
     let mut fields: Vec<Field> = m.hits.iter().map(|h| h.field).collect();
     fields.sort_unstable();
@@ -89,6 +90,7 @@ fn rule_fields(m: &RuleMatch) -> RuleFields {
     RuleFields {
         rule: m.rule.to_owned(),
         fields,
+        meaning: m.topic.as_ref().map(|t| Meaning::new(t.score, t.closest)),
     }
 }
 

@@ -454,19 +454,29 @@ impl Poller {
     pub async fn backfill(&self, rules: &HashSet<&str>) -> Result<usize, StoreError> {
         let now = self.shared.clock.now();
         let since = crate::model::earlier(now, crate::store::RECENT);
-        let mut alerts = Vec::new();
-        for (feed_id, item) in self.shared.store.recent_items(since).await? {
-            // Items of feeds since removed from the config are left alone.
-            let Some(feed) = self.shared.config.feeds.iter().find(|f| f.id == feed_id) else {
-                continue;
-            };
-            if too_old(feed, &item, now) {
-                continue;
+        let items = self.shared.store.recent_items(since).await?;
+        let config = Arc::clone(&self.shared.config);
+        let rules: HashSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
+        // Matching (embedding, for topic rules) is CPU work: on a blocking thread.
+        let core = self.slots.cpu().await;
+        let matched = tokio::task::spawn_blocking(move || {
+            let mut alerts = Vec::new();
+            for (feed_id, item) in items {
+                // Items of feeds since removed from the config are left alone.
+                let Some(feed) = config.feeds.iter().find(|f| f.id == feed_id) else {
+                    continue;
+                };
+                if too_old(feed, &item, now) {
+                    continue;
+                }
+                alerts.extend(match_item(&config, feed, &item, |m| rules.contains(m.rule)));
             }
-            alerts.extend(match_item(&self.shared.config, feed, &item, |m| {
-                rules.contains(m.rule)
-            }));
-        }
+            alerts
+        })
+        .await;
+        // A panic while matching is a bug: it goes on as the panic it was.
+        let alerts = matched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        drop(core);
         let queued = self
             .shared
             .store

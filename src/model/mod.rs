@@ -233,6 +233,14 @@ impl Alert {
     pub fn only_in_article(&self) -> bool {
         !self.why.is_empty() && self.why.iter().all(|w| w.fields == [Field::Article])
     }
+
+    /// The best score of the topic rules among its rules, if any is one.
+    pub fn score(&self) -> Option<f32> {
+        self.why
+            .iter()
+            .filter_map(|w| w.meaning.as_ref().map(|m| m.score))
+            .max_by(f32::total_cmp)
+    }
 }
 
 /// What newshound says itself (a feed broke or recovered, a flood was held, a test
@@ -278,6 +286,30 @@ impl From<Notice> for Alert {
 pub struct RuleFields {
     pub rule: String,
     pub fields: Vec<Field>,
+    /// For a topic rule: how close the item came to what the rule is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<Meaning>,
+}
+
+/// Why a topic rule matched an item: its score and the rule's text nearest to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meaning {
+    /// The similarity, rounded to three decimals.
+    pub score: f32,
+    /// The `about` or `like` text nearest the item.
+    pub closest: String,
+}
+
+/// A score is a finite number (a cosine similarity), so equality is total.
+impl Eq for Meaning {}
+
+impl Meaning {
+    pub fn new(score: f32, closest: &str) -> Meaning {
+        Meaning {
+            score: (score * 1000.0).round() / 1000.0,
+            closest: closest.to_owned(),
+        }
+    }
 }
 
 /// Where else a story appeared.

@@ -195,6 +195,9 @@ pub struct WebhookBody<'a> {
     /// Present when the rules' priority is not normal: `low` or `high`.
     #[serde(skip_serializing_if = "Priority::is_normal")]
     pub priority: Priority,
+    /// Present when a topic rule matched: its score (the best, if several did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
 }
 
 pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
@@ -209,6 +212,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         snippet: &alert.snippet.text,
         only_in_article: alert.only_in_article(),
         priority: alert.priority,
+        score: alert.score(),
     }
 }
 

@@ -17,6 +17,7 @@ fn alert(title: &str) -> Alert {
             highlights: vec![(0, 6), (11, 18)],
         },
         why: vec![RuleFields {
+            meaning: None,
             rule: "talks".into(),
             fields: vec![Field::Title, Field::Summary],
         }],

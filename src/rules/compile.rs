@@ -2,6 +2,7 @@
 //! rules, automata built, and each rule turned into an expression over term hits.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet};
@@ -9,6 +10,7 @@ use regex::{Regex, RegexSet};
 use super::normalize::{self, FoldMode, fold_term};
 use super::query::{self, Ast, QueryError};
 use super::scan::{Automaton, Matcher, Regexes, ScanHit, Term, TermId, TermKind};
+use super::topic::{Embedder, Topic};
 use super::{Condition, FieldSet, Lists, RuleError, RuleSet, RuleSetError, RuleSpec};
 use crate::model::collapse_whitespace;
 
@@ -17,6 +19,7 @@ pub struct Rule {
     pub name: String,
     pub feeds: Option<BTreeSet<String>>,
     pub expr: Expr,
+    pub topic: Option<Topic>,
 }
 
 /// A rule's condition over the terms found in an item.
@@ -225,7 +228,11 @@ struct Context {
     case_sensitive: bool,
 }
 
-pub fn compile(specs: &[RuleSpec], lists: &Lists) -> Result<RuleSet, RuleSetError> {
+pub fn compile(
+    specs: &[RuleSpec],
+    lists: &Lists,
+    embedder: Option<Arc<dyn Embedder>>,
+) -> Result<RuleSet, RuleSetError> {
     let mut table = TermTable::default();
     let mut rules = Vec::with_capacity(specs.len());
     for (index, spec) in specs.iter().enumerate() {
@@ -268,14 +275,26 @@ pub fn compile(specs: &[RuleSpec], lists: &Lists) -> Result<RuleSet, RuleSetErro
                 let ast = query::parse(text).map_err(query_error)?;
                 lower(&ast, cx, &mut table, lists).map_err(query_error)?
             }
+            // True over no hits at all: such a rule is tried on every item.
+            Condition::Always => Expr::And(Vec::new()),
+        };
+        let topic = match (&spec.topic, &embedder) {
+            (None, _) => None,
+            (Some(topic), _) if topic.about.trim().is_empty() => {
+                return Err(fail(RuleError::EmptyAbout));
+            }
+            (Some(topic), Some(embedder)) => Some(Topic::new(topic, spec.fields, &**embedder)),
+            (Some(_), None) => return Err(fail(RuleError::NoModel)),
         };
         rules.push(Rule {
             name: spec.name.clone(),
             feeds: spec.feeds.clone(),
             expr,
+            topic,
         });
     }
-    build(rules, table).map_err(|e| RuleSetError {
+    let embedder = embedder.filter(|_| rules.iter().any(|r| r.topic.is_some()));
+    build(rules, table, embedder).map_err(|e| RuleSetError {
         rule: 0,
         error: RuleError::Automaton(e),
     })
@@ -417,7 +436,11 @@ fn term_alternatives(
 }
 
 /// Builds the automata, the regex set and the indexes the matcher needs.
-fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
+fn build(
+    rules: Vec<Rule>,
+    table: TermTable,
+    embedder: Option<Arc<dyn Embedder>>,
+) -> Result<RuleSet, String> {
     let mut automata = Vec::with_capacity(table.patterns.len());
     for (mode, patterns, terms_of_pattern) in table.patterns {
         let automaton = AhoCorasick::builder()
@@ -478,5 +501,6 @@ fn build(rules: Vec<Rule>, table: TermTable) -> Result<RuleSet, String> {
         },
         rules_of_term,
         always,
+        embedder,
     })
 }

@@ -12,21 +12,27 @@ mod normalize;
 pub mod query;
 mod scan;
 mod snippet;
+mod topic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::model::{Field, Priority};
 
 pub use normalize::{FoldMode, Folded, fold, fold_term};
 pub use query::QueryError;
 pub use snippet::{matched_terms, passage, snippet};
+pub use topic::{Embedder, TopicScore, TopicSpec, topic_text};
 
 /// What a rule is made of, before compilation (from the config file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleSpec {
     pub name: String,
     pub condition: Condition,
+    /// What the rule is about (`about`, `like`, `unlike`): matched by meaning, and
+    /// together with `condition` when both are given.
+    pub topic: Option<TopicSpec>,
     /// Only items of these feeds; `None` means every feed.
     pub feeds: Option<BTreeSet<String>>,
     /// Where terms without a field prefix are looked for.
@@ -49,6 +55,7 @@ impl RuleSpec {
             case_sensitive: false,
             strict_accents: false,
             priority: Priority::Normal,
+            topic: None,
         }
     }
 
@@ -68,6 +75,8 @@ pub enum Condition {
     Keywords(Vec<String>),
     /// An expression of the query language (see [`query`]).
     Query(String),
+    /// No words: the rule's topic alone decides.
+    Always,
 }
 
 /// Named term lists (`[lists]`), usable in queries as `@name`.
@@ -122,6 +131,10 @@ pub enum RuleError {
     Query { query: String, error: QueryError },
     #[error("cannot build the matcher: {0}")]
     Automaton(String),
+    #[error("`about` is empty; say in a sentence what the rule is about")]
+    EmptyAbout,
+    #[error("a topic rule needs a semantic model, and none was given")]
+    NoModel,
 }
 
 /// A rule error together with the rule it belongs to.
@@ -145,10 +158,12 @@ pub struct Hit<'r> {
 
 /// A rule that fired, with the hits that made it fire. Borrows the rule set's names,
 /// so a match costs no string copies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleMatch<'r> {
     pub rule: &'r str,
     pub hits: Vec<Hit<'r>>,
+    /// How close the item came to the rule's topic, for a topic rule.
+    pub topic: Option<TopicScore<'r>>,
 }
 
 /// Every rule compiled into one matcher; cheap to share and to query.
@@ -158,8 +173,11 @@ pub struct RuleSet {
     matcher: scan::Matcher,
     /// For each term, the rules that mention it.
     rules_of_term: Vec<Vec<usize>>,
-    /// Rules that can hold with no hit at all (`NOT x`): evaluated for every item.
+    /// Rules that can hold with no hit at all (`NOT x`, topic rules without words):
+    /// evaluated for every item.
     always: Vec<usize>,
+    /// What scores topic rules; `None` when no rule has a topic.
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl fmt::Debug for RuleSet {
@@ -172,9 +190,24 @@ impl fmt::Debug for RuleSet {
 }
 
 impl RuleSet {
-    /// Compiles the rules; the first bad rule is reported with its index.
+    /// Compiles rules without topics; the first bad rule is reported with its index.
     pub fn compile(specs: &[RuleSpec], lists: &Lists) -> Result<RuleSet, RuleSetError> {
-        compile::compile(specs, lists)
+        compile::compile(specs, lists, None)
+    }
+
+    /// Compiles rules, topic rules among them, whose texts `embedder` turns into
+    /// vectors now and whose items it embeds when they are matched.
+    pub fn compile_with(
+        specs: &[RuleSpec],
+        lists: &Lists,
+        embedder: Arc<dyn Embedder>,
+    ) -> Result<RuleSet, RuleSetError> {
+        compile::compile(specs, lists, Some(embedder))
+    }
+
+    /// Whether some rule has a topic (and items are embedded to match it).
+    pub fn has_topics(&self) -> bool {
+        self.rules.iter().any(|r| r.topic.is_some())
     }
 
     pub fn len(&self) -> usize {
@@ -183,6 +216,25 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// How close `item` from `feed` comes to each topic rule for that feed, whether or
+    /// not its words hold: what `test-rules --explain` shows.
+    pub fn topic_scores(
+        &self,
+        feed: &str,
+        item: &crate::model::Item,
+    ) -> Vec<(&str, TopicScore<'_>)> {
+        let mut vectors = Vectors::default();
+        self.rules
+            .iter()
+            .filter(|rule| rule.feeds.as_ref().is_none_or(|f| f.contains(feed)))
+            .filter_map(|rule| {
+                let topic = rule.topic.as_ref()?;
+                let vector = vectors.of(self.embedder.as_deref()?, item, topic.fields);
+                Some((rule.name.as_str(), topic.score(vector)))
+            })
+            .collect()
     }
 
     /// Every rule that fires on `item` from `feed`, in rule order.
@@ -199,6 +251,7 @@ impl RuleSet {
         candidates.sort_unstable();
         candidates.dedup();
         let mut used = Vec::new();
+        let mut vectors = Vectors::default();
         candidates
             .into_iter()
             .map(|i| &self.rules[i])
@@ -208,6 +261,18 @@ impl RuleSet {
                 if !rule.expr.eval(&hits, &mut used) {
                     return None;
                 }
+                // The words hold; a topic is scored only then, since embedding costs
+                // more than everything else here.
+                let topic = match (&rule.topic, self.embedder.as_deref()) {
+                    (Some(topic), Some(embedder)) => {
+                        let score = topic.score(vectors.of(embedder, item, topic.fields));
+                        if !score.matched() {
+                            return None;
+                        }
+                        Some(score)
+                    }
+                    _ => None,
+                };
                 used.sort_unstable();
                 used.dedup();
                 Some(RuleMatch {
@@ -220,9 +285,33 @@ impl RuleSet {
                             span: hits[h].span,
                         })
                         .collect(),
+                    topic,
                 })
             })
             .collect()
+    }
+}
+
+/// An item's vectors, made once per set of fields that topics read (usually one).
+#[derive(Default)]
+struct Vectors(Vec<(FieldSet, Vec<f32>)>);
+
+impl Vectors {
+    fn of(
+        &mut self,
+        embedder: &dyn Embedder,
+        item: &crate::model::Item,
+        fields: FieldSet,
+    ) -> &[f32] {
+        let index = match self.0.iter().position(|(f, _)| *f == fields) {
+            Some(index) => index,
+            None => {
+                self.0
+                    .push((fields, embedder.embed(&topic_text(item, fields))));
+                self.0.len() - 1
+            }
+        };
+        &self.0[index].1
     }
 }
 

@@ -456,3 +456,5 @@ mod properties {
         }
     }
 }
+
+mod topics;

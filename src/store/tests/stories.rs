@@ -8,6 +8,7 @@ fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
         title: title.into(),
         link: link.map(Into::into),
         why: vec![crate::model::RuleFields {
+            meaning: None,
             rule: "talks".into(),
             fields: vec![crate::model::Field::Title],
         }],
