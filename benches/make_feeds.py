@@ -5,6 +5,7 @@ serving them on PORT with real ETag / Last-Modified handling. Used by the benchm
 scripts beside it:
 
     python3 benches/make_feeds.py WORK N PORT
+    TOPIC_RULES=10 python3 benches/make_feeds.py WORK N PORT   # and 10 topic rules
 """
 import os, random, sys
 work, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -42,6 +43,20 @@ with open(f"{work}/newshound.toml", "w") as f:
     f.write('[daemon]\nstate_dir = "state"\n\n' + "\n".join(feeds) +
             '\n[channels.inbox]\ntype = "maildir"\npath = "alerts"\n\n'
             '[[rules]]\nname = "talks"\nkeywords = ["Lavrov", "Blinken", "NATO"]\nchannels = ["inbox"]\n')
+    topics = [
+        "Russia and the United States negotiate over security guarantees in Europe",
+        "A central bank decides to raise, cut or hold its policy interest rate",
+        "Wildfires burn homes and force evacuations",
+        "Criminals lock a hospital's computers and demand a ransom",
+        "Parliament votes on a new national budget",
+        "A ceasefire is agreed between two warring sides",
+        "Energy prices rise after a cut in gas supplies",
+        "A court rules on a high-profile election dispute",
+        "Climate negotiators agree on emission targets at a summit",
+        "Governments impose new trade tariffs on imports",
+    ]
+    for k, about in enumerate(topics[: int(os.environ.get("TOPIC_RULES", "0"))]):
+        f.write(f'\n[[rules]]\nname = "topic-{k}"\nabout = "{about}"\nchannels = ["inbox"]\n')
 with open(f"{work}/nginx.conf", "w") as f:
     f.write(f"""worker_processes 2;
 pid {work}/nginx.pid;

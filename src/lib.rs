@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - [`model`]: plain data (items, keys, alerts).
-//! - [`rules`]: folding, the compiled matcher; pure.
+//! - [`rules`]: folding, the compiled matcher, topic clauses scored on vectors; pure.
+//! - [`semantic`]: the embedding models topic rules use (the builtin table, model2vec
+//!   and BERT directories), on the CPU with no network.
 //! - [`config`]: the TOML file and environment overrides, checked into a [`config::Config`];
 //!   what changed between two configs (reloads), OPML import/export.
 //! - [`feed`]: fetching over HTTP or from disk, and parsing into [`model::Item`]s.
@@ -31,7 +33,7 @@
 //! Dependencies point one way, and `tests/layers.rs` checks it:
 //!
 //! ```text
-//! cli → daemon → feed / store / notify → config → render / rules → model
+//! cli → daemon → feed / store / notify → config → render / rules / semantic → model
 //!                feed, notify → http (a leaf)
 //! ```
 //!

@@ -75,7 +75,8 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
 fn check_accepts_the_demo_config() {
     let out = newshound(&["check", "--config", &repo("config/demo.toml")], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("rules: 3"));
+    assert!(stdout(&out).contains("rules: 4"));
+    assert!(stdout(&out).contains("semantic model: builtin"));
 }
 
 #[test]
@@ -137,15 +138,19 @@ fn test_rules_json_prints_the_documented_line_format_and_marks_nothing_seen() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
     assert!(
         lines[0].starts_with(
-            r#"{"feed":"world-wire","key":"wire-76116","title":"Russia, U.S. Agree to Talk Security Demands Next Week","link":"https://wire.example.org/2022/01/21/russia-us-agree-to-talk-security-demands","published":"2022-01-21T11:35:00Z","rules":["talks","geneva","officials-in-geneva"],"terms":["Lavrov","Blinken","NATO","Geneva"],"spans":[{"rule":"talks","term":"Lavrov","field":"summary","start":24,"end":30},"#
+            r#"{"feed":"world-wire","key":"wire-76116","title":"Russia, U.S. Agree to Talk Security Demands Next Week","link":"https://wire.example.org/2022/01/21/russia-us-agree-to-talk-security-demands","published":"2022-01-21T11:35:00Z","rules":["talks","geneva","officials-in-geneva","security-talks"],"terms":["Lavrov","Blinken","NATO","Geneva"],"score":0.571,"spans":[{"rule":"talks","term":"Lavrov","field":"summary","start":24,"end":30},"#
         ),
         "{}",
         lines[0]
     );
-    let line: serde_json::Value = serde_json::from_str(lines[3]).expect("json line");
+    let by_meaning: serde_json::Value = serde_json::from_str(lines[2]).expect("json line");
+    assert_eq!(by_meaning["rules"], serde_json::json!(["security-talks"]));
+    assert_eq!(by_meaning["terms"], serde_json::json!([]));
+    assert_eq!(by_meaning["score"], serde_json::json!(0.626));
+    let line: serde_json::Value = serde_json::from_str(lines[4]).expect("json line");
     assert_eq!(line["feed"], "ru-desk");
     assert_eq!(
         line["spans"],
@@ -189,7 +194,9 @@ fn test_rules_explain_shows_each_rule_with_its_terms_marked() {
          \x20 rule geneva: Geneva\n\
          \x20    summary: Security was tight at the hotel by Lake [Geneva] where Lavróv stayed.\n\
          \x20 rule officials-in-geneva: Lavrov, Geneva\n\
-         \x20    summary: Security was tight at the hotel by Lake [Geneva] where [Lavróv] stayed.\n"
+         \x20    summary: Security was tight at the hotel by Lake [Geneva] where [Lavróv] stayed.\n\
+         \x20 rule security-talks: no match, score 0.44 (min_score 0.52)\n\
+         \x20   closest: \"Kremlin envoy and US diplomats meet over troop deployments in Europe\"\n"
     );
 }
 
@@ -252,13 +259,19 @@ fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out)
-            .contains("polled 3 feeds (0 failed): 8 new items, 4 alerts queued; delivered 4"),
+            .contains("polled 3 feeds (0 failed): 9 new items, 5 alerts queued; delivered 5"),
         "{}",
         stdout(&out)
     );
     let maildir = dir.path().join("demo-state/alerts");
     let messages = support::maildir_messages(&maildir);
-    assert_eq!(messages.len(), 4);
+    assert_eq!(messages.len(), 5);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("security-talks: Kremlin wants written answers")),
+        "the story told without keywords arrives by meaning"
+    );
     assert!(
         messages
             .iter()
@@ -273,7 +286,7 @@ fn once_on_the_demo_config_writes_alerts_into_the_maildir() {
     let again = newshound(&["once", "--config", config.to_str().expect("utf-8")], &[]);
     assert!(again.status.success());
     assert!(stdout(&again).contains("0 new items, 0 alerts queued"));
-    assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 4);
+    assert_eq!(support::maildir_messages(Path::new(&maildir)).len(), 5);
 }
 
 /// Regression: `newshound check | head -1` exited 1 with "Broken pipe": a reader
@@ -862,7 +875,7 @@ fn once_says_how_many_alerts_wait_for_a_digest() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out)
-            .contains("delivered 0, retrying 0, dead 0, 4 waiting for a digest or a rate limit"),
+            .contains("delivered 0, retrying 0, dead 0, 5 waiting for a digest or a rate limit"),
         "{}",
         stdout(&out)
     );

@@ -2,7 +2,7 @@
 //! aside) must point at a module this one may use. Dependencies point one way:
 //!
 //! ```text
-//! cli → daemon → feed / store / notify → config → render / rules → model
+//! cli → daemon → feed / store / notify → config → render / rules / semantic → model
 //!                feed, notify → http (a leaf)
 //! ```
 //!
@@ -16,21 +16,25 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("http", &[]),
     ("rules", &["model"]),
+    // The embedding models: text in, vectors out; nothing of the others'.
+    ("semantic", &[]),
     ("render", &["model"]),
-    ("config", &["model", "rules", "render"]),
+    // Config loads the model topic rules name, and compiles them with it.
+    ("config", &["model", "rules", "render", "semantic"]),
     ("feed", &["model", "http"]),
     ("store", &["model"]),
     ("notify", &["model", "config", "render", "http"]),
     (
         "daemon",
         &[
-            "model", "http", "rules", "render", "config", "feed", "store", "notify",
+            "model", "http", "rules", "render", "semantic", "config", "feed", "store", "notify",
         ],
     ),
     (
         "cli",
         &[
-            "model", "http", "rules", "render", "config", "feed", "store", "notify", "daemon",
+            "model", "http", "rules", "render", "semantic", "config", "feed", "store", "notify",
+            "daemon",
         ],
     ),
 ];

@@ -181,7 +181,11 @@ fn report(
             terms,
             score: matches
                 .iter()
-                .filter_map(|m| m.topic.as_ref().map(|t| t.score))
+                .filter_map(|m| {
+                    m.topic
+                        .as_ref()
+                        .map(|t| (t.score * 1000.0).round() / 1000.0)
+                })
                 .max_by(f32::total_cmp),
             spans: matches
                 .iter()

@@ -91,7 +91,7 @@ fn the_same_setting_is_loaded_once() {
 
 #[test]
 fn a_missing_directory_is_named() {
-    let err = Model::load(&Setting::Directory("/nonexistent/minilm".into())).unwrap_err();
+    let err = Model::load(&Setting::Directory("/nonexistent/minilm".into())).expect_err("an error");
     assert_eq!(err, ModelError::NoDirectory("/nonexistent/minilm".into()));
     assert_eq!(err.to_string(), "/nonexistent/minilm: no such directory");
 }
@@ -100,7 +100,7 @@ fn a_missing_directory_is_named() {
 fn a_directory_without_a_model_is_unrecognised() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("README.md"), "not a model").expect("write");
-    let err = Model::load(&Setting::Directory(dir.path().into())).unwrap_err();
+    let err = Model::load(&Setting::Directory(dir.path().into())).expect_err("an error");
     assert_eq!(err, ModelError::Unrecognised(dir.path().into()));
     assert!(err.to_string().contains("model2vec"), "{err}");
 }
@@ -115,7 +115,7 @@ fn a_bert_directory_missing_its_weights_names_the_file() {
             "max_position_embeddings": 16, "vocab_size": 10}"#,
     )
     .expect("write");
-    let err = Model::load(&Setting::Directory(dir.path().into())).unwrap_err();
+    let err = Model::load(&Setting::Directory(dir.path().into())).expect_err("an error");
     assert_eq!(
         err.to_string(),
         format!(
@@ -138,7 +138,7 @@ fn a_tokenizer_that_is_not_wordpiece_is_refused_with_its_file() {
         r#"{"model": {"type": "Unigram", "vocab": []}}"#,
     )
     .expect("write");
-    let err = Model::load(&Setting::Directory(dir.path().into())).unwrap_err();
+    let err = Model::load(&Setting::Directory(dir.path().into())).expect_err("an error");
     let text = err.to_string();
     assert!(text.contains("tokenizer.json"), "{text}");
     assert!(
@@ -165,7 +165,7 @@ fn a_table_with_the_wrong_shape_is_refused() {
         dir.path().join("tokenizer.json"),
     )
     .expect("copy");
-    let err = Model::load(&Setting::Directory(dir.path().into())).unwrap_err();
+    let err = Model::load(&Setting::Directory(dir.path().into())).expect_err("an error");
     assert!(
         err.to_string()
             .contains("model.safetensors: `embeddings` has shape [4]"),

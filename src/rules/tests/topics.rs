@@ -199,11 +199,11 @@ fn the_text_read_is_title_summary_new_content_and_article() {
 #[test]
 fn a_topic_rule_needs_a_model_and_an_about() {
     let spec = topic_rule("t", "talks", &[], &[]);
-    let err = RuleSet::compile(std::slice::from_ref(&spec), &lists()).unwrap_err();
+    let err = RuleSet::compile(std::slice::from_ref(&spec), &lists()).expect_err("an error");
     assert_eq!(err.error, RuleError::NoModel);
     let empty = topic_rule("t", "  ", &[], &[]);
-    let err =
-        RuleSet::compile_with(&[empty], &lists(), Words::new() as Arc<dyn Embedder>).unwrap_err();
+    let err = RuleSet::compile_with(&[empty], &lists(), Words::new() as Arc<dyn Embedder>)
+        .expect_err("an error");
     assert_eq!(err.error, RuleError::EmptyAbout);
 }
 
