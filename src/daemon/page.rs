@@ -78,6 +78,7 @@ pub(super) async fn status_page(
         recent: recent
             .into_iter()
             .map(|r| AlertRow {
+                score: r.alert.score().map(|s| format!("{s:.2}")),
                 when: when(Some(r.created), now),
                 href: safe_link(r.alert.link.as_deref()),
                 channel: r.channel,

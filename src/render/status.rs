@@ -100,6 +100,8 @@ pub struct AlertRow {
     /// The story's link when it is a web link (only those are made clickable).
     pub href: Option<String>,
     pub rules: Vec<String>,
+    /// A topic rule's score (`0.61`), when one matched.
+    pub score: Option<String>,
 }
 
 impl StatusPage {
@@ -135,6 +137,24 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_764_970_000 + secs, 0).expect("time")
+    }
+
+    #[test]
+    fn an_alert_of_a_topic_rule_shows_its_score() {
+        let page = StatusPage {
+            recent: vec![AlertRow {
+                title: "Kremlin wants written answers".into(),
+                rules: vec!["security-talks".into()],
+                score: Some("0.63".into()),
+                ..AlertRow::default()
+            }],
+            ..StatusPage::default()
+        };
+        let html = page.render().expect("renders");
+        assert!(
+            html.contains("security-talks<br><span class=\"muted\">by meaning, 0.63</span>"),
+            "{html}"
+        );
     }
 
     #[test]
