@@ -37,20 +37,19 @@ impl WordPiece {
     /// The tokenizer a `tokenizer.json` describes; only WordPiece with BERT's
     /// normaliser and pre-tokeniser is read.
     pub fn from_json(text: &str) -> Result<WordPiece, ModelError> {
-        let file: TokenizerFile = serde_json::from_str(text)
+        // The model's kind first (serde skips the rest quickly): other kinds'
+        // vocabularies have other shapes.
+        let peek: Peek = serde_json::from_str(text)
             .map_err(|e| ModelError::Tokenizer(format!("not a tokenizer.json: {e}")))?;
-        let kind = file
-            .model
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("");
-        if kind != "WordPiece" {
+        if peek.model.kind != "WordPiece" {
             return Err(ModelError::Tokenizer(format!(
-                "its model is {kind:?}; newshound reads WordPiece (BERT) tokenizers"
+                "its model is {:?}; newshound reads WordPiece (BERT) tokenizers",
+                peek.model.kind
             )));
         }
-        let model: TokenizerModel = serde_json::from_value(file.model)
+        let file: TokenizerFile = serde_json::from_str(text)
             .map_err(|e| ModelError::Tokenizer(format!("its WordPiece model: {e}")))?;
+        let model = file.model;
         let normalizer = match file.normalizer {
             Some(n) if n.kind == "BertNormalizer" => n,
             Some(n) => {
@@ -248,8 +247,19 @@ fn is_chinese(c: char) -> bool {
 }
 
 #[derive(Deserialize)]
+struct Peek {
+    model: PeekModel,
+}
+
+#[derive(Deserialize)]
+struct PeekModel {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+#[derive(Deserialize)]
 struct TokenizerFile {
-    model: serde_json::Value,
+    model: TokenizerModel,
     normalizer: Option<Normalizer>,
     truncation: Option<Truncation>,
 }
