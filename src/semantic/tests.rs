@@ -244,3 +244,24 @@ fn minilm_scores_the_known_pair_as_sentence_transformers_does() {
     let v = model.embed("Лавров и Блинкен; 俄罗斯和美国");
     assert!(v.iter().all(|x| x.is_finite()) && v.iter().any(|x| *x != 0.0));
 }
+
+#[test]
+fn the_builtin_files_are_those_make_py_recorded() {
+    use sha2::Digest as _;
+    let sums = std::fs::read_to_string(Path::new(REPO_MODEL).join("SHA256SUMS")).expect("sums");
+    let mut checked = 0;
+    for line in sums.lines() {
+        let (digest, name) = line.split_once("  ").expect("digest  name");
+        if name == "source.whl" {
+            continue;
+        }
+        let bytes = std::fs::read(Path::new(REPO_MODEL).join(name)).expect("a recorded file");
+        assert_eq!(
+            crate::model::hex(&sha2::Sha256::digest(&bytes)),
+            digest,
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "config.json, model.safetensors, tokenizer.json");
+}
