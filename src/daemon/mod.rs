@@ -134,6 +134,16 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
         pending_alerts = counts.pending,
         "newshound running"
     );
+    if let Some(model) = &config.semantic {
+        let info = model.info();
+        info!(
+            model = %info.name,
+            kind = info.kind,
+            dims = info.dims,
+            load_ms = info.load_time.as_millis() as u64,
+            "topic rules use this semantic model"
+        );
+    }
     let known: HashMap<FeedId, FeedState> = store
         .feed_states()
         .await?
