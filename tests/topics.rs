@@ -86,15 +86,37 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn a_topic_rule_alerts_the_story_told_without_keywords_with_its_score_in_the_footer() {
-    let config = file_config("", TOPIC_RULE);
-    let out = newshound(&["once"], &config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_rule_alerts_the_story_told_without_keywords_with_its_score_in_the_footer() {
+    let http = MockServer::start().await;
+    serve_feed(
+        &http,
+        "/news",
+        three_items().into_bytes(),
+        "\"v1\"",
+        "application/rss+xml",
+    )
+    .await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"news\"\nurl = \"{}/news\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n{TOPIC_RULE}",
+            http.uri()
+        ),
     );
+    // The binary polls the server on loopback, which this test's runtime serves.
+    let config = tokio::task::spawn_blocking(move || {
+        let out = newshound(&["once"], &config);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        config
+    })
+    .await
+    .expect("once ran");
     let messages = maildir_messages(&config.dir.path().join("alerts"));
     assert_eq!(
         messages.len(),
