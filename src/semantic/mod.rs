@@ -142,7 +142,7 @@ impl Model {
     }
 
     fn builtin() -> Result<Model, ModelError> {
-        let table = Table::from_safetensors(BUILTIN_TABLE)?;
+        let table = Table::from_static(BUILTIN_TABLE)?;
         let tokenizer = WordPiece::from_json(BUILTIN_TOKENIZER)?;
         Ok(Model::static_table(
             "builtin".into(),

@@ -1,6 +1,9 @@
 //! Static embeddings (model2vec): one vector per token; a text's vector is the mean
 //! of its tokens' rows. Rows are kept as the file stores them: float32, float16
-//! (widened once at load), or int8 with one scale per row (the builtin table).
+//! (widened once at load), or int8 with one scale per row (the builtin table, read
+//! in place from the binary).
+
+use std::borrow::Cow;
 
 use safetensors::{Dtype, SafeTensors};
 
@@ -19,7 +22,11 @@ pub struct Table {
 #[derive(Debug)]
 enum Rows {
     F32(Vec<f32>),
-    I8 { values: Vec<i8>, scales: Vec<f32> },
+    /// Bytes read as `i8`.
+    I8 {
+        values: Cow<'static, [u8]>,
+        scales: Vec<f32>,
+    },
 }
 
 impl Table {
@@ -27,6 +34,19 @@ impl Table {
     /// an int8 table). A file without one is no static model: `Unrecognised`, for
     /// the caller to name its directory.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Table, ModelError> {
+        Table::parse(bytes, |values| Cow::Owned(values.to_vec()))
+    }
+
+    /// The same, from bytes that live as long as the program (the builtin table's,
+    /// compiled in): its int8 rows are not copied.
+    pub fn from_static(bytes: &'static [u8]) -> Result<Table, ModelError> {
+        Table::parse(bytes, Cow::Borrowed)
+    }
+
+    fn parse<'a>(
+        bytes: &'a [u8],
+        keep: impl FnOnce(&'a [u8]) -> Cow<'static, [u8]>,
+    ) -> Result<Table, ModelError> {
         let bad = |why: String| ModelError::Weights(why);
         let file = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let embeddings = file
@@ -61,7 +81,7 @@ impl Table {
                     _ => return Err(bad("an int8 table needs `scales`: F32 [tokens]".into())),
                 };
                 Rows::I8 {
-                    values: data.iter().map(|&b| b as i8).collect(),
+                    values: keep(data),
                     scales,
                 }
             }
@@ -93,7 +113,7 @@ impl Table {
                 Rows::I8 { values, scales } => {
                     let scale = scales[id];
                     for (s, &v) in sum.iter_mut().zip(&values[range]) {
-                        *s += f32::from(v) * scale;
+                        *s += f32::from(v as i8) * scale;
                     }
                 }
             }
