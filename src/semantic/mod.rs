@@ -296,7 +296,10 @@ impl Model {
                 sep,
             } => {
                 let mut ids = vec![*cls];
-                ids.extend(self.tokenizer.encode(text, self.info.max_tokens - 2));
+                ids.extend(
+                    self.tokenizer
+                        .encode(text, self.info.max_tokens.saturating_sub(2)),
+                );
                 ids.push(*sep);
                 // Only an allocation failure can fail here: the ids were checked
                 // against the vocabulary when the model was loaded.
