@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::daemon;
 use crate::feed::{self, Fetched, Fetcher};
 use crate::model::Validators;
-use crate::model::{FeedSource, RequestOptions};
+use crate::model::{FeedSource, Meaning, RequestOptions};
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
@@ -181,11 +181,7 @@ fn report(
             terms,
             score: matches
                 .iter()
-                .filter_map(|m| {
-                    m.topic
-                        .as_ref()
-                        .map(|t| (t.score * 1000.0).round() / 1000.0)
-                })
+                .filter_map(|m| m.topic.as_ref().map(|t| Meaning::rounded(t.score)))
                 .max_by(f32::total_cmp),
             spans: matches
                 .iter()

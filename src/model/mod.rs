@@ -306,9 +306,14 @@ impl Eq for Meaning {}
 impl Meaning {
     pub fn new(score: f32, closest: &str) -> Meaning {
         Meaning {
-            score: (score * 1000.0).round() / 1000.0,
+            score: Meaning::rounded(score),
             closest: closest.to_owned(),
         }
+    }
+
+    /// A score as alerts and `test-rules --json` give it: to three decimals.
+    pub fn rounded(score: f32) -> f32 {
+        (score * 1000.0).round() / 1000.0
     }
 }
 
