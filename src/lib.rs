@@ -1,5 +1,5 @@
-//! newshound watches RSS, Atom and JSON feeds for keywords and alerts people by email,
-//! webhook or Maildir.
+//! newshound watches RSS, Atom and JSON feeds for keywords and topics, and alerts people
+//! by email, webhook, chat and push services, a command, a Maildir or an Atom feed.
 //!
 //! The pipeline and the module that owns each step:
 //!
@@ -23,7 +23,8 @@
 //!   instances sharing one database. All SQL lives there.
 //! - [`render`]: what a message says: the templates (minijinja; defaults and a
 //!   channel's own, checked when the config loads) and the view of alerts they see.
-//! - [`notify`]: sending alerts by email, webhook and Maildir.
+//! - [`notify`]: sending alerts: email, Maildir, webhooks and their presets, the chat and
+//!   push services, a command, an Atom feed.
 //! - [`daemon`]: polling, matching, dispatching (digests, rate limits), the service
 //!   (reloads, liveness, `/metrics` and `/healthz`); the only place that spawns tasks.
 //!   Parsing and matching run on blocking threads, never on the async workers.

@@ -1,5 +1,6 @@
-//! Delivering alerts: email over SMTP, webhook POSTs and Maildir files. Each failure
-//! says whether another try could succeed, so the dispatcher knows to retry or give up.
+//! Delivering alerts: email over SMTP, Maildir files, webhook POSTs, the chat and push
+//! services, a command's input and an Atom feed file. Each failure says whether another
+//! try could succeed, so the dispatcher knows to retry or give up.
 
 mod atom;
 mod exec;

@@ -23,9 +23,9 @@ const TEXT: &str = "text.txt";
 const HTML: &str = "html.html";
 
 const DEFAULTS: [(&str, &str); 3] = [
-    (SUBJECT, include_str!("render/subject.txt")),
-    (TEXT, include_str!("render/text.txt")),
-    (HTML, include_str!("render/html.html")),
+    (SUBJECT, include_str!("subject.txt")),
+    (TEXT, include_str!("text.txt")),
+    (HTML, include_str!("html.html")),
 ];
 
 /// What a channel's messages look like: the defaults with any overrides compiled in.
