@@ -23,8 +23,9 @@
 //!   instances sharing one database. All SQL lives there.
 //! - [`render`]: what a message says: the templates (minijinja; defaults and a
 //!   channel's own, checked when the config loads) and the view of alerts they see.
-//! - [`notify`]: sending alerts: email, Maildir, webhooks and their presets, the chat and
-//!   push services, a command, an Atom feed.
+//! - [`notify`]: the kinds of channel, one module each (its table in the config, its
+//!   check, its message, its sending): email, Maildir, webhooks and their presets, the
+//!   chat and push services, a command, an Atom feed.
 //! - [`daemon`]: polling, matching, dispatching (digests, rate limits), the service
 //!   (reloads, liveness, `/metrics` and `/healthz`); the only place that spawns tasks.
 //!   Parsing and matching run on blocking threads, never on the async workers.
@@ -34,7 +35,7 @@
 //! Dependencies point one way, and `tests/layers.rs` checks it:
 //!
 //! ```text
-//! cli → daemon → feed / store / notify → config → render / rules / semantic → model
+//! cli → daemon → feed / store → config → notify → render / rules / semantic → model
 //!                feed, notify → http (a leaf)
 //! ```
 //!

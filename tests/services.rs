@@ -47,7 +47,7 @@ fn channel(channel: &str, files: &[(&str, &str)]) -> (TestConfig, Config, Notifi
         std::fs::write(config.dir.path().join(name), text).expect("file");
     }
     let loaded = config.load();
-    let notifier = Notifier::new(&loaded).expect("notifier");
+    let notifier = Notifier::new(loaded.smtp.as_ref()).expect("notifier");
     (config, loaded, notifier)
 }
 
@@ -56,8 +56,9 @@ async fn deliver(
     alerts: &[Alert],
     kind: &MessageKind,
 ) -> Result<String, DeliveryError> {
+    let out = &config.channels["out"];
     notifier
-        .deliver("out", &config.channels["out"], alerts, kind)
+        .deliver("out", &out.transport, &out.templates, alerts, kind)
         .await
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, Transport};
+use crate::config::{Config, ConfigError};
 use crate::daemon::{self, Pipeline};
 
 #[derive(Debug, Parser)]
@@ -394,7 +394,7 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
             known.join(", ")
         ))
     })?;
-    let notifier = crate::notify::Notifier::new(config)?;
+    let notifier = crate::notify::Notifier::new(config.smtp.as_ref())?;
     let now = chrono::Utc::now();
     let text =
         "Foreign Minister Sergei Lavrov and Secretary of State Antony Blinken met in Geneva.";
@@ -423,7 +423,13 @@ async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let kind = crate::render::MessageKind::Alert;
     match notifier
-        .deliver(name, channel, std::slice::from_ref(&alert), &kind)
+        .deliver(
+            name,
+            &channel.transport,
+            &channel.templates,
+            std::slice::from_ref(&alert),
+            &kind,
+        )
         .await
     {
         Ok(receipt) => {
@@ -488,34 +494,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "channels: {}", config.channels.len())?;
     for (name, channel) in &config.channels {
-        let mut detail = match &channel.transport {
-            Transport::Email { to } => to.join(", "),
-            Transport::Webhook {
-                url,
-                secret,
-                format,
-                method,
-                body,
-                ..
-            } => format!(
-                "{method} {url} ({}{})",
-                match body {
-                    Some(_) => "own body".to_owned(),
-                    None => format!("{format:?}").to_lowercase(),
-                },
-                if secret.is_some() { ", signed" } else { "" }
-            ),
-            Transport::Maildir { path } => path.display().to_string(),
-            Transport::Atom { path, entries } => {
-                format!("{} (the latest {entries})", path.display())
-            }
-            Transport::Exec { command, timeout } => format!(
-                "{} (timeout {})",
-                command.join(" "),
-                humantime::format_duration(*timeout)
-            ),
-            Transport::Service(service) => service.describe(),
-        };
+        let mut detail = channel.transport.describe();
         if let Some(digest) = channel.digest {
             detail.push_str(&format!("; digest {digest}"));
         }

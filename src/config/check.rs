@@ -22,14 +22,6 @@ pub(super) const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 pub(super) const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
 pub(super) const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 pub(super) const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Emails (and Maildir files) on their way at once per channel unless
-/// `max_in_flight` says: a relay takes several sessions well.
-pub(super) const DEFAULT_EMAILS_IN_FLIGHT: usize = 8;
-/// Webhook POSTs on their way at once per channel unless `max_in_flight` says: chat
-/// APIs limit how fast one hook may post.
-pub(super) const DEFAULT_POSTS_IN_FLIGHT: usize = 4;
-/// An exec channel's program gets this long to exit.
-pub(super) const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a channel may have on its way at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Quiet for ten of its usual gaps: a weekend or a holiday does not trip it.

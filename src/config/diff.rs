@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{Channel, Config, Transport};
+use super::{Channel, Config};
 
 /// The entries of one kind (feeds, rules, channels) that a new config adds, removes
 /// or changes, by name, sorted.
@@ -173,80 +173,7 @@ fn feed_change(old: &super::Feed, new: &super::Feed) -> String {
 
 /// What differs between two versions of a channel.
 fn channel_change(old: &Channel, new: &Channel) -> String {
-    let mut what = Vec::new();
-    match (&old.transport, &new.transport) {
-        (Transport::Email { to: a }, Transport::Email { to: b }) if a != b => {
-            what.push("recipients changed");
-        }
-        (
-            Transport::Webhook {
-                url: a,
-                secret: sa,
-                format: fa,
-                method: ma,
-                headers: ha,
-                body: ba,
-            },
-            Transport::Webhook {
-                url: b,
-                secret: sb,
-                format: fb,
-                method: mb,
-                headers: hb,
-                body: bb,
-            },
-        ) => {
-            for (changed, what_changed) in [
-                (a != b, "url changed"),
-                (fa != fb, "format changed"),
-                (sa != sb, "signing key changed"),
-                (ma != mb, "method changed"),
-                (ha != hb, "headers changed"),
-                (ba != bb, "body changed"),
-            ] {
-                if changed {
-                    what.push(what_changed);
-                }
-            }
-        }
-        (Transport::Maildir { path: a }, Transport::Maildir { path: b }) if a != b => {
-            what.push("path changed");
-        }
-        (
-            Transport::Atom {
-                path: a,
-                entries: ea,
-            },
-            Transport::Atom {
-                path: b,
-                entries: eb,
-            },
-        ) if (a, ea) != (b, eb) => {
-            what.push("path or entries changed");
-        }
-        (
-            Transport::Exec {
-                command: a,
-                timeout: ta,
-            },
-            Transport::Exec {
-                command: b,
-                timeout: tb,
-            },
-        ) if (a, ta) != (b, tb) => {
-            what.push("command or timeout changed");
-        }
-        (Transport::Service(a), Transport::Service(b)) if a.name() != b.name() => {
-            what.push("type changed");
-        }
-        (Transport::Service(a), Transport::Service(b)) if a != b => {
-            what.push("service settings changed");
-        }
-        (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
-            what.push("type changed");
-        }
-        _ => {}
-    }
+    let mut what = old.transport.changes(&new.transport);
     if old.digest != new.digest {
         what.push("digest changed");
     }

@@ -18,7 +18,6 @@ mod quiet;
 mod raw;
 mod requests;
 mod secrets;
-mod services;
 mod smtp;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,16 +25,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::model::Secret;
 pub use crate::render::Templates;
 use check::Checker;
 pub use check::MAX_IN_FLIGHT;
 
 /// For each rule name, the channels its matches go to.
 pub type Routes = BTreeMap<String, Vec<String>>;
+pub use crate::notify::kinds;
+pub use crate::notify::{Security, Smtp, Transport, WebhookFormat};
 pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use quiet::QuietHours;
-pub use raw::{Accents, FirstPoll, Security, WebhookFormat};
+pub use raw::{Accents, FirstPoll};
 
 use crate::model::{FeedId, FeedSource, RequestOptions};
 use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
@@ -128,22 +130,6 @@ pub struct Daemon {
     pub broken_after: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub credentials: Option<(String, Secret)>,
-    pub from: String,
-    /// PEM of an extra root certificate to trust.
-    pub ca_pem: Option<Vec<u8>>,
-    /// The SHA-256 digest of the one certificate the relay may present (trusted
-    /// instead of any authority).
-    pub pinned: Option<[u8; 32]>,
-    pub timeout: Duration,
-}
-
-/// A string that is never printed: `Debug` and `Display` show `********`.
 /// A PostgreSQL database holding the state of one or more instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedStore {
@@ -151,52 +137,6 @@ pub struct SharedStore {
     pub url: String,
     /// From `password_file` or `password_env`, when the URL holds none.
     pub password: Option<Secret>,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A value that must not be shown (a header made of a token).
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A secret made in a test.
-    #[cfg(test)]
-    pub fn for_tests(value: &str) -> Secret {
-        Secret(value.to_owned())
-    }
-
-    /// The key bytes of a Standard Webhooks secret (`whsec_` + base64).
-    pub fn webhook_key(&self) -> Option<Vec<u8>> {
-        webhook_key(&self.0)
-    }
-}
-
-fn webhook_key(secret: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let encoded = secret.trim().strip_prefix("whsec_")?;
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()
-        .filter(|key| !key.is_empty())
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("********")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("********")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,115 +169,10 @@ pub struct Channel {
     pub templates: Templates,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
-    Email {
-        to: Vec<String>,
-    },
-    Webhook {
-        url: url::Url,
-        /// The Standard Webhooks signing key (`whsec_…`), if payloads are signed.
-        secret: Option<Secret>,
-        format: WebhookFormat,
-        /// `POST`, `PUT` or `PATCH`.
-        method: String,
-        /// Sent with every request; values may be tokens.
-        headers: Vec<(String, Secret)>,
-        /// The body, when the channel writes its own (else the format's).
-        body: Option<crate::render::BodyTemplate>,
-    },
-    Maildir {
-        path: PathBuf,
-    },
-    /// An Atom feed file of the latest matches.
-    Atom {
-        path: PathBuf,
-        entries: usize,
-    },
-    /// A program run for each message, the alert as JSON on its stdin.
-    Exec {
-        command: Vec<String>,
-        timeout: Duration,
-    },
-    /// A chat or push service's own API.
-    Service(Service),
-}
-
-/// The chat and push services newshound speaks to in their own API. Each address
-/// defaults to the real service and may point anywhere (a self-hosted server, a test).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Service {
-    /// A Telegram bot: `sendMessage` to `chat_id` (a number, or `@channelname`).
-    Telegram {
-        api_url: url::Url,
-        token: Secret,
-        chat_id: String,
-    },
-    /// A message into a Matrix room, sent as the access token's user.
-    Matrix {
-        homeserver: url::Url,
-        room_id: String,
-        access_token: Secret,
-    },
-    /// A Gotify server, with an application's token.
-    Gotify { url: url::Url, token: Secret },
-    /// Pushover, with an application's token, to a user or group key.
-    Pushover {
-        api_url: url::Url,
-        token: Secret,
-        user: String,
-    },
-    /// An apprise-api `/notify` endpoint (stateful with a key in its path, or
-    /// stateless given `urls`), optionally only its services tagged `tag`.
-    Apprise {
-        url: url::Url,
-        urls: Option<Secret>,
-        tag: Option<String>,
-    },
-}
-
-impl Service {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Service::Telegram { .. } => "telegram",
-            Service::Matrix { .. } => "matrix",
-            Service::Gotify { .. } => "gotify",
-            Service::Pushover { .. } => "pushover",
-            Service::Apprise { .. } => "apprise",
-        }
-    }
-
-    /// Where it sends, without its tokens (for `check`).
-    pub fn describe(&self) -> String {
-        match self {
-            Service::Telegram {
-                api_url, chat_id, ..
-            } => format!("telegram chat {chat_id} via {api_url}"),
-            Service::Matrix {
-                homeserver,
-                room_id,
-                ..
-            } => format!("matrix room {room_id} on {homeserver}"),
-            Service::Gotify { url, .. } => format!("gotify {url}"),
-            Service::Pushover { api_url, .. } => format!("pushover via {api_url}"),
-            Service::Apprise { url, tag, .. } => match tag {
-                Some(tag) => format!("apprise {url} (tag {tag})"),
-                None => format!("apprise {url}"),
-            },
-        }
-    }
-}
-
 impl Channel {
+    /// Its `type`.
     pub fn kind(&self) -> &'static str {
-        match self.transport {
-            Transport::Email { .. } => "email",
-            Transport::Webhook { .. } => "webhook",
-            Transport::Maildir { .. } => "maildir",
-            Transport::Atom { .. } => "atom",
-            Transport::Exec { .. } => "exec",
-            Transport::Service(ref service) => service.name(),
-        }
+        self.transport.name()
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::Field;
+pub use crate::model::RawHeaderValue;
+use crate::notify::Security;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,19 +117,6 @@ pub struct RawSmtp {
     pub timeout: Option<Duration>,
 }
 
-/// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// Plain connection upgraded with STARTTLS, which is required (port 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// No encryption; only accepted for a loopback relay.
-    None,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFeed {
@@ -148,151 +137,18 @@ pub struct RawFeed {
     pub password_env: Option<String>,
 }
 
-/// A header's value as written, or where to read it (so that tokens stay out of the
-/// file).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawHeaderValue {
-    Text(String),
-    From {
-        env: Option<String>,
-        file: Option<PathBuf>,
-    },
-}
+/// A `[channels.<name>]` table: its `type`, the keys every kind shares (pacing,
+/// `templates`) and the kind's own, told apart when it is checked.
+pub type RawChannel = toml::Table;
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum RawChannel {
-    Email {
-        to: Vec<String>,
-        digest: Option<String>,
-        max_per_minute: Option<u32>,
-        max_in_flight: Option<usize>,
-        quiet_hours: Option<String>,
-        templates: Option<RawTemplates>,
-    },
-    Webhook {
-        url: String,
-        /// Environment variable holding the `whsec_…` signing key (Standard Webhooks).
-        secret_env: Option<String>,
-        format: Option<WebhookFormat>,
-        /// `POST` (the default), `PUT` or `PATCH`.
-        method: Option<String>,
-        #[serde(default)]
-        headers: BTreeMap<String, RawHeaderValue>,
-        /// A minijinja template of the body, instead of the format's.
-        body: Option<String>,
-        digest: Option<String>,
-        max_per_minute: Option<u32>,
-        max_in_flight: Option<usize>,
-        quiet_hours: Option<String>,
-    },
-    Maildir {
-        path: PathBuf,
-        digest: Option<String>,
-        max_per_minute: Option<u32>,
-        max_in_flight: Option<usize>,
-        quiet_hours: Option<String>,
-        templates: Option<RawTemplates>,
-    },
-    Atom {
-        path: PathBuf,
-        /// How many of the latest matches the feed holds.
-        entries: Option<usize>,
-        quiet_hours: Option<String>,
-    },
-    Exec {
-        /// The program and its arguments, run without a shell.
-        command: Vec<String>,
-        #[serde(default, with = "humantime_serde")]
-        timeout: Option<Duration>,
-        digest: Option<String>,
-        max_per_minute: Option<u32>,
-        max_in_flight: Option<usize>,
-        quiet_hours: Option<String>,
-    },
-    Telegram(RawTelegram),
-    Matrix(RawMatrix),
-    Gotify(RawGotify),
-    Pushover(RawPushover),
-    Apprise(RawApprise),
-}
-
-/// A Telegram bot's `sendMessage`.
-#[derive(Debug, Deserialize)]
+/// The pacing keys, as written.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTelegram {
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub chat_id: RawChatId,
-    pub api_url: Option<String>,
+pub struct RawPacing {
     pub digest: Option<String>,
     pub max_per_minute: Option<u32>,
     pub max_in_flight: Option<usize>,
     pub quiet_hours: Option<String>,
-}
-
-/// A message into a Matrix room.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMatrix {
-    pub homeserver: String,
-    pub room_id: String,
-    pub access_token_env: Option<String>,
-    pub access_token_file: Option<PathBuf>,
-    pub digest: Option<String>,
-    pub max_per_minute: Option<u32>,
-    pub max_in_flight: Option<usize>,
-    pub quiet_hours: Option<String>,
-}
-
-/// A Gotify server's `/message`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGotify {
-    pub url: String,
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub digest: Option<String>,
-    pub max_per_minute: Option<u32>,
-    pub max_in_flight: Option<usize>,
-    pub quiet_hours: Option<String>,
-}
-
-/// Pushover's messages API.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPushover {
-    pub user: String,
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub api_url: Option<String>,
-    pub digest: Option<String>,
-    pub max_per_minute: Option<u32>,
-    pub max_in_flight: Option<usize>,
-    pub quiet_hours: Option<String>,
-}
-
-/// An apprise-api `/notify` endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawApprise {
-    pub url: String,
-    /// Apprise URLs to notify (the stateless endpoint), which may hold tokens.
-    pub urls: Option<RawHeaderValue>,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    pub max_per_minute: Option<u32>,
-    pub max_in_flight: Option<usize>,
-    pub quiet_hours: Option<String>,
-}
-
-/// A Telegram chat: its number or `@channelname`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawChatId {
-    Number(i64),
-    Name(String),
 }
 
 /// Per-channel overrides of the email templates (minijinja source text).
@@ -320,21 +176,6 @@ pub struct RawRule {
     pub like: Option<Vec<String>>,
     pub unlike: Option<Vec<String>>,
     pub min_score: Option<f64>,
-}
-
-/// The body a webhook receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookFormat {
-    /// newshound's own object (DESIGN.md), signable.
-    #[default]
-    Json,
-    /// A Slack incoming webhook message.
-    Slack,
-    /// A Discord webhook message with an embed.
-    Discord,
-    /// An ntfy publish (the URL names the topic).
-    Ntfy,
 }
 
 /// Whether a rule's terms match regardless of accents.

@@ -30,7 +30,9 @@ impl Checker<'_> {
                         format!("cannot read {}: {e}", path.display()),
                     )
                 })?;
-                Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
+                Ok(Some(Secret::new(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                )))
             }
             (None, Some(var)) => {
                 let value = self.env.get(var).ok_or_else(|| {
@@ -39,7 +41,7 @@ impl Checker<'_> {
                         format!("environment variable {var} is not set"),
                     )
                 })?;
-                Ok(Some(Secret(value.clone())))
+                Ok(Some(Secret::new(value.clone())))
             }
             (None, None) => Ok(None),
         }

@@ -85,9 +85,9 @@ fn a_valid_file_is_checked_into_config() {
     );
     assert_eq!(
         config.channels["inbox"].transport,
-        Transport::Maildir {
+        Transport::Maildir(kinds::Maildir {
             path: PathBuf::from("/etc/nh/alerts")
-        }
+        })
     );
     assert_eq!(config.rules.len(), 2);
     assert_eq!(config.routes["talks"], ["me", "inbox"]);
@@ -310,7 +310,8 @@ fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
         &[("HOOK_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
     )
     .expect("valid");
-    let Transport::Webhook { secret, .. } = &config.channels["team"].transport else {
+    let Transport::Webhook(kinds::Webhook { secret, .. }) = &config.channels["team"].transport
+    else {
         panic!("a webhook channel");
     };
     assert!(secret.as_ref().and_then(Secret::webhook_key).is_some());

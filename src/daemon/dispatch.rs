@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::observe;
+use super::metrics;
 use super::rate::RateWindow;
 use super::schedule::{DISPATCH_IDLE, doubling};
 use super::shared::Shared;
@@ -104,7 +104,8 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub(super) fn new(shared: Arc<Shared>, rate: Arc<RateWindow>) -> anyhow::Result<Dispatcher> {
         let config = &shared.config;
-        let notifier = Notifier::new(config).context("cannot set up the alert channels")?;
+        let notifier =
+            Notifier::new(config.smtp.as_ref()).context("cannot set up the alert channels")?;
         let in_flight = config
             .channels
             .iter()
@@ -368,13 +369,16 @@ impl Dispatcher {
             // Never closed, so acquiring can only wait.
             let _slot = room.acquire().await;
             self.notifier
-                .deliver(&send.channel, channel, &alerts, &send.kind)
+                .deliver(
+                    &send.channel,
+                    &channel.transport,
+                    &channel.templates,
+                    &alerts,
+                    &send.kind,
+                )
                 .await
         };
-        let count = |outcome: &'static str, n: usize| {
-            metrics::counter!(observe::ALERTS, "channel" => send.channel.clone(), "outcome" => outcome)
-                .increment(n as u64);
-        };
+        let count = |outcome: &'static str, n: usize| metrics::alerts(&send.channel, outcome, n);
         let e = match result {
             Ok(receipt) => {
                 info!(title = %alerts[0].title, %receipt, "delivered");

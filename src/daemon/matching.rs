@@ -31,7 +31,7 @@ pub(super) fn match_item(
         .filter(|m| keep(m))
         .collect();
     for m in &matches {
-        metrics::counter!(super::observe::MATCHES, "rule" => m.rule.to_owned()).increment(1);
+        super::metrics::matched(m.rule);
     }
     if matches.is_empty() {
         return Vec::new();

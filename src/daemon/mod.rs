@@ -9,7 +9,8 @@
 //! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
 //! `poll` the [`Poller`]; `dispatch` the [`Dispatcher`] of the outbox (digests, rate
 //! limits, retries); `pipeline` one config's poller and dispatcher; `snapshot` the
-//! [`Snapshot`] every status reader reads; `observe` `/metrics` and `/healthz`;
+//! [`Snapshot`] every status reader reads; `metrics` what is counted, and
+//! `observe` serves it on `/metrics` beside `/healthz` and the status page;
 //! `service` reloads and the service manager. This file holds `once`, `run` and
 //! `serve`, which start the tasks.
 
@@ -18,6 +19,7 @@ mod clock;
 mod dispatch;
 mod health;
 mod matching;
+mod metrics;
 mod notices;
 pub mod observe;
 mod outcome;

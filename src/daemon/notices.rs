@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info, warn};
 
-use super::observe;
+use super::metrics;
 use super::outcome::{PollError, PollOutcome};
 use super::shared::Shared;
 use crate::config::Feed;
@@ -27,13 +27,13 @@ pub(super) async fn report(
         Ok(_) => "ok",
         Err(e) => e.kind(),
     };
-    metrics::counter!(observe::POLLS, "result" => counted).increment(1);
+    metrics::polled(counted);
     let now = shared.clock.now();
     let mut after = before.clone();
     match &result {
         Ok(outcome) => {
             shared.health.polled();
-            metrics::counter!(observe::ITEMS).increment(outcome.new_items as u64);
+            metrics::items_seen(outcome.new_items);
             if outcome.alerts > 0 || outcome.new_items > 0 {
                 span.in_scope(|| {
                     info!(

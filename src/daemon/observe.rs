@@ -1,57 +1,28 @@
 //! `daemon.listen`: the status page on `/`, Prometheus metrics on `/metrics`,
 //! liveness on `/healthz` and the atom channels' feeds on `/feeds/<name>.atom`.
 //!
-//! The pipeline counts what it does through the `metrics` macros, which cost nothing
-//! until a recorder is installed; [`start`] installs one (once per process) and
-//! serves it. Gauges that describe the store (queue depth, broken feeds) are read
+//! The pipeline counts what it does through `metrics`; [`start`] installs the recorder
+//! and serves it. Gauges that describe the store (queue depth, broken feeds) are read
 //! from it on each heartbeat by [`refresh`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::metrics;
 use super::page::status_page;
 use super::shared::Lasting;
 use super::snapshot::Snapshot;
 use crate::config::{Config, Transport};
 use crate::store::Store;
-
-pub const POLLS: &str = "newshound_polls_total";
-pub const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
-pub const ITEMS: &str = "newshound_items_seen_total";
-pub const MATCHES: &str = "newshound_matches_total";
-pub const ALERTS: &str = "newshound_alerts_total";
-const RELOADS: &str = "newshound_config_reloads_total";
-const OUTBOX: &str = "newshound_outbox";
-const DEAD: &str = "newshound_dead_letters";
-const BROKEN: &str = "newshound_feeds_broken";
-const LAST_POLL: &str = "newshound_last_successful_poll_timestamp_seconds";
-
-static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process's metrics recorder, installed on first use.
-fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
-    if let Some(handle) = RECORDER.get() {
-        return Ok(handle);
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(POLL_SECONDS.into()),
-            &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
-        )
-        .context("metrics buckets")?
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
-    Ok(RECORDER.get_or_init(|| handle))
-}
 
 #[derive(Clone)]
 struct Endpoint {
@@ -79,10 +50,7 @@ pub async fn start(
     running: Running,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let metrics = recorder()?;
-    for result in ["success", "failure"] {
-        metrics::counter!(RELOADS, "result" => result).absolute(0);
-    }
+    let metrics = metrics::recorder()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("daemon.listen: cannot listen on {addr}"))?;
@@ -162,7 +130,7 @@ async fn atom_feed(
     let path =
         file.strip_suffix(".atom")
             .and_then(|name| match &config.channels.get(name)?.transport {
-                Transport::Atom { path, .. } => Some(path.clone()),
+                Transport::Atom(atom) => Some(atom.path.clone()),
                 _ => None,
             });
     let Some(path) = path else {
@@ -202,30 +170,9 @@ async fn atom_feed(
         .into_response()
 }
 
-/// Sets the gauges read from the store, and lets the recorder tidy up.
+/// Sets the gauges read from the store.
 pub async fn refresh(config: &Config, store: &Store, now: DateTime<Utc>) {
     if let Ok(snapshot) = Snapshot::read(config, store, now).await {
-        let counts = &snapshot.outbox;
-        for (state, n) in [
-            ("pending", counts.pending),
-            ("sending", counts.sending),
-            ("held", counts.held),
-        ] {
-            metrics::gauge!(OUTBOX, "state" => state).set(n as f64);
-        }
-        metrics::gauge!(DEAD).set(counts.dead as f64);
-        metrics::gauge!(BROKEN).set(snapshot.broken() as f64);
-        if let Some(last) = snapshot.last_success() {
-            metrics::gauge!(LAST_POLL).set(last.timestamp() as f64);
-        }
+        metrics::state(&snapshot.outbox, snapshot.broken(), snapshot.last_success());
     }
-    if let Some(handle) = RECORDER.get() {
-        handle.run_upkeep();
-    }
-}
-
-/// Counts a config reload.
-pub fn reloaded(ok: bool) {
-    let result = if ok { "success" } else { "failure" };
-    metrics::counter!(RELOADS, "result" => result).increment(1);
 }

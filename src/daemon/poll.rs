@@ -12,8 +12,8 @@ use tracing::{Instrument, info_span, warn};
 
 use super::article::{Articles, article_links, read_articles};
 use super::matching::{fresh, match_item, too_old};
+use super::metrics;
 use super::notices::{flood_notices, report};
-use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
 use super::schedule::{group_interval, next_poll_in};
 use super::shared::Shared;
@@ -173,7 +173,7 @@ impl Poller {
         let results = Box::pin(self.poll_group(group))
             .instrument(info_span!("fetch", source = %first.source))
             .await;
-        metrics::histogram!(observe::POLL_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::poll_took(started.elapsed());
         results
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::observe;
+use super::metrics;
 use super::pipeline::Pipeline;
 use super::shared::Lasting;
 use super::snapshot::{CONFIG_ERROR, Snapshot};
@@ -55,7 +55,7 @@ pub(super) async fn reload(
         Ok(next) => next,
         Err(error) => {
             warn!(cause, %error, "config reload failed; the running config stays");
-            observe::reloaded(false);
+            metrics::reloaded(false);
             if let Err(e) = store.set_note(CONFIG_ERROR, Some(&error), now).await {
                 warn!(error = %e, "cannot record the refused config for `status`");
             }
@@ -67,7 +67,7 @@ pub(super) async fn reload(
     if let Err(e) = store.set_note(CONFIG_ERROR, None, now).await {
         warn!(error = %e, "cannot clear the refused config from `status`");
     }
-    observe::reloaded(true);
+    metrics::reloaded(true);
     match &next {
         None => info!(cause, "config reloaded: nothing changed"),
         Some((_, diff)) => info!(cause, changes = %diff, "config reloaded"),

@@ -3,6 +3,7 @@
 //! Nothing here does I/O; these types are what the fetcher produces, the matcher reads,
 //! the store records and the notifiers render.
 
+mod secret;
 mod source;
 mod story;
 mod text;
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use secret::{RawHeaderValue, Secret};
 pub use source::{FeedSource, RequestOptions, Validators};
 
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`

@@ -2,9 +2,7 @@
 //! services, a command's input and an Atom feed file. Each failure says whether another
 //! try could succeed, so the dispatcher knows to retry or give up.
 
-mod atom;
-mod exec;
-mod maildir;
+pub mod kinds;
 pub mod message;
 mod smtp;
 
@@ -12,10 +10,13 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use crate::config::{Channel, Config, Transport};
 use crate::http::error_chain;
-use crate::model::Alert;
-use crate::render::MessageKind;
+use crate::model::{Alert, Secret};
+use crate::render::{MessageKind, Templates};
+use kinds::Outgoing;
+pub use kinds::Transport;
+pub use kinds::webhook::WebhookFormat;
+pub use smtp::{Security, Smtp};
 
 /// A webhook receiver gets this long to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,8 +57,8 @@ struct Post<'a> {
     url: &'a url::Url,
     target: url::Url,
     method: &'a str,
-    headers: &'a [(String, crate::config::Secret)],
-    secret: Option<&'a crate::config::Secret>,
+    headers: &'a [(String, Secret)],
+    secret: Option<&'a Secret>,
     id: String,
     body: String,
 }
@@ -76,10 +77,10 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(config: &Config) -> Result<Notifier, SetupError> {
-        let smtp = config
-            .smtp
-            .as_ref()
+    /// Sets up the connections: to the relay `smtp` (email channels), and one HTTP
+    /// client for every request.
+    pub fn new(smtp: Option<&Smtp>) -> Result<Notifier, SetupError> {
+        let smtp = smtp
             .map(|smtp| {
                 let from = smtp
                     .from
@@ -119,105 +120,26 @@ impl Notifier {
         }
     }
 
-    /// Delivers `alerts` through `channel` (named `name` in the config): one alert,
-    /// or several folded into one message as `kind` says. On success, says what the
-    /// receiver answered (`250 …`, `204 No Content`, the file written).
+    /// Delivers `alerts` through the channel `name` (its `transport` and
+    /// `templates`): one alert, or several folded into one message as `kind` says. On
+    /// success, says what the receiver answered (`250 …`, `204 No Content`, the file
+    /// written).
     pub async fn deliver(
         &self,
         name: &str,
-        channel: &Channel,
+        transport: &Transport,
+        templates: &Templates,
         alerts: &[Alert],
         kind: &MessageKind,
     ) -> Result<String, DeliveryError> {
-        let email = |from: &Mailbox, to: &[Mailbox]| {
-            message::email(alerts, kind, name, &channel.templates, from, to)
-                .map_err(|e| DeliveryError::fatal(format!("cannot build message: {e}")))
+        let out = Outgoing {
+            channel: name,
+            alerts,
+            kind,
+            templates,
+            notifier: self,
         };
-        match &channel.transport {
-            Transport::Email { to } => {
-                let Some((relay, from)) = &self.smtp else {
-                    return Err(DeliveryError::fatal(
-                        "no [smtp] section for an email channel",
-                    ));
-                };
-                let to = to
-                    .iter()
-                    .map(|a| a.parse::<Mailbox>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| DeliveryError::fatal(format!("bad recipient: {e}")))?;
-                relay.send(email(from, &to)?).await
-            }
-            Transport::Webhook {
-                url,
-                secret,
-                format,
-                method,
-                headers,
-                body,
-            } => {
-                let (target, formatted) =
-                    message::webhook_request(url, *format, alerts, kind, name);
-                let body = match body {
-                    Some(template) => template
-                        .render(&crate::render::MessageView::new(kind, name, alerts))
-                        .map_err(|e| DeliveryError::fatal(format!("cannot render the body: {e}"))),
-                    None => formatted
-                        .map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}"))),
-                }?;
-                let request = Post {
-                    label: "webhook",
-                    url,
-                    target,
-                    method,
-                    headers,
-                    secret: secret.as_ref(),
-                    id: message::webhook_id(alerts, name),
-                    body,
-                };
-                self.post_webhook(request).await
-            }
-            Transport::Maildir { path } => {
-                let message = email(&self.local_from, std::slice::from_ref(&self.local_from))?;
-                let id = message::message_id(alerts, name);
-                let bytes = message.formatted();
-                maildir::deliver(path, &id, &bytes)
-                    .map(|file| format!("written to {}", file.display()))
-                    .map_err(|e| DeliveryError::retry(format!("maildir {}: {e}", path.display())))
-            }
-            Transport::Atom { path, entries } => {
-                atom::deliver(path, *entries, name, alerts, chrono::Utc::now())
-                    .map_err(|e| DeliveryError::retry(format!("atom {}: {e}", path.display())))
-            }
-            Transport::Service(service) => {
-                let id = message::webhook_id(alerts, name);
-                let message::ServiceRequest {
-                    method,
-                    url,
-                    shown,
-                    headers,
-                    body,
-                } = message::service_request(service, alerts, kind, name, &id)
-                    .map_err(|e| DeliveryError::fatal(format!("cannot build the request: {e}")))?;
-                let request = Post {
-                    label: service.name(),
-                    url: &shown,
-                    target: url,
-                    method,
-                    headers: &headers,
-                    secret: None,
-                    id,
-                    body,
-                };
-                self.post_webhook(request).await
-            }
-            Transport::Exec { command, timeout } => {
-                let body = message::json_message(alerts, kind, name);
-                let body =
-                    body.map_err(|e| DeliveryError::fatal(format!("cannot encode alert: {e}")))?;
-                let id = message::webhook_id(alerts, name);
-                exec::run(command, &body, name, &id, *timeout).await
-            }
-        }
+        transport.send(&out).await
     }
 
     /// Sends a webhook request to its `target` (the channel's `url`, or where its

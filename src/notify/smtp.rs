@@ -14,7 +14,38 @@ use sha2::{Digest, Sha256};
 use tracing::debug;
 
 use super::{DeliveryError, SetupError, error_chain};
-use crate::config::{Security, Smtp};
+use serde::Deserialize;
+
+use crate::model::Secret;
+
+/// The relay alerts are sent through (`[smtp]`, checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub credentials: Option<(String, Secret)>,
+    pub from: String,
+    /// PEM of an extra root certificate to trust.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The SHA-256 digest of the one certificate the relay may present (trusted
+    /// instead of any authority).
+    pub pinned: Option<[u8; 32]>,
+    pub timeout: Duration,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption; only accepted for a loopback relay.
+    None,
+}
 
 /// A connection idle for longer is checked (NOOP) before it carries a message.
 const CHECK_AFTER: Duration = Duration::from_secs(5);

@@ -1,3 +1,4 @@
+use super::kinds::maildir;
 use super::*;
 use crate::model::{FeedId, Field, ItemKey, Priority, RuleFields, Snippet};
 use crate::render::Templates;
@@ -200,7 +201,7 @@ fn a_maildir_that_cannot_be_created_is_a_retryable_failure() {
 /// The Standard Webhooks specification's published test vector.
 #[test]
 fn webhook_signatures_match_the_standard_webhooks_vector() {
-    let secret = crate::config::Secret::for_tests("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let secret = crate::model::Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
     let key = secret.webhook_key().expect("a valid key");
     assert_eq!(
         message::sign(
@@ -222,7 +223,7 @@ fn the_webhook_id_is_stable_per_item_and_channel() {
 }
 
 fn webhook(
-    format: crate::config::WebhookFormat,
+    format: crate::notify::WebhookFormat,
     url: &str,
     alert: &Alert,
 ) -> (String, serde_json::Value) {
@@ -241,7 +242,7 @@ fn webhook(
 
 #[test]
 fn slack_discord_and_ntfy_get_their_own_shapes() {
-    use crate::config::WebhookFormat;
+    use crate::notify::WebhookFormat;
     let mut a = alert("NATO <summit> & Lavrov");
     a.snippet = Snippet {
         text: "Lavrov met *Blinken*".into(),
@@ -329,7 +330,7 @@ fn a_feed_name_in_a_custom_subject_cannot_inject_a_header() {
 
 #[test]
 fn summaries_list_linked_titles_in_each_webhook_format() {
-    use crate::config::WebhookFormat;
+    use crate::notify::WebhookFormat;
     let mut second = alert("Second <one>");
     second.key = ItemKey("k2".into());
     second.link = Some("javascript:alert(1)".into());

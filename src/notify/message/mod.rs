@@ -6,14 +6,14 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
-use crate::config::WebhookFormat;
 use crate::model::{Alert, Priority, StoryKeys, collapse_whitespace, hex};
+use crate::notify::WebhookFormat;
 use crate::render::Templates;
 use crate::render::{MessageKind, MessageView, safe_link};
 
 mod services;
 
-pub use services::{ServiceRequest, service_request};
+pub use services::{ServiceRequest, cut, encoded, html, joined, markdown, plain};
 
 /// Builds the email for `alerts` (one, unless `kind` gathers several) from the
 /// channel's templates. The same alerts on the same channel always give the same
@@ -221,7 +221,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
 const LISTED: usize = 25;
 
 /// One webhook message before it takes a format's shape.
-struct Post<'a> {
+pub struct Post<'a> {
     alerts: &'a [Alert],
     /// The alert, when the message is about one.
     alert: Option<&'a Alert>,
@@ -232,7 +232,7 @@ struct Post<'a> {
 
 impl Post<'_> {
     /// The message's title: the heading, and the alert's title when it is one.
-    fn title(&self) -> String {
+    pub fn title(&self) -> String {
         match self.alert {
             Some(a) => format!("{}: {}", self.heading, a.title),
             None => self.heading.clone(),
@@ -240,7 +240,7 @@ impl Post<'_> {
     }
 
     /// The story's link, when the message is one alert with a web link.
-    fn link(&self) -> Option<String> {
+    pub fn link(&self) -> Option<String> {
         self.alert.and_then(|a| safe_link(a.link.as_deref()))
     }
 
@@ -275,7 +275,7 @@ pub fn webhook_request(
 }
 
 /// One message (an alert, or a digest or summary of several) before its shape.
-fn post<'a>(alerts: &'a [Alert], kind: &'a MessageKind, channel: &'a str) -> Post<'a> {
+pub fn post<'a>(alerts: &'a [Alert], kind: &'a MessageKind, channel: &'a str) -> Post<'a> {
     let (alert, heading) = match (alerts, kind) {
         ([alert], MessageKind::Alert) => (
             Some(alert),

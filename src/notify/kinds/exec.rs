@@ -11,9 +11,79 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::DeliveryError;
+use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use crate::notify::DeliveryError;
+
+/// The program gets this long to exit unless `timeout` says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// The program and its arguments, run without a shell.
+    command: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+}
+
+impl Kind for Exec {
+    const NAME: &'static str = "exec";
+    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
+    type Raw = Raw;
+
+    fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Exec, S::Error> {
+        if raw
+            .command
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(settings.invalid(
+                &[Key::Name("command")],
+                "name the program to run, like [\"/usr/local/bin/notify\", \"--urgent\"]".into(),
+            ));
+        }
+        let timeout = match raw.timeout {
+            Some(t) if t.is_zero() => {
+                return Err(settings.invalid(&[Key::Name("timeout")], "must be more than 0s".into()));
+            }
+            t => t.unwrap_or(DEFAULT_TIMEOUT),
+        };
+        Ok(Exec {
+            command: raw.command,
+            timeout,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} (timeout {})",
+            self.command.join(" "),
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn changes(&self, new: &Exec) -> Vec<&'static str> {
+        if self == new {
+            Vec::new()
+        } else {
+            vec!["command or timeout changed"]
+        }
+    }
+
+    async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
+        let body = out.json()?;
+        run(&self.command, &body, out.channel, &out.webhook_id(), self.timeout).await
+    }
+}
 
 /// The exit status that asks for another try later (`EX_TEMPFAIL` of sysexits.h).
 pub const TEMPFAIL: i32 = 75;

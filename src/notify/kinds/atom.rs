@@ -10,8 +10,73 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::message::webhook_id;
+use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{Alert, rfc3339};
+use crate::notify::DeliveryError;
+use crate::notify::message::webhook_id;
+
+/// The feed holds this many entries unless `entries` says otherwise.
+const DEFAULT_ENTRIES: usize = 50;
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Atom {
+    pub path: PathBuf,
+    pub entries: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    path: PathBuf,
+    /// How many of the latest matches the feed holds.
+    entries: Option<usize>,
+}
+
+impl Kind for Atom {
+    const NAME: &'static str = "atom";
+    /// One writer at a time: each delivery rewrites the whole file.
+    const IN_FLIGHT: usize = 1;
+    const PACED: bool = false;
+    type Raw = Raw;
+
+    fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Atom, S::Error> {
+        let entries = raw.entries.unwrap_or(DEFAULT_ENTRIES);
+        if !(1..=MAX_ENTRIES).contains(&entries) {
+            return Err(settings.invalid(
+                &[Key::Name("entries")],
+                format!("must be from 1 to {MAX_ENTRIES}"),
+            ));
+        }
+        Ok(Atom {
+            path: settings.path(&raw.path),
+            entries,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (the latest {})", self.path.display(), self.entries)
+    }
+
+    fn changes(&self, new: &Atom) -> Vec<&'static str> {
+        if self == new {
+            Vec::new()
+        } else {
+            vec!["path or entries changed"]
+        }
+    }
+
+    async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
+        deliver(
+            &self.path,
+            self.entries,
+            out.channel,
+            out.alerts,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| DeliveryError::retry(format!("atom {}: {e}", self.path.display())))
+    }
+}
 
 /// One entry, as kept between deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
