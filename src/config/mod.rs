@@ -4,9 +4,10 @@
 //! Every error names the file, the line, and the key path (see [`ConfigError`]).
 //!
 //! This file holds the checked types and loading; `raw` the file's shape as serde reads
-//! it; `check` turning it into a [`Config`], with `channels` and `smtp` for those
-//! sections and `secrets` for passwords and tokens read from a file or the
-//! environment; `error` the errors; `diff` what changed between two configs ([`ConfigDiff`]);
+//! it; `check` turning it into a [`Config`], with `channels` (the keys every kind
+//! shares; each kind checks its own in `notify::kinds`), `rules` (with topic rules'
+//! model) and `smtp` for those sections and `secrets` for passwords and tokens read
+//! from a file or the environment; `error` the errors; `diff` what changed between two configs ([`ConfigDiff`]);
 //! `opml` import and export.
 
 mod channels;
@@ -17,6 +18,7 @@ pub mod opml;
 mod quiet;
 mod raw;
 mod requests;
+mod rules;
 mod secrets;
 mod smtp;
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Kind, Outgoing, Settings};
 use crate::model::{RawHeaderValue, Secret};
 use crate::notify::DeliveryError;
 use crate::notify::message::{ServiceRequest, markdown};
@@ -27,7 +27,6 @@ pub struct Raw {
 
 impl Kind for Apprise {
     const NAME: &'static str = "apprise";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Apprise, S::Error> {
@@ -50,9 +49,6 @@ impl Kind for Apprise {
         }
     }
 
-    fn changes(&self, new: &Apprise) -> Vec<&'static str> {
-        super::settings_changed(self, new)
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let post = out.post();

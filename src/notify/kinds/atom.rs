@@ -38,6 +38,7 @@ impl Kind for Atom {
     /// One writer at a time: each delivery rewrites the whole file.
     const IN_FLIGHT: usize = 1;
     const PACED: bool = false;
+    const CHANGED: &'static str = "path or entries changed";
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Atom, S::Error> {
@@ -58,13 +59,6 @@ impl Kind for Atom {
         format!("{} (the latest {})", self.path.display(), self.entries)
     }
 
-    fn changes(&self, new: &Atom) -> Vec<&'static str> {
-        if self == new {
-            Vec::new()
-        } else {
-            vec!["path or entries changed"]
-        }
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         deliver(

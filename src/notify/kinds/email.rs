@@ -21,6 +21,7 @@ impl Kind for Email {
     const NAME: &'static str = "email";
     const IN_FLIGHT: usize = EMAILS_IN_FLIGHT;
     const TEMPLATED: bool = true;
+    const CHANGED: &'static str = "recipients changed";
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Email, S::Error> {
@@ -45,13 +46,6 @@ impl Kind for Email {
         self.to.join(", ")
     }
 
-    fn changes(&self, new: &Email) -> Vec<&'static str> {
-        if self.to == new.to {
-            Vec::new()
-        } else {
-            vec!["recipients changed"]
-        }
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let Some((relay, from)) = &out.notifier.smtp else {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Key, Kind, Outgoing, Settings};
 use crate::notify::DeliveryError;
 
 /// The program gets this long to exit unless `timeout` says otherwise.
@@ -37,7 +37,7 @@ pub struct Raw {
 
 impl Kind for Exec {
     const NAME: &'static str = "exec";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
+    const CHANGED: &'static str = "command or timeout changed";
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Exec, S::Error> {
@@ -71,13 +71,6 @@ impl Kind for Exec {
         )
     }
 
-    fn changes(&self, new: &Exec) -> Vec<&'static str> {
-        if self == new {
-            Vec::new()
-        } else {
-            vec!["command or timeout changed"]
-        }
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let body = out.json()?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Kind, Outgoing, Settings};
 use crate::model::{Priority, Secret};
 use crate::notify::DeliveryError;
 use crate::notify::message::{ServiceRequest, joined, markdown};
@@ -26,7 +26,6 @@ pub struct Raw {
 
 impl Kind for Gotify {
     const NAME: &'static str = "gotify";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Gotify, S::Error> {
@@ -39,9 +38,6 @@ impl Kind for Gotify {
         format!("gotify {}", self.url)
     }
 
-    fn changes(&self, new: &Gotify) -> Vec<&'static str> {
-        super::settings_changed(self, new)
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await

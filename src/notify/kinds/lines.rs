@@ -24,6 +24,7 @@ pub struct Raw {
 impl Kind for Lines {
     const NAME: &'static str = "lines";
     const IN_FLIGHT: usize = 1;
+    const CHANGED: &'static str = "path changed";
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Lines, S::Error> {
@@ -36,13 +37,6 @@ impl Kind for Lines {
         format!("lines into {}", self.path.display())
     }
 
-    fn changes(&self, new: &Lines) -> Vec<&'static str> {
-        if self == new {
-            Vec::new()
-        } else {
-            vec!["path changed"]
-        }
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let text: String = out

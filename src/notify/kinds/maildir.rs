@@ -25,6 +25,7 @@ impl Kind for Maildir {
     const NAME: &'static str = "maildir";
     const IN_FLIGHT: usize = EMAILS_IN_FLIGHT;
     const TEMPLATED: bool = true;
+    const CHANGED: &'static str = "path changed";
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Maildir, S::Error> {
@@ -37,13 +38,6 @@ impl Kind for Maildir {
         self.path.display().to_string()
     }
 
-    fn changes(&self, new: &Maildir) -> Vec<&'static str> {
-        if self.path == new.path {
-            Vec::new()
-        } else {
-            vec!["path changed"]
-        }
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let from = &out.notifier.local_from;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Key, Kind, Outgoing, Settings};
 use crate::model::Secret;
 use crate::notify::DeliveryError;
 use crate::notify::message::{ServiceRequest, encoded, html, joined, plain};
@@ -28,7 +28,6 @@ pub struct Raw {
 
 impl Kind for Matrix {
     const NAME: &'static str = "matrix";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Matrix, S::Error> {
@@ -59,9 +58,6 @@ impl Kind for Matrix {
         format!("matrix room {} on {}", self.room_id, self.homeserver)
     }
 
-    fn changes(&self, new: &Matrix) -> Vec<&'static str> {
-        super::settings_changed(self, new)
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await

@@ -166,11 +166,11 @@ impl Outgoing<'_> {
 }
 
 /// A kind of channel.
-pub trait Kind: Sized {
+pub trait Kind: Sized + PartialEq {
     /// Its `type` in the config.
     const NAME: &'static str;
     /// Messages on their way at the same time unless `max_in_flight` says otherwise.
-    const IN_FLIGHT: usize;
+    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     /// Whether it takes `digest`, `max_per_minute` and `max_in_flight` (every kind
     /// takes `quiet_hours`).
     const PACED: bool = true;
@@ -185,8 +185,17 @@ pub trait Kind: Sized {
     /// Where it sends, without secrets (for `check`).
     fn describe(&self) -> String;
 
+    /// What a reload says when its own settings changed.
+    const CHANGED: &'static str = "service settings changed";
+
     /// What a reload changed in it, for the log; empty when nothing did.
-    fn changes(&self, new: &Self) -> Vec<&'static str>;
+    fn changes(&self, new: &Self) -> Vec<&'static str> {
+        if self == new {
+            Vec::new()
+        } else {
+            vec![Self::CHANGED]
+        }
+    }
 
     /// Sends one message; says what the receiver answered.
     fn send(
@@ -200,15 +209,6 @@ pub trait Kind: Sized {
 pub struct Takes {
     pub pacing: bool,
     pub templates: bool,
-}
-
-/// A chat or push service's reload change: any of its settings.
-fn settings_changed<K: PartialEq>(old: &K, new: &K) -> Vec<&'static str> {
-    if old == new {
-        Vec::new()
-    } else {
-        vec!["service settings changed"]
-    }
 }
 
 /// Declares the kinds: their modules, the [`Transport`] enum with one variant each,

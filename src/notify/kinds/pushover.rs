@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{Priority, Secret};
 use crate::notify::DeliveryError;
 use crate::notify::message::{ServiceRequest, cut, html, joined};
@@ -35,7 +35,6 @@ pub struct Raw {
 
 impl Kind for Pushover {
     const NAME: &'static str = "pushover";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Pushover, S::Error> {
@@ -55,9 +54,6 @@ impl Kind for Pushover {
         format!("pushover via {}", self.api_url)
     }
 
-    fn changes(&self, new: &Pushover) -> Vec<&'static str> {
-        super::settings_changed(self, new)
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await

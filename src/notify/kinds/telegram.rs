@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{Priority, Secret};
 use crate::notify::DeliveryError;
 use crate::notify::message::{ServiceRequest, html, joined};
@@ -41,7 +41,6 @@ enum ChatId {
 
 impl Kind for Telegram {
     const NAME: &'static str = "telegram";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Telegram, S::Error> {
@@ -68,9 +67,6 @@ impl Kind for Telegram {
         format!("telegram chat {} via {}", self.chat_id, self.api_url)
     }
 
-    fn changes(&self, new: &Telegram) -> Vec<&'static str> {
-        super::settings_changed(self, new)
-    }
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Key, Kind, Outgoing, POSTS_IN_FLIGHT, Settings};
+use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{RawHeaderValue, Secret};
 use crate::notify::{DeliveryError, Post, message};
 use crate::render::{BodyTemplate, MessageView};
@@ -57,7 +57,6 @@ pub struct Raw {
 
 impl Kind for Webhook {
     const NAME: &'static str = "webhook";
-    const IN_FLIGHT: usize = POSTS_IN_FLIGHT;
     type Raw = Raw;
 
     fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Webhook, S::Error> {

@@ -1,0 +1,217 @@
+//! The `[channels.*]` tables: each kind's keys, pacing and templates.
+
+use super::*;
+
+#[test]
+fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
+    let text = "[channels.team]\ntype = \"webhook\"\nurl = \"https://hooks.example.org/x\"\nsecret_env = \"HOOK_KEY\"\n";
+    let config = load(
+        text,
+        &[("HOOK_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+    )
+    .expect("valid");
+    let Transport::Webhook(kinds::Webhook { secret, .. }) = &config.channels["team"].transport
+    else {
+        panic!("a webhook channel");
+    };
+    assert!(secret.as_ref().and_then(Secret::webhook_key).is_some());
+    assert!(!format!("{config:?}").contains("MfKQ9r8"), "never printed");
+    let err = load(text, &[("HOOK_KEY", "hunter2")]).expect_err("not a key");
+    assert_eq!(
+        err.to_string(),
+        "/etc/nh/newshound.toml:4: channels.team.secret_env: HOOK_KEY is not a signing key: expected whsec_ and base64"
+    );
+    let err = load(text, &[]).expect_err("unset");
+    assert!(
+        err.to_string()
+            .ends_with("environment variable HOOK_KEY is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn channels_take_a_digest_a_rate_limit_and_templates() {
+    let text = VALID.replacen(
+        "to = [\"me@example.org\"]",
+        "to = [\"me@example.org\"]\ndigest = \"daily 08:00\"\n\
+         [channels.me.templates]\nsubject = \"{{ count }} for {{ channel }}\"",
+        1,
+    );
+    let text = text.replacen(
+        "path = \"alerts\"",
+        "path = \"alerts\"\ndigest = \"30m\"\nmax_per_minute = 5",
+        1,
+    );
+    let config = load(&text, &[("SMTP_PW", "x")]).expect("valid");
+    let me = &config.channels["me"];
+    let time = chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time");
+    assert_eq!(me.digest, Some(Digest::Daily(time)));
+    assert!(me.templates.is_custom());
+    let inbox = &config.channels["inbox"];
+    assert_eq!(inbox.digest, Some(Digest::Every(Duration::from_secs(1800))));
+    assert_eq!(inbox.max_per_minute, Some(5));
+    assert!(!inbox.templates.is_custom());
+}
+
+#[test]
+fn a_digest_period_ends_on_the_local_clock() {
+    use chrono::{FixedOffset, TimeZone, Utc};
+    let zone = FixedOffset::east_opt(2 * 3600).expect("UTC+2");
+    let local = |h: u32, m: u32| {
+        zone.with_ymd_and_hms(2026, 3, 10, h, m, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc)
+    };
+    let hourly = Digest::Every(Duration::from_secs(3600));
+    assert_eq!(hourly.period_end_in(local(9, 15), &zone), local(10, 0));
+    assert_eq!(hourly.period_end_in(local(10, 0), &zone), local(11, 0));
+    let half = Digest::Every(Duration::from_secs(1800));
+    assert_eq!(half.period_end_in(local(9, 15), &zone), local(9, 30));
+
+    let daily = Digest::Daily(chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time"));
+    assert_eq!(daily.period_end_in(local(7, 59), &zone), local(8, 0));
+    let next_morning = zone
+        .with_ymd_and_hms(2026, 3, 11, 8, 0, 0)
+        .single()
+        .expect("time")
+        .with_timezone(&Utc);
+    assert_eq!(daily.period_end_in(local(8, 0), &zone), next_morning);
+    assert_eq!(daily.period_end_in(local(23, 30), &zone), next_morning);
+    assert_eq!(daily.to_string(), "daily at 08:00");
+    assert_eq!(hourly.to_string(), "every 1h");
+}
+
+#[test]
+fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"run\"]\n";
+    let config = load(
+        &format!("[channels.run]\ntype = \"exec\"\ncommand = [\"/usr/local/bin/page\", \"--urgent\"]\n\n{rule}"),
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(config.channels["run"].kind(), "exec");
+    for (channel, expected) in [
+        (
+            "command = []",
+            "channels.run.command: name the program to run",
+        ),
+        (
+            "command = [\"/bin/true\"]\ntimeout = \"0s\"",
+            "channels.run.timeout: must be more than 0s",
+        ),
+    ] {
+        let text = format!("[channels.run]\ntype = \"exec\"\n{channel}\n\n{rule}");
+        let err = load(&text, &[]).expect_err(expected).to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_webhooks_own_method_and_body_are_checked_at_load() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"api\"]\n";
+    for (channel, expected) in [
+        (
+            "method = \"GET\"",
+            "channels.api.method: \"GET\" does not carry a body",
+        ),
+        (
+            "format = \"slack\"\nbody = '{}'",
+            "channels.api.body: a body of your own replaces the format's",
+        ),
+        (
+            "body = '{{ alerts[0].titel | tojson }}'",
+            "channels.api.body: template error: undefined value",
+        ),
+    ] {
+        let text = format!(
+            "[channels.api]\ntype = \"webhook\"\nurl = \"https://api.example.org/v1\"\n{channel}\n\n{rule}"
+        );
+        let err = load(&text, &[]).expect_err(expected).to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+}
+
+#[test]
+fn an_atom_channel_keeps_between_one_and_ten_thousand_entries() {
+    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"reader\"]\n";
+    let config = load(
+        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\n\n{rule}"),
+        &[],
+    )
+    .expect("valid");
+    let reader = &config.channels["reader"];
+    assert_eq!((reader.kind(), reader.max_in_flight), ("atom", 1));
+    let err = load(
+        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\nentries = 0\n\n{rule}"),
+        &[],
+    )
+    .expect_err("zero entries")
+    .to_string();
+    assert!(
+        err.contains("channels.reader.entries: must be from 1 to 10000"),
+        "{err}"
+    );
+}
+
+/// A service channel reads its token from the environment or a file and checks its
+/// addresses; a rule's priority is one of three words.
+#[test]
+fn service_channels_take_tokens_from_outside_and_rules_a_priority() {
+    let rule =
+        "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"push\"]\npriority = \"high\"\n";
+    let config = load(
+        &format!("[channels.push]\ntype = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"@newsroom\"\n\n{rule}"),
+        &[("TG", "1:abc")],
+    )
+    .expect("valid");
+    assert_eq!(config.channels["push"].kind(), "telegram");
+    assert_eq!(config.priority_of("r"), crate::model::Priority::High);
+    assert!(
+        !format!("{config:?}").contains("1:abc"),
+        "the token is not shown"
+    );
+    for (channel, expected) in [
+        (
+            "type = \"telegram\"\nchat_id = 1",
+            "channels.push.token_env: set token_env or token_file",
+        ),
+        (
+            "type = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"\"",
+            "channels.push.chat_id: give the chat's number or the channel's @name",
+        ),
+        (
+            "type = \"matrix\"\nhomeserver = \"https://m.example.org\"\nroom_id = \"#news:example.org\"\naccess_token_env = \"TG\"",
+            "channels.push.room_id: \"#news:example.org\" is not a room id",
+        ),
+        (
+            "type = \"gotify\"\nurl = \"gotify.example.org\"\ntoken_env = \"TG\"",
+            "channels.push.url: \"gotify.example.org\" is not an http(s) URL",
+        ),
+        (
+            "type = \"pushover\"\nuser = \"u\"\ntoken_env = \"TG\"\nchat_id = 1",
+            "unknown field `chat_id`",
+        ),
+    ] {
+        let text = format!("[channels.push]\n{channel}\n\n{rule}");
+        let err = load(&text, &[("TG", "1:abc")])
+            .expect_err(expected)
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "expected {expected:?}\n     got {err:?}"
+        );
+    }
+    let urgent = format!(
+        "[channels.push]\ntype = \"apprise\"\nurl = \"http://apprise.test/notify\"\n\n{rule}"
+    )
+    .replace("\"high\"", "\"urgent\"");
+    let err = load(&urgent, &[]).expect_err("not a priority").to_string();
+    assert!(err.contains("priority"), "{err}");
+}
