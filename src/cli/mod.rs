@@ -1,6 +1,7 @@
 //! The subcommands: each loads the config, wires the parts together and reports.
 //! Together with `main`, the only code that reads the environment and signals.
 
+mod send_test;
 mod service;
 mod store_commands;
 mod test_rules;
@@ -68,7 +69,7 @@ enum Command {
     /// Send alerts again: dead letters (--dead), a held flood (--held), or past alerts
     Replay(ReplayArgs),
     /// Send a sample alert through one channel and show what the receiver answered
-    SendTest(SendTestArgs),
+    SendTest(send_test::SendTestArgs),
     /// Copy the state (feeds, seen items, the alert queue) from the SQLite file in
     /// daemon.state_dir into an empty PostgreSQL database, for [store]
     MigrateState(MigrateStateArgs),
@@ -90,14 +91,6 @@ struct ImportOpmlArgs {
     /// printing them
     #[arg(long)]
     write: bool,
-    #[command(flatten)]
-    config: ConfigArg,
-}
-
-#[derive(Debug, Args)]
-struct SendTestArgs {
-    /// The channel's name, as in [channels.NAME]
-    channel: String,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -295,7 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::SendTest(args) => {
             let config = Config::load(&args.config.config, &env)?;
-            runtime()?.block_on(send_test(&config, &args.channel))
+            runtime()?.block_on(send_test::send_test(&config, &args.channel))
         }
         Command::MigrateState(args) => {
             let config = Config::load(&args.config.config, &env)?;
@@ -383,77 +376,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")
-}
-
-/// `send-test`: one sample alert, delivered now, outside the outbox.
-async fn send_test(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
-    let channel = config.channels.get(name).ok_or_else(|| {
-        let known: Vec<&str> = config.channels.keys().map(String::as_str).collect();
-        UsageError(format!(
-            "no channel {name:?}; the config defines: {}",
-            known.join(", ")
-        ))
-    })?;
-    let notifier = crate::notify::Notifier::new(config.smtp.as_ref())?;
-    let now = chrono::Utc::now();
-    let text =
-        "Foreign Minister Sergei Lavrov and Secretary of State Antony Blinken met in Geneva.";
-    let alert = crate::model::Alert {
-        terms: vec!["Lavrov".into(), "Blinken".into()],
-        snippet: crate::model::Snippet {
-            text: text.into(),
-            highlights: vec![(24, 30), (61, 68)],
-        },
-        why: vec![crate::model::RuleFields {
-            meaning: None,
-            rule: "send-test".into(),
-            fields: vec![crate::model::Field::Title, crate::model::Field::Summary],
-        }],
-        ..crate::model::Alert::from(crate::model::Notice {
-            feed: crate::model::FeedId("newshound-send-test".into()),
-            // A new key each time, so every test is a new message, not a redelivery.
-            key: crate::model::ItemKey(format!("send-test:{}", now.timestamp_micros())),
-            title: "newshound test alert: Lavrov and Blinken meet in Geneva".into(),
-            link: Some("https://example.org/newshound-test".into()),
-            rules: vec!["send-test".into()],
-            text: String::new(),
-            at: now,
-        })
-    };
-    let mut out = std::io::stdout().lock();
-    let kind = crate::render::MessageKind::Alert;
-    match notifier
-        .deliver(
-            name,
-            &channel.transport,
-            &channel.templates,
-            std::slice::from_ref(&alert),
-            &kind,
-        )
-        .await
-    {
-        Ok(receipt) => {
-            writeln!(
-                out,
-                "channel {name} ({}): sent; the receiver answered: {receipt}",
-                channel.kind()
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let class = if e.retryable {
-                "temporary: would be retried"
-            } else {
-                "permanent: would be a dead letter"
-            };
-            writeln!(
-                out,
-                "channel {name} ({}): failed ({class}): {e}",
-                channel.kind()
-            )?;
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }
 
 fn check(config: &Config) -> anyhow::Result<ExitCode> {

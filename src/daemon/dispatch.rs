@@ -2,7 +2,7 @@
 //! digest per period, a summary beyond a channel's rate limit), retries with jittered
 //! exponential backoff, and turns rows that keep failing into dead letters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::metrics;
+use super::plan::{Dead, Plan, Send, Wait, by_channel, digest_due, ids};
 use super::rate::RateWindow;
 use super::schedule::{DISPATCH_IDLE, doubling};
 use super::shared::Shared;
-use crate::config::QuietHours;
 use crate::model::{Alert, later};
 use crate::notify::Notifier;
-use crate::render::MessageKind;
 use crate::store::{OutboxRow, StoreError};
 
 /// How many rows are read from the outbox at a time.
@@ -63,13 +62,6 @@ impl std::ops::AddAssign for DispatchReport {
         self.dead += other.dead;
         self.deferred += other.deferred;
     }
-}
-
-/// One message to send: a single alert, or several folded into a digest or summary.
-struct Send {
-    channel: String,
-    rows: Vec<OutboxRow>,
-    kind: MessageKind,
 }
 
 /// Whether a failed alert may still be retried: its next try would come before its
@@ -175,8 +167,9 @@ impl Dispatcher {
                 return Ok(report);
             }
             self.shared.health.tick();
-            let sends = self.plan(rows, now, &mut report).await?;
-            let mut deliveries = futures_util::stream::iter(sends)
+            let plan = self.plan(rows, now).await?;
+            report += self.apply(&plan, now).await?;
+            let mut deliveries = futures_util::stream::iter(plan.sends)
                 .map(|send| {
                     let span = info_span!("deliver", channel = %send.channel, alerts = send.rows.len(), first = send.rows[0].id);
                     self.deliver(send, now).instrument(span)
@@ -188,53 +181,27 @@ impl Dispatcher {
         }
     }
 
-    /// Turns claimed rows into messages, channel by channel: digests gather what their
-    /// period holds, rate limits fold the excess into one summary, and rows that must
-    /// wait are deferred (and counted in `report`).
-    async fn plan(
-        &self,
-        rows: Vec<OutboxRow>,
-        now: DateTime<Utc>,
-        report: &mut DispatchReport,
-    ) -> Result<Vec<Send>, StoreError> {
-        let mut by_channel: Vec<(String, Vec<OutboxRow>)> = Vec::new();
-        for row in rows {
-            match by_channel.iter_mut().find(|(c, _)| *c == row.channel) {
-                Some((_, rows)) => rows.push(row),
-                None => by_channel.push((row.channel.clone(), vec![row])),
-            }
-        }
-        let mut sends = Vec::new();
-        for (name, mut rows) in by_channel {
+    /// Decides, channel by channel, what becomes of claimed rows. Writes nothing but
+    /// what the decisions need to know: the rest of a digest that is due is claimed,
+    /// and a rate-limited channel's sends are reserved.
+    async fn plan(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+        let mut plan = Plan::default();
+        for (name, mut rows) in by_channel(rows) {
             let Some(channel) = self.shared.config.channels.get(&name) else {
-                let error = format!("channel {name:?} is no longer in the config");
-                warn!(%error, alerts = rows.len(), "dead letter");
-                self.shared
-                    .store
-                    .mark_dead(&ids(&rows), now, &error)
-                    .await?;
-                report.dead += rows.len();
+                plan.gone(&name, &rows);
                 continue;
             };
             if let Some(quiet) = channel.quiet_hours {
-                match self
-                    .quiet(&name, quiet, rows, now, report, &mut sends)
-                    .await?
-                {
-                    Some(rest) if !rest.is_empty() => rows = rest,
-                    _ => continue,
+                rows = plan.quiet(&name, quiet, rows, now);
+                if rows.is_empty() {
+                    continue;
                 }
             }
-            let single = |row: OutboxRow| Send {
-                channel: name.clone(),
-                rows: vec![row],
-                kind: MessageKind::Alert,
-            };
             if let Some(digest) = channel.digest {
                 // When a period is due, all of the channel's due rows, so that it is one
-                // message however the batches (or the instances sharing the outbox) fell.
-                // (Rows only just queued wait, and cost no second claim.)
-                if rows.iter().any(|r| digest.period_end(r.created) <= now) {
+                // message however the batches (or the instances sharing the outbox)
+                // fell. (Rows only just queued wait, and cost no second claim.)
+                if digest_due(digest, &rows, now) {
                     let (_, lease) = self.batch_and_lease();
                     let rest = self
                         .shared
@@ -242,90 +209,31 @@ impl Dispatcher {
                         .claim_due_in(&name, now, MAX_DIGEST, lease);
                     rows.extend(rest.await?);
                 }
-                // Each row waits for the end of the period it was queued in: one
-                // deferral per period, not per row.
-                let mut waiting: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
-                let mut ready = Vec::new();
-                for row in rows {
-                    match digest.period_end(row.created) {
-                        end if end <= now => ready.push(row),
-                        end => waiting.entry(end).or_default().push(row.id),
-                    }
-                }
-                for (end, ids) in &waiting {
-                    self.shared.store.defer(ids, *end).await?;
-                    report.deferred += ids.len();
-                }
-                if !ready.is_empty() {
-                    sends.push(Send {
-                        channel: name.clone(),
-                        rows: ready,
-                        kind: MessageKind::Digest {
-                            period: digest.to_string(),
-                        },
-                    });
-                }
-                continue;
+                plan.digest(&name, digest, rows, now);
+            } else if let Some(limit) = channel.max_per_minute {
+                let (budget, next_slot) = self.reserve(&name, limit, rows.len(), now).await?;
+                plan.limited(&name, limit, rows, budget, next_slot);
+            } else {
+                plan.each(&name, rows);
             }
-            let Some(limit) = channel.max_per_minute else {
-                sends.extend(rows.into_iter().map(single));
-                continue;
-            };
-            let (budget, next_slot) = self.reserve(&name, limit, rows.len(), now).await?;
-            if budget == 0 {
-                self.shared.store.defer(&ids(&rows), next_slot).await?;
-                report.deferred += rows.len();
-                continue;
-            }
-            if rows.len() <= budget {
-                sends.extend(rows.into_iter().map(single));
-                continue;
-            }
-            // One slot is kept for a summary of everything beyond the others.
-            let rest = rows.split_off(budget - 1);
-            info!(channel = %name, limit, folded = rest.len(), "rate limit reached; the excess goes as one summary");
-            sends.extend(rows.into_iter().map(single));
-            sends.push(Send {
-                channel: name.clone(),
-                rows: rest,
-                kind: MessageKind::Summary { limit },
-            });
         }
-        Ok(sends)
+        Ok(plan)
     }
 
-    /// A channel's quiet hours: within them its rows wait for their end (`None`: all
-    /// deferred); after them, the rows queued during them go as one message, and the
-    /// others are given back to be sent as usual.
-    async fn quiet(
-        &self,
-        name: &str,
-        quiet: QuietHours,
-        rows: Vec<OutboxRow>,
-        now: DateTime<Utc>,
-        report: &mut DispatchReport,
-        sends: &mut Vec<Send>,
-    ) -> Result<Option<Vec<OutboxRow>>, StoreError> {
-        if quiet.contains(now) {
-            self.shared
-                .store
-                .defer(&ids(&rows), quiet.end_after(now))
-                .await?;
-            report.deferred += rows.len();
-            return Ok(None);
+    /// Writes what `plan` says of the rows it does not send: which wait, and which are
+    /// dead letters.
+    async fn apply(&self, plan: &Plan, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        for Dead { ids, error } in &plan.dead {
+            warn!(%error, alerts = ids.len(), "dead letter");
+            self.shared.store.mark_dead(ids, now, error).await?;
+            report.dead += ids.len();
         }
-        let (held, rest): (Vec<OutboxRow>, Vec<OutboxRow>) =
-            rows.into_iter().partition(|r| quiet.contains(r.created));
-        if !held.is_empty() {
-            sends.push(Send {
-                channel: name.to_owned(),
-                rows: held,
-                kind: MessageKind::Digest {
-                    period: format!("quiet hours {quiet}"),
-                },
-            });
+        for Wait { ids, until } in &plan.waits {
+            self.shared.store.defer(ids, *until).await?;
+            report.deferred += ids.len();
         }
-        Ok(Some(rest))
+        Ok(report)
     }
 
     /// How many rows to claim at a time, and for how long.
@@ -423,10 +331,6 @@ impl Dispatcher {
         }
         Ok(report)
     }
-}
-
-fn ids(rows: &[OutboxRow]) -> Vec<i64> {
-    rows.iter().map(|r| r.id).collect()
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //! `outcome` what a poll did; `matching` which alerts an item causes; `shared` the
 //! context of one config (config, store, health, clock) and what outlives a reload;
 //! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
-//! `poll` the [`Poller`]; `dispatch` the [`Dispatcher`] of the outbox (digests, rate
-//! limits, retries); `pipeline` one config's poller and dispatcher; `snapshot` the
-//! [`Snapshot`] every status reader reads; `metrics` what is counted, and
-//! `observe` serves it on `/metrics` beside `/healthz` and the status page;
+//! `poll` the [`Poller`]; `plan` what a dispatch pass does with the rows it claimed
+//! (digests, quiet hours, rate limits); `dispatch` the [`Dispatcher`] of the outbox
+//! (claims, sends, retries); `pipeline` one config's poller and dispatcher;
+//! `snapshot` the [`Snapshot`] every status reader reads; `metrics` what is counted,
+//! which `observe` serves on `/metrics` beside `/healthz` and the status page;
 //! `service` reloads and the service manager. This file holds `once`, `run` and
 //! `serve`, which start the tasks.
 
@@ -25,6 +26,7 @@ pub mod observe;
 mod outcome;
 mod page;
 mod pipeline;
+mod plan;
 mod poll;
 mod rate;
 mod schedule;

@@ -8,6 +8,7 @@
 //! `NOT …` rules) can make true, so its cost follows the text, not the rule count.
 
 mod compile;
+mod expr;
 mod normalize;
 pub mod query;
 mod scan;
@@ -169,7 +170,7 @@ pub struct RuleMatch<'r> {
 /// Every rule compiled into one matcher; cheap to share and to query.
 #[derive(Clone)]
 pub struct RuleSet {
-    rules: Vec<compile::Rule>,
+    rules: Vec<expr::Rule>,
     matcher: scan::Matcher,
     /// For each term, the rules that mention it.
     rules_of_term: Vec<Vec<usize>>,

@@ -1,0 +1,138 @@
+//! A compiled rule: which feeds it watches, its topic, and its expression over the
+//! terms an item's scan found, evaluated without looking at the text again.
+
+use std::collections::BTreeSet;
+
+use super::FieldSet;
+use super::scan::{ScanHit, TermId};
+use super::topic::Topic;
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub feeds: Option<BTreeSet<String>>,
+    pub expr: Expr,
+    pub topic: Option<Topic>,
+}
+
+/// A rule's condition over the terms found in an item.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// The term was found in one of the fields.
+    Term {
+        term: TermId,
+        fields: FieldSet,
+    },
+    /// A term of `left` and a term of `right` in the same field, at most `distance`
+    /// words apart.
+    Near {
+        left: Vec<TermId>,
+        right: Vec<TermId>,
+        fields: FieldSet,
+        distance: u32,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+}
+
+impl Expr {
+    /// Whether the expression holds over `hits` (sorted by term). The indices of the
+    /// hits that made it hold are added to `used`, so alerts can mark each one.
+    pub fn eval(&self, hits: &[ScanHit], used: &mut Vec<usize>) -> bool {
+        match self {
+            Expr::Term { term, fields } => {
+                let before = used.len();
+                let range = hits_of(hits, *term);
+                used.extend(range.filter(|&h| fields.contains(hits[h].field)));
+                used.len() > before
+            }
+            Expr::Near {
+                left,
+                right,
+                fields,
+                distance,
+            } => {
+                let before = used.len();
+                let side = |terms: &[TermId]| -> Vec<usize> {
+                    terms
+                        .iter()
+                        .flat_map(|&t| hits_of(hits, t))
+                        .filter(|&h| fields.contains(hits[h].field))
+                        .collect()
+                };
+                let (lefts, rights) = (side(left), side(right));
+                for &a in &lefts {
+                    for &b in &rights {
+                        let (x, y) = (hits[a], hits[b]);
+                        let gap = if x.words.0 <= y.words.0 {
+                            y.words.0.saturating_sub(x.words.1)
+                        } else {
+                            x.words.0.saturating_sub(y.words.1)
+                        };
+                        if x.field == y.field && gap <= *distance {
+                            used.extend([a, b]);
+                        }
+                    }
+                }
+                used.len() > before
+            }
+            Expr::And(all) => {
+                let before = used.len();
+                let holds = all.iter().all(|e| e.eval(hits, used));
+                if !holds {
+                    used.truncate(before);
+                }
+                holds
+            }
+            Expr::Or(any) => {
+                // No short cut: every matching branch adds its hits for the alert.
+                let mut found = false;
+                for e in any {
+                    found |= e.eval(hits, used);
+                }
+                found
+            }
+            // What a negation looked at is not a reason the rule fired.
+            Expr::Not(inner) => !inner.eval(hits, &mut Vec::new()),
+        }
+    }
+
+    /// Every term the expression mentions.
+    pub(super) fn terms(&self, out: &mut Vec<TermId>) {
+        match self {
+            Expr::Term { term, .. } => out.push(*term),
+            Expr::Near { left, right, .. } => out.extend(left.iter().chain(right)),
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.terms(out)),
+            Expr::Not(inner) => inner.terms(out),
+        }
+    }
+
+    /// The fields the expression looks at.
+    pub(super) fn fields(&self) -> FieldSet {
+        match self {
+            Expr::Term { fields, .. } | Expr::Near { fields, .. } => *fields,
+            Expr::And(all) | Expr::Or(all) => all
+                .iter()
+                .fold(FieldSet::from_fields([]), |acc, e| acc.union(e.fields())),
+            Expr::Not(inner) => inner.fields(),
+        }
+    }
+
+    /// The terms on either side of a NEAR, whose hits need word positions.
+    pub(super) fn near_terms(&self, out: &mut Vec<TermId>) {
+        match self {
+            Expr::Near { left, right, .. } => out.extend(left.iter().chain(right)),
+            Expr::Term { .. } => {}
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.near_terms(out)),
+            Expr::Not(inner) => inner.near_terms(out),
+        }
+    }
+}
+
+/// The hits of `term`, as indices into `hits` (sorted by term).
+fn hits_of(hits: &[ScanHit], term: TermId) -> std::ops::Range<usize> {
+    let start = hits.partition_point(|h| h.term < term);
+    let end = start + hits[start..].partition_point(|h| h.term == term);
+    start..end
+}
