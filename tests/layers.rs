@@ -185,6 +185,15 @@ fn the_daemons_files_import_each_other_without_a_cycle() {
         to.dedup();
         edges.push((from, to));
     }
+    if let Some(cycle) = find_cycle(&edges) {
+        wrong.push(format!("cycle: {cycle}"));
+    }
+    assert!(edges.len() > 10, "only {} daemon files read", edges.len());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A cycle in `edges` (each file and the files it names), as `a → b → a`.
+fn find_cycle(edges: &[(String, Vec<String>)]) -> Option<String> {
     // Depth-first search for a file reached again while it is being read.
     fn visit(
         at: &str,
@@ -213,12 +222,145 @@ fn the_daemons_files_import_each_other_without_a_cycle() {
         None
     }
     let mut done = Vec::new();
-    for (from, _) in &edges {
-        if let Some(cycle) = visit(from, &edges, &mut Vec::new(), &mut done) {
-            wrong.push(format!("cycle: {cycle}"));
-            break;
+    edges
+        .iter()
+        .find_map(|(from, _)| visit(from, edges, &mut Vec::new(), &mut done))
+}
+
+/// The module a file under `src` holds, as its path: `notify/kinds` for
+/// `notify/kinds/mod.rs`, `notify/kinds/email` for `notify/kinds/email.rs`.
+fn module_of(relative: &Path) -> String {
+    let text = relative
+        .with_extension("")
+        .to_string_lossy()
+        .replace('\\', "/");
+    text.strip_suffix("/mod").unwrap_or(&text).to_owned()
+}
+
+/// The paths `code` (in `module`) names through `crate::` and `super::`, from the
+/// crate's root: `super::c::{d, e::f}` in `a/b` gives `a/c/d` and `a/c/e/f`.
+fn named_paths(code: &str, module: &str) -> Vec<String> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    let bytes = code.as_bytes();
+    for (at, _) in code.match_indices("::") {
+        // Only where a path starts: `crate` or `super` just before, nothing before it.
+        let head_start = code[..at].rfind(|c: char| !ident(c)).map_or(0, |i| i + 1);
+        let head = &code[head_start..at];
+        let starts = head_start == 0 || !matches!(bytes[head_start - 1], b':');
+        if !starts || !matches!(head, "crate" | "super") {
+            continue;
+        }
+        let mut base: Vec<&str> = match head {
+            "crate" => Vec::new(),
+            _ => {
+                let mut parts: Vec<&str> = module.split('/').collect();
+                parts.pop();
+                parts
+            }
+        };
+        let mut rest = &code[at + 2..];
+        while let Some(more) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = more;
+        }
+        let mut segment = |path: &str, base: &[&str]| {
+            let named: Vec<&str> = path
+                .split("::")
+                .map(|s| s.trim())
+                .take_while(|s| !s.is_empty() && s.chars().all(ident))
+                .collect();
+            found.push([base, &named].concat().join("/"));
+        };
+        let plain: String = rest.chars().take_while(|&c| ident(c) || c == ':').collect();
+        let prefix = plain.trim_end_matches(':');
+        let after = &rest[plain.len()..];
+        if let Some(group) = after
+            .strip_prefix('{')
+            .filter(|_| plain.ends_with("::") || plain.is_empty())
+        {
+            let end = group.find('}').unwrap_or(group.len());
+            let mut inner = base.clone();
+            inner.extend(prefix.split("::").filter(|s| !s.is_empty()));
+            for part in group[..end].split(',') {
+                segment(part, &inner);
+            }
+        } else {
+            segment(prefix, &base);
         }
     }
-    assert!(edges.len() > 10, "only {} daemon files read", edges.len());
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    found
+}
+
+/// No file in `src` names one that names it back, through any chain of files. A
+/// module's own `mod.rs` declaring and re-exporting its children is not an import;
+/// a child using its parent's items is.
+#[test]
+fn no_file_imports_one_that_imports_it_back() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let modules: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|path| {
+            let relative = path.strip_prefix(&src).expect("under src");
+            (module_of(relative), path.clone())
+        })
+        .filter(|(m, _)| !matches!(m.as_str(), "lib" | "main"))
+        .filter(|(m, _)| !m.ends_with("tests") && !m.contains("/tests/"))
+        .collect();
+    let known = |m: &str| modules.iter().any(|(k, _)| k == m);
+    // The deepest module a path reaches: `notify/kinds/Key` is in `notify/kinds`.
+    let file_of = |path: &str| {
+        let mut at = String::new();
+        for part in path.split('/') {
+            let next = if at.is_empty() {
+                part.to_owned()
+            } else {
+                format!("{at}/{part}")
+            };
+            if !known(&next) {
+                break;
+            }
+            at = next;
+        }
+        (!at.is_empty()).then_some(at)
+    };
+    let mut edges: Vec<(String, Vec<String>)> = Vec::new();
+    for (module, path) in &modules {
+        let text = std::fs::read_to_string(path).expect("readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut to: Vec<String> = named_paths(code, module)
+            .iter()
+            .filter_map(|p| file_of(p))
+            .filter(|target| target != module && !target.starts_with(&format!("{module}/")))
+            .collect();
+        to.sort();
+        to.dedup();
+        edges.push((module.clone(), to));
+    }
+    assert!(edges.len() > 100, "only {} files read", edges.len());
+    assert!(
+        edges.iter().map(|(_, to)| to.len()).sum::<usize>() > 200,
+        "too few imports found: is the scan broken?"
+    );
+    if let Some(cycle) = find_cycle(&edges) {
+        panic!("files that import each other: {cycle}");
+    }
+}
+
+#[test]
+fn the_cycle_scan_resolves_super_and_groups() {
+    assert_eq!(
+        named_paths(
+            "use super::{Key, kinds::Kind};\nuse crate::model::Item;\nlet x = super::super::super::http::get();",
+            "notify/kinds/email"
+        ),
+        [
+            "notify/kinds/Key",
+            "notify/kinds/kinds/Kind",
+            "model/Item",
+            "http/get"
+        ]
+    );
 }

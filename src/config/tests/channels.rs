@@ -1,6 +1,9 @@
 //! The `[channels.*]` tables: each kind's keys, pacing and templates.
 
 use super::*;
+use crate::model::{Alert, FeedId, ItemKey, Notice};
+use crate::notify::Notifier;
+use crate::render::MessageKind;
 
 #[test]
 fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
@@ -214,4 +217,61 @@ fn service_channels_take_tokens_from_outside_and_rules_a_priority() {
     .replace("\"high\"", "\"urgent\"");
     let err = load(&urgent, &[]).expect_err("not a priority").to_string();
     assert!(err.contains("priority"), "{err}");
+}
+
+fn alert(title: &str) -> Alert {
+    Alert::from(Notice {
+        feed: FeedId("wire".into()),
+        key: ItemKey(title.into()),
+        title: title.into(),
+        link: None,
+        rules: vec!["talks".into()],
+        text: String::new(),
+        at: chrono::Utc::now(),
+    })
+}
+
+/// The kind that exists in tests only (`notify/kinds/lines.rs`): one file and a
+/// line in the table, and the config checks it, paces it, describes it and sends
+/// through it.
+#[tokio::test]
+async fn a_kind_in_one_file_is_checked_paced_described_and_sends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("newshound.toml");
+    let text = "[channels.log]\ntype = \"lines\"\npath = \"alerts.txt\"\nmax_per_minute = 5\n";
+    let config = Config::from_toml(&file, text, &HashMap::new()).expect("a valid config");
+    let channel = &config.channels["log"];
+    let written = dir.path().join("alerts.txt");
+    assert_eq!(channel.kind(), "lines");
+    assert_eq!(channel.max_per_minute, Some(5));
+    assert_eq!(
+        channel.transport.describe(),
+        format!("lines into {}", written.display())
+    );
+
+    let typo = Config::from_toml(&file, &text.replace("path", "paht"), &HashMap::new())
+        .expect_err("an unknown key");
+    assert!(
+        typo.to_string()
+            .contains("channels.log: unknown field `paht`, expected `path`"),
+        "{typo}"
+    );
+
+    let notifier = Notifier::new(None).expect("a notifier");
+    let alerts = [alert("Talks in Geneva"), alert("Talks end")];
+    let receipt = notifier
+        .deliver(
+            "log",
+            &channel.transport,
+            &channel.templates,
+            &alerts,
+            &MessageKind::Alert,
+        )
+        .await
+        .expect("delivered");
+    assert_eq!(receipt, "2 lines");
+    assert_eq!(
+        std::fs::read_to_string(&written).expect("written"),
+        "log: Talks in Geneva\nlog: Talks end\n"
+    );
 }
