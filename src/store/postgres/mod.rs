@@ -9,6 +9,7 @@
 //! not race. All its SQL is in `{feeds,items,outbox,notes}.rs`, one function per
 //! operation of the store, each taking the [`Engine`].
 
+mod engine;
 pub mod feeds;
 pub mod items;
 pub mod load;

@@ -13,6 +13,7 @@
 //! while the writer writes).
 
 pub mod dump;
+mod engine;
 pub mod feeds;
 pub mod items;
 pub mod notes;
@@ -229,11 +230,6 @@ impl Engine {
         })
         .await
         .map_err(|_| StoreError::WriterGone)?
-    }
-
-    pub fn delay_commits(&self, by: Duration) {
-        let micros = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
-        self.commit_delay.store(micros, Ordering::Relaxed);
     }
 }
 
