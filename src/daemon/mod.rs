@@ -3,9 +3,9 @@
 //!
 //! Where each concern lives, leaves first (a test checks that no file imports one
 //! that imports it back): `clock` the time; `health` liveness; `schedule` when a feed
-//! is polled next and the one backoff; `rate` each channel's last minute of messages;
-//! `outcome` what a poll did; `matching` which alerts an item causes; `shared` the
-//! context of one config (config, store, health, clock) and what outlives a reload;
+//! is polled next and the one backoff; `outcome` what a poll did; `matching` which
+//! alerts an item causes; `shared` the context of one config (config, store, health,
+//! clock) and what outlives a reload;
 //! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
 //! `poll` the [`Poller`]; `dispatch` the [`Dispatcher`] of the outbox (digests, rate
 //! limits, retries); `pipeline` one config's poller and dispatcher; `snapshot` the
@@ -24,7 +24,6 @@ mod outcome;
 mod page;
 mod pipeline;
 mod poll;
-mod rate;
 mod schedule;
 mod service;
 mod shared;

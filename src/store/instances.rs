@@ -1,17 +1,27 @@
 //! What instances sharing a database coordinate through: who polls a source now and
-//! when it is next due, and who is alive. The embedded store has a single instance
-//! (its state directory is locked), for which all of this is a no-op.
+//! when it is next due, who is alive, how many messages a channel sent, and how long
+//! a claim on the outbox lasts. The embedded store has a single instance (its state
+//! directory is locked), for which most of this is a no-op.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Instance, PollClaim, Store, StoreError};
+use super::{ClaimPolicy, Instance, PollClaim, Store, StoreError};
 
 impl Store {
     /// Whether other instances may share this state (a PostgreSQL database).
     pub fn is_shared(&self) -> bool {
         self.engine.is_shared()
+    }
+
+    /// How many outbox rows a dispatch pass claims at a time, and for how long.
+    pub fn claim_policy(&self) -> ClaimPolicy {
+        if self.is_shared() {
+            ClaimPolicy::SHARED
+        } else {
+            ClaimPolicy::ALONE
+        }
     }
 
     /// Claims the poll of `source` for this instance until `now + lease`, when no
@@ -50,7 +60,7 @@ impl Store {
     /// Takes up to `wanted` of the messages `channel` may still send in the minute up
     /// to `now`, all instances sharing the database together (at most `limit`): how
     /// many it got, and when the next slot frees up. The embedded store's single
-    /// instance keeps its window in memory instead.
+    /// instance keeps its window in memory, for as long as the store is open.
     pub async fn reserve_sends(
         &self,
         channel: &str,

@@ -15,6 +15,7 @@
 mod engine;
 mod error;
 mod postgres;
+mod rate;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -31,8 +32,8 @@ pub use error::{StateLock, StoreError};
 pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
 pub use types::{
-    Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
-    PollRecord, RecentAlert, Replayable, Retrying,
+    ClaimPolicy, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
+    OutboxState, PollClaim, PollRecord, RecentAlert, Replayable, Retrying,
 };
 use types::{Mark, Queue};
 

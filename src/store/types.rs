@@ -263,6 +263,32 @@ pub fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
     serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
 }
 
+/// How a dispatch pass claims outbox rows: at most `batch` at a time, each for `lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    pub batch: usize,
+    /// How long a claimed row is the claimer's.
+    pub lease: Duration,
+}
+
+impl ClaimPolicy {
+    /// One instance delivers the outbox. The lease is longer than any single delivery
+    /// can take (SMTP and webhook timeouts are well below it), so only a dead or hung
+    /// dispatcher loses a row.
+    pub const ALONE: ClaimPolicy = ClaimPolicy {
+        batch: 100,
+        lease: Duration::from_secs(10 * 60),
+    };
+    /// Several instances share the outbox: a row claimed by an instance that died goes
+    /// to another within the lease, which is still longer than a delivery's timeouts
+    /// (30 s by default), so a live instance's rows do not expire while it sends them.
+    /// Few rows at a time, so that a claimed row never waits long for its turn.
+    pub const SHARED: ClaimPolicy = ClaimPolicy {
+        batch: 16,
+        lease: Duration::from_secs(60),
+    };
+}
+
 /// Whether this instance may poll a source now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollClaim {

@@ -169,14 +169,12 @@ impl engine::Engine for Engine {
 
     fn reserve_sends(
         &self,
-        _channel: String,
-        _limit: u32,
-        _wanted: usize,
-        _now: DateTime<Utc>,
+        channel: String,
+        limit: u32,
+        wanted: usize,
+        now: DateTime<Utc>,
     ) -> Answer<'_, (usize, DateTime<Utc>)> {
-        known(Err(StoreError::Unsupported(
-            "the embedded store keeps a channel's rate window in the daemon's memory",
-        )))
+        known(Ok(self.rate.reserve(&channel, limit, wanted, now)))
     }
 
     fn dump(&self) -> Answer<'_, Dump> {

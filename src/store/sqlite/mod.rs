@@ -30,6 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::rate::RateWindow;
 pub use super::types::from_unix;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
@@ -129,6 +130,8 @@ pub struct Engine {
     /// A test hook: the writer sleeps this many microseconds before each commit, after
     /// the batch's writes ran.
     commit_delay: Arc<AtomicU64>,
+    /// Each channel's messages of the last minute: with one instance, memory will do.
+    rate: RateWindow,
 }
 
 impl Engine {
@@ -159,6 +162,7 @@ impl Engine {
             }),
             reading: tokio::sync::Semaphore::new(READERS),
             commit_delay,
+            rate: RateWindow::default(),
         })
     }
 
@@ -191,6 +195,7 @@ impl Engine {
             }),
             reading: tokio::sync::Semaphore::new(READERS),
             commit_delay: Arc::new(AtomicU64::new(0)),
+            rate: RateWindow::default(),
         })
     }
 
