@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod postgres;
 mod rate;
+mod sql;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;

@@ -198,6 +198,20 @@ pub struct OutboxCounts {
     pub held: u64,
 }
 
+impl OutboxCounts {
+    /// Counts `n` rows in `state`, as the outbox spells it.
+    pub(super) fn count(&mut self, state: &str, n: u64) {
+        match state {
+            "pending" => self.pending = n,
+            "sending" => self.sending = n,
+            "sent" => self.sent = n,
+            "held" => self.held = n,
+            "merged" => self.merged = n,
+            _ => self.dead = n,
+        }
+    }
+}
+
 /// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
 /// that its items are still recorded as seen, their alerts not kept.
 pub const MAX_HELD_PER_FEED: usize = 1000;
@@ -256,6 +270,23 @@ pub enum Mark {
     Requeue {
         now: DateTime<Utc>,
     },
+}
+
+impl Mark {
+    /// What the move writes: a time (`$2` in [`sql::outbox::mark`](super::sql::outbox::mark))
+    /// and, for a failure, the error (`$3`).
+    pub fn values(&self) -> (i64, Option<&str>) {
+        match self {
+            Mark::Sent { at } => (at.timestamp(), None),
+            Mark::Retry {
+                next_attempt,
+                error,
+            } => (next_attempt.timestamp(), Some(error)),
+            Mark::Defer { until } => (until.timestamp(), None),
+            Mark::Dead { at, error } => (at.timestamp(), Some(error)),
+            Mark::Requeue { now } => (now.timestamp(), None),
+        }
+    }
 }
 
 /// The alert stored as JSON in outbox row `id`.

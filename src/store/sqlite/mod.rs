@@ -238,6 +238,12 @@ impl Engine {
     }
 }
 
+/// Shared SQL ([`sql`](super::sql), `$1` placeholders) as SQLite spells it (`?1`). No
+/// shared statement holds a `$` but in a placeholder.
+pub fn dialect(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
 /// Idle reader connections, opened as needed and kept for the next read.
 #[derive(Debug)]
 struct Readers {
