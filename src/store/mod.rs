@@ -1,16 +1,19 @@
 //! newshound's state: feed state, seen items and the outbox, behind one async
 //! interface ([`Store`]) made of the operations the daemon needs. No SQL and no
-//! engine type crosses it; all SQL lives in this module's engines.
+//! engine type crosses it; all SQL lives in this module.
 //!
 //! The embedded engine (`sqlite`) is the default; `postgres` serves several instances
 //! sharing one database (`[store] url`). Whatever the engine, an operation
 //! that returned is durable: an item is recorded as seen in the same transaction as the
 //! alerts it causes, and neither can exist without the other after a crash.
 //!
-//! This file holds [`Store`], the boundary; `types` what crosses it; `error` its errors
-//! and the state directory's lock; `instances` what instances sharing a database
-//! coordinate through (polls by turns, heartbeats); `sqlite` the embedded engine, with all its SQL in
-//! `sqlite/{feeds,items,outbox,notes}.rs` and its migrations beside them.
+//! This file holds [`Store`], the boundary, which holds its engine behind the one
+//! contract in `engine` and never asks which it has; `types` what crosses it; `error`
+//! its errors and the state directory's lock; `instances` what instances sharing a
+//! database coordinate through (polls by turns, heartbeats, rate windows, how long a
+//! claim lasts); `rate` the single instance's rate window in memory; `sql` the SQL both
+//! engines run as written; `sqlite` and `postgres` the engines, each with the rest of
+//! its SQL in `{feeds,items,outbox,notes}.rs` and its migrations beside them.
 
 mod engine;
 mod error;

@@ -6,8 +6,9 @@
 //! same item twice.
 //!
 //! The schema is migrated under an advisory lock, so instances starting together do
-//! not race. All its SQL is in `{feeds,items,outbox,notes}.rs`, one function per
-//! operation of the store, each taking the [`Engine`].
+//! not race. Its SQL is in `{feeds,items,outbox,notes}.rs` (what SQLite reads too in
+//! the store's `sql`), one function per operation of the store, each taking the
+//! [`Engine`]; `engine` wires them to the store's contract.
 
 mod engine;
 pub mod feeds;

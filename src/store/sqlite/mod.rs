@@ -10,7 +10,9 @@
 //! fsyncs, not 1,000; what the dispatcher writes (claims, "sent") is committed at
 //! once, as is everything waiting with it.
 //! Reads run on blocking threads, each on a connection of its own (WAL lets them read
-//! while the writer writes).
+//! while the writer writes). `engine` says which operation runs where; the SQL is in
+//! `{feeds,items,outbox,notes,dump}.rs` and, where PostgreSQL reads it alike, in the
+//! store's `sql`.
 
 pub mod dump;
 mod engine;
