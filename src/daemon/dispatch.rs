@@ -14,31 +14,17 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::metrics;
 use super::plan::{Dead, Plan, Send, Wait, by_channel, digest_due, ids};
-use super::rate::RateWindow;
 use super::schedule::{DISPATCH_IDLE, doubling};
 use super::shared::Shared;
 use crate::model::{Alert, later};
 use crate::notify::Notifier;
-use crate::store::{OutboxRow, StoreError};
+use crate::store::{ClaimPolicy, OutboxRow, StoreError};
 
-/// How many rows are read from the outbox at a time.
-const BATCH: usize = 100;
 /// A digest holds at most this many alerts; more wait for the next pass.
 const MAX_DIGEST: usize = 10_000;
-/// ... when several instances share the outbox: few enough that a claimed row never
-/// waits long for its turn, well within [`SHARED_LEASE`].
-const SHARED_BATCH: usize = 16;
 /// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-
-/// How long a claimed row is ours. Longer than any single delivery can take (SMTP and
-/// webhook timeouts are well below it), so only a dead or hung dispatcher loses one.
-pub const LEASE: Duration = Duration::from_secs(10 * 60);
-/// ... when several instances share the outbox: a row claimed by an instance that died
-/// goes to another within this long. Longer than a delivery's timeouts (30 s by
-/// default), so a live instance's rows do not expire while it sends them.
-const SHARED_LEASE: Duration = Duration::from_secs(60);
 
 /// Messages on their way at the same time, all channels together; each channel has
 /// its own `max_in_flight` below this.
@@ -86,15 +72,12 @@ fn jittered(wait: Duration) -> Duration {
 pub struct Dispatcher {
     shared: Arc<Shared>,
     notifier: Notifier,
-    /// Messages each channel sent in the last minute (`max_per_minute`), kept across
-    /// reloads.
-    rate: Arc<RateWindow>,
     /// Per channel, bounds the messages on their way at once (`max_in_flight`).
     in_flight: HashMap<String, Semaphore>,
 }
 
 impl Dispatcher {
-    pub(super) fn new(shared: Arc<Shared>, rate: Arc<RateWindow>) -> anyhow::Result<Dispatcher> {
+    pub(super) fn new(shared: Arc<Shared>) -> anyhow::Result<Dispatcher> {
         let config = &shared.config;
         let notifier =
             Notifier::new(config.smtp.as_ref()).context("cannot set up the alert channels")?;
@@ -105,7 +88,6 @@ impl Dispatcher {
             .collect();
         Ok(Dispatcher {
             notifier,
-            rate,
             in_flight,
             shared,
         })
@@ -161,7 +143,7 @@ impl Dispatcher {
             .end_waits_at_lifetime(self.shared.config.daemon.delivery_lifetime)
             .await?;
         loop {
-            let (batch, lease) = self.batch_and_lease();
+            let ClaimPolicy { batch, lease } = self.shared.store.claim_policy();
             let rows = self.shared.store.claim_due(now, batch, lease).await?;
             if rows.is_empty() {
                 return Ok(report);
@@ -202,16 +184,18 @@ impl Dispatcher {
                 // message however the batches (or the instances sharing the outbox)
                 // fell. (Rows only just queued wait, and cost no second claim.)
                 if digest_due(digest, &rows, now) {
-                    let (_, lease) = self.batch_and_lease();
-                    let rest = self
-                        .shared
-                        .store
-                        .claim_due_in(&name, now, MAX_DIGEST, lease);
+                    let store = &self.shared.store;
+                    let lease = store.claim_policy().lease;
+                    let rest = store.claim_due_in(&name, now, MAX_DIGEST, lease);
                     rows.extend(rest.await?);
                 }
                 plan.digest(&name, digest, rows, now);
             } else if let Some(limit) = channel.max_per_minute {
-                let (budget, next_slot) = self.reserve(&name, limit, rows.len(), now).await?;
+                let (budget, next_slot) = self
+                    .shared
+                    .store
+                    .reserve_sends(&name, limit, rows.len(), now)
+                    .await?;
                 plan.limited(&name, limit, rows, budget, next_slot);
             } else {
                 plan.each(&name, rows);
@@ -234,32 +218,6 @@ impl Dispatcher {
             report.deferred += ids.len();
         }
         Ok(report)
-    }
-
-    /// How many rows to claim at a time, and for how long.
-    fn batch_and_lease(&self) -> (usize, Duration) {
-        match self.shared.store.is_shared() {
-            true => (SHARED_BATCH, SHARED_LEASE),
-            false => (BATCH, LEASE),
-        }
-    }
-
-    /// Takes up to `wanted` of the messages `channel` may still send this minute: in
-    /// this process, or in the database when instances share it (so that together
-    /// they keep to `max_per_minute`). How many it got, and when a slot frees up.
-    async fn reserve(
-        &self,
-        channel: &str,
-        limit: u32,
-        wanted: usize,
-        now: DateTime<Utc>,
-    ) -> Result<(usize, DateTime<Utc>), StoreError> {
-        let store = &self.shared.store;
-        if store.is_shared() {
-            store.reserve_sends(channel, limit, wanted, now).await
-        } else {
-            Ok(self.rate.reserve(channel, limit, wanted, now))
-        }
     }
 
     /// Sends one message (once its channel has room for one more in flight) and

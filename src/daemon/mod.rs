@@ -3,9 +3,9 @@
 //!
 //! Where each concern lives, leaves first (a test checks that no file imports one
 //! that imports it back): `clock` the time; `health` liveness; `schedule` when a feed
-//! is polled next and the one backoff; `rate` each channel's last minute of messages;
-//! `outcome` what a poll did; `matching` which alerts an item causes; `shared` the
-//! context of one config (config, store, health, clock) and what outlives a reload;
+//! is polled next and the one backoff; `outcome` what a poll did; `matching` which
+//! alerts an item causes; `shared` the context of one config (config, store, health,
+//! clock) and what outlives a reload;
 //! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
 //! `poll` the [`Poller`]; `plan` what a dispatch pass does with the rows it claimed
 //! (digests, quiet hours, rate limits); `dispatch` the [`Dispatcher`] of the outbox
@@ -28,7 +28,6 @@ mod page;
 mod pipeline;
 mod plan;
 mod poll;
-mod rate;
 mod schedule;
 mod service;
 mod shared;

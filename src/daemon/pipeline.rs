@@ -51,7 +51,7 @@ impl Pipeline {
     pub fn build(config: Config, lasting: &Lasting) -> anyhow::Result<Pipeline> {
         let shared = lasting.share(config);
         let poller = Poller::new(Arc::clone(&shared))?;
-        let dispatcher = Dispatcher::new(Arc::clone(&shared), Arc::clone(&lasting.rate))?;
+        let dispatcher = Dispatcher::new(Arc::clone(&shared))?;
         Ok(Pipeline {
             shared,
             poller: Arc::new(poller),

@@ -7,7 +7,6 @@ use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::health::Health;
-use super::rate::RateWindow;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -21,15 +20,14 @@ pub struct Shared {
     pub outbox_changed: Notify,
 }
 
-/// What a reload hands from one config's pipeline to the next: the open store,
-/// liveness, the clock, and the messages each channel sent in the last minute (so a
-/// reload does not reset `max_per_minute`).
+/// What a reload hands from one config's pipeline to the next: the open store (with
+/// the messages each channel sent in the last minute, so a reload does not reset
+/// `max_per_minute`), liveness and the clock.
 #[derive(Clone)]
 pub struct Lasting {
     pub store: Arc<Store>,
     pub health: Arc<Health>,
     pub clock: Clock,
-    pub(super) rate: Arc<RateWindow>,
 }
 
 impl Lasting {
@@ -38,7 +36,6 @@ impl Lasting {
             store,
             health: Arc::new(Health::new(clock.clone())),
             clock,
-            rate: Arc::default(),
         }
     }
 

@@ -1,19 +1,25 @@
 //! newshound's state: feed state, seen items and the outbox, behind one async
 //! interface ([`Store`]) made of the operations the daemon needs. No SQL and no
-//! engine type crosses it; all SQL lives in this module's engines.
+//! engine type crosses it; all SQL lives in this module.
 //!
 //! The embedded engine (`sqlite`) is the default; `postgres` serves several instances
 //! sharing one database (`[store] url`). Whatever the engine, an operation
 //! that returned is durable: an item is recorded as seen in the same transaction as the
 //! alerts it causes, and neither can exist without the other after a crash.
 //!
-//! This file holds [`Store`], the boundary; `types` what crosses it; `error` its errors
-//! and the state directory's lock; `instances` what instances sharing a database
-//! coordinate through (polls by turns, heartbeats); `sqlite` the embedded engine, with all its SQL in
-//! `sqlite/{feeds,items,outbox,notes}.rs` and its migrations beside them.
+//! This file holds [`Store`], the boundary, which holds its engine behind the one
+//! contract in `engine` and never asks which it has; `types` what crosses it; `error`
+//! its errors and the state directory's lock; `instances` what instances sharing a
+//! database coordinate through (polls by turns, heartbeats, rate windows, how long a
+//! claim lasts); `rate` the single instance's rate window in memory; `sql` the SQL both
+//! engines run as written; `sqlite` and `postgres` the engines, each with the rest of
+//! its SQL in `{feeds,items,outbox,notes}.rs` and its migrations beside them.
 
+mod engine;
 mod error;
 mod postgres;
+mod rate;
+mod sql;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -25,13 +31,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::{Alert, FeedId, Item, ItemKey};
+use engine::Engine;
 pub use error::{StateLock, StoreError};
 pub use postgres::redact as redacted_url;
-use sqlite::{Commit, Engine, feeds, items, notes, outbox};
 pub use types::MAX_HELD_PER_FEED;
 pub use types::{
-    Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
-    PollRecord, RecentAlert, Replayable, Retrying,
+    ClaimPolicy, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
+    OutboxState, PollClaim, PollRecord, RecentAlert, Replayable, Retrying,
 };
 use types::{Mark, Queue};
 
@@ -48,28 +54,9 @@ pub const LOCK_FILE: &str = "newshound.lock";
 /// durable.
 #[derive(Debug)]
 pub struct Store {
-    engine: Backend,
+    engine: Box<dyn Engine>,
 }
 
-/// The engine that holds the state.
-#[derive(Debug)]
-enum Backend {
-    Sqlite(Engine),
-    Postgres(postgres::Engine),
-}
-
-/// Runs an operation on the store's engine: `sqlite` with the SQLite engine, `pg` with
-/// the PostgreSQL one.
-macro_rules! on_engine {
-    ($store:expr, $sqlite:ident => $on_sqlite:expr, $pg:ident => $on_pg:expr $(,)?) => {
-        match &$store.engine {
-            Backend::Sqlite($sqlite) => $on_sqlite,
-            Backend::Postgres($pg) => $on_pg,
-        }
-    };
-}
-
-// After the macro, which it uses.
 mod instances;
 
 impl Store {
@@ -83,7 +70,7 @@ impl Store {
                 cause,
             })?;
             Ok(Store {
-                engine: Backend::Sqlite(Engine::open(&dir.join(DB_FILE))?),
+                engine: Box::new(sqlite::Engine::open(&dir.join(DB_FILE))?),
             })
         })
         .await
@@ -110,7 +97,7 @@ impl Store {
                 return Ok(None);
             }
             Ok(Some(Store {
-                engine: Backend::Sqlite(Engine::open_read_only(&path)?),
+                engine: Box::new(sqlite::Engine::open_read_only(&path)?),
             }))
         })
         .await
@@ -128,68 +115,40 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let engine = postgres::Engine::connect(url, password, instance).await?;
         Ok(Store {
-            engine: Backend::Postgres(engine),
+            engine: Box::new(engine),
         })
     }
 
     /// Every row of the embedded state, to move it to a database (`migrate-state`).
     pub async fn dump(&self) -> Result<Dump, StoreError> {
-        on_engine!(self,
-            e => e.read(sqlite::dump::dump).await,
-            _pg => Err(StoreError::Unsupported(
-                "a state is moved from the embedded SQLite file into PostgreSQL, not out of it",
-            )),
-        )
+        self.engine.dump().await
     }
 
     /// Fills an empty database with a state moved from the embedded engine, in one
     /// transaction.
     pub async fn load(&self, dump: &Dump) -> Result<(), StoreError> {
-        on_engine!(self,
-            _e => Err(StoreError::Unsupported(
-                "a state is moved into a PostgreSQL database, not into a SQLite file",
-            )),
-            pg => postgres::load::load(pg, dump).await,
-        )
+        self.engine.load(dump).await
     }
 
     /// A test hook: every commit waits this long first, as on a slow disk (the
     /// embedded engine only).
     #[doc(hidden)]
     pub fn delay_commits(&self, by: Duration) {
-        if let Backend::Sqlite(engine) = &self.engine {
-            engine.delay_commits(by);
-        }
+        self.engine.delay_commits(by);
     }
 
     pub async fn feed_state(&self, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.read(move |c| feeds::feed_state(c, &feed)).await,
-            pg => postgres::feeds::feed_state(pg, &feed).await,
-        )
+        self.engine.feed_state(feed.clone()).await
     }
 
     /// The state of each of `feeds` (the default for one never polled), in order.
     pub async fn feed_states_of(&self, feeds: &[FeedId]) -> Result<Vec<FeedState>, StoreError> {
-        let ids = feeds.to_vec();
-        on_engine!(self,
-            e => e.read(move |c| {
-                    ids.iter()
-                        .map(|id| Ok(feeds::feed_state(c, id)?.unwrap_or_default()))
-                        .collect()
-                })
-                .await,
-            pg => postgres::feeds::feed_states_of(pg, &ids).await,
-        )
+        self.engine.feed_states_of(feeds.to_vec()).await
     }
 
     /// Every feed the store knows: its state and how many items it has recorded.
     pub async fn feed_states(&self) -> Result<Vec<(FeedId, FeedState, u64)>, StoreError> {
-        on_engine!(self,
-            e => e.read(feeds::feed_states).await,
-            pg => postgres::feeds::feed_states(pg).await,
-        )
+        self.engine.feed_states().await
     }
 
     /// When polls of `feed` brought new items, newest first, at most `limit` times.
@@ -198,11 +157,7 @@ impl Store {
         feed: &FeedId,
         limit: usize,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.read(move |c| feeds::new_item_times(c, &feed, limit)).await,
-            pg => postgres::feeds::new_item_times(pg, &feed, limit).await,
-        )
+        self.engine.new_item_times(feed.clone(), limit).await
     }
 
     /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -211,20 +166,13 @@ impl Store {
         feed: &FeedId,
         keys: Vec<ItemKey>,
     ) -> Result<Vec<ItemKey>, StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.read(move |c| items::unseen(c, &feed, keys)).await,
-            pg => postgres::items::unseen(pg, &feed, keys).await,
-        )
+        self.engine.unseen(feed.clone(), keys).await
     }
 
     /// Records a successful poll: new items as seen, their alerts queued, and the feed's
     /// validators, all in one transaction. Returns the ids of the queued rows.
     pub async fn record_poll(&self, poll: PollRecord) -> Result<Vec<i64>, StoreError> {
-        on_engine!(self,
-            e => e.write(Commit::Grouped, move |c| items::record_poll(c, &poll)).await,
-            pg => postgres::items::record_poll(pg, &poll).await,
-        )
+        self.engine.record_poll(poll).await
     }
 
     /// Records a poll that found nothing new (304) as a success.
@@ -233,11 +181,7 @@ impl Store {
         feed: &FeedId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.write(Commit::Grouped, move |c| feeds::record_unchanged(c, &feed, at)).await,
-            pg => postgres::feeds::record_unchanged(pg, &feed, at).await,
-        )
+        self.engine.record_unchanged(feed.clone(), at).await
     }
 
     /// Records a failed poll; returns how many polls in a row have now failed.
@@ -247,11 +191,7 @@ impl Store {
         failure: Failure,
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.write(Commit::Grouped, move |c| feeds::record_failure(c, &feed, &failure, at)).await,
-            pg => postgres::feeds::record_failure(pg, &feed, &failure, at).await,
-        )
+        self.engine.record_failure(feed.clone(), failure, at).await
     }
 
     /// Declares a feed broken (`broken`) or recovered, and queues the alerts that say
@@ -263,11 +203,9 @@ impl Store {
         alerts: Vec<(String, Alert)>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let feed = feed.clone();
-        on_engine!(self,
-            e => e.write(Commit::Grouped, move |c| feeds::set_health(c, &feed, broken, &alerts, at)).await,
-            pg => postgres::feeds::set_health(pg, &feed, broken, &alerts, at).await,
-        )
+        self.engine
+            .set_health(feed.clone(), broken, alerts, at)
+            .await
     }
 
     /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
@@ -278,10 +216,7 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::claim_due(c, None, now, limit, lease)).await,
-            pg => postgres::outbox::claim_due(pg, None, now, limit, lease).await,
-        )
+        self.engine.claim_due(None, now, limit, lease).await
     }
 
     /// [`Store::claim_due`] for one channel: the rest of a digest that is due.
@@ -292,32 +227,19 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let channel = channel.to_owned();
-        on_engine!(self,
-            e => e
-                .write(Commit::Now, move |c| {
-                    outbox::claim_due(c, Some(&channel), now, limit, lease)
-                })
-                .await,
-            pg => postgres::outbox::claim_due(pg, Some(&channel), now, limit, lease).await,
-        )
+        let channel = Some(channel.to_owned());
+        self.engine.claim_due(channel, now, limit, lease).await
     }
 
     /// Returns claims whose lease ran out to `pending`; says how many.
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::release_expired(c, now)).await,
-            pg => postgres::outbox::release_expired(pg, now).await,
-        )
+        self.engine.release_expired(now).await
     }
 
     /// Failed alerts waiting for a retry beyond their lifetime (counted from when they
     /// were queued) are due when it ends instead; says how many.
     pub async fn end_waits_at_lifetime(&self, lifetime: Duration) -> Result<usize, StoreError> {
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::end_waits_at(c, lifetime)).await,
-            pg => postgres::outbox::end_waits_at(pg, lifetime).await,
-        )
+        self.engine.end_waits_at(lifetime).await
     }
 
     /// Returns every claim to `pending`. Only for start-up, while holding the
@@ -325,23 +247,17 @@ impl Store {
     /// shared by several instances another one may be, so there claims are left to
     /// expire with their lease.
     pub async fn release_claims(&self, _lock: &StateLock) -> Result<usize, StoreError> {
-        on_engine!(self,
-            e => e.write(Commit::Now, outbox::release_claims).await,
-            _pg => Ok(0),
-        )
+        self.engine.release_claims().await
     }
 
     /// When the earliest pending alert is due, if any is pending.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        on_engine!(self,
-            e => e.read(outbox::next_due).await,
-            pg => postgres::outbox::next_due(pg).await,
-        )
+        self.engine.next_due().await
     }
 
     /// Claimed rows that the receiver accepted.
     pub async fn mark_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, Mark::Sent { at }).await
+        self.engine.mark(ids.to_vec(), Mark::Sent { at }).await
     }
 
     /// Claimed rows that failed and get another try at `next_attempt`.
@@ -352,20 +268,17 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
-        self.mark(
-            ids,
-            Mark::Retry {
-                next_attempt,
-                error,
-            },
-        )
-        .await
+        let mark = Mark::Retry {
+            next_attempt,
+            error,
+        };
+        self.engine.mark(ids.to_vec(), mark).await
     }
 
     /// Claimed rows that wait, untried, until `until`: the end of their digest period,
     /// or a free slot in their channel's per-minute limit.
     pub async fn defer(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, Mark::Defer { until }).await
+        self.engine.mark(ids.to_vec(), Mark::Defer { until }).await
     }
 
     /// Gives up on claimed rows: they stay in the outbox as dead letters with the error.
@@ -376,28 +289,19 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
-        self.mark(ids, Mark::Dead { at, error }).await
+        self.engine
+            .mark(ids.to_vec(), Mark::Dead { at, error })
+            .await
     }
 
     /// Puts finished or held rows back in the queue as new: pending, no attempts, due
     /// at `now`.
     pub async fn requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.mark(ids, Mark::Requeue { now }).await
-    }
-
-    async fn mark(&self, ids: &[i64], mark: Mark) -> Result<(), StoreError> {
-        let ids = ids.to_vec();
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::mark(c, &ids, &mark)).await,
-            pg => postgres::outbox::mark(pg, &ids, &mark).await,
-        )
+        self.engine.mark(ids.to_vec(), Mark::Requeue { now }).await
     }
 
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        on_engine!(self,
-            e => e.read(outbox::counts).await,
-            pg => postgres::outbox::counts(pg).await,
-        )
+        self.engine.outbox_counts().await
     }
 
     /// Rows in `state` created at or after `since`, oldest first.
@@ -406,10 +310,7 @@ impl Store {
         state: OutboxState,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Replayable>, StoreError> {
-        on_engine!(self,
-            e => e.read(move |c| outbox::replayable(c, state, since)).await,
-            pg => postgres::outbox::replayable(pg, state, since).await,
-        )
+        self.engine.replayable(state, since).await
     }
 
     /// Items first seen at or after `since` (and within [`RECENT`]), oldest first.
@@ -417,10 +318,7 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(FeedId, Item)>, StoreError> {
-        on_engine!(self,
-            e => e.read(move |c| items::recent_items(c, since)).await,
-            pg => postgres::items::recent_items(pg, since).await,
-        )
+        self.engine.recent_items(since).await
     }
 
     /// Queues alerts found by trying new rules on recent items: like a poll's, an
@@ -433,10 +331,7 @@ impl Store {
         dedupe_within: Duration,
     ) -> Result<Vec<i64>, StoreError> {
         let how = Queue::Send(dedupe_within);
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| outbox::queue(c, &alerts, at, how)).await,
-            pg => postgres::outbox::queue_alone(pg, &alerts, at, how).await,
-        )
+        self.engine.queue(alerts, at, how).await
     }
 
     /// Sets (or with `None`, clears) a note for `status`.
@@ -447,43 +342,27 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.map(str::to_owned));
-        on_engine!(self,
-            e => e.write(Commit::Now, move |c| notes::set(c, &key, value.as_deref(), at)).await,
-            pg => postgres::notes::set(pg, &key, value.as_deref(), at).await,
-        )
+        self.engine.set_note(key, value, at).await
     }
 
     /// A note and when it was set.
     pub async fn note(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
-        let key = key.to_owned();
-        on_engine!(self,
-            e => e.read(move |c| notes::get(c, &key)).await,
-            pg => postgres::notes::get(pg, &key).await,
-        )
+        self.engine.note(key.to_owned()).await
     }
 
     /// Alerts waiting to be tried again after a failure, soonest first: for status.
     pub async fn retrying(&self) -> Result<Vec<Retrying>, StoreError> {
-        on_engine!(self,
-            e => e.read(outbox::retrying).await,
-            pg => postgres::outbox::retrying(pg).await,
-        )
+        self.engine.retrying().await
     }
 
     /// The latest `limit` alerts queued, newest first, whatever became of them.
     pub async fn recent_alerts(&self, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
-        on_engine!(self,
-            e => e.read(move |c| outbox::recent_alerts(c, limit)).await,
-            pg => postgres::outbox::recent_alerts(pg, limit).await,
-        )
+        self.engine.recent_alerts(limit).await
     }
 
     /// The last error of each dead letter, newest first, for status and tests.
     pub async fn dead_letters(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        on_engine!(self,
-            e => e.read(outbox::dead_letters).await,
-            pg => postgres::outbox::dead_letters(pg).await,
-        )
+        self.engine.dead_letters().await
     }
 }
 

@@ -198,6 +198,20 @@ pub struct OutboxCounts {
     pub held: u64,
 }
 
+impl OutboxCounts {
+    /// Counts `n` rows in `state`, as the outbox spells it.
+    pub(super) fn count(&mut self, state: &str, n: u64) {
+        match state {
+            "pending" => self.pending = n,
+            "sending" => self.sending = n,
+            "sent" => self.sent = n,
+            "held" => self.held = n,
+            "merged" => self.merged = n,
+            _ => self.dead = n,
+        }
+    }
+}
+
 /// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
 /// that its items are still recorded as seen, their alerts not kept.
 pub const MAX_HELD_PER_FEED: usize = 1000;
@@ -258,9 +272,52 @@ pub enum Mark {
     },
 }
 
+impl Mark {
+    /// What the move writes: a time (`$2` in [`sql::outbox::mark`](super::sql::outbox::mark))
+    /// and, for a failure, the error (`$3`).
+    pub fn values(&self) -> (i64, Option<&str>) {
+        match self {
+            Mark::Sent { at } => (at.timestamp(), None),
+            Mark::Retry {
+                next_attempt,
+                error,
+            } => (next_attempt.timestamp(), Some(error)),
+            Mark::Defer { until } => (until.timestamp(), None),
+            Mark::Dead { at, error } => (at.timestamp(), Some(error)),
+            Mark::Requeue { now } => (now.timestamp(), None),
+        }
+    }
+}
+
 /// The alert stored as JSON in outbox row `id`.
 pub fn alert_of(id: i64, json: &str) -> Result<Alert, StoreError> {
     serde_json::from_str(json).map_err(|cause| StoreError::BadAlert { id, cause })
+}
+
+/// How a dispatch pass claims outbox rows: at most `batch` at a time, each for `lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    pub batch: usize,
+    /// How long a claimed row is the claimer's.
+    pub lease: Duration,
+}
+
+impl ClaimPolicy {
+    /// One instance delivers the outbox. The lease is longer than any single delivery
+    /// can take (SMTP and webhook timeouts are well below it), so only a dead or hung
+    /// dispatcher loses a row.
+    pub const ALONE: ClaimPolicy = ClaimPolicy {
+        batch: 100,
+        lease: Duration::from_secs(10 * 60),
+    };
+    /// Several instances share the outbox: a row claimed by an instance that died goes
+    /// to another within the lease, which is still longer than a delivery's timeouts
+    /// (30 s by default), so a live instance's rows do not expire while it sends them.
+    /// Few rows at a time, so that a claimed row never waits long for its turn.
+    pub const SHARED: ClaimPolicy = ClaimPolicy {
+        batch: 16,
+        lease: Duration::from_secs(60),
+    };
 }
 
 /// Whether this instance may poll a source now.

@@ -7,24 +7,20 @@ use tokio_postgres::Row;
 
 use super::{Engine, outbox};
 use crate::model::{Alert, FeedId, Validators};
+use crate::store::sql::{feed_columns, feeds as sql};
 use crate::store::types::Queue;
 use crate::store::types::from_unix;
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
-const COLUMNS: &str = "etag, last_modified, last_attempt, last_success, last_error_kind,
-                       last_error, consecutive_failures, failing_since, broken_since,
-                       flooding_since, retry_after_until, repaired, articles_failed,
-                       article_error";
+/// The states of the feeds named in `$1`, each with its name.
+const STATES_OF: &str = concat!(
+    "SELECT ",
+    feed_columns!(),
+    ", feed FROM feed_state WHERE feed = ANY($1)"
+);
 
 pub async fn feed_state(engine: &Engine, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
-    let client = engine.client().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM feed_state WHERE feed = $1"),
-            &[&feed.0],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let row = engine.query_opt(sql::STATE, &[&feed.0]).await?;
     Ok(row.as_ref().map(feed_state_row))
 }
 
@@ -33,15 +29,8 @@ pub async fn feed_states_of(
     engine: &Engine,
     feeds: &[FeedId],
 ) -> Result<Vec<FeedState>, StoreError> {
-    let client = engine.client().await?;
     let names: Vec<&str> = feeds.iter().map(|f| f.0.as_str()).collect();
-    let rows = client
-        .query(
-            &format!("SELECT {COLUMNS}, feed FROM feed_state WHERE feed = ANY($1)"),
-            &[&names],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine.query(STATES_OF, &[&names]).await?;
     Ok(feeds
         .iter()
         .map(|feed| {
@@ -55,17 +44,7 @@ pub async fn feed_states_of(
 
 /// Every feed the store knows: its state and how many items it has recorded.
 pub async fn feed_states(engine: &Engine) -> Result<Vec<(FeedId, FeedState, u64)>, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS}, feed, (SELECT count(*) FROM seen_item s WHERE s.feed = f.feed)
-                 FROM feed_state f ORDER BY feed"
-            ),
-            &[],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine.query(sql::STATES, &[]).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -84,15 +63,9 @@ pub async fn new_item_times(
     feed: &FeedId,
     limit: usize,
 ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
-        .query(
-            "SELECT DISTINCT first_seen FROM seen_item WHERE feed = $1
-             ORDER BY first_seen DESC LIMIT $2",
-            &[&feed.0, &(limit as i64)],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine
+        .query(sql::NEW_ITEM_TIMES, &[&feed.0, &(limit as i64)])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| from_unix(r.get(0)).unwrap_or_default())
@@ -109,23 +82,7 @@ pub async fn record_success(
 ) -> Result<(), StoreError> {
     client
         .execute(
-            "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
-                                     consecutive_failures, flooding_since, repaired,
-                                     articles_failed, article_error)
-             VALUES ($1, $2, $3, $4::BIGINT, $4::BIGINT, 0, CASE WHEN $5::BOOLEAN THEN $4::BIGINT END, $6,
-                     $7, $8)
-             ON CONFLICT (feed) DO UPDATE SET
-                etag = excluded.etag, last_modified = excluded.last_modified,
-                repaired = excluded.repaired,
-                articles_failed = feed_state.articles_failed + excluded.articles_failed,
-                article_error = coalesce(excluded.article_error, feed_state.article_error),
-                last_attempt = excluded.last_attempt, last_success = excluded.last_success,
-                last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
-                failing_since = NULL, retry_after_until = NULL,
-                flooding_since = CASE $5::BOOLEAN
-                                    WHEN TRUE THEN coalesce(feed_state.flooding_since, $4::BIGINT)
-                                    WHEN FALSE THEN NULL
-                                    ELSE feed_state.flooding_since END",
+            sql::RECORD_SUCCESS,
             &[
                 &poll.feed.0,
                 &poll.validators.etag,
@@ -148,17 +105,9 @@ pub async fn record_unchanged(
     feed: &FeedId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let client = engine.client().await?;
-    client
-        .execute(
-            "UPDATE feed_state SET last_attempt = $2, last_success = $2, last_error_kind = NULL,
-                                   last_error = NULL, consecutive_failures = 0,
-                                   failing_since = NULL, retry_after_until = NULL
-             WHERE feed = $1",
-            &[&feed.0, &at.timestamp()],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    engine
+        .execute(sql::RECORD_UNCHANGED, &[&feed.0, &at.timestamp()])
+        .await?;
     Ok(())
 }
 
@@ -169,29 +118,19 @@ pub async fn record_failure(
     failure: &Failure,
     at: DateTime<Utc>,
 ) -> Result<u32, StoreError> {
-    let client = engine.client().await?;
-    let row = client
+    let retry_after_until = failure.retry_after_until.map(|t| t.timestamp());
+    let row = engine
         .query_one(
-            "INSERT INTO feed_state (feed, last_attempt, last_error_kind, last_error,
-                                     consecutive_failures, failing_since, retry_after_until)
-             VALUES ($1, $2, $3, $4, 1, $2, $5)
-             ON CONFLICT (feed) DO UPDATE SET
-                last_attempt = excluded.last_attempt, last_error_kind = excluded.last_error_kind,
-                last_error = excluded.last_error,
-                consecutive_failures = feed_state.consecutive_failures + 1,
-                failing_since = coalesce(feed_state.failing_since, excluded.failing_since),
-                retry_after_until = excluded.retry_after_until
-             RETURNING consecutive_failures",
+            sql::RECORD_FAILURE,
             &[
                 &feed.0,
                 &at.timestamp(),
                 &failure.kind,
                 &failure.message,
-                &failure.retry_after_until.map(|t| t.timestamp()),
+                &retry_after_until,
             ],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     Ok(row.get::<_, i32>(0).unsigned_abs())
 }
 
@@ -208,25 +147,16 @@ pub async fn set_health(
     let fail = |e| engine.error(e);
     let tx = client.transaction().await.map_err(fail)?;
     let since = broken.then(|| at.timestamp());
-    tx.execute(
-        "UPDATE feed_state SET broken_since = $2 WHERE feed = $1",
-        &[&feed.0, &since],
-    )
-    .await
-    .map_err(fail)?;
-    outbox::queue(
-        engine,
-        &tx,
-        alerts,
-        at,
-        Queue::Send(std::time::Duration::ZERO),
-    )
-    .await?;
+    tx.execute(sql::SET_BROKEN, &[&feed.0, &since])
+        .await
+        .map_err(fail)?;
+    let how = Queue::Send(std::time::Duration::ZERO);
+    outbox::queue(engine, &tx, alerts, at, how).await?;
     tx.commit().await.map_err(fail)?;
     Ok(())
 }
 
-/// A `FeedState` from the first fourteen columns of a row ([`COLUMNS`]).
+/// A `FeedState` from the first fourteen columns of a row (`feed_columns`).
 fn feed_state_row(r: &Row) -> FeedState {
     let time = |i: usize| r.get::<_, Option<i64>>(i).and_then(from_unix);
     FeedState {

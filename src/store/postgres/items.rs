@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
+use crate::store::sql::items as sql;
 use crate::store::types::Queue;
 use crate::store::{PollRecord, RECENT, StoreError};
 
@@ -13,15 +14,13 @@ pub async fn unseen(
     feed: &FeedId,
     keys: Vec<ItemKey>,
 ) -> Result<Vec<ItemKey>, StoreError> {
-    let client = engine.client().await?;
     let wanted: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-    let rows = client
+    let rows = engine
         .query(
             "SELECT item_key FROM seen_item WHERE feed = $1 AND item_key = ANY($2)",
             &[&feed.0, &wanted],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
     Ok(keys.into_iter().filter(|k| !seen.contains(&k.0)).collect())
 }
@@ -52,12 +51,9 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
         .await
         .map_err(fail)?;
     }
-    tx.execute(
-        "DELETE FROM recent_item WHERE seen < $1",
-        &[&(at - RECENT.as_secs() as i64)],
-    )
-    .await
-    .map_err(fail)?;
+    tx.execute(sql::FORGET_RECENT, &[&(at - RECENT.as_secs() as i64)])
+        .await
+        .map_err(fail)?;
     let send = Queue::Send(poll.dedupe_within);
     let ids = outbox::queue(engine, &tx, &poll.alerts, poll.at, send).await?;
     outbox::queue(engine, &tx, &poll.held, poll.at, Queue::Hold).await?;
@@ -71,14 +67,7 @@ pub async fn recent_items(
     engine: &Engine,
     since: DateTime<Utc>,
 ) -> Result<Vec<(FeedId, Item)>, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
-        .query(
-            "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key",
-            &[&since.timestamp()],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine.query(sql::RECENT, &[&since.timestamp()]).await?;
     rows.iter()
         .map(|r| {
             let item = serde_json::from_str(r.get(1))

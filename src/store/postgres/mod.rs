@@ -6,9 +6,11 @@
 //! same item twice.
 //!
 //! The schema is migrated under an advisory lock, so instances starting together do
-//! not race. All its SQL is in `{feeds,items,outbox,notes}.rs`, one function per
-//! operation of the store, each taking the [`Engine`].
+//! not race. Its SQL is in `{feeds,items,outbox,notes}.rs` (what SQLite reads too in
+//! the store's `sql`), one function per operation of the store, each taking the
+//! [`Engine`]; `engine` wires them to the store's contract.
 
+mod engine;
 pub mod feeds;
 pub mod items;
 pub mod load;
@@ -19,7 +21,9 @@ pub mod shared;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::Row;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::types::ToSql;
 
 use super::StoreError;
 
@@ -33,6 +37,9 @@ const MIGRATIONS: &[&str] = &[
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;
 /// Connections in the pool: polls and deliveries share them.
 const CONNECTIONS: usize = 16;
+
+/// A statement's parameters, as tokio-postgres takes them.
+pub type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// The PostgreSQL engine: a pool of connections to one database.
 pub struct Engine {
@@ -108,6 +115,44 @@ impl Engine {
             place: self.place.clone(),
             cause: said(&e),
         }
+    }
+
+    /// Runs one statement on its own; says how many rows it changed.
+    pub async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(sql, params)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// The rows of one query, run on its own.
+    pub async fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        client.query(sql, params).await.map_err(|e| self.error(e))
+    }
+
+    /// The row of a query that returns at most one, run on its own.
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query_opt(sql, params)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The row of a query that returns exactly one, run on its own.
+    pub async fn query_one(&self, sql: &str, params: &Params<'_>) -> Result<Row, StoreError> {
+        let client = self.client().await?;
+        client
+            .query_one(sql, params)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Runs the migrations this database has not had, holding the advisory lock.

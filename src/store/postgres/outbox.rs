@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 
 use super::Engine;
 use crate::model::{Alert, StoryKeys};
+use crate::store::sql::outbox as sql;
 use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source};
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -26,10 +26,7 @@ pub async fn queue(
     let alerts = match (how, alerts.first()) {
         (Queue::Hold, Some((_, first))) => {
             let held: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM outbox WHERE feed = $1 AND state = 'held'",
-                    &[&first.feed.0],
-                )
+                .query_one(sql::HELD, &[&first.feed.0])
                 .await
                 .map_err(fail)?
                 .get(0);
@@ -48,11 +45,7 @@ pub async fn queue(
                 let since = at.timestamp().saturating_sub(window.as_secs() as i64);
                 client
                     .query_opt(
-                        "SELECT id, alert FROM outbox
-                         WHERE channel = $1 AND created >= $2
-                           AND state IN ('pending', 'sending', 'sent', 'held')
-                           AND (story_link = $3 OR story_title = $4)
-                         ORDER BY id LIMIT 1",
+                        sql::EARLIER_STORY,
                         &[channel, &since, &story.link, &story.title],
                     )
                     .await
@@ -89,7 +82,7 @@ pub async fn queue(
             Some((id, first_json)) => {
                 let json = with_source(id, &first_json, alert)?;
                 client
-                    .execute("UPDATE outbox SET alert = $2 WHERE id = $1", &[&id, &json])
+                    .execute(sql::ADD_SOURCE, &[&id, &json])
                     .await
                     .map_err(fail)?;
             }
@@ -123,9 +116,8 @@ pub async fn claim_due(
     limit: usize,
     lease: std::time::Duration,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let client = engine.client().await?;
     let until = now.timestamp().saturating_add(lease.as_secs() as i64);
-    let rows = client
+    let rows = engine
         .query(
             "UPDATE outbox SET state = 'sending', lease_until = $3, claimed_by = $4
              WHERE id IN (SELECT id FROM outbox
@@ -142,8 +134,7 @@ pub async fn claim_due(
                 &channel,
             ],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     let mut rows = rows
         .iter()
         .map(|r| {
@@ -161,29 +152,11 @@ pub async fn claim_due(
     Ok(rows)
 }
 
-/// Runs one statement that changes rows; says how many.
-async fn change(
-    engine: &Engine,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<usize, StoreError> {
-    let client = engine.client().await?;
-    let n = client
-        .execute(sql, params)
-        .await
-        .map_err(|e| engine.error(e))?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
 /// Returns claims whose lease ran out to `pending`; says how many.
 pub async fn release_expired(engine: &Engine, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    change(
-        engine,
-        "UPDATE outbox SET state = 'pending', lease_until = NULL
-         WHERE state = 'sending' AND lease_until <= $1",
-        &[&now.timestamp()],
-    )
-    .await
+    engine
+        .execute(sql::RELEASE_EXPIRED, &[&now.timestamp()])
+        .await
 }
 
 /// Failed rows waiting beyond `lifetime` after they were queued are due when it ends.
@@ -192,105 +165,30 @@ pub async fn end_waits_at(
     lifetime: std::time::Duration,
 ) -> Result<usize, StoreError> {
     let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
-    change(
-        engine,
-        "UPDATE outbox SET next_attempt = created + $1
-         WHERE state = 'pending' AND attempts > 0 AND next_attempt > created + $1",
-        &[&lifetime],
-    )
-    .await
+    engine.execute(sql::END_WAITS_AT, &[&lifetime]).await
 }
 
 /// When the earliest pending alert is due, if any is pending.
 pub async fn next_due(engine: &Engine) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let client = engine.client().await?;
-    let row = client
-        .query_one(
-            "SELECT min(next_attempt) FROM outbox WHERE state = 'pending'",
-            &[],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let row = engine.query_one(sql::NEXT_DUE, &[]).await?;
     Ok(row.get::<_, Option<i64>>(0).and_then(from_unix))
 }
 
 /// Moves each of `ids` as `mark` says, if it is in the state the move starts from.
 pub async fn mark(engine: &Engine, ids: &[i64], mark: &Mark) -> Result<(), StoreError> {
-    let ids = ids.to_vec();
-    match mark {
-        Mark::Sent { at } => {
-            change(
-                engine,
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, finished = $2,
-                               last_error = NULL, lease_until = NULL
-             WHERE id = ANY($1) AND state = 'sending'",
-                &[&ids, &at.timestamp()],
-            )
-            .await
-        }
-        Mark::Retry {
-            next_attempt,
-            error,
-        } => {
-            change(
-                engine,
-                "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt = $2,
-                               last_error = $3, lease_until = NULL
-             WHERE id = ANY($1) AND state = 'sending'",
-                &[&ids, &next_attempt.timestamp(), error],
-            )
-            .await
-        }
-        Mark::Defer { until } => {
-            change(
-                engine,
-                "UPDATE outbox SET state = 'pending', next_attempt = $2, lease_until = NULL
-             WHERE id = ANY($1) AND state = 'sending'",
-                &[&ids, &until.timestamp()],
-            )
-            .await
-        }
-        Mark::Dead { at, error } => {
-            change(
-                engine,
-                "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished = $2,
-                               last_error = $3, lease_until = NULL
-             WHERE id = ANY($1) AND state = 'sending'",
-                &[&ids, &at.timestamp(), error],
-            )
-            .await
-        }
-        Mark::Requeue { now } => {
-            change(
-                engine,
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = $2,
-                               last_error = NULL, finished = NULL
-             WHERE id = ANY($1) AND state IN ('dead', 'held', 'sent')",
-                &[&ids, &now.timestamp()],
-            )
-            .await
-        }
+    let sql = sql::mark(mark, "id = ANY($1)");
+    let (at, error) = mark.values();
+    match error {
+        Some(error) => engine.execute(&sql, &[&ids, &at, &error]).await,
+        None => engine.execute(&sql, &[&ids, &at]).await,
     }?;
     Ok(())
 }
 
 pub async fn counts(engine: &Engine) -> Result<OutboxCounts, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
-        .query("SELECT state, count(*) FROM outbox GROUP BY state", &[])
-        .await
-        .map_err(|e| engine.error(e))?;
     let mut counts = OutboxCounts::default();
-    for row in rows {
-        let n = row.get::<_, i64>(1).unsigned_abs();
-        match row.get::<_, &str>(0) {
-            "pending" => counts.pending = n,
-            "sending" => counts.sending = n,
-            "sent" => counts.sent = n,
-            "held" => counts.held = n,
-            "merged" => counts.merged = n,
-            _ => counts.dead = n,
-        }
+    for row in engine.query(sql::COUNTS, &[]).await? {
+        counts.count(row.get(0), row.get::<_, i64>(1).unsigned_abs());
     }
     Ok(counts)
 }
@@ -301,16 +199,10 @@ pub async fn replayable(
     state: OutboxState,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<Replayable>, StoreError> {
-    let client = engine.client().await?;
     let since = since.map_or(i64::MIN, |s| s.timestamp());
-    let rows = client
-        .query(
-            "SELECT id, channel, alert, created, last_error FROM outbox
-             WHERE state = $1 AND created >= $2 ORDER BY created, id",
-            &[&state.as_str(), &since],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine
+        .query(sql::REPLAYABLE, &[&state.as_str(), &since])
+        .await?;
     rows.iter()
         .map(|r| {
             let id: i64 = r.get(0);
@@ -327,12 +219,7 @@ pub async fn replayable(
 
 /// Alerts waiting to be tried again after a failure, soonest first.
 pub async fn retrying(engine: &Engine) -> Result<Vec<Retrying>, StoreError> {
-    let rows = query(
-        engine,
-        "SELECT id, channel, attempts, next_attempt, coalesce(last_error, '') FROM outbox
-         WHERE state = 'pending' AND attempts > 0 ORDER BY next_attempt, id",
-    )
-    .await?;
+    let rows = engine.query(sql::RETRYING, &[]).await?;
     Ok(rows
         .iter()
         .map(|r| Retrying {
@@ -347,14 +234,7 @@ pub async fn retrying(engine: &Engine) -> Result<Vec<Retrying>, StoreError> {
 
 /// The latest `limit` alerts queued, newest first.
 pub async fn recent_alerts(engine: &Engine, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
-        .query(
-            "SELECT id, channel, state, created, alert FROM outbox ORDER BY id DESC LIMIT $1",
-            &[&(limit as i64)],
-        )
-        .await
-        .map_err(|e| engine.error(e))?;
+    let rows = engine.query(sql::RECENT_ALERTS, &[&(limit as i64)]).await?;
     rows.iter()
         .map(|r| {
             let id: i64 = r.get(0);
@@ -371,19 +251,9 @@ pub async fn recent_alerts(engine: &Engine, limit: usize) -> Result<Vec<RecentAl
 
 /// The last error of each dead letter, newest first.
 pub async fn dead_letters(engine: &Engine) -> Result<Vec<(i64, String, String)>, StoreError> {
-    let rows = query(
-        engine,
-        "SELECT id, channel, coalesce(last_error, '') FROM outbox
-         WHERE state = 'dead' ORDER BY finished DESC, id DESC",
-    )
-    .await?;
+    let rows = engine.query(sql::DEAD_LETTERS, &[]).await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
-}
-
-async fn query(engine: &Engine, sql: &str) -> Result<Vec<Row>, StoreError> {
-    let client = engine.client().await?;
-    client.query(sql, &[]).await.map_err(|e| engine.error(e))
 }

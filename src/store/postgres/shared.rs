@@ -15,10 +15,8 @@ pub async fn claim_poll(
     now: DateTime<Utc>,
     lease: std::time::Duration,
 ) -> Result<PollClaim, StoreError> {
-    let client = engine.client().await?;
-    let fail = |e| engine.error(e);
     let (now, until) = (now.timestamp(), now.timestamp() + lease.as_secs() as i64);
-    let granted = client
+    let granted = engine
         .query_opt(
             "INSERT INTO poll_claim (source, holder, lease_until) VALUES ($1, $2, $4)
              ON CONFLICT (source) DO UPDATE SET holder = excluded.holder,
@@ -28,19 +26,17 @@ pub async fn claim_poll(
              RETURNING 1",
             &[&source, &engine.instance, &now, &until],
         )
-        .await
-        .map_err(fail)?;
+        .await?;
     if granted.is_some() {
         return Ok(PollClaim::Granted);
     }
-    let row = client
+    let row = engine
         .query_one(
             "SELECT greatest(coalesce(lease_until, 0), coalesce(next_due, 0))
              FROM poll_claim WHERE source = $1",
             &[&source],
         )
-        .await
-        .map_err(fail)?;
+        .await?;
     Ok(PollClaim::Later(from_unix(row.get(0)).unwrap_or_default()))
 }
 
@@ -50,15 +46,13 @@ pub async fn poll_done(
     source: &str,
     next_due: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let client = engine.client().await?;
-    client
+    engine
         .execute(
             "UPDATE poll_claim SET lease_until = NULL, next_due = $3
              WHERE source = $1 AND holder = $2",
             &[&source, &engine.instance, &seconds_up(next_due)],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     Ok(())
 }
 
@@ -73,16 +67,14 @@ pub async fn heartbeat(
     config_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let client = engine.client().await?;
-    client
+    engine
         .execute(
             "INSERT INTO instance (name, started, heartbeat, config_hash) VALUES ($1, $2, $2, $3)
              ON CONFLICT (name) DO UPDATE SET heartbeat = excluded.heartbeat,
                                               config_hash = excluded.config_hash",
             &[&engine.instance, &now.timestamp(), &config_hash],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     Ok(())
 }
 
@@ -102,8 +94,7 @@ pub async fn leave(engine: &Engine) -> Result<(), StoreError> {
 
 /// The instances that said they are alive, by name, with what each holds at `now`.
 pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instance>, StoreError> {
-    let client = engine.client().await?;
-    let rows = client
+    let rows = engine
         .query(
             "SELECT i.name, i.started, i.heartbeat, i.config_hash,
                     (SELECT count(*) FROM poll_claim p
@@ -113,8 +104,7 @@ pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instan
              FROM instance i ORDER BY i.name",
             &[&now.timestamp()],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     Ok(rows
         .iter()
         .map(|r| Instance {

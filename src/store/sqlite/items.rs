@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use super::{feeds, outbox};
+use super::{dialect, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
+use crate::store::sql::items as sql;
 use crate::store::types::Queue;
 use crate::store::types::recent_json;
 use crate::store::{PollRecord, RECENT, StoreError};
@@ -56,7 +57,7 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
         let json = recent_json(item)?;
         keep.execute(params![poll.feed.0, item.key.0, at, json])?;
     }
-    conn.prepare_cached("DELETE FROM recent_item WHERE seen < ?1")?
+    conn.prepare_cached(&dialect(sql::FORGET_RECENT))?
         .execute([at - RECENT.as_secs() as i64])?;
     let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
@@ -69,9 +70,7 @@ pub fn recent_items(
     conn: &Connection,
     since: DateTime<Utc>,
 ) -> Result<Vec<(FeedId, Item)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT feed, item FROM recent_item WHERE seen >= ?1 ORDER BY seen, feed, item_key",
-    )?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::RECENT))?;
     let rows = stmt.query_map([since.timestamp()], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;

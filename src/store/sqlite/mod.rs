@@ -10,9 +10,12 @@
 //! fsyncs, not 1,000; what the dispatcher writes (claims, "sent") is committed at
 //! once, as is everything waiting with it.
 //! Reads run on blocking threads, each on a connection of its own (WAL lets them read
-//! while the writer writes).
+//! while the writer writes). `engine` says which operation runs where; the SQL is in
+//! `{feeds,items,outbox,notes,dump}.rs` and, where PostgreSQL reads it alike, in the
+//! store's `sql`.
 
 pub mod dump;
+mod engine;
 pub mod feeds;
 pub mod items;
 pub mod notes;
@@ -29,6 +32,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::rate::RateWindow;
 pub use super::types::from_unix;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
@@ -128,6 +132,8 @@ pub struct Engine {
     /// A test hook: the writer sleeps this many microseconds before each commit, after
     /// the batch's writes ran.
     commit_delay: Arc<AtomicU64>,
+    /// Each channel's messages of the last minute: with one instance, memory will do.
+    rate: RateWindow,
 }
 
 impl Engine {
@@ -158,6 +164,7 @@ impl Engine {
             }),
             reading: tokio::sync::Semaphore::new(READERS),
             commit_delay,
+            rate: RateWindow::default(),
         })
     }
 
@@ -190,6 +197,7 @@ impl Engine {
             }),
             reading: tokio::sync::Semaphore::new(READERS),
             commit_delay: Arc::new(AtomicU64::new(0)),
+            rate: RateWindow::default(),
         })
     }
 
@@ -230,11 +238,12 @@ impl Engine {
         .await
         .map_err(|_| StoreError::WriterGone)?
     }
+}
 
-    pub fn delay_commits(&self, by: Duration) {
-        let micros = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
-        self.commit_delay.store(micros, Ordering::Relaxed);
-    }
+/// Shared SQL ([`sql`](super::sql), `$1` placeholders) as SQLite spells it (`?1`). No
+/// shared statement holds a `$` but in a placeholder.
+pub fn dialect(sql: &str) -> String {
+    sql.replace('$', "?")
 }
 
 /// Idle reader connections, opened as needed and kept for the next read.

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::from_unix;
+use super::{dialect, from_unix};
 use crate::store::StoreError;
+use crate::store::sql::notes as sql;
 
 /// Sets (or with `None`, clears) a note.
 pub fn set(
@@ -14,12 +15,8 @@ pub fn set(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match value {
-        Some(value) => conn.execute(
-            "INSERT INTO daemon_note (key, value, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
-            params![key, value, at.timestamp()],
-        )?,
-        None => conn.execute("DELETE FROM daemon_note WHERE key = ?1", [key])?,
+        Some(value) => conn.execute(&dialect(sql::SET), params![key, value, at.timestamp()])?,
+        None => conn.execute(&dialect(sql::CLEAR), [key])?,
     };
     Ok(())
 }
@@ -27,11 +24,9 @@ pub fn set(
 /// A note and when it was set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT value, at FROM daemon_note WHERE key = ?1",
-            [key],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-        )
+        .query_row(&dialect(sql::GET), [key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
         .optional()?
         .map(|(value, at)| (value, from_unix(at).unwrap_or_default())))
 }

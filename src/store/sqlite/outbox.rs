@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::from_unix;
+use super::{dialect, from_unix};
 use crate::model::{Alert, StoryKeys};
+use crate::store::sql::outbox as sql;
 use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -25,7 +26,7 @@ pub fn queue(
     let alerts = match (how, alerts.first()) {
         (Queue::Hold, Some((_, first))) => {
             let held: i64 = conn
-                .prepare_cached("SELECT count(*) FROM outbox WHERE feed = ?1 AND state = 'held'")?
+                .prepare_cached(&dialect(sql::HELD))?
                 .query_row([&first.feed.0], |r| r.get(0))?;
             let room = MAX_HELD_PER_FEED.saturating_sub(usize::try_from(held).unwrap_or(0));
             &alerts[..alerts.len().min(room)]
@@ -38,14 +39,8 @@ pub fn queue(
                                        created, story_link, story_title, merged_into)
          VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9)",
     )?;
-    let mut earlier = conn.prepare_cached(
-        "SELECT id, alert FROM outbox
-         WHERE channel = ?1 AND created >= ?2
-           AND state IN ('pending', 'sending', 'sent', 'held')
-           AND (story_link = ?3 OR story_title = ?4)
-         ORDER BY id LIMIT 1",
-    )?;
-    let mut add_source = conn.prepare_cached("UPDATE outbox SET alert = ?2 WHERE id = ?1")?;
+    let mut earlier = conn.prepare_cached(&dialect(sql::EARLIER_STORY))?;
+    let mut add_source = conn.prepare_cached(&dialect(sql::ADD_SOURCE))?;
     for (channel, alert) in alerts {
         let json =
             serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
@@ -138,10 +133,7 @@ pub fn claim_due(
 /// Returns claims whose lease ran out to `pending`; says how many.
 pub fn release_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "UPDATE outbox SET state = 'pending', lease_until = NULL
-             WHERE state = 'sending' AND lease_until <= ?1",
-        )?
+        .prepare_cached(&dialect(sql::RELEASE_EXPIRED))?
         .execute(params![now.timestamp()])?)
 }
 
@@ -149,10 +141,7 @@ pub fn release_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize, S
 pub fn end_waits_at(conn: &Connection, lifetime: std::time::Duration) -> Result<usize, StoreError> {
     let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
     Ok(conn
-        .prepare_cached(
-            "UPDATE outbox SET next_attempt = created + ?1
-             WHERE state = 'pending' AND attempts > 0 AND next_attempt > created + ?1",
-        )?
+        .prepare_cached(&dialect(sql::END_WAITS_AT))?
         .execute([lifetime])?)
 }
 
@@ -167,71 +156,31 @@ pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
 /// When the earliest pending alert is due, if any is pending.
 pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let next: Option<i64> = conn
-        .prepare_cached("SELECT min(next_attempt) FROM outbox WHERE state = 'pending'")?
+        .prepare_cached(&dialect(sql::NEXT_DUE))?
         .query_row([], |r| r.get(0))?;
     Ok(next.and_then(from_unix))
 }
 
 /// Moves each of `ids` as `mark` says, if it is in the state the move starts from.
 pub fn mark(conn: &Connection, ids: &[i64], mark: &Mark) -> Result<(), StoreError> {
-    let (sql, rest): (&str, Vec<Box<dyn rusqlite::ToSql>>) = match mark {
-        Mark::Sent { at } => (
-            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, finished = ?2,
-                               last_error = NULL, lease_until = NULL
-             WHERE id = ?1 AND state = 'sending'",
-            vec![Box::new(at.timestamp())],
-        ),
-        Mark::Retry {
-            next_attempt,
-            error,
-        } => (
-            "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt = ?2,
-                               last_error = ?3, lease_until = NULL
-             WHERE id = ?1 AND state = 'sending'",
-            vec![Box::new(next_attempt.timestamp()), Box::new(error.clone())],
-        ),
-        Mark::Defer { until } => (
-            "UPDATE outbox SET state = 'pending', next_attempt = ?2, lease_until = NULL
-             WHERE id = ?1 AND state = 'sending'",
-            vec![Box::new(until.timestamp())],
-        ),
-        Mark::Dead { at, error } => (
-            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished = ?2,
-                               last_error = ?3, lease_until = NULL
-             WHERE id = ?1 AND state = 'sending'",
-            vec![Box::new(at.timestamp()), Box::new(error.clone())],
-        ),
-        Mark::Requeue { now } => (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2,
-                               last_error = NULL, finished = NULL
-             WHERE id = ?1 AND state IN ('dead', 'held', 'sent')",
-            vec![Box::new(now.timestamp())],
-        ),
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(&dialect(&sql::mark(mark, "id = $1")))?;
+    let (at, error) = mark.values();
     for id in ids {
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![id];
-        values.extend(rest.iter().map(|v| v.as_ref()));
-        stmt.execute(values.as_slice())?;
+        match error {
+            Some(error) => stmt.execute(params![id, at, error])?,
+            None => stmt.execute(params![id, at])?,
+        };
     }
     Ok(())
 }
 
 pub fn counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::COUNTS))?;
     let mut counts = OutboxCounts::default();
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (state, n) = row?;
-        let n = n.unsigned_abs();
-        match state.as_str() {
-            "pending" => counts.pending = n,
-            "sending" => counts.sending = n,
-            "sent" => counts.sent = n,
-            "held" => counts.held = n,
-            "merged" => counts.merged = n,
-            _ => counts.dead = n,
-        }
+        counts.count(&state, n.unsigned_abs());
     }
     Ok(counts)
 }
@@ -242,10 +191,7 @@ pub fn replayable(
     state: OutboxState,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<Replayable>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, alert, created, last_error FROM outbox
-         WHERE state = ?1 AND created >= ?2 ORDER BY created, id",
-    )?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::REPLAYABLE))?;
     let since = since.map_or(i64::MIN, |s| s.timestamp());
     let rows = stmt.query_map(params![state.as_str(), since], |r| {
         Ok((
@@ -271,10 +217,7 @@ pub fn replayable(
 
 /// Alerts waiting to be tried again after a failure, soonest first.
 pub fn retrying(conn: &Connection) -> Result<Vec<Retrying>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, attempts, next_attempt, coalesce(last_error, '') FROM outbox
-         WHERE state = 'pending' AND attempts > 0 ORDER BY next_attempt, id",
-    )?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::RETRYING))?;
     let rows = stmt.query_map([], |r| {
         Ok(Retrying {
             id: r.get(0)?,
@@ -289,9 +232,7 @@ pub fn retrying(conn: &Connection) -> Result<Vec<Retrying>, StoreError> {
 
 /// The latest `limit` alerts queued, newest first.
 pub fn recent_alerts(conn: &Connection, limit: usize) -> Result<Vec<RecentAlert>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, state, created, alert FROM outbox ORDER BY id DESC LIMIT ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::RECENT_ALERTS))?;
     let rows = stmt.query_map([limit as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -316,10 +257,7 @@ pub fn recent_alerts(conn: &Connection, limit: usize) -> Result<Vec<RecentAlert>
 
 /// The last error of each dead letter, newest first.
 pub fn dead_letters(conn: &Connection) -> Result<Vec<(i64, String, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, coalesce(last_error, '') FROM outbox
-         WHERE state = 'dead' ORDER BY finished DESC, id DESC",
-    )?;
+    let mut stmt = conn.prepare_cached(&dialect(sql::DEAD_LETTERS))?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,5 +1,6 @@
-//! Each channel's messages of the last minute, for `max_per_minute`: kept across
-//! reloads, so that a reload does not reset a channel's limit.
+//! Each channel's messages of the last minute, for `max_per_minute`, kept in memory by
+//! an engine with a single instance. It lives as long as the store, so a reload does
+//! not reset a channel's limit.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -13,7 +14,7 @@ impl RateWindow {
     /// Takes up to `wanted` of the messages `channel` may still send in the minute up
     /// to `now` (at most `limit`): how many it got, and when the next slot frees up if
     /// none was left.
-    pub(super) fn reserve(
+    pub fn reserve(
         &self,
         channel: &str,
         limit: u32,

@@ -1,0 +1,143 @@
+//! The SQL both engines run as it is written: PostgreSQL's `$1` placeholders, which the
+//! SQLite engine reads as its own `?1` ([`sqlite::dialect`](super::sqlite::dialect)).
+//! A statement only one dialect accepts stays in its engine's files.
+
+/// The columns of `feed_state` that make a [`FeedState`](super::FeedState), in order.
+macro_rules! feed_columns {
+    () => {
+        "etag, last_modified, last_attempt, last_success, last_error_kind,
+         last_error, consecutive_failures, failing_since, broken_since,
+         flooding_since, retry_after_until, repaired, articles_failed,
+         article_error"
+    };
+}
+pub(super) use feed_columns;
+
+/// The `feed_state` table.
+pub mod feeds {
+    pub const STATE: &str = concat!(
+        "SELECT ",
+        feed_columns!(),
+        " FROM feed_state WHERE feed = $1"
+    );
+    pub const STATES: &str = concat!(
+        "SELECT ",
+        feed_columns!(),
+        ", feed, (SELECT count(*) FROM seen_item s WHERE s.feed = f.feed)
+         FROM feed_state f ORDER BY feed"
+    );
+    pub const NEW_ITEM_TIMES: &str = "SELECT DISTINCT first_seen FROM seen_item WHERE feed = $1
+         ORDER BY first_seen DESC LIMIT $2";
+    /// `$5` is whether the feed is flooding, `NULL` for as it was.
+    pub const RECORD_SUCCESS: &str =
+        "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
+                                 consecutive_failures, flooding_since, repaired,
+                                 articles_failed, article_error)
+         VALUES ($1, $2, $3, CAST($4 AS BIGINT), CAST($4 AS BIGINT), 0,
+                 CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8)
+         ON CONFLICT (feed) DO UPDATE SET
+            etag = excluded.etag, last_modified = excluded.last_modified,
+            repaired = excluded.repaired,
+            articles_failed = feed_state.articles_failed + excluded.articles_failed,
+            article_error = coalesce(excluded.article_error, feed_state.article_error),
+            last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+            last_error_kind = NULL, last_error = NULL, consecutive_failures = 0,
+            failing_since = NULL, retry_after_until = NULL,
+            flooding_since = CASE CAST($5 AS BOOLEAN)
+                                WHEN TRUE THEN coalesce(feed_state.flooding_since, CAST($4 AS BIGINT))
+                                WHEN FALSE THEN NULL
+                                ELSE feed_state.flooding_since END";
+    pub const RECORD_UNCHANGED: &str =
+        "UPDATE feed_state SET last_attempt = $2, last_success = $2, last_error_kind = NULL,
+                               last_error = NULL, consecutive_failures = 0,
+                               failing_since = NULL, retry_after_until = NULL
+         WHERE feed = $1";
+    pub const RECORD_FAILURE: &str =
+        "INSERT INTO feed_state (feed, last_attempt, last_error_kind, last_error,
+                                 consecutive_failures, failing_since, retry_after_until)
+         VALUES ($1, $2, $3, $4, 1, $2, $5)
+         ON CONFLICT (feed) DO UPDATE SET
+            last_attempt = excluded.last_attempt, last_error_kind = excluded.last_error_kind,
+            last_error = excluded.last_error,
+            consecutive_failures = feed_state.consecutive_failures + 1,
+            failing_since = coalesce(feed_state.failing_since, excluded.failing_since),
+            retry_after_until = excluded.retry_after_until
+         RETURNING consecutive_failures";
+    pub const SET_BROKEN: &str = "UPDATE feed_state SET broken_since = $2 WHERE feed = $1";
+}
+
+/// The `seen_item` and `recent_item` tables.
+pub mod items {
+    pub const FORGET_RECENT: &str = "DELETE FROM recent_item WHERE seen < $1";
+    pub const RECENT: &str =
+        "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key";
+}
+
+/// The `outbox` table.
+pub mod outbox {
+    use crate::store::types::Mark;
+
+    /// Moves the rows `rows` picks (by `$1`) as `mark` says, if they are in the state
+    /// the move starts from; `$2` and `$3` are [`Mark::values`].
+    pub fn mark(mark: &Mark, rows: &str) -> String {
+        let (set, from) = match mark {
+            Mark::Sent { .. } => (
+                "state = 'sent', attempts = attempts + 1, finished = $2,
+                 last_error = NULL, lease_until = NULL",
+                "'sending'",
+            ),
+            Mark::Retry { .. } => (
+                "state = 'pending', attempts = attempts + 1, next_attempt = $2,
+                 last_error = $3, lease_until = NULL",
+                "'sending'",
+            ),
+            Mark::Defer { .. } => (
+                "state = 'pending', next_attempt = $2, lease_until = NULL",
+                "'sending'",
+            ),
+            Mark::Dead { .. } => (
+                "state = 'dead', attempts = attempts + 1, finished = $2,
+                 last_error = $3, lease_until = NULL",
+                "'sending'",
+            ),
+            Mark::Requeue { .. } => (
+                "state = 'pending', attempts = 0, next_attempt = $2,
+                 last_error = NULL, finished = NULL",
+                "'dead', 'held', 'sent'",
+            ),
+        };
+        format!("UPDATE outbox SET {set} WHERE {rows} AND state IN ({from})")
+    }
+
+    pub const HELD: &str = "SELECT count(*) FROM outbox WHERE feed = $1 AND state = 'held'";
+    /// The first alert about the same story queued for the channel since `$2`.
+    pub const EARLIER_STORY: &str = "SELECT id, alert FROM outbox
+         WHERE channel = $1 AND created >= $2
+           AND state IN ('pending', 'sending', 'sent', 'held')
+           AND (story_link = $3 OR story_title = $4)
+         ORDER BY id LIMIT 1";
+    pub const ADD_SOURCE: &str = "UPDATE outbox SET alert = $2 WHERE id = $1";
+    pub const RELEASE_EXPIRED: &str = "UPDATE outbox SET state = 'pending', lease_until = NULL
+         WHERE state = 'sending' AND lease_until <= $1";
+    pub const END_WAITS_AT: &str = "UPDATE outbox SET next_attempt = created + $1
+         WHERE state = 'pending' AND attempts > 0 AND next_attempt > created + $1";
+    pub const NEXT_DUE: &str = "SELECT min(next_attempt) FROM outbox WHERE state = 'pending'";
+    pub const COUNTS: &str = "SELECT state, count(*) FROM outbox GROUP BY state";
+    pub const REPLAYABLE: &str = "SELECT id, channel, alert, created, last_error FROM outbox
+         WHERE state = $1 AND created >= $2 ORDER BY created, id";
+    pub const RETRYING: &str =
+        "SELECT id, channel, attempts, next_attempt, coalesce(last_error, '') FROM outbox
+         WHERE state = 'pending' AND attempts > 0 ORDER BY next_attempt, id";
+    pub const RECENT_ALERTS: &str =
+        "SELECT id, channel, state, created, alert FROM outbox ORDER BY id DESC LIMIT $1";
+    pub const DEAD_LETTERS: &str = "SELECT id, channel, coalesce(last_error, '') FROM outbox
+         WHERE state = 'dead' ORDER BY finished DESC, id DESC";
+}
+
+/// The `daemon_note` table.
+pub mod notes {
+    pub const SET: &str = "INSERT INTO daemon_note (key, value, at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at";
+    pub const CLEAR: &str = "DELETE FROM daemon_note WHERE key = $1";
+    pub const GET: &str = "SELECT value, at FROM daemon_note WHERE key = $1";
+}
