@@ -3,7 +3,6 @@
 
 pub mod fetch;
 pub mod parse;
-pub mod resolve;
 
 pub use fetch::{FetchError, Fetched, Fetcher};
 pub use parse::{ParseError, ParsedFeed, parse};
