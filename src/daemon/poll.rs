@@ -19,7 +19,7 @@ use super::schedule::{group_interval, next_poll_in};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
-use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
+use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
 use crate::model::{FeedId, Item, Validators, later};
 use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
 
@@ -288,40 +288,24 @@ impl Poller {
             .fetch(&feed.source, validators, &feed.request)
             .await;
         slot.release_host();
-        let parsed = match &mut fetched {
-            Ok(Fetched::Body {
-                bytes,
-                content_type,
-                ..
-            }) => {
-                let charset = content_type.as_deref().and_then(feed::fetch::charset_of);
-                let base = feed.source.url().cloned();
-                Some(self.parse(std::mem::take(bytes), charset, base).await)
-            }
-            _ => None,
+        let document = fetched
+            .as_mut()
+            .ok()
+            .and_then(|f| Document::take(f, &feed.source));
+        let parsed = match document {
+            Some(document) => Some(self.parse(document).await),
+            None => None,
         };
         (fetched, parsed, Some(slot))
     }
 
-    /// Parses a body on a blocking thread, at most one per core at a time; relative
-    /// links are resolved against `base`, the feed's address.
-    async fn parse(
-        &self,
-        bytes: Vec<u8>,
-        charset: Option<String>,
-        base: Option<url::Url>,
-    ) -> Parsed {
+    /// Parses a fetched document on a blocking thread, at most one per core at a time.
+    async fn parse(&self, document: Document) -> Parsed {
         let _core = self.slots.cpu().await;
         let max_items = self.shared.config.daemon.max_items_per_feed;
-        let parsed = tokio::task::spawn_blocking(move || {
-            let mut parsed = feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items)?;
-            if let Some(base) = &base {
-                parsed.resolve_links(base);
-            }
-            Ok(Arc::new(parsed))
-        })
-        .await
-        .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
+        let parsed = tokio::task::spawn_blocking(move || document.parse(max_items).map(Arc::new))
+            .await
+            .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
         if let Ok(feed) = &parsed {
             if feed.dropped > 0 {
                 warn!(
