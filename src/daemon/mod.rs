@@ -2,11 +2,12 @@
 //! shutting down within a bound. The only module that spawns tasks.
 //!
 //! Where each concern lives, leaves first (a test checks that no file imports one
-//! that imports it back): `clock` the time; `health` liveness; `schedule` when a feed
-//! is polled next and the one backoff; `rate` each channel's last minute of messages;
-//! `outcome` what a poll did; `matching` which alerts an item causes; `shared` the
-//! context of one config (config, store, health, clock) and what outlives a reload;
-//! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
+//! that imports it back): `clock` the time; `outcome` what a poll did; `schedule` when
+//! a feed is polled next, the one backoff, and the loop that polls a source by turns;
+//! `health` liveness; `rate` each channel's last minute of messages; `matching` which
+//! alerts an item causes; `shared` the context of one config (config, store, health,
+//! clock) and what outlives a reload; `notices` what is said about feeds besides
+//! alerts (outcomes, broken, floods);
 //! `poll` the [`Poller`]; `dispatch` the [`Dispatcher`] of the outbox (digests, rate
 //! limits, retries); `pipeline` one config's poller and dispatcher; `snapshot` the
 //! [`Snapshot`] every status reader reads; `observe` `/metrics` and `/healthz`;

@@ -15,17 +15,13 @@ use super::matching::{fresh, match_item, too_old};
 use super::notices::{flood_notices, report};
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
-use super::schedule::{group_interval, next_poll_in};
+use super::schedule::{GroupPoll, Turns};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, Item, Validators, later};
-use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
-
-/// How long a poll claimed by an instance is its own, at least: one that died
-/// mid-poll leaves the source to the others after this long.
-const POLL_LEASE: Duration = Duration::from_secs(60);
+use crate::model::{FeedId, Item, Validators};
+use crate::store::{FeedState, PollRecord, StoreError};
 
 /// A parsed body, shared by the entries of a group.
 type Parsed = Result<Arc<ParsedFeed>, ParseError>;
@@ -60,110 +56,29 @@ impl Poller {
         })
     }
 
-    /// Polls a group of feeds (one source) until `shutdown`: first after `wait`, then
-    /// on its interval. `failures` is how many of its polls in a row had failed before.
+    /// Polls a group of feeds (one source) by turns with the other instances until
+    /// `shutdown`: first after `wait`, then on its interval. `failures` is how many of
+    /// its polls in a row had failed before.
     pub(super) async fn poll_forever(
         &self,
         group: Vec<Feed>,
-        mut wait: Duration,
-        mut failures: u32,
+        wait: Duration,
+        failures: u32,
         shutdown: CancellationToken,
     ) {
-        let interval = group_interval(&group);
-        let source = group
-            .first()
-            .map(|f| f.source.to_string())
-            .unwrap_or_default();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            // Instances sharing a database poll a source by turns.
-            if let Some(later) = self.claim(&source).await {
-                wait = later;
-                continue;
-            }
-            // A poll in progress is not abandoned on shutdown: `run` waits for it
-            // (bounded). Its failures are recorded and logged inside.
-            let (interval, retry_after) = match self.poll_timed(&group).await {
-                Ok(results) => {
-                    let failed = results.iter().any(Result::is_err);
-                    failures = if failed {
-                        failures.saturating_add(1)
-                    } else {
-                        0
-                    };
-                    self.after_poll(interval, &results)
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot read feed state; trying again next interval");
-                    (interval, None)
-                }
-            };
-            let base = next_poll_in(
-                interval,
-                failures,
-                retry_after,
-                self.shared.config.daemon.max_backoff,
-            );
-            // ±10% so that feeds with the same interval drift apart instead of firing
-            // together.
-            wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
-            let next_due = later(self.shared.clock.now(), wait);
-            if let Err(e) = self.shared.store.poll_done(&source, next_due).await {
-                warn!(error = %e, "cannot record when the feed is next due");
-            }
-        }
-    }
-
-    /// Claims the poll of `source` for this instance; `None` when it may poll now,
-    /// else how long to wait before asking again (another instance polls it, or polled
-    /// it and set when it is next due).
-    async fn claim(&self, source: &str) -> Option<Duration> {
-        let now = self.shared.clock.now();
-        let lease = POLL_LEASE.max(self.shared.config.daemon.fetch_timeout * 2);
-        match self.shared.store.claim_poll(source, now, lease).await {
-            Ok(PollClaim::Granted) => None,
-            // A moment more, so that instances asking again do not all ask at once.
-            Ok(PollClaim::Later(at)) => Some(
-                (at - now).to_std().unwrap_or(Duration::ZERO)
-                    + Duration::from_millis(fastrand::u64(0..1000)),
-            ),
-            Err(e) => {
-                warn!(error = %e, "cannot claim the feed's poll; trying again soon");
-                Some(POLL_LEASE)
-            }
-        }
-    }
-
-    /// What the next poll of a group depends on besides its failures: its interval
-    /// (lengthened if the publisher asks, up to a cap) and the server's Retry-After.
-    fn after_poll(
-        &self,
-        interval: Duration,
-        results: &[Result<PollOutcome, PollError>],
-    ) -> (Duration, Option<Duration>) {
-        match results.iter().find_map(|r| r.as_ref().err()) {
-            None => {
-                let asked = results
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok()?.publisher_interval)
-                    .max()
-                    .unwrap_or(Duration::ZERO);
-                let cap = self.shared.config.daemon.max_publisher_interval;
-                (interval.max(asked.min(cap)), None)
-            }
-            Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
-            Some(_) => (interval, None),
-        }
+        let turns = Turns {
+            store: &self.shared.store,
+            clock: &self.shared.clock,
+            daemon: &self.shared.config.daemon,
+        };
+        let poll = || self.poll_timed(&group);
+        turns
+            .poll_forever(&group, wait, failures, shutdown, poll)
+            .await;
     }
 
     /// Polls a group of feeds sharing a source, timed for `/metrics`.
-    pub(super) async fn poll_timed(
-        &self,
-        group: &[Feed],
-    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+    pub(super) async fn poll_timed(&self, group: &[Feed]) -> GroupPoll {
         let Some(first) = group.first() else {
             return Ok(Vec::new());
         };
@@ -186,10 +101,7 @@ impl Poller {
     /// Polls feeds that share one source (config entries with the same URL) with a
     /// single fetch, then records each feed's outcome or failure. The results are in
     /// the order of `feeds`; an error of the store itself fails the whole group.
-    pub async fn poll_group(
-        &self,
-        feeds: &[Feed],
-    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+    pub async fn poll_group(&self, feeds: &[Feed]) -> GroupPoll {
         let Some(first) = feeds.first() else {
             return Ok(Vec::new());
         };
