@@ -1,7 +1,6 @@
 //! One poll of one feed: fetch, parse, find new items, match, and record them with their
 //! alerts in one transaction.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
 use super::article::{Articles, article_links, read_articles};
-use super::matching::{fresh, match_item, too_old};
+use super::matching::{self, match_new};
 use super::notices::{flood_notices, report};
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
@@ -20,7 +19,7 @@ use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, Item, Validators};
+use crate::model::{FeedId, Validators};
 use crate::store::{FeedState, PollRecord, StoreError};
 
 /// A parsed body, shared by the entries of a group.
@@ -271,26 +270,7 @@ impl Poller {
             let texts = std::mem::take(&mut articles.texts);
             let _core = self.slots.cpu().await;
             tokio::task::spawn_blocking(move || {
-                let mut alerts = Vec::new();
-                let mut recent = Vec::new();
-                for item in fresh(&parsed.items, &new) {
-                    let item = match texts.get(&item.key) {
-                        Some(text) => Cow::Owned(Item {
-                            article: text.clone(),
-                            ..item.clone()
-                        }),
-                        None => Cow::Borrowed(item),
-                    };
-                    if alerting && !too_old(&feed, &item, now) {
-                        alerts.extend(match_item(&config, &feed, &item, |_| true));
-                    }
-                    // Kept only for trying new rules on them: a first poll of 10,000
-                    // feeds would otherwise write every item's text once more.
-                    if backfill {
-                        recent.push(item.into_owned());
-                    }
-                }
-                (alerts, recent)
+                match_new(&config, &feed, &parsed.items, &new, &texts, alerting, now)
             })
             .await
             .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
@@ -355,21 +335,9 @@ impl Poller {
         let rules: HashSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
         // Matching (embedding, for topic rules) is CPU work: on a blocking thread.
         let core = self.slots.cpu().await;
-        let matched = tokio::task::spawn_blocking(move || {
-            let mut alerts = Vec::new();
-            for (feed_id, item) in items {
-                // Items of feeds since removed from the config are left alone.
-                let Some(feed) = config.feeds.iter().find(|f| f.id == feed_id) else {
-                    continue;
-                };
-                if too_old(feed, &item, now) {
-                    continue;
-                }
-                alerts.extend(match_item(&config, feed, &item, |m| rules.contains(m.rule)));
-            }
-            alerts
-        })
-        .await;
+        let matched =
+            tokio::task::spawn_blocking(move || matching::backfill(&config, items, &rules, now))
+                .await;
         // A panic while matching is a bug: it goes on as the panic it was.
         let alerts = matched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         drop(core);
