@@ -7,7 +7,8 @@
 //! `health` liveness; `rate` each channel's last minute of messages; `matching` which
 //! alerts an item causes; `shared` the context of one config (config, store, health,
 //! clock) and what outlives a reload; `notices` what is said about feeds besides
-//! alerts (outcomes, broken, floods);
+//! alerts (outcomes, broken, floods); `flood` what a poll that is a flood queues and
+//! holds;
 //! `poll` the [`Poller`]; `dispatch` the [`Dispatcher`] of the outbox (digests, rate
 //! limits, retries); `pipeline` one config's poller and dispatcher; `snapshot` the
 //! [`Snapshot`] every status reader reads; `observe` `/metrics` and `/healthz`;
@@ -17,6 +18,7 @@
 mod article;
 mod clock;
 mod dispatch;
+mod flood;
 mod health;
 mod matching;
 mod notices;

@@ -1,5 +1,7 @@
-//! One poll of one feed: fetch, parse, find new items, match, and record them with their
-//! alerts in one transaction.
+//! One poll of one feed, in steps: fetch and parse, find the new items, match them
+//! (`matching`), triage a flood (`flood`), and record them with their alerts in one
+//! transaction. Each step lives in its own file; the [`Poller`] puts them in order
+//! within the limits on fetches and cores.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
 use super::article::{Articles, article_links, read_articles};
-use super::matching::{self, match_new};
-use super::notices::{flood_notices, report};
+use super::flood::{Triage, triage};
+use super::matching;
+use super::notices::report;
 use super::observe;
 use super::outcome::{PollError, PollOutcome, is_flood};
 use super::schedule::{GroupPoll, Turns};
@@ -270,39 +273,27 @@ impl Poller {
             let texts = std::mem::take(&mut articles.texts);
             let _core = self.slots.cpu().await;
             tokio::task::spawn_blocking(move || {
-                match_new(&config, &feed, &parsed.items, &new, &texts, alerting, now)
+                matching::match_new(&config, &feed, &parsed.items, &new, &texts, alerting, now)
             })
             .await
             .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
         };
-        let (alerts, held) = if flood && !alerts.is_empty() {
-            // One notice per flood: a feed that re-keys every poll says so once, until
-            // a poll with new items is no flood.
-            let notices = if state.flooding_since.is_some() {
-                Vec::new()
-            } else {
-                flood_notices(feed, new_keys.len(), &alerts, now)
-            };
+        let Triage {
+            queued,
+            held,
+            flooding,
+        } = triage(feed, state, new_keys.len(), flood, alerts, now);
+        if !held.is_empty() {
             warn!(
                 new_items = new_keys.len(),
-                held = alerts.len(),
-                notice = !notices.is_empty(),
+                held = held.len(),
+                notice = !queued.is_empty(),
                 "flood of new items held; `newshound replay --held` releases them"
             );
-            (notices, alerts)
-        } else {
-            (alerts, Vec::new())
-        };
-        // A flood is remembered once something was held for it (so that it is
-        // announced once), and forgotten at the first poll with new items that is none.
-        let flooding = match (new_keys.is_empty(), flood, held.is_empty()) {
-            (true, _, _) | (false, true, true) => None,
-            (false, false, _) => Some(false),
-            (false, true, false) => Some(true),
-        };
+        }
         let outcome = PollOutcome {
             new_items: new_keys.len(),
-            alerts: alerts.len(),
+            alerts: queued.len(),
             not_modified: false,
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
@@ -312,7 +303,7 @@ impl Poller {
             feed: feed.id.clone(),
             recent,
             new_keys,
-            alerts,
+            alerts: queued,
             held,
             validators,
             flooding,
