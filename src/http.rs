@@ -1,5 +1,5 @@
 //! HTTP helpers the fetcher and the notifiers share: who we say we are, errors in one
-//! line, and how long a server asked us to wait.
+//! line, how long a server asked us to wait, and which addresses count as internal.
 
 use std::time::Duration;
 
@@ -48,6 +48,43 @@ fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let at = std::time::SystemTime::from(at.with_timezone(&chrono::Utc));
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether a URL names this machine or a private, link-local or unique-local address
+/// (IPv4-mapped IPv6 forms included). Host names are judged by name only
+/// (`localhost`); the redirects of a public feed go through a resolver that judges,
+/// with [`is_internal_ip`], the very addresses the connection is made to.
+pub fn is_internal(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => is_internal_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_internal_ip(ip.into()),
+        None => false,
+    }
+}
+
+/// Loopback, private, link-local, unique-local or unspecified, also as IPv4-mapped IPv6.
+pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+    };
+    match ip {
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(mapped) => v4(mapped),
+            None => {
+                let first = ip.segments()[0];
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
 }
 
 #[cfg(test)]
@@ -101,5 +138,41 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    fn url(s: &str) -> url::Url {
+        s.parse().expect("test url")
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "http://127.0.0.1/",
+            "http://127.8.9.10/",
+            "http://[::1]/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fc00::1]/",
+            "http://[fd12::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(is_internal(&url(internal)), "{internal}");
+        }
+        for public in [
+            "https://example.org/",
+            "http://172.32.0.1/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(!is_internal(&url(public)), "{public}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::{TestRulesArgs, UsageError};
 use crate::config::Config;
 use crate::daemon;
-use crate::feed::{self, Fetched, Fetcher};
+use crate::feed::{Document, Fetcher};
 use crate::model::Validators;
 use crate::model::{FeedSource, Meaning, RequestOptions};
 use crate::rules;
@@ -114,28 +114,13 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             .fetch(&source, &Validators::default(), &request)
             .await
         {
-            Ok(Fetched::Body {
-                bytes,
-                content_type,
-                ..
-            }) => feed::parse::parse_at_most(
-                &bytes,
-                content_type
-                    .as_deref()
-                    .and_then(feed::fetch::charset_of)
-                    .as_deref(),
-                config.daemon.max_items_per_feed,
-            )
-            .map(|mut p| {
-                if let Some(url) = source.url() {
-                    p.resolve_links(url);
-                }
-                p.items
-            })
-            .map_err(anyhow::Error::from),
-            Ok(Fetched::NotModified { .. }) => {
-                Err(anyhow::anyhow!("unexpected 304 without validators"))
-            }
+            Ok(mut fetched) => match Document::take(&mut fetched, &source) {
+                Some(document) => document
+                    .parse(config.daemon.max_items_per_feed)
+                    .map(|p| p.items)
+                    .map_err(anyhow::Error::from),
+                None => Err(anyhow::anyhow!("unexpected 304 without validators")),
+            },
             Err(e) => Err(e.into()),
         };
         fetched.push((name, parsed));

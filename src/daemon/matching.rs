@@ -1,12 +1,14 @@
-//! Which alerts an item causes: the rules that match it, grouped by channel.
+//! Which alerts an item causes: the rules that match it, grouped by channel; for a
+//! poll's new items, and for the recent items new rules are tried on (backfill).
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Feed};
 use crate::feed;
-use crate::model::{Alert, Field, Item, ItemKey, Meaning, RuleFields};
+use crate::model::{Alert, FeedId, Field, Item, ItemKey, Meaning, RuleFields};
 use crate::rules::{self, RuleMatch};
 
 /// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
@@ -14,6 +16,64 @@ use crate::rules::{self, RuleMatch};
 pub(super) fn too_old(feed: &Feed, item: &Item, now: DateTime<Utc>) -> bool {
     feed.max_age
         .is_some_and(|age| item.dated_before(crate::model::earlier(now, age)))
+}
+
+/// What a poll's new items (those of `items` whose keys are in `new`) cause: their
+/// alerts when `alerting` (an item too old for its feed causes none), and, when the
+/// daemon keeps recent items for new rules (`backfill_new_rules`), the items
+/// themselves. An item is matched with the text of its article when `articles` holds
+/// one.
+pub(super) fn match_new(
+    config: &Config,
+    feed: &Feed,
+    items: &[Item],
+    new: &[ItemKey],
+    articles: &HashMap<ItemKey, String>,
+    alerting: bool,
+    now: DateTime<Utc>,
+) -> (Vec<(String, Alert)>, Vec<Item>) {
+    let mut alerts = Vec::new();
+    let mut recent = Vec::new();
+    for item in fresh(items, new) {
+        let item = match articles.get(&item.key) {
+            Some(text) => Cow::Owned(Item {
+                article: text.clone(),
+                ..item.clone()
+            }),
+            None => Cow::Borrowed(item),
+        };
+        if alerting && !too_old(feed, &item, now) {
+            alerts.extend(match_item(config, feed, &item, |_| true));
+        }
+        // Kept only for trying new rules on them: a first poll of 10,000 feeds would
+        // otherwise write every item's text once more.
+        if config.daemon.backfill_new_rules {
+            recent.push(item.into_owned());
+        }
+    }
+    (alerts, recent)
+}
+
+/// The alerts the rules named `rules` cause for recent `items` (with their feeds):
+/// what a backfill queues. Items of feeds since removed from the config are left
+/// alone, and so are those too old for their feed.
+pub(super) fn backfill(
+    config: &Config,
+    items: Vec<(FeedId, Item)>,
+    rules: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<(String, Alert)> {
+    let mut alerts = Vec::new();
+    for (feed_id, item) in items {
+        let Some(feed) = config.feeds.iter().find(|f| f.id == feed_id) else {
+            continue;
+        };
+        if too_old(feed, &item, now) {
+            continue;
+        }
+        alerts.extend(match_item(config, feed, &item, |m| rules.contains(m.rule)));
+    }
+    alerts
 }
 
 /// The alerts an item causes: the rules that match it (those `keep` keeps), one alert

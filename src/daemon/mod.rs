@@ -2,22 +2,24 @@
 //! shutting down within a bound. The only module that spawns tasks.
 //!
 //! Where each concern lives, leaves first (a test checks that no file imports one
-//! that imports it back): `clock` the time; `health` liveness; `schedule` when a feed
-//! is polled next and the one backoff; `outcome` what a poll did; `matching` which
-//! alerts an item causes; `shared` the context of one config (config, store, health,
-//! clock) and what outlives a reload;
-//! `notices` what is said about feeds besides alerts (outcomes, broken, floods);
+//! that imports it back): `clock` the time; `outcome` what a poll did; `schedule` when
+//! a feed is polled next, the one backoff, and the loop that polls a source by turns;
+//! `health` liveness; `metrics` what is counted; `matching` which alerts an item
+//! causes; `shared` the context of one config (config, store, health, clock) and what
+//! outlives a reload; `notices` what is said about feeds besides alerts (outcomes,
+//! broken, floods); `flood` what a poll that is a flood queues and holds;
 //! `poll` the [`Poller`]; `plan` what a dispatch pass does with the rows it claimed
 //! (digests, quiet hours, rate limits); `dispatch` the [`Dispatcher`] of the outbox
 //! (claims, sends, retries); `pipeline` one config's poller and dispatcher;
-//! `snapshot` the [`Snapshot`] every status reader reads; `metrics` what is counted,
-//! which `observe` serves on `/metrics` beside `/healthz` and the status page;
+//! `snapshot` the [`Snapshot`] every status reader reads; `observe` serves the
+//! metrics on `/metrics` beside `/healthz` and the status page;
 //! `service` reloads and the service manager. This file holds `once`, `run` and
 //! `serve`, which start the tasks.
 
 mod article;
 mod clock;
 mod dispatch;
+mod flood;
 mod health;
 mod matching;
 mod metrics;

@@ -1,7 +1,8 @@
-//! One poll of one feed: fetch, parse, find new items, match, and record them with their
-//! alerts in one transaction.
+//! One poll of one feed, in steps: fetch and parse, find the new items, match them
+//! (`matching`), triage a flood (`flood`), and record them with their alerts in one
+//! transaction. Each step lives in its own file; the [`Poller`] puts them in order
+//! within the limits on fetches and cores.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,21 +12,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
 use super::article::{Articles, article_links, read_articles};
-use super::matching::{fresh, match_item, too_old};
+use super::flood::{Triage, triage};
+use super::matching;
 use super::metrics;
-use super::notices::{flood_notices, report};
+use super::notices::report;
 use super::outcome::{PollError, PollOutcome, is_flood};
-use super::schedule::{group_interval, next_poll_in};
+use super::schedule::{GroupPoll, Turns};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
-use crate::feed::{self, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, Item, Validators, later};
-use crate::store::{FeedState, PollClaim, PollRecord, StoreError};
-
-/// How long a poll claimed by an instance is its own, at least: one that died
-/// mid-poll leaves the source to the others after this long.
-const POLL_LEASE: Duration = Duration::from_secs(60);
+use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
+use crate::model::{FeedId, Validators};
+use crate::store::{FeedState, PollRecord, StoreError};
 
 /// A parsed body, shared by the entries of a group.
 type Parsed = Result<Arc<ParsedFeed>, ParseError>;
@@ -60,110 +58,29 @@ impl Poller {
         })
     }
 
-    /// Polls a group of feeds (one source) until `shutdown`: first after `wait`, then
-    /// on its interval. `failures` is how many of its polls in a row had failed before.
+    /// Polls a group of feeds (one source) by turns with the other instances until
+    /// `shutdown`: first after `wait`, then on its interval. `failures` is how many of
+    /// its polls in a row had failed before.
     pub(super) async fn poll_forever(
         &self,
         group: Vec<Feed>,
-        mut wait: Duration,
-        mut failures: u32,
+        wait: Duration,
+        failures: u32,
         shutdown: CancellationToken,
     ) {
-        let interval = group_interval(&group);
-        let source = group
-            .first()
-            .map(|f| f.source.to_string())
-            .unwrap_or_default();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            // Instances sharing a database poll a source by turns.
-            if let Some(later) = self.claim(&source).await {
-                wait = later;
-                continue;
-            }
-            // A poll in progress is not abandoned on shutdown: `run` waits for it
-            // (bounded). Its failures are recorded and logged inside.
-            let (interval, retry_after) = match self.poll_timed(&group).await {
-                Ok(results) => {
-                    let failed = results.iter().any(Result::is_err);
-                    failures = if failed {
-                        failures.saturating_add(1)
-                    } else {
-                        0
-                    };
-                    self.after_poll(interval, &results)
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot read feed state; trying again next interval");
-                    (interval, None)
-                }
-            };
-            let base = next_poll_in(
-                interval,
-                failures,
-                retry_after,
-                self.shared.config.daemon.max_backoff,
-            );
-            // ±10% so that feeds with the same interval drift apart instead of firing
-            // together.
-            wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
-            let next_due = later(self.shared.clock.now(), wait);
-            if let Err(e) = self.shared.store.poll_done(&source, next_due).await {
-                warn!(error = %e, "cannot record when the feed is next due");
-            }
-        }
-    }
-
-    /// Claims the poll of `source` for this instance; `None` when it may poll now,
-    /// else how long to wait before asking again (another instance polls it, or polled
-    /// it and set when it is next due).
-    async fn claim(&self, source: &str) -> Option<Duration> {
-        let now = self.shared.clock.now();
-        let lease = POLL_LEASE.max(self.shared.config.daemon.fetch_timeout * 2);
-        match self.shared.store.claim_poll(source, now, lease).await {
-            Ok(PollClaim::Granted) => None,
-            // A moment more, so that instances asking again do not all ask at once.
-            Ok(PollClaim::Later(at)) => Some(
-                (at - now).to_std().unwrap_or(Duration::ZERO)
-                    + Duration::from_millis(fastrand::u64(0..1000)),
-            ),
-            Err(e) => {
-                warn!(error = %e, "cannot claim the feed's poll; trying again soon");
-                Some(POLL_LEASE)
-            }
-        }
-    }
-
-    /// What the next poll of a group depends on besides its failures: its interval
-    /// (lengthened if the publisher asks, up to a cap) and the server's Retry-After.
-    fn after_poll(
-        &self,
-        interval: Duration,
-        results: &[Result<PollOutcome, PollError>],
-    ) -> (Duration, Option<Duration>) {
-        match results.iter().find_map(|r| r.as_ref().err()) {
-            None => {
-                let asked = results
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok()?.publisher_interval)
-                    .max()
-                    .unwrap_or(Duration::ZERO);
-                let cap = self.shared.config.daemon.max_publisher_interval;
-                (interval.max(asked.min(cap)), None)
-            }
-            Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
-            Some(_) => (interval, None),
-        }
+        let turns = Turns {
+            store: &self.shared.store,
+            clock: &self.shared.clock,
+            daemon: &self.shared.config.daemon,
+        };
+        let poll = || self.poll_timed(&group);
+        turns
+            .poll_forever(&group, wait, failures, shutdown, poll)
+            .await;
     }
 
     /// Polls a group of feeds sharing a source, timed for `/metrics`.
-    pub(super) async fn poll_timed(
-        &self,
-        group: &[Feed],
-    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+    pub(super) async fn poll_timed(&self, group: &[Feed]) -> GroupPoll {
         let Some(first) = group.first() else {
             return Ok(Vec::new());
         };
@@ -186,10 +103,7 @@ impl Poller {
     /// Polls feeds that share one source (config entries with the same URL) with a
     /// single fetch, then records each feed's outcome or failure. The results are in
     /// the order of `feeds`; an error of the store itself fails the whole group.
-    pub async fn poll_group(
-        &self,
-        feeds: &[Feed],
-    ) -> Result<Vec<Result<PollOutcome, PollError>>, StoreError> {
+    pub async fn poll_group(&self, feeds: &[Feed]) -> GroupPoll {
         let Some(first) = feeds.first() else {
             return Ok(Vec::new());
         };
@@ -288,40 +202,24 @@ impl Poller {
             .fetch(&feed.source, validators, &feed.request)
             .await;
         slot.release_host();
-        let parsed = match &mut fetched {
-            Ok(Fetched::Body {
-                bytes,
-                content_type,
-                ..
-            }) => {
-                let charset = content_type.as_deref().and_then(feed::fetch::charset_of);
-                let base = feed.source.url().cloned();
-                Some(self.parse(std::mem::take(bytes), charset, base).await)
-            }
-            _ => None,
+        let document = fetched
+            .as_mut()
+            .ok()
+            .and_then(|f| Document::take(f, &feed.source));
+        let parsed = match document {
+            Some(document) => Some(self.parse(document).await),
+            None => None,
         };
         (fetched, parsed, Some(slot))
     }
 
-    /// Parses a body on a blocking thread, at most one per core at a time; relative
-    /// links are resolved against `base`, the feed's address.
-    async fn parse(
-        &self,
-        bytes: Vec<u8>,
-        charset: Option<String>,
-        base: Option<url::Url>,
-    ) -> Parsed {
+    /// Parses a fetched document on a blocking thread, at most one per core at a time.
+    async fn parse(&self, document: Document) -> Parsed {
         let _core = self.slots.cpu().await;
         let max_items = self.shared.config.daemon.max_items_per_feed;
-        let parsed = tokio::task::spawn_blocking(move || {
-            let mut parsed = feed::parse::parse_at_most(&bytes, charset.as_deref(), max_items)?;
-            if let Some(base) = &base {
-                parsed.resolve_links(base);
-            }
-            Ok(Arc::new(parsed))
-        })
-        .await
-        .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
+        let parsed = tokio::task::spawn_blocking(move || document.parse(max_items).map(Arc::new))
+            .await
+            .unwrap_or_else(|e| Err(ParseError::Malformed(format!("the parser failed: {e}"))));
         if let Ok(feed) = &parsed {
             if feed.dropped > 0 {
                 warn!(
@@ -375,58 +273,27 @@ impl Poller {
             let texts = std::mem::take(&mut articles.texts);
             let _core = self.slots.cpu().await;
             tokio::task::spawn_blocking(move || {
-                let mut alerts = Vec::new();
-                let mut recent = Vec::new();
-                for item in fresh(&parsed.items, &new) {
-                    let item = match texts.get(&item.key) {
-                        Some(text) => Cow::Owned(Item {
-                            article: text.clone(),
-                            ..item.clone()
-                        }),
-                        None => Cow::Borrowed(item),
-                    };
-                    if alerting && !too_old(&feed, &item, now) {
-                        alerts.extend(match_item(&config, &feed, &item, |_| true));
-                    }
-                    // Kept only for trying new rules on them: a first poll of 10,000
-                    // feeds would otherwise write every item's text once more.
-                    if backfill {
-                        recent.push(item.into_owned());
-                    }
-                }
-                (alerts, recent)
+                matching::match_new(&config, &feed, &parsed.items, &new, &texts, alerting, now)
             })
             .await
             .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
         };
-        let (alerts, held) = if flood && !alerts.is_empty() {
-            // One notice per flood: a feed that re-keys every poll says so once, until
-            // a poll with new items is no flood.
-            let notices = if state.flooding_since.is_some() {
-                Vec::new()
-            } else {
-                flood_notices(feed, new_keys.len(), &alerts, now)
-            };
+        let Triage {
+            queued,
+            held,
+            flooding,
+        } = triage(feed, state, new_keys.len(), flood, alerts, now);
+        if !held.is_empty() {
             warn!(
                 new_items = new_keys.len(),
-                held = alerts.len(),
-                notice = !notices.is_empty(),
+                held = held.len(),
+                notice = !queued.is_empty(),
                 "flood of new items held; `newshound replay --held` releases them"
             );
-            (notices, alerts)
-        } else {
-            (alerts, Vec::new())
-        };
-        // A flood is remembered once something was held for it (so that it is
-        // announced once), and forgotten at the first poll with new items that is none.
-        let flooding = match (new_keys.is_empty(), flood, held.is_empty()) {
-            (true, _, _) | (false, true, true) => None,
-            (false, false, _) => Some(false),
-            (false, true, false) => Some(true),
-        };
+        }
         let outcome = PollOutcome {
             new_items: new_keys.len(),
-            alerts: alerts.len(),
+            alerts: queued.len(),
             not_modified: false,
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
@@ -436,7 +303,7 @@ impl Poller {
             feed: feed.id.clone(),
             recent,
             new_keys,
-            alerts,
+            alerts: queued,
             held,
             validators,
             flooding,
@@ -459,21 +326,9 @@ impl Poller {
         let rules: HashSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
         // Matching (embedding, for topic rules) is CPU work: on a blocking thread.
         let core = self.slots.cpu().await;
-        let matched = tokio::task::spawn_blocking(move || {
-            let mut alerts = Vec::new();
-            for (feed_id, item) in items {
-                // Items of feeds since removed from the config are left alone.
-                let Some(feed) = config.feeds.iter().find(|f| f.id == feed_id) else {
-                    continue;
-                };
-                if too_old(feed, &item, now) {
-                    continue;
-                }
-                alerts.extend(match_item(&config, feed, &item, |m| rules.contains(m.rule)));
-            }
-            alerts
-        })
-        .await;
+        let matched =
+            tokio::task::spawn_blocking(move || matching::backfill(&config, items, &rules, now))
+                .await;
         // A panic while matching is a bug: it goes on as the panic it was.
         let alerts = matched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         drop(core);

@@ -1,20 +1,138 @@
 //! When a feed is polled next: its interval, backoff after failures, the server's
-//! Retry-After, and a schedule kept across restarts; when a feed is stale.
+//! Retry-After, and a schedule kept across restarts; the loop that polls a source by
+//! turns with the other instances; when a feed is stale.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
-use crate::config::{Config, Feed};
-use crate::model::FeedId;
-use crate::store::FeedState;
+use super::clock::Clock;
+use super::outcome::{PollError, PollOutcome};
+use crate::config::{Config, Daemon, Feed};
+use crate::model::{FeedId, later};
+use crate::store::{FeedState, PollClaim, Store, StoreError};
 
 /// The dispatcher looks at the outbox at least this often, even when nobody wakes it.
 pub const DISPATCH_IDLE: Duration = Duration::from_secs(60);
 /// Feeds never polled before (at start, or added by a reload) are all fetched within
 /// this long, spread evenly: prompt for a new user, no burst for a new list of 1,000.
 const NEW_FEEDS_WITHIN: Duration = Duration::from_secs(10);
+/// How long a poll claimed by an instance is its own, at least: one that died
+/// mid-poll leaves the source to the others after this long.
+const POLL_LEASE: Duration = Duration::from_secs(60);
+
+/// What one poll of a group of feeds gave: each entry's outcome or failure, in the
+/// group's order; an error of the store itself fails the whole group.
+pub(super) type GroupPoll = Result<Vec<Result<PollOutcome, PollError>>, StoreError>;
+
+/// What polling a source by turns needs: the store, where instances sharing a
+/// database take their turns and say when the source is next due; the clock; and the
+/// daemon's settings.
+pub(super) struct Turns<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    pub daemon: &'a Daemon,
+}
+
+impl Turns<'_> {
+    /// Polls a group of feeds (one source) until `shutdown`, each time calling `poll`:
+    /// first after `wait`, then on its interval. `failures` is how many of its polls in
+    /// a row had failed before.
+    pub async fn poll_forever<Polled: Future<Output = GroupPoll>>(
+        &self,
+        group: &[Feed],
+        mut wait: Duration,
+        mut failures: u32,
+        shutdown: CancellationToken,
+        poll: impl Fn() -> Polled,
+    ) {
+        let interval = group_interval(group);
+        let source = group
+            .first()
+            .map(|f| f.source.to_string())
+            .unwrap_or_default();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            // Instances sharing a database poll a source by turns.
+            if let Some(later) = self.claim(&source).await {
+                wait = later;
+                continue;
+            }
+            // A poll in progress is not abandoned on shutdown: `run` waits for it
+            // (bounded). Its failures are recorded and logged inside.
+            let (interval, retry_after) = match poll().await {
+                Ok(results) => {
+                    let failed = results.iter().any(Result::is_err);
+                    failures = if failed {
+                        failures.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    after_poll(interval, &results, self.daemon.max_publisher_interval)
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot read feed state; trying again next interval");
+                    (interval, None)
+                }
+            };
+            let base = next_poll_in(interval, failures, retry_after, self.daemon.max_backoff);
+            // ±10% so that feeds with the same interval drift apart instead of firing
+            // together.
+            wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
+            let next_due = later(self.clock.now(), wait);
+            if let Err(e) = self.store.poll_done(&source, next_due).await {
+                warn!(error = %e, "cannot record when the feed is next due");
+            }
+        }
+    }
+
+    /// Claims the poll of `source` for this instance; `None` when it may poll now,
+    /// else how long to wait before asking again (another instance polls it, or polled
+    /// it and set when it is next due).
+    async fn claim(&self, source: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let lease = POLL_LEASE.max(self.daemon.fetch_timeout * 2);
+        match self.store.claim_poll(source, now, lease).await {
+            Ok(PollClaim::Granted) => None,
+            // A moment more, so that instances asking again do not all ask at once.
+            Ok(PollClaim::Later(at)) => Some(
+                (at - now).to_std().unwrap_or(Duration::ZERO)
+                    + Duration::from_millis(fastrand::u64(0..1000)),
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot claim the feed's poll; trying again soon");
+                Some(POLL_LEASE)
+            }
+        }
+    }
+}
+
+/// What the next poll of a group depends on besides its failures: its interval
+/// (lengthened if the publisher asks, up to `cap`) and the server's Retry-After.
+fn after_poll(
+    interval: Duration,
+    results: &[Result<PollOutcome, PollError>],
+    cap: Duration,
+) -> (Duration, Option<Duration>) {
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        None => {
+            let asked = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.publisher_interval)
+                .max()
+                .unwrap_or(Duration::ZERO);
+            (interval.max(asked.min(cap)), None)
+        }
+        Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
+        Some(_) => (interval, None),
+    }
+}
 
 /// The feeds grouped by source, in config order: entries with the same URL are
 /// fetched once.
@@ -117,7 +235,7 @@ pub fn next_poll_at(
 ) -> Option<DateTime<Utc>> {
     let last = state.last_attempt?;
     let wait = next_poll_in(interval, state.consecutive_failures, None, max_backoff);
-    let due = crate::model::later(last, wait);
+    let due = later(last, wait);
     Some(state.retry_after_until.map_or(due, |until| due.max(until)))
 }
 
@@ -251,5 +369,39 @@ mod tests {
         assert_eq!(next_poll_in(MIN, 1, Some(30 * MIN), DAY), 30 * MIN);
         assert_eq!(next_poll_in(30 * MIN, 1, Some(MIN), DAY), 30 * MIN);
         assert_eq!(next_poll_in(MIN, 1, Some(7 * DAY), DAY), DAY);
+    }
+
+    #[test]
+    fn a_publisher_may_lengthen_the_interval_up_to_the_cap() {
+        let asked = |minutes: u32| {
+            Ok(PollOutcome {
+                publisher_interval: Some(MIN * minutes),
+                ..PollOutcome::default()
+            })
+        };
+        let results = [asked(30), Ok(PollOutcome::default()), asked(90)];
+        assert_eq!(after_poll(10 * MIN, &results, DAY), (90 * MIN, None));
+        assert_eq!(after_poll(10 * MIN, &results, 60 * MIN), (60 * MIN, None));
+        assert_eq!(after_poll(120 * MIN, &results, DAY), (120 * MIN, None));
+    }
+
+    #[test]
+    fn a_failed_fetch_passes_on_the_servers_retry_after() {
+        let busy = crate::feed::FetchError::HttpStatus {
+            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(30 * MIN),
+        };
+        let results = [
+            Ok(PollOutcome {
+                publisher_interval: Some(DAY),
+                ..PollOutcome::default()
+            }),
+            Err(PollError::Fetch(busy)),
+        ];
+        assert_eq!(
+            after_poll(10 * MIN, &results, DAY),
+            (10 * MIN, Some(30 * MIN)),
+            "a failure leaves the interval as it was"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::fetch::is_internal_ip;
+use crate::http::is_internal_ip;
 
 /// The system's resolver (`getaddrinfo`, through tokio).
 #[derive(Debug, Default)]
@@ -53,4 +53,22 @@ impl Resolve for PublicOnly {
 pub struct Refused {
     pub host: String,
     pub address: std::net::IpAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `localhost` resolves through the hosts file, so this needs no network.
+    #[tokio::test]
+    async fn the_redirect_resolver_refuses_names_of_internal_addresses() {
+        let resolver = PublicOnly(Arc::new(SystemResolver));
+        let name = "localhost".parse().expect("a name");
+        let refused = resolver.resolve(name).await.err().expect("refused");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("localhost resolves to the internal address")
+        );
+    }
 }
