@@ -49,7 +49,6 @@ impl Kind for Apprise {
         }
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let post = out.post();
         let mut body = json!({

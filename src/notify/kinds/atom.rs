@@ -59,7 +59,6 @@ impl Kind for Atom {
         format!("{} (the latest {})", self.path.display(), self.entries)
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         deliver(
             &self.path,

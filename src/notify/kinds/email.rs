@@ -46,7 +46,6 @@ impl Kind for Email {
         self.to.join(", ")
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let Some((relay, from)) = &out.notifier.smtp else {
             return Err(DeliveryError::fatal("no [smtp] section for an email channel"));

@@ -71,7 +71,6 @@ impl Kind for Exec {
         )
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let body = out.json()?;
         run(&self.command, &body, out.channel, &out.webhook_id(), self.timeout).await

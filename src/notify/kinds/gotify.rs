@@ -38,7 +38,6 @@ impl Kind for Gotify {
         format!("gotify {}", self.url)
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await
     }

@@ -37,7 +37,6 @@ impl Kind for Lines {
         format!("lines into {}", self.path.display())
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let text: String = out
             .alerts

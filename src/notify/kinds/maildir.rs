@@ -38,7 +38,6 @@ impl Kind for Maildir {
         self.path.display().to_string()
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let from = &out.notifier.local_from;
         let message = out.email(from, std::slice::from_ref(from))?;

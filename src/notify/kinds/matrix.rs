@@ -58,7 +58,6 @@ impl Kind for Matrix {
         format!("matrix room {} on {}", self.room_id, self.homeserver)
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await
     }

@@ -54,7 +54,6 @@ impl Kind for Pushover {
         format!("pushover via {}", self.api_url)
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await
     }

@@ -67,7 +67,6 @@ impl Kind for Telegram {
         format!("telegram chat {} via {}", self.chat_id, self.api_url)
     }
 
-
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         out.send_request(Self::NAME, self.request(out)).await
     }
