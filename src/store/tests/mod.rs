@@ -55,18 +55,10 @@ async fn a_poll_records_items_alerts_and_validators_together() {
     };
     let ids = store
         .record_poll(PollRecord {
-            feed: feed.clone(),
             new_keys: keys.to_vec(),
-            recent: vec![],
             alerts: vec![("me".into(), alert(&feed, "a"))],
-            held: vec![],
             validators: validators.clone(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(1000),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&feed, 1000)
         })
         .await
         .expect("recorded");
@@ -122,34 +114,16 @@ async fn the_same_alert_is_never_queued_twice() {
         eprintln!("engine: {}", each.engine);
         let store = &each.store;
         let feed = FeedId("wire".into());
-        let record = PollRecord {
-            feed: feed.clone(),
-            new_keys: vec![],
-            recent: vec![],
+        let poll = PollRecord {
             alerts: vec![("me".into(), alert(&feed, "a"))],
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(5),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&feed, 5)
         };
         assert_eq!(
-            store
-                .record_poll(record.clone())
-                .await
-                .expect("first")
-                .len(),
+            store.record_poll(poll.clone()).await.expect("first").len(),
             1
         );
         assert_eq!(
-            store
-                .record_poll(record.clone())
-                .await
-                .expect("second")
-                .len(),
+            store.record_poll(poll.clone()).await.expect("second").len(),
             0
         );
         assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);

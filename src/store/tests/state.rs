@@ -29,23 +29,7 @@ async fn failures_count_up_and_a_success_resets_them() {
         assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
         assert_eq!(state.last_success, None);
         assert_eq!(state.retry_after_until, Some(at(3600)));
-        store
-            .record_poll(PollRecord {
-                feed: feed.clone(),
-                new_keys: vec![],
-                recent: vec![],
-                alerts: vec![],
-                held: vec![],
-                validators: Validators::default(),
-                flooding: None,
-                repaired: None,
-                articles_failed: 0,
-                article_error: None,
-                at: at(3),
-                dedupe_within: std::time::Duration::ZERO,
-            })
-            .await
-            .expect("recorded");
+        store.record_poll(record(&feed, 3)).await.expect("recorded");
         let state = store.feed_state(&feed).await.expect("query").expect("row");
         assert_eq!(state.consecutive_failures, 0);
         assert_eq!(state.last_error, None);
@@ -128,18 +112,8 @@ async fn feed_states_list_every_feed_with_its_item_count() {
     let keys = [ItemKey("a".into()), ItemKey("b".into())];
     store
         .record_poll(PollRecord {
-            feed: wire.clone(),
             new_keys: keys.to_vec(),
-            recent: vec![],
-            alerts: vec![],
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(10),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&wire, 10)
         })
         .await
         .expect("recorded");
@@ -172,18 +146,8 @@ async fn new_item_times_are_the_distinct_polls_that_brought_news() {
             let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
             store
                 .record_poll(PollRecord {
-                    feed: feed.clone(),
-                    new_keys: keys.to_vec(),
-                    recent: vec![],
-                    alerts: vec![],
-                    held: vec![],
-                    validators: Validators::default(),
-                    flooding: None,
-                    repaired: None,
-                    articles_failed: 0,
-                    article_error: None,
-                    at: at(t),
-                    dedupe_within: std::time::Duration::ZERO,
+                    new_keys: keys,
+                    ..record(&feed, t)
                 })
                 .await
                 .expect("recorded");
@@ -304,18 +268,9 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
         let poll = async |items: &[&Item], when: i64| {
             store
                 .record_poll(PollRecord {
-                    feed: feed.clone(),
                     new_keys: items.iter().map(|i| i.key.clone()).collect(),
                     recent: items.iter().map(|i| (*i).clone()).collect(),
-                    alerts: vec![],
-                    held: vec![],
-                    validators: Validators::default(),
-                    flooding: None,
-                    repaired: None,
-                    articles_failed: 0,
-                    article_error: None,
-                    at: at(when),
-                    dedupe_within: std::time::Duration::ZERO,
+                    ..record(&feed, when)
                 })
                 .await
                 .expect("recorded");
