@@ -88,8 +88,7 @@ async fn status_shows_which_instance_delivers_a_claimed_alert() {
     };
     let a = Store::connect(&database.url, None, "a").await.expect("a");
     a.heartbeat("h", at(100)).await.expect("heartbeat");
-    let feed = FeedId("wire".into());
-    queue(&a, &feed, &["x", "y"], 100).await;
+    queue(&a, &["x", "y"], 100).await;
     assert_eq!(
         a.claim_due(at(100), 1, LEASE_60)
             .await

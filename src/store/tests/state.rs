@@ -305,9 +305,8 @@ async fn waits_beyond_the_lifetime_end_when_it_does() {
     for each in engines().await {
         eprintln!("engine: {}", each.engine);
         let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["failed", "digest"], 100).await;
-        let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+        queue(store, &["failed", "digest"], 100).await;
+        let rows = claim_at(store, 100).await;
         let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
         let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
             .expect("date")
@@ -323,10 +322,7 @@ async fn waits_beyond_the_lifetime_end_when_it_does() {
         let hour = std::time::Duration::from_secs(3600);
         assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
         assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
-        let due = store
-            .claim_due(at(100 + 3600), 10, LEASE)
-            .await
-            .expect("claim");
+        let due = claim_at(store, 100 + 3600).await;
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].id, id("failed"));
     }
@@ -421,8 +417,7 @@ async fn the_latest_alerts_come_newest_first_with_their_state() {
     for each in engines().await {
         eprintln!("engine: {}", each.engine);
         let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["a", "b", "c"], 10).await;
+        queue(store, &["a", "b", "c"], 10).await;
         let due = store
             .claim_due(at(20), 10, std::time::Duration::from_secs(60))
             .await

@@ -58,7 +58,7 @@ async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
 
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.merged), (2, 1));
-        let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
+        let due = claim_at(store, 300).await;
         assert_eq!(due[0].alert.key.0, "w1");
         assert_eq!(
             due[0].alert.also_in,
@@ -79,7 +79,7 @@ async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
         let title = "Lavrov and Blinken meet in Geneva";
         let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
         let id = poll_with(store, "me", first, 100).await[0];
-        store.claim_due(at(100), 10, LEASE).await.expect("claim");
+        claim_at(store, 100).await;
         store.mark_sent(&[id], at(101)).await.expect("sent");
 
         let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
