@@ -35,6 +35,24 @@ pub async fn engines() -> Vec<TestStore> {
     stores
 }
 
+/// [`engines`] one by one, each named on stderr as its turn comes, so that a failure
+/// says which engine it was on.
+pub async fn each_engine() -> impl Iterator<Item = TestStore> {
+    let stores = engines().await;
+    stores
+        .into_iter()
+        .inspect(|each| eprintln!("engine: {}", each.engine))
+}
+
+/// A test store is used as the store it holds.
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
 impl TestStore {
     /// An outbox row's state, read past the store's interface.
     pub async fn state_of(&self, id: i64) -> String {

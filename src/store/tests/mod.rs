@@ -87,9 +87,7 @@ async fn a_poll_records_items_alerts_and_validators_together() {
 
 #[tokio::test]
 async fn the_same_alert_is_never_queued_twice() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
         let poll = PollRecord {
             alerts: vec![("me".into(), alert(&feed, "a"))],
@@ -157,14 +155,12 @@ fn raw(dir: &Path) -> rusqlite::Connection {
 
 #[tokio::test]
 async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        queue(store, &["a", "b"], 100).await;
-        let due = claim_at(store, 100).await;
+    for store in each_engine().await {
+        queue(&store, &["a", "b"], 100).await;
+        let due = claim_at(&store, 100).await;
         let (a, b) = (due[0].id, due[1].id);
         assert!(
-            claim_at(store, 100).await.is_empty(),
+            claim_at(&store, 100).await.is_empty(),
             "claimed rows are not handed out twice"
         );
 
@@ -182,10 +178,10 @@ async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
                 last_error: "451 try later".into(),
             }]
         );
-        assert!(claim_at(store, 159).await.is_empty(), "a waits");
+        assert!(claim_at(&store, 159).await.is_empty(), "a waits");
         assert_eq!(store.next_due().await.expect("query"), Some(at(160)));
         store.mark_sent(&[b], at(101)).await.expect("sent");
-        let retried = claim_at(store, 160).await;
+        let retried = claim_at(&store, 160).await;
         assert_eq!(retried.len(), 1);
         assert_eq!(retried[0].attempts, 1);
 
@@ -212,33 +208,30 @@ async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
 /// The rest of a due digest is claimed by channel, whatever the batch took.
 #[tokio::test]
 async fn a_channels_due_rows_are_claimed_together() {
-    for each in engines().await {
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
-        queue(store, &["a", "b", "c"], 100).await;
+        queue(&store, &["a", "b", "c"], 100).await;
         let other = PollRecord {
             alerts: vec![("them".into(), alert(&feed, "d"))],
             ..record(&feed, 100)
         };
         store.record_poll(other).await.expect("recorded");
         let first = store.claim_due(at(100), 1, LEASE).await.expect("claim");
-        assert_eq!(first.len(), 1, "{}", each.engine);
+        assert_eq!(first.len(), 1, "{}", store.engine);
         let rest = store
             .claim_due_in("me", at(100), 100, LEASE)
             .await
             .expect("claim");
-        assert_eq!(rest.len(), 2, "{}: the others of `me` only", each.engine);
+        assert_eq!(rest.len(), 2, "{}: the others of `me` only", store.engine);
         assert!(rest.iter().all(|r| r.channel == "me"));
     }
 }
 
 #[tokio::test]
 async fn claims_go_oldest_first_and_respect_the_limit() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        queue(store, &["new"], 200).await;
-        queue(store, &["old"], 100).await;
+    for store in each_engine().await {
+        queue(&store, &["new"], 200).await;
+        queue(&store, &["old"], 100).await;
         let first = store.claim_due(at(300), 1, LEASE).await.expect("claim");
         assert_eq!(first[0].alert.key.0, "old");
         let second = store.claim_due(at(300), 5, LEASE).await.expect("claim");
@@ -249,19 +242,17 @@ async fn claims_go_oldest_first_and_respect_the_limit() {
 
 #[tokio::test]
 async fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        queue(store, &["a"], 100).await;
-        let id = claim_at(store, 100).await[0].id;
+    for store in each_engine().await {
+        queue(&store, &["a"], 100).await;
+        let id = claim_at(&store, 100).await[0].id;
         assert_eq!(store.release_expired(at(699)).await.expect("release"), 0);
-        assert_eq!(each.state_of(id).await, "sending");
+        assert_eq!(store.state_of(id).await, "sending");
         assert_eq!(store.release_expired(at(700)).await.expect("release"), 1);
-        assert_eq!(each.state_of(id).await, "pending");
+        assert_eq!(store.state_of(id).await, "pending");
         // The dispatcher that lost the lease reports late: the row is not touched.
         store.mark_sent(&[id], at(701)).await.expect("late mark");
-        assert_eq!(each.state_of(id).await, "pending");
-        assert_eq!(claim_at(store, 701).await.len(), 1);
+        assert_eq!(store.state_of(id).await, "pending");
+        assert_eq!(claim_at(&store, 701).await.len(), 1);
     }
 }
 
@@ -369,4 +360,4 @@ mod shared;
 mod state;
 mod stories;
 
-use engines::engines;
+use engines::{each_engine, engines};

@@ -30,9 +30,7 @@ async fn poll_with(store: &Store, channel: &str, alert: Alert, when: i64) -> Vec
 
 #[tokio::test]
 async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let first = story(
             "wire",
             "w1",
@@ -51,14 +49,14 @@ async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
             "TALKS in Geneva!",
             Some("https://agency.example.com/x"),
         );
-        assert_eq!(poll_with(store, "me", first, 100).await.len(), 1);
-        assert!(poll_with(store, "me", again, 200).await.is_empty());
+        assert_eq!(poll_with(&store, "me", first, 100).await.len(), 1);
+        assert!(poll_with(&store, "me", again, 200).await.is_empty());
         // Too short a title to say it is the same story: a separate alert.
-        assert_eq!(poll_with(store, "me", same_title, 300).await.len(), 1);
+        assert_eq!(poll_with(&store, "me", same_title, 300).await.len(), 1);
 
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.merged), (2, 1));
-        let due = claim_at(store, 300).await;
+        let due = claim_at(&store, 300).await;
         assert_eq!(due[0].alert.key.0, "w1");
         assert_eq!(
             due[0].alert.also_in,
@@ -73,22 +71,20 @@ async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
 
 #[tokio::test]
 async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let title = "Lavrov and Blinken meet in Geneva";
         let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
-        let id = poll_with(store, "me", first, 100).await[0];
-        claim_at(store, 100).await;
+        let id = poll_with(&store, "me", first, 100).await[0];
+        claim_at(&store, 100).await;
         store.mark_sent(&[id], at(101)).await.expect("sent");
 
         let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
-        assert!(poll_with(store, "me", copy.clone(), 200).await.is_empty());
+        assert!(poll_with(&store, "me", copy.clone(), 200).await.is_empty());
         // Another channel has not had it: it gets its own alert.
-        assert_eq!(poll_with(store, "team", copy, 200).await.len(), 1);
+        assert_eq!(poll_with(&store, "team", copy, 200).await.len(), 1);
         // After the window, the story is news again.
         let later = story("later", "l1", title, None);
-        assert_eq!(poll_with(store, "me", later, 100 + 3601).await.len(), 1);
+        assert_eq!(poll_with(&store, "me", later, 100 + 3601).await.len(), 1);
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
     }
@@ -96,15 +92,16 @@ async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
 
 #[tokio::test]
 async fn notices_are_never_merged() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
         let notice = |key: &str| Alert {
             link: Some("https://wire.example.org/feed".into()),
             ..alert(&feed, key)
         };
-        assert_eq!(poll_with(store, "me", notice("broken"), 100).await.len(), 1);
-        assert_eq!(poll_with(store, "me", notice("fixed"), 200).await.len(), 1);
+        assert_eq!(
+            poll_with(&store, "me", notice("broken"), 100).await.len(),
+            1
+        );
+        assert_eq!(poll_with(&store, "me", notice("fixed"), 200).await.len(), 1);
     }
 }
