@@ -32,12 +32,18 @@ fn mailbox(s: &str) -> Mailbox {
     s.parse().expect("test address")
 }
 
+/// The email the default templates make of one alert.
 fn render(alert: &Alert) -> String {
+    render_with(alert, &Templates::default())
+}
+
+/// The email `templates` make of one alert to `me@example.org`.
+fn render_with(alert: &Alert, templates: &Templates) -> String {
     let message = message::email(
         std::slice::from_ref(alert),
         &MessageKind::Alert,
         "me",
-        &Templates::default(),
+        templates,
         &mailbox("newshound <alerts@example.org>"),
         &[mailbox("me@example.org")],
     )
@@ -311,16 +317,7 @@ fn a_feed_name_in_a_custom_subject_cannot_inject_a_header() {
         None,
     )
     .expect("template compiles");
-    let message = message::email(
-        std::slice::from_ref(&a),
-        &MessageKind::Alert,
-        "me",
-        &templates,
-        &mailbox("newshound <alerts@example.org>"),
-        &[mailbox("me@example.org")],
-    )
-    .expect("message builds");
-    let raw = String::from_utf8(message.formatted()).expect("utf-8 message");
+    let raw = render_with(&a, &templates);
     assert!(!header_names(&raw).contains(&"Bcc"), "{raw}");
     assert!(
         raw.contains("Subject: wire Bcc: victim@example.org: Talks\r\n"),

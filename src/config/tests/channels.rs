@@ -5,6 +5,12 @@ use crate::model::{Alert, FeedId, ItemKey, Notice};
 use crate::notify::Notifier;
 use crate::render::MessageKind;
 
+/// A config of channel `name`, its table holding `lines`, and a rule that sends to it.
+fn with_channel(name: &str, lines: &str) -> String {
+    let rule = format!("[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"{name}\"]\n");
+    format!("[channels.{name}]\n{lines}\n\n{rule}")
+}
+
 #[test]
 fn a_webhook_secret_must_be_a_whsec_key_from_the_environment() {
     let text = "[channels.team]\ntype = \"webhook\"\nurl = \"https://hooks.example.org/x\"\nsecret_env = \"HOOK_KEY\"\n";
@@ -87,9 +93,11 @@ fn a_digest_period_ends_on_the_local_clock() {
 
 #[test]
 fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
-    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"run\"]\n";
     let config = load(
-        &format!("[channels.run]\ntype = \"exec\"\ncommand = [\"/usr/local/bin/page\", \"--urgent\"]\n\n{rule}"),
+        &with_channel(
+            "run",
+            "type = \"exec\"\ncommand = [\"/usr/local/bin/page\", \"--urgent\"]",
+        ),
         &[],
     )
     .expect("valid");
@@ -104,18 +112,13 @@ fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
             "channels.run.timeout: must be more than 0s",
         ),
     ] {
-        let text = format!("[channels.run]\ntype = \"exec\"\n{channel}\n\n{rule}");
-        let err = load(&text, &[]).expect_err(expected).to_string();
-        assert!(
-            err.contains(expected),
-            "expected {expected:?}\n     got {err:?}"
-        );
+        let text = with_channel("run", &format!("type = \"exec\"\n{channel}"));
+        refused_with(&text, &[], expected);
     }
 }
 
 #[test]
 fn a_webhooks_own_method_and_body_are_checked_at_load() {
-    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"api\"]\n";
     for (channel, expected) in [
         (
             "method = \"GET\"",
@@ -130,29 +133,23 @@ fn a_webhooks_own_method_and_body_are_checked_at_load() {
             "channels.api.body: template error: undefined value",
         ),
     ] {
-        let text = format!(
-            "[channels.api]\ntype = \"webhook\"\nurl = \"https://api.example.org/v1\"\n{channel}\n\n{rule}"
-        );
-        let err = load(&text, &[]).expect_err(expected).to_string();
-        assert!(
-            err.contains(expected),
-            "expected {expected:?}\n     got {err:?}"
-        );
+        let lines = format!("type = \"webhook\"\nurl = \"https://api.example.org/v1\"\n{channel}");
+        let text = with_channel("api", &lines);
+        refused_with(&text, &[], expected);
     }
 }
 
 #[test]
 fn an_atom_channel_keeps_between_one_and_ten_thousand_entries() {
-    let rule = "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"reader\"]\n";
     let config = load(
-        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\n\n{rule}"),
+        &with_channel("reader", "type = \"atom\"\npath = \"m.atom\""),
         &[],
     )
     .expect("valid");
     let reader = &config.channels["reader"];
     assert_eq!((reader.kind(), reader.max_in_flight), ("atom", 1));
     let err = load(
-        &format!("[channels.reader]\ntype = \"atom\"\npath = \"m.atom\"\nentries = 0\n\n{rule}"),
+        &with_channel("reader", "type = \"atom\"\npath = \"m.atom\"\nentries = 0"),
         &[],
     )
     .expect_err("zero entries")
@@ -167,10 +164,9 @@ fn an_atom_channel_keeps_between_one_and_ten_thousand_entries() {
 /// addresses; a rule's priority is one of three words.
 #[test]
 fn service_channels_take_tokens_from_outside_and_rules_a_priority() {
-    let rule =
-        "[[rules]]\nname = \"r\"\nkeywords = [\"x\"]\nchannels = [\"push\"]\npriority = \"high\"\n";
+    let high = |lines: &str| with_channel("push", lines) + "priority = \"high\"\n";
     let config = load(
-        &format!("[channels.push]\ntype = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"@newsroom\"\n\n{rule}"),
+        &high("type = \"telegram\"\ntoken_env = \"TG\"\nchat_id = \"@newsroom\""),
         &[("TG", "1:abc")],
     )
     .expect("valid");
@@ -202,19 +198,12 @@ fn service_channels_take_tokens_from_outside_and_rules_a_priority() {
             "unknown field `chat_id`",
         ),
     ] {
-        let text = format!("[channels.push]\n{channel}\n\n{rule}");
-        let err = load(&text, &[("TG", "1:abc")])
-            .expect_err(expected)
-            .to_string();
-        assert!(
-            err.contains(expected),
-            "expected {expected:?}\n     got {err:?}"
-        );
+        refused_with(&high(channel), &[("TG", "1:abc")], expected);
     }
-    let urgent = format!(
-        "[channels.push]\ntype = \"apprise\"\nurl = \"http://apprise.test/notify\"\n\n{rule}"
-    )
-    .replace("\"high\"", "\"urgent\"");
+    let urgent = with_channel(
+        "push",
+        "type = \"apprise\"\nurl = \"http://apprise.test/notify\"",
+    ) + "priority = \"urgent\"\n";
     let err = load(&urgent, &[]).expect_err("not a priority").to_string();
     assert!(err.contains("priority"), "{err}");
 }

@@ -71,6 +71,15 @@ fn fails_with(base: &str, rows: &[(&str, &str, &str)], pairs: &[(&str, &str)]) {
     }
 }
 
+/// Loading `text` must fail with an error that says `expected`.
+fn refused_with(text: &str, pairs: &[(&str, &str)], expected: &str) {
+    let err = load(text, pairs).expect_err(expected).to_string();
+    assert!(
+        err.contains(expected),
+        "expected {expected:?}\n     got {err:?}"
+    );
+}
+
 #[test]
 fn a_valid_file_is_checked_into_config() {
     let config = load(VALID, &[("SMTP_PW", "hunter2")]).expect("valid config");
@@ -429,12 +438,10 @@ fn a_store_is_a_postgres_url_with_one_password() {
             "store.password_env: environment variable NOT_SET is not set",
         ),
     ] {
-        let err = load(&with_store(store), &[("SMTP_PW", "x"), ("PG_PW", "y")])
-            .expect_err(expected)
-            .to_string();
-        assert!(
-            err.contains(expected),
-            "expected {expected:?}\n     got {err:?}"
+        refused_with(
+            &with_store(store),
+            &[("SMTP_PW", "x"), ("PG_PW", "y")],
+            expected,
         );
     }
 }

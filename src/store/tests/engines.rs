@@ -35,29 +35,37 @@ pub async fn engines() -> Vec<TestStore> {
     stores
 }
 
+/// [`engines`] one by one, each named on stderr as its turn comes, so that a failure
+/// says which engine it was on.
+pub async fn each_engine() -> impl Iterator<Item = TestStore> {
+    let stores = engines().await;
+    stores
+        .into_iter()
+        .inspect(|each| eprintln!("engine: {}", each.engine))
+}
+
+/// A test store is used as the store it holds.
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
 impl TestStore {
     /// An outbox row's state, read past the store's interface.
     pub async fn state_of(&self, id: i64) -> String {
-        let sql = "SELECT state FROM outbox WHERE id = $1";
-        match (&self._dir, &self._database) {
-            (Some(dir), _) => super::raw(dir.path())
-                .query_row(&sql.replace('$', "?"), [id], |r| r.get(0))
-                .expect("row exists"),
-            (_, Some(database)) => database
-                .client()
-                .await
-                .query_one(sql, &[&id])
-                .await
-                .expect("row exists")
-                .get(0),
-            (None, None) => unreachable!("a store is somewhere"),
-        }
+        let mut states = self
+            .column("SELECT state FROM outbox WHERE id = $1", id)
+            .await;
+        states.pop().expect("row exists")
     }
 
     /// Puts the only outbox row in `state`, claimed until 60 s after the epoch; its id.
     pub async fn force_state(&self, state: &str) -> i64 {
         let ids = self
-            .ids_of(
+            .column(
                 "UPDATE outbox SET state = $1, lease_until = 60 RETURNING id",
                 state,
             )
@@ -68,18 +76,22 @@ impl TestStore {
 
     /// Empties the outbox.
     pub async fn clear_outbox(&self) {
-        self.ids_of("DELETE FROM outbox WHERE state <> $1 RETURNING id", "")
+        self.column::<_, i64>("DELETE FROM outbox WHERE state <> $1 RETURNING id", "")
             .await;
     }
 
-    /// Runs `sql` with one text parameter past the store's interface; the ids it
-    /// returns.
-    async fn ids_of(&self, sql: &str, text: &str) -> Vec<i64> {
+    /// Runs `sql` with one parameter past the store's interface; the first column of
+    /// the rows it returns.
+    async fn column<P, T>(&self, sql: &str, param: P) -> Vec<T>
+    where
+        P: rusqlite::ToSql + tokio_postgres::types::ToSql + Sync,
+        T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>,
+    {
         match (&self._dir, &self._database) {
             (Some(dir), _) => {
                 let conn = super::raw(dir.path());
                 let mut stmt = conn.prepare(&sql.replace('$', "?")).expect("prepare");
-                stmt.query_map([text], |r| r.get(0))
+                stmt.query_map([param], |r| r.get(0))
                     .expect("run")
                     .collect::<Result<_, _>>()
                     .expect("rows")
@@ -87,7 +99,7 @@ impl TestStore {
             (_, Some(database)) => database
                 .client()
                 .await
-                .query(sql, &[&text])
+                .query(sql, &[&param])
                 .await
                 .expect("run")
                 .iter()

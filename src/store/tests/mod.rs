@@ -35,18 +35,14 @@ fn at(secs: i64) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_poll_records_items_alerts_and_validators_together() {
+    async fn unseen(store: &Store, feed: &FeedId, keys: &[ItemKey]) -> Vec<ItemKey> {
+        store.unseen(feed, keys.to_vec()).await.expect("query")
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).await.expect("store opens");
     let feed = FeedId("wire".into());
     let keys = [ItemKey("a".into()), ItemKey("b".into())];
-    assert_eq!(
-        store
-            .unseen(&feed, keys.to_vec())
-            .await
-            .expect("query")
-            .len(),
-        2
-    );
+    assert_eq!(unseen(&store, &feed, &keys).await.len(), 2);
     assert_eq!(store.feed_state(&feed).await.expect("query"), None);
 
     let validators = Validators {
@@ -55,40 +51,19 @@ async fn a_poll_records_items_alerts_and_validators_together() {
     };
     let ids = store
         .record_poll(PollRecord {
-            feed: feed.clone(),
             new_keys: keys.to_vec(),
-            recent: vec![],
             alerts: vec![("me".into(), alert(&feed, "a"))],
-            held: vec![],
             validators: validators.clone(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(1000),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&feed, 1000)
         })
         .await
         .expect("recorded");
     assert_eq!(ids.len(), 1);
-    assert!(
-        store
-            .unseen(&feed, keys.to_vec())
-            .await
-            .expect("query")
-            .is_empty()
-    );
-    let later = vec![ItemKey("c".into()), ItemKey("b".into())];
+    assert!(unseen(&store, &feed, &keys).await.is_empty());
+    let later = [ItemKey("c".into()), ItemKey("b".into())];
+    assert_eq!(unseen(&store, &feed, &later).await, [ItemKey("c".into())]);
     assert_eq!(
-        store.unseen(&feed, later).await.expect("query"),
-        [ItemKey("c".into())]
-    );
-    assert_eq!(
-        store
-            .unseen(&FeedId("other".into()), keys.to_vec())
-            .await
-            .expect("query")
-            .len(),
+        unseen(&store, &FeedId("other".into()), &keys).await.len(),
         2,
         "another feed's items are its own"
     );
@@ -103,14 +78,8 @@ async fn a_poll_records_items_alerts_and_validators_together() {
     // State survives a reopen, as after a crash.
     drop(store);
     let store = Store::open(dir.path()).await.expect("store reopens");
-    assert!(
-        store
-            .unseen(&feed, keys.to_vec())
-            .await
-            .expect("query")
-            .is_empty()
-    );
-    let due = store.claim_due(at(1000), 10, LEASE).await.expect("claim");
+    assert!(unseen(&store, &feed, &keys).await.is_empty());
+    let due = claim_at(&store, 1000).await;
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].channel, "me");
     assert_eq!(due[0].alert, alert(&feed, "a"));
@@ -118,38 +87,18 @@ async fn a_poll_records_items_alerts_and_validators_together() {
 
 #[tokio::test]
 async fn the_same_alert_is_never_queued_twice() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
-        let record = PollRecord {
-            feed: feed.clone(),
-            new_keys: vec![],
-            recent: vec![],
+        let poll = PollRecord {
             alerts: vec![("me".into(), alert(&feed, "a"))],
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(5),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&feed, 5)
         };
         assert_eq!(
-            store
-                .record_poll(record.clone())
-                .await
-                .expect("first")
-                .len(),
+            store.record_poll(poll.clone()).await.expect("first").len(),
             1
         );
         assert_eq!(
-            store
-                .record_poll(record.clone())
-                .await
-                .expect("second")
-                .len(),
+            store.record_poll(poll.clone()).await.expect("second").len(),
             0
         );
         assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);
@@ -157,6 +106,11 @@ async fn the_same_alert_is_never_queued_twice() {
 }
 
 const LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Claims the rows due at `when`, ten at the most, for [`LEASE`].
+async fn claim_at(store: &Store, when: i64) -> Vec<OutboxRow> {
+    store.claim_due(at(when), 10, LEASE).await.expect("claim")
+}
 
 /// A poll of `feed` at `when` that recorded nothing.
 fn record(feed: &FeedId, when: i64) -> PollRecord {
@@ -176,15 +130,16 @@ fn record(feed: &FeedId, when: i64) -> PollRecord {
     }
 }
 
-/// Queues an alert to channel `me` for each of `keys`.
-async fn queue(store: &Store, feed: &FeedId, keys: &[&str], when: i64) {
+/// Queues an alert from feed `wire` to channel `me` for each of `keys`.
+async fn queue(store: &Store, keys: &[&str], when: i64) {
+    let feed = FeedId("wire".into());
     let alerts = keys
         .iter()
-        .map(|k| ("me".to_string(), alert(feed, k)))
+        .map(|k| ("me".to_string(), alert(&feed, k)))
         .collect();
     let poll = PollRecord {
         alerts,
-        ..record(feed, when)
+        ..record(&feed, when)
     };
     store.record_poll(poll).await.expect("recorded");
 }
@@ -200,19 +155,12 @@ fn raw(dir: &Path) -> rusqlite::Connection {
 
 #[tokio::test]
 async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["a", "b"], 100).await;
-        let due = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    for store in each_engine().await {
+        queue(&store, &["a", "b"], 100).await;
+        let due = claim_at(&store, 100).await;
         let (a, b) = (due[0].id, due[1].id);
         assert!(
-            store
-                .claim_due(at(100), 10, LEASE)
-                .await
-                .expect("claim")
-                .is_empty(),
+            claim_at(&store, 100).await.is_empty(),
             "claimed rows are not handed out twice"
         );
 
@@ -230,17 +178,10 @@ async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
                 last_error: "451 try later".into(),
             }]
         );
-        assert!(
-            store
-                .claim_due(at(159), 10, LEASE)
-                .await
-                .expect("claim")
-                .is_empty(),
-            "a waits"
-        );
+        assert!(claim_at(&store, 159).await.is_empty(), "a waits");
         assert_eq!(store.next_due().await.expect("query"), Some(at(160)));
         store.mark_sent(&[b], at(101)).await.expect("sent");
-        let retried = store.claim_due(at(160), 10, LEASE).await.expect("claim");
+        let retried = claim_at(&store, 160).await;
         assert_eq!(retried.len(), 1);
         assert_eq!(retried[0].attempts, 1);
 
@@ -267,34 +208,30 @@ async fn outbox_rows_are_claimed_then_retried_sent_or_dead() {
 /// The rest of a due digest is claimed by channel, whatever the batch took.
 #[tokio::test]
 async fn a_channels_due_rows_are_claimed_together() {
-    for each in engines().await {
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
-        queue(store, &feed, &["a", "b", "c"], 100).await;
+        queue(&store, &["a", "b", "c"], 100).await;
         let other = PollRecord {
             alerts: vec![("them".into(), alert(&feed, "d"))],
             ..record(&feed, 100)
         };
         store.record_poll(other).await.expect("recorded");
         let first = store.claim_due(at(100), 1, LEASE).await.expect("claim");
-        assert_eq!(first.len(), 1, "{}", each.engine);
+        assert_eq!(first.len(), 1, "{}", store.engine);
         let rest = store
             .claim_due_in("me", at(100), 100, LEASE)
             .await
             .expect("claim");
-        assert_eq!(rest.len(), 2, "{}: the others of `me` only", each.engine);
+        assert_eq!(rest.len(), 2, "{}: the others of `me` only", store.engine);
         assert!(rest.iter().all(|r| r.channel == "me"));
     }
 }
 
 #[tokio::test]
 async fn claims_go_oldest_first_and_respect_the_limit() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["new"], 200).await;
-        queue(store, &feed, &["old"], 100).await;
+    for store in each_engine().await {
+        queue(&store, &["new"], 200).await;
+        queue(&store, &["old"], 100).await;
         let first = store.claim_due(at(300), 1, LEASE).await.expect("claim");
         assert_eq!(first[0].alert.key.0, "old");
         let second = store.claim_due(at(300), 5, LEASE).await.expect("claim");
@@ -305,27 +242,17 @@ async fn claims_go_oldest_first_and_respect_the_limit() {
 
 #[tokio::test]
 async fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["a"], 100).await;
-        let id = store.claim_due(at(100), 10, LEASE).await.expect("claim")[0].id;
+    for store in each_engine().await {
+        queue(&store, &["a"], 100).await;
+        let id = claim_at(&store, 100).await[0].id;
         assert_eq!(store.release_expired(at(699)).await.expect("release"), 0);
-        assert_eq!(each.state_of(id).await, "sending");
+        assert_eq!(store.state_of(id).await, "sending");
         assert_eq!(store.release_expired(at(700)).await.expect("release"), 1);
-        assert_eq!(each.state_of(id).await, "pending");
+        assert_eq!(store.state_of(id).await, "pending");
         // The dispatcher that lost the lease reports late: the row is not touched.
         store.mark_sent(&[id], at(701)).await.expect("late mark");
-        assert_eq!(each.state_of(id).await, "pending");
-        assert_eq!(
-            store
-                .claim_due(at(701), 10, LEASE)
-                .await
-                .expect("claim")
-                .len(),
-            1
-        );
+        assert_eq!(store.state_of(id).await, "pending");
+        assert_eq!(claim_at(&store, 701).await.len(), 1);
     }
 }
 
@@ -333,15 +260,14 @@ async fn an_expired_lease_returns_the_row_to_pending_and_a_live_one_does_not() {
 async fn at_start_up_the_lock_holder_takes_back_every_claim() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).await.expect("store opens");
-    let feed = FeedId("wire".into());
-    queue(&store, &feed, &["a"], 100).await;
-    let id = store.claim_due(at(100), 10, LEASE).await.expect("claim")[0].id;
+    queue(&store, &["a"], 100).await;
+    let id = claim_at(&store, 100).await[0].id;
     drop(store);
     // As after kill -9: the lease has not run out, but its owner is gone.
     let lock = StateLock::acquire(dir.path()).expect("lock");
     let store = Store::open(dir.path()).await.expect("store reopens");
     assert_eq!(store.release_claims(&lock).await.expect("release"), 1);
-    let pending = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    let pending = claim_at(&store, 100).await;
     assert_eq!(pending[0].id, id, "pending again");
 }
 
@@ -367,7 +293,7 @@ async fn outbox_state_machine_follows_its_table() {
         match event {
             "defer" => s.defer(&[id], at(3600)).await.expect("defer"),
             "claim" => {
-                s.claim_due(at(100), 10, LEASE).await.expect("claim");
+                claim_at(s, 100).await;
             }
             "sent" => s.mark_sent(&[id], at(100)).await.expect("sent"),
             "retry" => s.mark_retry(&[id], at(130), "4xx").await.expect("retry"),
@@ -404,8 +330,7 @@ async fn outbox_state_machine_follows_its_table() {
         for from in states {
             for event in events {
                 each.clear_outbox().await;
-                let feed = FeedId("wire".into());
-                queue(&each.store, &feed, &["a"], 50).await;
+                queue(&each.store, &["a"], 50).await;
                 let id = each.force_state(from).await;
                 let lock_dir = tempfile::tempdir().expect("temp dir");
                 apply(event, &each.store, id, lock_dir.path()).await;
@@ -435,4 +360,4 @@ mod shared;
 mod state;
 mod stories;
 
-use engines::engines;
+use engines::{each_engine, engines};

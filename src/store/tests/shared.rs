@@ -11,6 +11,15 @@ async fn claim(store: &Store, when: i64) -> Result<PollClaim, StoreError> {
     store.claim_poll(SOURCE, at(when), LEASE_60).await
 }
 
+/// Instances `a` and `b` sharing a fresh database (kept first, so dropped last);
+/// `None` without a server.
+async fn two_instances() -> Option<(TestDatabase, Store, Store)> {
+    let database = TestDatabase::create().await?;
+    let a = Store::connect(&database.url, None, "a").await.expect("a");
+    let b = Store::connect(&database.url, None, "b").await.expect("b");
+    Some((database, a, b))
+}
+
 #[tokio::test]
 async fn the_embedded_store_has_one_instance_which_may_always_poll() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -25,11 +34,9 @@ async fn the_embedded_store_has_one_instance_which_may_always_poll() {
 
 #[tokio::test]
 async fn instances_poll_a_source_by_turns_and_take_over_a_dead_ones_lease() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some((_database, a, b)) = two_instances().await else {
         return;
     };
-    let a = Store::connect(&database.url, None, "a").await.expect("a");
-    let b = Store::connect(&database.url, None, "b").await.expect("b");
     assert!(a.is_shared());
 
     assert_eq!(claim(&a, 100).await.expect("claim"), PollClaim::Granted);
@@ -88,8 +95,7 @@ async fn status_shows_which_instance_delivers_a_claimed_alert() {
     };
     let a = Store::connect(&database.url, None, "a").await.expect("a");
     a.heartbeat("h", at(100)).await.expect("heartbeat");
-    let feed = FeedId("wire".into());
-    queue(&a, &feed, &["x", "y"], 100).await;
+    queue(&a, &["x", "y"], 100).await;
     assert_eq!(
         a.claim_due(at(100), 1, LEASE_60)
             .await
@@ -110,11 +116,9 @@ async fn reserve(store: &Store, wanted: usize, when: i64) -> (usize, DateTime<Ut
 /// others, and a slot frees up a minute after it was taken.
 #[tokio::test]
 async fn instances_share_a_channels_rate_window() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some((_database, a, b)) = two_instances().await else {
         return;
     };
-    let a = Store::connect(&database.url, None, "a").await.expect("a");
-    let b = Store::connect(&database.url, None, "b").await.expect("b");
     assert_eq!(reserve(&a, 3, 100).await, (3, at(100)), "none taken yet");
     assert_eq!(
         reserve(&b, 5, 110).await,
@@ -127,6 +131,15 @@ async fn instances_share_a_channels_rate_window() {
         (3, at(170)),
         "a's three are a minute old"
     );
+}
+
+/// The one value `sql` reads from `database`, past the store.
+async fn read_one<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    database: &TestDatabase,
+    sql: &str,
+) -> T {
+    let row = database.client().await.query_one(sql, &[]).await;
+    row.expect(sql).get(0)
 }
 
 /// Instances starting together migrate the schema once between them (under the
@@ -143,14 +156,11 @@ async fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused(
     for start in starts.collect::<Vec<_>>() {
         start.await.expect("joined").expect("each instance starts");
     }
-    let client = database.client().await;
-    let version: i32 = client
-        .query_one("SELECT max(version) FROM newshound_schema", &[])
-        .await
-        .expect("version")
-        .get(0);
+    let version: i32 = read_one(&database, "SELECT max(version) FROM newshound_schema").await;
     assert_eq!(version, 3);
-    client
+    database
+        .client()
+        .await
         .execute("UPDATE newshound_schema SET version = 99", &[])
         .await
         .expect("a newer schema");
@@ -171,12 +181,7 @@ async fn a_url_asking_for_tls_gets_it_checked() {
     let Some(database) = TestDatabase::create().await else {
         return;
     };
-    let client = database.client().await;
-    let ssl: String = client
-        .query_one("SHOW ssl", &[])
-        .await
-        .expect("ssl setting")
-        .get(0);
+    let ssl: String = read_one(&database, "SHOW ssl").await;
     if ssl != "on" {
         eprintln!("skipped: the test server does not offer TLS");
         return;

@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn failures_count_up_and_a_success_resets_them() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("flaky".into());
         assert_eq!(
             store
@@ -29,23 +27,7 @@ async fn failures_count_up_and_a_success_resets_them() {
         assert_eq!(state.last_error_kind.as_deref(), Some("http_status"));
         assert_eq!(state.last_success, None);
         assert_eq!(state.retry_after_until, Some(at(3600)));
-        store
-            .record_poll(PollRecord {
-                feed: feed.clone(),
-                new_keys: vec![],
-                recent: vec![],
-                alerts: vec![],
-                held: vec![],
-                validators: Validators::default(),
-                flooding: None,
-                repaired: None,
-                articles_failed: 0,
-                article_error: None,
-                at: at(3),
-                dedupe_within: std::time::Duration::ZERO,
-            })
-            .await
-            .expect("recorded");
+        store.record_poll(record(&feed, 3)).await.expect("recorded");
         let state = store.feed_state(&feed).await.expect("query").expect("row");
         assert_eq!(state.consecutive_failures, 0);
         assert_eq!(state.last_error, None);
@@ -56,9 +38,7 @@ async fn failures_count_up_and_a_success_resets_them() {
 /// Unreadable articles add up over polls; the last reason stays until another.
 #[tokio::test]
 async fn unreadable_articles_add_up_and_the_last_reason_stays() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("teasers".into());
         let poll = |failed: u32, error: Option<&str>, when: i64| PollRecord {
             articles_failed: failed,
@@ -128,18 +108,8 @@ async fn feed_states_list_every_feed_with_its_item_count() {
     let keys = [ItemKey("a".into()), ItemKey("b".into())];
     store
         .record_poll(PollRecord {
-            feed: wire.clone(),
             new_keys: keys.to_vec(),
-            recent: vec![],
-            alerts: vec![],
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(10),
-            dedupe_within: std::time::Duration::ZERO,
+            ..record(&wire, 10)
         })
         .await
         .expect("recorded");
@@ -164,26 +134,14 @@ async fn feed_states_list_every_feed_with_its_item_count() {
 
 #[tokio::test]
 async fn new_item_times_are_the_distinct_polls_that_brought_news() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
         for (t, keys) in [(10, vec!["a", "b"]), (20, vec!["c"]), (30, vec![])] {
             let keys: Vec<ItemKey> = keys.into_iter().map(|k| ItemKey(k.into())).collect();
             store
                 .record_poll(PollRecord {
-                    feed: feed.clone(),
-                    new_keys: keys.to_vec(),
-                    recent: vec![],
-                    alerts: vec![],
-                    held: vec![],
-                    validators: Validators::default(),
-                    flooding: None,
-                    repaired: None,
-                    articles_failed: 0,
-                    article_error: None,
-                    at: at(t),
-                    dedupe_within: std::time::Duration::ZERO,
+                    new_keys: keys,
+                    ..record(&feed, t)
                 })
                 .await
                 .expect("recorded");
@@ -259,9 +217,7 @@ async fn the_database_runs_in_wal_mode_with_full_sync() {
 
 #[tokio::test]
 async fn notes_are_set_replaced_and_cleared() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         assert_eq!(store.note("config_error").await.expect("query"), None);
         store
             .set_note("config_error", Some("bad"), at(10))
@@ -285,9 +241,7 @@ async fn notes_are_set_replaced_and_cleared() {
 
 #[tokio::test]
 async fn recent_items_are_kept_a_day_with_their_content_cut() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
         let item = |key: &str, content: String| Item {
             key: ItemKey(key.into()),
@@ -304,18 +258,9 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
         let poll = async |items: &[&Item], when: i64| {
             store
                 .record_poll(PollRecord {
-                    feed: feed.clone(),
                     new_keys: items.iter().map(|i| i.key.clone()).collect(),
                     recent: items.iter().map(|i| (*i).clone()).collect(),
-                    alerts: vec![],
-                    held: vec![],
-                    validators: Validators::default(),
-                    flooding: None,
-                    repaired: None,
-                    articles_failed: 0,
-                    article_error: None,
-                    at: at(when),
-                    dedupe_within: std::time::Duration::ZERO,
+                    ..record(&feed, when)
                 })
                 .await
                 .expect("recorded");
@@ -347,12 +292,9 @@ async fn recent_items_are_kept_a_day_with_their_content_cut() {
 /// their last try when the lifetime ends; rows waiting for a digest are left alone.
 #[tokio::test]
 async fn waits_beyond_the_lifetime_end_when_it_does() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["failed", "digest"], 100).await;
-        let rows = store.claim_due(at(100), 10, LEASE).await.expect("claim");
+    for store in each_engine().await {
+        queue(&store, &["failed", "digest"], 100).await;
+        let rows = claim_at(&store, 100).await;
         let id = |key: &str| rows.iter().find(|r| r.alert.key.0 == key).expect("row").id;
         let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
             .expect("date")
@@ -368,10 +310,7 @@ async fn waits_beyond_the_lifetime_end_when_it_does() {
         let hour = std::time::Duration::from_secs(3600);
         assert_eq!(store.end_waits_at_lifetime(hour).await.expect("end"), 1);
         assert_eq!(store.next_due().await.expect("query"), Some(at(100 + 3600)));
-        let due = store
-            .claim_due(at(100 + 3600), 10, LEASE)
-            .await
-            .expect("claim");
+        let due = claim_at(&store, 100 + 3600).await;
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].id, id("failed"));
     }
@@ -463,11 +402,8 @@ async fn a_read_only_store_reads_and_refuses_writes_and_old_schemas() {
 /// with its channel, state and the alert itself.
 #[tokio::test]
 async fn the_latest_alerts_come_newest_first_with_their_state() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
-        let feed = FeedId("wire".into());
-        queue(store, &feed, &["a", "b", "c"], 10).await;
+    for store in each_engine().await {
+        queue(&store, &["a", "b", "c"], 10).await;
         let due = store
             .claim_due(at(20), 10, std::time::Duration::from_secs(60))
             .await

@@ -16,32 +16,21 @@ fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
     }
 }
 
-async fn poll_with(store: &Store, alerts: Vec<(String, Alert)>, when: i64) -> Vec<i64> {
-    let feed = alerts[0].1.feed.clone();
-    store
-        .record_poll(PollRecord {
-            feed: feed.clone(),
-            new_keys: vec![],
-            recent: vec![],
-            alerts,
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            at: at(when),
-            dedupe_within: std::time::Duration::from_secs(3600),
-        })
-        .await
-        .expect("recorded")
+/// Records a poll of `alert`'s feed that queues it to `channel`, merging stories
+/// within an hour; the ids of the rows it queued.
+async fn poll_with(store: &Store, channel: &str, alert: Alert, when: i64) -> Vec<i64> {
+    let feed = alert.feed.clone();
+    let poll = PollRecord {
+        alerts: vec![(channel.to_owned(), alert)],
+        dedupe_within: std::time::Duration::from_secs(3600),
+        ..record(&feed, when)
+    };
+    store.record_poll(poll).await.expect("recorded")
 }
 
 #[tokio::test]
 async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let first = story(
             "wire",
             "w1",
@@ -60,28 +49,14 @@ async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
             "TALKS in Geneva!",
             Some("https://agency.example.com/x"),
         );
-        assert_eq!(
-            poll_with(store, vec![("me".into(), first)], 100)
-                .await
-                .len(),
-            1
-        );
-        assert!(
-            poll_with(store, vec![("me".into(), again)], 200)
-                .await
-                .is_empty()
-        );
+        assert_eq!(poll_with(&store, "me", first, 100).await.len(), 1);
+        assert!(poll_with(&store, "me", again, 200).await.is_empty());
         // Too short a title to say it is the same story: a separate alert.
-        assert_eq!(
-            poll_with(store, vec![("me".into(), same_title)], 300)
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(poll_with(&store, "me", same_title, 300).await.len(), 1);
 
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.merged), (2, 1));
-        let due = store.claim_due(at(300), 10, LEASE).await.expect("claim");
+        let due = claim_at(&store, 300).await;
         assert_eq!(due[0].alert.key.0, "w1");
         assert_eq!(
             due[0].alert.also_in,
@@ -96,36 +71,20 @@ async fn the_same_story_from_another_feed_is_merged_into_the_first_alert() {
 
 #[tokio::test]
 async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let title = "Lavrov and Blinken meet in Geneva";
         let first = story("wire", "w1", title, Some("https://wire.example.org/1"));
-        let id = poll_with(store, vec![("me".into(), first)], 100).await[0];
-        store.claim_due(at(100), 10, LEASE).await.expect("claim");
+        let id = poll_with(&store, "me", first, 100).await[0];
+        claim_at(&store, 100).await;
         store.mark_sent(&[id], at(101)).await.expect("sent");
 
         let copy = story("agency", "a1", "LAVROV and Blinken meet in Geneva.", None);
-        assert!(
-            poll_with(store, vec![("me".into(), copy.clone())], 200)
-                .await
-                .is_empty()
-        );
+        assert!(poll_with(&store, "me", copy.clone(), 200).await.is_empty());
         // Another channel has not had it: it gets its own alert.
-        assert_eq!(
-            poll_with(store, vec![("team".into(), copy)], 200)
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(poll_with(&store, "team", copy, 200).await.len(), 1);
         // After the window, the story is news again.
         let later = story("later", "l1", title, None);
-        assert_eq!(
-            poll_with(store, vec![("me".into(), later)], 100 + 3601)
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(poll_with(&store, "me", later, 100 + 3601).await.len(), 1);
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.sent, counts.merged, counts.pending), (1, 1, 2));
     }
@@ -133,25 +92,16 @@ async fn a_long_enough_title_makes_one_story_even_after_the_first_was_sent() {
 
 #[tokio::test]
 async fn notices_are_never_merged() {
-    for each in engines().await {
-        eprintln!("engine: {}", each.engine);
-        let store = &each.store;
+    for store in each_engine().await {
         let feed = FeedId("wire".into());
         let notice = |key: &str| Alert {
             link: Some("https://wire.example.org/feed".into()),
             ..alert(&feed, key)
         };
         assert_eq!(
-            poll_with(store, vec![("me".into(), notice("broken"))], 100)
-                .await
-                .len(),
+            poll_with(&store, "me", notice("broken"), 100).await.len(),
             1
         );
-        assert_eq!(
-            poll_with(store, vec![("me".into(), notice("fixed"))], 200)
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(poll_with(&store, "me", notice("fixed"), 200).await.len(), 1);
     }
 }
