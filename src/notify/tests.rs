@@ -1,4 +1,4 @@
-use super::kinds::maildir;
+use super::kinds::{self, maildir};
 use super::*;
 use crate::model::{FeedId, Field, ItemKey, Priority, RuleFields, Snippet};
 use crate::render::Templates;
@@ -233,7 +233,7 @@ fn webhook(
     url: &str,
     alert: &Alert,
 ) -> (String, serde_json::Value) {
-    let (target, body) = message::webhook_request(
+    let (target, body) = kinds::webhook::webhook_request(
         &url.parse().expect("url"),
         format,
         std::slice::from_ref(alert),
@@ -334,8 +334,13 @@ fn summaries_list_linked_titles_in_each_webhook_format() {
     let alerts = [alert("First & best"), second];
     let kind = MessageKind::Summary { limit: 2 };
     let body = |format, url: &str| {
-        let (target, body) =
-            message::webhook_request(&url.parse().expect("url"), format, &alerts, &kind, "team");
+        let (target, body) = kinds::webhook::webhook_request(
+            &url.parse().expect("url"),
+            format,
+            &alerts,
+            &kind,
+            "team",
+        );
         let body: serde_json::Value = serde_json::from_str(&body.expect("encodes")).expect("json");
         (target.to_string(), body)
     };

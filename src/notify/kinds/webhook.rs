@@ -8,7 +8,10 @@ use serde::Deserialize;
 
 use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{RawHeaderValue, Secret};
-use crate::notify::{DeliveryError, Post, message};
+use crate::model::{Alert, Priority};
+use crate::notify::message::{self, Post as Message, markdown_escape, markdown_list};
+use crate::notify::{DeliveryError, Post};
+use crate::render::safe_link;
 use crate::render::{BodyTemplate, MessageView};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +162,7 @@ impl Kind for Webhook {
 
     async fn send(&self, out: &Outgoing<'_>) -> Result<String, DeliveryError> {
         let (target, formatted) =
-            message::webhook_request(&self.url, self.format, out.alerts, out.kind, out.channel);
+            webhook_request(&self.url, self.format, out.alerts, out.kind, out.channel);
         let body = match &self.body {
             Some(template) => template
                 .render(&MessageView::new(out.kind, out.channel, out.alerts))
@@ -180,4 +183,102 @@ impl Kind for Webhook {
         };
         out.notifier.post_webhook(request).await
     }
+}
+
+/// Where a webhook POST goes and its JSON body, in the channel's format: one alert,
+/// or for a summary (several alerts folded into one message) a list of them.
+pub fn webhook_request(
+    url: &url::Url,
+    format: WebhookFormat,
+    alerts: &[Alert],
+    kind: &crate::render::MessageKind,
+    channel: &str,
+) -> (url::Url, serde_json::Result<String>) {
+    let post = message::post(alerts, kind, channel);
+    let (to, body) = match format {
+        // Serialized straight from the alert, its fields in their declared order.
+        WebhookFormat::Json => return (url.clone(), message::json_body(&post)),
+        WebhookFormat::Slack => (url.clone(), slack_body(&post)),
+        WebhookFormat::Discord => (url.clone(), discord_body(&post)),
+        WebhookFormat::Ntfy => ntfy_request(url, post),
+    };
+    (to, serde_json::to_string(&body))
+}
+
+fn slack_body(post: &Message) -> serde_json::Value {
+    let linked = |a: &Alert| match safe_link(a.link.as_deref()) {
+        Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
+        None => slack_escape(&a.title),
+    };
+    let heading = slack_escape(&post.heading);
+    let text = match post.alert {
+        Some(a) => format!(
+            "*{heading}*: {}\n{}\n_{}_",
+            linked(a),
+            a.snippet.marked_escaped("*", "*", slack_escape),
+            slack_escape(&a.feed.0)
+        ),
+        None => format!(
+            "*{heading}*\n{}",
+            post.list(|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
+        ),
+    };
+    serde_json::json!({ "text": text })
+}
+
+fn discord_body(post: &Message) -> serde_json::Value {
+    let embed = match post.alert {
+        Some(a) => {
+            let mut embed = serde_json::json!({
+                "title": a.title.chars().take(256).collect::<String>(),
+                "description": a.snippet.marked_escaped("**", "**", markdown_escape),
+                "footer": { "text": format!("{} · {} · {}", post.heading, a.feed, a.terms.join(", ")) },
+            });
+            if let Some(link) = safe_link(a.link.as_deref()) {
+                embed["url"] = serde_json::Value::String(link);
+            }
+            embed
+        }
+        None => serde_json::json!({
+            "description": post.list(|a| match safe_link(a.link.as_deref()) {
+                Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+                None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+            }).chars().take(4096).collect::<String>(),
+        }),
+    };
+    serde_json::json!({ "content": post.heading, "embeds": [embed] })
+}
+
+/// ntfy's JSON publishing goes to the server root and names the topic.
+fn ntfy_request(url: &url::Url, post: Message) -> (url::Url, serde_json::Value) {
+    let topic = url.path().trim_matches('/').to_owned();
+    let mut root = url.clone();
+    root.set_path("/");
+    let message = match post.alert {
+        Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
+        None => markdown_list(&post),
+    };
+    let mut body = serde_json::json!({
+        "topic": topic,
+        "title": post.title(),
+        "message": message,
+        "markdown": true,
+        "tags": ["newspaper"],
+    });
+    if let Some(link) = post.link() {
+        body["click"] = serde_json::Value::String(link);
+    }
+    match Priority::of(post.alerts) {
+        Priority::Low => body["priority"] = 2.into(),
+        Priority::Normal => {}
+        Priority::High => body["priority"] = 4.into(),
+    }
+    (root, body)
+}
+
+/// Slack mrkdwn: `&`, `<` and `>` are markup and must be escaped in text.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

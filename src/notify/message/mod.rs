@@ -1,5 +1,6 @@
-//! Rendering alerts as an RFC 5322 message (text + HTML, from the channel's
-//! templates) and as webhook JSON in each format.
+//! What every kind builds its message from: an RFC 5322 message (text + HTML, from the
+//! channel's templates), ids and signatures, newshound's own JSON, and a message
+//! before a kind gives it its shape ([`Post`]).
 
 use lettre::Message;
 use lettre::message::header::ContentType;
@@ -7,7 +8,6 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Alert, Priority, StoryKeys, collapse_whitespace, hex};
-use crate::notify::WebhookFormat;
 use crate::render::Templates;
 use crate::render::{MessageKind, MessageView, safe_link};
 
@@ -222,12 +222,12 @@ const LISTED: usize = 25;
 
 /// One webhook message before it takes a format's shape.
 pub struct Post<'a> {
-    alerts: &'a [Alert],
+    pub alerts: &'a [Alert],
     /// The alert, when the message is about one.
-    alert: Option<&'a Alert>,
-    heading: String,
-    kind: &'a MessageKind,
-    channel: &'a str,
+    pub alert: Option<&'a Alert>,
+    pub heading: String,
+    pub kind: &'a MessageKind,
+    pub channel: &'a str,
 }
 
 impl Post<'_> {
@@ -245,33 +245,13 @@ impl Post<'_> {
     }
 
     /// For a list: one line per alert (title linked, feed named), then how many more.
-    fn list(&self, line: impl Fn(&Alert) -> String) -> String {
+    pub fn list(&self, line: impl Fn(&Alert) -> String) -> String {
         let mut lines: Vec<String> = self.alerts.iter().take(LISTED).map(line).collect();
         if self.alerts.len() > LISTED {
             lines.push(format!("… and {} more", self.alerts.len() - LISTED));
         }
         lines.join("\n")
     }
-}
-
-/// Where a webhook POST goes and its JSON body, in the channel's format: one alert,
-/// or for a summary (several alerts folded into one message) a list of them.
-pub fn webhook_request(
-    url: &url::Url,
-    format: WebhookFormat,
-    alerts: &[Alert],
-    kind: &MessageKind,
-    channel: &str,
-) -> (url::Url, serde_json::Result<String>) {
-    let post = post(alerts, kind, channel);
-    let (to, body) = match format {
-        // Serialized straight from the alert, its fields in their declared order.
-        WebhookFormat::Json => return (url.clone(), json_body(&post)),
-        WebhookFormat::Slack => (url.clone(), slack_body(&post)),
-        WebhookFormat::Discord => (url.clone(), discord_body(&post)),
-        WebhookFormat::Ntfy => ntfy_request(url, post),
-    };
-    (to, serde_json::to_string(&body))
 }
 
 /// One message (an alert, or a digest or summary of several) before its shape.
@@ -310,7 +290,7 @@ pub fn json_message(
 }
 
 /// Our own format: the alert, or the kind of list and every alert in it.
-fn json_body(post: &Post) -> serde_json::Result<String> {
+pub fn json_body(post: &Post) -> serde_json::Result<String> {
     match post.alert {
         Some(alert) => serde_json::to_string(&webhook_body(alert)),
         None => serde_json::to_string(&serde_json::json!({
@@ -322,79 +302,8 @@ fn json_body(post: &Post) -> serde_json::Result<String> {
     }
 }
 
-fn slack_body(post: &Post) -> serde_json::Value {
-    let linked = |a: &Alert| match safe_link(a.link.as_deref()) {
-        Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
-        None => slack_escape(&a.title),
-    };
-    let heading = slack_escape(&post.heading);
-    let text = match post.alert {
-        Some(a) => format!(
-            "*{heading}*: {}\n{}\n_{}_",
-            linked(a),
-            a.snippet.marked_escaped("*", "*", slack_escape),
-            slack_escape(&a.feed.0)
-        ),
-        None => format!(
-            "*{heading}*\n{}",
-            post.list(|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
-        ),
-    };
-    serde_json::json!({ "text": text })
-}
-
-fn discord_body(post: &Post) -> serde_json::Value {
-    let embed = match post.alert {
-        Some(a) => {
-            let mut embed = serde_json::json!({
-                "title": a.title.chars().take(256).collect::<String>(),
-                "description": a.snippet.marked_escaped("**", "**", markdown_escape),
-                "footer": { "text": format!("{} · {} · {}", post.heading, a.feed, a.terms.join(", ")) },
-            });
-            if let Some(link) = safe_link(a.link.as_deref()) {
-                embed["url"] = serde_json::Value::String(link);
-            }
-            embed
-        }
-        None => serde_json::json!({
-            "description": post.list(|a| match safe_link(a.link.as_deref()) {
-                Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
-                None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
-            }).chars().take(4096).collect::<String>(),
-        }),
-    };
-    serde_json::json!({ "content": post.heading, "embeds": [embed] })
-}
-
-/// ntfy's JSON publishing goes to the server root and names the topic.
-fn ntfy_request(url: &url::Url, post: Post) -> (url::Url, serde_json::Value) {
-    let topic = url.path().trim_matches('/').to_owned();
-    let mut root = url.clone();
-    root.set_path("/");
-    let message = match post.alert {
-        Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
-        None => markdown_list(&post),
-    };
-    let mut body = serde_json::json!({
-        "topic": topic,
-        "title": post.title(),
-        "message": message,
-        "markdown": true,
-        "tags": ["newspaper"],
-    });
-    if let Some(link) = post.link() {
-        body["click"] = serde_json::Value::String(link);
-    }
-    match Priority::of(post.alerts) {
-        Priority::Low => body["priority"] = 2.into(),
-        Priority::Normal => {}
-        Priority::High => body["priority"] = 4.into(),
-    }
-    (root, body)
-}
-
 /// A Markdown list of a message's alerts: each title linked, its feed named.
-fn markdown_list(post: &Post) -> String {
+pub fn markdown_list(post: &Post) -> String {
     post.list(|a| match safe_link(a.link.as_deref()) {
         Some(link) => format!(
             "- [{}]({link}) ({})",
@@ -409,15 +318,8 @@ fn markdown_list(post: &Post) -> String {
     })
 }
 
-/// Slack mrkdwn: `&`, `<` and `>` are markup and must be escaped in text.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// Markdown (Discord's, ntfy's): markup characters are backslash-escaped.
-fn markdown_escape(text: &str) -> String {
+pub fn markdown_escape(text: &str) -> String {
     text.chars().fold(String::new(), |mut out, c| {
         if "\\*_~`|>[]()".contains(c) {
             out.push('\\');
