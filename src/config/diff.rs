@@ -152,44 +152,41 @@ impl fmt::Display for ConfigDiff {
 
 /// What differs between two versions of a feed.
 fn feed_change(old: &super::Feed, new: &super::Feed) -> String {
-    let mut what = Vec::new();
-    if old.source != new.source {
-        what.push("url");
-    }
-    if old.interval != new.interval {
-        what.push("interval");
-    }
-    if old.max_age != new.max_age {
-        what.push("max_age");
-    }
-    if old.fetch_article != new.fetch_article {
-        what.push("fetch_article");
-    }
-    if old.request != new.request {
-        what.push("HTTP options");
-    }
+    let what = named([
+        (old.source != new.source, "url"),
+        (old.interval != new.interval, "interval"),
+        (old.max_age != new.max_age, "max_age"),
+        (old.fetch_article != new.fetch_article, "fetch_article"),
+        (old.request != new.request, "HTTP options"),
+    ]);
     format!("{} changed", what.join(", "))
 }
 
 /// What differs between two versions of a channel.
 fn channel_change(old: &Channel, new: &Channel) -> String {
     let mut what = old.transport.changes(&new.transport);
-    if old.digest != new.digest {
-        what.push("digest changed");
-    }
-    if old.quiet_hours != new.quiet_hours {
-        what.push("quiet hours changed");
-    }
-    if old.max_per_minute != new.max_per_minute {
-        what.push("rate limit changed");
-    }
-    if old.max_in_flight != new.max_in_flight {
-        what.push("max_in_flight changed");
-    }
-    if old.templates != new.templates {
-        what.push("templates changed");
-    }
+    what.extend(named([
+        (old.digest != new.digest, "digest changed"),
+        (old.quiet_hours != new.quiet_hours, "quiet hours changed"),
+        (
+            old.max_per_minute != new.max_per_minute,
+            "rate limit changed",
+        ),
+        (
+            old.max_in_flight != new.max_in_flight,
+            "max_in_flight changed",
+        ),
+        (old.templates != new.templates, "templates changed"),
+    ]));
     what.join(", ")
+}
+
+/// The names whose flag is set, in order.
+fn named<const N: usize>(flags: [(bool, &'static str); N]) -> Vec<&'static str> {
+    flags
+        .into_iter()
+        .filter_map(|(changed, name)| changed.then_some(name))
+        .collect()
 }
 
 #[cfg(test)]
