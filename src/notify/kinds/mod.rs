@@ -1,6 +1,6 @@
 //! The kinds of channel, one module each: its table in the config, how that is checked,
 //! how `check` describes it, what a reload says changed, and how it sends a message.
-//! [`kinds!`] at the bottom lists them: a new kind is a new file here and one line
+//! `kinds!` at the bottom lists them: a new kind is a new file here and one line
 //! there.
 
 use std::collections::BTreeMap;
