@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
 
-use super::types::{Mark, Queue};
+use super::types::{Claim, Health, Mark, Queue};
 use super::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -37,22 +37,9 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn record_poll(&self, poll: PollRecord) -> Answer<'_, Vec<i64>>;
     fn record_unchanged(&self, feed: FeedId, at: DateTime<Utc>) -> Answer<'_, ()>;
     fn record_failure(&self, feed: FeedId, failure: Failure, at: DateTime<Utc>) -> Answer<'_, u32>;
-    fn set_health(
-        &self,
-        feed: FeedId,
-        broken: bool,
-        alerts: Vec<(String, Alert)>,
-        at: DateTime<Utc>,
-    ) -> Answer<'_, ()>;
+    fn set_health(&self, health: Health) -> Answer<'_, ()>;
 
-    /// Claims due rows, of `channel` only if given.
-    fn claim_due(
-        &self,
-        channel: Option<String>,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease: Duration,
-    ) -> Answer<'_, Vec<OutboxRow>>;
+    fn claim_due(&self, claim: Claim) -> Answer<'_, Vec<OutboxRow>>;
     fn release_expired(&self, now: DateTime<Utc>) -> Answer<'_, usize>;
     fn end_waits_at(&self, lifetime: Duration) -> Answer<'_, usize>;
     /// Returns every claim to `pending`, where no other instance can hold one.

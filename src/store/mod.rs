@@ -35,11 +35,11 @@ use engine::Engine;
 pub use error::{StateLock, StoreError};
 pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
+use types::{Claim, Health, Mark, Queue};
 pub use types::{
     ClaimPolicy, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
     OutboxState, PollClaim, PollRecord, RecentAlert, Replayable, Retrying,
 };
-use types::{Mark, Queue};
 
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -203,9 +203,13 @@ impl Store {
         alerts: Vec<(String, Alert)>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.engine
-            .set_health(feed.clone(), broken, alerts, at)
-            .await
+        let health = Health {
+            feed: feed.clone(),
+            broken,
+            alerts,
+            at,
+        };
+        self.engine.set_health(health).await
     }
 
     /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
@@ -216,7 +220,13 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.engine.claim_due(None, now, limit, lease).await
+        let claim = Claim {
+            channel: None,
+            now,
+            limit,
+            lease,
+        };
+        self.engine.claim_due(claim).await
     }
 
     /// [`Store::claim_due`] for one channel: the rest of a digest that is due.
@@ -227,8 +237,13 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let channel = Some(channel.to_owned());
-        self.engine.claim_due(channel, now, limit, lease).await
+        let claim = Claim {
+            channel: Some(channel.to_owned()),
+            now,
+            limit,
+            lease,
+        };
+        self.engine.claim_due(claim).await
     }
 
     /// Returns claims whose lease ran out to `pending`; says how many.

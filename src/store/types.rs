@@ -216,6 +216,25 @@ impl OutboxCounts {
 /// that its items are still recorded as seen, their alerts not kept.
 pub const MAX_HELD_PER_FEED: usize = 1000;
 
+/// A claim on due outbox rows (of `channel` only, if given): up to `limit`, held
+/// until `now + lease`.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub channel: Option<String>,
+    pub now: DateTime<Utc>,
+    pub limit: usize,
+    pub lease: Duration,
+}
+
+/// A feed's health as of `at`: broken or well again, and the notices that say so.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub feed: FeedId,
+    pub broken: bool,
+    pub alerts: Vec<(String, Alert)>,
+    pub at: DateTime<Utc>,
+}
+
 /// How the engines' `queue` files alerts.
 #[derive(Debug, Clone, Copy)]
 pub enum Queue {

@@ -9,7 +9,7 @@ use futures_util::FutureExt as _;
 use super::{Engine, feeds, items, load, notes, outbox, shared};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Mark, Queue};
+use crate::store::types::{Claim, Health, Mark, Queue};
 use crate::store::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -52,24 +52,12 @@ impl engine::Engine for Engine {
         async move { feeds::record_failure(self, &feed, &failure, at).await }.boxed()
     }
 
-    fn set_health(
-        &self,
-        feed: FeedId,
-        broken: bool,
-        alerts: Vec<(String, Alert)>,
-        at: DateTime<Utc>,
-    ) -> Answer<'_, ()> {
-        async move { feeds::set_health(self, &feed, broken, &alerts, at).await }.boxed()
+    fn set_health(&self, health: Health) -> Answer<'_, ()> {
+        async move { feeds::set_health(self, &health).await }.boxed()
     }
 
-    fn claim_due(
-        &self,
-        channel: Option<String>,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease: Duration,
-    ) -> Answer<'_, Vec<OutboxRow>> {
-        async move { outbox::claim_due(self, channel.as_deref(), now, limit, lease).await }.boxed()
+    fn claim_due(&self, claim: Claim) -> Answer<'_, Vec<OutboxRow>> {
+        async move { outbox::claim_due(self, &claim).await }.boxed()
     }
 
     fn release_expired(&self, now: DateTime<Utc>) -> Answer<'_, usize> {

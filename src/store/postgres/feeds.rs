@@ -6,10 +6,10 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{Engine, outbox};
-use crate::model::{Alert, FeedId, Validators};
+use crate::model::{FeedId, Validators};
 use crate::store::sql::{feed_columns, feeds as sql};
-use crate::store::types::Queue;
 use crate::store::types::from_unix;
+use crate::store::types::{Health, Queue};
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
 /// The states of the feeds named in `$1`, each with its name.
@@ -136,22 +136,17 @@ pub async fn record_failure(
 
 /// Declares a feed broken (`broken`) or recovered and queues the alerts that say so,
 /// in one transaction.
-pub async fn set_health(
-    engine: &Engine,
-    feed: &FeedId,
-    broken: bool,
-    alerts: &[(String, Alert)],
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+pub async fn set_health(engine: &Engine, health: &Health) -> Result<(), StoreError> {
+    let Health { feed, at, .. } = health;
     let mut client = engine.client().await?;
     let fail = |e| engine.error(e);
     let tx = client.transaction().await.map_err(fail)?;
-    let since = broken.then(|| at.timestamp());
+    let since = health.broken.then(|| at.timestamp());
     tx.execute(sql::SET_BROKEN, &[&feed.0, &since])
         .await
         .map_err(fail)?;
     let how = Queue::Send(std::time::Duration::ZERO);
-    outbox::queue(engine, &tx, alerts, at, how).await?;
+    outbox::queue(engine, &tx, &health.alerts, *at, how).await?;
     tx.commit().await.map_err(fail)?;
     Ok(())
 }

@@ -7,7 +7,9 @@ use deadpool_postgres::GenericClient;
 use super::Engine;
 use crate::model::{Alert, StoryKeys};
 use crate::store::sql::outbox as sql;
-use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source};
+use crate::store::types::{
+    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source,
+};
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
 };
@@ -109,13 +111,11 @@ pub async fn queue_alone(
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
 /// `sending` until `now + lease`. Rows another instance is claiming are skipped.
-pub async fn claim_due(
-    engine: &Engine,
-    channel: Option<&str>,
-    now: DateTime<Utc>,
-    limit: usize,
-    lease: std::time::Duration,
-) -> Result<Vec<OutboxRow>, StoreError> {
+pub async fn claim_due(engine: &Engine, claim: &Claim) -> Result<Vec<OutboxRow>, StoreError> {
+    let Claim {
+        now, limit, lease, ..
+    } = *claim;
+    let channel = claim.channel.as_deref();
     let until = now.timestamp().saturating_add(lease.as_secs() as i64);
     let rows = engine
         .query(

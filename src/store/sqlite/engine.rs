@@ -12,7 +12,7 @@ use futures_util::FutureExt as _;
 use super::{Commit, Engine, dump, feeds, items, notes, outbox};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Mark, Queue};
+use crate::store::types::{Claim, Health, Mark, Queue};
 use crate::store::{
     Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
     Replayable, Retrying, StoreError,
@@ -68,30 +68,14 @@ impl engine::Engine for Engine {
         .boxed()
     }
 
-    fn set_health(
-        &self,
-        feed: FeedId,
-        broken: bool,
-        alerts: Vec<(String, Alert)>,
-        at: DateTime<Utc>,
-    ) -> Answer<'_, ()> {
-        self.write(Commit::Grouped, move |c| {
-            feeds::set_health(c, &feed, broken, &alerts, at)
-        })
-        .boxed()
+    fn set_health(&self, health: Health) -> Answer<'_, ()> {
+        self.write(Commit::Grouped, move |c| feeds::set_health(c, &health))
+            .boxed()
     }
 
-    fn claim_due(
-        &self,
-        channel: Option<String>,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease: Duration,
-    ) -> Answer<'_, Vec<OutboxRow>> {
-        self.write(Commit::Now, move |c| {
-            outbox::claim_due(c, channel.as_deref(), now, limit, lease)
-        })
-        .boxed()
+    fn claim_due(&self, claim: Claim) -> Answer<'_, Vec<OutboxRow>> {
+        self.write(Commit::Now, move |c| outbox::claim_due(c, &claim))
+            .boxed()
     }
 
     fn release_expired(&self, now: DateTime<Utc>) -> Answer<'_, usize> {

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{dialect, from_unix, outbox};
+use crate::model::FeedId;
 use crate::model::Validators;
-use crate::model::{Alert, FeedId};
 use crate::store::sql::feeds as sql;
-use crate::store::types::Queue;
+use crate::store::types::{Health, Queue};
 use crate::store::{FeedState, PollRecord, StoreError};
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
@@ -96,17 +96,17 @@ pub fn record_failure(
 }
 
 /// Declares a feed broken (`broken`) or recovered and queues the alerts that say so.
-pub fn set_health(
-    conn: &Connection,
-    feed: &FeedId,
-    broken: bool,
-    alerts: &[(String, Alert)],
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let since = broken.then(|| at.timestamp());
+pub fn set_health(conn: &Connection, health: &Health) -> Result<(), StoreError> {
+    let Health { feed, at, .. } = health;
+    let since = health.broken.then(|| at.timestamp());
     conn.prepare_cached(&dialect(sql::SET_BROKEN))?
         .execute(params![feed.0, since])?;
-    outbox::queue(conn, alerts, at, Queue::Send(std::time::Duration::ZERO))?;
+    outbox::queue(
+        conn,
+        &health.alerts,
+        *at,
+        Queue::Send(std::time::Duration::ZERO),
+    )?;
     Ok(())
 }
 

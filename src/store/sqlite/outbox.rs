@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{dialect, from_unix};
 use crate::model::{Alert, StoryKeys};
 use crate::store::sql::outbox as sql;
-use crate::store::types::{MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
+use crate::store::types::{Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
 };
@@ -85,13 +85,11 @@ pub fn queue(
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
 /// `sending` until `now + lease`.
-pub fn claim_due(
-    conn: &Connection,
-    channel: Option<&str>,
-    now: DateTime<Utc>,
-    limit: usize,
-    lease: std::time::Duration,
-) -> Result<Vec<OutboxRow>, StoreError> {
+pub fn claim_due(conn: &Connection, claim: &Claim) -> Result<Vec<OutboxRow>, StoreError> {
+    let Claim {
+        now, limit, lease, ..
+    } = *claim;
+    let channel = claim.channel.as_deref();
     let mut stmt = conn.prepare_cached(
         "UPDATE outbox SET state = 'sending', lease_until = ?3
          WHERE id IN (SELECT id FROM outbox
