@@ -6,15 +6,11 @@ use serde::Deserialize;
 use super::{EMAILS_IN_FLIGHT, Key, Kind, Outgoing, Settings};
 use crate::notify::DeliveryError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The recipients, `to`: its table as written, each address checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Email {
     pub to: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Raw {
-    to: Vec<String>,
 }
 
 impl Kind for Email {
@@ -22,9 +18,9 @@ impl Kind for Email {
     const IN_FLIGHT: usize = EMAILS_IN_FLIGHT;
     const TEMPLATED: bool = true;
     const CHANGED: &'static str = "recipients changed";
-    type Raw = Raw;
+    type Raw = Self;
 
-    fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Email, S::Error> {
+    fn check<S: Settings>(raw: Email, settings: &S) -> Result<Email, S::Error> {
         if !settings.has_smtp() {
             return Err(settings.invalid(&[], "an email channel needs an [smtp] section".into()));
         }

@@ -10,24 +10,20 @@ use serde::Deserialize;
 use super::{Kind, Outgoing, Settings};
 use crate::notify::DeliveryError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its table as written; `path` is read beside the config once checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lines {
     pub path: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Raw {
-    path: PathBuf,
 }
 
 impl Kind for Lines {
     const NAME: &'static str = "lines";
     const IN_FLIGHT: usize = 1;
     const CHANGED: &'static str = "path changed";
-    type Raw = Raw;
+    type Raw = Self;
 
-    fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Lines, S::Error> {
+    fn check<S: Settings>(raw: Lines, settings: &S) -> Result<Lines, S::Error> {
         Ok(Lines {
             path: settings.path(&raw.path),
         })

@@ -10,15 +10,11 @@ use serde::Deserialize;
 use super::{EMAILS_IN_FLIGHT, Kind, Outgoing, Settings};
 use crate::notify::{DeliveryError, message};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its table as written; `path` is read beside the config once checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Maildir {
     pub path: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Raw {
-    path: PathBuf,
 }
 
 impl Kind for Maildir {
@@ -26,9 +22,9 @@ impl Kind for Maildir {
     const IN_FLIGHT: usize = EMAILS_IN_FLIGHT;
     const TEMPLATED: bool = true;
     const CHANGED: &'static str = "path changed";
-    type Raw = Raw;
+    type Raw = Self;
 
-    fn check<S: Settings>(raw: Raw, settings: &S) -> Result<Maildir, S::Error> {
+    fn check<S: Settings>(raw: Maildir, settings: &S) -> Result<Maildir, S::Error> {
         Ok(Maildir {
             path: settings.path(&raw.path),
         })
