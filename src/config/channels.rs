@@ -3,16 +3,13 @@
 //! `notify::kinds`, through [`Settings`] (errors that say where, secrets read from
 //! files or the environment).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::check::{Checker, MAX_IN_FLIGHT};
 use super::raw::{RawChannel, RawHeaderValue, RawPacing, RawTemplates};
 use super::{Channel, ConfigError, Digest, KeyPath, QuietHours, Secret, Templates, Transport};
 use crate::notify::kinds::{self, Key, Settings};
-
-/// The pacing keys: every kind takes `quiet_hours`, the paced ones all four.
-const PACING: [&str; 4] = ["digest", "max_per_minute", "max_in_flight", "quiet_hours"];
 
 impl Checker<'_> {
     /// The channels, each checked; `has_smtp` says whether email channels can send.
@@ -68,11 +65,10 @@ impl ChannelSettings<'_> {
                 ),
             ));
         };
-        let shared: HashSet<&str> = match takes.pacing {
-            true => PACING.into(),
-            false => ["quiet_hours"].into(),
-        };
-        let pacing: RawPacing = self.take(&mut table, |key| shared.contains(key))?;
+        let shared = takes.keys();
+        let pacing: RawPacing = self.take(&mut table, |key| {
+            key != "templates" && shared.contains(&key)
+        })?;
         let templates = match takes.templates {
             true => table.remove("templates"),
             false => None,

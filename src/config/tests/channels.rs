@@ -264,3 +264,41 @@ async fn a_kind_in_one_file_is_checked_paced_described_and_sends() {
         "log: Talks in Geneva\nlog: Talks end\n"
     );
 }
+
+#[test]
+fn a_mistyped_key_lists_the_kinds_own_keys_and_the_shared_ones_it_takes() {
+    let gotify = "type = \"gotify\"\nurl = \"https://gotify.test\"\ntoken_env = \"T\"\n";
+    let err = load(
+        &with_channel("push", &format!("{gotify}max_per_mnute = 3")),
+        &[("T", "token")],
+    )
+    .expect_err("a typo")
+    .to_string();
+    assert!(
+        err.contains(
+            "unknown field `max_per_mnute`, expected one of `url`, `token_env`, `token_file`; \
+             or one every such channel takes: `digest`, `max_per_minute`, `max_in_flight`, \
+             `quiet_hours`"
+        ),
+        "{err}"
+    );
+    let atom = with_channel(
+        "feed",
+        "type = \"atom\"\npath = \"a.xml\"\ndigest = \"daily\"",
+    );
+    let err = load(&atom, &[])
+        .expect_err("an atom feed has no digest")
+        .to_string();
+    assert!(
+        err.contains("unknown field `digest`, expected `path` or `entries`; or one every such channel takes: `quiet_hours`"),
+        "{err}"
+    );
+    let maildir = with_channel(
+        "inbox",
+        "type = \"maildir\"\npath = \"alerts\"\nsubject = \"x\"",
+    );
+    let err = load(&maildir, &[])
+        .expect_err("templates go in their own table")
+        .to_string();
+    assert!(err.contains("`quiet_hours`, `templates`"), "{err}");
+}

@@ -211,6 +211,44 @@ pub struct Takes {
     pub templates: bool,
 }
 
+/// Which of the shared keys `K` takes.
+fn takes<K: Kind>() -> Takes {
+    Takes {
+        pacing: K::PACED,
+        templates: K::TEMPLATED,
+    }
+}
+
+/// The pacing keys of a paced kind; every kind takes `quiet_hours`.
+pub const PACING: [&str; 3] = ["digest", "max_per_minute", "max_in_flight"];
+
+impl Takes {
+    /// The shared keys, in the order the guide lists them.
+    pub fn keys(self) -> Vec<&'static str> {
+        let pacing = if self.pacing { &PACING[..] } else { &[] };
+        let templates = if self.templates {
+            &["templates"][..]
+        } else {
+            &[]
+        };
+        [pacing, &["quiet_hours"], templates].concat()
+    }
+}
+
+/// A kind's own keys could not be read: serde's message, and for a key it does not
+/// know, the shared keys too (which serde, reading only the kind's own, cannot list).
+fn unreadable(error: &toml::de::Error, takes: Takes) -> String {
+    let message = error.message().trim();
+    if !message.starts_with("unknown field") {
+        return message.to_owned();
+    }
+    let shared: Vec<String> = takes.keys().iter().map(|k| format!("`{k}`")).collect();
+    format!(
+        "{message}; or one every such channel takes: {}",
+        shared.join(", ")
+    )
+}
+
 /// Declares the kinds: their modules, the [`Transport`] enum with one variant each,
 /// and the dispatch from a `type` or a variant to the kind's own code.
 macro_rules! kinds {
@@ -232,10 +270,7 @@ macro_rules! kinds {
             /// no such kind.
             pub fn takes(name: &str) -> Option<Takes> {
                 $($(#[$attr])* if name == <$kind as Kind>::NAME {
-                    return Some(Takes {
-                        pacing: <$kind as Kind>::PACED,
-                        templates: <$kind as Kind>::TEMPLATED,
-                    });
+                    return Some(takes::<$kind>());
                 })+
                 None
             }
@@ -250,7 +285,7 @@ macro_rules! kinds {
                 $($(#[$attr])* if name == <$kind as Kind>::NAME {
                     let raw = toml::Value::Table(table)
                         .try_into()
-                        .map_err(|e: toml::de::Error| settings.invalid(&[], e.message().to_owned()))?;
+                        .map_err(|e| settings.invalid(&[], unreadable(&e, takes::<$kind>())))?;
                     return Ok(Transport::$kind(<$kind as Kind>::check(raw, settings)?));
                 })+
                 Err(settings.invalid(&[Key::Name("type")], format!("no channel type {name:?}")))
