@@ -115,13 +115,15 @@ impl ConfigDiff {
 
 impl Config {
     /// A hash of what the config makes newshound do (feeds, rules, channels, daemon
-    /// settings; not where this instance keeps its own files, nor its name): instances
-    /// sharing a database compare it to warn when they run different configs.
+    /// settings; not what is each instance's own: where it keeps its files, its name,
+    /// where it serves its status page): instances sharing a database compare it to
+    /// warn when they run different configs.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest as _;
         let daemon = super::Daemon {
             state_dir: std::path::PathBuf::new(),
             instance: None,
+            listen: None,
             ..self.daemon.clone()
         };
         let text = format!(
@@ -272,6 +274,24 @@ channels = ["inbox"]
         assert_eq!(
             ConfigDiff::between(&load(BASE), &load(&new)).to_string(),
             "rule talks: changed, channel inbox: digest changed"
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_leaves_out_what_is_each_instances_own() {
+        let daemon = |lines: &str| load(&format!("[daemon]\n{lines}\n{BASE}")).fingerprint();
+        let mine =
+            daemon("listen = \"127.0.0.1:9185\"\ninstance = \"a\"\nstate_dir = \"/var/lib/a\"");
+        let yours =
+            daemon("listen = \"127.0.0.1:9186\"\ninstance = \"b\"\nstate_dir = \"/var/lib/b\"");
+        assert_eq!(
+            mine, yours,
+            "listen, instance and state_dir are per instance"
+        );
+        assert_ne!(
+            mine,
+            daemon("poll_interval = \"1m\""),
+            "what every instance does counts"
         );
     }
 }
