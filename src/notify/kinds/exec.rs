@@ -4,6 +4,11 @@
 //! (`EX_TEMPFAIL`) try again later, anything else a dead letter with what it said on
 //! stderr. One that runs past its timeout is killed and kept as a dead letter too.
 //!
+//! The program leads a process group of its own: a timeout, or a delivery dropped at
+//! shutdown, kills the whole group, so no child it started is left behind. Its exit
+//! status is its answer: a child it leaves running (holding its output or not) does
+//! not make it wait, and is left alone.
+//!
 //! The program starts with a clean environment: `PATH=/usr/local/bin:/usr/bin:/bin`,
 //! `LANG=C.UTF-8`, `NEWSHOUND_CHANNEL` (the channel's name) and `NEWSHOUND_MESSAGE_ID`
 //! (the same for a redelivery of the same message, like the webhook-id), nothing else.
@@ -11,6 +16,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal, kill_process_group};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -81,6 +87,9 @@ impl Kind for Exec {
 pub const TEMPFAIL: i32 = 75;
 /// At most this much of what the program writes (stdout, stderr) is kept.
 const OUTPUT_BYTES: usize = 2048;
+/// Once the program exited, its pipes are read this much longer at most: a child it
+/// left running may hold them open.
+const DRAIN: Duration = Duration::from_millis(200);
 
 /// Runs `command` with `body` on its stdin; what it said on stdout (a line) on success.
 pub async fn run(
@@ -103,30 +112,46 @@ pub async fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DeliveryError::fatal(format!("exec {program}: cannot start it: {e}")))?;
+    let mut group = Group::of(&child);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let talk = async {
         if let Some(mut stdin) = child.stdin.take() {
             // A program that exits without reading its input is its own business.
             let _ = stdin.write_all(body.as_bytes()).await;
             let _ = stdin.write_all(b"\n").await;
         }
-        // Both read at once and to their end, so that a program filling one pipe
-        // never waits on us while we wait on the other.
-        let (out, err) = tokio::join!(
-            read_bounded(child.stdout.take()),
-            read_bounded(child.stderr.take())
-        );
-        let status = child.wait().await;
-        (status, out, err)
+        // Both read at once, so that a program filling one pipe never waits on us
+        // while we wait on the other.
+        let reading = async { tokio::join!(read_into(stdout, &mut out), read_into(stderr, &mut err)) };
+        tokio::pin!(reading);
+        let exited = tokio::select! {
+            _ = &mut reading => None,
+            status = child.wait() => Some(status),
+        };
+        match exited {
+            None => child.wait().await,
+            Some(status) => {
+                // A child it left running may hold the pipes open: what the program
+                // itself wrote is there by now.
+                let _ = tokio::time::timeout(DRAIN, &mut reading).await;
+                status
+            }
+        }
     };
-    let Ok((status, out, err)) = tokio::time::timeout(timeout, talk).await else {
+    let Ok(status) = tokio::time::timeout(timeout, talk).await else {
+        group.kill();
         return Err(DeliveryError::fatal(format!(
             "exec {program}: still running after {} (its timeout); stopped",
             humantime::format_duration(timeout)
         )));
     };
+    // It exited by itself: what it left running on purpose is its own business.
+    group.release();
     let status = status
         .map_err(|e| DeliveryError::retry(format!("exec {program}: cannot wait for it: {e}")))?;
     let said = |bytes: &[u8]| {
@@ -153,18 +178,43 @@ pub async fn run(
     }
 }
 
-/// What `pipe` gives up to its end, keeping the first [`OUTPUT_BYTES`].
-async fn read_bounded(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
-    let mut kept = Vec::new();
+/// Reads `pipe` to its end into `kept`, keeping the first [`OUTPUT_BYTES`].
+async fn read_into(pipe: Option<impl tokio::io::AsyncRead + Unpin>, kept: &mut Vec<u8>) {
     let Some(mut pipe) = pipe else {
-        return kept;
+        return;
     };
     let mut buffer = [0u8; 8192];
     while let Ok(n @ 1..) = pipe.read(&mut buffer).await {
         let room = OUTPUT_BYTES.saturating_sub(kept.len());
         kept.extend_from_slice(&buffer[..n.min(room)]);
     }
-    kept
+}
+
+/// The program's process group (it leads its own): killed whole when its delivery
+/// times out or is dropped at shutdown, so that no child it started outlives it.
+struct Group(Option<Pid>);
+
+impl Group {
+    fn of(child: &tokio::process::Child) -> Group {
+        Group(child.id().and_then(|id| Pid::from_raw(id as i32)))
+    }
+
+    fn kill(&mut self) {
+        if let Some(leader) = self.0.take() {
+            // Already gone (ESRCH) is as good.
+            let _ = kill_process_group(leader, Signal::KILL);
+        }
+    }
+
+    fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[cfg(test)]
@@ -281,5 +331,88 @@ mod tests {
         assert!(!err.retryable);
         assert!(err.message.contains("still running after 300ms"), "{err}");
         assert!(started.elapsed() < 10 * SECOND, "not waited out");
+    }
+
+    /// Whether the process `pid` still runs (a zombie waiting to be reaped does not).
+    fn alive(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| !s.starts_with('Z')))
+    }
+
+    /// Waits (a bounded while) for `pid` to be gone; says whether it went.
+    async fn gone(pid: &str) -> bool {
+        for _ in 0..500 {
+            if !alive(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// The pid a script wrote into `file`, once it has.
+    async fn pid_in(file: &Path) -> String {
+        for _ in 0..500 {
+            if let Ok(pid) = std::fs::read_to_string(file)
+                && !pid.trim().is_empty()
+            {
+                return pid.trim().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} was never written", file.display());
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_programs_children_too() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pid = dir.path().join("child");
+        let slow = script(dir.path(), "slow", "sleep 30 &\necho $! > \"$1\"\nwait");
+        let err = run(
+            &command(&slow, &[&pid.display().to_string()]),
+            "{}",
+            "me",
+            "id",
+            Duration::from_millis(500),
+        )
+        .await
+        .expect_err("timeout");
+        assert!(err.message.contains("still running"), "{err}");
+        assert!(gone(&pid_in(&pid).await).await, "the child sleep was killed");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_dropped_at_shutdown_kills_the_program_and_its_children() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pid = dir.path().join("child");
+        let slow = script(dir.path(), "slow", "sleep 30 &\necho $! > \"$1\"\nwait");
+        let program = command(&slow, &[&pid.display().to_string()]);
+        let delivery = tokio::spawn(async move { run(&program, "{}", "me", "id", 60 * SECOND).await });
+        let child = pid_in(&pid).await;
+        delivery.abort();
+        assert!(delivery.await.is_err(), "cancelled");
+        assert!(gone(&child).await, "the child sleep was killed");
+    }
+
+    #[tokio::test]
+    async fn exit_0_is_sent_though_a_background_child_still_holds_its_output() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pid = dir.path().join("child");
+        let quick = script(
+            dir.path(),
+            "quick",
+            "sleep 30 &\necho $! > \"$1\"\necho 'queued'",
+        );
+        let said = run(
+            &command(&quick, &[&pid.display().to_string()]),
+            "{}",
+            "me",
+            "id",
+            10 * SECOND,
+        )
+        .await;
+        let child = pid_in(&pid).await;
+        let _ = std::process::Command::new("kill").arg(&child).status();
+        assert_eq!(said.expect("sent"), "exit 0: queued");
     }
 }
