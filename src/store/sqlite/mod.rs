@@ -360,14 +360,18 @@ fn connect_read_only(path: &Path) -> Result<Connection, StoreError> {
     if shared_index.exists() {
         return Ok(conn);
     }
-    let uri = url::Url::from_file_path(path)
+    // A URI names a file from the root: a relative state directory (a relative
+    // `--config`) is made absolute against the working directory first.
+    let uri = std::path::absolute(path)
+        .ok()
+        .and_then(|absolute| url::Url::from_file_path(absolute).ok())
         .map(|mut url| {
             url.set_query(Some("immutable=1"));
             url.to_string()
         })
-        .map_err(|()| StoreError::Damaged {
+        .ok_or_else(|| StoreError::Damaged {
             path: path.to_owned(),
-            what: "is not an absolute path",
+            what: "cannot be named as a file URI",
         })?;
     let conn =
         Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(open_err)?;

@@ -419,3 +419,38 @@ async fn the_latest_alerts_come_newest_first_with_their_state() {
         assert_eq!((sent.state.as_str(), sent.created), ("sent", at(10)));
     }
 }
+
+#[tokio::test]
+async fn a_stopped_store_at_a_relative_path_opens_read_only() {
+    // Unit tests run in the package's folder; the state goes under `target/`.
+    let dir = tempfile::tempdir_in("target").expect("temp dir");
+    let relative = dir
+        .path()
+        .strip_prefix(std::env::current_dir().expect("cwd"))
+        .expect("under the package")
+        .to_owned();
+    let store = Store::open(&relative).await.expect("store opens");
+    store
+        .record_failure(&FeedId("flaky".into()), failure("timeout", "slow"), at(2))
+        .await
+        .expect("recorded");
+    drop(store);
+    // The writer closes the database on its thread; once it has, no WAL index is left.
+    let index = relative.join(format!("{DB_FILE}-shm"));
+    for _ in 0..500 {
+        if !index.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        !index.exists(),
+        "a clean stop leaves no {}",
+        index.display()
+    );
+    let reader = Store::open_read_only(&relative)
+        .await
+        .expect("a healthy database opens")
+        .expect("exists");
+    assert_eq!(reader.feed_states().await.expect("reads").len(), 1);
+}
