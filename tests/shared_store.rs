@@ -202,3 +202,64 @@ async fn a_state_moved_to_postgres_alerts_nothing_old_and_keeps_its_queue() {
     assert_eq!(support::maildir_messages(&later).len(), 1);
     assert_eq!(support::maildir_messages(&inbox).len(), 2);
 }
+
+/// `/healthz` tells a monitor the truth about the database: 503 with the reason once
+/// it has been unreachable for a few seconds (the daemon's clock, moved by the test),
+/// 200 again once it is back; meanwhile the status page is a banner, not a bare error.
+#[tokio::test]
+async fn healthz_fails_while_the_database_is_unreachable_and_recovers() {
+    use newshound::daemon::{Clock, Lasting};
+    use newshound::store::Store;
+    support::init();
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let maildir = tempfile::tempdir().expect("temp dir");
+    let config = instance(&database, maildir.path(), &rss(&["Weather"])).load();
+    let store = Store::connect(&database.url, None, "watched")
+        .await
+        .expect("connects");
+    let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+    let clock = Clock::fixed(start);
+    let lasting = Lasting::new(Arc::new(store), clock.clone());
+    lasting.health.tick();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let addr = daemon::observe::start(
+        "127.0.0.1:0".parse().expect("address"),
+        lasting,
+        Arc::new(std::sync::RwLock::new(Arc::new(config))),
+        shutdown.clone(),
+    )
+    .await
+    .expect("listens");
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = client.get(format!("http://{addr}{path}")).send();
+        async move {
+            let answer = request.await.expect("answers");
+            let status = answer.status().as_u16();
+            (status, answer.text().await.expect("a body"))
+        }
+    };
+    let later = |secs| clock.set(start + chrono::Duration::seconds(secs));
+
+    assert_eq!(get("/healthz").await, (200, "ok\n".into()));
+    database.set_reachable(false).await;
+    assert_eq!(get("/healthz").await.0, 200, "a hiccup is not an outage");
+    later(10);
+    let (status, why) = get("/healthz").await;
+    assert_eq!(status, 503, "{why}");
+    assert!(
+        why.starts_with("the state store has failed for 10 s: "),
+        "{why}"
+    );
+    let (status, page) = get("/").await;
+    assert_eq!(status, 503);
+    assert!(page.contains("The state cannot be read: "), "{page}");
+
+    database.set_reachable(true).await;
+    later(20);
+    assert_eq!(get("/healthz").await, (200, "ok\n".into()), "back");
+    assert_eq!(get("/").await.0, 200);
+    shutdown.cancel();
+}

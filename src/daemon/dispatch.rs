@@ -107,6 +107,8 @@ impl Dispatcher {
                 Ok(_) => self.shared.store.next_due().await,
                 Err(e) => Err(e),
             };
+            let answered = next_due.as_ref().map(|_| ()).map_err(|e| e.to_string());
+            self.shared.health.store_answered(answered);
             let until_next = match next_due {
                 Ok(next) => next
                     .map(|at| {

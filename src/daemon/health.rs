@@ -8,6 +8,9 @@ use super::schedule::DISPATCH_IDLE;
 
 /// A scheduler that has not ticked for this long is stuck.
 const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
+/// A store failing for longer than this is down, not having a hiccup: `/healthz`
+/// says so.
+pub const STORE_DOWN_AFTER: Duration = Duration::from_secs(5);
 
 /// What `/healthz`, the watchdog and `status` need to know about the running daemon.
 #[derive(Debug, Default)]
@@ -19,6 +22,8 @@ pub struct Health {
     last_poll: AtomicI64,
     /// Why the last reload was refused, while the old config keeps running.
     config_error: std::sync::Mutex<Option<String>>,
+    /// Since when (Unix seconds) the store has failed, and how it last did.
+    store_failing: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 impl Health {
@@ -50,6 +55,37 @@ impl Health {
         *self.config_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
     }
 
+    /// What the store answered the last time it was asked: a failure starts (or
+    /// continues) an outage, a success ends it.
+    pub fn store_answered(&self, answer: Result<(), String>) {
+        let mut failing = self.store_failing.lock().unwrap_or_else(|p| p.into_inner());
+        *failing = match answer {
+            Ok(()) => None,
+            Err(error) => {
+                let since = failing
+                    .as_ref()
+                    .map_or(self.clock.now().timestamp(), |f| f.0);
+                Some((since, error))
+            }
+        };
+    }
+
+    /// `Ok` unless the store has failed for longer than [`STORE_DOWN_AFTER`].
+    pub fn store(&self) -> Result<(), String> {
+        let failing = self.store_failing.lock().unwrap_or_else(|p| p.into_inner());
+        match &*failing {
+            Some((since, error)) => {
+                let down = self.clock.now().timestamp() - since;
+                if down > STORE_DOWN_AFTER.as_secs() as i64 {
+                    Err(format!("the state store has failed for {down} s: {error}"))
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     /// `Ok` while the scheduler goes round its loop.
     pub fn scheduler(&self) -> Result<(), String> {
         let silent = self.clock.now().timestamp() - self.last_tick.load(Ordering::Relaxed);
@@ -59,10 +95,11 @@ impl Health {
         Ok(())
     }
 
-    /// `Ok` while the scheduler ticks and the config on disk is the one running;
-    /// otherwise why not.
+    /// `Ok` while the scheduler ticks, the store answers and the config on disk is
+    /// the one running; otherwise why not.
     pub fn check(&self) -> Result<(), String> {
         self.scheduler()?;
+        self.store()?;
         match &*self.config_error.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(error) => Err(format!(
                 "the config file is invalid (the previous one keeps running): {error}"

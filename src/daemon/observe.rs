@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::State;
@@ -18,11 +19,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::metrics;
-use super::page::status_page;
+use super::page::{status_page, unavailable_page};
 use super::shared::Lasting;
 use super::snapshot::Snapshot;
 use crate::config::{Config, Transport};
 use crate::store::Store;
+
+/// `/healthz` waits this long for the store's answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 struct Endpoint {
@@ -84,16 +88,26 @@ async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     )
 }
 
-/// `/`: the status page, read from the store at each request.
+/// `/`: the status page, read from the store at each request; while the store cannot
+/// be read, a page that says so (503).
 async fn status(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let config = endpoint.config();
-    let (store, now) = (&endpoint.lasting.store, endpoint.lasting.clock.now());
-    let page = match status_page(&config, store, now).await {
-        Ok(page) => page.render().map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let lasting = &endpoint.lasting;
+    let now = lasting.clock.now();
+    let (status, page) = match status_page(&config, &lasting.store, now).await {
+        Ok(page) => (StatusCode::OK, page),
+        Err(e) => {
+            warn!(error = %e, "cannot read the state for the status page");
+            lasting.health.store_answered(Err(e.to_string()));
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                unavailable_page(e.to_string(), now),
+            )
+        }
     };
-    match page {
+    match page.render() {
         Ok(html) => (
+            status,
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
@@ -105,15 +119,24 @@ async fn status(State(endpoint): State<Endpoint>) -> axum::response::Response {
             warn!(%error, "cannot make the status page");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot read the state; see the daemon's log\n",
+                "cannot make the status page; see the daemon's log\n",
             )
                 .into_response()
         }
     }
 }
 
+/// `/healthz`: asks the store something cheap first, so that a store that stopped
+/// answering shows here even while nothing else asks it.
 async fn healthz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
-    match endpoint.lasting.health.check() {
+    let lasting = &endpoint.lasting;
+    let asked = tokio::time::timeout(PROBE_TIMEOUT, lasting.store.next_due()).await;
+    lasting.health.store_answered(match asked {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+    });
+    match lasting.health.check() {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
     }

@@ -88,7 +88,17 @@ pub(super) async fn status_page(
                 rules: r.alert.rules,
             })
             .collect(),
+        unavailable: None,
     })
+}
+
+/// The page when the state cannot be read (`why`): a banner that says so.
+pub(super) fn unavailable_page(why: String, now: DateTime<Utc>) -> StatusPage {
+    StatusPage {
+        generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
+        unavailable: Some(why),
+        ..StatusPage::default()
+    }
 }
 
 fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {

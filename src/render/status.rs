@@ -26,6 +26,8 @@ pub struct StatusPage {
     pub generated: String,
     /// A config change the daemon refused, and when.
     pub refused: Option<String>,
+    /// Why the state could not be read: the page is then this banner alone.
+    pub unavailable: Option<String>,
     pub feeds: Vec<FeedRow>,
     /// How many feeds are broken and failing.
     pub broken: usize,

@@ -104,4 +104,30 @@ impl TestDatabase {
         tokio::spawn(connection);
         client
     }
+
+    /// Makes the database refuse connections (and ends the ones open), or take them
+    /// again: an outage of the store as the daemon sees it.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let (admin, connection) = tokio_postgres::connect(&self.server, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(connection);
+        let name = &self.name;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {reachable}"
+            ))
+            .await
+            .expect("allow or refuse connections");
+        if !reachable {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[name],
+                )
+                .await
+                .expect("end the open connections");
+        }
+    }
 }
