@@ -119,3 +119,52 @@ async fn new_feeds_are_all_polled_within_seconds() {
         "six new feeds took {took:?}"
     );
 }
+
+/// The status page and the atom feeds are served as pages a browser must not sniff,
+/// script, frame or leave a referrer from.
+#[tokio::test]
+async fn the_status_page_and_feeds_forbid_sniffing_scripts_framing_and_referrers() {
+    let config = TestConfig::write(
+        "",
+        "[channels.reader]\ntype = \"atom\"\npath = \"matches.atom\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"NATO\"]\nchannels = [\"reader\"]\n",
+    );
+    std::fs::write(config.dir.path().join("matches.atom"), "<feed/>").expect("a feed file");
+    let store = Arc::new(Store::open(&config.state_dir()).await.expect("store"));
+    let lasting = Lasting::new(store, Clock::system());
+    let shutdown = CancellationToken::new();
+    let addr = daemon::observe::start(
+        "127.0.0.1:0".parse().expect("address"),
+        lasting,
+        Arc::new(std::sync::RwLock::new(Arc::new(config.load()))),
+        shutdown.clone(),
+    )
+    .await
+    .expect("listens");
+    for path in ["/", "/feeds/reader.atom"] {
+        let answer = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("answers");
+        assert_eq!(answer.status(), 200, "{path}");
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        let policy = header("content-security-policy");
+        for part in ["default-src 'none'", "frame-ancestors 'none'"] {
+            assert!(policy.contains(part), "{path}: {policy}");
+        }
+        assert!(
+            !policy.contains("script-src"),
+            "no script allowed: {policy}"
+        );
+    }
+    shutdown.cancel();
+}

@@ -65,6 +65,7 @@ pub async fn start(
         .route("/metrics", axum::routing::get(render_metrics))
         .route("/healthz", axum::routing::get(healthz))
         .route("/feeds/{file}", axum::routing::get(atom_feed))
+        .layer(axum::middleware::map_response(hardened))
         .with_state(Endpoint {
             metrics,
             lasting,
@@ -79,6 +80,27 @@ pub async fn start(
         }
     });
     Ok(bound)
+}
+
+/// What every answer served here says of itself: not to be sniffed as another type,
+/// run no script (the status page's only inline part is its style), not to be framed,
+/// and leave no referrer when a link on it is followed.
+async fn hardened(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
