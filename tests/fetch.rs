@@ -518,6 +518,12 @@ async fn an_article_link_reaches_internal_addresses_only_from_an_internal_feed()
             .await
             .expect_err("refused");
         assert_eq!(err.kind(), "blocked_address", "{link}: {err}");
+        // The feed gave the link; nothing was redirected.
+        assert!(
+            err.to_string()
+                .starts_with("link to an internal address refused: "),
+            "{err}"
+        );
     }
     let err = fetcher
         .fetch_page(

@@ -74,7 +74,8 @@ pub(super) async fn read(
     let mut bytes = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::of_request(&e, &url, timeout))?;
+        // The address answered already: no refusal of it can come from the body.
+        let chunk = chunk.map_err(|e| FetchError::of_request(&e, &url, false, timeout))?;
         if (bytes.len() + chunk.len()) as u64 > max_bytes {
             return Err(FetchError::TooLarge { limit: max_bytes });
         }

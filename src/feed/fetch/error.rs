@@ -24,10 +24,13 @@ pub enum FetchError {
     Network(String),
     #[error("redirect refused: {0}")]
     Redirect(String),
+    /// An internal address a public feed pointed at: by a redirect, or (an item's
+    /// link) directly.
     #[error(
-        "redirect to an internal address refused: {0} (a public feed may not point newshound at local services)"
+        "{} to an internal address refused: {url} (a public feed may not point newshound at local services)",
+        if *.redirected { "redirect" } else { "link" }
     )]
-    BlockedAddress(url::Url),
+    BlockedAddress { url: url::Url, redirected: bool },
     #[error("cannot read {path}: {reason}")]
     File { path: String, reason: String },
 }
@@ -48,18 +51,26 @@ impl FetchError {
             FetchError::Timeout(_) => "timeout",
             FetchError::Network(_) => "network",
             FetchError::Redirect(_) => "redirect",
-            FetchError::BlockedAddress(_) => "blocked_address",
+            FetchError::BlockedAddress { .. } => "blocked_address",
             FetchError::File { .. } => "file",
         }
     }
 
-    /// The failure of a request to `url`: a name the resolver refused, the fetch's
-    /// `timeout`, or the network's error chain.
-    pub(super) fn of_request(e: &reqwest::Error, url: &url::Url, timeout: Duration) -> FetchError {
+    /// The failure of a request to `url` (reached by a redirect, or not): a name the
+    /// resolver refused, the fetch's `timeout`, or the network's error chain.
+    pub(super) fn of_request(
+        e: &reqwest::Error,
+        url: &url::Url,
+        redirected: bool,
+        timeout: Duration,
+    ) -> FetchError {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(error) = cause {
             if error.downcast_ref::<Refused>().is_some() {
-                return FetchError::BlockedAddress(url.clone());
+                return FetchError::BlockedAddress {
+                    url: url.clone(),
+                    redirected,
+                };
             }
             cause = error.source();
         }

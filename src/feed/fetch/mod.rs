@@ -113,7 +113,10 @@ impl Fetcher {
             internal: feed.is_some_and(is_internal),
         };
         if !reach.internal && is_internal(&link) {
-            return Err(FetchError::BlockedAddress(link));
+            return Err(FetchError::BlockedAddress {
+                url: link,
+                redirected: false,
+            });
         }
         let hops = self.clients.hops(request, &reach, false)?;
         self.get(&hops, link, &Validators::default(), request, &reach)

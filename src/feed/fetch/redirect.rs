@@ -73,7 +73,7 @@ pub(super) async fn follow(
         let response = request
             .send()
             .await
-            .map_err(|e| FetchError::of_request(&e, &url, timeout))?;
+            .map_err(|e| FetchError::of_request(&e, &url, !visited.is_empty(), timeout))?;
         let status = response.status();
         if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
             return Ok((response, moved));
@@ -130,7 +130,10 @@ fn check_redirect(
     // Feeds configured on an internal address are the user's choice; a public feed
     // redirecting there is a way to make newshound probe the local network.
     if !internal && is_internal(next) {
-        return Err(FetchError::BlockedAddress(next.clone()));
+        return Err(FetchError::BlockedAddress {
+            url: next.clone(),
+            redirected: true,
+        });
     }
     Ok(())
 }
