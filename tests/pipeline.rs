@@ -799,3 +799,44 @@ async fn a_refused_smtp_login_is_retried_not_dead_lettered() {
     );
     assert!(smtp.drain().is_empty());
 }
+
+/// A server that answered 429 with `Retry-After: 3600` is not asked again by the next
+/// `once` within the hour: the feed is skipped, and the report says until when.
+#[tokio::test]
+async fn once_skips_a_feed_whose_server_asked_to_wait() {
+    support::init();
+    let http = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&http)
+        .await;
+    serve_feed(&http, "/good", fixture("rss20.xml"), "\"g\"", "text/xml").await;
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "{}[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
+             [[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+            feeds_section(&http, &["/busy", "/good"])
+        ),
+    );
+    let p = pipeline(&config).await;
+    let first = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!((first.feeds_ok, first.feeds_failed), (1, 1));
+    assert!(first.skipped.is_empty());
+
+    let again = daemon::once(Arc::clone(&p)).await.expect("once runs");
+    assert_eq!((again.feeds_ok, again.feeds_failed), (1, 0));
+    let until = p
+        .store()
+        .feed_state(&FeedId("busy".into()))
+        .await
+        .expect("query")
+        .expect("row")
+        .retry_after_until
+        .expect("the wait is stored");
+    assert_eq!(again.skipped, [("busy".to_owned(), until)]);
+    let asked = http.received_requests().await.expect("recording");
+    let busy = asked.iter().filter(|r| r.url.path() == "/busy").count();
+    assert_eq!(busy, 1, "asked once, not again within the hour");
+}

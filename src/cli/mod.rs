@@ -262,6 +262,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 d.retrying,
                 d.dead
             );
+            for (feed, until) in &report.skipped {
+                println!(
+                    "skipped {feed}: its server asked to wait until {} (Retry-After)",
+                    crate::model::rfc3339(*until)
+                );
+            }
             let trouble = report.feeds_failed > 0 || d.retrying > 0 || d.dead > 0;
             Ok(if trouble {
                 ExitCode::FAILURE

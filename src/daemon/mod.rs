@@ -41,6 +41,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -66,17 +67,31 @@ use crate::store::FeedState;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// What `once` did, for its summary line and exit code.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnceReport {
     pub feeds_ok: usize,
     pub feeds_failed: usize,
+    /// Feeds not polled because their server asked to wait (`Retry-After`), and until
+    /// when.
+    pub skipped: Vec<(String, DateTime<Utc>)>,
     pub new_items: usize,
     pub alerts: usize,
     pub delivery: DispatchReport,
 }
 
-/// Polls every feed once (bounded concurrency), then delivers what is due.
+/// Polls every feed once (bounded concurrency), except those whose server asked to
+/// wait longer, then delivers what is due.
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
+    let now = pipeline.clock().now();
+    let waits: HashMap<FeedId, DateTime<Utc>> = pipeline
+        .store()
+        .feed_states()
+        .await
+        .context("cannot read the feeds' state")?
+        .into_iter()
+        .filter_map(|(id, state, _)| Some((id, state.retry_after_until.filter(|u| *u > now)?)))
+        .collect();
+    let mut report = OnceReport::default();
     let tasks = TaskTracker::new();
     let mut handles = Vec::new();
     // Polls are started ahead of the fetch slots, but not all at once: 10,000 feeds
@@ -90,6 +105,14 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
             .saturating_mul(32),
     ));
     for group in by_source(&pipeline.config().feeds) {
+        let asked_to_wait: Vec<(String, DateTime<Utc>)> = group
+            .iter()
+            .filter_map(|f| Some((f.id.0.clone(), *waits.get(&f.id)?)))
+            .collect();
+        if !asked_to_wait.is_empty() {
+            report.skipped.extend(asked_to_wait);
+            continue;
+        }
         let poller = Arc::clone(pipeline.poller());
         let turn = Arc::clone(&ahead)
             .acquire_owned()
@@ -101,7 +124,6 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
         }));
     }
     tasks.close();
-    let mut report = OnceReport::default();
     for handle in handles {
         let results = handle
             .await
