@@ -752,3 +752,27 @@ fn the_status_page_shows_feeds_alerts_and_the_queue_with_every_value_escaped() {
     assert!(body.contains("class=\"badge bad\">file<"), "{body}");
     kill(&daemon, "TERM");
 }
+
+/// PostgreSQL down when the service starts: it does not exit; it tells systemd it
+/// waits for the database, tries again with backoff, and is ready once it answers.
+#[test]
+fn run_waits_for_a_database_that_is_down_at_start_up() {
+    support::init();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let Some(database) = runtime.block_on(newshound::store::testing::TestDatabase::create()) else {
+        return;
+    };
+    runtime.block_on(database.set_reachable(false));
+    let config = TestConfig::write("", &format!("[store]\nurl = \"{}\"\n", database.url));
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.display().to_string();
+    let daemon = Daemon::start_with(&config, 1, &[("NOTIFY_SOCKET", &socket)]);
+    let waiting = notify.until(
+        |l| l.starts_with("STATUS=waiting for the database"),
+        || daemon.log(),
+    );
+    assert!(waiting.contains("next try in"), "{waiting}");
+    runtime.block_on(database.set_reachable(true));
+    notify.until(|l| l == "READY=1", || daemon.log());
+    assert!(daemon.signal_and_wait("TERM").success());
+}

@@ -60,7 +60,7 @@ pub use snapshot::{CONFIG_ERROR, FeedReport, Scope, Snapshot};
 
 use crate::config::Config;
 use crate::model::FeedId;
-use crate::store::FeedState;
+use crate::store::{FeedState, StateLock, Store};
 
 /// In-flight polls and deliveries get this long to finish after a shutdown request
 /// (systemd's stop timeout in the unit is 20 s).
@@ -223,6 +223,41 @@ impl Generation {
     }
 }
 
+/// A database not answering at start-up is tried again after this, then twice as
+/// long each time, up to [`MAX_START_WAIT`].
+const FIRST_START_WAIT: Duration = Duration::from_secs(1);
+const MAX_START_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens the state under `lock`; a database that does not answer yet (PostgreSQL
+/// starting with the machine) is tried again with backoff, the service manager told
+/// why, until `shutdown` (`None` then).
+async fn open_waiting(
+    config: &Config,
+    lock: &StateLock,
+    manager: &dyn ServiceManager,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Arc<Store>>> {
+    let mut wait = FIRST_START_WAIT;
+    loop {
+        match pipeline::open_locked(config, lock).await {
+            Err(e) if config.store.is_some() => {
+                let status = format!(
+                    "waiting for the database: {e:#}; next try in {}",
+                    humantime::format_duration(wait)
+                );
+                warn!("{status}");
+                manager.notify(ServiceEvent::Status(&status));
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(MAX_START_WAIT);
+            }
+            opened => return opened.map(Some),
+        }
+    }
+}
+
 /// Runs the daemon as a service until `shutdown`: holds the state directory's lock,
 /// starts a generation of tasks on `config`, and on each message from `reloads` (its
 /// cause, for the log) loads the config again and, when it is valid and different,
@@ -234,7 +269,10 @@ pub async fn serve(
     manager: Arc<dyn ServiceManager>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (_lock, store) = pipeline::open_state(&config).await?;
+    let lock = StateLock::acquire(&config.daemon.state_dir)?;
+    let Some(store) = open_waiting(&config, &lock, &*manager, &shutdown).await? else {
+        return Ok(());
+    };
     let lasting = Lasting::new(store, Clock::system());
     // The config just loaded is valid: whatever an earlier run refused is moot.
     lasting

@@ -144,16 +144,22 @@ pub fn instance_name(config: &Config) -> String {
 /// configured store, and queues again the alerts a dead predecessor had claimed.
 pub(super) async fn open_state(config: &Config) -> anyhow::Result<(StateLock, Arc<Store>)> {
     let lock = StateLock::acquire(&config.daemon.state_dir)?;
+    let store = open_locked(config, &lock).await?;
+    Ok((lock, store))
+}
+
+/// [`open_state`] once the lock is held.
+pub(super) async fn open_locked(config: &Config, lock: &StateLock) -> anyhow::Result<Arc<Store>> {
     let store = open_store(config, Access::Run)
         .await
         .context("cannot open the state store")?
         .context("the state store is missing")?;
-    let released = store.release_claims(&lock).await?;
+    let released = store.release_claims(lock).await?;
     if released > 0 {
         info!(
             released,
             "alerts claimed by a previous run are queued again"
         );
     }
-    Ok((lock, Arc::new(store)))
+    Ok(Arc::new(store))
 }
