@@ -41,6 +41,10 @@ pub use types::{
     OutboxState, PollClaim, PollRecord, RecentAlert, Replayable, Retrying,
 };
 
+/// An instance silent for this long (ten of its heartbeats; killed, or cut off) is
+/// no longer listed among those sharing the database.
+pub const INSTANCE_GONE_AFTER: Duration = Duration::from_secs(5 * 60);
+
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
 

@@ -48,6 +48,9 @@ pub struct Engine {
     pub place: String,
     /// This instance's name, recorded with what it claims.
     pub instance: String,
+    /// Whether it has said it is alive since it connected: its first heartbeat is
+    /// its start.
+    pub joined: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -93,6 +96,7 @@ impl Engine {
             pool,
             place,
             instance: instance.to_owned(),
+            joined: std::sync::atomic::AtomicBool::new(false),
         };
         engine.migrate().await?;
         Ok(engine)

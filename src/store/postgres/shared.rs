@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use crate::store::types::from_unix;
-use crate::store::{Instance, PollClaim, StoreError};
+use crate::store::{INSTANCE_GONE_AFTER, Instance, PollClaim, StoreError};
 
 /// Claims the poll of `source` for this instance until `now + lease`, if no other
 /// instance holds it and it is due; otherwise says when to ask again.
@@ -67,12 +67,18 @@ pub async fn heartbeat(
     config_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // The first heartbeat of this run is its start, also under the name of an
+    // instance that was killed without leaving.
+    let first = !engine
+        .joined
+        .swap(true, std::sync::atomic::Ordering::Relaxed);
     engine
         .execute(
             "INSERT INTO instance (name, started, heartbeat, config_hash) VALUES ($1, $2, $2, $3)
              ON CONFLICT (name) DO UPDATE SET heartbeat = excluded.heartbeat,
-                                              config_hash = excluded.config_hash",
-            &[&engine.instance, &now.timestamp(), &config_hash],
+                 config_hash = excluded.config_hash,
+                 started = CASE WHEN $4 THEN excluded.started ELSE instance.started END",
+            &[&engine.instance, &now.timestamp(), &config_hash, &first],
         )
         .await?;
     Ok(())
@@ -92,8 +98,10 @@ pub async fn leave(engine: &Engine) -> Result<(), StoreError> {
     tx.commit().await.map_err(fail)
 }
 
-/// The instances that said they are alive, by name, with what each holds at `now`.
+/// The instances that said they are alive within [`INSTANCE_GONE_AFTER`] of `now`, by
+/// name, with what each holds.
 pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instance>, StoreError> {
+    let gone_before = now.timestamp() - INSTANCE_GONE_AFTER.as_secs() as i64;
     let rows = engine
         .query(
             "SELECT i.name, i.started, i.heartbeat, i.config_hash,
@@ -101,8 +109,8 @@ pub async fn instances(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Instan
                      WHERE p.holder = i.name AND p.lease_until > $1),
                     (SELECT count(*) FROM outbox o
                      WHERE o.claimed_by = i.name AND o.state = 'sending')
-             FROM instance i ORDER BY i.name",
-            &[&now.timestamp()],
+             FROM instance i WHERE i.heartbeat >= $2 ORDER BY i.name",
+            &[&now.timestamp(), &gone_before],
         )
         .await?;
     Ok(rows

@@ -194,3 +194,42 @@ async fn a_url_asking_for_tls_gets_it_checked() {
     assert!(said.contains("certificate"), "{said}");
     assert!(!said.contains('\n'), "one line: {said}");
 }
+
+/// An instance killed without a word (no `leave`) leaves the list once its heartbeat
+/// is older than [`INSTANCE_GONE_AFTER`]; one started again under the same name shows
+/// its new start, not the first one's.
+#[tokio::test]
+async fn a_silent_instance_leaves_the_list_and_a_restarted_one_shows_its_new_start() {
+    let Some((database, a, b)) = two_instances().await else {
+        return;
+    };
+    let gone = INSTANCE_GONE_AFTER.as_secs() as i64;
+    a.heartbeat("c", at(100)).await.expect("heartbeat");
+    b.heartbeat("c", at(100)).await.expect("heartbeat");
+    drop(b);
+    a.heartbeat("c", at(100 + gone)).await.expect("heartbeat");
+    let names = |list: Vec<Instance>| list.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(a.instances(at(100 + gone)).await.expect("query")),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(a.instances(at(101 + gone)).await.expect("query")),
+        ["a"],
+        "b has been silent too long"
+    );
+
+    let again = Store::connect(&database.url, None, "b")
+        .await
+        .expect("b again");
+    again.heartbeat("c", at(5000)).await.expect("heartbeat");
+    again.heartbeat("c", at(5030)).await.expect("heartbeat");
+    let b = a
+        .instances(at(5030))
+        .await
+        .expect("query")
+        .into_iter()
+        .find(|i| i.name == "b")
+        .expect("b is back");
+    assert_eq!((b.started, b.heartbeat), (at(5000), at(5030)));
+}
