@@ -23,6 +23,8 @@ const NEW_FEEDS_WITHIN: Duration = Duration::from_secs(10);
 /// How long a poll claimed by an instance is its own, at least: one that died
 /// mid-poll leaves the source to the others after this long.
 const POLL_LEASE: Duration = Duration::from_secs(60);
+/// A poll the store could not record (down, locked) is tried again this soon.
+const STORE_RETRY: Duration = Duration::from_secs(5);
 
 /// What one poll of a group of feeds gave: each entry's outcome or failure, in the
 /// group's order; an error of the store itself fails the whole group.
@@ -66,21 +68,24 @@ impl Turns<'_> {
             }
             // A poll in progress is not abandoned on shutdown: `run` waits for it
             // (bounded). Its failures are recorded and logged inside.
-            let (interval, retry_after) = match poll().await {
-                Ok(results) => {
-                    let failed = results.iter().any(Result::is_err);
-                    failures = if failed {
-                        failures.saturating_add(1)
-                    } else {
-                        0
-                    };
-                    after_poll(interval, &results, self.daemon.max_publisher_interval)
+            let polled = poll().await;
+            if !recorded(&polled) {
+                // Not the feed's failure: what it published meanwhile is fetched again
+                // moments after the store answers, and it does not back off.
+                if let Err(e) = &polled {
+                    warn!(error = %e, "cannot read feed state; trying again soon");
                 }
-                Err(e) => {
-                    warn!(error = %e, "cannot read feed state; trying again next interval");
-                    (interval, None)
-                }
+                wait = STORE_RETRY;
+                continue;
+            }
+            let results = polled.unwrap_or_default();
+            failures = if results.iter().any(Result::is_err) {
+                failures.saturating_add(1)
+            } else {
+                0
             };
+            let (interval, retry_after) =
+                after_poll(interval, &results, self.daemon.max_publisher_interval);
             let base = next_poll_in(interval, failures, retry_after, self.daemon.max_backoff);
             // ±10% so that feeds with the same interval drift apart instead of firing
             // together.
@@ -107,10 +112,20 @@ impl Turns<'_> {
             ),
             Err(e) => {
                 warn!(error = %e, "cannot claim the feed's poll; trying again soon");
-                Some(POLL_LEASE)
+                Some(STORE_RETRY)
             }
         }
     }
+}
+
+/// Whether the store recorded a poll: it read the feeds' state, and kept what each
+/// poll found.
+fn recorded(polled: &GroupPoll) -> bool {
+    polled.as_ref().is_ok_and(|results| {
+        !results
+            .iter()
+            .any(|r| matches!(r, Err(PollError::Store(_))))
+    })
 }
 
 /// What the next poll of a group depends on besides its failures: its interval
@@ -402,6 +417,25 @@ mod tests {
             after_poll(10 * MIN, &results, DAY),
             (10 * MIN, Some(30 * MIN)),
             "a failure leaves the interval as it was"
+        );
+    }
+
+    #[test]
+    fn a_poll_the_store_could_not_record_is_not_the_feeds_failure() {
+        let down = || StoreError::WriterGone;
+        let fetched = || Ok(PollOutcome::default());
+        let refused = || Err(PollError::Fetch(crate::feed::FetchError::Timeout(MIN)));
+        assert!(
+            recorded(&Ok(vec![fetched(), refused()])),
+            "a feed's own failure"
+        );
+        assert!(!recorded(&Ok(vec![
+            fetched(),
+            Err(PollError::Store(down()))
+        ])));
+        assert!(
+            !recorded(&Err(down())),
+            "the feeds' state could not be read"
         );
     }
 }
