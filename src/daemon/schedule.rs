@@ -23,7 +23,8 @@ const NEW_FEEDS_WITHIN: Duration = Duration::from_secs(10);
 /// How long a poll claimed by an instance is its own, at least: one that died
 /// mid-poll leaves the source to the others after this long.
 const POLL_LEASE: Duration = Duration::from_secs(60);
-/// A poll the store could not record (down, locked) is tried again this soon.
+/// A poll the store could not record (down, locked) is tried again this soon, then
+/// twice as long each time up to the feed's interval.
 const STORE_RETRY: Duration = Duration::from_secs(5);
 
 /// What one poll of a group of feeds gave: each entry's outcome or failure, in the
@@ -56,6 +57,7 @@ impl Turns<'_> {
             .first()
             .map(|f| f.source.to_string())
             .unwrap_or_default();
+        let mut unrecorded_wait = STORE_RETRY;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -70,14 +72,17 @@ impl Turns<'_> {
             // (bounded). Its failures are recorded and logged inside.
             let polled = poll().await;
             if !recorded(&polled) {
-                // Not the feed's failure: what it published meanwhile is fetched again
-                // moments after the store answers, and it does not back off.
+                // Not the feed's failure: it does not back off, and what it published
+                // meanwhile is fetched again soon after the store answers (sooner
+                // than its interval, never more often than every STORE_RETRY).
                 if let Err(e) = &polled {
                     warn!(error = %e, "cannot read feed state; trying again soon");
                 }
-                wait = STORE_RETRY;
+                wait = unrecorded_wait;
+                unrecorded_wait = (unrecorded_wait * 2).min(interval.max(STORE_RETRY));
                 continue;
             }
+            unrecorded_wait = STORE_RETRY;
             let results = polled.unwrap_or_default();
             failures = if results.iter().any(Result::is_err) {
                 failures.saturating_add(1)
