@@ -10,7 +10,7 @@ use super::schedule::DISPATCH_IDLE;
 const STALL: Duration = Duration::from_secs(3 * DISPATCH_IDLE.as_secs());
 /// A store failing for longer than this is down, not having a hiccup: `/healthz`
 /// says so.
-pub const STORE_DOWN_AFTER: Duration = Duration::from_secs(5);
+const STORE_DOWN_AFTER: Duration = Duration::from_secs(5);
 
 /// What `/healthz`, the watchdog and `status` need to know about the running daemon.
 #[derive(Debug, Default)]
@@ -70,7 +70,7 @@ impl Health {
         };
     }
 
-    /// `Ok` unless the store has failed for longer than [`STORE_DOWN_AFTER`].
+    /// `Ok` unless the store has failed for longer than `STORE_DOWN_AFTER` (5 s).
     pub fn store(&self) -> Result<(), String> {
         let failing = self.store_failing.lock().unwrap_or_else(|p| p.into_inner());
         match &*failing {
