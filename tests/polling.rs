@@ -48,15 +48,7 @@ async fn a_slow_store_stalls_neither_timers_nor_healthz() {
     let lasting = Lasting::new(Arc::clone(&store), Clock::system());
     let pipeline = Arc::new(Pipeline::build(config.load(), &lasting).expect("pipeline"));
     lasting.health.tick();
-    let shutdown = CancellationToken::new();
-    let addr = daemon::observe::start(
-        "127.0.0.1:0".parse().expect("address"),
-        lasting,
-        Arc::new(std::sync::RwLock::new(Arc::clone(pipeline.config()))),
-        shutdown.clone(),
-    )
-    .await
-    .expect("listens");
+    let (addr, shutdown) = support::serve_endpoint(lasting, Arc::clone(pipeline.config())).await;
     let client = reqwest::Client::new();
     let healthz = format!("http://{addr}/healthz");
 
@@ -132,15 +124,7 @@ async fn the_status_page_and_feeds_forbid_sniffing_scripts_framing_and_referrers
     std::fs::write(config.dir.path().join("matches.atom"), "<feed/>").expect("a feed file");
     let store = Arc::new(Store::open(&config.state_dir()).await.expect("store"));
     let lasting = Lasting::new(store, Clock::system());
-    let shutdown = CancellationToken::new();
-    let addr = daemon::observe::start(
-        "127.0.0.1:0".parse().expect("address"),
-        lasting,
-        Arc::new(std::sync::RwLock::new(Arc::new(config.load()))),
-        shutdown.clone(),
-    )
-    .await
-    .expect("listens");
+    let (addr, shutdown) = support::serve_endpoint(lasting, Arc::new(config.load())).await;
     for path in ["/", "/feeds/reader.atom"] {
         let answer = reqwest::get(format!("http://{addr}{path}"))
             .await

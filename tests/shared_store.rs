@@ -223,15 +223,7 @@ async fn healthz_fails_while_the_database_is_unreachable_and_recovers() {
     let clock = Clock::fixed(start);
     let lasting = Lasting::new(Arc::new(store), clock.clone());
     lasting.health.tick();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let addr = daemon::observe::start(
-        "127.0.0.1:0".parse().expect("address"),
-        lasting,
-        Arc::new(std::sync::RwLock::new(Arc::new(config))),
-        shutdown.clone(),
-    )
-    .await
-    .expect("listens");
+    let (addr, shutdown) = support::serve_endpoint(lasting, Arc::new(config)).await;
     let client = reqwest::Client::new();
     let get = |path: &str| {
         let request = client.get(format!("http://{addr}{path}")).send();

@@ -535,3 +535,22 @@ pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
         .expect("a runtime")
         .block_on(work)
 }
+
+/// The daemon's web endpoint (`daemon.listen`: the status page, `/healthz`, the atom
+/// feeds) for `lasting` running `config`, on a free loopback port; it stops when the
+/// token is cancelled.
+pub async fn serve_endpoint(
+    lasting: newshound::daemon::Lasting,
+    config: Arc<newshound::config::Config>,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let addr = newshound::daemon::observe::start(
+        "127.0.0.1:0".parse().expect("address"),
+        lasting,
+        Arc::new(std::sync::RwLock::new(config)),
+        shutdown.clone(),
+    )
+    .await
+    .expect("listens");
+    (addr, shutdown)
+}
