@@ -447,10 +447,18 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
         report["outbox"],
         serde_json::json!({"pending": 0, "sending": 0, "sent": 1, "dead": 0, "held": 0, "merged": 0})
     );
+    assert_eq!(report["state"]["seen_items"], 4);
+    assert!(report["state"]["bytes"].as_u64().expect("bytes") > 0);
 
     let table = stdout(&newshound(&["status", "--config", path], &[]));
     assert!(
         table.contains("outbox: 0 pending, 0 sending, 1 sent, 0 dead, 0 held, 0 merged"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("state: 4 seen items, ") && l.ends_with(" on disk")),
         "{table}"
     );
     assert!(

@@ -310,6 +310,7 @@ fn systemd_hears_the_daemon_and_metrics_and_health_answer() {
         "newshound_outbox{state=\"pending\"} 0",
         "newshound_dead_letters 0",
         "newshound_feeds_broken 0",
+        "newshound_seen_items 1",
         "newshound_config_reloads_total{result=\"failure\"} 0",
         "newshound_poll_duration_seconds_count 1",
     ] {
@@ -317,6 +318,7 @@ fn systemd_hears_the_daemon_and_metrics_and_health_answer() {
     }
     assert!(metrics.contains("newshound_poll_duration_seconds_bucket{le=\"0.5\"}"));
     assert!(metrics.contains("newshound_last_successful_poll_timestamp_seconds "));
+    assert!(metrics.contains("newshound_state_bytes "), "{metrics}");
     assert_eq!(http_get(&address, "/healthz"), (200, "ok\n".to_string()));
 
     kill(&daemon, "TERM");

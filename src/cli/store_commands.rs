@@ -152,6 +152,7 @@ fn status_json(
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
             "feeds": feeds,
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
+            "state": {"seen_items": snapshot.seen_items, "bytes": snapshot.state_bytes},
             "retrying": snapshot.retrying
                 .iter()
                 .map(|r| serde_json::json!({
@@ -237,6 +238,12 @@ fn write_outbox(out: &mut impl Write, snapshot: &Snapshot) -> std::io::Result<()
         out,
         "outbox: {} pending, {} sending, {} sent, {} dead, {} held, {} merged into other alerts",
         counts.pending, counts.sending, counts.sent, counts.dead, counts.held, counts.merged
+    )?;
+    writeln!(
+        out,
+        "state: {} seen items, {} on disk",
+        snapshot.seen_items,
+        crate::render::status::bytes(snapshot.state_bytes)
     )?;
     for r in &snapshot.retrying {
         writeln!(

@@ -22,6 +22,8 @@ const OUTBOX: &str = "newshound_outbox";
 const DEAD: &str = "newshound_dead_letters";
 const BROKEN: &str = "newshound_feeds_broken";
 const LAST_POLL: &str = "newshound_last_successful_poll_timestamp_seconds";
+const SEEN: &str = "newshound_seen_items";
+const STATE_BYTES: &str = "newshound_state_bytes";
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -77,8 +79,24 @@ pub fn reloaded(ok: bool) {
     ::metrics::counter!(RELOADS, "result" => result).increment(1);
 }
 
+/// The state as the gauges show it.
+pub struct State<'a> {
+    pub outbox: &'a OutboxCounts,
+    pub broken: usize,
+    pub last_success: Option<DateTime<Utc>>,
+    pub seen_items: u64,
+    pub bytes: u64,
+}
+
 /// Sets the gauges read from the store, and lets the recorder tidy up.
-pub fn state(counts: &OutboxCounts, broken: usize, last_success: Option<DateTime<Utc>>) {
+pub fn state(state: State<'_>) {
+    let State {
+        outbox: counts,
+        broken,
+        last_success,
+        seen_items,
+        bytes,
+    } = state;
     for (state, n) in [
         ("pending", counts.pending),
         ("sending", counts.sending),
@@ -88,6 +106,8 @@ pub fn state(counts: &OutboxCounts, broken: usize, last_success: Option<DateTime
     }
     ::metrics::gauge!(DEAD).set(counts.dead as f64);
     ::metrics::gauge!(BROKEN).set(broken as f64);
+    ::metrics::gauge!(SEEN).set(seen_items as f64);
+    ::metrics::gauge!(STATE_BYTES).set(bytes as f64);
     if let Some(last) = last_success {
         ::metrics::gauge!(LAST_POLL).set(last.timestamp() as f64);
     }

@@ -218,6 +218,12 @@ async fn atom_feed(
 /// Sets the gauges read from the store.
 pub async fn refresh(config: &Config, store: &Store, now: DateTime<Utc>) {
     if let Ok(snapshot) = Snapshot::read(config, store, now).await {
-        metrics::state(&snapshot.outbox, snapshot.broken(), snapshot.last_success());
+        metrics::state(metrics::State {
+            outbox: &snapshot.outbox,
+            broken: snapshot.broken(),
+            last_success: snapshot.last_success(),
+            seen_items: snapshot.seen_items,
+            bytes: snapshot.state_bytes,
+        });
     }
 }

@@ -54,6 +54,10 @@ pub struct Snapshot {
     pub refused: Option<(String, DateTime<Utc>)>,
     /// The instances sharing a `[store]` database (read by `read_full` and `read_details`).
     pub instances: Vec<Instance>,
+    /// Items recorded as seen, of every feed the store knows.
+    pub seen_items: u64,
+    /// The bytes the state takes on disk.
+    pub state_bytes: u64,
 }
 
 impl Snapshot {
@@ -66,8 +70,10 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let states = store.feed_states().await?;
         Ok(Snapshot {
+            seen_items: states.iter().map(|(_, _, items)| items).sum(),
             feeds: feed_reports(config, states, Scope::Configured, now),
             outbox: store.outbox_counts().await?,
+            state_bytes: store.state_bytes().await?,
             ..Snapshot::default()
         })
     }
@@ -106,12 +112,14 @@ impl Snapshot {
         };
         let states = store.feed_states().await?;
         Ok(Snapshot {
+            seen_items: states.iter().map(|(_, _, items)| items).sum(),
             feeds: feed_reports(config, states, scope, now),
             outbox: store.outbox_counts().await?,
             retrying: store.retrying().await?,
             dead: store.dead_letters().await?,
             refused: store.note(CONFIG_ERROR).await?,
             instances: store.instances(now).await?,
+            state_bytes: store.state_bytes().await?,
         })
     }
 

@@ -28,6 +28,8 @@ pub struct StatusPage {
     pub refused: Option<String>,
     /// Why the state could not be read: the page is then this banner alone.
     pub unavailable: Option<String>,
+    /// How much the state holds: `12345 seen items, 3.4 MB on disk`.
+    pub state: String,
     pub feeds: Vec<FeedRow>,
     /// How many feeds are broken and failing.
     pub broken: usize,
@@ -111,6 +113,20 @@ impl StatusPage {
         ENV.get_template(TEMPLATE)?
             .render(minijinja::Value::from(minijinja::value::Serde(self)))
     }
+}
+
+/// A size in bytes as people read it: `512 B`, `3.4 kB`, `12.0 MB`, `1.2 GB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 3] = ["kB", "MB", "GB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let (mut size, mut unit) = (n as f64 / 1000.0, 0);
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
 }
 
 /// A time for the page, short enough for a phone: `3 min ago`, `in 5 min`, `now`,
@@ -244,5 +260,13 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script"), "no script of ours either");
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3_400), "3.4 kB");
+        assert_eq!(bytes(12_000_000), "12.0 MB");
+        assert_eq!(bytes(4_500_000_000_000), "4500.0 GB");
     }
 }

@@ -48,6 +48,8 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// Moves each of `ids` as `mark` says, if it is in the state the move starts from.
     fn mark(&self, ids: Vec<i64>, mark: Mark) -> Answer<'_, ()>;
     fn outbox_counts(&self) -> Answer<'_, OutboxCounts>;
+    /// The bytes the state takes on disk.
+    fn state_bytes(&self) -> Answer<'_, u64>;
     fn replayable(
         &self,
         state: OutboxState,

@@ -323,6 +323,12 @@ impl Store {
         self.engine.outbox_counts().await
     }
 
+    /// The bytes the state takes on disk: the SQLite file's pages, or the PostgreSQL
+    /// database's size.
+    pub async fn state_bytes(&self) -> Result<u64, StoreError> {
+        self.engine.state_bytes().await
+    }
+
     /// Rows in `state` created at or after `since`, oldest first.
     pub async fn replayable(
         &self,

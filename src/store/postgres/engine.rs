@@ -86,6 +86,16 @@ impl engine::Engine for Engine {
         outbox::counts(self).boxed()
     }
 
+    fn state_bytes(&self) -> Answer<'_, u64> {
+        async move {
+            let row = self
+                .query_one("SELECT pg_database_size(current_database())", &[])
+                .await?;
+            Ok(row.get::<_, i64>(0).unsigned_abs())
+        }
+        .boxed()
+    }
+
     fn replayable(
         &self,
         state: OutboxState,

@@ -105,6 +105,18 @@ impl engine::Engine for Engine {
         self.read(outbox::counts).boxed()
     }
 
+    fn state_bytes(&self) -> Answer<'_, u64> {
+        self.read(|c| {
+            let bytes: i64 = c.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(bytes.unsigned_abs())
+        })
+        .boxed()
+    }
+
     fn replayable(
         &self,
         state: OutboxState,

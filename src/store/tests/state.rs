@@ -454,3 +454,23 @@ async fn a_stopped_store_at_a_relative_path_opens_read_only() {
         .expect("exists");
     assert_eq!(reader.feed_states().await.expect("reads").len(), 1);
 }
+
+#[tokio::test]
+async fn the_state_says_how_much_it_takes_on_disk() {
+    for store in each_engine().await {
+        let empty = store.state_bytes().await.expect("size");
+        assert!(empty > 0, "a state with its schema takes some room");
+        let feed = FeedId("wire".into());
+        let keys: Vec<ItemKey> = (0..5000).map(|i| ItemKey(format!("item-{i:05}"))).collect();
+        let poll = PollRecord {
+            new_keys: keys,
+            ..record(&feed, 5)
+        };
+        store.record_poll(poll).await.expect("recorded");
+        let full = store.state_bytes().await.expect("size");
+        assert!(
+            full > empty,
+            "5,000 seen items take room: {empty} then {full}"
+        );
+    }
+}
