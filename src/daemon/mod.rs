@@ -322,10 +322,12 @@ pub async fn serve(
                 if lasting.health.scheduler().is_ok() {
                     manager.notify(ServiceEvent::Watchdog);
                 }
-                if metrics.is_some() {
-                    observe::refresh(config, &lasting.store, lasting.clock.now()).await;
+                // One read of the store for both the gauges and the STATUS line.
+                let read = Snapshot::read(config, &lasting.store, lasting.clock.now()).await;
+                if let (Some(_), Ok(snapshot)) = (&metrics, &read) {
+                    observe::refresh(snapshot);
                 }
-                let summary = service::summary(config, &lasting).await;
+                let summary = service::summary(config, &lasting, &read.unwrap_or_default());
                 manager.notify(ServiceEvent::Status(&summary));
                 heartbeat_to_others(&lasting, config).await;
             }

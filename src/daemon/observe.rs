@@ -13,7 +13,6 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -23,7 +22,6 @@ use super::page::{status_page, unavailable_page};
 use super::shared::Lasting;
 use super::snapshot::Snapshot;
 use crate::config::{Config, Transport};
-use crate::store::Store;
 
 /// `/healthz` waits this long for the store's answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -215,15 +213,13 @@ async fn atom_feed(
         .into_response()
 }
 
-/// Sets the gauges read from the store.
-pub async fn refresh(config: &Config, store: &Store, now: DateTime<Utc>) {
-    if let Ok(snapshot) = Snapshot::read(config, store, now).await {
-        metrics::state(metrics::State {
-            outbox: &snapshot.outbox,
-            broken: snapshot.broken(),
-            last_success: snapshot.last_success(),
-            seen_items: snapshot.seen_items,
-            bytes: snapshot.state_bytes,
-        });
-    }
+/// Sets the gauges read from the store: the heartbeat's `snapshot`.
+pub fn refresh(snapshot: &Snapshot) {
+    metrics::state(metrics::State {
+        outbox: &snapshot.outbox,
+        broken: snapshot.broken(),
+        last_success: snapshot.last_success(),
+        seen_items: snapshot.seen_items,
+        bytes: snapshot.state_bytes,
+    });
 }

@@ -126,10 +126,10 @@ pub(super) async fn backfill_new_rules(diff: &ConfigDiff, pipeline: &Pipeline) {
     }
 }
 
-/// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`.
-pub(super) async fn summary(config: &Config, lasting: &Lasting) -> String {
-    let (store, health, now) = (&lasting.store, &lasting.health, lasting.clock.now());
-    let snapshot = Snapshot::read(config, store, now).await.unwrap_or_default();
+/// `12 feeds (1 broken), last poll 40 s ago, 0 alerts queued, 0 dead letters`, from
+/// the heartbeat's `snapshot`.
+pub(super) fn summary(config: &Config, lasting: &Lasting, snapshot: &Snapshot) -> String {
+    let (health, now) = (&lasting.health, lasting.clock.now());
     let (counts, broken) = (&snapshot.outbox, snapshot.broken());
     let last_poll = health.last_poll().map_or_else(
         || "no poll yet".to_owned(),
@@ -255,11 +255,11 @@ mod tests {
                 .expect("broken");
         }
         let lasting = Lasting::new(Arc::new(store), Clock::system());
-        let line = summary(&config, &lasting).await;
-        assert!(line.starts_with("1 feeds (1 broken)"), "{line}");
         let snapshot = Snapshot::read(&config, &lasting.store, Utc::now())
             .await
             .expect("snapshot");
+        let line = summary(&config, &lasting, &snapshot);
+        assert!(line.starts_with("1 feeds (1 broken)"), "{line}");
         assert_eq!(snapshot.broken(), 1, "/metrics");
         let scope = crate::daemon::Scope::Configured;
         let status = Snapshot::read_full(&config, Some(&lasting.store), scope, Utc::now())
