@@ -394,6 +394,15 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
         humantime::format_duration(config.daemon.poll_interval),
         config.daemon.first_poll
     )?;
+    let days = |d| humantime::format_duration(d);
+    writeln!(
+        out,
+        "retention: seen items forgotten {} after they leave their feed; sent alerts kept {}, \
+         dead letters and held alerts {}",
+        days(config.daemon.forget_after),
+        days(config.daemon.keep_sent),
+        days(config.daemon.keep_dead)
+    )?;
     if let Some(smtp) = &config.smtp {
         let auth = match &smtp.credentials {
             Some((user, password)) => format!("user {user}, password {password}"),
@@ -467,6 +476,9 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
             )?;
         }
         None => writeln!(out, "semantic model: none loaded (no rule has `about`)")?,
+    }
+    for warning in config.warnings() {
+        writeln!(out, "warning: {warning}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

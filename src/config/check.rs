@@ -18,6 +18,12 @@ pub(super) const DEFAULT_MAX_FETCHES_PER_HOST: usize = 2;
 /// A mail relay down over a long weekend still gets every alert afterwards.
 pub(super) const DEFAULT_DELIVERY_LIFETIME: Duration = Duration::from_secs(5 * 24 * 60 * 60);
 pub(super) const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// A season: an item that left its feed is not coming back.
+pub(super) const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// A month of sent alerts to replay or look back on.
+pub(super) const DEFAULT_KEEP_SENT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Dead letters and held alerts wait for someone to look at them longer.
+pub(super) const DEFAULT_KEEP_DEAD: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 pub(super) const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a channel may have on its way at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -251,6 +257,19 @@ impl Checker<'_> {
                 ),
             ));
         }
+        let dedupe_window = d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW);
+        let keep_sent = self.positive(d.keep_sent, "keep_sent", DEFAULT_KEEP_SENT)?;
+        if keep_sent < dedupe_window {
+            return Err(self.invalid(
+                KeyPath::default().key("daemon").key("keep_sent"),
+                format!(
+                    "{} is shorter than dedupe_window ({}): a later copy of a story is merged \
+                     into the alert sent for it, so that alert must be kept at least as long",
+                    humantime::format_duration(keep_sent),
+                    humantime::format_duration(dedupe_window)
+                ),
+            ));
+        }
         Ok(Daemon {
             state_dir: match (d.state_dir, self.env.get("STATE_DIRECTORY")) {
                 (Some(dir), _) => base.join(dir),
@@ -324,7 +343,10 @@ impl Checker<'_> {
                 "delivery_lifetime",
                 DEFAULT_DELIVERY_LIFETIME,
             )?,
-            dedupe_window: d.dedupe_window.unwrap_or(DEFAULT_DEDUPE_WINDOW),
+            dedupe_window,
+            forget_after: self.positive(d.forget_after, "forget_after", DEFAULT_FORGET_AFTER)?,
+            keep_sent,
+            keep_dead: self.positive(d.keep_dead, "keep_dead", DEFAULT_KEEP_DEAD)?,
             instance: d
                 .instance
                 .map(|name| name.trim().to_owned())

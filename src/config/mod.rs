@@ -126,6 +126,14 @@ pub struct Daemon {
     pub watch_config: bool,
     /// A rule added by a reload is tried on the items of the last 24 hours.
     pub backfill_new_rules: bool,
+    /// A seen item absent from its feed this long is forgotten (an item still in its
+    /// feed never is).
+    pub forget_after: Duration,
+    /// Sent alerts are kept this long, for `replay --since` and the status page; at
+    /// least `dedupe_window`, since a later copy of a story is merged into them.
+    pub keep_sent: Duration,
+    /// Dead letters and held alerts are kept this long, for `replay`.
+    pub keep_dead: Duration,
     /// A feed is broken after this many failed polls in a row…
     pub broken_after_failures: u32,
     /// …or after failing for this long.
@@ -263,9 +271,10 @@ impl fmt::Display for Digest {
     }
 }
 
+/// Under this, a retention setting is for tests, not for a service: `check` says so.
+const SHORT_RETENTION: Duration = Duration::from_secs(60 * 60);
+
 impl Config {
-    /// Reads `file`, applies the `NEWSHOUND__…` overrides found in `env`, and checks
-    /// the result. `env` is also where `password_env` is looked up.
     /// The `priority` of the rule named `rule` (normal for an unknown name).
     pub fn priority_of(&self, rule: &str) -> crate::model::Priority {
         self.rule_specs
@@ -275,6 +284,39 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// What is valid but probably not meant: each a line for `check` and the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let d = &self.daemon;
+        [
+            (
+                "forget_after",
+                d.forget_after,
+                "an item that leaves its feed and comes back is alerted again",
+            ),
+            (
+                "keep_sent",
+                d.keep_sent,
+                "sent alerts leave `replay --since` and the status page",
+            ),
+            (
+                "keep_dead",
+                d.keep_dead,
+                "dead letters and held alerts are deleted before anyone replays them",
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, kept, _)| *kept < SHORT_RETENTION)
+        .map(|(key, kept, what)| {
+            format!(
+                "daemon.{key} is {}: after so short a time {what}; meant for tests, not a service",
+                humantime::format_duration(kept)
+            )
+        })
+        .collect()
+    }
+
+    /// Reads `file`, applies the `NEWSHOUND__…` overrides found in `env`, and checks
+    /// the result. `env` is also where `password_env` is looked up.
     pub fn load(file: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Unreadable {
             file: file.to_owned(),

@@ -54,6 +54,12 @@ pub struct RawDaemon {
     pub delivery_lifetime: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub dedupe_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub forget_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub keep_sent: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub keep_dead: Option<Duration>,
     pub instance: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub max_backoff: Option<Duration>,

@@ -161,6 +161,9 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
         pending_alerts = counts.pending,
         "newshound running"
     );
+    for warning in config.warnings() {
+        warn!("{warning}");
+    }
     if let Some(model) = &config.semantic {
         let info = model.info();
         info!(

@@ -450,3 +450,51 @@ fn a_store_is_a_postgres_url_with_one_password() {
 mod channels;
 mod feeds;
 mod topics;
+
+#[test]
+fn retention_has_defaults_refuses_to_forget_what_dedupe_reads_and_warns_when_short() {
+    let config = load(VALID, &[("SMTP_PW", "x")]).expect("valid");
+    let day = Duration::from_secs(24 * 60 * 60);
+    assert_eq!(
+        (
+            config.daemon.forget_after,
+            config.daemon.keep_sent,
+            config.daemon.keep_dead
+        ),
+        (90 * day, 30 * day, 90 * day)
+    );
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+
+    let short = VALID.replace(
+        "poll_interval = \"5m\"",
+        "poll_interval = \"5m\"\nforget_after = \"10m\"\nkeep_sent = \"2h\"\nkeep_dead = \"30s\"\ndedupe_window = \"1h\"",
+    );
+    let config = load(&short, &[("SMTP_PW", "x")]).expect("short retention is valid");
+    assert_eq!(config.daemon.forget_after, Duration::from_secs(600));
+    assert_eq!(
+        config.warnings(),
+        [
+            "daemon.forget_after is 10m: after so short a time an item that leaves its feed and \
+             comes back is alerted again; meant for tests, not a service",
+            "daemon.keep_dead is 30s: after so short a time dead letters and held alerts are \
+             deleted before anyone replays them; meant for tests, not a service",
+        ]
+    );
+
+    refused_with(
+        &VALID.replace(
+            "poll_interval = \"5m\"",
+            "poll_interval = \"5m\"\nkeep_sent = \"12h\"",
+        ),
+        &[("SMTP_PW", "x")],
+        "/etc/nh/newshound.toml:5: daemon.keep_sent: 12h is shorter than dedupe_window (1day)",
+    );
+    refused_with(
+        &VALID.replace(
+            "poll_interval = \"5m\"",
+            "poll_interval = \"5m\"\nforget_after = \"0s\"",
+        ),
+        &[("SMTP_PW", "x")],
+        "daemon.forget_after: must be more than 0s",
+    );
+}
