@@ -56,6 +56,7 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
             dedupe_within: std::time::Duration::ZERO,
             feed: feed.clone(),
             new_keys: vec![],
+            present: vec![],
             recent: vec![],
             alerts: alerts(&feed, "out", n),
             held: vec![],

@@ -103,6 +103,7 @@ fn batch() -> Vec<PollRecord> {
             PollRecord {
                 feed: FeedId((*feed).into()),
                 new_keys: vec![key],
+                present: Vec::new(),
                 recent: Vec::new(),
                 alerts: vec![("inbox".into(), alert)],
                 held: Vec::new(),

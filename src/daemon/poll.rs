@@ -22,7 +22,7 @@ use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
 use crate::config::{Feed, FirstPoll};
 use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
-use crate::model::{FeedId, Validators};
+use crate::model::{FeedId, ItemKey, Validators};
 use crate::store::{FeedState, PollRecord, StoreError};
 
 /// A parsed body, shared by the entries of a group.
@@ -245,8 +245,8 @@ impl Poller {
         validators: Validators,
         max_age: Option<Duration>,
     ) -> Result<(PollOutcome, PollRecord), PollError> {
-        let keys = parsed.items.iter().map(|i| i.key.clone()).collect();
-        let new_keys = self.shared.store.unseen(&feed.id, keys).await?;
+        let present: Vec<ItemKey> = parsed.items.iter().map(|i| i.key.clone()).collect();
+        let new_keys = self.shared.store.unseen(&feed.id, present.clone()).await?;
         let first_poll = state.last_success.is_none();
         let alerting = !first_poll || self.shared.config.daemon.first_poll == FirstPoll::Alert;
         let backfill = self.shared.config.daemon.backfill_new_rules;
@@ -303,6 +303,7 @@ impl Poller {
             feed: feed.id.clone(),
             recent,
             new_keys,
+            present,
             alerts: queued,
             held,
             validators,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
 
-use super::types::{Claim, Health, Mark, Queue};
+use super::types::{Claim, Expired, Health, Mark, Queue};
 use super::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -48,6 +48,17 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// Moves each of `ids` as `mark` says, if it is in the state the move starts from.
     fn mark(&self, ids: Vec<i64>, mark: Mark) -> Answer<'_, ()>;
     fn outbox_counts(&self) -> Answer<'_, OutboxCounts>;
+    /// Deletes at most `limit` rows of `what` that expired before `before`; how many.
+    fn expire(&self, what: Expired, before: DateTime<Utc>, limit: usize) -> Answer<'_, usize>;
+    /// Forgets the feeds not in `configured` and not polled since `before`, with their
+    /// items: how many feeds, and how many items.
+    fn forget_feeds(
+        &self,
+        before: DateTime<Utc>,
+        configured: Vec<FeedId>,
+    ) -> Answer<'_, (u64, u64)>;
+    /// Gives the space of deleted rows back to the disk; how many bytes.
+    fn reclaim(&self) -> Answer<'_, u64>;
     /// The bytes the state takes on disk.
     fn state_bytes(&self) -> Answer<'_, u64>;
     fn replayable(

@@ -35,10 +35,10 @@ use engine::Engine;
 pub use error::{StateLock, StoreError};
 pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
-use types::{Claim, Health, Mark, Queue};
+use types::{Claim, Expired, Health, Mark, Queue};
 pub use types::{
     ClaimPolicy, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
-    OutboxState, PollClaim, PollRecord, RecentAlert, Replayable, Retrying,
+    OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention, Retrying,
 };
 
 /// An instance silent for this long (ten of its heartbeats; killed, or cut off) is
@@ -47,6 +47,17 @@ pub const INSTANCE_GONE_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Rows one statement of a pruning deletes at most: a poll's commit never waits long
+/// behind one, and PostgreSQL's row locks are held briefly.
+const PRUNE_BATCH: usize = 1000;
+/// The turn (as a feed source's poll is taken) that lets one instance sharing the
+/// database prune at a time.
+const PRUNE_TURN: &str = "newshound:prune";
+/// A pruning still running after this (its instance died) is taken over.
+const PRUNE_LEASE: Duration = Duration::from_secs(10 * 60);
+/// The store note holding what the last pruning deleted.
+const LAST_PRUNE: &str = "last_prune";
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "newshound.db";
@@ -327,6 +338,75 @@ impl Store {
     /// database's size.
     pub async fn state_bytes(&self) -> Result<u64, StoreError> {
         self.engine.state_bytes().await
+    }
+
+    /// Deletes what `retention` says expired, a batch at a time, then gives the space
+    /// back to the disk, unless another instance sharing the database pruned since
+    /// `next` was set or is pruning now (`None`). The next pruning of any instance
+    /// is due at `next`. What was deleted is kept for [`Store::last_prune`].
+    pub async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> Result<Option<Pruned>, StoreError> {
+        if let PollClaim::Later(_) = self.claim_poll(PRUNE_TURN, now, PRUNE_LEASE).await? {
+            return Ok(None);
+        }
+        let pruned = self.prune_all(retention, now).await;
+        // A pruning that failed is due again at once.
+        let again = if pruned.is_ok() { next } else { now };
+        self.poll_done(PRUNE_TURN, again).await?;
+        let pruned = pruned?;
+        let json = serde_json::to_string(&pruned).unwrap_or_default();
+        self.set_note(LAST_PRUNE, Some(&json), now).await?;
+        Ok(Some(pruned))
+    }
+
+    async fn prune_all(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+    ) -> Result<Pruned, StoreError> {
+        let sent = self.expire(Expired::Sent, retention.sent_before).await?;
+        let dead = self.expire(Expired::Dead, retention.dead_before).await?;
+        let held = self.expire(Expired::Held, retention.dead_before).await?;
+        // After their alerts: what was merged into an alert goes with it.
+        let merged = self.expire(Expired::Orphans, now).await?;
+        let gone = self.expire(Expired::Gone, retention.forget_before).await?;
+        let (feeds, items) = self
+            .engine
+            .forget_feeds(retention.forget_before, retention.configured.clone())
+            .await?;
+        Ok(Pruned {
+            seen_items: gone + items,
+            feeds,
+            sent,
+            dead,
+            held,
+            merged,
+            bytes_freed: self.engine.reclaim().await?,
+        })
+    }
+
+    /// Deletes every row of `what` that expired before `before`, a batch at a time.
+    async fn expire(&self, what: Expired, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.engine.expire(what, before, PRUNE_BATCH).await?;
+            total += n as u64;
+            if n < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// What the last pruning (of any instance) deleted, and when.
+    pub async fn last_prune(&self) -> Result<Option<(Pruned, DateTime<Utc>)>, StoreError> {
+        Ok(self
+            .note(LAST_PRUNE)
+            .await?
+            .and_then(|(json, at)| Some((serde_json::from_str(&json).ok()?, at))))
     }
 
     /// Rows in `state` created at or after `since`, oldest first.

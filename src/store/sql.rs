@@ -68,7 +68,37 @@ pub mod feeds {
 
 /// The `seen_item` and `recent_item` tables.
 pub mod items {
+    use crate::store::types::Expired;
+
     pub const FORGET_RECENT: &str = "DELETE FROM recent_item WHERE seen < $1";
+    /// Deletes at most `$2` rows of a kind that expired before `$1`, so that no pruning
+    /// holds the writer (or PostgreSQL's row locks) for long.
+    pub fn expired(what: Expired) -> &'static str {
+        match what {
+            Expired::Gone => {
+                "DELETE FROM seen_item WHERE (feed, item_key) IN
+                    (SELECT feed, item_key FROM seen_item WHERE gone_since < $1 LIMIT $2)"
+            }
+            Expired::Sent => {
+                "DELETE FROM outbox WHERE id IN
+                    (SELECT id FROM outbox WHERE state = 'sent' AND finished < $1 LIMIT $2)"
+            }
+            Expired::Dead => {
+                "DELETE FROM outbox WHERE id IN
+                    (SELECT id FROM outbox WHERE state = 'dead' AND finished < $1 LIMIT $2)"
+            }
+            Expired::Held => {
+                "DELETE FROM outbox WHERE id IN
+                    (SELECT id FROM outbox WHERE state = 'held' AND created < $1 LIMIT $2)"
+            }
+            Expired::Orphans => {
+                "DELETE FROM outbox WHERE id IN
+                    (SELECT id FROM outbox m WHERE state = 'merged' AND created < $1
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.merged_into)
+                     LIMIT $2)"
+            }
+        }
+    }
     pub const RECENT: &str =
         "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key";
 }

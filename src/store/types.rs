@@ -72,6 +72,9 @@ pub struct PollRecord {
     pub feed: FeedId,
     /// Keys of items seen for the first time.
     pub new_keys: Vec<ItemKey>,
+    /// Keys of every item the document holds, new or not: those still in the feed,
+    /// never forgotten. An item recorded before and missing from them has left.
+    pub present: Vec<ItemKey>,
     /// The new items, kept for [`RECENT`](super::RECENT) so new rules can be tried on them.
     pub recent: Vec<Item>,
     /// Alerts to queue, each with the channel it goes to.
@@ -210,6 +213,47 @@ impl OutboxCounts {
             _ => self.dead = n,
         }
     }
+}
+
+/// What a pruning deletes: the rows of each kind older than its time.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Seen items missing from their feed since before this are forgotten; so is a
+    /// feed no longer configured and not polled since, with its items.
+    pub forget_before: DateTime<Utc>,
+    /// Sent alerts finished before this (and what was merged into them).
+    pub sent_before: DateTime<Utc>,
+    /// Dead letters finished, and held alerts queued, before this.
+    pub dead_before: DateTime<Utc>,
+    /// The feeds of the config, which are never forgotten whole.
+    pub configured: Vec<FeedId>,
+}
+
+/// The rows one pruning deleted, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pruned {
+    pub seen_items: u64,
+    /// Feeds no longer configured, forgotten whole (their items count in `seen_items`).
+    pub feeds: u64,
+    pub sent: u64,
+    pub dead: u64,
+    pub held: u64,
+    /// Alerts merged into one that was deleted.
+    pub merged: u64,
+    /// Bytes the state file gave back to the disk (the embedded engine).
+    pub bytes_freed: u64,
+}
+
+/// The kinds of rows that expire, each deleted by a statement of the store's `sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// Seen items missing from their feed since before the time.
+    Gone,
+    Sent,
+    Dead,
+    Held,
+    /// Merged into an alert that is no longer there.
+    Orphans,
 }
 
 /// A flooding feed keeps at most this many alerts held for `replay --held`; beyond
@@ -369,8 +413,8 @@ pub struct Instance {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Dump {
     pub feeds: Vec<(FeedId, FeedState)>,
-    /// Feed, item key, first seen.
-    pub seen: Vec<(String, String, i64)>,
+    /// Feed, item key, first seen, gone from its feed since.
+    pub seen: Vec<(String, String, i64, Option<i64>)>,
     pub outbox: Vec<DumpedRow>,
     /// Key, value, set at.
     pub notes: Vec<(String, String, i64)>,

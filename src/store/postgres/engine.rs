@@ -9,7 +9,7 @@ use futures_util::FutureExt as _;
 use super::{Engine, feeds, items, load, notes, outbox, shared};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Claim, Health, Mark, Queue};
+use crate::store::types::{Claim, Expired, Health, Mark, Queue};
 use crate::store::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -71,6 +71,23 @@ impl engine::Engine for Engine {
     /// Another instance may be delivering what is claimed: claims are left to expire
     /// with their lease.
     fn release_claims(&self) -> Answer<'_, usize> {
+        known(Ok(0))
+    }
+
+    fn expire(&self, what: Expired, before: DateTime<Utc>, limit: usize) -> Answer<'_, usize> {
+        items::expire(self, what, before, limit).boxed()
+    }
+
+    fn forget_feeds(
+        &self,
+        before: DateTime<Utc>,
+        configured: Vec<FeedId>,
+    ) -> Answer<'_, (u64, u64)> {
+        async move { items::forget_feeds(self, before, &configured).await }.boxed()
+    }
+
+    /// PostgreSQL's autovacuum makes the space of deleted rows reusable.
+    fn reclaim(&self) -> Answer<'_, u64> {
         known(Ok(0))
     }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{Engine, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::items as sql;
-use crate::store::types::Queue;
+use crate::store::types::{Expired, Queue};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -41,6 +41,27 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
     )
     .await
     .map_err(fail)?;
+    // Only the items that left the document, or came back to it, are written.
+    let present: Vec<&str> = poll
+        .present
+        .iter()
+        .chain(&poll.new_keys)
+        .map(|k| k.0.as_str())
+        .collect();
+    tx.execute(
+        "UPDATE seen_item SET gone_since = $2
+         WHERE feed = $1 AND gone_since IS NULL AND item_key <> ALL($3::TEXT[])",
+        &[&poll.feed.0, &at, &present],
+    )
+    .await
+    .map_err(fail)?;
+    tx.execute(
+        "UPDATE seen_item SET gone_since = NULL
+         WHERE feed = $1 AND gone_since IS NOT NULL AND item_key = ANY($2::TEXT[])",
+        &[&poll.feed.0, &present],
+    )
+    .await
+    .map_err(fail)?;
     for item in &poll.recent {
         let json = crate::store::types::recent_json(item)?;
         tx.execute(
@@ -60,6 +81,64 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
     feeds::record_success(engine, &tx, poll).await?;
     tx.commit().await.map_err(fail)?;
     Ok(ids)
+}
+
+/// Deletes at most `limit` rows of `what` that expired before `before`, in a
+/// transaction of its own that holds its row locks only that long.
+pub async fn expire(
+    engine: &Engine,
+    what: Expired,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    engine
+        .execute(sql::expired(what), &[&before.timestamp(), &limit])
+        .await
+}
+
+/// Forgets the feeds not in `configured` and not polled since `before` (by any
+/// instance), with their items, and the turns of sources nobody polled since.
+pub async fn forget_feeds(
+    engine: &Engine,
+    before: DateTime<Utc>,
+    configured: &[FeedId],
+) -> Result<(u64, u64), StoreError> {
+    let configured: Vec<&str> = configured.iter().map(|f| f.0.as_str()).collect();
+    let before = before.timestamp();
+    let feeds = engine
+        .query(
+            "SELECT feed FROM feed_state WHERE coalesce(last_attempt, 0) < $1
+               AND feed <> ALL($2::TEXT[])",
+            &[&before, &configured],
+        )
+        .await?;
+    let mut items = 0;
+    for row in &feeds {
+        let feed: &str = row.get(0);
+        let mut client = engine.client().await?;
+        let fail = |e| engine.error(e);
+        let tx = client.transaction().await.map_err(fail)?;
+        items += tx
+            .execute("DELETE FROM seen_item WHERE feed = $1", &[&feed])
+            .await
+            .map_err(fail)?;
+        tx.execute(
+            "DELETE FROM feed_state WHERE feed = $1 AND coalesce(last_attempt, 0) < $2",
+            &[&feed, &before],
+        )
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+    }
+    engine
+        .execute(
+            "DELETE FROM poll_claim WHERE coalesce(next_due, 0) < $1
+               AND coalesce(lease_until, 0) < $1",
+            &[&before],
+        )
+        .await?;
+    Ok((feeds.len() as u64, items))
 }
 
 /// Items first seen at or after `since` (and within [`RECENT`]), oldest first.

@@ -64,13 +64,14 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
         .map_err(fail)?;
     }
     for chunk in dump.seen.chunks(CHUNK) {
-        let feeds: Vec<&str> = chunk.iter().map(|(f, _, _)| f.as_str()).collect();
-        let keys: Vec<&str> = chunk.iter().map(|(_, k, _)| k.as_str()).collect();
-        let times: Vec<i64> = chunk.iter().map(|(_, _, t)| *t).collect();
+        let feeds: Vec<&str> = chunk.iter().map(|(f, ..)| f.as_str()).collect();
+        let keys: Vec<&str> = chunk.iter().map(|(_, k, ..)| k.as_str()).collect();
+        let times: Vec<i64> = chunk.iter().map(|(_, _, t, _)| *t).collect();
+        let gone: Vec<Option<i64>> = chunk.iter().map(|(.., g)| *g).collect();
         tx.execute(
-            "INSERT INTO seen_item (feed, item_key, first_seen)
-             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[])",
-            &[&feeds, &keys, &times],
+            "INSERT INTO seen_item (feed, item_key, first_seen, gone_since)
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])",
+            &[&feeds, &keys, &times, &gone],
         )
         .await
         .map_err(fail)?;

@@ -28,10 +28,11 @@ use tokio_postgres::types::ToSql;
 use super::StoreError;
 
 /// Each entry upgrades the schema by one version; `newshound_schema` says how many ran.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migration_2.sql"),
     include_str!("migration_3.sql"),
+    include_str!("migration_4.sql"),
 ];
 /// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;

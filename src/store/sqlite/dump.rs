@@ -13,8 +13,11 @@ pub fn dump(conn: &Connection) -> Result<Dump, StoreError> {
         .map(|(id, state, _)| (id, state))
         .collect();
     let seen = conn
-        .prepare("SELECT feed, item_key, first_seen FROM seen_item ORDER BY feed, item_key")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .prepare(
+            "SELECT feed, item_key, first_seen, gone_since FROM seen_item
+             ORDER BY feed, item_key",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
     let outbox = conn
         .prepare(

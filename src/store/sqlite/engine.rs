@@ -12,7 +12,7 @@ use futures_util::FutureExt as _;
 use super::{Commit, Engine, dump, feeds, items, notes, outbox};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Claim, Health, Mark, Queue};
+use crate::store::types::{Claim, Expired, Health, Mark, Queue};
 use crate::store::{
     Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
     Replayable, Retrying, StoreError,
@@ -103,6 +103,26 @@ impl engine::Engine for Engine {
 
     fn outbox_counts(&self) -> Answer<'_, OutboxCounts> {
         self.read(outbox::counts).boxed()
+    }
+
+    fn expire(&self, what: Expired, before: DateTime<Utc>, limit: usize) -> Answer<'_, usize> {
+        self.write(Commit::Now, move |c| items::expire(c, what, before, limit))
+            .boxed()
+    }
+
+    fn forget_feeds(
+        &self,
+        before: DateTime<Utc>,
+        configured: Vec<FeedId>,
+    ) -> Answer<'_, (u64, u64)> {
+        self.write(Commit::Now, move |c| {
+            items::forget_feeds(c, before, &configured)
+        })
+        .boxed()
+    }
+
+    fn reclaim(&self) -> Answer<'_, u64> {
+        self.write(Commit::Now, super::reclaim).boxed()
     }
 
     fn state_bytes(&self) -> Answer<'_, u64> {

@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 use super::{dialect, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::items as sql;
-use crate::store::types::Queue;
 use crate::store::types::recent_json;
+use crate::store::types::{Expired, Queue};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -50,6 +50,7 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     for key in &poll.new_keys {
         seen.execute(params![poll.feed.0, key.0, at])?;
     }
+    mark_presence(conn, poll)?;
     let mut keep = conn.prepare_cached(
         "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -63,6 +64,69 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
     feeds::record_success(conn, poll)?;
     Ok(ids)
+}
+
+/// Marks the feed's items that left its document since the last poll as gone, and
+/// those that came back as present again. Only the items that changed are written.
+fn mark_presence(conn: &Connection, poll: &PollRecord) -> Result<(), StoreError> {
+    let present = json_list(poll.present.iter().chain(&poll.new_keys).map(|k| &k.0[..]));
+    conn.prepare_cached(
+        "UPDATE seen_item SET gone_since = ?2
+         WHERE feed = ?1 AND gone_since IS NULL
+           AND item_key NOT IN (SELECT value FROM json_each(?3))",
+    )?
+    .execute(params![poll.feed.0, poll.at.timestamp(), present])?;
+    conn.prepare_cached(
+        "UPDATE seen_item SET gone_since = NULL
+         WHERE feed = ?1 AND gone_since IS NOT NULL
+           AND item_key IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute(params![poll.feed.0, present])?;
+    Ok(())
+}
+
+/// Strings as a JSON array, which SQL reads as a list with `json_each`.
+fn json_list<'a>(strings: impl Iterator<Item = &'a str>) -> String {
+    serde_json::Value::from_iter(strings).to_string()
+}
+
+/// Deletes at most `limit` rows of `what` that expired before `before`.
+pub fn expire(
+    conn: &Connection,
+    what: Expired,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(&dialect(sql::expired(what)))?
+        .execute(params![before.timestamp(), limit])?)
+}
+
+/// Forgets the feeds not in `configured` and not polled since `before`, with their
+/// items: how many feeds, and how many items.
+pub fn forget_feeds(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    configured: &[FeedId],
+) -> Result<(u64, u64), StoreError> {
+    let configured = json_list(configured.iter().map(|f| &f.0[..]));
+    let feeds: Vec<String> = conn
+        .prepare_cached(
+            "SELECT feed FROM feed_state WHERE coalesce(last_attempt, 0) < ?1
+               AND feed NOT IN (SELECT value FROM json_each(?2))",
+        )?
+        .query_map(params![before.timestamp(), configured], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut items = 0;
+    for feed in &feeds {
+        items += conn
+            .prepare_cached("DELETE FROM seen_item WHERE feed = ?1")?
+            .execute([feed])? as u64;
+        conn.prepare_cached("DELETE FROM feed_state WHERE feed = ?1")?
+            .execute([feed])?;
+    }
+    Ok((feeds.len() as u64, items))
 }
 
 /// Items first seen at or after `since` (and within [`RECENT`]), oldest first.

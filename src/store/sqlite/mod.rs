@@ -46,6 +46,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_7.sql"),
     include_str!("migration_8.sql"),
     include_str!("migration_9.sql"),
+    include_str!("migration_10.sql"),
 ];
 
 /// A batch that may wait is committed once no write came for this long: polls
@@ -430,7 +431,39 @@ fn run_batch(
     tx.commit()
 }
 
+/// Turns on incremental auto-vacuum, so that the pages of pruned rows can go back to
+/// the disk ([`reclaim`]). A new file takes it at once; a file made before needs one
+/// `VACUUM` (a rewrite of the file, once, when this version first opens it).
+fn vacuum_incrementally(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != INCREMENTAL {
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+        conn.execute_batch("VACUUM")?;
+    }
+    Ok(())
+}
+
+/// Gives the pages that deleted rows freed back to the disk; how many bytes.
+pub fn reclaim(conn: &Connection) -> Result<u64, StoreError> {
+    let free = || -> rusqlite::Result<i64> {
+        conn.query_row(
+            "SELECT freelist_count * page_size FROM pragma_freelist_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )
+    };
+    let before = free()?;
+    // The pragma frees a page per step: it is stepped to its end.
+    let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut steps = vacuum.query([])?;
+    while steps.next()?.is_some() {}
+    drop(steps);
+    Ok(before.saturating_sub(free()?).unsigned_abs())
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    vacuum_incrementally(conn)?;
     let known = MIGRATIONS.len() as i64;
     let tx = conn.transaction()?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -117,6 +117,7 @@ fn record(feed: &FeedId, when: i64) -> PollRecord {
     PollRecord {
         feed: feed.clone(),
         new_keys: vec![],
+        present: vec![],
         recent: vec![],
         alerts: vec![],
         held: vec![],
@@ -356,6 +357,7 @@ async fn outbox_state_machine_follows_its_table() {
 }
 
 mod engines;
+mod retention;
 mod shared;
 mod state;
 mod stories;

@@ -184,6 +184,13 @@ async fn a_version_1_database_is_migrated_keeping_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
     assert_eq!(version, sqlite::MIGRATIONS.len() as i64);
+    let auto_vacuum: i64 = raw(dir.path())
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(
+        auto_vacuum, 2,
+        "a file made before can give pruned space back"
+    );
 }
 
 #[tokio::test]

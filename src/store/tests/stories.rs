@@ -3,7 +3,7 @@
 use super::*;
 
 /// An alert from a rule match about a story with this title and link.
-fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
+pub(super) fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
     Alert {
         title: title.into(),
         link: link.map(Into::into),
@@ -18,7 +18,7 @@ fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> Alert {
 
 /// Records a poll of `alert`'s feed that queues it to `channel`, merging stories
 /// within an hour; the ids of the rows it queued.
-async fn poll_with(store: &Store, channel: &str, alert: Alert, when: i64) -> Vec<i64> {
+pub(super) async fn poll_with(store: &Store, channel: &str, alert: Alert, when: i64) -> Vec<i64> {
     let feed = alert.feed.clone();
     let poll = PollRecord {
         alerts: vec![(channel.to_owned(), alert)],
