@@ -77,6 +77,37 @@ fn check_accepts_the_demo_config() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("rules: 4"));
     assert!(stdout(&out).contains("semantic model: builtin"));
+    assert!(
+        stdout(&out).contains(
+            "retention: seen items forgotten 90 days after they leave their feed; \
+             sent alerts kept 30 days, dead letters and held alerts 90 days"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_warns_of_a_retention_under_an_hour_and_still_accepts_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("short.toml");
+    std::fs::write(
+        &path,
+        "[daemon]
+keep_dead = \"10m\"\n",
+    )
+    .expect("write");
+    let out = newshound(&["check", "--config", path.to_str().expect("utf-8")], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "warning: daemon.keep_dead is 10m: after so short a time dead letters and held \
+             alerts are deleted before anyone replays them; meant for tests, not a service"
+        ),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -449,6 +480,11 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
     );
     assert_eq!(report["state"]["seen_items"], 4);
     assert!(report["state"]["bytes"].as_u64().expect("bytes") > 0);
+    assert_eq!(
+        report["state"]["last_pruned"],
+        serde_json::Value::Null,
+        "once does not prune"
+    );
 
     let table = stdout(&newshound(&["status", "--config", path], &[]));
     assert!(
@@ -458,7 +494,8 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("state: 4 seen items, ") && l.ends_with(" on disk")),
+            .any(|l| l.starts_with("state: 4 seen items, ")
+                && l.ends_with(" on disk; never pruned yet")),
         "{table}"
     );
     assert!(

@@ -319,6 +319,24 @@ fn systemd_hears_the_daemon_and_metrics_and_health_answer() {
     assert!(metrics.contains("newshound_poll_duration_seconds_bucket{le=\"0.5\"}"));
     assert!(metrics.contains("newshound_last_successful_poll_timestamp_seconds "));
     assert!(metrics.contains("newshound_state_bytes "), "{metrics}");
+    // The daemon prunes as it starts; the gauges show it from the next heartbeat.
+    let pruned = "newshound_last_prune_deleted_rows{kind=\"seen_items\"} 0";
+    let mut metrics = metrics;
+    for _ in 0..20 {
+        if metrics.lines().any(|l| l == pruned) {
+            break;
+        }
+        notify.until(|l| l.starts_with("STATUS="), || daemon.log());
+        metrics = http_get(&address, "/metrics").1;
+    }
+    assert!(
+        metrics.lines().any(|l| l == pruned),
+        "{pruned} in\n{metrics}"
+    );
+    assert!(
+        metrics.contains("newshound_last_prune_timestamp_seconds "),
+        "{metrics}"
+    );
     assert_eq!(http_get(&address, "/healthz"), (200, "ok\n".to_string()));
 
     kill(&daemon, "TERM");

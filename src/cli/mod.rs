@@ -394,7 +394,12 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
         humantime::format_duration(config.daemon.poll_interval),
         config.daemon.first_poll
     )?;
-    let days = |d| humantime::format_duration(d);
+    // Whole days as such: humantime counts 90 days as `2months 29days 2h 52m 48s`.
+    let days = |d: std::time::Duration| match d.as_secs() {
+        86_400 => "1 day".to_owned(),
+        secs if secs % 86_400 == 0 => format!("{} days", secs / 86_400),
+        _ => humantime::format_duration(d).to_string(),
+    };
     writeln!(
         out,
         "retention: seen items forgotten {} after they leave their feed; sent alerts kept {}, \

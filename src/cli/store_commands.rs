@@ -58,7 +58,7 @@ pub(super) fn status(
         )?;
     }
     write_table(&mut out, &feeds)?;
-    write_outbox(&mut out, &snapshot)?;
+    write_outbox(&mut out, &snapshot, now)?;
     write_instances(&mut out, config, &snapshot, now)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -152,7 +152,14 @@ fn status_json(
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
             "feeds": feeds,
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
-            "state": {"seen_items": snapshot.seen_items, "bytes": snapshot.state_bytes},
+            "state": {
+                "seen_items": snapshot.seen_items,
+                "bytes": snapshot.state_bytes,
+                "last_pruned": snapshot.last_prune.as_ref().map(|(pruned, at)| serde_json::json!({
+                    "at": crate::model::rfc3339(*at),
+                    "deleted": pruned,
+                })),
+            },
             "retrying": snapshot.retrying
                 .iter()
                 .map(|r| serde_json::json!({
@@ -232,19 +239,18 @@ fn write_table(out: &mut impl Write, feeds: &[FeedStatus]) -> std::io::Result<()
 }
 
 /// The outbox's counts, its retries and its dead letters.
-fn write_outbox(out: &mut impl Write, snapshot: &Snapshot) -> std::io::Result<()> {
+fn write_outbox(
+    out: &mut impl Write,
+    snapshot: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<()> {
     let counts = &snapshot.outbox;
     writeln!(
         out,
         "outbox: {} pending, {} sending, {} sent, {} dead, {} held, {} merged into other alerts",
         counts.pending, counts.sending, counts.sent, counts.dead, counts.held, counts.merged
     )?;
-    writeln!(
-        out,
-        "state: {} seen items, {} on disk",
-        snapshot.seen_items,
-        crate::render::status::bytes(snapshot.state_bytes)
-    )?;
+    writeln!(out, "state: {}", snapshot.state_line(now))?;
     for r in &snapshot.retrying {
         writeln!(
             out,

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::store::OutboxCounts;
+use crate::store::{OutboxCounts, Pruned};
 
 const POLLS: &str = "newshound_polls_total";
 const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
@@ -24,6 +24,8 @@ const BROKEN: &str = "newshound_feeds_broken";
 const LAST_POLL: &str = "newshound_last_successful_poll_timestamp_seconds";
 const SEEN: &str = "newshound_seen_items";
 const STATE_BYTES: &str = "newshound_state_bytes";
+const LAST_PRUNE: &str = "newshound_last_prune_timestamp_seconds";
+const PRUNED: &str = "newshound_last_prune_deleted_rows";
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -86,6 +88,7 @@ pub struct State<'a> {
     pub last_success: Option<DateTime<Utc>>,
     pub seen_items: u64,
     pub bytes: u64,
+    pub last_prune: Option<&'a (Pruned, DateTime<Utc>)>,
 }
 
 /// Sets the gauges read from the store, and lets the recorder tidy up.
@@ -96,6 +99,7 @@ pub fn state(state: State<'_>) {
         last_success,
         seen_items,
         bytes,
+        last_prune,
     } = state;
     for (state, n) in [
         ("pending", counts.pending),
@@ -108,6 +112,19 @@ pub fn state(state: State<'_>) {
     ::metrics::gauge!(BROKEN).set(broken as f64);
     ::metrics::gauge!(SEEN).set(seen_items as f64);
     ::metrics::gauge!(STATE_BYTES).set(bytes as f64);
+    if let Some((pruned, at)) = last_prune {
+        ::metrics::gauge!(LAST_PRUNE).set(at.timestamp() as f64);
+        for (kind, n) in [
+            ("seen_items", pruned.seen_items),
+            ("sent", pruned.sent),
+            ("merged", pruned.merged),
+            ("dead", pruned.dead),
+            ("held", pruned.held),
+            ("feeds", pruned.feeds),
+        ] {
+            ::metrics::gauge!(PRUNED, "kind" => kind).set(n as f64);
+        }
+    }
     if let Some(last) = last_success {
         ::metrics::gauge!(LAST_POLL).set(last.timestamp() as f64);
     }

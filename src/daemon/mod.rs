@@ -8,7 +8,7 @@
 //! causes; `shared` the context of one config (config, store, health, clock) and what
 //! outlives a reload; `notices` what is said about feeds besides alerts (outcomes,
 //! broken, floods); `flood` what a poll that is a flood queues and holds;
-//! `poll` the [`Poller`]; `plan` what a dispatch pass does with the rows it claimed
+//! `poll` the [`Poller`]; `prune` what expired and when to delete it; `plan` what a dispatch pass does with the rows it claimed
 //! (digests, quiet hours, rate limits); `dispatch` the [`Dispatcher`] of the outbox
 //! (claims, sends, retries); `pipeline` one config's poller and dispatcher;
 //! `snapshot` the [`Snapshot`] every status reader reads; `observe` serves the
@@ -30,6 +30,7 @@ mod page;
 mod pipeline;
 mod plan;
 mod poll;
+mod prune;
 mod schedule;
 mod service;
 mod shared;
@@ -188,6 +189,10 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: CancellationToken) -> anyhow
     let dispatcher = Arc::clone(pipeline.dispatcher());
     let stop = shutdown.clone();
     tasks.spawn(async move { dispatcher.run(stop).await });
+    tasks.spawn(prune::prune_forever(
+        Arc::clone(pipeline.shared()),
+        shutdown.clone(),
+    ));
     tasks.close();
     shutdown.cancelled().await;
     tracing::debug!("scheduler stopping");

@@ -221,5 +221,6 @@ pub fn refresh(snapshot: &Snapshot) {
         last_success: snapshot.last_success(),
         seen_items: snapshot.seen_items,
         bytes: snapshot.state_bytes,
+        last_prune: snapshot.last_prune.as_ref(),
     });
 }

@@ -8,7 +8,7 @@ use super::snapshot::{FeedReport, Scope, Snapshot};
 use crate::config::Config;
 use crate::render::safe_link;
 use crate::render::status::{
-    AlertRow, DeadRow, FeedRow, InstanceRow, QueueRow, RetryRow, StatusPage, bytes, when,
+    AlertRow, DeadRow, FeedRow, InstanceRow, QueueRow, RetryRow, StatusPage, when,
 };
 use crate::store::{Store, StoreError};
 
@@ -89,11 +89,7 @@ pub(super) async fn status_page(
             })
             .collect(),
         unavailable: None,
-        state: format!(
-            "{} seen items, {} on disk",
-            snapshot.seen_items,
-            bytes(snapshot.state_bytes)
-        ),
+        state: snapshot.state_line(now),
     })
 }
 

@@ -14,7 +14,7 @@ use super::outcome::{PollError, PollOutcome};
 use super::poll::Poller;
 use super::shared::{Lasting, Shared};
 use crate::config::{Config, Feed};
-use crate::store::{StateLock, Store, StoreError};
+use crate::store::{Pruned, StateLock, Store, StoreError};
 
 /// Everything a poll or a delivery needs, for one config.
 pub struct Pipeline {
@@ -72,6 +72,10 @@ impl Pipeline {
         &self.shared.clock
     }
 
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(super) fn poller(&self) -> &Arc<Poller> {
         &self.poller
     }
@@ -89,6 +93,12 @@ impl Pipeline {
     /// dispatcher without waiting for timers.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         self.dispatcher.dispatch_due(now).await
+    }
+
+    /// Deletes what expired under the config's retention (as the running daemon does
+    /// every hour); `None` when another instance sharing the database just did.
+    pub async fn prune(&self) -> Result<Option<Pruned>, StoreError> {
+        super::prune::prune(&self.shared).await
     }
 
     /// Tries the rules named `rules` on the items of the last 24 hours and queues

@@ -28,7 +28,8 @@ pub struct StatusPage {
     pub refused: Option<String>,
     /// Why the state could not be read: the page is then this banner alone.
     pub unavailable: Option<String>,
-    /// How much the state holds: `12345 seen items, 3.4 MB on disk`.
+    /// How much the state holds, and its last pruning: `12345 seen items, 3.4 MB on
+    /// disk; last pruned 5 min ago: nothing expired`.
     pub state: String,
     pub feeds: Vec<FeedRow>,
     /// How many feeds are broken and failing.

@@ -244,6 +244,30 @@ pub struct Pruned {
     pub bytes_freed: u64,
 }
 
+/// `3 seen items, 1 sent alert deleted`, or `nothing expired`.
+impl std::fmt::Display for Pruned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows = [
+            (self.seen_items, "seen item", "seen items"),
+            (self.sent, "sent alert", "sent alerts"),
+            (self.merged, "merged alert", "merged alerts"),
+            (self.dead, "dead letter", "dead letters"),
+            (self.held, "held alert", "held alerts"),
+            (self.feeds, "removed feed", "removed feeds"),
+        ];
+        let deleted: Vec<String> = rows
+            .iter()
+            .filter(|(n, ..)| *n > 0)
+            .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
+            .collect();
+        if deleted.is_empty() {
+            f.write_str("nothing expired")
+        } else {
+            write!(f, "{} deleted", deleted.join(", "))
+        }
+    }
+}
+
 /// The kinds of rows that expire, each deleted by a statement of the store's `sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
