@@ -81,7 +81,7 @@ pub struct OnceReport {
 }
 
 /// Polls every feed once (bounded concurrency), except those whose server asked to
-/// wait longer, then delivers what is due.
+/// wait longer, then delivers what is due and prunes what expired.
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let now = pipeline.clock().now();
     let waits: HashMap<FeedId, DateTime<Utc>> = pipeline
@@ -146,6 +146,10 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
         .dispatch_due(pipeline.clock().now())
         .await
         .context("cannot read the outbox")?;
+    // From cron, `once` is the only thing that runs: it keeps the state bounded too.
+    if let Err(e) = pipeline.prune().await {
+        warn!(error = %e, "cannot prune the state; trying again at the next run");
+    }
     Ok(report)
 }
 
