@@ -1,7 +1,7 @@
 //! A simulated year: the daemon's pipeline on an injected clock polls N feeds (files)
 //! once a simulated day for D days, delivers what matches to webhook receivers on
-//! 127.0.0.1 (one accepts, one refuses: dead letters), and prunes as the running
-//! daemon does, with the default retention (items forgotten 90 days after they leave
+//! 127.0.0.1 (one accepts, one refuses: dead letters), and prunes as `once` does at
+//! its end, with the default retention (items forgotten 90 days after they leave
 //! their feed, sent alerts kept 30 days, dead and held ones 90). Each feed gains
 //! `PER_DAY` items a day and serves its last `IN_FEED`; one feed in `REKEYING`
 //! re-keys its items every day (20 new rows a poll, a flood that is held).
@@ -212,7 +212,8 @@ async fn main() {
         let report = daemon::once(Arc::clone(&p)).await.expect("once");
         alerts += report.delivery.sent;
         dead += report.delivery.dead;
-        let pruned = p.prune().await.expect("prune").expect("alone, it prunes");
+        // `once` prunes as it ends.
+        let (pruned, _) = p.store().last_prune().await.expect("note").expect("pruned");
         if day % 30 == 29 || day + 1 == days {
             let s = sample(&p, day + 1).await;
             println!(
