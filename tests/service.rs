@@ -308,6 +308,7 @@ fn systemd_hears_the_daemon_and_metrics_and_health_answer() {
         "newshound_matches_total{rule=\"talks\"} 1",
         "newshound_alerts_total{channel=\"me\",outcome=\"sent\"} 1",
         "newshound_outbox{state=\"pending\"} 0",
+        "newshound_outbox{state=\"sent\"} 1",
         "newshound_dead_letters 0",
         "newshound_feeds_broken 0",
         "newshound_seen_items 1",

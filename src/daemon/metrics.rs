@@ -104,6 +104,8 @@ pub fn state(state: State<'_>) {
     for (state, n) in [
         ("pending", counts.pending),
         ("sending", counts.sending),
+        ("sent", counts.sent),
+        ("merged", counts.merged),
         ("held", counts.held),
     ] {
         ::metrics::gauge!(OUTBOX, "state" => state).set(n as f64);

@@ -36,14 +36,15 @@ pub fn retention(config: &Config, now: DateTime<Utc>) -> Retention {
     }
 }
 
-/// Deletes what expired, unless another instance sharing the database pruned
-/// within [`every`] or is pruning now (`None`).
+/// Deletes what expired, unless the state was pruned within [`every`] (by this
+/// process, an earlier run, or another instance sharing the database) or another
+/// instance is pruning it now (`None`).
 pub async fn prune(shared: &Shared) -> Result<Option<Pruned>, StoreError> {
     let now = shared.clock.now();
-    let next = now + every(&shared.config.daemon);
+    let every = every(&shared.config.daemon);
     let pruned = shared
         .store
-        .prune(&retention(&shared.config, now), now, next)
+        .prune(&retention(&shared.config, now), now, every)
         .await?;
     if let Some(pruned) = &pruned {
         info!(%pruned, "state pruned");

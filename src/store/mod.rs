@@ -341,15 +341,21 @@ impl Store {
     }
 
     /// Deletes what `retention` says expired, a batch at a time, then gives the space
-    /// back to the disk, unless another instance sharing the database pruned since
-    /// `next` was set or is pruning now (`None`). The next pruning of any instance
-    /// is due at `next`. What was deleted is kept for [`Store::last_prune`].
+    /// back to the disk; `None` when the state was pruned less than `every` ago (by
+    /// this process, an earlier one, or another instance sharing the database) or
+    /// another instance is pruning it now. What was deleted is kept for
+    /// [`Store::last_prune`].
     pub async fn prune(
         &self,
         retention: &Retention,
         now: DateTime<Utc>,
-        next: DateTime<Utc>,
+        every: Duration,
     ) -> Result<Option<Pruned>, StoreError> {
+        let next = now + every;
+        let recently = |(_, at): (Pruned, DateTime<Utc>)| at <= now && now < at + every;
+        if self.last_prune().await?.is_some_and(recently) {
+            return Ok(None);
+        }
         if let PollClaim::Later(_) = self.claim_poll(PRUNE_TURN, now, PRUNE_LEASE).await? {
             return Ok(None);
         }
@@ -378,15 +384,19 @@ impl Store {
             .engine
             .forget_feeds(retention.forget_before, retention.configured.clone())
             .await?;
-        Ok(Pruned {
+        let mut pruned = Pruned {
             seen_items: gone + items,
             feeds,
             sent,
             dead,
             held,
             merged,
-            bytes_freed: self.engine.reclaim().await?,
-        })
+            bytes_freed: 0,
+        };
+        if pruned != Pruned::default() {
+            pruned.bytes_freed = self.engine.reclaim().await?;
+        }
+        Ok(pruned)
     }
 
     /// Deletes every row of `what` that expired before `before`, a batch at a time.
