@@ -38,6 +38,7 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
                 why: Vec::new(),
                 summary_html: None,
                 also_in: Vec::new(),
+                sketch: None,
                 priority: Default::default(),
             };
             (channel.to_owned(), alert)
@@ -53,7 +54,7 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
     let feed = FeedId("bench".into());
     store
         .record_poll(PollRecord {
-            dedupe_within: std::time::Duration::ZERO,
+            dedupe: newshound::store::Dedupe::OFF,
             feed: feed.clone(),
             new_keys: vec![],
             present: vec![],

@@ -98,6 +98,7 @@ fn batch() -> Vec<PollRecord> {
                 why: Vec::new(),
                 summary_html: None,
                 also_in: Vec::new(),
+                sketch: None,
                 priority: Default::default(),
             };
             PollRecord {
@@ -113,7 +114,7 @@ fn batch() -> Vec<PollRecord> {
                 articles_failed: 0,
                 article_error: None,
                 at: chrono::Utc::now(),
-                dedupe_within: Duration::ZERO,
+                dedupe: newshound::store::Dedupe::OFF,
             }
         })
         .collect()

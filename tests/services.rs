@@ -34,6 +34,7 @@ fn alert(key: &str, title: &str, priority: Priority) -> Alert {
         why: Vec::new(),
         summary_html: None,
         also_in: Vec::new(),
+        sketch: None,
         priority,
     }
 }

@@ -80,7 +80,7 @@ impl crate::rules::Embedder for crate::semantic::Model {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Daemon {
     pub state_dir: PathBuf,
     pub poll_interval: Duration,
@@ -100,6 +100,10 @@ pub struct Daemon {
     /// The same story from another feed (or re-posted) this soon after its first
     /// alert is folded into that alert; zero turns it off.
     pub dedupe_window: Duration,
+    /// An item is a copy of a story already alerted when the sketches of their texts
+    /// agree on at least this fraction of their hashes (about the share of word
+    /// triples the two texts have in common).
+    pub copy_threshold: f32,
     /// This instance's name among those sharing a `[store]` database; `None` for the
     /// host name and process id.
     pub instance: Option<String>,

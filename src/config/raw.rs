@@ -54,6 +54,7 @@ pub struct RawDaemon {
     pub delivery_lifetime: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub dedupe_window: Option<Duration>,
+    pub copy_threshold: Option<f32>,
     #[serde(default, with = "humantime_serde")]
     pub forget_after: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Feed};
 use crate::feed;
-use crate::model::{Alert, FeedId, Field, Item, ItemKey, Meaning, RuleFields};
+use crate::model::{Alert, FeedId, Field, Item, ItemKey, Meaning, RuleFields, Sketch};
 use crate::rules::{self, RuleMatch};
 
 /// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
@@ -97,6 +97,7 @@ pub(super) fn match_item(
         return Vec::new();
     }
     let excerpt = feed::parse::excerpt(item);
+    let sketch = Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]);
     let mut channels: Vec<&str> = Vec::new();
     for m in &matches {
         for channel in config.routes.get(m.rule).into_iter().flatten() {
@@ -130,6 +131,7 @@ pub(super) fn match_item(
                 why: mine.iter().map(rule_fields).collect(),
                 summary_html: excerpt.clone(),
                 also_in: Vec::new(),
+                sketch: sketch.clone(),
                 priority: mine
                     .iter()
                     .map(|m| config.priority_of(m.rule))

@@ -20,10 +20,10 @@ use super::outcome::{PollError, PollOutcome, is_flood};
 use super::schedule::{GroupPoll, Turns};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
-use crate::config::{Feed, FirstPoll};
+use crate::config::{Daemon, Feed, FirstPoll};
 use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
 use crate::model::{FeedId, ItemKey, Validators};
-use crate::store::{FeedState, PollRecord, StoreError};
+use crate::store::{Dedupe, FeedState, PollRecord, StoreError};
 
 /// A parsed body, shared by the entries of a group.
 type Parsed = Result<Arc<ParsedFeed>, ParseError>;
@@ -299,7 +299,7 @@ impl Poller {
             held: held.len(),
         };
         let record = PollRecord {
-            dedupe_within: self.shared.config.daemon.dedupe_window,
+            dedupe: dedupe(&self.shared.config.daemon),
             feed: feed.id.clone(),
             recent,
             new_keys,
@@ -336,7 +336,7 @@ impl Poller {
         let queued = self
             .shared
             .store
-            .queue_backfill(alerts, now, self.shared.config.daemon.dedupe_window)
+            .queue_backfill(alerts, now, dedupe(&self.shared.config.daemon))
             .await?
             .len();
         if queued > 0 {
@@ -354,5 +354,13 @@ impl Poller {
         if announced.insert(feed.id.clone()) {
             warn!(new_url = %new, "feed moved permanently (301/308); update its url in the config");
         }
+    }
+}
+
+/// How the store merges alerts about one story, as `daemon` says.
+fn dedupe(daemon: &Daemon) -> Dedupe {
+    Dedupe {
+        window: daemon.dedupe_window,
+        copy_threshold: daemon.copy_threshold,
     }
 }

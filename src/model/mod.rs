@@ -4,6 +4,7 @@
 //! the store records and the notifiers render.
 
 mod secret;
+pub mod sketch;
 mod source;
 mod story;
 mod text;
@@ -20,6 +21,7 @@ pub use source::{FeedSource, RequestOptions, Validators};
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`
 /// says (feeds list their newest first).
 pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
+pub use sketch::Sketch;
 pub use story::StoryKeys;
 pub use text::{collapse_whitespace, floor_char_boundary, hex};
 
@@ -200,6 +202,10 @@ pub struct Alert {
     /// Other feeds that carried the same story, folded into this alert.
     #[serde(default)]
     pub also_in: Vec<Source>,
+    /// The sketch of the item's text that finds its copies; kept beside the alert in
+    /// the store, not in it.
+    #[serde(skip)]
+    pub sketch: Option<Sketch>,
     /// The highest `priority` of its rules, for services that have priorities.
     #[serde(default, skip_serializing_if = "Priority::is_normal")]
     pub priority: Priority,
@@ -278,6 +284,7 @@ impl From<Notice> for Alert {
             why: Vec::new(),
             summary_html: None,
             also_in: Vec::new(),
+            sketch: None,
             priority: Priority::Normal,
         }
     }

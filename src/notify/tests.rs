@@ -24,6 +24,7 @@ fn alert(title: &str) -> Alert {
         }],
         summary_html: None,
         also_in: Vec::new(),
+        sketch: None,
         priority: Priority::Normal,
     }
 }

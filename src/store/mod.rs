@@ -37,7 +37,7 @@ pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
 use types::{Claim, Expired, Health, Mark, Queue};
 pub use types::{
-    ClaimPolicy, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
+    ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
     OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention, Retrying,
 };
 
@@ -438,14 +438,14 @@ impl Store {
 
     /// Queues alerts found by trying new rules on recent items: like a poll's, an
     /// alert already queued for the item and channel is not queued again, and the
-    /// same story within `dedupe_within` is merged.
+    /// same story is merged as `dedupe` says.
     pub async fn queue_backfill(
         &self,
         alerts: Vec<(String, Alert)>,
         at: DateTime<Utc>,
-        dedupe_within: Duration,
+        dedupe: Dedupe,
     ) -> Result<Vec<i64>, StoreError> {
-        let how = Queue::Send(dedupe_within);
+        let how = Queue::Send(dedupe);
         self.engine.queue(alerts, at, how).await
     }
 

@@ -147,6 +147,29 @@ pub mod outbox {
            AND (story_link = $3 OR story_title = $4)
          ORDER BY id LIMIT 1";
     pub const ADD_SOURCE: &str = "UPDATE outbox SET alert = $2 WHERE id = $1";
+    /// The alerts queued for channel `$1` since `$2` that share one of the bands
+    /// `$3`… of a sketch (one per band): candidates for being the first alert of the
+    /// story it copies.
+    pub fn copy_candidates() -> &'static str {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let bands: Vec<String> = (0..crate::model::sketch::BANDS)
+                .map(|i| format!("${}", i + 3))
+                .collect();
+            format!(
+                "SELECT id, alert, sketch FROM outbox
+                 WHERE id IN (SELECT alert FROM story_band
+                              WHERE channel = $1 AND created >= $2 AND band IN ({}))
+                   AND state IN ('pending', 'sending', 'sent', 'held')
+                 ORDER BY id",
+                bands.join(", ")
+            )
+        });
+        &SQL
+    }
+    pub const ADD_BAND: &str =
+        "INSERT INTO story_band (channel, band, alert, created) VALUES ($1, $2, $3, $4)";
+    /// The bands of alerts queued before `$1`, out of every window.
+    pub const FORGET_BANDS: &str = "DELETE FROM story_band WHERE created < $1";
     pub const RELEASE_EXPIRED: &str = "UPDATE outbox SET state = 'pending', lease_until = NULL
          WHERE state = 'sending' AND lease_until <= $1";
     pub const END_WAITS_AT: &str = "UPDATE outbox SET next_attempt = created + $1

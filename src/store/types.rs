@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::model::{Alert, FeedId, Item, ItemKey, Validators};
+use crate::model::{Alert, FeedId, Item, ItemKey, Sketch, Validators};
 
 /// Seconds since the epoch as a time: both engines store times as Unix seconds.
 pub fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
@@ -92,9 +92,9 @@ pub struct PollRecord {
     /// Why the last of them could not be, with its link.
     pub article_error: Option<String>,
     pub at: DateTime<Utc>,
-    /// An alert about a story already queued for its channel this recently (same
-    /// [`StoryKeys`](crate::model::StoryKeys)) is merged into that one instead of sent again; zero turns it off.
-    pub dedupe_within: Duration,
+    /// How an alert about a story already queued for its channel is found and merged
+    /// into that one instead of sent again.
+    pub dedupe: Dedupe,
 }
 
 /// An alert waiting for delivery.
@@ -303,17 +303,84 @@ pub struct Health {
     pub at: DateTime<Utc>,
 }
 
+/// How alerts about one story are found: an alert queued for a channel within
+/// `window` of an earlier one about the same story is merged into it. The same story
+/// is the same link or title ([`StoryKeys`](crate::model::StoryKeys)), or a copy: a
+/// text whose [`Sketch`] agrees with the earlier one's on `copy_threshold` of its
+/// hashes or more.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dedupe {
+    pub window: Duration,
+    pub copy_threshold: f32,
+}
+
+impl Dedupe {
+    /// No merging at all.
+    pub const OFF: Dedupe = Dedupe {
+        window: Duration::ZERO,
+        copy_threshold: 1.0,
+    };
+}
+
+/// Of the alerts queued earlier that share a band with `sketch` (id, JSON, stored
+/// sketch), the one whose sketch is the most similar, at `how`'s copy threshold or
+/// above (the earliest of equals): the first alert of the story `sketch`'s item
+/// copies.
+pub fn closest_copy(
+    sketch: &Sketch,
+    candidates: impl IntoIterator<Item = (i64, String, Option<Vec<u8>>)>,
+    how: Queue,
+) -> Option<(i64, String)> {
+    let Queue::Send(Dedupe {
+        copy_threshold: threshold,
+        ..
+    }) = how
+    else {
+        return None;
+    };
+    let mut best: Option<(f32, i64, String)> = None;
+    for (id, json, stored) in candidates {
+        let Some(other) = stored.as_deref().and_then(Sketch::from_bytes) else {
+            continue;
+        };
+        let similarity = sketch.similarity(&other);
+        let better = best
+            .as_ref()
+            .is_none_or(|(s, best_id, _)| similarity > *s || (similarity == *s && id < *best_id));
+        if similarity >= threshold && better {
+            best = Some((similarity, id, json));
+        }
+    }
+    best.map(|(_, id, json)| (id, json))
+}
+
 /// How the engines' `queue` files alerts.
 #[derive(Debug, Clone, Copy)]
 pub enum Queue {
-    /// To send, merging same-story alerts queued within the window (if not zero).
-    Send(std::time::Duration),
+    /// To send, merging same-story alerts as `Dedupe` says.
+    Send(Dedupe),
     /// To hold (a flood), as they are, up to [`MAX_HELD_PER_FEED`] for their feed (all
     /// of one feed).
     Hold,
 }
 
 impl Queue {
+    /// Where the dedupe window starts at `at` (Unix seconds), when alerts are merged.
+    pub fn window_start(self, at: DateTime<Utc>) -> Option<i64> {
+        match self {
+            Queue::Send(d) if !d.window.is_zero() => {
+                Some(at.timestamp().saturating_sub(d.window.as_secs() as i64))
+            }
+            _ => None,
+        }
+    }
+
+    /// Where the window starts at `at`, if `alert` may be merged into an earlier one:
+    /// a rule matched it (newshound's own notices are never merged).
+    pub fn since(self, alert: &Alert, at: DateTime<Utc>) -> Option<i64> {
+        self.window_start(at).filter(|_| !alert.why.is_empty())
+    }
+
     /// The state a new row starts in: held, merged into an earlier alert about the
     /// same story (`merging`), or pending.
     pub fn state(self, merging: bool) -> OutboxState {

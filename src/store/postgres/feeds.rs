@@ -9,7 +9,7 @@ use super::{Engine, outbox};
 use crate::model::{FeedId, Validators};
 use crate::store::sql::{feed_columns, feeds as sql};
 use crate::store::types::from_unix;
-use crate::store::types::{Health, Queue};
+use crate::store::types::{Dedupe, Health, Queue};
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
 /// The states of the feeds named in `$1`, each with its name.
@@ -145,7 +145,7 @@ pub async fn set_health(engine: &Engine, health: &Health) -> Result<(), StoreErr
     tx.execute(sql::SET_BROKEN, &[&feed.0, &since])
         .await
         .map_err(fail)?;
-    let how = Queue::Send(std::time::Duration::ZERO);
+    let how = Queue::Send(Dedupe::OFF);
     outbox::queue(engine, &tx, &health.alerts, *at, how).await?;
     tx.commit().await.map_err(fail)?;
     Ok(())

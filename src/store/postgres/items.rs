@@ -75,7 +75,7 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
     tx.execute(sql::FORGET_RECENT, &[&(at - RECENT.as_secs() as i64)])
         .await
         .map_err(fail)?;
-    let send = Queue::Send(poll.dedupe_within);
+    let send = Queue::Send(poll.dedupe);
     let ids = outbox::queue(engine, &tx, &poll.alerts, poll.at, send).await?;
     outbox::queue(engine, &tx, &poll.held, poll.at, Queue::Hold).await?;
     feeds::record_success(engine, &tx, poll).await?;

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::Engine;
-use crate::model::{Alert, StoryKeys};
+use crate::model::{Alert, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
 use crate::store::types::{
-    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, from_unix, with_source,
+    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy, from_unix, with_source,
 };
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -42,26 +42,32 @@ pub async fn queue(
         let json =
             serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
-        let first = match how {
-            Queue::Send(window) if !window.is_zero() && !alert.why.is_empty() => {
-                let since = at.timestamp().saturating_sub(window.as_secs() as i64);
-                client
+        let since = how.since(alert, at);
+        let first = match since {
+            Some(since) => {
+                let same = client
                     .query_opt(
                         sql::EARLIER_STORY,
                         &[channel, &since, &story.link, &story.title],
                     )
                     .await
                     .map_err(fail)?
-                    .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+                match (same, &alert.sketch) {
+                    (None, Some(sketch)) => {
+                        copy_of(engine, client, channel, since, sketch, how).await?
+                    }
+                    (same, _) => same,
+                }
             }
-            _ => None,
+            None => None,
         };
         let state = how.state(first.is_some());
         let inserted = client
             .query_opt(
                 "INSERT INTO outbox (feed, item_key, channel, alert, state, next_attempt,
-                                     created, story_link, story_title, merged_into)
-                 VALUES ($1, $2, $3, $4, $6, $5, $5, $7, $8, $9)
+                                     created, story_link, story_title, merged_into, sketch)
+                 VALUES ($1, $2, $3, $4, $6, $5, $5, $7, $8, $9, $10)
                  ON CONFLICT DO NOTHING RETURNING id",
                 &[
                     &alert.feed.0,
@@ -73,6 +79,7 @@ pub async fn queue(
                     &story.link,
                     &story.title,
                     &first.as_ref().map(|(id, _)| *id),
+                    &alert.sketch.as_ref().map(Sketch::to_bytes),
                 ],
             )
             .await
@@ -80,19 +87,61 @@ pub async fn queue(
         let Some(row) = inserted else {
             continue;
         };
+        let id: i64 = row.get(0);
         match first {
-            Some((id, first_json)) => {
-                let json = with_source(id, &first_json, alert)?;
+            Some((first, first_json)) => {
+                let json = with_source(first, &first_json, alert)?;
                 client
-                    .execute(sql::ADD_SOURCE, &[&id, &json])
+                    .execute(sql::ADD_SOURCE, &[&first, &json])
+                    .await
+                    .map_err(fail)?;
+                continue;
+            }
+            None if state == OutboxState::Pending => ids.push(id),
+            None => {}
+        }
+        // The first alert of its story: later copies are looked up by its bands.
+        if since.is_some() {
+            for band in alert.sketch.iter().flat_map(Sketch::bands) {
+                client
+                    .execute(sql::ADD_BAND, &[channel, &band, &id, &at.timestamp()])
                     .await
                     .map_err(fail)?;
             }
-            None if state == OutboxState::Pending => ids.push(row.get(0)),
-            None => {}
         }
     }
+    if let Some(before) = how.window_start(at) {
+        client
+            .execute(sql::FORGET_BANDS, &[&before])
+            .await
+            .map_err(fail)?;
+    }
     Ok(ids)
+}
+
+/// The first alert for `channel` since `since` of the story whose text `sketch` is a
+/// copy of, if any: its id and JSON.
+async fn copy_of(
+    engine: &Engine,
+    client: &impl GenericClient,
+    channel: &str,
+    since: i64,
+    sketch: &Sketch,
+    how: Queue,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let bands = sketch.bands();
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&channel, &since];
+    params.extend(
+        bands
+            .iter()
+            .map(|b| b as &(dyn tokio_postgres::types::ToSql + Sync)),
+    );
+    let rows = client
+        .query(sql::copy_candidates(), &params)
+        .await
+        .map_err(|e| engine.error(e))?;
+    let candidates = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2)));
+    Ok(closest_copy(sketch, candidates, how))
 }
 
 /// Queues alerts on their own (a backfill), in one transaction.

@@ -7,7 +7,7 @@ use super::{dialect, from_unix, outbox};
 use crate::model::FeedId;
 use crate::model::Validators;
 use crate::store::sql::feeds as sql;
-use crate::store::types::{Health, Queue};
+use crate::store::types::{Dedupe, Health, Queue};
 use crate::store::{FeedState, PollRecord, StoreError};
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
@@ -101,12 +101,7 @@ pub fn set_health(conn: &Connection, health: &Health) -> Result<(), StoreError> 
     let since = health.broken.then(|| at.timestamp());
     conn.prepare_cached(&dialect(sql::SET_BROKEN))?
         .execute(params![feed.0, since])?;
-    outbox::queue(
-        conn,
-        &health.alerts,
-        *at,
-        Queue::Send(std::time::Duration::ZERO),
-    )?;
+    outbox::queue(conn, &health.alerts, *at, Queue::Send(Dedupe::OFF))?;
     Ok(())
 }
 

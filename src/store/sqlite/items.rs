@@ -60,7 +60,7 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     }
     conn.prepare_cached(&dialect(sql::FORGET_RECENT))?
         .execute([at - RECENT.as_secs() as i64])?;
-    let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe_within))?;
+    let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe))?;
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
     feeds::record_success(conn, poll)?;
     Ok(ids)

@@ -5,18 +5,20 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{dialect, from_unix};
-use crate::model::{Alert, StoryKeys};
+use crate::model::{Alert, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
-use crate::store::types::{Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, with_source};
+use crate::store::types::{
+    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy, with_source,
+};
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
 };
 
 /// Queues alerts (an alert already queued for the same item and channel is left
 /// alone); returns the ids of the new rows to send. An alert about a story already
-/// queued for the channel within the dedupe window becomes a `merged` row, and its feed
-/// is added to the first alert's sources. newshound's own notices (no rule matched)
-/// are never merged.
+/// queued for the channel within the dedupe window (the same link or title, or a copy
+/// of its text) becomes a `merged` row, and its feed is added to the first alert's
+/// sources. newshound's own notices (no rule matched) are never merged.
 pub fn queue(
     conn: &Connection,
     alerts: &[(String, Alert)],
@@ -36,25 +38,30 @@ pub fn queue(
     let mut ids = Vec::with_capacity(alerts.len());
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt,
-                                       created, story_link, story_title, merged_into)
-         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9)",
+                                       created, story_link, story_title, merged_into, sketch)
+         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9, ?10)",
     )?;
     let mut earlier = conn.prepare_cached(&dialect(sql::EARLIER_STORY))?;
     let mut add_source = conn.prepare_cached(&dialect(sql::ADD_SOURCE))?;
+    let mut add_band = conn.prepare_cached(&dialect(sql::ADD_BAND))?;
     for (channel, alert) in alerts {
         let json =
             serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
-        let first = match how {
-            Queue::Send(window) if !window.is_zero() && !alert.why.is_empty() => {
-                let since = at.timestamp().saturating_sub(window.as_secs() as i64);
-                earlier
+        let since = how.since(alert, at);
+        let first = match since {
+            Some(since) => {
+                let same = earlier
                     .query_row(params![channel, since, story.link, story.title], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
-                    .optional()?
+                    .optional()?;
+                match (same, &alert.sketch) {
+                    (None, Some(sketch)) => copy_of(conn, channel, since, sketch, how)?,
+                    (same, _) => same,
+                }
             }
-            _ => None,
+            None => None,
         };
         let state = how.state(first.is_some());
         let row = params![
@@ -67,20 +74,52 @@ pub fn queue(
             story.link,
             story.title,
             first.as_ref().map(|(id, _)| *id),
+            alert.sketch.as_ref().map(Sketch::to_bytes),
         ];
         if insert.execute(row)? == 0 {
             continue;
         }
+        let id = conn.last_insert_rowid();
         match first {
-            Some((id, first_json)) => {
-                let json = with_source(id, &first_json, alert)?;
-                add_source.execute(params![id, json])?;
+            Some((first, first_json)) => {
+                let json = with_source(first, &first_json, alert)?;
+                add_source.execute(params![first, json])?;
+                continue;
             }
-            None if state == OutboxState::Pending => ids.push(conn.last_insert_rowid()),
+            None if state == OutboxState::Pending => ids.push(id),
             None => {}
         }
+        // The first alert of its story: later copies are looked up by its bands.
+        if since.is_some() {
+            for band in alert.sketch.iter().flat_map(Sketch::bands) {
+                add_band.execute(params![channel, band, id, at.timestamp()])?;
+            }
+        }
+    }
+    if let Some(before) = how.window_start(at) {
+        conn.prepare_cached(&dialect(sql::FORGET_BANDS))?
+            .execute([before])?;
     }
     Ok(ids)
+}
+
+/// The first alert for `channel` since `since` of the story whose text `sketch` is a
+/// copy of, if any: its id and JSON.
+fn copy_of(
+    conn: &Connection,
+    channel: &str,
+    since: i64,
+    sketch: &Sketch,
+    how: Queue,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let bands = sketch.bands();
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&channel, &since];
+    params.extend(bands.iter().map(|b| b as &dyn rusqlite::ToSql));
+    let mut candidates = conn.prepare_cached(&dialect(sql::copy_candidates()))?;
+    let rows = candidates
+        .query_map(&params[..], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(closest_copy(sketch, rows, how))
 }
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become

@@ -17,6 +17,7 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
         why: Vec::new(),
         summary_html: None,
         also_in: Vec::new(),
+        sketch: None,
         priority: Priority::Normal,
     }
 }
@@ -127,7 +128,7 @@ fn record(feed: &FeedId, when: i64) -> PollRecord {
         articles_failed: 0,
         article_error: None,
         at: at(when),
-        dedupe_within: std::time::Duration::ZERO,
+        dedupe: Dedupe::OFF,
     }
 }
 

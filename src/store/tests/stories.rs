@@ -22,7 +22,10 @@ pub(super) async fn poll_with(store: &Store, channel: &str, alert: Alert, when: 
     let feed = alert.feed.clone();
     let poll = PollRecord {
         alerts: vec![(channel.to_owned(), alert)],
-        dedupe_within: std::time::Duration::from_secs(3600),
+        dedupe: Dedupe {
+            window: std::time::Duration::from_secs(3600),
+            copy_threshold: 0.5,
+        },
         ..record(&feed, when)
     };
     store.record_poll(poll).await.expect("recorded")

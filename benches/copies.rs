@@ -1,0 +1,145 @@
+//! Copies of a story: pairwise precision and recall of the sketch that finds them, on
+//! a labelled set (`tests/fixtures/stories/*.json`: stories each told by an original,
+//! syndicated copies, rewrites, a decoy with the same people and a different story,
+//! and unrelated items). A pair is merged as the store merges it: the two sketches
+//! share a band, and agree on at least the threshold's fraction of their hashes.
+//! Prints a row per threshold, the cost of a sketch, and its size.
+//!
+//!     cargo bench --bench copies                       # both fixture sets
+//!     cargo bench --bench copies -- path/to/set.json   # another set, same format
+
+use std::time::Instant;
+
+use newshound::model::Sketch;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Set {
+    items: Vec<Labelled>,
+}
+
+#[derive(Deserialize)]
+struct Labelled {
+    story: String,
+    kind: String,
+    title: String,
+    summary: String,
+}
+
+/// What a pair is, by its labels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    /// Both the original or copies of one story.
+    Copies,
+    /// One story, one of them rewritten.
+    Rewrites,
+    /// Different stories, one of them a decoy (the same people).
+    Decoy,
+    /// Different stories.
+    Different,
+}
+
+fn pair(a: &Labelled, b: &Labelled) -> Pair {
+    let copy = |l: &Labelled| l.kind == "original" || l.kind == "copy";
+    if a.story == b.story {
+        if copy(a) && copy(b) {
+            Pair::Copies
+        } else {
+            Pair::Rewrites
+        }
+    } else if a.kind == "decoy" || b.kind == "decoy" {
+        Pair::Decoy
+    } else {
+        Pair::Different
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a.ends_with(".json"))
+        .collect();
+    let files = if args.is_empty() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stories");
+        vec![format!("{dir}/dev.json"), format!("{dir}/holdout.json")]
+    } else {
+        args
+    };
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let set: Set = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        measure(&file, &set.items);
+    }
+}
+
+fn measure(file: &str, items: &[Labelled]) {
+    let began = Instant::now();
+    let sketches: Vec<Option<Sketch>> = items
+        .iter()
+        .map(|i| Sketch::of(&[&i.title, &i.summary]))
+        .collect();
+    let per_item = began.elapsed() / items.len() as u32;
+    let mut pairs = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        for (j, b) in items.iter().enumerate().skip(i + 1) {
+            let (Some(sa), Some(sb)) = (&sketches[i], &sketches[j]) else {
+                continue;
+            };
+            let banded = sa.bands().iter().any(|band| sb.bands().contains(band));
+            pairs.push((pair(a, b), banded, sa.similarity(sb)));
+        }
+    }
+    let count = |kind: Pair| pairs.iter().filter(|(p, ..)| *p == kind).count();
+    println!(
+        "{file}: {} items, {} copy pairs, {} rewrite pairs, {} decoy pairs, {} others; \
+         a sketch in {per_item:?}, {} bytes and {} band keys",
+        items.len(),
+        count(Pair::Copies),
+        count(Pair::Rewrites),
+        count(Pair::Decoy),
+        count(Pair::Different),
+        newshound::model::sketch::HASHES * 4,
+        newshound::model::sketch::BANDS,
+    );
+    let highest = |kinds: &[Pair]| {
+        pairs
+            .iter()
+            .filter(|(p, ..)| kinds.contains(p))
+            .map(|(.., s)| *s)
+            .fold(0.0f32, f32::max)
+    };
+    let lowest_copy = pairs
+        .iter()
+        .filter(|(p, ..)| *p == Pair::Copies)
+        .map(|(.., s)| *s)
+        .fold(1.0f32, f32::min);
+    println!(
+        "similarity: copies {lowest_copy:.2} at the lowest; decoys {:.2} at the highest, \
+         other stories {:.2}, rewrites {:.2}",
+        highest(&[Pair::Decoy]),
+        highest(&[Pair::Different]),
+        highest(&[Pair::Rewrites])
+    );
+    println!(
+        "| threshold | copies recall | copies precision | rewrites merged | decoys merged | others merged |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for threshold in [0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7] {
+        let merged = |kind: Pair| {
+            pairs
+                .iter()
+                .filter(|(p, banded, s)| *p == kind && *banded && *s >= threshold)
+                .count()
+        };
+        let (copies, rewrites) = (merged(Pair::Copies), merged(Pair::Rewrites));
+        let wrong = merged(Pair::Decoy) + merged(Pair::Different);
+        println!(
+            "| {threshold:.2} | {:.3} | {:.3} | {rewrites} of {} | {} | {} |",
+            copies as f64 / count(Pair::Copies).max(1) as f64,
+            (copies + rewrites) as f64 / (copies + rewrites + wrong).max(1) as f64,
+            count(Pair::Rewrites),
+            merged(Pair::Decoy),
+            merged(Pair::Different)
+        );
+    }
+}
