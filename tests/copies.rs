@@ -1,0 +1,212 @@
+//! Copies of a story (the same wire text under each outlet's headline and link),
+//! through the pipeline: feeds on loopback HTTP servers, alerts into a Maildir, state
+//! in SQLite (and PostgreSQL for two instances). Texts from the labelled set in
+//! `tests/fixtures/stories/dev.json`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use newshound::daemon::Pipeline;
+use newshound::store::OutboxCounts;
+use support::{TestConfig, maildir_messages, serve_feed};
+use wiremock::MockServer;
+
+/// The labelled items by id: outlet, title, link, summary.
+fn labelled() -> HashMap<String, serde_json::Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stories/dev.json"
+    );
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    set["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["id"].as_str().expect("id").to_owned(), i.clone()))
+        .collect()
+}
+
+/// An RSS document of the labelled items `ids`.
+fn rss(ids: &[&str]) -> Vec<u8> {
+    let set = labelled();
+    let items: String = ids
+        .iter()
+        .map(|id| {
+            let i = &set[*id];
+            let text = |k: &str| {
+                i[k].as_str()
+                    .expect(k)
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+            };
+            format!(
+                "<item><guid>{id}</guid><title>{}</title><link>{}</link>\
+                 <description>{}</description></item>",
+                text("title"),
+                text("link"),
+                text("summary")
+            )
+        })
+        .collect();
+    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+        .into_bytes()
+}
+
+/// A loopback server for one outlet, serving the labelled items `ids`.
+async fn outlet(ids: &[&str]) -> MockServer {
+    let server = MockServer::start().await;
+    serve_outlet(&server, ids, "\"1\"").await;
+    server
+}
+
+async fn serve_outlet(server: &MockServer, ids: &[&str], etag: &str) {
+    server.reset().await;
+    serve_feed(server, "/rss", rss(ids), etag, "application/rss+xml").await;
+}
+
+/// A config with one feed per outlet, `rule_keyword` alerting into the Maildir `inbox`.
+fn config(outlets: &[(&str, &MockServer)], extra: &str) -> TestConfig {
+    let feeds: String = outlets
+        .iter()
+        .map(|(name, server)| {
+            format!(
+                "[[feeds]]\nname = \"{name}\"\nurl = \"{}/rss\"\n\n",
+                server.uri()
+            )
+        })
+        .collect();
+    TestConfig::write(
+        &format!("first_poll = \"alert\"\n{extra}"),
+        &format!(
+            "{feeds}[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+             [[rules]]\nname = \"dam\"\nkeywords = [\"Kalna\", \"Haldane\", \"Saland\"]\nchannels = [\"inbox\"]\n"
+        ),
+    )
+}
+
+/// Polls the config's feeds one by one, in order, then delivers.
+async fn poll_in_order(p: &Pipeline) {
+    for feed in &p.config().feeds {
+        p.poll(feed).await.expect("polled");
+    }
+    p.dispatch_due(Utc::now()).await.expect("dispatched");
+}
+
+fn inbox(config: &TestConfig) -> Vec<String> {
+    maildir_messages(&config.dir.path().join("inbox"))
+}
+
+fn merged(counts: OutboxCounts) -> u64 {
+    counts.merged
+}
+
+#[tokio::test]
+async fn copies_across_feeds_are_one_alert_also_reported_by_the_others_and_a_decoy_is_not() {
+    support::init();
+    let meridian = outlet(&["s01-orig"]).await;
+    // The same wire copy under the Herald's headline, the next round of talks two
+    // days later (the same people, other numbers), and the story in other words.
+    let herald = outlet(&["s01-copy1", "s01-d", "s01-rw1"]).await;
+    let ledger = outlet(&[]).await;
+    let config = config(
+        &[
+            ("meridian", &meridian),
+            ("herald", &herald),
+            ("ledger", &ledger),
+        ],
+        "",
+    );
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    poll_in_order(&p).await;
+
+    let messages = inbox(&config);
+    assert_eq!(messages.len(), 3, "the story, the decoy and the rewrite");
+    let story: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.contains("Marovia and Ostria resume Drava dam talks in Geneva"))
+        .collect();
+    assert_eq!(story.len(), 1);
+    assert!(
+        story[0].contains("herald") && story[0].contains("northern-herald.example"),
+        "the copy is listed with its outlet and link:\n{}",
+        story[0]
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Drava dam talks stall in Geneva despite higher Ostrian offer")),
+        "the decoy is its own alert"
+    );
+    assert_eq!(merged(p.store().outbox_counts().await.expect("counts")), 1);
+
+    // Another outlet runs the copy after the alert went out: no second alert, one
+    // more merged; so does a fourth after a restart.
+    serve_outlet(&ledger, &["s01-copy2"], "\"2\"").await;
+    poll_in_order(&p).await;
+    assert_eq!(inbox(&config).len(), 3);
+    assert_eq!(merged(p.store().outbox_counts().await.expect("counts")), 2);
+    drop(p);
+    serve_outlet(&ledger, &["s01-copy2", "s01-copy3"], "\"3\"").await;
+    let p = Pipeline::new(config.load()).await.expect("pipeline again");
+    poll_in_order(&p).await;
+    assert_eq!(inbox(&config).len(), 3, "the window outlives a restart");
+    assert_eq!(merged(p.store().outbox_counts().await.expect("counts")), 3);
+}
+
+#[tokio::test]
+async fn copies_merge_only_within_the_dedupe_window_and_not_when_it_is_off() {
+    support::init();
+    let meridian = outlet(&["s02-orig"]).await;
+    let herald = outlet(&["s02-copy1"]).await;
+    let config = config(
+        &[("meridian", &meridian), ("herald", &herald)],
+        "dedupe_window = \"0s\"",
+    );
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    poll_in_order(&p).await;
+    let counts = p.store().outbox_counts().await.expect("counts");
+    assert_eq!(
+        (counts.sent, counts.merged),
+        (2, 0),
+        "dedupe_window = 0s: no merging"
+    );
+}
+
+/// Two instances on one PostgreSQL: a copy found by one merges into the alert the
+/// other queued.
+#[tokio::test]
+async fn a_copy_found_by_another_instance_merges_into_the_first_alert() {
+    support::init();
+    let Some(database) = newshound::store::testing::TestDatabase::create().await else {
+        return;
+    };
+    let meridian = outlet(&["s03-orig"]).await;
+    let herald = outlet(&["s03-copy1"]).await;
+    let store = format!("[store]\nurl = \"{}\"\n", database.url);
+    let one = config(&[("meridian", &meridian)], "instance = \"one\"");
+    let two = config(&[("herald", &herald)], "instance = \"two\"");
+    for c in [&one, &two] {
+        append(&c.path, &store);
+    }
+    let a = Arc::new(Pipeline::new(one.load()).await.expect("one"));
+    poll_in_order(&a).await;
+    let b = Arc::new(Pipeline::new(two.load()).await.expect("two"));
+    poll_in_order(&b).await;
+    let counts = b.store().outbox_counts().await.expect("counts");
+    assert_eq!((counts.sent, counts.merged), (1, 1));
+    assert_eq!(inbox(&one).len(), 1);
+    assert!(
+        inbox(&two).is_empty(),
+        "the copy was not sent by the other instance"
+    );
+}
+
+fn append(path: &Path, text: &str) {
+    let before = std::fs::read_to_string(path).expect("read config");
+    std::fs::write(path, before + "\n" + text).expect("write config");
+}
