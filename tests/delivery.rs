@@ -292,7 +292,10 @@ async fn the_same_story_from_two_feeds_arrives_once_listing_both() {
     assert_eq!(report.delivery.sent, 1, "{report:?}");
     let message = smtp.next_message();
     let body = message.decoded();
-    assert!(body.contains("Also in: "), "{body}");
+    assert!(
+        body.contains("Also reported by:\n  - mirror: Geneva talks: Lavrov meets Blinken <http://www.news.example.org/geneva?utm_source=rss&id=7>"),
+        "{body}"
+    );
     assert!(body.contains("wire") && body.contains("mirror"), "{body}");
     assert!(smtp.drain().is_empty(), "one alert for one story");
     assert_eq!(p.store().outbox_counts().await.expect("counts").merged, 1);

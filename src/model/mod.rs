@@ -236,6 +236,19 @@ impl Priority {
 }
 
 impl Alert {
+    /// `herald, ledger`: the other feeds that carried the story; `None` for a story
+    /// only this feed had.
+    pub fn also_feeds(&self) -> Option<String> {
+        let feeds: Vec<&str> = self.also_in.iter().map(|s| s.feed.0.as_str()).collect();
+        (!feeds.is_empty()).then(|| feeds.join(", "))
+    }
+
+    /// `Also reported by: herald, ledger`, as chat services show it on a line.
+    pub fn also_line(&self) -> Option<String> {
+        self.also_feeds()
+            .map(|feeds| format!("Also reported by: {feeds}"))
+    }
+
     /// Whether every rule matched only in the item's article (`fetch_article`), not in
     /// anything the feed itself carried.
     pub fn only_in_article(&self) -> bool {

@@ -179,6 +179,64 @@ fn the_webhook_body_is_the_documented_object() {
     );
 }
 
+/// A story other feeds carried too: every format names them.
+#[test]
+fn other_feeds_of_the_story_are_listed_in_every_format() {
+    use crate::notify::WebhookFormat;
+    let mut a = alert("Talks in Geneva");
+    a.also_in = vec![crate::model::Source {
+        feed: FeedId("herald".into()),
+        title: "Ministers agree to meet again".into(),
+        link: Some("https://herald.example/1".into()),
+    }];
+    let body = serde_json::to_value(message::webhook_body(&a)).expect("json");
+    assert_eq!(
+        body["also"],
+        serde_json::json!([{"feed": "herald", "title": "Ministers agree to meet again", "link": "https://herald.example/1"}])
+    );
+    let text = parts(&a).text;
+    assert!(
+        text.contains("Also reported by:\n  - herald: Ministers agree to meet again <https://herald.example/1>"),
+        "{text}"
+    );
+    let html = parts(&a).html;
+    assert!(
+        html.contains(
+            "herald: <a href=\"https://herald.example/1\">Ministers agree to meet again</a>"
+        ),
+        "{html}"
+    );
+    let (_, slack) = webhook(
+        WebhookFormat::Slack,
+        "https://hooks.slack.com/services/T/B/X",
+        &a,
+    );
+    assert!(
+        slack["text"]
+            .as_str()
+            .expect("text")
+            .ends_with("\nAlso reported by: herald"),
+        "{slack}"
+    );
+    let (_, discord) = webhook(
+        WebhookFormat::Discord,
+        "https://discord.com/api/webhooks/1/x",
+        &a,
+    );
+    assert_eq!(
+        discord["embeds"][0]["fields"][0]["value"], "herald",
+        "{discord}"
+    );
+    let (_, ntfy) = webhook(WebhookFormat::Ntfy, "https://ntfy.example/topic", &a);
+    assert!(
+        ntfy["message"]
+            .as_str()
+            .expect("message")
+            .ends_with("Also reported by: herald"),
+        "{ntfy}"
+    );
+}
+
 #[test]
 fn maildir_delivery_lands_in_new_and_a_redelivery_replaces_it() {
     let dir = tempfile::tempdir().expect("temp dir");

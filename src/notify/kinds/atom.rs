@@ -117,7 +117,10 @@ pub fn deliver(
                 feed: alert.feed.0.clone(),
                 rules: alert.rules.clone(),
                 terms: alert.terms.clone(),
-                summary: alert.snippet.text.clone(),
+                summary: match alert.also_line() {
+                    Some(also) => format!("{}\n{also}", alert.snippet.text),
+                    None => alert.snippet.text.clone(),
+                },
             },
         );
     }

@@ -213,10 +213,13 @@ fn slack_body(post: &Message) -> serde_json::Value {
     let heading = slack_escape(&post.heading);
     let text = match post.alert {
         Some(a) => format!(
-            "*{heading}*: {}\n{}\n_{}_",
+            "*{heading}*: {}\n{}\n_{}_{}",
             linked(a),
             a.snippet.marked_escaped("*", "*", slack_escape),
-            slack_escape(&a.feed.0)
+            slack_escape(&a.feed.0),
+            a.also_line()
+                .map(|l| format!("\n{}", slack_escape(&l)))
+                .unwrap_or_default()
         ),
         None => format!(
             "*{heading}*\n{}",
@@ -237,6 +240,11 @@ fn discord_body(post: &Message) -> serde_json::Value {
             if let Some(link) = safe_link(a.link.as_deref()) {
                 embed["url"] = serde_json::Value::String(link);
             }
+            if let Some(feeds) = a.also_feeds() {
+                embed["fields"] = serde_json::json!([
+                    { "name": "Also reported by", "value": markdown_escape(&feeds) }
+                ]);
+            }
             embed
         }
         None => serde_json::json!({
@@ -255,7 +263,13 @@ fn ntfy_request(url: &url::Url, post: Message) -> (url::Url, serde_json::Value) 
     let mut root = url.clone();
     root.set_path("/");
     let message = match post.alert {
-        Some(a) => a.snippet.marked_escaped("**", "**", markdown_escape),
+        Some(a) => {
+            let mut message = a.snippet.marked_escaped("**", "**", markdown_escape);
+            if let Some(also) = a.also_line() {
+                message.push_str(&format!("\n\n{}", markdown_escape(&also)));
+            }
+            message
+        }
         None => markdown_list(&post),
     };
     let mut body = serde_json::json!({

@@ -198,6 +198,10 @@ pub struct WebhookBody<'a> {
     /// Present when a topic rule matched: its score (the best, if several did).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// Present when other feeds carried the same story: each one's feed, title and
+    /// link.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub also: &'a [crate::model::Source],
 }
 
 pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
@@ -213,6 +217,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         only_in_article: alert.only_in_article(),
         priority: alert.priority,
         score: alert.score(),
+        also: &alert.also_in,
     }
 }
 

@@ -48,6 +48,9 @@ pub fn markdown(post: &Post) -> String {
                 text.push_str(&format!("\n\n[{}]({link})", markdown_escape(&a.title)));
             }
             text.push_str(&format!("\n\n_{}_", markdown_escape(&a.feed.0)));
+            if let Some(also) = a.also_line() {
+                text.push_str(&format!("\n{}", markdown_escape(&also)));
+            }
             text
         }
         None => super::markdown_list(post),
@@ -59,7 +62,11 @@ pub fn plain(post: &Post) -> String {
     match post.alert {
         Some(a) => {
             let link = a.link.as_deref().unwrap_or_default();
-            format!("{}\n{}\n{}\n{link}", post.heading, a.title, a.snippet.text)
+            let also = a.also_line().map(|l| format!("\n{l}")).unwrap_or_default();
+            format!(
+                "{}\n{}\n{}\n{link}{also}",
+                post.heading, a.title, a.snippet.text
+            )
         }
         None => format!(
             "{}\n{}",
@@ -98,6 +105,9 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
             ];
             if a.only_in_article() {
                 lines.push("<i>found only in the full article at the link</i>".into());
+            }
+            if let Some(also) = a.also_line() {
+                lines.push(format!("<i>{}</i>", text(&also)));
             }
             let message = lines.join(break_);
             if message.chars().count() <= max_chars {
