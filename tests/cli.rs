@@ -479,6 +479,9 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
         serde_json::json!({"pending": 0, "sending": 0, "sent": 1, "dead": 0, "held": 0, "merged": 0})
     );
     assert_eq!(report["state"]["seen_items"], 4);
+    let latest = &report["recent_alerts"][0];
+    assert_eq!((&latest["state"], &latest["feed"]), (&"sent".into(), &"news".into()));
+    assert_eq!(latest["also"], serde_json::json!([]), "no other feed had it");
     assert!(report["state"]["bytes"].as_u64().expect("bytes") > 0);
     assert_eq!(
         report["state"]["last_pruned"]["deleted"]["seen_items"], 0,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
-use newshound::daemon::Pipeline;
+use newshound::daemon::{Pipeline, Scope, Snapshot};
 use newshound::store::OutboxCounts;
 use support::{TestConfig, maildir_messages, serve_feed};
 use wiremock::MockServer;
@@ -156,6 +156,25 @@ async fn copies_across_feeds_are_one_alert_also_reported_by_the_others_and_a_dec
     poll_in_order(&p).await;
     assert_eq!(inbox(&config).len(), 3, "the window outlives a restart");
     assert_eq!(merged(p.store().outbox_counts().await.expect("counts")), 3);
+
+    // `status` (and the status page) list the sent alert with every copy merged into
+    // it, those merged after it went out too.
+    let snapshot =
+        Snapshot::read_details(p.config(), Some(p.store()), Scope::Configured, Utc::now())
+            .await
+            .expect("snapshot");
+    let sent = snapshot
+        .recent
+        .iter()
+        .find(|r| r.state == "sent" && r.alert.key.0 == "s01-orig")
+        .expect("the story's alert");
+    let also: Vec<&str> = sent
+        .alert
+        .also_in
+        .iter()
+        .map(|s| s.feed.0.as_str())
+        .collect();
+    assert_eq!(also, ["herald", "ledger", "ledger"]);
 }
 
 #[tokio::test]

@@ -160,6 +160,19 @@ fn status_json(
                     "deleted": pruned,
                 })),
             },
+            "recent_alerts": snapshot.recent
+                .iter()
+                .map(|r| serde_json::json!({
+                    "id": r.id,
+                    "channel": r.channel,
+                    "state": r.state,
+                    "queued": crate::model::rfc3339(r.created),
+                    "feed": r.alert.feed,
+                    "title": r.alert.title,
+                    "link": r.alert.link,
+                    "also": r.alert.also_in,
+                }))
+                .collect::<Vec<_>>(),
             "retrying": snapshot.retrying
                 .iter()
                 .map(|r| serde_json::json!({

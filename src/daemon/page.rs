@@ -12,9 +12,9 @@ use crate::render::status::{
 };
 use crate::store::{Store, StoreError};
 
-/// How many of the latest alerts, of the retries and of the dead letters the page
-/// lists (it counts them all).
-const LATEST: usize = 25;
+/// How many of the retries and of the dead letters the page lists (it counts them
+/// all), as many as the latest alerts.
+const LATEST: usize = super::snapshot::LATEST_ALERTS;
 
 /// The page for the running `config`, read from `store` at `now`.
 pub(super) async fn status_page(
@@ -22,8 +22,8 @@ pub(super) async fn status_page(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<StatusPage, StoreError> {
-    let snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
-    let recent = store.recent_alerts(LATEST).await?;
+    let mut snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
+    let recent = std::mem::take(&mut snapshot.recent);
     let feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
     let counts = &snapshot.outbox;
     Ok(StatusPage {
@@ -83,6 +83,7 @@ pub(super) async fn status_page(
                 href: safe_link(r.alert.link.as_deref()),
                 channel: r.channel,
                 state: r.state,
+                also: r.alert.also_in.len(),
                 feed: r.alert.feed.0,
                 title: r.alert.title,
                 rules: r.alert.rules,

@@ -10,10 +10,14 @@ use super::schedule::{by_source, group_due_at};
 use crate::config::Config;
 use crate::model::FeedId;
 use crate::render::status::{bytes, when};
-use crate::store::{FeedState, Instance, OutboxCounts, Pruned, Retrying, Store, StoreError};
+use crate::store::{
+    FeedState, Instance, OutboxCounts, Pruned, RecentAlert, Retrying, Store, StoreError,
+};
 
 /// The store note holding why the config on disk is not the one running.
 pub const CONFIG_ERROR: &str = "config_error";
+/// How many of the latest alerts `status` and the status page list.
+pub const LATEST_ALERTS: usize = 25;
 /// How many times of new items `status` reads per feed, to judge staleness.
 const HISTORY: usize = 20;
 
@@ -61,6 +65,9 @@ pub struct Snapshot {
     pub state_bytes: u64,
     /// What the last pruning (of any instance) deleted, and when.
     pub last_prune: Option<(Pruned, DateTime<Utc>)>,
+    /// The latest [`LATEST_ALERTS`] alerts queued, newest first (read by `read_full`
+    /// and `read_details`).
+    pub recent: Vec<RecentAlert>,
 }
 
 impl Snapshot {
@@ -125,6 +132,7 @@ impl Snapshot {
             instances: store.instances(now).await?,
             state_bytes: store.state_bytes().await?,
             last_prune: store.last_prune().await?,
+            recent: store.recent_alerts(LATEST_ALERTS).await?,
         })
     }
 

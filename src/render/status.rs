@@ -107,6 +107,8 @@ pub struct AlertRow {
     pub rules: Vec<String>,
     /// A topic rule's score (`0.61`), when one matched.
     pub score: Option<String>,
+    /// How many other feeds carried the story (merged into this alert).
+    pub also: usize,
 }
 
 impl StatusPage {
