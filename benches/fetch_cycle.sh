@@ -78,13 +78,18 @@ for n in "${sizes[@]}"; do
     "$(echo "$steady / $curl_best" | bc -l)" "$(echo "$seed / $xml_floor" | bc -l)"
   # 10% of the feeds gain a new item (a new file, so a new ETag).
   python3 - "$work" "$n" <<'PY'
-import sys
+import random, sys
 work, n = sys.argv[1], int(sys.argv[2])
-summary = ("Envoys from Moscow and Washington met for a second day to discuss troop deployments, "
+base = ("Envoys from Moscow and Washington met for a second day to discuss troop deployments, "
            "missile placement and the alliance's expansion, while officials in both capitals said a "
            "written reply was expected before the next round; markets barely moved and analysts "
            "cautioned that a deal was still months away at best.")
 for i in range(0, n, 10):
+    # The same words in another order for each feed: 100 different stories on one
+    # topic, not copies of one text (which would merge into a single alert).
+    words = base.split()
+    random.Random(i).shuffle(words)
+    summary = " ".join(words)
     path = f"{work}/www/f{i}.xml"
     doc = open(path).read()
     if "<channel>" in doc:
