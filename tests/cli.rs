@@ -480,8 +480,15 @@ fn status_reports_each_feed_and_the_outbox_from_the_store() {
     );
     assert_eq!(report["state"]["seen_items"], 4);
     let latest = &report["recent_alerts"][0];
-    assert_eq!((&latest["state"], &latest["feed"]), (&"sent".into(), &"news".into()));
-    assert_eq!(latest["also"], serde_json::json!([]), "no other feed had it");
+    assert_eq!(
+        (&latest["state"], &latest["feed"]),
+        (&"sent".into(), &"news".into())
+    );
+    assert_eq!(
+        latest["also"],
+        serde_json::json!([]),
+        "no other feed had it"
+    );
     assert!(report["state"]["bytes"].as_u64().expect("bytes") > 0);
     assert_eq!(
         report["state"]["last_pruned"]["deleted"]["seen_items"], 0,
@@ -1100,4 +1107,57 @@ fn a_missing_state_is_told_from_a_damaged_one() {
         "{}",
         stderr(&status)
     );
+}
+
+/// `test-rules --explain` says which matched items the daemon would merge into an
+/// earlier one's alert, and why; a decoy (the same people, another story) stays apart.
+#[test]
+fn test_rules_explain_says_which_items_are_copies_of_an_earlier_story() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("wire.xml"),
+        support::story_rss(&["s01-orig"]),
+    )
+    .expect("feed");
+    let others = support::story_rss(&["s01-copy1", "s01-d"]);
+    std::fs::write(dir.path().join("herald.xml"), others).expect("feed");
+    let path = dir.path().join("newshound.toml");
+    std::fs::write(
+        &path,
+        "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+         [[feeds]]\nname = \"herald\"\nurl = \"file:herald.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+         [[rules]]\nname = \"dam\"\nkeywords = [\"Kalna\"]\nchannels = [\"inbox\"]\n",
+    )
+    .expect("config");
+    let out = newshound(
+        &[
+            "test-rules",
+            "--explain",
+            "--config",
+            path.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let said: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("same story as"))
+        .collect();
+    assert_eq!(said.len(), 1, "{text}");
+    assert!(
+        said[0].contains(
+            "same story as wire: Marovia and Ostria resume Drava dam talks in Geneva (a copy: "
+        ) && said[0].ends_with("of their sketches agree (copy_threshold 35%))"),
+        "{text}"
+    );
+    let copy = text
+        .find("herald: Ostria offers 2 billion")
+        .expect("the copy is shown");
+    assert!(
+        text.find(said[0]) > Some(copy),
+        "said under the copy:\n{text}"
+    );
+    assert!(stderr(&out).contains("1 matched items are the same story as one before them"));
 }

@@ -5,57 +5,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
 use newshound::daemon::{Pipeline, Scope, Snapshot};
 use newshound::store::OutboxCounts;
-use support::{TestConfig, maildir_messages, serve_feed};
+use support::{TestConfig, maildir_messages, serve_feed, story_rss};
 use wiremock::MockServer;
-
-/// The labelled items by id: outlet, title, link, summary.
-fn labelled() -> HashMap<String, serde_json::Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/stories/dev.json"
-    );
-    let set: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
-    set["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| (i["id"].as_str().expect("id").to_owned(), i.clone()))
-        .collect()
-}
-
-/// An RSS document of the labelled items `ids`.
-fn rss(ids: &[&str]) -> Vec<u8> {
-    let set = labelled();
-    let items: String = ids
-        .iter()
-        .map(|id| {
-            let i = &set[*id];
-            let text = |k: &str| {
-                i[k].as_str()
-                    .expect(k)
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-            };
-            format!(
-                "<item><guid>{id}</guid><title>{}</title><link>{}</link>\
-                 <description>{}</description></item>",
-                text("title"),
-                text("link"),
-                text("summary")
-            )
-        })
-        .collect();
-    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
-        .into_bytes()
-}
 
 /// A loopback server for one outlet, serving the labelled items `ids`.
 async fn outlet(ids: &[&str]) -> MockServer {
@@ -66,7 +23,7 @@ async fn outlet(ids: &[&str]) -> MockServer {
 
 async fn serve_outlet(server: &MockServer, ids: &[&str], etag: &str) {
     server.reset().await;
-    serve_feed(server, "/rss", rss(ids), etag, "application/rss+xml").await;
+    serve_feed(server, "/rss", story_rss(ids), etag, "application/rss+xml").await;
 }
 
 /// A config with one feed per outlet, `rule_keyword` alerting into the Maildir `inbox`.

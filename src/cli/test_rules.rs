@@ -10,12 +10,13 @@ use crate::config::Config;
 use crate::daemon;
 use crate::feed::{Document, Fetcher};
 use crate::model::Validators;
-use crate::model::{FeedSource, Meaning, RequestOptions};
+use crate::model::{FeedSource, Meaning, RequestOptions, Sketch, StoryKeys};
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let (mut items, mut matched, mut failed) = (0, 0, 0);
+    let mut stories = Stories::default();
     for (name, parsed) in feeds(config, args).await? {
         let parsed = match parsed {
             Ok(parsed) => parsed,
@@ -29,8 +30,23 @@ pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow:
             items += 1;
             if report(&mut out, config, args, &name, item)? {
                 matched += 1;
+                let explain = args.explain && !args.json;
+                let threshold = config.daemon.copy_threshold;
+                if let Some(why) = explain
+                    .then(|| stories.place(&name, item, threshold))
+                    .flatten()
+                {
+                    writeln!(out, "  {why}")?;
+                }
             }
         }
+    }
+    if stories.merged > 0 {
+        eprintln!(
+            "{} matched items are the same story as one before them, and would be merged \
+             into its alert where they go to the same channel",
+            stories.merged
+        );
     }
     eprintln!("{items} items, {matched} matched, {failed} feeds failed");
     if failed > 0 {
@@ -126,6 +142,54 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
         fetched.push((name, parsed));
     }
     Ok(fetched)
+}
+
+/// The stories `--explain` has seen, to say which later items the daemon would merge
+/// into an earlier one's alert, and why (as the store decides, but for the channel
+/// and the window: every item shown is compared with every story before it).
+#[derive(Default)]
+struct Stories {
+    /// Each story's first item: feed, title, what dedupe compares.
+    firsts: Vec<(String, String, StoryKeys, Option<Sketch>)>,
+    merged: usize,
+}
+
+impl Stories {
+    /// Files a matched item: the line that says which story it is the same as, and
+    /// why; `None` for a story of its own.
+    fn place(&mut self, feed: &str, item: &crate::model::Item, threshold: f32) -> Option<String> {
+        let keys = StoryKeys::of(item.link.as_deref(), &item.title);
+        let sketch = Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]);
+        let same = self.firsts.iter().find_map(|(first_feed, title, k, s)| {
+            let why = if keys.link.is_some() && keys.link == k.link {
+                "the same link".to_owned()
+            } else if keys.title.is_some() && keys.title == k.title {
+                "the same title".to_owned()
+            } else {
+                let similarity = sketch.as_ref()?.similarity(s.as_ref()?);
+                if similarity < threshold {
+                    return None;
+                }
+                format!(
+                    "a copy: {:.0}% of their sketches agree (copy_threshold {:.0}%)",
+                    similarity * 100.0,
+                    threshold * 100.0
+                )
+            };
+            Some(format!("same story as {first_feed}: {title} ({why})"))
+        });
+        match same {
+            Some(line) => {
+                self.merged += 1;
+                Some(line)
+            }
+            None => {
+                self.firsts
+                    .push((feed.to_owned(), item.title.clone(), keys, sketch));
+                None
+            }
+        }
+    }
 }
 
 /// How far below a topic rule's `min_score` an item is still shown by `--explain`,

@@ -554,3 +554,37 @@ pub async fn serve_endpoint(
     .expect("listens");
     (addr, shutdown)
 }
+
+/// An RSS document of the items `ids` of the labelled set of stories
+/// (`tests/fixtures/stories/dev.json`: originals, copies, rewrites and decoys).
+pub fn story_rss(ids: &[&str]) -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stories/dev.json"
+    );
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    let items = set["items"].as_array().expect("items");
+    let body: String = ids
+        .iter()
+        .map(|id| {
+            let i = items
+                .iter()
+                .find(|i| i["id"] == *id)
+                .expect("a labelled item");
+            let text = |k: &str| {
+                let t = i[k].as_str().expect(k);
+                t.replace('&', "&amp;").replace('<', "&lt;")
+            };
+            format!(
+                "<item><guid>{id}</guid><title>{}</title><link>{}</link>\
+                 <description>{}</description></item>",
+                text("title"),
+                text("link"),
+                text("summary")
+            )
+        })
+        .collect();
+    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{body}</channel></rss>")
+        .into_bytes()
+}
