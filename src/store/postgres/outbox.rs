@@ -119,8 +119,7 @@ pub async fn queue(
     Ok(ids)
 }
 
-/// The first alert for `channel` since `since` of the story whose text `sketch` is a
-/// copy of, if any: its id and JSON.
+/// As the SQLite engine's: the earlier alert `sketch`'s item is a copy of, if any.
 async fn copy_of(
     engine: &Engine,
     client: &impl GenericClient,
