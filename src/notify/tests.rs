@@ -196,7 +196,9 @@ fn other_feeds_of_the_story_are_listed_in_every_format() {
     );
     let text = parts(&a).text;
     assert!(
-        text.contains("Also reported by:\n  - herald: Ministers agree to meet again <https://herald.example/1>"),
+        text.contains(
+            "Also reported by:\n  - herald: Ministers agree to meet again\n    <https://herald.example/1>"
+        ),
         "{text}"
     );
     let html = parts(&a).html;
