@@ -65,7 +65,7 @@ pub struct Snapshot {
     pub state_bytes: u64,
     /// What the last pruning (of any instance) deleted, and when.
     pub last_prune: Option<(Pruned, DateTime<Utc>)>,
-    /// The latest [`LATEST_ALERTS`] alerts queued, newest first (read by `read_full`
+    /// The latest alerts queued (25), newest first (read by `read_full`
     /// and `read_details`).
     pub recent: Vec<RecentAlert>,
 }

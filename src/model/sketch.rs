@@ -13,7 +13,7 @@
 
 /// Hashes in a sketch.
 pub const HASHES: usize = 32;
-/// Bands of [`ROWS`] hashes each, for looking candidates up.
+/// Bands of two hashes each, for looking candidates up.
 pub const BANDS: usize = 16;
 const ROWS: usize = HASHES / BANDS;
 /// Words in a shingle.
