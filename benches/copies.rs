@@ -3,7 +3,8 @@
 //! syndicated copies, rewrites, a decoy with the same people and a different story,
 //! and unrelated items). A pair is merged as the store merges it: the two sketches
 //! share a band, and agree on at least the threshold's fraction of their hashes.
-//! Prints a row per threshold, the cost of a sketch, and its size.
+//! Prints a row per threshold, the cost of a sketch, and its size; then what finding
+//! copies adds to queueing an alert in the store (SQLite in a temp dir).
 //!
 //!     cargo bench --bench copies                       # both fixture sets
 //!     cargo bench --bench copies -- path/to/set.json   # another set, same format
@@ -65,11 +66,102 @@ fn main() {
     } else {
         args
     };
+    let mut all = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
         let set: Set = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         measure(&file, &set.items);
+        all.extend(set.items);
     }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (with, without) = runtime.block_on(async {
+        // Twice each, alternating, so that neither has the warmer cache.
+        let mut times = Vec::new();
+        for sketched in [true, false, true, false] {
+            times.push((sketched, queue_time(&all, sketched).await));
+        }
+        let best = |s: bool| {
+            times
+                .iter()
+                .filter(|(t, _)| *t == s)
+                .map(|(_, d)| *d)
+                .min()
+                .expect("timed")
+        };
+        (best(true), best(false))
+    });
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / POLLS as f64;
+    println!(
+        "store: {POLLS} polls of one alert each, 100 at a time: {:.1} µs an alert with copies \
+         looked up, {:.1} µs without; {:+.1} µs an alert",
+        per(with),
+        per(without),
+        per(with) - per(without)
+    );
+}
+
+/// Polls the store records in [`queue_time`].
+const POLLS: usize = 2000;
+
+/// How long the store takes to record `POLLS` polls of one alert each (the labelled
+/// items in turn, each under a key, link and title of its own), 100 at a time as polls
+/// finishing together do, with the items' sketches or without.
+async fn queue_time(items: &[Labelled], sketched: bool) -> std::time::Duration {
+    use newshound::model::{Alert, FeedId, ItemKey, RuleFields, Snippet};
+    use newshound::store::{Dedupe, PollRecord, Store};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store");
+    let poll = |n: usize| {
+        let item = &items[n % items.len()];
+        let feed = FeedId(format!("f{}", n % 100));
+        let alert = Alert {
+            feed: feed.clone(),
+            key: ItemKey(format!("k{n}")),
+            title: format!("{} ({n})", item.title),
+            link: Some(format!("https://news.example/{n}")),
+            published: None,
+            rules: vec!["r".into()],
+            terms: Vec::new(),
+            snippet: Snippet::default(),
+            why: vec![RuleFields {
+                rule: "r".into(),
+                fields: Vec::new(),
+                meaning: None,
+            }],
+            summary_html: None,
+            also_in: Vec::new(),
+            sketch: sketched
+                .then(|| Sketch::of(&[&item.title, &item.summary]))
+                .flatten(),
+            priority: Default::default(),
+        };
+        PollRecord {
+            feed,
+            new_keys: vec![alert.key.clone()],
+            present: vec![alert.key.clone()],
+            recent: Vec::new(),
+            alerts: vec![("inbox".into(), alert)],
+            held: Vec::new(),
+            validators: Default::default(),
+            flooding: None,
+            repaired: None,
+            articles_failed: 0,
+            article_error: None,
+            at: chrono::Utc::now(),
+            dedupe: Dedupe {
+                window: std::time::Duration::from_secs(24 * 60 * 60),
+                copy_threshold: 0.35,
+            },
+        }
+    };
+    let began = Instant::now();
+    for batch in (0..POLLS).collect::<Vec<_>>().chunks(100) {
+        let polls = batch.iter().map(|n| store.record_poll(poll(*n)));
+        for recorded in futures_util::future::join_all(polls).await {
+            recorded.expect("recorded");
+        }
+    }
+    began.elapsed()
 }
 
 fn measure(file: &str, items: &[Labelled]) {
