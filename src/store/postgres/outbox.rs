@@ -63,6 +63,8 @@ pub async fn queue(
             None => None,
         };
         let state = how.state(first.is_some());
+        // Only a story's first alert is compared with later ones.
+        let sketch = alert.sketch.as_ref().filter(|_| first.is_none());
         let inserted = client
             .query_opt(
                 "INSERT INTO outbox (feed, item_key, channel, alert, state, next_attempt,
@@ -79,7 +81,7 @@ pub async fn queue(
                     &story.link,
                     &story.title,
                     &first.as_ref().map(|(id, _)| *id),
-                    &alert.sketch.as_ref().map(Sketch::to_bytes),
+                    &sketch.map(Sketch::to_bytes),
                 ],
             )
             .await

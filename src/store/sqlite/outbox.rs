@@ -64,6 +64,8 @@ pub fn queue(
             None => None,
         };
         let state = how.state(first.is_some());
+        // Only a story's first alert is compared with later ones.
+        let sketch = alert.sketch.as_ref().filter(|_| first.is_none());
         let row = params![
             alert.feed.0,
             alert.key.0,
@@ -74,7 +76,7 @@ pub fn queue(
             story.link,
             story.title,
             first.as_ref().map(|(id, _)| *id),
-            alert.sketch.as_ref().map(Sketch::to_bytes),
+            sketch.map(Sketch::to_bytes),
         ];
         if insert.execute(row)? == 0 {
             continue;

@@ -108,3 +108,44 @@ async fn notices_are_never_merged() {
         assert_eq!(poll_with(&store, "me", notice("fixed"), 200).await.len(), 1);
     }
 }
+
+/// Only the first alert of a story keeps a sketch and bands: a copy merged into it is
+/// never compared with again, so it stores neither.
+#[tokio::test]
+async fn a_merged_copy_stores_no_sketch_of_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("store opens");
+    let text = "Talks between the two governments over the disputed dam resumed in Geneva \
+                on Monday with an offer of two billion cubic metres of water a year";
+    let with_text = |feed: &str, key: &str, title: &str| Alert {
+        sketch: crate::model::Sketch::of(&[title, text]),
+        ..story(
+            feed,
+            key,
+            title,
+            Some(&format!("https://{feed}.example/{key}")),
+        )
+    };
+    let first = with_text("wire", "w1", "Dam talks resume in Geneva");
+    assert_eq!(poll_with(&store, "me", first, 100).await.len(), 1);
+    let copy = with_text("herald", "h1", "An offer of water at the Geneva table");
+    assert!(
+        poll_with(&store, "me", copy, 200).await.is_empty(),
+        "merged"
+    );
+    let stored: Vec<(String, bool, i64)> = raw(dir.path())
+        .prepare(
+            "SELECT state, sketch IS NOT NULL,
+                    (SELECT count(*) FROM story_band b WHERE b.alert = o.id)
+             FROM outbox o ORDER BY id",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        stored,
+        [("pending".into(), true, 16), ("merged".into(), false, 0)]
+    );
+}
