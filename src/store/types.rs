@@ -323,21 +323,13 @@ impl Dedupe {
 }
 
 /// Of the alerts queued earlier that share a band with `sketch` (id, JSON, stored
-/// sketch), the one whose sketch is the most similar, at `how`'s copy threshold or
-/// above (the earliest of equals): the first alert of the story `sketch`'s item
-/// copies.
+/// sketch), the one whose sketch is the most similar, at `threshold` or above (the
+/// earliest of equals): the first alert of the story `sketch`'s item copies.
 pub fn closest_copy(
     sketch: &Sketch,
     candidates: impl IntoIterator<Item = (i64, String, Option<Vec<u8>>)>,
-    how: Queue,
+    threshold: f32,
 ) -> Option<(i64, String)> {
-    let Queue::Send(Dedupe {
-        copy_threshold: threshold,
-        ..
-    }) = how
-    else {
-        return None;
-    };
     let mut best: Option<(f32, i64, String)> = None;
     for (id, json, stored) in candidates {
         let Some(other) = stored.as_deref().and_then(Sketch::from_bytes) else {
@@ -375,10 +367,16 @@ impl Queue {
         }
     }
 
-    /// Where the window starts at `at`, if `alert` may be merged into an earlier one:
-    /// a rule matched it (newshound's own notices are never merged).
-    pub fn since(self, alert: &Alert, at: DateTime<Utc>) -> Option<i64> {
-        self.window_start(at).filter(|_| !alert.why.is_empty())
+    /// Where the window starts at `at`, and the copy threshold, if `alert` may be
+    /// merged into an earlier one: a rule matched it (newshound's own notices are
+    /// never merged).
+    pub fn merging(self, alert: &Alert, at: DateTime<Utc>) -> Option<(i64, f32)> {
+        match self {
+            Queue::Send(d) if !alert.why.is_empty() => {
+                Some((self.window_start(at)?, d.copy_threshold))
+            }
+            _ => None,
+        }
     }
 
     /// The state a new row starts in: held, merged into an earlier alert about the

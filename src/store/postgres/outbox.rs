@@ -42,9 +42,9 @@ pub async fn queue(
         let json =
             serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
-        let since = how.since(alert, at);
-        let first = match since {
-            Some(since) => {
+        let merging = how.merging(alert, at);
+        let first = match merging {
+            Some((since, threshold)) => {
                 let same = client
                     .query_opt(
                         sql::EARLIER_STORY,
@@ -55,7 +55,7 @@ pub async fn queue(
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
                 match (same, &alert.sketch) {
                     (None, Some(sketch)) => {
-                        copy_of(engine, client, channel, since, sketch, how).await?
+                        copy_of(engine, client, channel, since, sketch, threshold).await?
                     }
                     (same, _) => same,
                 }
@@ -103,7 +103,7 @@ pub async fn queue(
             None => {}
         }
         // The first alert of its story: later copies are looked up by its bands.
-        if since.is_some() {
+        if merging.is_some() {
             for band in alert.sketch.iter().flat_map(Sketch::bands) {
                 client
                     .execute(sql::ADD_BAND, &[channel, &band, &id, &at.timestamp()])
@@ -128,7 +128,7 @@ async fn copy_of(
     channel: &str,
     since: i64,
     sketch: &Sketch,
-    how: Queue,
+    threshold: f32,
 ) -> Result<Option<(i64, String)>, StoreError> {
     let bands = sketch.bands();
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&channel, &since];
@@ -142,7 +142,7 @@ async fn copy_of(
         .await
         .map_err(|e| engine.error(e))?;
     let candidates = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2)));
-    Ok(closest_copy(sketch, candidates, how))
+    Ok(closest_copy(sketch, candidates, threshold))
 }
 
 /// Queues alerts on their own (a backfill), in one transaction.

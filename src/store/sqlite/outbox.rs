@@ -48,16 +48,16 @@ pub fn queue(
         let json =
             serde_json::to_string(alert).map_err(|cause| StoreError::BadAlert { id: 0, cause })?;
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
-        let since = how.since(alert, at);
-        let first = match since {
-            Some(since) => {
+        let merging = how.merging(alert, at);
+        let first = match merging {
+            Some((since, threshold)) => {
                 let same = earlier
                     .query_row(params![channel, since, story.link, story.title], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
                     .optional()?;
                 match (same, &alert.sketch) {
-                    (None, Some(sketch)) => copy_of(conn, channel, since, sketch, how)?,
+                    (None, Some(sketch)) => copy_of(conn, channel, since, sketch, threshold)?,
                     (same, _) => same,
                 }
             }
@@ -92,7 +92,7 @@ pub fn queue(
             None => {}
         }
         // The first alert of its story: later copies are looked up by its bands.
-        if since.is_some() {
+        if merging.is_some() {
             for band in alert.sketch.iter().flat_map(Sketch::bands) {
                 add_band.execute(params![channel, band, id, at.timestamp()])?;
             }
@@ -112,7 +112,7 @@ fn copy_of(
     channel: &str,
     since: i64,
     sketch: &Sketch,
-    how: Queue,
+    threshold: f32,
 ) -> Result<Option<(i64, String)>, StoreError> {
     let bands = sketch.bands();
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&channel, &since];
@@ -121,7 +121,7 @@ fn copy_of(
     let rows = candidates
         .query_map(&params[..], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(closest_copy(sketch, rows, how))
+    Ok(closest_copy(sketch, rows, threshold))
 }
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
