@@ -498,3 +498,28 @@ fn retention_has_defaults_refuses_to_forget_what_dedupe_reads_and_warns_when_sho
         "daemon.forget_after: must be more than 0s",
     );
 }
+
+#[test]
+fn copy_threshold_defaults_to_the_measured_value_and_must_be_a_fraction() {
+    let config = load(VALID, &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(config.daemon.copy_threshold, 0.35);
+    for (bad, shown) in [("0", "0"), ("1.5", "1.5"), ("-0.2", "-0.2")] {
+        refused_with(
+            &VALID.replace(
+                "poll_interval = \"5m\"",
+                &format!("poll_interval = \"5m\"\ncopy_threshold = {bad}"),
+            ),
+            &[("SMTP_PW", "x")],
+            &format!(
+                "/etc/nh/newshound.toml:5: daemon.copy_threshold: {shown} is not a fraction: \
+                 it must be more than 0 and at most 1"
+            ),
+        );
+    }
+    let strict = VALID.replace(
+        "poll_interval = \"5m\"",
+        "poll_interval = \"5m\"\ncopy_threshold = 1.0",
+    );
+    let config = load(&strict, &[("SMTP_PW", "x")]).expect("1 is a fraction");
+    assert_eq!(config.daemon.copy_threshold, 1.0);
+}
