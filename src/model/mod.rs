@@ -3,6 +3,7 @@
 //! Nothing here does I/O; these types are what the fetcher produces, the matcher reads,
 //! the store records and the notifiers render.
 
+pub mod gist;
 mod secret;
 pub mod sketch;
 mod source;
@@ -21,6 +22,7 @@ pub use source::{FeedSource, RequestOptions, Validators};
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`
 /// says (feeds list their newest first).
 pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
+pub use gist::Gist;
 pub use sketch::Sketch;
 pub use story::StoryKeys;
 pub use text::{collapse_whitespace, floor_char_boundary, hex};
@@ -206,6 +208,10 @@ pub struct Alert {
     /// the store, not in it.
     #[serde(skip)]
     pub sketch: Option<Sketch>,
+    /// What the item's text says, for finding its rewrites (only when
+    /// `daemon.merge_rewrites` is on); kept beside the alert in the store, not in it.
+    #[serde(skip)]
+    pub gist: Option<Gist>,
     /// The highest `priority` of its rules, for services that have priorities.
     #[serde(default, skip_serializing_if = "Priority::is_normal")]
     pub priority: Priority,
@@ -298,6 +304,7 @@ impl From<Notice> for Alert {
             summary_html: None,
             also_in: Vec::new(),
             sketch: None,
+            gist: None,
             priority: Priority::Normal,
         }
     }

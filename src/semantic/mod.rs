@@ -40,6 +40,12 @@ pub const STATIC_MIN_SCORE: f32 = 0.52;
 /// `min_score` of a topic rule unless it says, for BERT sentence encoders: where
 /// all-MiniLM-L6-v2 did best on the same set.
 pub const BERT_MIN_SCORE: f32 = 0.37;
+/// `daemon.rewrite_threshold` unless it says, for static models: the closeness of
+/// meaning at which, on the labelled set in `tests/fixtures/stories`, meaning and
+/// shared names alone merged rewrites with precision above 0.8 (see BENCHMARKS.md).
+pub const STATIC_REWRITE_THRESHOLD: f32 = 0.9;
+/// `daemon.rewrite_threshold` unless it says, for BERT sentence encoders.
+pub const BERT_REWRITE_THRESHOLD: f32 = 0.8;
 
 /// Which model `[semantic] model` names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,6 +110,8 @@ pub struct ModelInfo {
     pub bytes: usize,
     /// A topic rule's `min_score` unless it says.
     pub default_min_score: f32,
+    /// `daemon.rewrite_threshold` unless it says.
+    pub default_rewrite_threshold: f32,
 }
 
 /// A loaded embedding model.
@@ -163,6 +171,7 @@ impl Model {
                 load_time: Duration::ZERO,
                 bytes: table.bytes(),
                 default_min_score: STATIC_MIN_SCORE,
+                default_rewrite_threshold: STATIC_REWRITE_THRESHOLD,
             },
             encoder: Encoder::Table(table),
             tokenizer,
@@ -269,6 +278,7 @@ impl Model {
                 load_time: Duration::ZERO,
                 bytes: weights_bytes,
                 default_min_score: BERT_MIN_SCORE,
+                default_rewrite_threshold: BERT_REWRITE_THRESHOLD,
             },
             encoder: Encoder::Bert {
                 bert,
