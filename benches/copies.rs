@@ -4,100 +4,73 @@
 //! and unrelated items). A pair is merged as the store merges it: the two sketches
 //! share a band, and agree on at least the threshold's fraction of their hashes.
 //! Prints a row per threshold, the cost of a sketch, and its size; then what finding
-//! copies adds to queueing an alert in the store (SQLite in a temp dir).
+//! copies, and copies and rewrites, adds to queueing an alert in the store (SQLite in
+//! a temp dir). The `rewrites` bench measures how well rewrites are found.
 //!
 //!     cargo bench --bench copies                       # both fixture sets
 //!     cargo bench --bench copies -- path/to/set.json   # another set, same format
 
 use std::time::Instant;
 
-use newshound::model::Sketch;
-use serde::Deserialize;
+use newshound::model::{Gist, Sketch};
+use newshound::semantic::{Model, Setting};
 
-#[derive(Deserialize)]
-struct Set {
-    items: Vec<Labelled>,
-}
-
-#[derive(Deserialize)]
-struct Labelled {
-    story: String,
-    kind: String,
-    title: String,
-    summary: String,
-}
-
-/// What a pair is, by its labels.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pair {
-    /// Both the original or copies of one story.
-    Copies,
-    /// One story, one of them rewritten.
-    Rewrites,
-    /// Different stories, one of them a decoy (the same people).
-    Decoy,
-    /// Different stories.
-    Different,
-}
-
-fn pair(a: &Labelled, b: &Labelled) -> Pair {
-    let copy = |l: &Labelled| l.kind == "original" || l.kind == "copy";
-    if a.story == b.story {
-        if copy(a) && copy(b) {
-            Pair::Copies
-        } else {
-            Pair::Rewrites
-        }
-    } else if a.kind == "decoy" || b.kind == "decoy" {
-        Pair::Decoy
-    } else {
-        Pair::Different
-    }
-}
+#[path = "stories/mod.rs"]
+mod stories;
+use stories::{Labelled, Pair};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a.ends_with(".json"))
-        .collect();
-    let files = if args.is_empty() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stories");
-        vec![format!("{dir}/dev.json"), format!("{dir}/holdout.json")]
-    } else {
-        args
-    };
     let mut all = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let set: Set = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        measure(&file, &set.items);
-        all.extend(set.items);
+    for (file, items) in stories::read() {
+        measure(&file, &items);
+        all.extend(items);
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (with, without) = runtime.block_on(async {
-        // Twice each, alternating, so that neither has the warmer cache.
+    let model = Model::load(&Setting::Builtin).expect("the builtin model");
+    let gists: Vec<Option<Gist>> = all
+        .iter()
+        .map(|i| {
+            let vector = model.embed(&format!("{}\n{}", i.title, i.summary));
+            Gist::new(&vector, &[&i.title, &i.summary], Some(i.published))
+        })
+        .collect();
+    let best = runtime.block_on(async {
+        // Twice each, in turn, so that none has the warmer cache.
         let mut times = Vec::new();
-        for sketched in [true, false, true, false] {
-            times.push((sketched, queue_time(&all, sketched).await));
+        for _ in 0..2 {
+            for finding in [Finding::Nothing, Finding::Copies, Finding::Rewrites] {
+                times.push((finding, queue_time(&all, &gists, finding).await));
+            }
         }
-        let best = |s: bool| {
+        move |f: Finding| {
             times
                 .iter()
-                .filter(|(t, _)| *t == s)
+                .filter(|(t, _)| *t == f)
                 .map(|(_, d)| *d)
                 .min()
                 .expect("timed")
-        };
-        (best(true), best(false))
+        }
     });
-    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / POLLS as f64;
+    let per = |f: Finding| best(f).as_secs_f64() * 1e6 / POLLS as f64;
     println!(
-        "store: {POLLS} polls of one alert each, 100 at a time: {:.1} µs an alert with copies \
-         looked up, {:.1} µs without; {:+.1} µs an alert",
-        per(with),
-        per(without),
-        per(with) - per(without)
+        "store: {POLLS} polls of one alert each, 100 at a time: {:.1} µs an alert with nothing \
+         looked up; copies looked up {:+.1} µs; copies and rewrites (merge_rewrites, builtin \
+         model, its embedding not counted) {:+.1} µs",
+        per(Finding::Nothing),
+        per(Finding::Copies) - per(Finding::Nothing),
+        per(Finding::Rewrites) - per(Finding::Nothing)
     );
+}
+
+/// What the store looks for when it queues an alert in [`queue_time`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finding {
+    /// The same link or title only.
+    Nothing,
+    /// Copies too (the items' sketches).
+    Copies,
+    /// Copies and rewrites (their sketches and gists).
+    Rewrites,
 }
 
 /// Polls the store records in [`queue_time`].
@@ -105,14 +78,19 @@ const POLLS: usize = 2000;
 
 /// How long the store takes to record `POLLS` polls of one alert each (the labelled
 /// items in turn, each under a key, link and title of its own), 100 at a time as polls
-/// finishing together do, with the items' sketches or without.
-async fn queue_time(items: &[Labelled], sketched: bool) -> std::time::Duration {
+/// finishing together do, finding what `finding` says.
+async fn queue_time(
+    items: &[Labelled],
+    gists: &[Option<Gist>],
+    finding: Finding,
+) -> std::time::Duration {
     use newshound::model::{Alert, FeedId, ItemKey, RuleFields, Snippet};
     use newshound::store::{Dedupe, PollRecord, Store};
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).await.expect("store");
     let poll = |n: usize| {
         let item = &items[n % items.len()];
+        let gist = &gists[n % items.len()];
         let feed = FeedId(format!("f{}", n % 100));
         let alert = Alert {
             feed: feed.clone(),
@@ -130,9 +108,10 @@ async fn queue_time(items: &[Labelled], sketched: bool) -> std::time::Duration {
             }],
             summary_html: None,
             also_in: Vec::new(),
-            sketch: sketched
+            sketch: (finding != Finding::Nothing)
                 .then(|| Sketch::of(&[&item.title, &item.summary]))
                 .flatten(),
+            gist: gist.clone().filter(|_| finding == Finding::Rewrites),
             priority: Default::default(),
         };
         PollRecord {
@@ -151,6 +130,8 @@ async fn queue_time(items: &[Labelled], sketched: bool) -> std::time::Duration {
             dedupe: Dedupe {
                 window: std::time::Duration::from_secs(24 * 60 * 60),
                 copy_threshold: 0.35,
+                rewrite_threshold: (finding == Finding::Rewrites)
+                    .then_some(newshound::semantic::STATIC_REWRITE_THRESHOLD),
             },
         }
     };
@@ -172,14 +153,12 @@ fn measure(file: &str, items: &[Labelled]) {
         .collect();
     let per_item = began.elapsed() / items.len() as u32;
     let mut pairs = Vec::new();
-    for (i, a) in items.iter().enumerate() {
-        for (j, b) in items.iter().enumerate().skip(i + 1) {
-            let (Some(sa), Some(sb)) = (&sketches[i], &sketches[j]) else {
-                continue;
-            };
-            let banded = sa.bands().iter().any(|band| sb.bands().contains(band));
-            pairs.push((pair(a, b), banded, sa.similarity(sb)));
-        }
+    for (i, j, pair) in stories::pairs(items) {
+        let (Some(sa), Some(sb)) = (&sketches[i], &sketches[j]) else {
+            continue;
+        };
+        let banded = sa.bands().iter().any(|band| sb.bands().contains(band));
+        pairs.push((pair, banded, sa.similarity(sb)));
     }
     let count = |kind: Pair| pairs.iter().filter(|(p, ..)| *p == kind).count();
     println!(

@@ -39,6 +39,7 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
                 summary_html: None,
                 also_in: Vec::new(),
                 sketch: None,
+                gist: None,
                 priority: Default::default(),
             };
             (channel.to_owned(), alert)

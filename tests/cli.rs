@@ -1112,6 +1112,45 @@ fn a_missing_state_is_told_from_a_damaged_one() {
 /// `test-rules --explain` says which matched items the daemon would merge into an
 /// earlier one's alert, and why; a decoy (the same people, another story) stays apart.
 #[test]
+fn test_rules_explain_says_which_items_are_rewrites_when_merge_rewrites_is_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("wire.xml"),
+        support::story_rss(&["s02-orig"]),
+    )
+    .expect("feed");
+    let others = support::story_rss(&["s02-rw1", "s02-d"]);
+    std::fs::write(dir.path().join("herald.xml"), others).expect("feed");
+    let path = dir.path().join("newshound.toml");
+    std::fs::write(
+        &path,
+        "[daemon]\nmerge_rewrites = true\n\n\
+         [[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+         [[feeds]]\nname = \"herald\"\nurl = \"file:herald.xml\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+         [[rules]]\nname = \"deal\"\nkeywords = [\"Haldane\"]\nchannels = [\"inbox\"]\n",
+    )
+    .expect("config");
+    let config = path.to_str().expect("utf-8");
+    let out = newshound(&["test-rules", "--explain", "--config", config], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let said: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("same story as"))
+        .collect();
+    assert_eq!(said.len(), 1, "the rewrite, not the earlier bid:\n{text}");
+    assert!(
+        said[0].contains(
+            "same story as wire: Haldane Motors agrees $4.2 billion deal to buy Corvel \
+             Automotive (a rewrite: similarity 0."
+        ) && said[0].contains("(rewrite_threshold 0.90), ")
+            && said[0].ends_with("names in common, numbers that agree, published close together)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn test_rules_explain_says_which_items_are_copies_of_an_earlier_story() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(

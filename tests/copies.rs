@@ -153,6 +153,64 @@ async fn copies_merge_only_within_the_dedupe_window_and_not_when_it_is_off() {
     );
 }
 
+/// The Haldane–Corvel deal as the wire ran it, the same story in a newsroom's own
+/// words, and the bid Corvel rejected two weeks before (the same companies, another
+/// price): with `merge_rewrites` off, three alerts; on (with `model`'s
+/// `[semantic]` section), the rewrite is listed under the story and the earlier bid
+/// stays its own alert.
+async fn rewrites_merged(semantic: &str) {
+    let meridian = outlet(&["s02-orig"]).await;
+    let herald = outlet(&["s02-rw1", "s02-d"]).await;
+    let outlets = [("meridian", &meridian), ("herald", &herald)];
+
+    let off = config(&outlets, "");
+    append(&off.path, semantic);
+    let p = Pipeline::new(off.load()).await.expect("pipeline");
+    poll_in_order(&p).await;
+    assert_eq!(inbox(&off).len(), 3, "merge_rewrites is off by default");
+
+    let on = config(&outlets, "merge_rewrites = true");
+    append(&on.path, semantic);
+    let p = Pipeline::new(on.load()).await.expect("pipeline");
+    poll_in_order(&p).await;
+    let messages = inbox(&on);
+    assert_eq!(messages.len(), 2, "the story and the earlier bid");
+    let story = messages
+        .iter()
+        .find(|m| m.contains("Haldane Motors agrees $4.2 billion deal to buy Corvel"))
+        .expect("the story's alert");
+    assert!(
+        story.contains("Also reported by") && story.contains("what the Corvel deal means"),
+        "the rewrite is listed under the story:\n{story}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Corvel Automotive rejects $3.6 billion Haldane approach")),
+        "the earlier bid is its own alert"
+    );
+    assert_eq!(merged(p.store().outbox_counts().await.expect("counts")), 1);
+}
+
+#[tokio::test]
+async fn rewrites_merge_only_with_merge_rewrites_on_using_the_builtin_model() {
+    support::init();
+    rewrites_merged("").await;
+}
+
+#[tokio::test]
+async fn rewrites_merge_with_a_bert_model_configured() {
+    support::init();
+    let Some(dir) = newshound::semantic::testing::minilm_dir() else {
+        return;
+    };
+    rewrites_merged(&format!(
+        "[semantic]\nmodel = {:?}\n",
+        dir.display().to_string()
+    ))
+    .await;
+}
+
 /// Two instances on one PostgreSQL: a copy found by one merges into the alert the
 /// other queued.
 #[tokio::test]

@@ -99,6 +99,7 @@ fn batch() -> Vec<PollRecord> {
                 summary_html: None,
                 also_in: Vec::new(),
                 sketch: None,
+                gist: None,
                 priority: Default::default(),
             };
             PollRecord {

@@ -35,6 +35,7 @@ fn alert(key: &str, title: &str, priority: Priority) -> Alert {
         summary_html: None,
         also_in: Vec::new(),
         sketch: None,
+        gist: None,
         priority,
     }
 }

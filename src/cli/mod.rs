@@ -408,6 +408,22 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
         days(config.daemon.keep_sent),
         days(config.daemon.keep_dead)
     )?;
+    let d = &config.daemon;
+    if d.dedupe_window.is_zero() {
+        writeln!(out, "same story: never merged (dedupe_window is 0)")?;
+    } else {
+        let rewrites = match config.rewrite_threshold() {
+            Some(t) => format!("rewrites merged too, at similarity {t:.2} or more"),
+            None => "rewrites not merged (merge_rewrites is off)".to_owned(),
+        };
+        writeln!(
+            out,
+            "same story: merged into its alert of the last {} when the link or title is the \
+             same, or the text a copy (copy_threshold {:.2}); {rewrites}",
+            humantime::format_duration(d.dedupe_window),
+            d.copy_threshold
+        )?;
+    }
     if let Some(smtp) = &config.smtp {
         let auth = match &smtp.credentials {
             Some((user, password)) => format!("user {user}, password {password}"),
@@ -480,7 +496,10 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 info.default_min_score
             )?;
         }
-        None => writeln!(out, "semantic model: none loaded (no rule has `about`)")?,
+        None => writeln!(
+            out,
+            "semantic model: none loaded (no rule has `about`, merge_rewrites is off)"
+        )?,
     }
     for warning in config.warnings() {
         writeln!(out, "warning: {warning}")?;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::daemon;
 use crate::feed::{Document, Fetcher};
 use crate::model::Validators;
-use crate::model::{FeedSource, Meaning, RequestOptions, Sketch, StoryKeys};
+use crate::model::{FeedSource, Gist, Meaning, RequestOptions, Sketch, StoryKeys};
 use crate::rules;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
@@ -31,9 +31,8 @@ pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow:
             if report(&mut out, config, args, &name, item)? {
                 matched += 1;
                 let explain = args.explain && !args.json;
-                let threshold = config.daemon.copy_threshold;
                 if let Some(why) = explain
-                    .then(|| stories.place(&name, item, threshold))
+                    .then(|| stories.place(config, &name, item))
                     .flatten()
                 {
                     writeln!(out, "  {why}")?;
@@ -150,33 +149,68 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
 #[derive(Default)]
 struct Stories {
     /// Each story's first item: feed, title, what dedupe compares.
-    firsts: Vec<(String, String, StoryKeys, Option<Sketch>)>,
+    firsts: Vec<First>,
     merged: usize,
+}
+
+/// The first item of a story, as `Stories` compares later ones with it.
+struct First {
+    feed: String,
+    title: String,
+    keys: StoryKeys,
+    sketch: Option<Sketch>,
+    gist: Option<Gist>,
+}
+
+impl First {
+    /// Why `later` is the same story, as the store would find it; `None` if it is not.
+    fn retold_by(&self, later: &First, config: &Config) -> Option<String> {
+        if later.keys.link.is_some() && later.keys.link == self.keys.link {
+            return Some("the same link".to_owned());
+        }
+        if later.keys.title.is_some() && later.keys.title == self.keys.title {
+            return Some("the same title".to_owned());
+        }
+        let copy = config.daemon.copy_threshold;
+        if let (Some(a), Some(b)) = (&later.sketch, &self.sketch)
+            && a.similarity(b) >= copy
+        {
+            return Some(format!(
+                "a copy: {:.0}% of their sketches agree (copy_threshold {:.0}%)",
+                a.similarity(b) * 100.0,
+                copy * 100.0
+            ));
+        }
+        let threshold = config.rewrite_threshold()?;
+        let likeness = later
+            .gist
+            .as_ref()?
+            .same_story(self.gist.as_ref()?, threshold)?;
+        Some(format!(
+            "a rewrite: similarity {:.2} (rewrite_threshold {threshold:.2}), {} names in \
+             common, numbers that agree, published close together",
+            likeness.similarity, likeness.shared_names
+        ))
+    }
 }
 
 impl Stories {
     /// Files a matched item: the line that says which story it is the same as, and
     /// why; `None` for a story of its own.
-    fn place(&mut self, feed: &str, item: &crate::model::Item, threshold: f32) -> Option<String> {
-        let keys = StoryKeys::of(item.link.as_deref(), &item.title);
-        let sketch = Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]);
-        let same = self.firsts.iter().find_map(|(first_feed, title, k, s)| {
-            let why = if keys.link.is_some() && keys.link == k.link {
-                "the same link".to_owned()
-            } else if keys.title.is_some() && keys.title == k.title {
-                "the same title".to_owned()
-            } else {
-                let similarity = sketch.as_ref()?.similarity(s.as_ref()?);
-                if similarity < threshold {
-                    return None;
-                }
-                format!(
-                    "a copy: {:.0}% of their sketches agree (copy_threshold {:.0}%)",
-                    similarity * 100.0,
-                    threshold * 100.0
-                )
-            };
-            Some(format!("same story as {first_feed}: {title} ({why})"))
+    fn place(&mut self, config: &Config, feed: &str, item: &crate::model::Item) -> Option<String> {
+        let this = First {
+            feed: feed.to_owned(),
+            title: item.title.clone(),
+            keys: StoryKeys::of(item.link.as_deref(), &item.title),
+            sketch: Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]),
+            gist: config.gist(item),
+        };
+        let same = self.firsts.iter().find_map(|first| {
+            let why = first.retold_by(&this, config)?;
+            Some(format!(
+                "same story as {}: {} ({why})",
+                first.feed, first.title
+            ))
         });
         match same {
             Some(line) => {
@@ -184,8 +218,7 @@ impl Stories {
                 Some(line)
             }
             None => {
-                self.firsts
-                    .push((feed.to_owned(), item.title.clone(), keys, sketch));
+                self.firsts.push(this);
                 None
             }
         }

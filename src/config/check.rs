@@ -112,14 +112,13 @@ impl Checker<'_> {
     }
 
     /// A `[daemon]` fraction: more than 0 and at most 1, or its default.
-    fn fraction(&self, value: Option<f32>, key: &str, default: f32) -> Result<f32, ConfigError> {
+    fn fraction(&self, value: Option<f32>, key: &str) -> Result<Option<f32>, ConfigError> {
         match value {
             Some(v) if !(v > 0.0 && v <= 1.0) => Err(self.invalid(
                 KeyPath::default().key("daemon").key(key),
                 format!("{v} is not a fraction: it must be more than 0 and at most 1"),
             )),
-            Some(v) => Ok(v),
-            None => Ok(default),
+            v => Ok(v),
         }
     }
 
@@ -192,7 +191,7 @@ impl Checker<'_> {
         }
 
         let (specs, routes) = self.check_rules(&raw.rules, &feeds, &channels)?;
-        let semantic = if specs.iter().any(|s| s.topic.is_some()) {
+        let semantic = if daemon.merge_rewrites || specs.iter().any(|s| s.topic.is_some()) {
             Some(self.load_model(raw.semantic.unwrap_or_default(), base)?)
         } else {
             None
@@ -360,11 +359,11 @@ impl Checker<'_> {
                 DEFAULT_DELIVERY_LIFETIME,
             )?,
             dedupe_window,
-            copy_threshold: self.fraction(
-                d.copy_threshold,
-                "copy_threshold",
-                DEFAULT_COPY_THRESHOLD,
-            )?,
+            copy_threshold: self
+                .fraction(d.copy_threshold, "copy_threshold")?
+                .unwrap_or(DEFAULT_COPY_THRESHOLD),
+            merge_rewrites: d.merge_rewrites.unwrap_or(false),
+            rewrite_threshold: self.fraction(d.rewrite_threshold, "rewrite_threshold")?,
             forget_after: self.positive(d.forget_after, "forget_after", DEFAULT_FORGET_AFTER)?,
             keep_sent,
             keep_dead: self.positive(d.keep_dead, "keep_dead", DEFAULT_KEEP_DEAD)?,

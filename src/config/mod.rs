@@ -41,8 +41,8 @@ pub use error::{ConfigError, Invalid, KeyPath, Origin};
 pub use quiet::QuietHours;
 pub use raw::{Accents, FirstPoll};
 
-use crate::model::{FeedId, FeedSource, RequestOptions};
-use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec};
+use crate::model::{FeedId, FeedSource, Gist, Item, RequestOptions};
+use crate::rules::{Condition, FieldSet, RuleError, RuleSet, RuleSpec, topic_text};
 
 /// Prefix of environment variables that override config keys (`NEWSHOUND__SMTP__HOST`).
 pub const ENV_PREFIX: &str = "NEWSHOUND";
@@ -67,6 +67,33 @@ pub struct Config {
     pub routes: Routes,
     /// The model topic rules use; loaded only when some rule has `about`.
     pub semantic: Option<std::sync::Arc<crate::semantic::Model>>,
+}
+
+impl Config {
+    /// How close in meaning a rewrite must be to the story it retells: `None` when
+    /// rewrites are not merged; otherwise `daemon.rewrite_threshold`, or the default
+    /// of the `[semantic]` model (loaded whenever `merge_rewrites` is on).
+    pub fn rewrite_threshold(&self) -> Option<f32> {
+        if !self.daemon.merge_rewrites {
+            return None;
+        }
+        let model = self.semantic.as_ref()?;
+        Some(
+            self.daemon
+                .rewrite_threshold
+                .unwrap_or(model.info().default_rewrite_threshold),
+        )
+    }
+
+    /// The gist of `item` that finds its rewrites, when they are merged: the model's
+    /// embedding of its text, with the names and numbers it gives.
+    pub fn gist(&self, item: &Item) -> Option<Gist> {
+        self.rewrite_threshold()?;
+        let model = self.semantic.as_ref()?;
+        let text = topic_text(item, FieldSet::DEFAULT);
+        let parts = [&*item.title, &item.summary, &item.content, &item.article];
+        Gist::new(&model.embed(&text), &parts, item.published)
+    }
 }
 
 /// The semantic model, as topic rules see it.
@@ -104,6 +131,11 @@ pub struct Daemon {
     /// agree on at least this fraction of their hashes (about the share of word
     /// triples the two texts have in common).
     pub copy_threshold: f32,
+    /// `merge_rewrites`: the same story told in other words is merged too, with the
+    /// `[semantic]` model (see [`Config::rewrite_threshold`]).
+    pub merge_rewrites: bool,
+    /// `rewrite_threshold` as written; the model's default when `None`.
+    pub rewrite_threshold: Option<f32>,
     /// This instance's name among those sharing a `[store]` database; `None` for the
     /// host name and process id.
     pub instance: Option<String>,
@@ -316,6 +348,13 @@ impl Config {
                 humantime::format_duration(kept)
             )
         })
+        .chain(
+            (d.rewrite_threshold.is_some() && !d.merge_rewrites).then(|| {
+                "daemon.rewrite_threshold is set but merge_rewrites is off, so rewrites are \
+                 not merged; add merge_rewrites = true"
+                    .to_owned()
+            }),
+        )
         .collect()
     }
 

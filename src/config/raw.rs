@@ -55,6 +55,8 @@ pub struct RawDaemon {
     #[serde(default, with = "humantime_serde")]
     pub dedupe_window: Option<Duration>,
     pub copy_threshold: Option<f32>,
+    pub merge_rewrites: Option<bool>,
+    pub rewrite_threshold: Option<f32>,
     #[serde(default, with = "humantime_serde")]
     pub forget_after: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

@@ -98,6 +98,7 @@ pub(super) fn match_item(
     }
     let excerpt = feed::parse::excerpt(item);
     let sketch = Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]);
+    let gist = config.gist(item);
     let mut channels: Vec<&str> = Vec::new();
     for m in &matches {
         for channel in config.routes.get(m.rule).into_iter().flatten() {
@@ -132,6 +133,7 @@ pub(super) fn match_item(
                 summary_html: excerpt.clone(),
                 also_in: Vec::new(),
                 sketch: sketch.clone(),
+                gist: gist.clone(),
                 priority: mine
                     .iter()
                     .map(|m| config.priority_of(m.rule))

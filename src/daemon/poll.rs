@@ -20,7 +20,7 @@ use super::outcome::{PollError, PollOutcome, is_flood};
 use super::schedule::{GroupPoll, Turns};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
-use crate::config::{Daemon, Feed, FirstPoll};
+use crate::config::{Config, Feed, FirstPoll};
 use crate::feed::{Document, FetchError, Fetched, Fetcher, ParseError, ParsedFeed};
 use crate::model::{FeedId, ItemKey, Validators};
 use crate::store::{Dedupe, FeedState, PollRecord, StoreError};
@@ -299,7 +299,7 @@ impl Poller {
             held: held.len(),
         };
         let record = PollRecord {
-            dedupe: dedupe(&self.shared.config.daemon),
+            dedupe: dedupe(&self.shared.config),
             feed: feed.id.clone(),
             recent,
             new_keys,
@@ -336,7 +336,7 @@ impl Poller {
         let queued = self
             .shared
             .store
-            .queue_backfill(alerts, now, dedupe(&self.shared.config.daemon))
+            .queue_backfill(alerts, now, dedupe(&self.shared.config))
             .await?
             .len();
         if queued > 0 {
@@ -357,10 +357,11 @@ impl Poller {
     }
 }
 
-/// How the store merges alerts about one story, as `daemon` says.
-fn dedupe(daemon: &Daemon) -> Dedupe {
+/// How the store merges alerts about one story, as `config` says.
+fn dedupe(config: &Config) -> Dedupe {
     Dedupe {
-        window: daemon.dedupe_window,
-        copy_threshold: daemon.copy_threshold,
+        window: config.daemon.dedupe_window,
+        copy_threshold: config.daemon.copy_threshold,
+        rewrite_threshold: config.rewrite_threshold(),
     }
 }

@@ -25,6 +25,7 @@ fn alert(title: &str) -> Alert {
         summary_html: None,
         also_in: Vec::new(),
         sketch: None,
+        gist: None,
         priority: Priority::Normal,
     }
 }

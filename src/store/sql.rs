@@ -147,23 +147,34 @@ pub mod outbox {
            AND (story_link = $3 OR story_title = $4)
          ORDER BY id LIMIT 1";
     pub const ADD_SOURCE: &str = "UPDATE outbox SET alert = $2 WHERE id = $1";
-    /// The alerts queued for channel `$1` since `$2` that share one of the bands
-    /// `$3`… of a sketch (one per band): candidates for being the first alert of the
-    /// story it copies.
+    /// The alerts queued for channel `$1` since `$2` that share `shared` or more of
+    /// the `keys` story keys `$3`… (one per parameter; a repeated key counts once),
+    /// with the `column` they are compared by.
+    fn candidates(keys: usize, shared: usize, column: &str) -> String {
+        let keys: Vec<String> = (0..keys).map(|i| format!("${}", i + 3)).collect();
+        format!(
+            "SELECT id, alert, {column} FROM outbox
+             WHERE id IN (SELECT alert FROM story_band
+                          WHERE channel = $1 AND created >= $2 AND band IN ({})
+                          GROUP BY alert HAVING count(*) >= {shared})
+               AND state IN ('pending', 'sending', 'sent', 'held')
+             ORDER BY id",
+            keys.join(", ")
+        )
+    }
+    /// Candidates for the first alert of the story a sketch copies: those that share
+    /// one of its bands.
     pub fn copy_candidates() -> &'static str {
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            let bands: Vec<String> = (0..crate::model::sketch::BANDS)
-                .map(|i| format!("${}", i + 3))
-                .collect();
-            format!(
-                "SELECT id, alert, sketch FROM outbox
-                 WHERE id IN (SELECT alert FROM story_band
-                              WHERE channel = $1 AND created >= $2 AND band IN ({}))
-                   AND state IN ('pending', 'sending', 'sent', 'held')
-                 ORDER BY id",
-                bands.join(", ")
-            )
-        });
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| candidates(crate::model::sketch::BANDS, 1, "sketch"));
+        &SQL
+    }
+    /// Candidates for the first alert of the story a gist rewrites: those that share
+    /// enough of its names.
+    pub fn rewrite_candidates() -> &'static str {
+        use crate::model::gist::{MAX_NAMES, MIN_SHARED_NAMES};
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| candidates(MAX_NAMES, MIN_SHARED_NAMES, "gist"));
         &SQL
     }
     pub const ADD_BAND: &str =

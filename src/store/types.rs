@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::model::{Alert, FeedId, Item, ItemKey, Sketch, Validators};
+use crate::model::{Alert, FeedId, Gist, Item, ItemKey, Sketch, Validators};
 
 /// Seconds since the epoch as a time: both engines store times as Unix seconds.
 pub fn from_unix(secs: i64) -> Option<DateTime<Utc>> {
@@ -305,13 +305,15 @@ pub struct Health {
 
 /// How alerts about one story are found: an alert queued for a channel within
 /// `window` of an earlier one about the same story is merged into it. The same story
-/// is the same link or title ([`StoryKeys`](crate::model::StoryKeys)), or a copy: a
-/// text whose [`Sketch`] agrees with the earlier one's on `copy_threshold` of its
-/// hashes or more.
+/// is the same link or title ([`StoryKeys`](crate::model::StoryKeys)); a copy: a text
+/// whose [`Sketch`] agrees with the earlier one's on `copy_threshold` of its hashes or
+/// more; or, when `rewrite_threshold` is set, a rewrite: a text whose [`Gist`] tells
+/// the earlier one's story ([`Gist::same_story`] at that threshold).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dedupe {
     pub window: Duration,
     pub copy_threshold: f32,
+    pub rewrite_threshold: Option<f32>,
 }
 
 impl Dedupe {
@@ -319,31 +321,68 @@ impl Dedupe {
     pub const OFF: Dedupe = Dedupe {
         window: Duration::ZERO,
         copy_threshold: 1.0,
+        rewrite_threshold: None,
     };
 }
 
-/// Of the alerts queued earlier that share a band with `sketch` (id, JSON, stored
-/// sketch), the one whose sketch is the most similar, at `threshold` or above (the
-/// earliest of equals): the first alert of the story `sketch`'s item copies.
-pub fn closest_copy(
-    sketch: &Sketch,
-    candidates: impl IntoIterator<Item = (i64, String, Option<Vec<u8>>)>,
-    threshold: f32,
+/// An earlier alert that may be the first of a later item's story: its id, JSON, and
+/// what it was stored with to compare (a sketch's or a gist's bytes).
+pub type Candidate = (i64, String, Option<Vec<u8>>);
+
+/// Of the `candidates`, the one `score` rates highest (the earliest of equals; `score`
+/// says `None` for one that is not the same story): the first alert of the story.
+fn closest(
+    candidates: impl IntoIterator<Item = Candidate>,
+    score: impl Fn(&[u8]) -> Option<f32>,
 ) -> Option<(i64, String)> {
     let mut best: Option<(f32, i64, String)> = None;
     for (id, json, stored) in candidates {
-        let Some(other) = stored.as_deref().and_then(Sketch::from_bytes) else {
+        let Some(similarity) = stored.as_deref().and_then(&score) else {
             continue;
         };
-        let similarity = sketch.similarity(&other);
         let better = best
             .as_ref()
             .is_none_or(|(s, best_id, _)| similarity > *s || (similarity == *s && id < *best_id));
-        if similarity >= threshold && better {
+        if better {
             best = Some((similarity, id, json));
         }
     }
     best.map(|(_, id, json)| (id, json))
+}
+
+/// Of the alerts queued earlier that share a band with `sketch`, the one whose sketch
+/// is the most similar, at `threshold` or above: the first alert of the story
+/// `sketch`'s item copies.
+pub fn closest_copy(
+    sketch: &Sketch,
+    candidates: impl IntoIterator<Item = Candidate>,
+    threshold: f32,
+) -> Option<(i64, String)> {
+    closest(candidates, |stored| {
+        let similarity = sketch.similarity(&Sketch::from_bytes(stored)?);
+        (similarity >= threshold).then_some(similarity)
+    })
+}
+
+/// Of the alerts queued earlier that share names with `gist`, the one whose gist tells
+/// the same story with the closest meaning: the first alert of the story `gist`'s item
+/// rewrites.
+pub fn closest_rewrite(
+    gist: &Gist,
+    candidates: impl IntoIterator<Item = Candidate>,
+    threshold: f32,
+) -> Option<(i64, String)> {
+    closest(candidates, |stored| {
+        let likeness = gist.same_story(&Gist::from_bytes(stored)?, threshold)?;
+        Some(likeness.similarity)
+    })
+}
+
+/// The keys a story's first alert is looked up by in `story_band`: its sketch's bands
+/// (for copies) and its gist's names (for rewrites).
+pub fn story_keys(alert: &Alert) -> impl Iterator<Item = i64> + '_ {
+    let bands = alert.sketch.iter().flat_map(Sketch::bands);
+    bands.chain(alert.gist.iter().flat_map(Gist::name_keys))
 }
 
 /// How the engines' `queue` files alerts.
@@ -367,14 +406,12 @@ impl Queue {
         }
     }
 
-    /// Where the window starts at `at`, and the copy threshold, if `alert` may be
-    /// merged into an earlier one: a rule matched it (newshound's own notices are
-    /// never merged).
-    pub fn merging(self, alert: &Alert, at: DateTime<Utc>) -> Option<(i64, f32)> {
+    /// Where the window starts at `at`, and how stories are told apart, if `alert`
+    /// may be merged into an earlier one: a rule matched it (newshound's own notices
+    /// are never merged).
+    pub fn merging(self, alert: &Alert, at: DateTime<Utc>) -> Option<(i64, Dedupe)> {
         match self {
-            Queue::Send(d) if !alert.why.is_empty() => {
-                Some((self.window_start(at)?, d.copy_threshold))
-            }
+            Queue::Send(d) if !alert.why.is_empty() => Some((self.window_start(at)?, d)),
             _ => None,
         }
     }

@@ -576,9 +576,12 @@ pub fn story_rss(ids: &[&str]) -> Vec<u8> {
                 let t = i[k].as_str().expect(k);
                 t.replace('&', "&amp;").replace('<', "&lt;")
             };
+            let published = chrono::DateTime::parse_from_rfc3339(&text("published"))
+                .expect("published")
+                .to_rfc2822();
             format!(
                 "<item><guid>{id}</guid><title>{}</title><link>{}</link>\
-                 <description>{}</description></item>",
+                 <pubDate>{published}</pubDate><description>{}</description></item>",
                 text("title"),
                 text("link"),
                 text("summary")

@@ -500,6 +500,63 @@ fn retention_has_defaults_refuses_to_forget_what_dedupe_reads_and_warns_when_sho
 }
 
 #[test]
+fn merge_rewrites_loads_the_builtin_model_and_takes_its_threshold_unless_one_is_set() {
+    let config = load(VALID, &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(config.rewrite_threshold(), None, "off by default");
+    let on = |extra: &str| {
+        VALID.replace(
+            "poll_interval = \"5m\"",
+            &format!("poll_interval = \"5m\"\nmerge_rewrites = true\n{extra}"),
+        )
+    };
+    let config = load(&on(""), &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(
+        config.rewrite_threshold(),
+        Some(crate::semantic::STATIC_REWRITE_THRESHOLD)
+    );
+    assert_eq!(config.semantic.expect("a model").info().name, "builtin");
+    let config = load(&on("rewrite_threshold = 0.8"), &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(config.rewrite_threshold(), Some(0.8));
+    refused_with(
+        &on("rewrite_threshold = 1.2"),
+        &[("SMTP_PW", "x")],
+        "/etc/nh/newshound.toml:6: daemon.rewrite_threshold: 1.2 is not a fraction: \
+         it must be more than 0 and at most 1",
+    );
+}
+
+#[test]
+fn merge_rewrites_with_a_model_directory_that_is_not_there_is_refused() {
+    let text = VALID.replace(
+        "poll_interval = \"5m\"",
+        "poll_interval = \"5m\"\nmerge_rewrites = true",
+    ) + "\n[semantic]\nmodel = \"/nonexistent/minilm\"\n";
+    let err = load(&text, &[("SMTP_PW", "x")]).expect_err("no model there");
+    assert!(
+        err.to_string()
+            .contains("semantic.model: /nonexistent/minilm: no such directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rewrite_threshold_without_merge_rewrites_is_warned_about() {
+    let text = VALID.replace(
+        "poll_interval = \"5m\"",
+        "poll_interval = \"5m\"\nrewrite_threshold = 0.8",
+    );
+    let config = load(&text, &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(config.rewrite_threshold(), None);
+    assert_eq!(
+        config.warnings(),
+        [
+            "daemon.rewrite_threshold is set but merge_rewrites is off, so rewrites are not \
+          merged; add merge_rewrites = true"
+        ]
+    );
+}
+
+#[test]
 fn copy_threshold_defaults_to_the_measured_value_and_must_be_a_fraction() {
     let config = load(VALID, &[("SMTP_PW", "x")]).expect("valid");
     assert_eq!(config.daemon.copy_threshold, 0.35);

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::Engine;
-use crate::model::{Alert, Sketch, StoryKeys};
+use crate::model::{Alert, Gist, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
 use crate::store::types::{
-    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy, from_unix, with_source,
+    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy,
+    closest_rewrite, from_unix, story_keys, with_source,
 };
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -44,7 +45,7 @@ pub async fn queue(
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
         let merging = how.merging(alert, at);
         let first = match merging {
-            Some((since, threshold)) => {
+            Some((since, dedupe)) => {
                 let same = client
                     .query_opt(
                         sql::EARLIER_STORY,
@@ -53,11 +54,9 @@ pub async fn queue(
                     .await
                     .map_err(fail)?
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-                match (same, &alert.sketch) {
-                    (None, Some(sketch)) => {
-                        copy_of(engine, client, channel, since, sketch, threshold).await?
-                    }
-                    (same, _) => same,
+                match same {
+                    Some(same) => Some(same),
+                    None => retold(engine, client, channel, since, alert, dedupe).await?,
                 }
             }
             None => None,
@@ -65,11 +64,13 @@ pub async fn queue(
         let state = how.state(first.is_some());
         // Only a story's first alert is compared with later ones.
         let sketch = alert.sketch.as_ref().filter(|_| first.is_none());
+        let gist = alert.gist.as_ref().filter(|_| first.is_none());
         let inserted = client
             .query_opt(
                 "INSERT INTO outbox (feed, item_key, channel, alert, state, next_attempt,
-                                     created, story_link, story_title, merged_into, sketch)
-                 VALUES ($1, $2, $3, $4, $6, $5, $5, $7, $8, $9, $10)
+                                     created, story_link, story_title, merged_into, sketch,
+                                     gist)
+                 VALUES ($1, $2, $3, $4, $6, $5, $5, $7, $8, $9, $10, $11)
                  ON CONFLICT DO NOTHING RETURNING id",
                 &[
                     &alert.feed.0,
@@ -82,6 +83,7 @@ pub async fn queue(
                     &story.title,
                     &first.as_ref().map(|(id, _)| *id),
                     &sketch.map(Sketch::to_bytes),
+                    &gist.map(Gist::to_bytes),
                 ],
             )
             .await
@@ -102,11 +104,12 @@ pub async fn queue(
             None if state == OutboxState::Pending => ids.push(id),
             None => {}
         }
-        // The first alert of its story: later copies are looked up by its bands.
+        // The first alert of its story: later copies are looked up by its bands, and
+        // rewrites by its names.
         if merging.is_some() {
-            for band in alert.sketch.iter().flat_map(Sketch::bands) {
+            for key in story_keys(alert) {
                 client
-                    .execute(sql::ADD_BAND, &[channel, &band, &id, &at.timestamp()])
+                    .execute(sql::ADD_BAND, &[channel, &key, &id, &at.timestamp()])
                     .await
                     .map_err(fail)?;
             }
@@ -121,28 +124,47 @@ pub async fn queue(
     Ok(ids)
 }
 
-/// As the SQLite engine's: the earlier alert `sketch`'s item is a copy of, if any.
-async fn copy_of(
+/// As the SQLite engine's: the earlier alert whose story `alert`'s item copies or
+/// rewrites, if any.
+async fn retold(
     engine: &Engine,
     client: &impl GenericClient,
     channel: &str,
     since: i64,
-    sketch: &Sketch,
-    threshold: f32,
+    alert: &Alert,
+    dedupe: Dedupe,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    let bands = sketch.bands();
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&channel, &since];
-    params.extend(
-        bands
+    let candidates = async |sql: &str, keys: &[i64]| -> Result<Vec<Candidate>, StoreError> {
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&channel, &since];
+        params.extend(
+            keys.iter()
+                .map(|k| k as &(dyn tokio_postgres::types::ToSql + Sync)),
+        );
+        let rows = client
+            .query(sql, &params)
+            .await
+            .map_err(|e| engine.error(e))?;
+        Ok(rows
             .iter()
-            .map(|b| b as &(dyn tokio_postgres::types::ToSql + Sync)),
-    );
-    let rows = client
-        .query(sql::copy_candidates(), &params)
-        .await
-        .map_err(|e| engine.error(e))?;
-    let candidates = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2)));
-    Ok(closest_copy(sketch, candidates, threshold))
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    };
+    if let Some(sketch) = &alert.sketch {
+        let rows = candidates(sql::copy_candidates(), &sketch.bands()).await?;
+        if let Some(first) = closest_copy(sketch, rows, dedupe.copy_threshold) {
+            return Ok(Some(first));
+        }
+    }
+    match (&alert.gist, dedupe.rewrite_threshold) {
+        (Some(gist), Some(threshold)) => match gist.lookup_keys() {
+            Some(keys) => {
+                let rows = candidates(sql::rewrite_candidates(), &keys).await?;
+                Ok(closest_rewrite(gist, rows, threshold))
+            }
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// Queues alerts on their own (a backfill), in one transaction.

@@ -48,6 +48,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_9.sql"),
     include_str!("migration_10.sql"),
     include_str!("migration_11.sql"),
+    include_str!("migration_12.sql"),
 ];
 
 /// A batch that may wait is committed once no write came for this long: polls

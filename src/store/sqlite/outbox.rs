@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{dialect, from_unix};
-use crate::model::{Alert, Sketch, StoryKeys};
+use crate::model::{Alert, Gist, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
 use crate::store::types::{
-    Claim, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy, with_source,
+    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy,
+    closest_rewrite, story_keys, with_source,
 };
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -38,8 +39,9 @@ pub fn queue(
     let mut ids = Vec::with_capacity(alerts.len());
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO outbox (feed, item_key, channel, alert, state, next_attempt,
-                                       created, story_link, story_title, merged_into, sketch)
-         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9, ?10)",
+                                       created, story_link, story_title, merged_into, sketch,
+                                       gist)
+         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, ?7, ?8, ?9, ?10, ?11)",
     )?;
     let mut earlier = conn.prepare_cached(&dialect(sql::EARLIER_STORY))?;
     let mut add_source = conn.prepare_cached(&dialect(sql::ADD_SOURCE))?;
@@ -50,15 +52,15 @@ pub fn queue(
         let story = StoryKeys::of(alert.link.as_deref(), &alert.title);
         let merging = how.merging(alert, at);
         let first = match merging {
-            Some((since, threshold)) => {
+            Some((since, dedupe)) => {
                 let same = earlier
                     .query_row(params![channel, since, story.link, story.title], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
                     .optional()?;
-                match (same, &alert.sketch) {
-                    (None, Some(sketch)) => copy_of(conn, channel, since, sketch, threshold)?,
-                    (same, _) => same,
+                match same {
+                    Some(same) => Some(same),
+                    None => retold(conn, channel, since, alert, dedupe)?,
                 }
             }
             None => None,
@@ -66,6 +68,7 @@ pub fn queue(
         let state = how.state(first.is_some());
         // Only a story's first alert is compared with later ones.
         let sketch = alert.sketch.as_ref().filter(|_| first.is_none());
+        let gist = alert.gist.as_ref().filter(|_| first.is_none());
         let row = params![
             alert.feed.0,
             alert.key.0,
@@ -77,6 +80,7 @@ pub fn queue(
             story.title,
             first.as_ref().map(|(id, _)| *id),
             sketch.map(Sketch::to_bytes),
+            gist.map(Gist::to_bytes),
         ];
         if insert.execute(row)? == 0 {
             continue;
@@ -91,10 +95,11 @@ pub fn queue(
             None if state == OutboxState::Pending => ids.push(id),
             None => {}
         }
-        // The first alert of its story: later copies are looked up by its bands.
+        // The first alert of its story: later copies are looked up by its bands, and
+        // rewrites by its names.
         if merging.is_some() {
-            for band in alert.sketch.iter().flat_map(Sketch::bands) {
-                add_band.execute(params![channel, band, id, at.timestamp()])?;
+            for key in story_keys(alert) {
+                add_band.execute(params![channel, key, id, at.timestamp()])?;
             }
         }
     }
@@ -105,23 +110,41 @@ pub fn queue(
     Ok(ids)
 }
 
-/// The first alert for `channel` since `since` of the story whose text `sketch` is a
-/// copy of, if any: its id and JSON.
-fn copy_of(
+/// The first alert for `channel` since `since` of the story `alert`'s item tells again,
+/// if any: its id and JSON. A copy is looked for first, then (when `dedupe` merges
+/// them) a rewrite.
+fn retold(
     conn: &Connection,
     channel: &str,
     since: i64,
-    sketch: &Sketch,
-    threshold: f32,
+    alert: &Alert,
+    dedupe: Dedupe,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    let bands = sketch.bands();
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&channel, &since];
-    params.extend(bands.iter().map(|b| b as &dyn rusqlite::ToSql));
-    let mut candidates = conn.prepare_cached(&dialect(sql::copy_candidates()))?;
-    let rows = candidates
-        .query_map(&params[..], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(closest_copy(sketch, rows, threshold))
+    let candidates = |sql: &str, keys: &[i64]| -> Result<Vec<Candidate>, StoreError> {
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&channel, &since];
+        params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+        let mut stmt = conn.prepare_cached(&dialect(sql))?;
+        let rows = stmt
+            .query_map(&params[..], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    if let Some(sketch) = &alert.sketch {
+        let rows = candidates(sql::copy_candidates(), &sketch.bands())?;
+        if let Some(first) = closest_copy(sketch, rows, dedupe.copy_threshold) {
+            return Ok(Some(first));
+        }
+    }
+    match (&alert.gist, dedupe.rewrite_threshold) {
+        (Some(gist), Some(threshold)) => match gist.lookup_keys() {
+            Some(keys) => {
+                let rows = candidates(sql::rewrite_candidates(), &keys)?;
+                Ok(closest_rewrite(gist, rows, threshold))
+            }
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become

@@ -18,6 +18,7 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
         summary_html: None,
         also_in: Vec::new(),
         sketch: None,
+        gist: None,
         priority: Priority::Normal,
     }
 }

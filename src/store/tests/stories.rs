@@ -19,16 +19,96 @@ pub(super) fn story(feed: &str, key: &str, title: &str, link: Option<&str>) -> A
 /// Records a poll of `alert`'s feed that queues it to `channel`, merging stories
 /// within an hour; the ids of the rows it queued.
 pub(super) async fn poll_with(store: &Store, channel: &str, alert: Alert, when: i64) -> Vec<i64> {
+    poll_deduping(store, channel, alert, when, None).await
+}
+
+/// As [`poll_with`], merging rewrites at `rewrite_threshold` too when it is set.
+async fn poll_deduping(
+    store: &Store,
+    channel: &str,
+    alert: Alert,
+    when: i64,
+    rewrite_threshold: Option<f32>,
+) -> Vec<i64> {
     let feed = alert.feed.clone();
     let poll = PollRecord {
         alerts: vec![(channel.to_owned(), alert)],
         dedupe: Dedupe {
             window: std::time::Duration::from_secs(3600),
             copy_threshold: 0.5,
+            rewrite_threshold,
         },
         ..record(&feed, when)
     };
     store.record_poll(poll).await.expect("recorded")
+}
+
+/// The same story in other words merges only when rewrites are merged, and then only
+/// when the evidence agrees: another price is another story.
+#[tokio::test]
+async fn a_rewrite_merges_only_when_rewrites_are_merged_and_its_numbers_agree() {
+    let told = |feed: &str, title: &str, text: &str| Alert {
+        gist: crate::model::Gist::new(&[0.6, 0.8, 0.1], &[title, text], None),
+        ..story(
+            feed,
+            title,
+            title,
+            Some(&format!("https://{feed}.example/{title}")),
+        )
+    };
+    let first = || {
+        told(
+            "wire",
+            "Haldane agrees deal for Corvel",
+            "In Detroit Haldane Motors agreed to buy Corvel for $4.2 billion.",
+        )
+    };
+    let rewrite = || {
+        told(
+            "herald",
+            "What the Corvel deal means",
+            "The $4.2 billion purchase makes Haldane the owner of Corvel in Detroit.",
+        )
+    };
+    let rejected = told(
+        "ledger",
+        "Corvel says no to Haldane",
+        "In Detroit Corvel rejected a $3.6 billion approach from Haldane Motors.",
+    );
+    for store in each_engine().await {
+        assert_eq!(
+            poll_deduping(&store, "off", first(), 100, None).await.len(),
+            1
+        );
+        assert_eq!(
+            poll_deduping(&store, "off", rewrite(), 200, None)
+                .await
+                .len(),
+            1,
+            "rewrites are not merged"
+        );
+        assert_eq!(
+            poll_deduping(&store, "on", first(), 100, Some(0.9))
+                .await
+                .len(),
+            1
+        );
+        assert!(
+            poll_deduping(&store, "on", rewrite(), 200, Some(0.9))
+                .await
+                .is_empty(),
+            "merged into the first alert"
+        );
+        assert_eq!(
+            poll_deduping(&store, "on", rejected.clone(), 300, Some(0.9))
+                .await
+                .len(),
+            1,
+            "another price, another story"
+        );
+        let counts = store.outbox_counts().await.expect("counts");
+        assert_eq!((counts.pending, counts.merged), (4, 1));
+    }
 }
 
 #[tokio::test]
@@ -119,6 +199,7 @@ async fn a_merged_copy_stores_no_sketch_of_its_own() {
                 on Monday with an offer of two billion cubic metres of water a year";
     let with_text = |feed: &str, key: &str, title: &str| Alert {
         sketch: crate::model::Sketch::of(&[title, text]),
+        gist: None,
         ..story(
             feed,
             key,
