@@ -85,7 +85,26 @@ fn check_accepts_the_demo_config() {
         "{}",
         stdout(&out)
     );
+    assert!(
+        stdout(&out).contains(
+            "same story: merged into its alert of the last 1 day when the link or title is \
+             the same, or the text a copy (copy_threshold 0.35); rewrites not merged \
+             (merge_rewrites is off)"
+        ),
+        "{}",
+        stdout(&out)
+    );
     assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
+    let on = newshound(
+        &["check", "--config", &repo("config/demo.toml")],
+        &[("NEWSHOUND__DAEMON__MERGE_REWRITES", "true")],
+    );
+    assert!(on.status.success(), "{}", stderr(&on));
+    assert!(
+        stdout(&on).contains("rewrites merged too, at similarity 0.90 or more"),
+        "{}",
+        stdout(&on)
+    );
 }
 
 #[test]

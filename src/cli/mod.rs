@@ -420,7 +420,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
             out,
             "same story: merged into its alert of the last {} when the link or title is the \
              same, or the text a copy (copy_threshold {:.2}); {rewrites}",
-            humantime::format_duration(d.dedupe_window),
+            days(d.dedupe_window),
             d.copy_threshold
         )?;
     }
@@ -485,7 +485,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 out,
                 "semantic model: {} ({}): {} dimensions, {} tokens in its vocabulary, \
                  reads the first {} tokens of an item; loaded in {} ms, {:.1} MB of weights; \
-                 default min_score {:.2}",
+                 default min_score {:.2}, rewrite_threshold {:.2}",
                 info.name,
                 info.kind,
                 info.dims,
@@ -493,7 +493,8 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
                 info.max_tokens,
                 info.load_time.as_millis(),
                 info.bytes as f64 / (1 << 20) as f64,
-                info.default_min_score
+                info.default_min_score,
+                info.default_rewrite_threshold
             )?;
         }
         None => writeln!(
