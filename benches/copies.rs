@@ -27,13 +27,7 @@ fn main() {
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let model = Model::load(&Setting::Builtin).expect("the builtin model");
-    let gists: Vec<Option<Gist>> = all
-        .iter()
-        .map(|i| {
-            let vector = model.embed(&format!("{}\n{}", i.title, i.summary));
-            Gist::new(&vector, &[&i.title, &i.summary], Some(i.published))
-        })
-        .collect();
+    let gists = stories::gists(&model, &all);
     let best = runtime.block_on(async {
         // Twice each, in turn, so that none has the warmer cache.
         let mut times = Vec::new();

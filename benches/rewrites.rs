@@ -13,7 +13,6 @@
 
 use std::time::Instant;
 
-use newshound::model::Gist;
 use newshound::model::gist::MIN_SHARED_NAMES;
 use newshound::semantic::{Model, Setting};
 
@@ -51,13 +50,7 @@ struct Scored {
 
 fn measure(name: &str, model: &Model, default: f32, file: &str, items: &[Labelled]) {
     let began = Instant::now();
-    let gists: Vec<Option<Gist>> = items
-        .iter()
-        .map(|i| {
-            let vector = model.embed(&format!("{}\n{}", i.title, i.summary));
-            Gist::new(&vector, &[&i.title, &i.summary], Some(i.published))
-        })
-        .collect();
+    let gists = stories::gists(model, items);
     let per_item = began.elapsed() / items.len() as u32;
     let size = gists.iter().flatten().map(|g| g.to_bytes().len()).max();
     let scored: Vec<Scored> = stories::pairs(items)

@@ -1128,36 +1128,47 @@ fn a_missing_state_is_told_from_a_damaged_one() {
     );
 }
 
-/// `test-rules --explain` says which matched items the daemon would merge into an
-/// earlier one's alert, and why; a decoy (the same people, another story) stays apart.
-#[test]
-fn test_rules_explain_says_which_items_are_rewrites_when_merge_rewrites_is_on() {
+/// What `test-rules --explain` prints (stdout, then stderr) for a feed `wire` with
+/// the labelled items `first`, then a feed `herald` with `later`, under a rule for
+/// `keyword` and the `[daemon]` settings `daemon`.
+fn explain_stories(first: &[&str], later: &[&str], keyword: &str, daemon: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("wire.xml"),
-        support::story_rss(&["s02-orig"]),
-    )
-    .expect("feed");
-    let others = support::story_rss(&["s02-rw1", "s02-d"]);
-    std::fs::write(dir.path().join("herald.xml"), others).expect("feed");
+    std::fs::write(dir.path().join("wire.xml"), support::story_rss(first)).expect("feed");
+    std::fs::write(dir.path().join("herald.xml"), support::story_rss(later)).expect("feed");
     let path = dir.path().join("newshound.toml");
     std::fs::write(
         &path,
-        "[daemon]\nmerge_rewrites = true\n\n\
-         [[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
-         [[feeds]]\nname = \"herald\"\nurl = \"file:herald.xml\"\n\n\
-         [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
-         [[rules]]\nname = \"deal\"\nkeywords = [\"Haldane\"]\nchannels = [\"inbox\"]\n",
+        format!(
+            "[daemon]\n{daemon}\n\n\
+             [[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+             [[feeds]]\nname = \"herald\"\nurl = \"file:herald.xml\"\n\n\
+             [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+             [[rules]]\nname = \"story\"\nkeywords = [\"{keyword}\"]\nchannels = [\"inbox\"]\n"
+        ),
     )
     .expect("config");
     let config = path.to_str().expect("utf-8");
     let out = newshound(&["test-rules", "--explain", "--config", config], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let said: Vec<&str> = text
-        .lines()
+    stdout(&out) + &stderr(&out)
+}
+
+/// The lines of `text` that say an item is the same story as one before it.
+fn same_story_lines(text: &str) -> Vec<&str> {
+    text.lines()
         .filter(|l| l.trim_start().starts_with("same story as"))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn test_rules_explain_says_which_items_are_rewrites_when_merge_rewrites_is_on() {
+    let text = explain_stories(
+        &["s02-orig"],
+        &["s02-rw1", "s02-d"],
+        "Haldane",
+        "merge_rewrites = true",
+    );
+    let said = same_story_lines(&text);
     assert_eq!(said.len(), 1, "the rewrite, not the earlier bid:\n{text}");
     assert!(
         said[0].contains(
@@ -1169,40 +1180,12 @@ fn test_rules_explain_says_which_items_are_rewrites_when_merge_rewrites_is_on() 
     );
 }
 
+/// `test-rules --explain` says which matched items the daemon would merge into an
+/// earlier one's alert, and why; a decoy (the same people, another story) stays apart.
 #[test]
 fn test_rules_explain_says_which_items_are_copies_of_an_earlier_story() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("wire.xml"),
-        support::story_rss(&["s01-orig"]),
-    )
-    .expect("feed");
-    let others = support::story_rss(&["s01-copy1", "s01-d"]);
-    std::fs::write(dir.path().join("herald.xml"), others).expect("feed");
-    let path = dir.path().join("newshound.toml");
-    std::fs::write(
-        &path,
-        "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
-         [[feeds]]\nname = \"herald\"\nurl = \"file:herald.xml\"\n\n\
-         [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
-         [[rules]]\nname = \"dam\"\nkeywords = [\"Kalna\"]\nchannels = [\"inbox\"]\n",
-    )
-    .expect("config");
-    let out = newshound(
-        &[
-            "test-rules",
-            "--explain",
-            "--config",
-            path.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let said: Vec<&str> = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with("same story as"))
-        .collect();
+    let text = explain_stories(&["s01-orig"], &["s01-copy1", "s01-d"], "Kalna", "");
+    let said = same_story_lines(&text);
     assert_eq!(said.len(), 1, "{text}");
     assert!(
         said[0].contains(
@@ -1217,5 +1200,5 @@ fn test_rules_explain_says_which_items_are_copies_of_an_earlier_story() {
         text.find(said[0]) > Some(copy),
         "said under the copy:\n{text}"
     );
-    assert!(stderr(&out).contains("1 matched items are the same story as one before them"));
+    assert!(text.contains("1 matched items are the same story as one before them"));
 }

@@ -3,6 +3,7 @@
 //! copies and rewrites, a decoy with the same people and a different story, and
 //! unrelated items.
 
+use newshound::model::Gist;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -68,6 +69,17 @@ pub fn read() -> Vec<(String, Vec<Labelled>)> {
             let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
             let set: Set = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
             (file, set.items)
+        })
+        .collect()
+}
+
+/// The gist of each item (title and summary) with `model`, as the daemon makes it.
+pub fn gists(model: &newshound::semantic::Model, items: &[Labelled]) -> Vec<Option<Gist>> {
+    items
+        .iter()
+        .map(|i| {
+            let vector = model.embed(&format!("{}\n{}", i.title, i.summary));
+            Gist::new(&vector, &[&i.title, &i.summary], Some(i.published))
         })
         .collect()
 }
