@@ -73,6 +73,11 @@ enum Command {
     /// Copy the state (feeds, seen items, the alert queue) from the SQLite file in
     /// daemon.state_dir into an empty PostgreSQL database, for [store]
     MigrateState(MigrateStateArgs),
+    /// Write a consistent copy of the state to FILE, while the daemon runs
+    Backup(FileArgs),
+    /// Put the state saved in FILE in place of the current one (the daemon stopped);
+    /// the replaced state is kept beside it
+    Restore(FileArgs),
     /// Read an OPML subscription list (from a feed reader) into [[feeds]] entries
     ImportOpml(ImportOpmlArgs),
     /// Write the config's feeds as OPML, for a feed reader
@@ -91,6 +96,14 @@ struct ImportOpmlArgs {
     /// printing them
     #[arg(long)]
     write: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+struct FileArgs {
+    /// The backup file
+    file: PathBuf,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -200,6 +213,8 @@ impl Cli {
             | Command::Replay(_)
             | Command::SendTest(_)
             | Command::MigrateState(_)
+            | Command::Backup(_)
+            | Command::Restore(_)
             | Command::ImportOpml(_)
             | Command::ExportOpml(_)
             | Command::Completions { .. }
@@ -299,6 +314,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::MigrateState(args) => {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(store_commands::migrate_state(&config, &args.to))
+        }
+        Command::Backup(args) => {
+            store_commands::backup(&Config::load(&args.config.config, &env)?, &args.file)
+        }
+        Command::Restore(args) => {
+            store_commands::restore(&Config::load(&args.config.config, &env)?, &args.file)
         }
         Command::ImportOpml(args) => import_opml(&args, &env),
         Command::Completions { shell } => {

@@ -1,7 +1,8 @@
-//! `status` and `replay`: commands that read and change the store directly, so they
-//! work whether the daemon runs or not.
+//! `status`, `replay`, `migrate-state`, `backup` and `restore`: commands that read and
+//! change the store directly, so they work whether the daemon runs or not.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -9,7 +10,7 @@ use anyhow::Context;
 use super::ReplayArgs;
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, FeedReport, Scope, Snapshot};
-use crate::store::{OutboxState, StateLock, Store};
+use crate::store::{self, OutboxState, StateLock, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -423,4 +424,60 @@ pub(super) async fn migrate_state(config: &Config, to: &str) -> anyhow::Result<E
         config.file.display()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `backup FILE`: a consistent copy of the SQLite state, taken while the daemon runs;
+/// for a `[store]`, the `pg_dump` command that does it.
+pub(super) fn backup(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    if let Some(shared) = &config.store {
+        println!(
+            "pg_dump --format=custom --file={} '{}'",
+            shell_word(file),
+            store::redacted_url(&shared.url)
+        );
+        eprintln!(
+            "the state is in PostgreSQL ([store]); nothing was written: back it up with \
+             pg_dump, as above (it asks for the password, or reads PGPASSWORD)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let contents = store::backup(&config.daemon.state_dir, file)
+        .with_context(|| format!("cannot back up {}", config.daemon.state_dir.display()))?;
+    println!("backed up {contents} to {}", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `restore FILE`: the state saved in FILE put in place of the current one, which is
+/// kept; refused while a daemon runs on the state, or when FILE is no whole state.
+pub(super) fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    if let Some(shared) = &config.store {
+        eprintln!(
+            "the state is in PostgreSQL ([store]); restore a pg_dump backup with: \
+             pg_restore --clean --if-exists --dbname='{}' {}",
+            store::redacted_url(&shared.url),
+            shell_word(file)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let dir = &config.daemon.state_dir;
+    let lock =
+        StateLock::acquire(dir).context("cannot restore while a daemon runs on the state")?;
+    let (contents, kept) =
+        store::restore(dir, file, &lock, chrono::Utc::now()).context("cannot restore")?;
+    println!("restored {contents} from {}", file.display());
+    if let Some(kept) = kept {
+        println!("the state it replaced is kept as {}", kept.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path` as one shell word: quoted when it holds anything but plain characters.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }

@@ -57,6 +57,12 @@ pub enum StoreError {
         .dir.display(), LOCK_FILE
     )]
     Locked { dir: PathBuf },
+    #[error("{}: no state here to back up (the daemon has not run with this state_dir)", .path.display())]
+    NoState { path: PathBuf },
+    #[error("{}: already exists; name a new file for the backup", .path.display())]
+    BackupExists { path: PathBuf },
+    #[error("{}: not a newshound state: {what}", .path.display())]
+    NotAState { path: PathBuf, what: String },
     #[error("cannot lock {}: {cause}", .path.display())]
     Lock {
         path: PathBuf,

@@ -64,6 +64,27 @@ pub const DB_FILE: &str = "newshound.db";
 /// File a running daemon holds locked inside the state directory.
 pub const LOCK_FILE: &str = "newshound.lock";
 
+pub use sqlite::backup::Contents;
+
+/// Writes a consistent copy of the SQLite state in `state_dir` to the new file `to`,
+/// while a daemon may be running on it (it goes on polling and delivering). Blocking.
+pub fn backup(state_dir: &Path, to: &Path) -> Result<Contents, StoreError> {
+    sqlite::backup::backup(&state_dir.join(DB_FILE), to)
+}
+
+/// Puts the state saved in `from` (checked first: a whole newshound state, its schema
+/// not newer than this version's) in place of the one in `state_dir`, which is kept
+/// beside it as `newshound.db.replaced-<time>` (returned). `_lock` proves that no
+/// daemon runs on the state. Blocking.
+pub fn restore(
+    state_dir: &Path,
+    from: &Path,
+    _lock: &StateLock,
+    now: DateTime<Utc>,
+) -> Result<(Contents, Option<std::path::PathBuf>), StoreError> {
+    sqlite::backup::restore(&state_dir.join(DB_FILE), from, now)
+}
+
 /// The state store: a handle on its engine, shared by the daemon's tasks. Every
 /// operation is async and runs off the async workers; a write returns once it is
 /// durable.

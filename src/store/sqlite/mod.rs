@@ -14,6 +14,7 @@
 //! `{feeds,items,outbox,notes,dump}.rs` and, where PostgreSQL reads it alike, in the
 //! store's `sql`.
 
+pub mod backup;
 pub mod dump;
 mod engine;
 pub mod feeds;

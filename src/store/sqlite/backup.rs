@@ -1,0 +1,214 @@
+//! A copy of the state taken while the daemon runs, and putting one back.
+//!
+//! `VACUUM INTO` writes a consistent snapshot from a read transaction: in WAL mode the
+//! daemon goes on writing while it copies (its commits are simply not in the copy),
+//! and the copy is compact, with no journal beside it. A restore checks the file as
+//! the daemon would open it, then swaps it in whole, keeping the state it replaces.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{MIGRATIONS, connect, connect_read_only};
+use crate::store::StoreError;
+
+/// What a state file holds, as a backup or restore reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    pub seen_items: u64,
+    pub alerts: u64,
+    /// Alerts still to be delivered (pending, sending or waiting for a digest).
+    pub pending: u64,
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} seen items, {} alerts ({} to deliver), {:.1} kB",
+            self.seen_items,
+            self.alerts,
+            self.pending,
+            self.bytes as f64 / 1000.0
+        )
+    }
+}
+
+/// Writes a consistent copy of the database `db` to `to`, which must not exist yet,
+/// without stopping a daemon that has it open: built beside `to`, synced, then moved
+/// into place, so that `to` is whole or absent.
+pub fn backup(db: &Path, to: &Path) -> Result<Contents, StoreError> {
+    if !super::exists(db)? {
+        return Err(StoreError::NoState {
+            path: db.to_owned(),
+        });
+    }
+    if to.exists() {
+        return Err(StoreError::BackupExists {
+            path: to.to_owned(),
+        });
+    }
+    let partial = PathBuf::from(format!("{}.partial", to.display()));
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| StoreError::Unreadable { path, cause }
+    };
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&partial)(e)),
+        _ => {}
+    }
+    let conn = connect_read_only(db)?;
+    let target = partial.to_str().ok_or_else(|| StoreError::NotAState {
+        path: partial.clone(),
+        what: "its name is not UTF-8".into(),
+    })?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    drop(conn);
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&partial))?;
+    std::fs::rename(&partial, to).map_err(io_err(to))?;
+    contents(to)
+}
+
+/// Checks that `file` is a whole newshound state this version can open (SQLite's
+/// integrity check passes, it has newshound's tables, and its schema is not newer):
+/// what it holds.
+fn check(file: &Path) -> Result<Contents, StoreError> {
+    let not_a_state = |what: String| StoreError::NotAState {
+        path: file.to_owned(),
+        what,
+    };
+    match std::fs::metadata(file) {
+        Ok(meta) if meta.is_file() && meta.len() > 0 => {}
+        Ok(meta) if meta.is_file() => return Err(not_a_state("it is empty".into())),
+        Ok(_) => return Err(not_a_state("it is not a file".into())),
+        Err(cause) => {
+            return Err(StoreError::Unreadable {
+                path: file.to_owned(),
+                cause,
+            });
+        }
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(file, flags).map_err(|cause| StoreError::Open {
+        path: file.to_owned(),
+        cause,
+    })?;
+    let said = |e: rusqlite::Error| not_a_state(e.to_string());
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
+        .map_err(said)?;
+    if integrity != "ok" {
+        return Err(not_a_state(format!(
+            "SQLite's integrity check says {integrity}"
+        )));
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(said)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::NewerSchema {
+            found: version,
+            known,
+        });
+    }
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master
+             WHERE type = 'table' AND name IN ('seen_item', 'outbox', 'feed_state')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(said)?;
+    if version < 1 || tables < 3 {
+        return Err(not_a_state(
+            "it is an SQLite database of something else".into(),
+        ));
+    }
+    drop(conn);
+    contents(file)
+}
+
+/// Puts the state in `from` in place of the database `db` (whose daemon must be
+/// stopped: the caller holds the state lock). The state it replaces is checkpointed
+/// and kept beside it as `newshound.db.replaced-<time>`, returned with what the
+/// restored state holds.
+pub fn restore(
+    db: &Path,
+    from: &Path,
+    now: DateTime<Utc>,
+) -> Result<(Contents, Option<PathBuf>), StoreError> {
+    let contents = check(from)?;
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |cause| StoreError::Unreadable { path, cause }
+    };
+    let incoming = PathBuf::from(format!("{}.restoring", db.display()));
+    std::fs::copy(from, &incoming).map_err(io_err(&incoming))?;
+    std::fs::File::open(&incoming)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&incoming))?;
+    let kept = if super::exists(db)? {
+        // Closing the only connection folds the journal into the file and removes it,
+        // so the file kept is the whole state.
+        let conn = connect(db)?;
+        conn.close().map_err(|(_, cause)| StoreError::Open {
+            path: db.to_owned(),
+            cause,
+        })?;
+        let kept = PathBuf::from(format!(
+            "{}.replaced-{}",
+            db.display(),
+            now.format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(db, &kept).map_err(io_err(db))?;
+        Some(kept)
+    } else {
+        None
+    };
+    for leftover in ["-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{leftover}", db.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&file)(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&incoming, db).map_err(io_err(db))?;
+    if let Some(dir) = db.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok((contents, kept))
+}
+
+/// What the state file `file` holds.
+fn contents(file: &Path) -> Result<Contents, StoreError> {
+    let conn =
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|cause| {
+            StoreError::Open {
+                path: file.to_owned(),
+                cause,
+            }
+        })?;
+    let count = |sql: &str| -> Result<u64, StoreError> {
+        let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    let bytes = std::fs::metadata(file)
+        .map_err(|cause| StoreError::Unreadable {
+            path: file.to_owned(),
+            cause,
+        })?
+        .len();
+    Ok(Contents {
+        seen_items: count("SELECT count(*) FROM seen_item")?,
+        alerts: count("SELECT count(*) FROM outbox")?,
+        pending: count("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')")?,
+        bytes,
+    })
+}
