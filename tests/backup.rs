@@ -198,8 +198,17 @@ async fn a_restore_is_refused_while_a_daemon_holds_the_state_and_then_delivers_w
     );
     drop(pipeline);
 
+    // The restored file takes the owner and permissions of the state it replaces.
+    use std::os::unix::fs::PermissionsExt;
+    let db = config.state_dir().join("newshound.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let out = newshound(&["restore", arg(&backup), "--config", arg(&config.path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let mode = std::fs::metadata(&db)
+        .expect("restored")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
     let said = text(&out.stdout);
     assert_eq!(restored(&said), (5, 5, 5), "{said}");
     assert!(said.contains("the state it replaced is kept as "), "{said}");

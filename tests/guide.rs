@@ -250,7 +250,11 @@ fn every_key_of_the_example_config_is_in_the_reference() {
             .map(|(_, key)| format!("channels.*.{key}"))
     };
     let keys = example_keys();
-    assert!(keys.len() >= 60, "only {} keys read from the example: {keys:?}", keys.len());
+    assert!(
+        keys.len() >= 60,
+        "only {} keys read from the example: {keys:?}",
+        keys.len()
+    );
     let missing: Vec<String> = keys
         .into_iter()
         .filter(|key| {
@@ -260,5 +264,36 @@ fn every_key_of_the_example_config_is_in_the_reference() {
     assert!(
         missing.is_empty(),
         "keys of config/example.toml missing from doc/guide/src/configuration.md: {missing:?}"
+    );
+}
+
+/// The relative link targets of a Markdown `text` (`](target)`), without anchors;
+/// web and mail links left out.
+fn relative_links(text: &str) -> Vec<String> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')'))
+        .map(|(target, _)| target.split('#').next().unwrap_or_default().to_owned())
+        .filter(|t| !t.is_empty() && !t.contains("://") && !t.starts_with("mailto:"))
+        .collect()
+}
+
+#[test]
+fn every_relative_link_of_the_guide_and_the_readme_leads_to_a_file() {
+    let readme = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let mut broken = Vec::new();
+    for page in pages(Path::new(GUIDE)).into_iter().chain([readme]) {
+        let text = std::fs::read_to_string(&page).expect("page");
+        let dir = page.parent().expect("a folder");
+        for target in relative_links(&text) {
+            if !dir.join(&target).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to nothing:\n{}",
+        broken.join("\n")
     );
 }

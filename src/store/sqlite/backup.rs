@@ -149,6 +149,24 @@ pub fn restore(
     };
     let incoming = PathBuf::from(format!("{}.restoring", db.display()));
     std::fs::copy(from, &incoming).map_err(io_err(&incoming))?;
+    // The restored file belongs to whoever owns the state (the daemon's user, when
+    // root restores for a service), with the same permissions.
+    let owner = match std::fs::metadata(db) {
+        Ok(meta) => meta,
+        Err(_) => std::fs::metadata(db.parent().unwrap_or(Path::new("."))).map_err(io_err(db))?,
+    };
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::os::unix::fs::chown(&incoming, Some(owner.uid()), Some(owner.gid()))
+            .map_err(io_err(&incoming))?;
+        let mode = if owner.is_dir() {
+            0o600
+        } else {
+            owner.mode() & 0o777
+        };
+        std::fs::set_permissions(&incoming, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(&incoming))?;
+    }
     std::fs::File::open(&incoming)
         .and_then(|f| f.sync_all())
         .map_err(io_err(&incoming))?;
