@@ -16,6 +16,9 @@ _newshound() {
             ",$1")
                 cmd="newshound"
                 ;;
+            newshound,backup)
+                cmd="newshound__subcmd__backup"
+                ;;
             newshound,check)
                 cmd="newshound__subcmd__check"
                 ;;
@@ -43,6 +46,9 @@ _newshound() {
             newshound,replay)
                 cmd="newshound__subcmd__replay"
                 ;;
+            newshound,restore)
+                cmd="newshound__subcmd__restore"
+                ;;
             newshound,run)
                 cmd="newshound__subcmd__run"
                 ;;
@@ -54,6 +60,9 @@ _newshound() {
                 ;;
             newshound,test-rules)
                 cmd="newshound__subcmd__test__subcmd__rules"
+                ;;
+            newshound__subcmd__help,backup)
+                cmd="newshound__subcmd__help__subcmd__backup"
                 ;;
             newshound__subcmd__help,check)
                 cmd="newshound__subcmd__help__subcmd__check"
@@ -82,6 +91,9 @@ _newshound() {
             newshound__subcmd__help,replay)
                 cmd="newshound__subcmd__help__subcmd__replay"
                 ;;
+            newshound__subcmd__help,restore)
+                cmd="newshound__subcmd__help__subcmd__restore"
+                ;;
             newshound__subcmd__help,run)
                 cmd="newshound__subcmd__help__subcmd__run"
                 ;;
@@ -101,12 +113,34 @@ _newshound() {
 
     case "${cmd}" in
         newshound)
-            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test migrate-state import-opml export-opml completions man help"
+            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__backup)
+            opts="-v -h --config --log-format --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -181,8 +215,22 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help)
-            opts="run once check test-rules status replay send-test migrate-state import-opml export-opml completions man help"
+            opts="run once check test-rules status replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -307,6 +355,20 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -480,6 +542,28 @@ _newshound() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__restore)
+            opts="-v -h --config --log-format --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
