@@ -43,11 +43,8 @@ fn checked_blocks(text: &str) -> Vec<(usize, String)> {
                 open = Some((n + 1, info == "toml,check", String::new()));
             }
             None => {}
-            Some((start, checked, body)) if fence => {
-                if checked {
-                    blocks.push((start, body));
-                }
-            }
+            Some((start, true, body)) if fence => blocks.push((start, body)),
+            Some(_) if fence => {}
             Some((start, checked, mut body)) => {
                 body.push_str(line);
                 body.push('\n');
