@@ -120,6 +120,8 @@ async fn queue_time(
             repaired: None,
             articles_failed: 0,
             article_error: None,
+            newest: None,
+            gap: false,
             at: chrono::Utc::now(),
             dedupe: Dedupe {
                 window: std::time::Duration::from_secs(24 * 60 * 60),

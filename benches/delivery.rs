@@ -67,6 +67,8 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
             repaired: None,
             articles_failed: 0,
             article_error: None,
+            newest: None,
+            gap: false,
             at: chrono::Utc::now(),
         })
         .await

@@ -114,6 +114,8 @@ fn batch() -> Vec<PollRecord> {
                 repaired: None,
                 articles_failed: 0,
                 article_error: None,
+                newest: None,
+                gap: false,
                 at: chrono::Utc::now(),
                 dedupe: newshound::store::Dedupe::OFF,
             }

@@ -133,6 +133,7 @@ fn feed_status(
         repaired: state.repaired.clone(),
         articles_failed: state.articles_failed,
         article_error: state.article_error.clone(),
+        gaps: state.gaps,
         items_known,
     }
 }
@@ -239,6 +240,14 @@ fn write_table(out: &mut impl Write, feeds: &[FeedStatus]) -> std::io::Result<()
         }
         if let Some(why) = &f.repaired {
             writeln!(out, "  ill-formed, read once repaired: {why}")?;
+        }
+        if f.gaps > 0 {
+            writeln!(
+                out,
+                "  {} polls found it had published more than it keeps since the poll before \
+                 (items probably missed); polled more often since",
+                f.gaps
+            )?;
         }
         if f.articles_failed > 0 {
             let last = f.article_error.as_deref().unwrap_or_default();
@@ -379,6 +388,8 @@ struct FeedStatus {
     articles_failed: u64,
     /// Why the last of them could not be, with its link.
     article_error: Option<String>,
+    /// How many polls found it had published more than it keeps since the last.
+    gaps: u64,
     last_new_item: Option<String>,
     items_known: u64,
 }

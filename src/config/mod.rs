@@ -69,6 +69,15 @@ pub struct Config {
     pub semantic: Option<std::sync::Arc<crate::semantic::Model>>,
 }
 
+/// The shortest interval a feed at `source` may be polled at: 30 s on the web, so as
+/// not to hammer a publisher; less for a local file.
+pub fn min_interval(source: &FeedSource) -> Duration {
+    match source {
+        FeedSource::Http(_) => check::MIN_WEB_INTERVAL,
+        _ => check::MIN_INTERVAL,
+    }
+}
+
 impl Config {
     /// How close in meaning a rewrite must be to the story it retells: `None` when
     /// rewrites are not merged; otherwise `daemon.rewrite_threshold`, or the default

@@ -15,6 +15,7 @@ use crate::store::{OutboxCounts, Pruned};
 const POLLS: &str = "newshound_polls_total";
 const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
 const ITEMS: &str = "newshound_items_seen_total";
+const GAPS: &str = "newshound_feed_gaps_total";
 const MATCHES: &str = "newshound_matches_total";
 const ALERTS: &str = "newshound_alerts_total";
 const RELOADS: &str = "newshound_config_reloads_total";
@@ -52,6 +53,11 @@ pub fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
 /// A poll ended: `ok`, `not_modified` or the error's kind.
 pub fn polled(result: &'static str) {
     ::metrics::counter!(POLLS, "result" => result).increment(1);
+}
+
+/// A poll found that its feed published more than it keeps since the last one.
+pub fn gap() {
+    ::metrics::counter!(GAPS).increment(1);
 }
 
 /// A poll found `n` items not seen before.

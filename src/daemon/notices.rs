@@ -34,6 +34,17 @@ pub(super) async fn report(
         Ok(outcome) => {
             shared.health.polled();
             metrics::items_seen(outcome.new_items);
+            if outcome.gap {
+                metrics::gap();
+                span.in_scope(|| {
+                    warn!(
+                        new_items = outcome.new_items,
+                        "every item is new and newer than the last poll's: the feed published \
+                         more than it keeps since, so some items were probably missed; polling \
+                         it more often"
+                    );
+                });
+            }
             if outcome.alerts > 0 || outcome.new_items > 0 {
                 span.in_scope(|| {
                     info!(

@@ -125,5 +125,6 @@ fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
         next_poll: when(feed.next_poll, now),
         last_error: state.last_error.clone(),
         items: feed.items_known,
+        gaps: state.gaps,
     }
 }

@@ -16,7 +16,7 @@ use super::flood::{Triage, triage};
 use super::matching;
 use super::metrics;
 use super::notices::report;
-use super::outcome::{PollError, PollOutcome, is_flood};
+use super::outcome::{PollError, PollOutcome, is_flood, is_gap};
 use super::schedule::{GroupPoll, Turns};
 use super::shared::Shared;
 use super::slots::{FetchSlot, Slots};
@@ -250,14 +250,18 @@ impl Poller {
         let first_poll = state.last_success.is_none();
         let alerting = !first_poll || self.shared.config.daemon.first_poll == FirstPoll::Alert;
         let backfill = self.shared.config.daemon.backfill_new_rules;
+        // A feed that published more than it keeps since the last poll: its items are
+        // all new, and newer than any before, so they are no re-keyed old ones.
+        let gap = is_gap(&parsed.items, new_keys.len(), state.newest_item);
         // A known feed that suddenly has a flood of new items (or re-keyed its old
         // ones) is held: one notice per channel instead of a message per item.
-        let flood = is_flood(
-            new_keys.len(),
-            parsed.items.len(),
-            self.shared.config.daemon.flood_threshold,
-            first_poll,
-        );
+        let flood = !gap
+            && is_flood(
+                new_keys.len(),
+                parsed.items.len(),
+                self.shared.config.daemon.flood_threshold,
+                first_poll,
+            );
         let now = self.shared.clock.now();
         let mut articles = if feed.fetch_article && alerting && !flood {
             let links = article_links(feed, parsed, &new_keys, now);
@@ -297,6 +301,7 @@ impl Poller {
             not_modified: false,
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
+            gap,
         };
         let record = PollRecord {
             dedupe: dedupe(&self.shared.config),
@@ -311,6 +316,8 @@ impl Poller {
             repaired: parsed.repaired.clone(),
             articles_failed: articles.failed,
             article_error: articles.last_error,
+            newest: parsed.items.iter().filter_map(|i| i.published).max(),
+            gap,
             at: now,
         };
         Ok((outcome, record))

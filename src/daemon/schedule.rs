@@ -53,6 +53,12 @@ impl Turns<'_> {
         poll: impl Fn() -> Polled,
     ) {
         let interval = group_interval(group);
+        let floor = group
+            .iter()
+            .map(|f| crate::config::min_interval(&f.source))
+            .max()
+            .unwrap_or(interval);
+        let mut halvings = 0;
         let source = group
             .first()
             .map(|f| f.source.to_string())
@@ -89,9 +95,20 @@ impl Turns<'_> {
             } else {
                 0
             };
-            let (interval, retry_after) =
-                after_poll(interval, &results, self.daemon.max_publisher_interval);
-            let base = next_poll_in(interval, failures, retry_after, self.daemon.max_backoff);
+            let next = after_poll(
+                interval,
+                &results,
+                self.daemon.max_publisher_interval,
+                floor,
+                halvings,
+            );
+            halvings = next.halvings;
+            let base = next_poll_in(
+                next.interval,
+                failures,
+                next.retry_after,
+                self.daemon.max_backoff,
+            );
             // ±10% so that feeds with the same interval drift apart instead of firing
             // together.
             wait = base.mul_f64(0.9 + 0.2 * fastrand::f64());
@@ -133,24 +150,65 @@ fn recorded(polled: &GroupPoll) -> bool {
     })
 }
 
-/// What the next poll of a group depends on besides its failures: its interval
-/// (lengthened if the publisher asks, up to `cap`) and the server's Retry-After.
+/// What the next poll of a group depends on besides its failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Next {
+    /// Its interval: the configured one, halved after gaps, lengthened if the
+    /// publisher asks.
+    interval: Duration,
+    /// The server's Retry-After, when a fetch failed with one.
+    retry_after: Option<Duration>,
+    /// How many times its interval is halved: one more after each poll that found a
+    /// gap (while the result stays at `floor` or above), one fewer after each poll
+    /// that did not.
+    halvings: u32,
+}
+
+/// When a group polled every `interval` (halved `halvings` times after gaps, never
+/// below `floor`) is polled next, after `results`. The precedence, from the weakest:
+/// the interval; halved after a gap, to catch up with a feed that publishes more than
+/// it keeps; the publisher's TTL or `max-age`, up to `cap` (a gap does not poll a
+/// publisher more often than it asks); the server's Retry-After after a failure
+/// (applied by [`next_poll_in`], which also backs off).
 fn after_poll(
     interval: Duration,
     results: &[Result<PollOutcome, PollError>],
     cap: Duration,
-) -> (Duration, Option<Duration>) {
+    floor: Duration,
+    halvings: u32,
+) -> Next {
+    let hurried = |halvings: u32| {
+        let shorter = interval / 2u32.saturating_pow(halvings);
+        (shorter >= floor).then_some(shorter)
+    };
+    let outcomes = results.iter().map(|r| r.as_ref().ok());
     match results.iter().find_map(|r| r.as_ref().err()) {
         None => {
-            let asked = results
-                .iter()
-                .filter_map(|r| r.as_ref().ok()?.publisher_interval)
+            let gap = outcomes.clone().flatten().any(|o| o.gap);
+            let halvings = match gap {
+                true if hurried(halvings + 1).is_some() => halvings + 1,
+                true => halvings,
+                false => halvings.saturating_sub(1),
+            };
+            let asked = outcomes
+                .flatten()
+                .filter_map(|o| o.publisher_interval)
                 .max()
                 .unwrap_or(Duration::ZERO);
-            (interval.max(asked.min(cap)), None)
+            Next {
+                interval: hurried(halvings).unwrap_or(interval).max(asked.min(cap)),
+                retry_after: None,
+                halvings,
+            }
         }
-        Some(PollError::Fetch(fetch)) => (interval, fetch.retry_after()),
-        Some(_) => (interval, None),
+        Some(failed) => Next {
+            interval: hurried(halvings).unwrap_or(interval),
+            retry_after: match failed {
+                PollError::Fetch(fetch) => fetch.retry_after(),
+                _ => None,
+            },
+            halvings,
+        },
     }
 }
 
@@ -302,6 +360,7 @@ mod tests {
     use crate::config::Config;
 
     const MIN: Duration = Duration::from_secs(60);
+    const WEB: Duration = Duration::from_secs(30);
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
     #[test]
@@ -400,9 +459,62 @@ mod tests {
             })
         };
         let results = [asked(30), Ok(PollOutcome::default()), asked(90)];
-        assert_eq!(after_poll(10 * MIN, &results, DAY), (90 * MIN, None));
-        assert_eq!(after_poll(10 * MIN, &results, 60 * MIN), (60 * MIN, None));
-        assert_eq!(after_poll(120 * MIN, &results, DAY), (120 * MIN, None));
+        let interval = |every: Duration, cap: Duration| {
+            let next = after_poll(every, &results, cap, WEB, 0);
+            assert_eq!(next.retry_after, None);
+            next.interval
+        };
+        assert_eq!(interval(10 * MIN, DAY), 90 * MIN);
+        assert_eq!(interval(10 * MIN, 60 * MIN), 60 * MIN);
+        assert_eq!(interval(120 * MIN, DAY), 120 * MIN);
+    }
+
+    /// A poll that found a gap, or one that did not.
+    fn polled(gap: bool) -> [Result<PollOutcome, PollError>; 1] {
+        [Ok(PollOutcome {
+            gap,
+            ..PollOutcome::default()
+        })]
+    }
+
+    #[test]
+    fn each_gap_halves_the_interval_down_to_the_floor_and_each_overlap_doubles_it_back() {
+        let mut halvings = 0;
+        let mut intervals = Vec::new();
+        for gap in [
+            true, true, true, true, true, false, false, false, false, false,
+        ] {
+            let next = after_poll(10 * MIN, &polled(gap), DAY, WEB, halvings);
+            halvings = next.halvings;
+            intervals.push(next.interval.as_secs());
+        }
+        assert_eq!(
+            intervals,
+            [300, 150, 75, 37, 37, 75, 150, 300, 600, 600],
+            "10 min halved to 37.5 s, not below the 30 s web minimum, then back"
+        );
+    }
+
+    #[test]
+    fn the_publishers_ttl_and_retry_after_outweigh_a_gap() {
+        let asked = [Ok(PollOutcome {
+            gap: true,
+            publisher_interval: Some(20 * MIN),
+            ..PollOutcome::default()
+        })];
+        let next = after_poll(10 * MIN, &asked, DAY, WEB, 2);
+        assert_eq!((next.interval, next.halvings), (20 * MIN, 3));
+        let busy = crate::feed::FetchError::HttpStatus {
+            status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(2 * 60 * MIN),
+        };
+        let next = after_poll(10 * MIN, &[Err(PollError::Fetch(busy))], DAY, WEB, 3);
+        assert_eq!(next.halvings, 3, "a failure neither hurries nor relaxes");
+        assert_eq!(
+            next_poll_in(next.interval, 1, next.retry_after, DAY),
+            2 * 60 * MIN,
+            "the Retry-After is waited out"
+        );
     }
 
     #[test]
@@ -419,8 +531,12 @@ mod tests {
             Err(PollError::Fetch(busy)),
         ];
         assert_eq!(
-            after_poll(10 * MIN, &results, DAY),
-            (10 * MIN, Some(30 * MIN)),
+            after_poll(10 * MIN, &results, DAY, WEB, 0),
+            Next {
+                interval: 10 * MIN,
+                retry_after: Some(30 * MIN),
+                halvings: 0
+            },
             "a failure leaves the interval as it was"
         );
     }

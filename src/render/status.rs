@@ -69,6 +69,8 @@ pub struct FeedRow {
     pub next_poll: String,
     pub last_error: Option<String>,
     pub items: u64,
+    /// Polls that found it had published more than it keeps since the last.
+    pub gaps: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -8,7 +8,7 @@ macro_rules! feed_columns {
         "etag, last_modified, last_attempt, last_success, last_error_kind,
          last_error, consecutive_failures, failing_since, broken_since,
          flooding_since, retry_after_until, repaired, articles_failed,
-         article_error"
+         article_error, newest_item, gaps"
     };
 }
 pub(super) use feed_columns;
@@ -28,15 +28,19 @@ pub mod feeds {
     );
     pub const NEW_ITEM_TIMES: &str = "SELECT DISTINCT first_seen FROM seen_item WHERE feed = $1
          ORDER BY first_seen DESC LIMIT $2";
-    /// `$5` is whether the feed is flooding, `NULL` for as it was.
+    /// `$5` is whether the feed is flooding, `NULL` for as it was; `$9` the newest
+    /// item's date (`NULL`: as it was), `$10` 1 when the poll found a gap.
     pub const RECORD_SUCCESS: &str =
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                  consecutive_failures, flooding_since, repaired,
-                                 articles_failed, article_error)
+                                 articles_failed, article_error, newest_item, gaps)
          VALUES ($1, $2, $3, CAST($4 AS BIGINT), CAST($4 AS BIGINT), 0,
-                 CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8)
+                 CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8,
+                 $9, $10)
          ON CONFLICT (feed) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified,
+            newest_item = coalesce(excluded.newest_item, feed_state.newest_item),
+            gaps = feed_state.gaps + excluded.gaps,
             repaired = excluded.repaired,
             articles_failed = feed_state.articles_failed + excluded.articles_failed,
             article_error = coalesce(excluded.article_error, feed_state.article_error),

@@ -54,6 +54,12 @@ pub struct FeedState {
     pub articles_failed: u64,
     /// Why the last of them could not be, with its link.
     pub article_error: Option<String>,
+    /// The newest publication date among the items of its last document, if any item
+    /// was dated.
+    pub newest_item: Option<DateTime<Utc>>,
+    /// How many polls found that it had published more than it keeps since the one
+    /// before (items probably missed).
+    pub gaps: u64,
 }
 
 /// A failed poll, as recorded.
@@ -91,6 +97,10 @@ pub struct PollRecord {
     pub articles_failed: u32,
     /// Why the last of them could not be, with its link.
     pub article_error: Option<String>,
+    /// The newest publication date among the document's items (`None`: none dated).
+    pub newest: Option<DateTime<Utc>>,
+    /// Whether the feed published more than it keeps since its last poll.
+    pub gap: bool,
     pub at: DateTime<Utc>,
     /// How an alert about a story already queued for its channel is found and merged
     /// into that one instead of sent again.

@@ -35,7 +35,7 @@ pub async fn feed_states_of(
         .iter()
         .map(|feed| {
             rows.iter()
-                .find(|r| r.get::<_, &str>(14) == feed.0)
+                .find(|r| r.get::<_, &str>(16) == feed.0)
                 .map(feed_state_row)
                 .unwrap_or_default()
         })
@@ -49,9 +49,9 @@ pub async fn feed_states(engine: &Engine) -> Result<Vec<(FeedId, FeedState, u64)
         .iter()
         .map(|r| {
             (
-                FeedId(r.get(14)),
+                FeedId(r.get(16)),
                 feed_state_row(r),
-                r.get::<_, i64>(15).unsigned_abs(),
+                r.get::<_, i64>(17).unsigned_abs(),
             )
         })
         .collect())
@@ -92,6 +92,8 @@ pub async fn record_success(
                 &poll.repaired,
                 &i64::from(poll.articles_failed),
                 &poll.article_error,
+                &poll.newest.map(|at| at.timestamp()),
+                &i64::from(poll.gap),
             ],
         )
         .await
@@ -151,7 +153,7 @@ pub async fn set_health(engine: &Engine, health: &Health) -> Result<(), StoreErr
     Ok(())
 }
 
-/// A `FeedState` from the first fourteen columns of a row (`feed_columns`).
+/// A `FeedState` from the first sixteen columns of a row (`feed_columns`).
 fn feed_state_row(r: &Row) -> FeedState {
     let time = |i: usize| r.get::<_, Option<i64>>(i).and_then(from_unix);
     FeedState {
@@ -171,5 +173,7 @@ fn feed_state_row(r: &Row) -> FeedState {
         repaired: r.get(11),
         articles_failed: r.get::<_, i64>(12).unsigned_abs(),
         article_error: r.get(13),
+        newest_item: time(14),
+        gaps: r.get::<_, i64>(15).unsigned_abs(),
     }
 }

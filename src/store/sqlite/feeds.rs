@@ -23,9 +23,9 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     let mut stmt = conn.prepare_cached(&dialect(sql::STATES))?;
     let rows = stmt.query_map([], |r| {
         Ok((
-            FeedId(r.get(14)?),
+            FeedId(r.get(16)?),
             feed_state_row(r)?,
-            r.get::<_, i64>(15)?.unsigned_abs(),
+            r.get::<_, i64>(17)?.unsigned_abs(),
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -57,6 +57,8 @@ pub fn record_success(conn: &Connection, poll: &PollRecord) -> Result<(), StoreE
             poll.repaired,
             poll.articles_failed,
             poll.article_error,
+            poll.newest.map(|at| at.timestamp()),
+            i64::from(poll.gap),
         ])?;
     Ok(())
 }
@@ -105,7 +107,7 @@ pub fn set_health(conn: &Connection, health: &Health) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// A `FeedState` from the first fourteen columns of a row (`sql::feed_columns`).
+/// A `FeedState` from the first sixteen columns of a row (`sql::feed_columns`).
 fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
         validators: Validators {
@@ -124,5 +126,7 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         repaired: r.get(11)?,
         articles_failed: r.get::<_, i64>(12)?.unsigned_abs(),
         article_error: r.get(13)?,
+        newest_item: r.get::<_, Option<i64>>(14)?.and_then(from_unix),
+        gaps: r.get::<_, i64>(15)?.unsigned_abs(),
     })
 }

@@ -128,6 +128,8 @@ fn record(feed: &FeedId, when: i64) -> PollRecord {
         repaired: None,
         articles_failed: 0,
         article_error: None,
+        newest: None,
+        gap: false,
         at: at(when),
         dedupe: Dedupe::OFF,
     }
