@@ -623,7 +623,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__status)
-            opts="-v -h --config --json --log-format --verbose --help"
+            opts="-v -h --config --json --all --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

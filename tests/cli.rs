@@ -1202,3 +1202,52 @@ fn test_rules_explain_says_which_items_are_copies_of_an_earlier_story() {
     );
     assert!(text.contains("1 matched items are the same story as one before them"));
 }
+
+/// With more than 50 feeds, `status` lists those that need a look under a summary of
+/// all of them; `--all` lists every feed.
+#[test]
+fn status_of_many_feeds_lists_those_that_need_a_look_and_all_with_all() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut text = String::from(
+        "[daemon]\nstate_dir = \"state\"\n\n[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+         [[rules]]\nname = \"talks\"\nkeywords = [\"NATO\"]\nchannels = [\"inbox\"]\n",
+    );
+    for i in 0..60 {
+        if i != 7 && i != 42 {
+            let rss = format!(
+                "<rss version=\"2.0\"><channel><title>f{i}</title><item><guid>f{i}-1</guid>\
+                 <title>story {i}</title></item></channel></rss>"
+            );
+            std::fs::write(dir.path().join(format!("feed{i}.xml")), rss).expect("feed");
+        }
+        text.push_str(&format!(
+            "\n[[feeds]]\nname = \"feed{i}\"\nurl = \"file:feed{i}.xml\"\n"
+        ));
+    }
+    let path = dir.path().join("newshound.toml");
+    std::fs::write(&path, text).expect("config");
+    let config = path.to_str().expect("utf-8");
+    let once = newshound(&["once", "--config", config], &[]);
+    assert!(!once.status.success(), "two feeds fail");
+    let rows = |out: &Output| {
+        stdout(out)
+            .lines()
+            .filter(|l| l.starts_with("feed"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let out = newshound(&["status", "--config", config], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rows(&out), ["feed7", "feed42"], "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "60 feeds: 58 ok, 2 failing, 0 stale, 0 never polled; listed: the 2 that need a \
+             look; `newshound status --all` lists every feed"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let all = newshound(&["status", "--all", "--config", config], &[]);
+    assert_eq!(rows(&all).len(), 60);
+    assert!(!stdout(&all).contains("--all` lists"));
+}

@@ -152,3 +152,52 @@ async fn the_status_page_and_feeds_forbid_sniffing_scripts_framing_and_referrers
     }
     shutdown.cancel();
 }
+
+/// With many feeds the status page lists them a page at a time, the failing first:
+/// of 250 feeds, the two whose files are missing open the first page.
+#[tokio::test]
+async fn the_status_page_lists_many_feeds_a_page_at_a_time_failing_first() {
+    let config = file_feeds("", 250, "10m");
+    for missing in ["f200.xml", "f249.xml"] {
+        std::fs::remove_file(config.dir.path().join(missing)).expect("remove a feed file");
+    }
+    let pipeline = Arc::new(Pipeline::new(config.load()).await.expect("pipeline"));
+    let report = daemon::once(pipeline).await.expect("once");
+    assert_eq!(report.feeds_failed, 2);
+    let store = Arc::new(Store::open(&config.state_dir()).await.expect("store"));
+    let lasting = Lasting::new(store, Clock::system());
+    let (addr, shutdown) = support::serve_endpoint(lasting, Arc::new(config.load())).await;
+    let page = |query: &'static str| async move {
+        reqwest::get(format!("http://{addr}/{query}"))
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("a page")
+    };
+    let first = page("").await;
+    assert!(
+        first.contains("Feeds 1–100 of 250, failing first.")
+            && first.contains("<a href=\"?page=2\">next →</a>")
+            && !first.contains("previous"),
+        "{first}"
+    );
+    let row = |name: &str| first.find(&format!("<tr><td>{name}<br>"));
+    assert!(
+        row("f200") < row("f249") && row("f249") < row("f0"),
+        "failing first"
+    );
+    assert!(row("f97").is_some() && row("f98").is_none(), "100 rows");
+    let last = page("?page=3").await;
+    assert!(
+        last.contains("Feeds 201–250 of 250, failing first.")
+            && last.contains("<a href=\"?page=2\">← previous</a>")
+            && !last.contains("next →"),
+        "{last}"
+    );
+    assert!(
+        page("?page=9").await.contains("Feeds 201–250 of 250"),
+        "past the end: the last"
+    );
+    shutdown.cancel();
+}

@@ -146,6 +146,10 @@ struct StatusArgs {
     /// One JSON object instead of a table
     #[arg(long)]
     json: bool,
+    /// List every feed (by default, with more than 50 feeds, only those that need a
+    /// look are listed, under a summary)
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -295,12 +299,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(test_rules::test_rules(&config, &args))
         }
         Command::Status(args) => match Config::load(&args.config.config, &env) {
-            Ok(config) => store_commands::status(&config, args.json, None),
+            Ok(config) => store_commands::status(&config, &args, None),
             // The state is worth seeing while the file is broken; the exit code still
             // says the config is invalid.
             Err(error) => {
                 let fallback = Config::defaults_for(&args.config.config, &env);
-                store_commands::status(&fallback, args.json, Some(&error))?;
+                store_commands::status(&fallback, &args, Some(&error))?;
                 Err(error.into())
             }
         },

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::ReplayArgs;
+use super::{ReplayArgs, StatusArgs};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, FeedReport, Scope, Snapshot};
 use crate::store::{self, OutboxState, StateLock, Store};
@@ -17,9 +17,10 @@ use crate::store::{self, OutboxState, StateLock, Store};
 /// state directory, and every feed the store knows is shown.
 pub(super) fn status(
     config: &Config,
-    json: bool,
+    args: &StatusArgs,
     broken: Option<&ConfigError>,
 ) -> anyhow::Result<ExitCode> {
+    let json = args.json;
     let dir = &config.daemon.state_dir;
     let scope = match broken {
         None => Scope::Configured,
@@ -58,7 +59,13 @@ pub(super) fn status(
             crate::model::rfc3339(*at)
         )?;
     }
-    write_table(&mut out, &feeds)?;
+    if args.all || feeds.len() <= SUMMARISED_OVER {
+        write_table(&mut out, feeds.iter())?;
+    } else {
+        let needing = feeds.iter().filter(|f| f.needs_a_look());
+        write_table(&mut out, needing.clone().take(SUMMARISED_OVER))?;
+        write_summary(&mut out, &feeds, needing.count())?;
+    }
     write_outbox(&mut out, &snapshot, now)?;
     write_instances(&mut out, config, &snapshot, now)?;
     Ok(ExitCode::SUCCESS)
@@ -204,8 +211,38 @@ fn status_json(
     })
 }
 
+/// With more feeds than this, `status` lists only those that need a look (at most
+/// this many), under a summary of all; `--all` lists every one.
+const SUMMARISED_OVER: usize = 50;
+
+/// The line under a summarised table: how the feeds fare, and how many of those that
+/// need a look were listed.
+fn write_summary(
+    out: &mut impl Write,
+    feeds: &[FeedStatus],
+    needing: usize,
+) -> std::io::Result<()> {
+    let count = |result: &str| feeds.iter().filter(|f| f.result == result).count();
+    let (ok, stale, never) = (count("ok"), count("stale"), count("never polled"));
+    let failing = feeds.len() - ok - stale - never;
+    let listed = if needing > SUMMARISED_OVER {
+        format!("the first {SUMMARISED_OVER} of the {needing} that need a look")
+    } else {
+        format!("the {needing} that need a look")
+    };
+    writeln!(
+        out,
+        "{} feeds: {ok} ok, {failing} failing, {stale} stale, {never} never polled; listed: \
+         {listed}; `newshound status --all` lists every feed",
+        feeds.len()
+    )
+}
+
 /// The feeds' table of `status`, each with its problems below it.
-fn write_table(out: &mut impl Write, feeds: &[FeedStatus]) -> std::io::Result<()> {
+fn write_table<'a>(
+    out: &mut impl Write,
+    feeds: impl Iterator<Item = &'a FeedStatus>,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<20} {:<14} {:<20} {:<20} {:<20} {:>5} {:>7} {:>4}",
@@ -367,6 +404,18 @@ async fn read_snapshot(config: &Config, scope: Scope) -> anyhow::Result<(bool, S
         .context("cannot read the state store")?;
     let snapshot = Snapshot::read_full(config, store.as_ref(), scope, chrono::Utc::now()).await?;
     Ok((store.is_some(), snapshot))
+}
+
+impl FeedStatus {
+    /// Whether it is anything but fine: failing, stale, never polled, broken, read
+    /// only once repaired, missing articles or items (gaps).
+    fn needs_a_look(&self) -> bool {
+        self.result != "ok"
+            || self.broken_since.is_some()
+            || self.repaired.is_some()
+            || self.articles_failed > 0
+            || self.gaps > 0
+    }
 }
 
 /// One feed in `status`.

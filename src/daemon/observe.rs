@@ -110,11 +110,21 @@ async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
 
 /// `/`: the status page, read from the store at each request; while the store cannot
 /// be read, a page that says so (503).
-async fn status(State(endpoint): State<Endpoint>) -> axum::response::Response {
+async fn status(
+    State(endpoint): State<Endpoint>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
     let config = endpoint.config();
     let lasting = &endpoint.lasting;
     let now = lasting.clock.now();
-    let (status, page) = match status_page(&config, &lasting.store, now).await {
+    // `?page=N`: which page of feeds; the first for anything else.
+    let page = uri
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("page=")?.parse().ok())
+        .unwrap_or(1);
+    let (status, page) = match status_page(&config, &lasting.store, now, page).await {
         Ok(page) => (StatusCode::OK, page),
         Err(e) => {
             warn!(error = %e, "cannot read the state for the status page");

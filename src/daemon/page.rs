@@ -8,7 +8,7 @@ use super::snapshot::{FeedReport, Scope, Snapshot};
 use crate::config::Config;
 use crate::render::safe_link;
 use crate::render::status::{
-    AlertRow, DeadRow, FeedRow, InstanceRow, QueueRow, RetryRow, StatusPage, when,
+    AlertRow, DeadRow, FeedRow, FeedsShown, InstanceRow, QueueRow, RetryRow, StatusPage, when,
 };
 use crate::store::{Store, StoreError};
 
@@ -16,15 +16,28 @@ use crate::store::{Store, StoreError};
 /// all), as many as the latest alerts.
 const LATEST: usize = super::snapshot::LATEST_ALERTS;
 
-/// The page for the running `config`, read from `store` at `now`.
+/// Feeds listed on one page of the status page.
+pub(super) const FEEDS_PER_PAGE: usize = 100;
+
+/// Page `page` (counted from 1) of the page for the running `config`, read from
+/// `store` at `now`: the feeds failing first, then those never polled, then the rest,
+/// each in config order, [`FEEDS_PER_PAGE`] at a time.
 pub(super) async fn status_page(
     config: &Config,
     store: &Store,
     now: DateTime<Utc>,
+    page: usize,
 ) -> Result<StatusPage, StoreError> {
     let mut snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
     let recent = std::mem::take(&mut snapshot.recent);
-    let feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
+    let mut feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
+    let failing = feeds.iter().filter(|f| f.class == "bad").count();
+    feeds.sort_by_key(|f| match f.class {
+        "bad" => 0,
+        "new" => 1,
+        _ => 2,
+    });
+    let (feeds, feeds_shown) = one_page(feeds, page);
     let counts = &snapshot.outbox;
     Ok(StatusPage {
         generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -33,8 +46,9 @@ pub(super) async fn status_page(
             .as_ref()
             .map(|(why, at)| format!("{why} ({})", when(Some(*at), now))),
         broken: snapshot.broken(),
-        failing: feeds.iter().filter(|f| f.class == "bad").count(),
+        failing,
         feeds,
+        feeds_shown,
         queue: QueueRow {
             pending: counts.pending,
             sending: counts.sending,
@@ -101,6 +115,23 @@ pub(super) fn unavailable_page(why: String, now: DateTime<Utc>) -> StatusPage {
         unavailable: Some(why),
         ..StatusPage::default()
     }
+}
+
+/// Page `page` of `feeds` (the last one when it is past the end), and which it is.
+fn one_page(feeds: Vec<FeedRow>, page: usize) -> (Vec<FeedRow>, FeedsShown) {
+    let total = feeds.len();
+    let pages = total.div_ceil(FEEDS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let first = (page - 1) * FEEDS_PER_PAGE;
+    let shown: Vec<FeedRow> = feeds.into_iter().skip(first).take(FEEDS_PER_PAGE).collect();
+    let range = FeedsShown {
+        first: first + 1,
+        last: first + shown.len(),
+        total,
+        previous: (page > 1).then(|| page - 1),
+        next: (page < pages).then(|| page + 1),
+    };
+    (shown, range)
 }
 
 fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {

@@ -19,6 +19,16 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// Which of the feeds a page of the status page lists.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FeedsShown {
+    pub first: usize,
+    pub last: usize,
+    pub total: usize,
+    pub previous: Option<usize>,
+    pub next: Option<usize>,
+}
+
 /// What the status page shows, already in words.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StatusPage {
@@ -31,7 +41,11 @@ pub struct StatusPage {
     /// How much the state holds, and its last pruning: `12345 seen items, 3.4 MB on
     /// disk; last pruned 5 min ago: nothing expired`.
     pub state: String,
+    /// One page of the feeds, those failing first.
     pub feeds: Vec<FeedRow>,
+    /// Which page of feeds this is: the first and last shown (counted from 1), of
+    /// how many, and the pages before and after it, when there are.
+    pub feeds_shown: FeedsShown,
     /// How many feeds are broken and failing.
     pub broken: usize,
     pub failing: usize,
