@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Where a feed is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FeedSource {
     Http(url::Url),
     /// `file:PATH` or `file://PATH`; a relative path is relative to the config file.
