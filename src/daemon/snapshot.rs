@@ -100,8 +100,9 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut snapshot = Snapshot::read_details(config, store, scope, now).await?;
         if let Some(store) = store {
+            let mut times = store.new_item_times(HISTORY).await?;
             for feed in &mut snapshot.feeds {
-                feed.new_item_times = store.new_item_times(&feed.id, HISTORY).await?;
+                feed.new_item_times = times.remove(&feed.id).unwrap_or_default();
             }
         }
         Ok(snapshot)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
 
-use super::types::{Claim, Expired, Health, Mark, Queue};
+use super::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use super::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -32,7 +32,7 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn feed_state(&self, feed: FeedId) -> Answer<'_, Option<FeedState>>;
     fn feed_states_of(&self, feeds: Vec<FeedId>) -> Answer<'_, Vec<FeedState>>;
     fn feed_states(&self) -> Answer<'_, Vec<(FeedId, FeedState, u64)>>;
-    fn new_item_times(&self, feed: FeedId, limit: usize) -> Answer<'_, Vec<DateTime<Utc>>>;
+    fn new_item_times(&self, limit: usize) -> Answer<'_, NewItemTimes>;
     fn unseen(&self, feed: FeedId, keys: Vec<ItemKey>) -> Answer<'_, Vec<ItemKey>>;
     fn record_poll(&self, poll: PollRecord) -> Answer<'_, Vec<i64>>;
     fn record_unchanged(&self, feed: FeedId, at: DateTime<Utc>) -> Answer<'_, ()>;

@@ -37,8 +37,9 @@ pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
 use types::{Claim, Expired, Health, Mark, Queue};
 pub use types::{
-    ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, OutboxCounts, OutboxRow,
-    OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention, Retrying,
+    ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, NewItemTimes, OutboxCounts,
+    OutboxRow, OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention,
+    Retrying,
 };
 
 /// An instance silent for this long (ten of its heartbeats; killed, or cut off) is
@@ -187,13 +188,10 @@ impl Store {
         self.engine.feed_states().await
     }
 
-    /// When polls of `feed` brought new items, newest first, at most `limit` times.
-    pub async fn new_item_times(
-        &self,
-        feed: &FeedId,
-        limit: usize,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        self.engine.new_item_times(feed.clone(), limit).await
+    /// When polls of each feed brought new items, newest first, at most `limit` times
+    /// per feed; one read for all feeds.
+    pub async fn new_item_times(&self, limit: usize) -> Result<NewItemTimes, StoreError> {
+        self.engine.new_item_times(limit).await
     }
 
     /// Which of `keys` have never been recorded for `feed`, in the order given.

@@ -26,8 +26,12 @@ pub mod feeds {
         ", feed, (SELECT count(*) FROM seen_item s WHERE s.feed = f.feed)
          FROM feed_state f ORDER BY feed"
     );
-    pub const NEW_ITEM_TIMES: &str = "SELECT DISTINCT first_seen FROM seen_item WHERE feed = $1
-         ORDER BY first_seen DESC LIMIT $2";
+    /// Each feed's latest `$1` times a poll brought new items: one read for all.
+    pub const NEW_ITEM_TIMES: &str = "SELECT feed, first_seen FROM
+           (SELECT feed, first_seen,
+                   row_number() OVER (PARTITION BY feed ORDER BY first_seen DESC) AS n
+            FROM (SELECT DISTINCT feed, first_seen FROM seen_item) AS polls) AS ranked
+         WHERE n <= $1 ORDER BY feed, first_seen DESC";
     /// `$5` is whether the feed is flooding, `NULL` for as it was; `$9` the newest
     /// item's date (`NULL`: as it was), `$10` 1 when the poll found a gap.
     pub const RECORD_SUCCESS: &str =

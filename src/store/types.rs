@@ -62,6 +62,9 @@ pub struct FeedState {
     pub gaps: u64,
 }
 
+/// When polls of each feed brought new items, newest first.
+pub type NewItemTimes = std::collections::HashMap<FeedId, Vec<DateTime<Utc>>>;
+
 /// A failed poll, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

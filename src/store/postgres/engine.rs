@@ -9,7 +9,7 @@ use futures_util::FutureExt as _;
 use super::{Engine, feeds, items, load, notes, outbox, shared};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Claim, Expired, Health, Mark, Queue};
+use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, StoreError,
@@ -32,8 +32,8 @@ impl engine::Engine for Engine {
         feeds::feed_states(self).boxed()
     }
 
-    fn new_item_times(&self, feed: FeedId, limit: usize) -> Answer<'_, Vec<DateTime<Utc>>> {
-        async move { feeds::new_item_times(self, &feed, limit).await }.boxed()
+    fn new_item_times(&self, limit: usize) -> Answer<'_, NewItemTimes> {
+        async move { feeds::new_item_times(self, limit).await }.boxed()
     }
 
     fn unseen(&self, feed: FeedId, keys: Vec<ItemKey>) -> Answer<'_, Vec<ItemKey>> {

@@ -9,7 +9,7 @@ use super::{Engine, outbox};
 use crate::model::{FeedId, Validators};
 use crate::store::sql::{feed_columns, feeds as sql};
 use crate::store::types::from_unix;
-use crate::store::types::{Dedupe, Health, Queue};
+use crate::store::types::{Dedupe, Health, NewItemTimes, Queue};
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
 
 /// The states of the feeds named in `$1`, each with its name.
@@ -57,19 +57,19 @@ pub async fn feed_states(engine: &Engine) -> Result<Vec<(FeedId, FeedState, u64)
         .collect())
 }
 
-/// When polls of `feed` brought new items, newest first, at most `limit` times.
-pub async fn new_item_times(
-    engine: &Engine,
-    feed: &FeedId,
-    limit: usize,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
+/// As the SQLite engine's: each feed's latest `limit` times polls brought news.
+pub async fn new_item_times(engine: &Engine, limit: usize) -> Result<NewItemTimes, StoreError> {
     let rows = engine
-        .query(sql::NEW_ITEM_TIMES, &[&feed.0, &(limit as i64)])
+        .query(sql::NEW_ITEM_TIMES, &[&(limit as i64)])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| from_unix(r.get(0)).unwrap_or_default())
-        .collect())
+    let mut times = NewItemTimes::new();
+    for r in &rows {
+        times
+            .entry(FeedId(r.get(0)))
+            .or_default()
+            .push(from_unix(r.get(1)).unwrap_or_default());
+    }
+    Ok(times)
 }
 
 /// A successful poll: the validators for the next conditional GET, failures reset,

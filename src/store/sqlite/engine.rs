@@ -12,7 +12,7 @@ use futures_util::FutureExt as _;
 use super::{Commit, Engine, dump, feeds, items, notes, outbox};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
-use crate::store::types::{Claim, Expired, Health, Mark, Queue};
+use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
     Replayable, Retrying, StoreError,
@@ -40,9 +40,8 @@ impl engine::Engine for Engine {
         self.read(feeds::feed_states).boxed()
     }
 
-    fn new_item_times(&self, feed: FeedId, limit: usize) -> Answer<'_, Vec<DateTime<Utc>>> {
-        self.read(move |c| feeds::new_item_times(c, &feed, limit))
-            .boxed()
+    fn new_item_times(&self, limit: usize) -> Answer<'_, NewItemTimes> {
+        self.read(move |c| feeds::new_item_times(c, limit)).boxed()
     }
 
     fn unseen(&self, feed: FeedId, keys: Vec<ItemKey>) -> Answer<'_, Vec<ItemKey>> {

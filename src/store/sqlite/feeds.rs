@@ -7,7 +7,7 @@ use super::{dialect, from_unix, outbox};
 use crate::model::FeedId;
 use crate::model::Validators;
 use crate::store::sql::feeds as sql;
-use crate::store::types::{Dedupe, Health, Queue};
+use crate::store::types::{Dedupe, Health, NewItemTimes, Queue};
 use crate::store::{FeedState, PollRecord, StoreError};
 
 pub fn feed_state(conn: &Connection, feed: &FeedId) -> Result<Option<FeedState>, StoreError> {
@@ -31,16 +31,22 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// When polls of `feed` brought new items, newest first, at most `limit` times.
-pub fn new_item_times(
-    conn: &Connection,
-    feed: &FeedId,
-    limit: usize,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
+/// When polls of each feed brought new items, newest first, at most `limit` times
+/// per feed.
+pub fn new_item_times(conn: &Connection, limit: usize) -> Result<NewItemTimes, StoreError> {
     let mut stmt = conn.prepare_cached(&dialect(sql::NEW_ITEM_TIMES))?;
-    let rows = stmt.query_map(params![feed.0, limit as i64], |r| r.get::<_, i64>(0))?;
-    rows.map(|t| Ok(from_unix(t?).unwrap_or_default()))
-        .collect()
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut times = NewItemTimes::new();
+    for row in rows {
+        let (feed, at) = row?;
+        times
+            .entry(FeedId(feed))
+            .or_default()
+            .push(from_unix(at).unwrap_or_default());
+    }
+    Ok(times)
 }
 
 /// A successful poll: the validators for the next conditional GET, failures reset,

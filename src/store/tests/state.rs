@@ -146,12 +146,18 @@ async fn new_item_times_are_the_distinct_polls_that_brought_news() {
                 .await
                 .expect("recorded");
         }
+        store
+            .record_poll(PollRecord {
+                new_keys: vec![ItemKey("x".into())],
+                ..record(&FeedId("other".into()), 15)
+            })
+            .await
+            .expect("recorded");
+        let times = store.new_item_times(10).await.expect("query");
+        assert_eq!(times[&feed], [at(20), at(10)]);
+        assert_eq!(times[&FeedId("other".into())], [at(15)]);
         assert_eq!(
-            store.new_item_times(&feed, 10).await.expect("query"),
-            [at(20), at(10)]
-        );
-        assert_eq!(
-            store.new_item_times(&feed, 1).await.expect("query"),
+            store.new_item_times(1).await.expect("query")[&feed],
             [at(20)]
         );
     }
