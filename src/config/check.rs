@@ -152,13 +152,17 @@ impl Checker<'_> {
         self.invalid_at(origin, key, e.message().trim().to_owned())
     }
 
-    pub(super) fn merge_env(&self) -> Result<RawConfig, ConfigError> {
-        let overrides: config::Map<String, String> = self
-            .env
+    /// The `NEWSHOUND__…` variables of the environment: the settings it overrides.
+    pub(super) fn overrides(&self) -> config::Map<String, String> {
+        self.env
             .iter()
             .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .collect()
+    }
+
+    pub(super) fn merge_env(&self) -> Result<RawConfig, ConfigError> {
+        let overrides = self.overrides();
         let merged = config::Config::builder()
             .add_source(config::File::from_str(self.text, config::FileFormat::Toml))
             .add_source(

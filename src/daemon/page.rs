@@ -30,14 +30,20 @@ pub(super) async fn status_page(
 ) -> Result<StatusPage, StoreError> {
     let mut snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
     let recent = std::mem::take(&mut snapshot.recent);
-    let mut feeds: Vec<FeedRow> = snapshot.feeds.iter().map(|f| feed_row(f, now)).collect();
-    let failing = feeds.iter().filter(|f| f.class == "bad").count();
-    feeds.sort_by_key(|f| match f.class {
+    // Only the page's feeds are put in words: with 100,000 feeds, all of them took
+    // longer than the page may.
+    let mut reports: Vec<&FeedReport> = snapshot.feeds.iter().collect();
+    reports.sort_by_key(|f| match health(&f.state).1 {
         "bad" => 0,
         "new" => 1,
         _ => 2,
     });
-    let (feeds, feeds_shown) = one_page(feeds, page);
+    let failing = reports
+        .iter()
+        .take_while(|f| health(&f.state).1 == "bad")
+        .count();
+    let (reports, feeds_shown) = one_page(&reports, page);
+    let feeds: Vec<FeedRow> = reports.iter().map(|f| feed_row(f, now)).collect();
     let counts = &snapshot.outbox;
     Ok(StatusPage {
         generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -118,12 +124,12 @@ pub(super) fn unavailable_page(why: String, now: DateTime<Utc>) -> StatusPage {
 }
 
 /// Page `page` of `feeds` (the last one when it is past the end), and which it is.
-fn one_page(feeds: Vec<FeedRow>, page: usize) -> (Vec<FeedRow>, FeedsShown) {
+fn one_page<T>(feeds: &[T], page: usize) -> (&[T], FeedsShown) {
     let total = feeds.len();
     let pages = total.div_ceil(FEEDS_PER_PAGE).max(1);
     let page = page.clamp(1, pages);
     let first = (page - 1) * FEEDS_PER_PAGE;
-    let shown: Vec<FeedRow> = feeds.into_iter().skip(first).take(FEEDS_PER_PAGE).collect();
+    let shown = &feeds[first.min(total)..(first + FEEDS_PER_PAGE).min(total)];
     let range = FeedsShown {
         first: first + 1,
         last: first + shown.len(),
@@ -134,18 +140,24 @@ fn one_page(feeds: Vec<FeedRow>, page: usize) -> (Vec<FeedRow>, FeedsShown) {
     (shown, range)
 }
 
-fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
-    let state = &feed.state;
-    let (health, class) = match (
+/// A feed's health in a word, and its class on the page: `bad`, `new` or `ok`.
+fn health(state: &crate::store::FeedState) -> (&str, &'static str) {
+    match (
         &state.last_attempt,
         &state.broken_since,
         &state.last_error_kind,
     ) {
-        (None, _, _) => ("never polled".to_owned(), "new"),
-        (Some(_), Some(_), _) => ("broken".to_owned(), "bad"),
-        (Some(_), None, Some(kind)) => (kind.clone(), "bad"),
-        (Some(_), None, None) => ("ok".to_owned(), "ok"),
-    };
+        (None, _, _) => ("never polled", "new"),
+        (Some(_), Some(_), _) => ("broken", "bad"),
+        (Some(_), None, Some(kind)) => (kind, "bad"),
+        (Some(_), None, None) => ("ok", "ok"),
+    }
+}
+
+fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
+    let state = &feed.state;
+    let (health, class) = health(state);
+    let health = health.to_owned();
     FeedRow {
         name: feed.id.0.clone(),
         url: feed.source.clone().unwrap_or_default(),
