@@ -2,6 +2,7 @@
 //! Retry-After, and a schedule kept across restarts; the loop that polls a source by
 //! turns with the other instances; when a feed is stale.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -213,16 +214,25 @@ fn after_poll(
 }
 
 /// The feeds grouped by source, in config order: entries with the same URL are
-/// fetched once. Linear in the number of feeds (100,000 are grouped in milliseconds).
+/// fetched once.
 pub fn by_source(feeds: &[Feed]) -> Vec<Vec<Feed>> {
-    let mut groups: Vec<Vec<Feed>> = Vec::new();
+    grouped(feeds)
+        .into_iter()
+        .map(|group| group.into_iter().cloned().collect())
+        .collect()
+}
+
+/// As [`by_source`], borrowed. Linear in the number of feeds (100,000 are grouped in
+/// milliseconds).
+pub fn grouped(feeds: &[Feed]) -> Vec<Vec<&Feed>> {
+    let mut groups: Vec<Vec<&Feed>> = Vec::new();
     let mut group_of: HashMap<&crate::model::FeedSource, usize> = HashMap::new();
     for feed in feeds {
         match group_of.get(&feed.source) {
-            Some(&i) => groups[i].push(feed.clone()),
+            Some(&i) => groups[i].push(feed),
             None => {
                 group_of.insert(&feed.source, groups.len());
-                groups.push(vec![feed.clone()]);
+                groups.push(vec![feed]);
             }
         }
     }
@@ -270,10 +280,10 @@ pub(super) fn first_polls(
 }
 
 /// Entries sharing a source are polled as often as the most eager of them asks.
-pub fn group_interval(group: &[Feed]) -> Duration {
+pub fn group_interval(group: &[impl Borrow<Feed>]) -> Duration {
     group
         .iter()
-        .map(|f| f.interval)
+        .map(|f| f.borrow().interval)
         .min()
         .unwrap_or(DISPATCH_IDLE)
 }
@@ -290,7 +300,7 @@ pub(super) fn never_polled(known: &HashMap<FeedId, FeedState>, group: &[Feed]) -
 /// before the end of a Retry-After the server asked for; `now` when a member was never
 /// polled. A restart uses it to keep each feed's place in time, and `status` shows it.
 pub fn group_due_at(
-    group: &[Feed],
+    group: &[impl Borrow<Feed>],
     known: &HashMap<FeedId, FeedState>,
     max_backoff: Duration,
     now: DateTime<Utc>,
@@ -300,7 +310,7 @@ pub fn group_due_at(
         .iter()
         .map(|feed| {
             known
-                .get(&feed.id)
+                .get(&feed.borrow().id)
                 .and_then(|state| next_poll_at(state, interval, max_backoff))
                 .unwrap_or(now)
         })
