@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::schedule::{group_due_at, grouped};
 use crate::config::Config;
-use crate::model::FeedId;
+use crate::model::{FeedId, FeedSource};
 use crate::render::status::{bytes, when};
 use crate::store::{
     FeedState, Instance, OutboxCounts, Pruned, RecentAlert, Retrying, Store, StoreError,
@@ -200,34 +200,29 @@ fn feed_reports(
         return order.iter().map(report).collect();
     }
     let max_backoff = config.daemon.max_backoff;
-    let groups = grouped(&config.feeds);
-    let due: Vec<DateTime<Utc>> = groups
+    let due: HashMap<&FeedSource, DateTime<Utc>> = grouped(&config.feeds)
         .iter()
-        .map(|group| group_due_at(group, &known, max_backoff, now))
+        .map(|group| {
+            let at = group_due_at(group, &known, max_backoff, now);
+            (&group[0].source, at)
+        })
         .collect();
-    let mut reports = Vec::with_capacity(config.feeds.len());
-    for (group, due) in groups.into_iter().zip(due) {
-        for feed in group {
+    config
+        .feeds
+        .iter()
+        .map(|feed| {
             // Each state is taken, not copied: 100,000 copies cost the status page.
             let state = known.remove(&feed.id).unwrap_or_default();
-            reports.push(FeedReport {
+            FeedReport {
                 id: feed.id.clone(),
-                next_poll: state.last_attempt.map(|_| due),
+                next_poll: state.last_attempt.and(due.get(&feed.source).copied()),
                 state,
                 items_known: items.get(&feed.id).copied().unwrap_or(0),
                 source: Some(feed.source.to_string()),
                 new_item_times: Vec::new(),
-            });
-        }
-    }
-    let position: HashMap<&FeedId, usize> = config
-        .feeds
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (&f.id, i))
-        .collect();
-    reports.sort_by_key(|r| position.get(&r.id).copied());
-    reports
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
