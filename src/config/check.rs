@@ -229,6 +229,7 @@ impl Checker<'_> {
             semantic,
             lists: raw.lists,
             routes,
+            fingerprint: std::sync::OnceLock::new(),
         })
     }
 

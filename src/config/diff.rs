@@ -118,19 +118,22 @@ impl Config {
     /// settings; not what is each instance's own: where it keeps its files, its name,
     /// where it serves its status page): instances sharing a database compare it to
     /// warn when they run different configs.
-    pub fn fingerprint(&self) -> String {
-        use sha2::Digest as _;
-        let daemon = super::Daemon {
-            state_dir: std::path::PathBuf::new(),
-            instance: None,
-            listen: None,
-            ..self.daemon.clone()
-        };
-        let text = format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{daemon:?}",
-            self.feeds, self.rule_specs, self.routes, self.lists, self.channels, self.smtp
-        );
-        crate::model::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
+    /// Worked out once per config: with 100,000 feeds it takes a tenth of a second.
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            use sha2::Digest as _;
+            let daemon = super::Daemon {
+                state_dir: std::path::PathBuf::new(),
+                instance: None,
+                listen: None,
+                ..self.daemon.clone()
+            };
+            let text = format!(
+                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{daemon:?}",
+                self.feeds, self.rule_specs, self.routes, self.lists, self.channels, self.smtp
+            );
+            crate::model::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
+        })
     }
 }
 
@@ -279,7 +282,11 @@ channels = ["inbox"]
 
     #[test]
     fn the_fingerprint_leaves_out_what_is_each_instances_own() {
-        let daemon = |lines: &str| load(&format!("[daemon]\n{lines}\n{BASE}")).fingerprint();
+        let daemon = |lines: &str| {
+            load(&format!("[daemon]\n{lines}\n{BASE}"))
+                .fingerprint()
+                .to_owned()
+        };
         let mine =
             daemon("listen = \"127.0.0.1:9185\"\ninstance = \"a\"\nstate_dir = \"/var/lib/a\"");
         let yours =

@@ -67,6 +67,8 @@ pub struct Config {
     pub routes: Routes,
     /// The model topic rules use; loaded only when some rule has `about`.
     pub semantic: Option<std::sync::Arc<crate::semantic::Model>>,
+    /// [`Config::fingerprint`], once worked out.
+    fingerprint: std::sync::OnceLock<String>,
 }
 
 /// The shortest interval a feed at `source` may be polled at: 30 s on the web, so as

@@ -358,7 +358,7 @@ pub async fn serve(
 /// config.
 async fn heartbeat_to_others(lasting: &Lasting, config: &Config) {
     let now = lasting.clock.now();
-    if let Err(e) = lasting.store.heartbeat(&config.fingerprint(), now).await {
+    if let Err(e) = lasting.store.heartbeat(config.fingerprint(), now).await {
         warn!(error = %e, "cannot tell the other instances this one is alive");
     }
 }

@@ -148,8 +148,11 @@ impl Snapshot {
     /// Whether the instances sharing the database run different configs, or one
     /// other than `config`.
     pub fn configs_differ(&self, config: &Config) -> bool {
+        if self.instances.is_empty() {
+            return false;
+        }
         let mine = config.fingerprint();
-        self.instances.iter().any(|i| i.config_hash != mine)
+        self.instances.iter().any(|i| *i.config_hash != *mine)
     }
 
     /// The state's size and its last pruning, in words: `9 seen items, 57.3 kB on
