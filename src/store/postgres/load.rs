@@ -32,8 +32,9 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                                      last_error_kind, last_error, consecutive_failures,
                                      failing_since, broken_since, flooding_since,
                                      retry_after_until, repaired, articles_failed,
-                                     article_error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                     article_error, newest_item, gaps)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                     $16, $17)",
         )
         .await
         .map_err(fail)?;
@@ -58,6 +59,8 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                 &s.repaired,
                 &i64::try_from(s.articles_failed).unwrap_or(i64::MAX),
                 &s.article_error,
+                &secs(s.newest_item),
+                &i64::try_from(s.gaps).unwrap_or(i64::MAX),
             ],
         )
         .await

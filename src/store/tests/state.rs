@@ -79,6 +79,8 @@ async fn a_feeds_whole_state_is_moved_to_postgres() {
         articles_failed: 2,
         article_error: Some("https://a.example/1: server answered 404".into()),
         flooding: Some(true),
+        newest: Some(at(4)),
+        gap: true,
         ..record(&feed, 5)
     };
     sqlite.store.record_poll(poll).await.expect("recorded");
