@@ -17,6 +17,7 @@
 #   benches/fetch_cycle.sh 500        # one N
 #   TOPIC_RULES=10 benches/fetch_cycle.sh 1000
 #   BIN=/path/to/newshound benches/fetch_cycle.sh 1000   # another build, for before/after
+#   SMALL_FEEDS=1 benches/fetch_cycle.sh 100000           # 5-item feeds (~2 KB each)
 #
 # Needs nginx (Debian: apt-get install nginx-light), curl, strace and python3.
 set -euo pipefail

@@ -6,6 +6,8 @@ scripts beside it:
 
     python3 benches/make_feeds.py WORK N PORT
     TOPIC_RULES=10 python3 benches/make_feeds.py WORK N PORT   # and 10 topic rules
+    SMALL_FEEDS=1 python3 benches/make_feeds.py WORK N PORT    # 5 items of ~20 words
+                                                               # (~2 KB: 100,000 fit on disk)
 """
 import os, random, sys
 work, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -18,12 +20,13 @@ def text(k):
     return " ".join(random.choice(words + names[:1] * 0) for _ in range(k))
 feeds = []
 for i in range(n):
-    items = random.randint(20, 50)
+    small = os.environ.get("SMALL_FEEDS") == "1"
+    items = 5 if small else random.randint(20, 50)
     atom = i % 3 == 0
     body = []
     for j in range(items):
         title = f"{text(6).capitalize()} {random.choice(names) if random.random() < 0.05 else ''}".strip()
-        summary = text(random.randint(60, 140))
+        summary = text(random.randint(15, 30) if small else random.randint(60, 140))
         if atom:
             body.append(f"<entry><id>urn:f{i}:{j}</id><title>{title}</title><updated>2026-11-28T10:00:00Z</updated>"
                         f"<link href='https://f{i}.example.org/{j}'/><summary>{summary}</summary></entry>")
