@@ -37,6 +37,12 @@ fn rss_keyed(first: u32, last: u32, prefix: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The gaps the store counted for `feed`.
+async fn gaps(p: &Pipeline, feed: &newshound::config::Feed) -> u64 {
+    let state = p.store().feed_state(&feed.id).await.expect("state");
+    state.expect("a known feed").gaps
+}
+
 async fn serve(server: &MockServer, body: Vec<u8>, etag: &str) {
     server.reset().await;
     serve_feed(server, "/rss", body, etag, "application/rss+xml").await;
@@ -74,13 +80,7 @@ async fn a_feed_that_rolls_over_between_polls_counts_a_gap_and_its_items_are_ale
         (12, 0),
         "all new, but newer than before: no flood"
     );
-    let state = p
-        .store()
-        .feed_state(&feed.id)
-        .await
-        .expect("state")
-        .expect("known");
-    assert_eq!(state.gaps, 1);
+    assert_eq!(gaps(&p, &feed).await, 1);
 
     // The next poll overlaps the last one: no gap.
     serve(&server, rss(26, 38), "\"3\"").await;
@@ -95,13 +95,7 @@ async fn a_feed_that_rolls_over_between_polls_counts_a_gap_and_its_items_are_ale
         (false, 12, 1),
         "held, with one notice: {rekeyed:?}"
     );
-    let state = p
-        .store()
-        .feed_state(&feed.id)
-        .await
-        .expect("state")
-        .expect("known");
-    assert_eq!(state.gaps, 1);
+    assert_eq!(gaps(&p, &feed).await, 1);
 
     let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
         .args(["status", "--config"])
