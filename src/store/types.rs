@@ -363,32 +363,61 @@ fn closest(
     best.map(|(_, id, json)| (id, json))
 }
 
-/// Of the alerts queued earlier that share a band with `sketch`, the one whose sketch
-/// is the most similar, at `threshold` or above: the first alert of the story
-/// `sketch`'s item copies.
-pub fn closest_copy(
-    sketch: &Sketch,
-    candidates: impl IntoIterator<Item = Candidate>,
-    threshold: f32,
-) -> Option<(i64, String)> {
-    closest(candidates, |stored| {
-        let similarity = sketch.similarity(&Sketch::from_bytes(stored)?);
-        (similarity >= threshold).then_some(similarity)
-    })
+/// A way a later item may tell the story of an earlier alert again, with what it is
+/// judged by: a copy (its sketch, at the copy threshold) or a rewrite (its gist, at
+/// the rewrite threshold). The engines look each up in turn with the same SQL.
+pub enum Retelling<'a> {
+    Copy(&'a Sketch, f32),
+    Rewrite(&'a Gist, f32),
 }
 
-/// Of the alerts queued earlier that share names with `gist`, the one whose gist tells
-/// the same story with the closest meaning: the first alert of the story `gist`'s item
-/// rewrites.
-pub fn closest_rewrite(
-    gist: &Gist,
-    candidates: impl IntoIterator<Item = Candidate>,
-    threshold: f32,
-) -> Option<(i64, String)> {
-    closest(candidates, |stored| {
-        let likeness = gist.same_story(&Gist::from_bytes(stored)?, threshold)?;
-        Some(likeness.similarity)
-    })
+impl<'a> Retelling<'a> {
+    /// The ways `alert`'s item may retell an earlier story, in the order they are
+    /// looked for: a copy, then (when `dedupe` merges them) a rewrite.
+    pub fn of(alert: &'a Alert, dedupe: Dedupe) -> impl Iterator<Item = Retelling<'a>> {
+        let copy = alert
+            .sketch
+            .as_ref()
+            .map(|sketch| Retelling::Copy(sketch, dedupe.copy_threshold));
+        let rewrite = alert
+            .gist
+            .as_ref()
+            .zip(dedupe.rewrite_threshold)
+            .map(|(gist, threshold)| Retelling::Rewrite(gist, threshold));
+        copy.into_iter().chain(rewrite)
+    }
+
+    /// The query for the candidates (`$1` the channel, `$2` where the window starts)
+    /// and its keys from `$3` on; `None` when there is nothing to look up by (a gist
+    /// naming too few names).
+    pub fn lookup(&self) -> Option<(&'static str, Vec<i64>)> {
+        use super::sql::outbox as sql;
+        match self {
+            Retelling::Copy(sketch, _) => Some((sql::copy_candidates(), sketch.bands().to_vec())),
+            Retelling::Rewrite(gist, _) => {
+                Some((sql::rewrite_candidates(), gist.lookup_keys()?.to_vec()))
+            }
+        }
+    }
+
+    /// Of the `candidates` the lookup found, the first alert of the story: the most
+    /// similar copy at the threshold or above, or the rewrite whose gist tells the
+    /// same story with the closest meaning.
+    pub fn closest(
+        &self,
+        candidates: impl IntoIterator<Item = Candidate>,
+    ) -> Option<(i64, String)> {
+        match *self {
+            Retelling::Copy(sketch, threshold) => closest(candidates, |stored| {
+                let similarity = sketch.similarity(&Sketch::from_bytes(stored)?);
+                (similarity >= threshold).then_some(similarity)
+            }),
+            Retelling::Rewrite(gist, threshold) => closest(candidates, |stored| {
+                let likeness = gist.same_story(&Gist::from_bytes(stored)?, threshold)?;
+                Some(likeness.similarity)
+            }),
+        }
+    }
 }
 
 /// The keys a story's first alert is looked up by in `story_band`: its sketch's bands

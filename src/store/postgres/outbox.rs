@@ -8,8 +8,8 @@ use super::Engine;
 use crate::model::{Alert, Gist, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
 use crate::store::types::{
-    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy,
-    closest_rewrite, from_unix, story_keys, with_source,
+    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, Retelling, alert_of, from_unix,
+    story_keys, with_source,
 };
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -149,22 +149,15 @@ async fn retold(
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
     };
-    if let Some(sketch) = &alert.sketch {
-        let rows = candidates(sql::copy_candidates(), &sketch.bands()).await?;
-        if let Some(first) = closest_copy(sketch, rows, dedupe.copy_threshold) {
+    for retelling in Retelling::of(alert, dedupe) {
+        let Some((sql, keys)) = retelling.lookup() else {
+            continue;
+        };
+        if let Some(first) = retelling.closest(candidates(sql, &keys).await?) {
             return Ok(Some(first));
         }
     }
-    match (&alert.gist, dedupe.rewrite_threshold) {
-        (Some(gist), Some(threshold)) => match gist.lookup_keys() {
-            Some(keys) => {
-                let rows = candidates(sql::rewrite_candidates(), &keys).await?;
-                Ok(closest_rewrite(gist, rows, threshold))
-            }
-            None => Ok(None),
-        },
-        _ => Ok(None),
-    }
+    Ok(None)
 }
 
 /// Queues alerts on their own (a backfill), in one transaction.

@@ -8,8 +8,8 @@ use super::{dialect, from_unix};
 use crate::model::{Alert, Gist, Sketch, StoryKeys};
 use crate::store::sql::outbox as sql;
 use crate::store::types::{
-    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, alert_of, closest_copy,
-    closest_rewrite, story_keys, with_source,
+    Candidate, Claim, Dedupe, MAX_HELD_PER_FEED, Mark, Queue, Retelling, alert_of, story_keys,
+    with_source,
 };
 use crate::store::{
     OutboxCounts, OutboxRow, OutboxState, RecentAlert, Replayable, Retrying, StoreError,
@@ -129,22 +129,15 @@ fn retold(
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     };
-    if let Some(sketch) = &alert.sketch {
-        let rows = candidates(sql::copy_candidates(), &sketch.bands())?;
-        if let Some(first) = closest_copy(sketch, rows, dedupe.copy_threshold) {
+    for retelling in Retelling::of(alert, dedupe) {
+        let Some((sql, keys)) = retelling.lookup() else {
+            continue;
+        };
+        if let Some(first) = retelling.closest(candidates(sql, &keys)?) {
             return Ok(Some(first));
         }
     }
-    match (&alert.gist, dedupe.rewrite_threshold) {
-        (Some(gist), Some(threshold)) => match gist.lookup_keys() {
-            Some(keys) => {
-                let rows = candidates(sql::rewrite_candidates(), &keys)?;
-                Ok(closest_rewrite(gist, rows, threshold))
-            }
-            None => Ok(None),
-        },
-        _ => Ok(None),
-    }
+    Ok(None)
 }
 
 /// Claims up to `limit` pending alerts due at `now`, oldest first: they become
