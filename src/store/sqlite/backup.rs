@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{MIGRATIONS, connect, connect_read_only};
+use super::{MIGRATIONS, connect, connect_read_only, file_error, remove_leftovers, rename_durably};
 use crate::store::StoreError;
 
 /// What a state file holds, as a backup or restore reports it.
@@ -51,14 +51,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<Contents, StoreError> {
         });
     }
     let partial = PathBuf::from(format!("{}.partial", to.display()));
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| StoreError::Unreadable { path, cause }
-    };
-    match std::fs::remove_file(&partial) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&partial)(e)),
-        _ => {}
-    }
+    remove_leftovers(&partial, &[""])?;
     let conn = connect_read_only(db)?;
     let target = partial.to_str().ok_or_else(|| StoreError::NotAState {
         path: partial.clone(),
@@ -66,11 +59,17 @@ pub fn backup(db: &Path, to: &Path) -> Result<Contents, StoreError> {
     })?;
     conn.execute("VACUUM INTO ?1", [target])?;
     drop(conn);
-    std::fs::File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(&partial))?;
-    std::fs::rename(&partial, to).map_err(io_err(to))?;
-    contents(to)
+    rename_durably(&partial, to)?;
+    contents(&open_read_only(to)?, to)
+}
+
+/// `file` opened to read, as it is.
+fn open_read_only(file: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(file, flags).map_err(|cause| StoreError::Open {
+        path: file.to_owned(),
+        cause,
+    })
 }
 
 /// Checks that `file` is a whole newshound state this version can open (SQLite's
@@ -85,18 +84,9 @@ fn check(file: &Path) -> Result<Contents, StoreError> {
         Ok(meta) if meta.is_file() && meta.len() > 0 => {}
         Ok(meta) if meta.is_file() => return Err(not_a_state("it is empty".into())),
         Ok(_) => return Err(not_a_state("it is not a file".into())),
-        Err(cause) => {
-            return Err(StoreError::Unreadable {
-                path: file.to_owned(),
-                cause,
-            });
-        }
+        Err(cause) => return Err(file_error(file)(cause)),
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(file, flags).map_err(|cause| StoreError::Open {
-        path: file.to_owned(),
-        cause,
-    })?;
+    let conn = open_read_only(file)?;
     let said = |e: rusqlite::Error| not_a_state(e.to_string());
     let integrity: String = conn
         .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
@@ -129,8 +119,7 @@ fn check(file: &Path) -> Result<Contents, StoreError> {
             "it is an SQLite database of something else".into(),
         ));
     }
-    drop(conn);
-    contents(file)
+    contents(&conn, file)
 }
 
 /// Puts the state in `from` in place of the database `db` (whose daemon must be
@@ -143,33 +132,28 @@ pub fn restore(
     now: DateTime<Utc>,
 ) -> Result<(Contents, Option<PathBuf>), StoreError> {
     let contents = check(from)?;
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| StoreError::Unreadable { path, cause }
-    };
     let incoming = PathBuf::from(format!("{}.restoring", db.display()));
-    std::fs::copy(from, &incoming).map_err(io_err(&incoming))?;
+    std::fs::copy(from, &incoming).map_err(file_error(&incoming))?;
     // The restored file belongs to whoever owns the state (the daemon's user, when
     // root restores for a service), with the same permissions.
     let owner = match std::fs::metadata(db) {
         Ok(meta) => meta,
-        Err(_) => std::fs::metadata(db.parent().unwrap_or(Path::new("."))).map_err(io_err(db))?,
+        Err(_) => {
+            std::fs::metadata(db.parent().unwrap_or(Path::new("."))).map_err(file_error(db))?
+        }
     };
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         std::os::unix::fs::chown(&incoming, Some(owner.uid()), Some(owner.gid()))
-            .map_err(io_err(&incoming))?;
+            .map_err(file_error(&incoming))?;
         let mode = if owner.is_dir() {
             0o600
         } else {
             owner.mode() & 0o777
         };
         std::fs::set_permissions(&incoming, std::fs::Permissions::from_mode(mode))
-            .map_err(io_err(&incoming))?;
+            .map_err(file_error(&incoming))?;
     }
-    std::fs::File::open(&incoming)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(&incoming))?;
     let kept = if super::exists(db)? {
         // Closing the only connection folds the journal into the file and removes it,
         // so the file kept is the whole state.
@@ -183,46 +167,23 @@ pub fn restore(
             db.display(),
             now.format("%Y%m%dT%H%M%SZ")
         ));
-        std::fs::rename(db, &kept).map_err(io_err(db))?;
+        std::fs::rename(db, &kept).map_err(file_error(db))?;
         Some(kept)
     } else {
         None
     };
-    for leftover in ["-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{leftover}", db.display()));
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&file)(e)),
-            _ => {}
-        }
-    }
-    std::fs::rename(&incoming, db).map_err(io_err(db))?;
-    if let Some(dir) = db.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
+    remove_leftovers(db, &["-wal", "-shm"])?;
+    rename_durably(&incoming, db)?;
     Ok((contents, kept))
 }
 
-/// What the state file `file` holds.
-fn contents(file: &Path) -> Result<Contents, StoreError> {
-    let conn =
-        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|cause| {
-            StoreError::Open {
-                path: file.to_owned(),
-                cause,
-            }
-        })?;
+/// What the state file `file`, open as `conn`, holds.
+fn contents(conn: &Connection, file: &Path) -> Result<Contents, StoreError> {
     let count = |sql: &str| -> Result<u64, StoreError> {
         let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     };
-    let bytes = std::fs::metadata(file)
-        .map_err(|cause| StoreError::Unreadable {
-            path: file.to_owned(),
-            cause,
-        })?
-        .len();
+    let bytes = std::fs::metadata(file).map_err(file_error(file))?.len();
     Ok(Contents {
         seen_items: count("SELECT count(*) FROM seen_item")?,
         alerts: count("SELECT count(*) FROM outbox")?,

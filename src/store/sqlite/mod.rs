@@ -322,17 +322,7 @@ pub fn exists(path: &Path) -> Result<bool, StoreError> {
 /// into place, so that no crash leaves an empty database file at `path`.
 fn create(path: &Path) -> Result<(), StoreError> {
     let aside = path.with_extension("db.new");
-    let io_err = |cause| StoreError::Unreadable {
-        path: aside.clone(),
-        cause,
-    };
-    for leftover in ["", "-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{leftover}", aside.display()));
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
-            _ => {}
-        }
-    }
+    remove_leftovers(&aside, &["", "-wal", "-shm"])?;
     let mut conn = connect(&aside)?;
     migrate(&mut conn)?;
     // Closing checkpoints the journal into the file and removes it.
@@ -340,13 +330,42 @@ fn create(path: &Path) -> Result<(), StoreError> {
         path: aside.clone(),
         cause,
     })?;
-    std::fs::rename(&aside, path).map_err(io_err)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err)?;
+    rename_durably(&aside, path)
+}
+
+/// The error of a file operation on `path`.
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + use<> {
+    let path = path.to_owned();
+    move |cause| StoreError::Unreadable { path, cause }
+}
+
+/// Removes each of the files named `path` and one of `suffixes` that is there (a
+/// database and its journal, left by a run cut short).
+fn remove_leftovers(path: &Path, suffixes: &[&str]) -> Result<(), StoreError> {
+    for suffix in suffixes {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(&file)(e)),
+            _ => {}
+        }
     }
     Ok(())
+}
+
+/// Moves the whole file `from` to `to` for good: its content synced, the rename, then
+/// the folder that holds it synced.
+fn rename_durably(from: &Path, to: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(from)
+        .and_then(|f| f.sync_all())
+        .map_err(file_error(from))?;
+    std::fs::rename(from, to).map_err(file_error(to))?;
+    let dir = match to.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(file_error(dir))
 }
 
 /// A connection that writes nothing, not even the WAL index beside the database where
