@@ -54,11 +54,10 @@ impl Turns<'_> {
         poll: impl Fn() -> Polled,
     ) {
         let interval = group_interval(group);
+        // Every feed of a group is read from one source.
         let floor = group
-            .iter()
-            .map(|f| crate::config::min_interval(&f.source))
-            .max()
-            .unwrap_or(interval);
+            .first()
+            .map_or(interval, |f| crate::config::min_interval(&f.source));
         let mut halvings = 0;
         let source = group
             .first()

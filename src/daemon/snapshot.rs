@@ -108,8 +108,9 @@ impl Snapshot {
         Ok(snapshot)
     }
 
-    /// What [`Snapshot::read_full`] reads but the feeds' history of new items (a read
-    /// per feed): for the status page, which may be asked for often.
+    /// What [`Snapshot::read_full`] reads but the feeds' history of new items (the
+    /// distinct times of every feed's new items): for the status page, which may be
+    /// asked for often.
     pub async fn read_details(
         config: &Config,
         store: Option<&Store>,
