@@ -109,26 +109,16 @@ async fn queue_time(
             priority: Default::default(),
         };
         PollRecord {
-            feed,
             new_keys: vec![alert.key.clone()],
             present: vec![alert.key.clone()],
-            recent: Vec::new(),
             alerts: vec![("inbox".into(), alert)],
-            held: Vec::new(),
-            validators: Default::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            newest: None,
-            gap: false,
-            at: chrono::Utc::now(),
             dedupe: Dedupe {
                 window: std::time::Duration::from_secs(24 * 60 * 60),
                 copy_threshold: 0.35,
                 rewrite_threshold: (finding == Finding::Rewrites)
                     .then_some(newshound::semantic::STATIC_REWRITE_THRESHOLD),
             },
+            ..PollRecord::new(feed, chrono::Utc::now())
         }
     };
     let began = Instant::now();

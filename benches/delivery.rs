@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use newshound::daemon::Pipeline;
-use newshound::model::{Alert, FeedId, ItemKey, Snippet, Validators};
+use newshound::model::{Alert, FeedId, ItemKey, Snippet};
 use newshound::store::{PollRecord, Store};
 
 fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
@@ -55,21 +55,8 @@ async fn measure(label: &str, body: &str, n: usize) -> f64 {
     let feed = FeedId("bench".into());
     store
         .record_poll(PollRecord {
-            dedupe: newshound::store::Dedupe::OFF,
-            feed: feed.clone(),
-            new_keys: vec![],
-            present: vec![],
-            recent: vec![],
             alerts: alerts(&feed, "out", n),
-            held: vec![],
-            validators: Validators::default(),
-            flooding: None,
-            repaired: None,
-            articles_failed: 0,
-            article_error: None,
-            newest: None,
-            gap: false,
-            at: chrono::Utc::now(),
+            ..PollRecord::new(feed.clone(), chrono::Utc::now())
         })
         .await
         .expect("queued");

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use newshound::model::{Alert, FeedId, ItemKey, Snippet, Validators};
+use newshound::model::{Alert, FeedId, ItemKey, Snippet};
 use newshound::store::{PollRecord, Store};
 use support::TestConfig;
 
@@ -103,21 +103,9 @@ fn batch() -> Vec<PollRecord> {
                 priority: Default::default(),
             };
             PollRecord {
-                feed: FeedId((*feed).into()),
                 new_keys: vec![key],
-                present: Vec::new(),
-                recent: Vec::new(),
                 alerts: vec![("inbox".into(), alert)],
-                held: Vec::new(),
-                validators: Validators::default(),
-                flooding: None,
-                repaired: None,
-                articles_failed: 0,
-                article_error: None,
-                newest: None,
-                gap: false,
-                at: chrono::Utc::now(),
-                dedupe: newshound::store::Dedupe::OFF,
+                ..PollRecord::new(FeedId((*feed).into()), chrono::Utc::now())
             }
         })
         .collect()

@@ -110,6 +110,30 @@ pub struct PollRecord {
     pub dedupe: Dedupe,
 }
 
+impl PollRecord {
+    /// A poll of `feed` at `at` that found nothing and merges no stories: the start
+    /// of a record for tests and benchmarks, which fill in what their poll found.
+    pub fn new(feed: FeedId, at: DateTime<Utc>) -> PollRecord {
+        PollRecord {
+            feed,
+            new_keys: Vec::new(),
+            present: Vec::new(),
+            recent: Vec::new(),
+            alerts: Vec::new(),
+            held: Vec::new(),
+            validators: Validators::default(),
+            flooding: None,
+            repaired: None,
+            articles_failed: 0,
+            article_error: None,
+            newest: None,
+            gap: false,
+            at,
+            dedupe: Dedupe::OFF,
+        }
+    }
+}
+
 /// An alert waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {

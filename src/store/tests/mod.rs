@@ -116,23 +116,7 @@ async fn claim_at(store: &Store, when: i64) -> Vec<OutboxRow> {
 
 /// A poll of `feed` at `when` that recorded nothing.
 fn record(feed: &FeedId, when: i64) -> PollRecord {
-    PollRecord {
-        feed: feed.clone(),
-        new_keys: vec![],
-        present: vec![],
-        recent: vec![],
-        alerts: vec![],
-        held: vec![],
-        validators: Validators::default(),
-        flooding: None,
-        repaired: None,
-        articles_failed: 0,
-        article_error: None,
-        newest: None,
-        gap: false,
-        at: at(when),
-        dedupe: Dedupe::OFF,
-    }
+    PollRecord::new(feed.clone(), at(when))
 }
 
 /// Queues an alert from feed `wire` to channel `me` for each of `keys`.
