@@ -202,7 +202,7 @@ impl Stories {
             feed: feed.to_owned(),
             title: item.title.clone(),
             keys: StoryKeys::of(item.link.as_deref(), &item.title),
-            sketch: Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]),
+            sketch: Sketch::of(&item.story_texts()),
             gist: config.gist(item),
         };
         let same = self.firsts.iter().find_map(|first| {

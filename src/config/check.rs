@@ -111,7 +111,7 @@ impl Checker<'_> {
         }
     }
 
-    /// A `[daemon]` fraction: more than 0 and at most 1, or its default.
+    /// A `[daemon]` fraction, when it is set: more than 0 and at most 1.
     fn fraction(&self, value: Option<f32>, key: &str) -> Result<Option<f32>, ConfigError> {
         match value {
             Some(v) if !(v > 0.0 && v <= 1.0) => Err(self.invalid(
@@ -161,8 +161,11 @@ impl Checker<'_> {
             .collect()
     }
 
-    pub(super) fn merge_env(&self) -> Result<RawConfig, ConfigError> {
-        let overrides = self.overrides();
+    /// The file with the environment's `overrides` merged in.
+    pub(super) fn merge_env(
+        &self,
+        overrides: config::Map<String, String>,
+    ) -> Result<RawConfig, ConfigError> {
         let merged = config::Config::builder()
             .add_source(config::File::from_str(self.text, config::FileFormat::Toml))
             .add_source(

@@ -102,8 +102,7 @@ impl Config {
         self.rewrite_threshold()?;
         let model = self.semantic.as_ref()?;
         let text = topic_text(item, FieldSet::DEFAULT);
-        let parts = [&*item.title, &item.summary, &item.content, &item.article];
-        Gist::new(&model.embed(&text), &parts, item.published)
+        Gist::new(&model.embed(&text), &item.story_texts(), item.published)
     }
 }
 
@@ -414,9 +413,10 @@ impl Config {
         // when the environment overrides something is it read again, merged (with
         // 100,000 feeds, reading the file twice took half of `check`).
         let parsed = checker.parse_file()?;
-        let raw = match checker.overrides().is_empty() {
+        let overrides = checker.overrides();
+        let raw = match overrides.is_empty() {
             true => parsed,
-            false => checker.merge_env()?,
+            false => checker.merge_env(overrides)?,
         };
         checker.check(raw)
     }

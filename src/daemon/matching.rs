@@ -97,7 +97,7 @@ pub(super) fn match_item(
         return Vec::new();
     }
     let excerpt = feed::parse::excerpt(item);
-    let sketch = Sketch::of(&[&item.title, &item.summary, &item.content, &item.article]);
+    let sketch = Sketch::of(&item.story_texts());
     let gist = config.gist(item);
     let mut channels: Vec<&str> = Vec::new();
     for m in &matches {

@@ -123,6 +123,13 @@ pub struct Item {
 }
 
 impl Item {
+    /// The texts that tell its story, as another item's story is compared with it
+    /// (copies by their sketches, rewrites by their gists): title, summary, content,
+    /// and the article when it was fetched.
+    pub fn story_texts(&self) -> [&str; 4] {
+        [&self.title, &self.summary, &self.content, &self.article]
+    }
+
     /// Whether the item says it was published before `cutoff`; an undated item does
     /// not.
     pub fn dated_before(&self, cutoff: DateTime<Utc>) -> bool {
