@@ -162,17 +162,25 @@ async fn a_backup_taken_while_polling_and_delivering_restores_without_losing_or_
     );
 }
 
-#[tokio::test]
-async fn a_restore_is_refused_while_a_daemon_holds_the_state_and_then_delivers_what_it_held() {
+/// A pipeline whose feed of five items was polled once: five alerts queued, not yet
+/// delivered. The server serves for as long as it is kept.
+async fn five_queued() -> (MockServer, TestConfig, Pipeline) {
     support::init();
     let server = MockServer::start().await;
     serve(&server, 5).await;
     let config = config(&server);
-    let backup = config.dir.path().join("backup.db");
     let pipeline = Pipeline::new(config.load()).await.expect("pipeline");
     let feed = pipeline.config().feeds[0].clone();
-    // Five alerts queued, not yet delivered: the backup holds them pending.
     pipeline.poll(&feed).await.expect("polled");
+    (server, config, pipeline)
+}
+
+#[tokio::test]
+async fn a_restore_is_refused_while_a_daemon_holds_the_state_and_then_delivers_what_it_held() {
+    let (_server, config, pipeline) = five_queued().await;
+    let feed = pipeline.config().feeds[0].clone();
+    let backup = config.dir.path().join("backup.db");
+    // The backup holds the five alerts pending.
     let out = newshound(&["backup", arg(&backup), "--config", arg(&config.path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     pipeline.dispatch_due(Utc::now()).await.expect("dispatched");
@@ -250,15 +258,7 @@ async fn a_restore_is_refused_while_a_daemon_holds_the_state_and_then_delivers_w
 
 #[tokio::test]
 async fn a_truncated_or_foreign_file_is_refused_with_one_line_and_the_state_is_kept() {
-    support::init();
-    let server = MockServer::start().await;
-    serve(&server, 5).await;
-    let config = config(&server);
-    let pipeline = Pipeline::new(config.load()).await.expect("pipeline");
-    pipeline
-        .poll(&pipeline.config().feeds[0])
-        .await
-        .expect("polled");
+    let (_server, config, pipeline) = five_queued().await;
     drop(pipeline);
     let backup = config.dir.path().join("backup.db");
     let out = newshound(&["backup", arg(&backup), "--config", arg(&config.path)]);
