@@ -172,12 +172,13 @@ impl First {
             return Some("the same title".to_owned());
         }
         let copy = config.daemon.copy_threshold;
-        if let (Some(a), Some(b)) = (&later.sketch, &self.sketch)
-            && a.similarity(b) >= copy
+        let similarity = later.sketch.as_ref().zip(self.sketch.as_ref());
+        if let Some(similarity) = similarity.map(|(a, b)| a.similarity(b))
+            && similarity >= copy
         {
             return Some(format!(
                 "a copy: {:.0}% of their sketches agree (copy_threshold {:.0}%)",
-                a.similarity(b) * 100.0,
+                similarity * 100.0,
                 copy * 100.0
             ));
         }
