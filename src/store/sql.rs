@@ -170,16 +170,24 @@ pub mod outbox {
             keys.join(", ")
         )
     }
+    /// The query for the candidates of `retelling` (`$1` the channel, `$2` where the
+    /// window starts, its keys from `$3` on).
+    pub fn retold_candidates(retelling: &crate::store::types::Retelling<'_>) -> &'static str {
+        match retelling {
+            crate::store::types::Retelling::Copy(..) => copy_candidates(),
+            crate::store::types::Retelling::Rewrite(..) => rewrite_candidates(),
+        }
+    }
     /// Candidates for the first alert of the story a sketch copies: those that share
     /// one of its bands.
-    pub fn copy_candidates() -> &'static str {
+    fn copy_candidates() -> &'static str {
         static SQL: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| candidates(crate::model::sketch::BANDS, 1, "sketch"));
         &SQL
     }
     /// Candidates for the first alert of the story a gist rewrites: those that share
     /// enough of its names.
-    pub fn rewrite_candidates() -> &'static str {
+    fn rewrite_candidates() -> &'static str {
         use crate::model::gist::{MAX_NAMES, MIN_SHARED_NAMES};
         static SQL: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| candidates(MAX_NAMES, MIN_SHARED_NAMES, "gist"));

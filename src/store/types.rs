@@ -411,16 +411,13 @@ impl<'a> Retelling<'a> {
         copy.into_iter().chain(rewrite)
     }
 
-    /// The query for the candidates (`$1` the channel, `$2` where the window starts)
-    /// and its keys from `$3` on; `None` when there is nothing to look up by (a gist
-    /// naming too few names).
-    pub fn lookup(&self) -> Option<(&'static str, Vec<i64>)> {
-        use super::sql::outbox as sql;
+    /// The keys its candidates are looked up by in `story_band` (for
+    /// [`sql::outbox::retold_candidates`](super::sql::outbox::retold_candidates)); `None` when there
+    /// is nothing to look up by (a gist naming too few names).
+    pub fn keys(&self) -> Option<Vec<i64>> {
         match self {
-            Retelling::Copy(sketch, _) => Some((sql::copy_candidates(), sketch.bands().to_vec())),
-            Retelling::Rewrite(gist, _) => {
-                Some((sql::rewrite_candidates(), gist.lookup_keys()?.to_vec()))
-            }
+            Retelling::Copy(sketch, _) => Some(sketch.bands().to_vec()),
+            Retelling::Rewrite(gist, _) => Some(gist.lookup_keys()?.to_vec()),
         }
     }
 

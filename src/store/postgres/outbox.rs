@@ -150,9 +150,10 @@ async fn retold(
             .collect())
     };
     for retelling in Retelling::of(alert, dedupe) {
-        let Some((sql, keys)) = retelling.lookup() else {
+        let Some(keys) = retelling.keys() else {
             continue;
         };
+        let sql = sql::retold_candidates(&retelling);
         if let Some(first) = retelling.closest(candidates(sql, &keys).await?) {
             return Ok(Some(first));
         }

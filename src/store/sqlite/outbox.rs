@@ -130,9 +130,10 @@ fn retold(
         Ok(rows)
     };
     for retelling in Retelling::of(alert, dedupe) {
-        let Some((sql, keys)) = retelling.lookup() else {
+        let Some(keys) = retelling.keys() else {
             continue;
         };
+        let sql = sql::retold_candidates(&retelling);
         if let Some(first) = retelling.closest(candidates(sql, &keys)?) {
             return Ok(Some(first));
         }
