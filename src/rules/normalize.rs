@@ -22,21 +22,48 @@ impl FoldMode {
 #[derive(Debug)]
 pub struct Folded {
     pub text: String,
-    /// For each byte of `text`, the start in the original of the char it came from;
-    /// `None` when folding kept every byte in place (plain ASCII, the common case).
-    origin: Option<Vec<u32>>,
+    /// Where the folded text stops running byte for byte beside the original, in
+    /// order of `folded`; empty for plain ASCII with single spaces, the common case.
+    anchors: Vec<Anchor>,
+}
+
+/// From `folded` on (until the next anchor), the folded text comes from the
+/// original at `original`: byte for byte when `aligned`, else every byte from the one
+/// char that starts there.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    folded: u32,
+    original: u32,
+    aligned: bool,
 }
 
 impl Folded {
     /// Maps a byte range of the folded text back to a byte range of the original.
     pub fn original_span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
         debug_assert!(start < end && end <= self.text.len());
-        let Some(origin) = &self.origin else {
-            return (start, end);
-        };
-        let last = origin[end - 1] as usize;
+        let last = self.origin(original, end - 1);
         let last_len = original[last..].chars().next().map_or(0, char::len_utf8);
-        (origin[start] as usize, last + last_len)
+        (self.origin(original, start), last + last_len)
+    }
+
+    /// The start of the original char that folded byte `at` came from.
+    fn origin(&self, original: &str, at: usize) -> usize {
+        let before = self.anchors.partition_point(|a| a.folded as usize <= at);
+        // Before the first anchor, both texts run byte for byte from their start.
+        let anchor = match before.checked_sub(1) {
+            Some(index) => self.anchors[index],
+            None => Anchor::new(0, 0, true),
+        };
+        if !anchor.aligned {
+            return anchor.original as usize;
+        }
+        // An aligned stretch holds whole chars of equal length on both sides, so the
+        // byte beside `at` lies in the char it came from.
+        let mut pos = anchor.original as usize + (at - anchor.folded as usize);
+        while !original.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        pos
     }
 }
 
@@ -45,65 +72,103 @@ impl Folded {
 /// `mode.accents` is off, typographic apostrophes made `'`, invisible joiners dropped,
 /// and every run of whitespace made one space.
 pub fn fold(original: &str, mode: FoldMode) -> Folded {
-    if let Some(text) = fold_ascii_in_place(original, mode) {
-        return Folded { text, origin: None };
-    }
-    let mut text = String::with_capacity(original.len());
-    let mut origin = Vec::with_capacity(original.len());
+    let bytes = original.as_bytes();
+    let mut text: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut anchors: Vec<Anchor> = Vec::new();
+    // Whether the next byte out lies beside the next byte in, as the last anchor
+    // (or none) says.
+    let mut aligned = true;
     let mut in_space = false;
-    for (pos, ch) in original.char_indices() {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        // Most of any text, even in other scripts, is ASCII with single spaces: such a
+        // stretch folds byte for byte, with no table lookups.
+        let start = pos;
+        let mut space = in_space;
+        while let Some(&b) = bytes.get(pos) {
+            let next_space = ASCII_FOLDS[0][usize::from(b)] == b' ';
+            if !b.is_ascii() || (space && next_space) {
+                break;
+            }
+            space = next_space;
+            pos += 1;
+        }
+        if pos > start {
+            if !aligned {
+                anchors.push(Anchor::new(text.len(), start, true));
+                aligned = true;
+            }
+            let folds = &ASCII_FOLDS[usize::from(mode.case)];
+            text.extend(bytes[start..pos].iter().map(|&b| folds[usize::from(b)]));
+            in_space = space;
+        }
+        let Some(&b) = bytes.get(pos) else {
+            break;
+        };
+        if b.is_ascii() {
+            // A second space in a row.
+            aligned = false;
+            pos += 1;
+            continue;
+        }
+        let ch = original[pos..].chars().next().unwrap_or_default();
+        let before = text.len();
         if ch.is_whitespace() {
             if !in_space {
-                text.push(' ');
-                origin.push(pos as u32);
-                in_space = true;
+                text.push(b' ');
             }
-            continue;
-        }
-        in_space = false;
-        if ch.is_ascii() && !ch.is_ascii_control() {
-            // Most of any text, even in other scripts: no table lookups needed.
-            text.push(if mode.case {
-                ch.to_ascii_lowercase()
-            } else {
-                ch
+            in_space = true;
+        } else {
+            in_space = false;
+            let mut buffer = [0; 4];
+            fold_char(ch, mode, |folded| {
+                text.extend_from_slice(folded.encode_utf8(&mut buffer).as_bytes())
             });
-            origin.push(pos as u32);
-            continue;
         }
-        fold_char(ch, mode, |folded| {
-            let before = text.len();
-            text.push(folded);
-            origin.extend(std::iter::repeat_n(pos as u32, text.len() - before));
-        });
+        let len = ch.len_utf8();
+        let emitted = text.len() - before;
+        let same_length = emitted == len;
+        if emitted > 0 && (!same_length || !aligned) {
+            anchors.push(Anchor::new(before, pos, same_length));
+        }
+        aligned = same_length;
+        pos += len;
     }
     Folded {
-        text,
-        origin: Some(origin),
+        // Only whole chars went in, so the result is valid UTF-8.
+        text: String::from_utf8(text).unwrap_or_default(),
+        anchors,
     }
 }
 
-/// The fast path: ASCII text without whitespace runs folds byte for byte.
-fn fold_ascii_in_place(original: &str, mode: FoldMode) -> Option<String> {
-    let bytes = original.as_bytes();
-    let mut previous_space = false;
-    for &b in bytes {
-        let space = b.is_ascii_whitespace();
-        if !b.is_ascii() || (space && previous_space) {
-            return None;
-        }
-        previous_space = space;
+/// What each ASCII byte folds to, keeping case (`[0]`) or not (`[1]`): whitespace
+/// becomes a space. Other bytes map to themselves (and are never looked up).
+const ASCII_FOLDS: [[u8; 256]; 2] = [ascii_folds(false), ascii_folds(true)];
+
+const fn ascii_folds(case: bool) -> [u8; 256] {
+    let mut folds = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        folds[b] = match byte {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => b' ',
+            _ if case => byte.to_ascii_lowercase(),
+            _ => byte,
+        };
+        b += 1;
     }
-    let folded = bytes
-        .iter()
-        .map(|&b| match b {
-            b if b.is_ascii_whitespace() => b' ',
-            b if mode.case => b.to_ascii_lowercase(),
-            b => b,
-        })
-        .collect();
-    // Only ASCII bytes went in, so the result is valid UTF-8.
-    String::from_utf8(folded).ok()
+    folds
+}
+
+impl Anchor {
+    fn new(folded: usize, original: usize, aligned: bool) -> Anchor {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Anchor {
+            folded: at(folded),
+            original: at(original),
+            aligned,
+        }
+    }
 }
 
 /// Folds a search term the same way as text, so that both meet in the middle.
@@ -200,8 +265,8 @@ mod tests {
     fn plain_ascii_folds_in_place() {
         let folded = fold("NATO Summit\tin Vilnius", FoldMode::FULL);
         assert_eq!(folded.text, "nato summit in vilnius");
-        assert!(folded.origin.is_none());
-        assert!(fold("two  spaces", FoldMode::FULL).origin.is_some());
+        assert!(folded.anchors.is_empty());
+        assert!(!fold("two  spaces", FoldMode::FULL).anchors.is_empty());
     }
 
     #[test]
@@ -214,6 +279,61 @@ mod tests {
             .expect("folded text holds the name");
         let (s, e) = folded.original_span(original, start, start + "lavrov".len());
         assert_eq!(&original[s..e], "Lavróv");
+    }
+
+    /// Every folded byte maps back to the char it came from, as a fold that records
+    /// each byte's origin would say.
+    #[test]
+    fn maps_every_folded_byte_to_its_char() {
+        let texts = [
+            "Ünïcode  text\u{a0}\u{a0}with — dashes",
+            "Лавров\u{2019}s trip to İstanbul,\n\n ΟΔΥΣΣΕΥΣ Straße",
+            "lav\u{200c}rov\u{00ad}\u{00ad}x  \t y\u{3000}z 北京 e\u{301}",
+            "plain ascii only",
+            "",
+        ];
+        let modes = [
+            FoldMode::FULL,
+            FoldMode {
+                case: false,
+                accents: true,
+            },
+            FoldMode {
+                case: true,
+                accents: false,
+            },
+        ];
+        for original in texts {
+            for mode in modes {
+                let mut expected = String::new();
+                let mut origins = Vec::new();
+                let mut in_space = false;
+                for (pos, ch) in original.char_indices() {
+                    if ch.is_whitespace() {
+                        if !in_space {
+                            expected.push(' ');
+                            origins.push(pos);
+                        }
+                        in_space = true;
+                        continue;
+                    }
+                    in_space = false;
+                    fold_char(ch, mode, |c| {
+                        expected.push(c);
+                        origins.extend(std::iter::repeat_n(pos, c.len_utf8()));
+                    });
+                }
+                let folded = fold(original, mode);
+                assert_eq!(folded.text, expected, "{original:?} {mode:?}");
+                for (at, &origin) in origins.iter().enumerate() {
+                    assert_eq!(
+                        folded.origin(original, at),
+                        origin,
+                        "{original:?} byte {at}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -140,17 +140,26 @@ impl Matcher {
             .flat_map(|(i, h)| [(h.span.0, i, true), (h.span.1 - 1, i, false)])
             .collect();
         marks.sort_unstable();
-        let limit = marks.last().map_or(0, |m| m.0);
+        let bytes = text.as_bytes();
         let mut words: i64 = -1;
         let mut in_word = false;
         let mut next = 0;
-        for (pos, ch) in text.char_indices() {
-            let word = normalize::is_word_char(ch);
+        let mut pos = 0;
+        // Every mark lies inside the text, so the walk ends on the last of them.
+        while next < marks.len() && pos < bytes.len() {
+            let (word, len) = match bytes[pos] {
+                b if b.is_ascii() => (b.is_ascii_alphanumeric() || b == b'_', 1),
+                _ => {
+                    let ch = text[pos..].chars().next().unwrap_or_default();
+                    (normalize::is_word_char(ch), ch.len_utf8())
+                }
+            };
             if word && !in_word {
                 words += 1;
             }
             in_word = word;
-            while next < marks.len() && marks[next].0 < pos + ch.len_utf8() {
+            pos += len;
+            while next < marks.len() && marks[next].0 < pos {
                 let (_, i, first) = marks[next];
                 let index = u32::try_from(words.max(0)).unwrap_or(u32::MAX);
                 if first {
@@ -159,9 +168,6 @@ impl Matcher {
                     needed[i].words.1 = index;
                 }
                 next += 1;
-            }
-            if pos > limit {
-                break;
             }
         }
     }
