@@ -84,7 +84,7 @@ impl TermTable {
         self.terms.push(Term {
             display: format!("{}{suffix}", display.trim()),
             kind,
-            in_near: false,
+            near_partners: Vec::new(),
         });
         self.by_key.insert(key, self.terms.len() - 1);
         self.terms.len() - 1
@@ -356,11 +356,15 @@ fn build(
             always.push(index);
         }
         fields = fields.union(rule.expr.fields());
-        let mut near = Vec::new();
-        rule.expr.near_terms(&mut near);
-        for term in near {
-            terms_list[term].in_near = true;
+        let mut pairs = Vec::new();
+        rule.expr.near_partners(&mut pairs);
+        for (term, partner) in pairs {
+            terms_list[term].near_partners.push(partner);
         }
+    }
+    for term in &mut terms_list {
+        term.near_partners.sort_unstable();
+        term.near_partners.dedup();
     }
     Ok(RuleSet {
         rules,

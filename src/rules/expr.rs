@@ -119,13 +119,20 @@ impl Expr {
         }
     }
 
-    /// The terms on either side of a NEAR, whose hits need word positions.
-    pub(super) fn near_terms(&self, out: &mut Vec<TermId>) {
+    /// Each term on one side of a NEAR with each term on its other side, both ways
+    /// round: a hit needs its word position only when a partner is found too.
+    pub(super) fn near_partners(&self, out: &mut Vec<(TermId, TermId)>) {
         match self {
-            Expr::Near { left, right, .. } => out.extend(left.iter().chain(right)),
+            Expr::Near { left, right, .. } => {
+                for &a in left {
+                    for &b in right {
+                        out.extend([(a, b), (b, a)]);
+                    }
+                }
+            }
             Expr::Term { .. } => {}
-            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.near_terms(out)),
-            Expr::Not(inner) => inner.near_terms(out),
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.near_partners(out)),
+            Expr::Not(inner) => inner.near_partners(out),
         }
     }
 }

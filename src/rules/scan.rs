@@ -27,8 +27,9 @@ pub struct Term {
     /// As the rule wrote it, for alerts.
     pub display: String,
     pub kind: TermKind,
-    /// Whether a NEAR uses the term, so its hits need word positions.
-    pub in_near: bool,
+    /// The terms on the other side of each NEAR that uses this one (sorted): with one
+    /// of them found in the same field, the term's hits need word positions.
+    pub near_partners: Vec<TermId>,
 }
 
 /// One automaton over text folded one way, and the terms behind each of its patterns.
@@ -122,12 +123,27 @@ impl Matcher {
 }
 
 impl Matcher {
-    /// Sets the word positions of the hits that a NEAR will look at, counting words
-    /// in one pass that stops at the last of them.
+    /// Sets the word positions of the hits that a NEAR will look at (those with a
+    /// partner found in the same field), counting words in one pass that stops at the
+    /// last of them.
     fn place_in_words(&self, text: &str, hits: &mut [ScanHit]) {
+        if hits
+            .iter()
+            .all(|h| self.terms[h.term].near_partners.is_empty())
+        {
+            return;
+        }
+        let mut found: Vec<TermId> = hits.iter().map(|h| h.term).collect();
+        found.sort_unstable();
+        found.dedup();
         let mut needed: Vec<&mut ScanHit> = hits
             .iter_mut()
-            .filter(|h| self.terms[h.term].in_near)
+            .filter(|h| {
+                self.terms[h.term]
+                    .near_partners
+                    .iter()
+                    .any(|p| found.binary_search(p).is_ok())
+            })
             .collect();
         if needed.is_empty() {
             return;

@@ -191,6 +191,31 @@ fn query_table() {
     }
 }
 
+/// Word positions are counted only where a NEAR's two sides are both found: rules
+/// sharing a term each see the right distance, in any script.
+#[test]
+fn near_rules_sharing_a_term_measure_their_own_distance() {
+    let set = compile(&[
+        RuleSpec::query("lavrov", "Blinken NEAR/1 Lavrov"),
+        RuleSpec::query("peskov", "Blinken NEAR/1 Peskov"),
+        RuleSpec::query("wide", "Blinken NEAR/3 Лавров"),
+    ]);
+    let fired = |title: &str| -> Vec<&str> {
+        set.matches("feed", &item(title, ""))
+            .iter()
+            .map(|m| m.rule)
+            .collect()
+    };
+    assert_eq!(fired("Peskov, Blinken met; later Lavrov came"), ["peskov"]);
+    assert_eq!(
+        fired("Lavrov and Peskov; much later Blinken"),
+        [] as [&str; 0]
+    );
+    assert_eq!(fired("Лавров и Ñandú, Blinken"), ["wide"]);
+    assert_eq!(fired("Лавров и Ñandú then met Blinken"), [] as [&str; 0]);
+    assert_eq!(fired("Lavrov"), [] as [&str; 0]);
+}
+
 #[test]
 fn author_category_and_link_fields() {
     let mut it = item("Talks", "");
