@@ -5,7 +5,8 @@
 # one `newshound once` per step: the seed (first ingest: every item recorded, none
 # alerted), a steady-state cycle (all 304), a cycle after 10% of the feeds
 # changed, and a first ingest on a fresh state with every match alerted by email to
-# an SMTP sink on loopback. Prints wall time, CPU time, peak RSS and the requests
+# an SMTP sink on loopback (beside a plain client sending as many messages to the
+# same sink). Prints wall time, CPU time, peak RSS and the requests
 # nginx answered (200 / 304), the fsyncs of one more steady cycle (strace), and beside them the
 # floor on the same files: curl fetching all of them (--parallel, 32 at a time, like
 # newshound) and a quick-xml walk of all of them on all cores (benches/xml_floor.rs).
@@ -142,6 +143,28 @@ PY
   printf '%6d feeds  %-16s %7.2f s wall  %7.2f s CPU  %6.1f MB peak RSS  %6s messages at the SMTP sink\n' \
     "$n" "first ingest" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "$rss / 1024" | bc -l)" "$(cat "$work/sink.count" 2>/dev/null || echo 0)"
   tail -1 "$work/once.out"
+  ingest=$wall
+  # The floor of that step: the seed's fetch, parse and store, beside what a plain
+  # client takes to hand as many messages of an alert's size to the same sink.
+  count=$(cat "$work/sink.count" 2>/dev/null || echo 0)
+  plain=$(python3 - "$sink_port" "$count" <<'PY'
+import smtplib, sys, time
+from concurrent.futures import ThreadPoolExecutor
+port, count = int(sys.argv[1]), int(sys.argv[2])
+body = "Subject: [newshound] talks: a title\r\n\r\n" + "x" * 70 + ("\r\n" + "x" * 70) * 20
+def send(n):
+    with smtplib.SMTP("127.0.0.1", port) as s:
+        for _ in range(n):
+            s.sendmail("n@localhost", ["me@localhost"], body)
+start = time.monotonic()
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(send, [count // 8 + (i < count % 8) for i in range(8)]))
+print(f"{time.monotonic() - start:.2f}")
+PY
+)
+  printf '%6d feeds  %-16s %7.2f s wall  (smtplib, 8 sessions, %d messages to the same sink)\n' "$n" "floor: delivery" "$plain" "$count"
+  printf '%6d feeds  %-16s first ingest %.2f× the seed (%.2f s: the same fetch, parse and store, no alert)\n' "$n" "ratios" \
+    "$(echo "$ingest / $seed" | bc -l)" "$seed"
   kill "$sink"
   kill "$(cat "$work/nginx.pid")"
   [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"

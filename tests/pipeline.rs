@@ -840,3 +840,59 @@ async fn once_skips_a_feed_whose_server_asked_to_wait() {
     let busy = asked.iter().filter(|r| r.url.path() == "/busy").count();
     assert_eq!(busy, 1, "asked once, not again within the hour");
 }
+
+/// `once` mails what the fast feeds matched while a slow feed is still being fetched:
+/// the slow server answers only once the first alert has reached the relay (or after
+/// the relay's wait, which fails the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_mails_the_first_alerts_while_a_slow_feed_is_still_fetched() {
+    use std::io::{BufRead, BufReader, Write};
+    support::init();
+    let smtp = SmtpServer::start();
+    let http = MockServer::start().await;
+    serve_feed(&http, "/news", fixture("rss20.xml"), "\"v1\"", "text/xml").await;
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let slow_url = format!("http://{}/slow.xml", slow.local_addr().expect("address"));
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "{}{}[[feeds]]\nname = \"slow\"\nurl = \"{slow_url}\"\n\n{EMAIL_RULE}",
+            smtp.config_section(),
+            feeds_section(&http, &["/news"])
+        ),
+    );
+    let server = std::thread::spawn(move || {
+        let (stream, _) = slow.accept().expect("the slow feed is fetched");
+        let mut request = BufReader::new(stream);
+        let mut line = String::new();
+        while request.read_line(&mut line).expect("request") > 2 {
+            line.clear();
+        }
+        let first = smtp.try_next_message();
+        let body = "<rss version=\"2.0\"><channel><title>Slow</title>\
+                    <item><guid>w1</guid><title>Weather</title></item></channel></rss>";
+        write!(
+            request.get_mut(),
+            "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("answer");
+        (first, smtp)
+    });
+    let report = daemon::once(pipeline(&config).await)
+        .await
+        .expect("once runs");
+    let (first, smtp) = server.join().expect("slow server");
+    let first = first.expect("an alert reached the relay before the slow feed answered");
+    assert!(
+        first
+            .header("Subject")
+            .is_some_and(|s| s.starts_with("[newshound] talks: ")),
+        "{:?}",
+        first.header("Subject")
+    );
+    assert_eq!((report.feeds_ok, report.feeds_failed), (2, 0), "{report:?}");
+    assert_eq!(report.delivery.sent, 1, "{report:?}");
+    assert!(smtp.drain().is_empty(), "the alert arrives once");
+}

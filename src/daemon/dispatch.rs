@@ -131,6 +131,27 @@ impl Dispatcher {
         }
     }
 
+    /// Dispatches whenever alerts are queued until `done`, then once more for what
+    /// came last: what `once` runs beside its polls, so that the first alerts are on
+    /// their way while later feeds are still fetched.
+    pub(super) async fn dispatch_until(
+        &self,
+        done: CancellationToken,
+    ) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        loop {
+            let last = done.is_cancelled();
+            report += self.dispatch_due(self.shared.clock.now()).await?;
+            if last {
+                return Ok(report);
+            }
+            tokio::select! {
+                () = done.cancelled() => {}
+                () = self.shared.outbox_changed.notified() => {}
+            }
+        }
+    }
+
     /// Delivers every row due at `now`, once each. Tests call this to step the
     /// dispatcher without waiting for timers.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {

@@ -81,7 +81,8 @@ pub struct OnceReport {
 }
 
 /// Polls every feed once (bounded concurrency), except those whose server asked to
-/// wait longer, then delivers what is due and prunes what expired.
+/// wait longer, delivers what is due (from the first alert queued on) and prunes what
+/// expired.
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let now = pipeline.clock().now();
     let waits: HashMap<FeedId, DateTime<Utc>> = pipeline
@@ -94,6 +95,14 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
         .collect();
     let mut report = OnceReport::default();
     let tasks = TaskTracker::new();
+    let polls_done = CancellationToken::new();
+    // Whichever way the polls end, the dispatcher is told.
+    let _end = polls_done.clone().drop_guard();
+    let dispatcher = Arc::clone(pipeline.dispatcher());
+    let delivering = tasks.spawn({
+        let done = polls_done.clone();
+        async move { dispatcher.dispatch_until(done).await }
+    });
     let mut handles = Vec::new();
     // Polls are started ahead of the fetch slots, but not all at once: 10,000 feeds
     // would otherwise hold 10,000 polls' state while they wait. Far enough ahead that
@@ -142,9 +151,10 @@ pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
             }
         }
     }
-    report.delivery = pipeline
-        .dispatch_due(pipeline.clock().now())
+    polls_done.cancel();
+    report.delivery = delivering
         .await
+        .context("the dispatch task panicked")?
         .context("cannot read the outbox")?;
     // From cron, `once` is the only thing that runs: it keeps the state bounded too.
     if let Err(e) = pipeline.prune().await {
