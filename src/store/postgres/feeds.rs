@@ -80,8 +80,9 @@ pub async fn record_success(
     client: &impl GenericClient,
     poll: &PollRecord,
 ) -> Result<(), StoreError> {
-    client
-        .execute(
+    engine
+        .run_on(
+            client,
             sql::RECORD_SUCCESS,
             &[
                 &poll.feed.0,
@@ -96,8 +97,7 @@ pub async fn record_success(
                 &i64::from(poll.gap),
             ],
         )
-        .await
-        .map_err(|e| engine.error(e))?;
+        .await?;
     Ok(())
 }
 
@@ -144,9 +144,9 @@ pub async fn set_health(engine: &Engine, health: &Health) -> Result<(), StoreErr
     let fail = |e| engine.error(e);
     let tx = client.transaction().await.map_err(fail)?;
     let since = health.broken.then(|| at.timestamp());
-    tx.execute(sql::SET_BROKEN, &[&feed.0, &since])
-        .await
-        .map_err(fail)?;
+    engine
+        .run_on(&tx, sql::SET_BROKEN, &[&feed.0, &since])
+        .await?;
     let how = Queue::Send(Dedupe::OFF);
     outbox::queue(engine, &tx, &health.alerts, *at, how).await?;
     tx.commit().await.map_err(fail)?;

@@ -33,14 +33,15 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
     let tx = client.transaction().await.map_err(fail)?;
     let at = poll.at.timestamp();
     let keys: Vec<&str> = poll.new_keys.iter().map(|k| k.0.as_str()).collect();
-    tx.execute(
-        "INSERT INTO seen_item (feed, item_key, first_seen)
+    engine
+        .run_on(
+            &tx,
+            "INSERT INTO seen_item (feed, item_key, first_seen)
          SELECT $1, key, $3 FROM unnest($2::TEXT[]) AS key
          ON CONFLICT DO NOTHING",
-        &[&poll.feed.0, &keys, &at],
-    )
-    .await
-    .map_err(fail)?;
+            &[&poll.feed.0, &keys, &at],
+        )
+        .await?;
     // Only the items that left the document, or came back to it, are written.
     let present: Vec<&str> = poll
         .present
@@ -48,33 +49,36 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
         .chain(&poll.new_keys)
         .map(|k| k.0.as_str())
         .collect();
-    tx.execute(
-        "UPDATE seen_item SET gone_since = $2
+    engine
+        .run_on(
+            &tx,
+            "UPDATE seen_item SET gone_since = $2
          WHERE feed = $1 AND gone_since IS NULL AND item_key <> ALL($3::TEXT[])",
-        &[&poll.feed.0, &at, &present],
-    )
-    .await
-    .map_err(fail)?;
-    tx.execute(
-        "UPDATE seen_item SET gone_since = NULL
+            &[&poll.feed.0, &at, &present],
+        )
+        .await?;
+    engine
+        .run_on(
+            &tx,
+            "UPDATE seen_item SET gone_since = NULL
          WHERE feed = $1 AND gone_since IS NOT NULL AND item_key = ANY($2::TEXT[])",
-        &[&poll.feed.0, &present],
-    )
-    .await
-    .map_err(fail)?;
+            &[&poll.feed.0, &present],
+        )
+        .await?;
     for item in &poll.recent {
         let json = crate::store::types::recent_json(item)?;
-        tx.execute(
-            "INSERT INTO recent_item (feed, item_key, seen, item) VALUES ($1, $2, $3, $4)
+        engine
+            .run_on(
+                &tx,
+                "INSERT INTO recent_item (feed, item_key, seen, item) VALUES ($1, $2, $3, $4)
              ON CONFLICT (feed, item_key) DO UPDATE SET seen = excluded.seen, item = excluded.item",
-            &[&poll.feed.0, &item.key.0, &at, &json],
-        )
-        .await
-        .map_err(fail)?;
+                &[&poll.feed.0, &item.key.0, &at, &json],
+            )
+            .await?;
     }
-    tx.execute(sql::FORGET_RECENT, &[&(at - RECENT.as_secs() as i64)])
-        .await
-        .map_err(fail)?;
+    engine
+        .run_on(&tx, sql::FORGET_RECENT, &[&(at - RECENT.as_secs() as i64)])
+        .await?;
     let send = Queue::Send(poll.dedupe);
     let ids = outbox::queue(engine, &tx, &poll.alerts, poll.at, send).await?;
     outbox::queue(engine, &tx, &poll.held, poll.at, Queue::Hold).await?;
@@ -119,16 +123,16 @@ pub async fn forget_feeds(
         let mut client = engine.client().await?;
         let fail = |e| engine.error(e);
         let tx = client.transaction().await.map_err(fail)?;
-        items += tx
-            .execute("DELETE FROM seen_item WHERE feed = $1", &[&feed])
-            .await
-            .map_err(fail)?;
-        tx.execute(
-            "DELETE FROM feed_state WHERE feed = $1 AND coalesce(last_attempt, 0) < $2",
-            &[&feed, &before],
-        )
-        .await
-        .map_err(fail)?;
+        items += engine
+            .run_on(&tx, "DELETE FROM seen_item WHERE feed = $1", &[&feed])
+            .await?;
+        engine
+            .run_on(
+                &tx,
+                "DELETE FROM feed_state WHERE feed = $1 AND coalesce(last_attempt, 0) < $2",
+                &[&feed, &before],
+            )
+            .await?;
         tx.commit().await.map_err(fail)?;
     }
     engine

@@ -20,7 +20,7 @@ pub mod shared;
 
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
@@ -125,20 +125,84 @@ impl Engine {
         }
     }
 
+    /// Runs one statement on `client` (a connection or a transaction); says how many
+    /// rows it changed. Every statement goes through the connection's cache of
+    /// prepared statements: parsed and planned once per connection, then one round
+    /// trip a use.
+    pub async fn run_on(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<u64, StoreError> {
+        let statement = self.prepared(client, sql).await?;
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The rows of one query on `client`.
+    pub async fn rows_on(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.prepared(client, sql).await?;
+        client
+            .query(&statement, params)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The row of a query on `client` that returns exactly one.
+    pub async fn row_on(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Row, StoreError> {
+        let statement = self.prepared(client, sql).await?;
+        client
+            .query_one(&statement, params)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The row of a query on `client` that returns at most one.
+    pub async fn maybe_row_on(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.prepared(client, sql).await?;
+        client
+            .query_opt(&statement, params)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn prepared(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, StoreError> {
+        client.prepare_cached(sql).await.map_err(|e| self.error(e))
+    }
+
     /// Runs one statement on its own; says how many rows it changed.
     pub async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<usize, StoreError> {
         let client = self.client().await?;
-        let n = client
-            .execute(sql, params)
-            .await
-            .map_err(|e| self.error(e))?;
+        let n = self.run_on(&client, sql, params).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// The rows of one query, run on its own.
     pub async fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
-        client.query(sql, params).await.map_err(|e| self.error(e))
+        self.rows_on(&client, sql, params).await
     }
 
     /// The row of a query that returns at most one, run on its own.
@@ -148,34 +212,23 @@ impl Engine {
         params: &Params<'_>,
     ) -> Result<Option<Row>, StoreError> {
         let client = self.client().await?;
-        client
-            .query_opt(sql, params)
-            .await
-            .map_err(|e| self.error(e))
+        self.maybe_row_on(&client, sql, params).await
     }
 
     /// The row of a query that returns exactly one, run on its own.
     pub async fn query_one(&self, sql: &str, params: &Params<'_>) -> Result<Row, StoreError> {
         let client = self.client().await?;
-        client
-            .query_one(sql, params)
-            .await
-            .map_err(|e| self.error(e))
+        self.row_on(&client, sql, params).await
     }
 
     /// Runs the migrations this database has not had, holding the advisory lock.
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let fail = |e| self.error(e);
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(fail)?;
+        self.run_on(&client, "SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         let migrated = self.migrate_locked(&mut client).await;
-        client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(fail)?;
+        self.run_on(&client, "SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
         migrated
     }
 
@@ -185,13 +238,13 @@ impl Engine {
             .batch_execute("CREATE TABLE IF NOT EXISTS newshound_schema (version INTEGER NOT NULL)")
             .await
             .map_err(fail)?;
-        let found: i64 = client
-            .query_one(
+        let found: i64 = self
+            .row_on(
+                &*client,
                 "SELECT coalesce(max(version), 0)::BIGINT FROM newshound_schema",
                 &[],
             )
-            .await
-            .map_err(fail)?
+            .await?
             .get(0);
         let known = MIGRATIONS.len() as i64;
         if found > known {
@@ -201,15 +254,14 @@ impl Engine {
             let tx = client.transaction().await.map_err(fail)?;
             tx.batch_execute(sql).await.map_err(fail)?;
             let version = version as i32 + 1;
-            tx.execute("DELETE FROM newshound_schema", &[])
-                .await
-                .map_err(fail)?;
-            tx.execute(
+            self.run_on(&tx, "DELETE FROM newshound_schema", &[])
+                .await?;
+            self.run_on(
+                &tx,
                 "INSERT INTO newshound_schema (version) VALUES ($1)",
                 &[&version],
             )
-            .await
-            .map_err(fail)?;
+            .await?;
             tx.commit().await.map_err(fail)?;
         }
         Ok(())

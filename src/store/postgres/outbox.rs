@@ -25,13 +25,11 @@ pub async fn queue(
     at: DateTime<Utc>,
     how: Queue,
 ) -> Result<Vec<i64>, StoreError> {
-    let fail = |e| engine.error(e);
     let alerts = match (how, alerts.first()) {
         (Queue::Hold, Some((_, first))) => {
-            let held: i64 = client
-                .query_one(sql::HELD, &[&first.feed.0])
-                .await
-                .map_err(fail)?
+            let held: i64 = engine
+                .row_on(client, sql::HELD, &[&first.feed.0])
+                .await?
                 .get(0);
             let room = MAX_HELD_PER_FEED.saturating_sub(usize::try_from(held).unwrap_or(0));
             &alerts[..alerts.len().min(room)]
@@ -46,13 +44,13 @@ pub async fn queue(
         let merging = how.merging(alert, at);
         let first = match merging {
             Some((since, dedupe)) => {
-                let same = client
-                    .query_opt(
+                let same = engine
+                    .maybe_row_on(
+                        client,
                         sql::EARLIER_STORY,
                         &[channel, &since, &story.link, &story.title],
                     )
-                    .await
-                    .map_err(fail)?
+                    .await?
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
                 match same {
                     Some(same) => Some(same),
@@ -65,8 +63,9 @@ pub async fn queue(
         // Only a story's first alert is compared with later ones.
         let sketch = alert.sketch.as_ref().filter(|_| first.is_none());
         let gist = alert.gist.as_ref().filter(|_| first.is_none());
-        let inserted = client
-            .query_opt(
+        let inserted = engine
+            .maybe_row_on(
+                client,
                 "INSERT INTO outbox (feed, item_key, channel, alert, state, next_attempt,
                                      created, story_link, story_title, merged_into, sketch,
                                      gist)
@@ -86,8 +85,7 @@ pub async fn queue(
                     &gist.map(Gist::to_bytes),
                 ],
             )
-            .await
-            .map_err(fail)?;
+            .await?;
         let Some(row) = inserted else {
             continue;
         };
@@ -95,10 +93,9 @@ pub async fn queue(
         match first {
             Some((first, first_json)) => {
                 let json = with_source(first, &first_json, alert)?;
-                client
-                    .execute(sql::ADD_SOURCE, &[&first, &json])
-                    .await
-                    .map_err(fail)?;
+                engine
+                    .run_on(client, sql::ADD_SOURCE, &[&first, &json])
+                    .await?;
                 continue;
             }
             None if state == OutboxState::Pending => ids.push(id),
@@ -108,18 +105,18 @@ pub async fn queue(
         // rewrites by its names.
         if merging.is_some() {
             for key in story_keys(alert) {
-                client
-                    .execute(sql::ADD_BAND, &[channel, &key, &id, &at.timestamp()])
-                    .await
-                    .map_err(fail)?;
+                engine
+                    .run_on(
+                        client,
+                        sql::ADD_BAND,
+                        &[channel, &key, &id, &at.timestamp()],
+                    )
+                    .await?;
             }
         }
     }
     if let Some(before) = how.window_start(at) {
-        client
-            .execute(sql::FORGET_BANDS, &[&before])
-            .await
-            .map_err(fail)?;
+        engine.run_on(client, sql::FORGET_BANDS, &[&before]).await?;
     }
     Ok(ids)
 }
@@ -140,10 +137,7 @@ async fn retold(
             keys.iter()
                 .map(|k| k as &(dyn tokio_postgres::types::ToSql + Sync)),
         );
-        let rows = client
-            .query(sql, &params)
-            .await
-            .map_err(|e| engine.error(e))?;
+        let rows = engine.rows_on(client, sql, &params).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))

@@ -93,7 +93,7 @@ pub async fn leave(engine: &Engine) -> Result<(), StoreError> {
         "DELETE FROM instance WHERE name = $1",
         "UPDATE poll_claim SET lease_until = NULL WHERE holder = $1",
     ] {
-        tx.execute(sql, &[&engine.instance]).await.map_err(fail)?;
+        engine.run_on(&tx, sql, &[&engine.instance]).await?;
     }
     tx.commit().await.map_err(fail)
 }
@@ -140,36 +140,35 @@ pub async fn reserve_sends(
     let fail = |e| engine.error(e);
     let tx = client.transaction().await.map_err(fail)?;
     let (now, minute_ago) = (now.timestamp(), now.timestamp() - 60);
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('newshound channel ' || $1))",
-        &[&channel],
-    )
-    .await
-    .map_err(fail)?;
-    tx.execute(
-        "DELETE FROM channel_send WHERE channel = $1 AND at <= $2",
-        &[&channel, &minute_ago],
-    )
-    .await
-    .map_err(fail)?;
-    let row = tx
-        .query_one(
-            "SELECT coalesce(sum(messages), 0)::BIGINT, min(at) FROM channel_send WHERE channel = $1",
+    engine
+        .run_on(
+            &tx,
+            "SELECT pg_advisory_xact_lock(hashtext('newshound channel ' || $1))",
             &[&channel],
         )
-        .await
-        .map_err(fail)?;
+        .await?;
+    engine
+        .run_on(
+            &tx,
+            "DELETE FROM channel_send WHERE channel = $1 AND at <= $2",
+            &[&channel, &minute_ago],
+        )
+        .await?;
+    let row = engine.row_on(&tx, "SELECT coalesce(sum(messages), 0)::BIGINT, min(at) FROM channel_send WHERE channel = $1",
+            &[&channel],)
+        .await?;
     let sent = usize::try_from(row.get::<_, i64>(0)).unwrap_or(usize::MAX);
     let next_slot = row.get::<_, Option<i64>>(1).map_or(now, |first| first + 60);
     let granted = (limit as usize).saturating_sub(sent).min(wanted);
     if granted > 0 {
         let messages = i32::try_from(granted).unwrap_or(i32::MAX);
-        tx.execute(
-            "INSERT INTO channel_send (channel, at, messages) VALUES ($1, $2, $3)",
-            &[&channel, &now, &messages],
-        )
-        .await
-        .map_err(fail)?;
+        engine
+            .run_on(
+                &tx,
+                "INSERT INTO channel_send (channel, at, messages) VALUES ($1, $2, $3)",
+                &[&channel, &now, &messages],
+            )
+            .await?;
     }
     tx.commit().await.map_err(fail)?;
     Ok((granted, from_unix(next_slot).unwrap_or_default()))
