@@ -16,28 +16,30 @@ pub async fn claim_poll(
     lease: std::time::Duration,
 ) -> Result<PollClaim, StoreError> {
     let (now, until) = (now.timestamp(), now.timestamp() + lease.as_secs() as i64);
-    let granted = engine
-        .query_opt(
-            "INSERT INTO poll_claim (source, holder, lease_until) VALUES ($1, $2, $4)
-             ON CONFLICT (source) DO UPDATE SET holder = excluded.holder,
-                                                lease_until = excluded.lease_until
-             WHERE (poll_claim.lease_until IS NULL OR poll_claim.lease_until <= $3)
-               AND (poll_claim.next_due IS NULL OR poll_claim.next_due <= $3)
-             RETURNING 1",
+    // One round trip: the claim, and when the source is free if the claim failed (the
+    // query's snapshot is from before the claim, which is what a refusal needs).
+    let row = engine
+        .query_one(
+            "WITH claimed AS (
+                 INSERT INTO poll_claim (source, holder, lease_until) VALUES ($1, $2, $4)
+                 ON CONFLICT (source) DO UPDATE SET holder = excluded.holder,
+                                                    lease_until = excluded.lease_until
+                 WHERE (poll_claim.lease_until IS NULL OR poll_claim.lease_until <= $3)
+                   AND (poll_claim.next_due IS NULL OR poll_claim.next_due <= $3)
+                 RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM claimed),
+                    (SELECT greatest(coalesce(lease_until, 0), coalesce(next_due, 0))
+                     FROM poll_claim WHERE source = $1)",
             &[&source, &engine.instance, &now, &until],
         )
         .await?;
-    if granted.is_some() {
+    if row.get(0) {
         return Ok(PollClaim::Granted);
     }
-    let row = engine
-        .query_one(
-            "SELECT greatest(coalesce(lease_until, 0), coalesce(next_due, 0))
-             FROM poll_claim WHERE source = $1",
-            &[&source],
-        )
-        .await?;
-    Ok(PollClaim::Later(from_unix(row.get(0)).unwrap_or_default()))
+    let free_at: Option<i64> = row.get(1);
+    Ok(PollClaim::Later(
+        free_at.and_then(from_unix).unwrap_or_default(),
+    ))
 }
 
 /// This instance's poll of `source` is over; it is next due at `next_due`.
