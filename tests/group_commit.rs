@@ -1,5 +1,5 @@
-//! kill -9 around a group commit of the embedded store: three feeds' polls share one
-//! transaction. Killed after the commit returned, every alert of the batch is in the
+//! kill -9 around a group commit, on the embedded store and on PostgreSQL: three
+//! feeds' polls share one transaction. Killed after the commit returned, every alert of the batch is in the
 //! outbox and goes out; killed before, none of its items is recorded as seen, and the
 //! next run finds and alerts them again. Nothing is lost either way.
 //!
@@ -14,11 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use newshound::model::{Alert, FeedId, ItemKey, Snippet};
+use newshound::store::testing::TestDatabase;
 use newshound::store::{PollRecord, Store};
 use support::TestConfig;
 
-/// Set in the child's environment: the state directory it records the batch in, and
-/// whether its commit hangs until the kill.
+/// Set in the child's environment: where it records the batch (a state directory or a
+/// PostgreSQL URL), and whether its commit hangs until the kill.
 const CHILD: &str = "NEWSHOUND_GROUP_COMMIT_CHILD";
 const FEEDS: [&str; 3] = ["a", "b", "c"];
 
@@ -34,10 +35,13 @@ fn rss(feed: &str, new: bool) -> String {
     )
 }
 
-/// Three feeds that alert into a Maildir, polled once so that their old items are
-/// known.
-fn seeded() -> TestConfig {
-    let mut body = String::from(
+/// Three feeds that alert into a Maildir, their state in `database` (or embedded),
+/// polled once so that their old items are known.
+fn seeded(database: Option<&TestDatabase>) -> TestConfig {
+    let mut body = database.map_or(String::new(), |d| {
+        format!("[store]\nurl = \"{}\"\n\n", d.url)
+    });
+    body.push_str(
         "[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n\n\
          [[rules]]\nname = \"talks\"\nkeywords = [\"NATO\"]\nchannels = [\"inbox\"]\n",
     );
@@ -111,11 +115,28 @@ fn batch() -> Vec<PollRecord> {
         .collect()
 }
 
+/// Where the state is: a state directory, or a PostgreSQL URL.
+async fn open(place: &str) -> Store {
+    if place.starts_with("postgres://") {
+        Store::connect(place, None, "test").await.expect("database")
+    } else {
+        Store::open(Path::new(place)).await.expect("store")
+    }
+}
+
+/// The config's state, as [`open`] takes it.
+fn place(config: &TestConfig, database: Option<&TestDatabase>) -> String {
+    database.map_or_else(
+        || config.state_dir().display().to_string(),
+        |d| d.url.clone(),
+    )
+}
+
 /// The child: records the batch (three polls at once, so they share a commit), says
 /// "committed" once the store said so, then waits to be killed.
-fn child(state_dir: &Path, hang: bool) -> ! {
+fn child(place: &str, hang: bool) -> ! {
     support::block_on(async {
-        let store = Store::open(state_dir).await.expect("store");
+        let store = open(place).await;
         if hang {
             // The batch runs, then its commit waits far longer than the test does.
             store.delay_commits(Duration::from_secs(600));
@@ -132,15 +153,11 @@ fn child(state_dir: &Path, hang: bool) -> ! {
     }
 }
 
-/// Starts the child on `config`'s state and returns it once it printed `line`.
-fn start_child(config: &TestConfig, hang: bool, line: &str) -> Child {
+/// Starts the child of `test` on `place` and returns it once it printed `line`.
+fn start_child(test: &str, place: &str, hang: bool, line: &str) -> Child {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "kill_9_around_a_group_commit_loses_no_alert",
-            "--nocapture",
-        ])
-        .env(CHILD, format!("{}:{hang}", config.state_dir().display()))
+        .args(["--exact", test, "--nocapture"])
+        .env(CHILD, format!("{place}|{hang}"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("child starts");
@@ -154,9 +171,9 @@ fn start_child(config: &TestConfig, hang: bool, line: &str) -> Child {
 }
 
 /// (unseen new keys, pending alerts) in the state after the kill.
-fn state_after(config: &TestConfig) -> (usize, u64) {
+fn state_after(place: &str) -> (usize, u64) {
     support::block_on(async {
-        let store = Store::open(&config.state_dir()).await.expect("store");
+        let store = open(place).await;
         let mut unseen = 0;
         for feed in FEEDS {
             let key = ItemKey(format!("{feed}-new"));
@@ -170,20 +187,25 @@ fn state_after(config: &TestConfig) -> (usize, u64) {
     })
 }
 
-#[test]
-fn kill_9_around_a_group_commit_loses_no_alert() {
+/// In the role of the child when the environment says so (and then never returns).
+fn be_the_child() {
     if let Ok(role) = std::env::var(CHILD) {
-        let (dir, hang) = role.rsplit_once(':').expect("dir:hang");
-        child(Path::new(dir), hang == "true");
+        let (place, hang) = role.rsplit_once('|').expect("place|hang");
+        child(place, hang == "true");
     }
-    support::init();
+}
 
+/// Both kills, on a fresh state each, made by `fresh` (a database, or none for the
+/// embedded store).
+fn kills_lose_no_alert(test: &str, fresh: impl Fn() -> Option<TestDatabase>) {
     // Killed after the commit returned: the whole batch is there, and goes out.
-    let config = seeded();
-    let mut killed = start_child(&config, false, "committed");
+    let database = fresh();
+    let config = seeded(database.as_ref());
+    let state = place(&config, database.as_ref());
+    let mut killed = start_child(test, &state, false, "committed");
     killed.kill().expect("kill -9");
     killed.wait().expect("reaped");
-    assert_eq!(state_after(&config), (0, 3), "all seen, all queued");
+    assert_eq!(state_after(&state), (0, 3), "all seen, all queued");
     write_feeds(&config, true);
     let out = once(&config);
     assert!(
@@ -193,13 +215,15 @@ fn kill_9_around_a_group_commit_loses_no_alert() {
 
     // Killed while the batch waits for its commit: none of it is recorded, and the
     // next run finds the items new and alerts them.
-    let config = seeded();
-    let mut killed = start_child(&config, true, "writing");
+    let database = fresh();
+    let config = seeded(database.as_ref());
+    let state = place(&config, database.as_ref());
+    let mut killed = start_child(test, &state, true, "writing");
     // However far the child got, its commit is at least ten minutes away.
     std::thread::sleep(Duration::from_millis(300));
     killed.kill().expect("kill -9");
     killed.wait().expect("reaped");
-    assert_eq!(state_after(&config), (3, 0), "none seen, none queued");
+    assert_eq!(state_after(&state), (3, 0), "none seen, none queued");
     write_feeds(&config, true);
     let out = once(&config);
     assert!(
@@ -208,4 +232,24 @@ fn kill_9_around_a_group_commit_loses_no_alert() {
     );
     let maildir = config.dir.path().join("alerts");
     assert_eq!(support::maildir_messages(&maildir).len(), 3);
+}
+
+#[test]
+fn kill_9_around_a_group_commit_loses_no_alert() {
+    be_the_child();
+    support::init();
+    kills_lose_no_alert("kill_9_around_a_group_commit_loses_no_alert", || None);
+}
+
+#[test]
+fn kill_9_around_a_postgres_group_commit_loses_no_alert() {
+    be_the_child();
+    support::init();
+    if support::block_on(TestDatabase::create()).is_none() {
+        return;
+    }
+    kills_lose_no_alert(
+        "kill_9_around_a_postgres_group_commit_loses_no_alert",
+        || support::block_on(TestDatabase::create()),
+    );
 }

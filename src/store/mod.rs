@@ -167,8 +167,8 @@ impl Store {
         self.engine.load(dump).await
     }
 
-    /// A test hook: every commit waits this long first, as on a slow disk (the
-    /// embedded engine only).
+    /// A test hook: every commit (of the embedded engine; of the polls' group commit
+    /// on PostgreSQL) waits this long first, as on a slow disk.
     #[doc(hidden)]
     pub fn delay_commits(&self, by: Duration) {
         self.engine.delay_commits(by);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 
-use super::{Engine, feeds, items, load, notes, outbox, shared};
+use super::{Engine, feeds, group, items, load, notes, outbox, shared};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
@@ -41,11 +41,17 @@ impl engine::Engine for Engine {
     }
 
     fn record_poll(&self, poll: PollRecord) -> Answer<'_, Vec<i64>> {
-        async move { items::record_poll(self, &poll).await }.boxed()
+        let write = group::Write::Poll(poll);
+        async move { self.writes.submit(write, |w| group::commit(self, w)).await }.boxed()
     }
 
     fn record_unchanged(&self, feed: FeedId, at: DateTime<Utc>) -> Answer<'_, ()> {
-        async move { feeds::record_unchanged(self, &feed, at).await }.boxed()
+        let write = group::Write::Unchanged(feed, at);
+        async move {
+            let committed = self.writes.submit(write, |w| group::commit(self, w));
+            committed.await.map(drop)
+        }
+        .boxed()
     }
 
     fn record_failure(&self, feed: FeedId, failure: Failure, at: DateTime<Utc>) -> Answer<'_, u32> {
@@ -170,11 +176,17 @@ impl engine::Engine for Engine {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Answer<'_, PollClaim> {
-        async move { shared::claim_poll(self, &source, now, lease).await }.boxed()
+        let claim = group::Claim { source, now, lease };
+        async move { self.claims.submit(claim, |c| group::claim(self, c)).await }.boxed()
     }
 
     fn poll_done(&self, source: String, next_due: DateTime<Utc>) -> Answer<'_, ()> {
-        async move { shared::poll_done(self, &source, next_due).await }.boxed()
+        let write = group::Write::PollDone(source, next_due);
+        async move {
+            let committed = self.writes.submit(write, |w| group::commit(self, w));
+            committed.await.map(drop)
+        }
+        .boxed()
     }
 
     fn heartbeat(&self, config_hash: String, now: DateTime<Utc>) -> Answer<'_, ()> {
@@ -197,5 +209,11 @@ impl engine::Engine for Engine {
 
     fn load<'a>(&'a self, dump: &'a Dump) -> Answer<'a, ()> {
         load::load(self, dump).boxed()
+    }
+
+    fn delay_commits(&self, by: Duration) {
+        let micros = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        self.commit_delay
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
     }
 }

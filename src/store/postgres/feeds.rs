@@ -104,11 +104,12 @@ pub async fn record_success(
 /// A poll that found nothing new (304), recorded as a success.
 pub async fn record_unchanged(
     engine: &Engine,
+    client: &impl GenericClient,
     feed: &FeedId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     engine
-        .execute(sql::RECORD_UNCHANGED, &[&feed.0, &at.timestamp()])
+        .run_on(client, sql::RECORD_UNCHANGED, &[&feed.0, &at.timestamp()])
         .await?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, feeds, outbox};
+use super::group::Write;
+use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::items as sql;
 use crate::store::types::{Expired, Queue};
@@ -25,20 +26,58 @@ pub async fn unseen(
     Ok(keys.into_iter().filter(|k| !seen.contains(&k.0)).collect())
 }
 
-/// Records a successful poll in one transaction: new items as seen, their alerts
-/// queued, and the feed's validators. Returns the ids of the rows queued to send.
-pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>, StoreError> {
+/// Runs `writes` (the group commit's) in one transaction; for each poll, the ids of
+/// the rows queued to send (none for the other writes).
+pub async fn write_all(engine: &Engine, writes: &[Write]) -> Result<Vec<Vec<i64>>, StoreError> {
     let mut client = engine.client().await?;
     let fail = |e| engine.error(e);
     let tx = client.transaction().await.map_err(fail)?;
+    let mut ids = Vec::with_capacity(writes.len());
+    let mut newest = None;
+    for write in writes {
+        ids.push(match write {
+            Write::Poll(poll) => {
+                newest = newest.max(Some(poll.at));
+                record_in(engine, &tx, poll).await?
+            }
+            Write::Unchanged(feed, at) => {
+                feeds::record_unchanged(engine, &tx, feed, *at).await?;
+                Vec::new()
+            }
+            Write::PollDone(source, next_due) => {
+                shared::poll_done(engine, &tx, source, *next_due).await?;
+                Vec::new()
+            }
+        });
+    }
+    if let Some(newest) = newest {
+        let before = newest.timestamp() - RECENT.as_secs() as i64;
+        engine.run_on(&tx, sql::FORGET_RECENT, &[&before]).await?;
+    }
+    let micros = engine
+        .commit_delay
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if micros > 0 {
+        tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+    }
+    tx.commit().await.map_err(fail)?;
+    Ok(ids)
+}
+
+/// One poll's writes, inside `tx`.
+async fn record_in(
+    engine: &Engine,
+    tx: &deadpool_postgres::Transaction<'_>,
+    poll: &PollRecord,
+) -> Result<Vec<i64>, StoreError> {
     let at = poll.at.timestamp();
     let keys: Vec<&str> = poll.new_keys.iter().map(|k| k.0.as_str()).collect();
     engine
         .run_on(
-            &tx,
+            tx,
             "INSERT INTO seen_item (feed, item_key, first_seen)
-         SELECT $1, key, $3 FROM unnest($2::TEXT[]) AS key
-         ON CONFLICT DO NOTHING",
+             SELECT $1, key, $3 FROM unnest($2::TEXT[]) AS key
+             ON CONFLICT DO NOTHING",
             &[&poll.feed.0, &keys, &at],
         )
         .await?;
@@ -51,39 +90,43 @@ pub async fn record_poll(engine: &Engine, poll: &PollRecord) -> Result<Vec<i64>,
         .collect();
     engine
         .run_on(
-            &tx,
+            tx,
             "UPDATE seen_item SET gone_since = $2
-         WHERE feed = $1 AND gone_since IS NULL AND item_key <> ALL($3::TEXT[])",
+             WHERE feed = $1 AND gone_since IS NULL AND item_key <> ALL($3::TEXT[])",
             &[&poll.feed.0, &at, &present],
         )
         .await?;
     engine
         .run_on(
-            &tx,
+            tx,
             "UPDATE seen_item SET gone_since = NULL
-         WHERE feed = $1 AND gone_since IS NOT NULL AND item_key = ANY($2::TEXT[])",
+             WHERE feed = $1 AND gone_since IS NOT NULL AND item_key = ANY($2::TEXT[])",
             &[&poll.feed.0, &present],
         )
         .await?;
-    for item in &poll.recent {
-        let json = crate::store::types::recent_json(item)?;
+    if !poll.recent.is_empty() {
+        // One statement for all of them; an upsert may touch a row once, so a key
+        // given twice keeps its last item.
+        let mut recent: std::collections::BTreeMap<&str, String> = Default::default();
+        for item in &poll.recent {
+            recent.insert(&item.key.0, crate::store::types::recent_json(item)?);
+        }
+        let (keys, items): (Vec<&str>, Vec<String>) = recent.into_iter().unzip();
         engine
             .run_on(
-                &tx,
-                "INSERT INTO recent_item (feed, item_key, seen, item) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (feed, item_key) DO UPDATE SET seen = excluded.seen, item = excluded.item",
-                &[&poll.feed.0, &item.key.0, &at, &json],
+                tx,
+                "INSERT INTO recent_item (feed, item_key, seen, item)
+                 SELECT $1, key, $2, item FROM unnest($3::TEXT[], $4::TEXT[]) AS t(key, item)
+                 ON CONFLICT (feed, item_key)
+                 DO UPDATE SET seen = excluded.seen, item = excluded.item",
+                &[&poll.feed.0, &at, &keys, &items],
             )
             .await?;
     }
-    engine
-        .run_on(&tx, sql::FORGET_RECENT, &[&(at - RECENT.as_secs() as i64)])
-        .await?;
     let send = Queue::Send(poll.dedupe);
-    let ids = outbox::queue(engine, &tx, &poll.alerts, poll.at, send).await?;
-    outbox::queue(engine, &tx, &poll.held, poll.at, Queue::Hold).await?;
-    feeds::record_success(engine, &tx, poll).await?;
-    tx.commit().await.map_err(fail)?;
+    let ids = outbox::queue(engine, tx, &poll.alerts, poll.at, send).await?;
+    outbox::queue(engine, tx, &poll.held, poll.at, Queue::Hold).await?;
+    feeds::record_success(engine, tx, poll).await?;
     Ok(ids)
 }
 

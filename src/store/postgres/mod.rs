@@ -12,6 +12,7 @@
 
 mod engine;
 pub mod feeds;
+mod group;
 pub mod items;
 pub mod load;
 pub mod notes;
@@ -55,6 +56,13 @@ pub struct Engine {
     /// Whether it has said it is alive since it connected: its first heartbeat is
     /// its start.
     pub joined: std::sync::atomic::AtomicBool,
+    /// What polls write, waiting to be committed together.
+    writes: group::Batches<group::Write, Vec<i64>>,
+    /// Claims of polls, waiting to be made together.
+    claims: group::Batches<group::Claim, crate::store::PollClaim>,
+    /// A test hook: a group commit waits this many microseconds after its writes ran,
+    /// before it commits.
+    commit_delay: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -101,6 +109,9 @@ impl Engine {
             place,
             instance: instance.to_owned(),
             joined: std::sync::atomic::AtomicBool::new(false),
+            writes: group::Batches::default(),
+            claims: group::Batches::default(),
+            commit_delay: std::sync::atomic::AtomicU64::new(0),
         };
         engine.migrate().await?;
         Ok(engine)

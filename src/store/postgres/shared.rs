@@ -3,53 +3,78 @@
 
 use chrono::{DateTime, Utc};
 
+use std::collections::HashMap;
+
+use deadpool_postgres::GenericClient;
+
 use super::Engine;
+use super::group::Claim;
 use crate::store::types::from_unix;
 use crate::store::{INSTANCE_GONE_AFTER, Instance, PollClaim, StoreError};
 
-/// Claims the poll of `source` for this instance until `now + lease`, if no other
-/// instance holds it and it is due; otherwise says when to ask again.
-pub async fn claim_poll(
+/// Claims the polls of `claims` for this instance in one statement, each until its
+/// `now + lease`, where no other instance holds it and it is due; for the others,
+/// when to ask again. A source is free when it is at the earliest of the claims'
+/// times, so that none is polled early.
+pub async fn claim_polls(
     engine: &Engine,
-    source: &str,
-    now: DateTime<Utc>,
-    lease: std::time::Duration,
-) -> Result<PollClaim, StoreError> {
-    let (now, until) = (now.timestamp(), now.timestamp() + lease.as_secs() as i64);
-    // One round trip: the claim, and when the source is free if the claim failed (the
-    // query's snapshot is from before the claim, which is what a refusal needs).
-    let row = engine
-        .query_one(
-            "WITH claimed AS (
-                 INSERT INTO poll_claim (source, holder, lease_until) VALUES ($1, $2, $4)
+    claims: &[&Claim],
+) -> Result<HashMap<String, PollClaim>, StoreError> {
+    let mut claims = claims.to_vec();
+    // The same order in every instance, so that two batches never wait for each
+    // other's row locks the wrong way round.
+    claims.sort_by(|a, b| a.source.cmp(&b.source));
+    let sources: Vec<&str> = claims.iter().map(|c| c.source.as_str()).collect();
+    let until: Vec<i64> = claims
+        .iter()
+        .map(|c| c.now.timestamp() + c.lease.as_secs() as i64)
+        .collect();
+    let now = claims.iter().map(|c| c.now.timestamp()).min().unwrap_or(0);
+    // The query's snapshot is from before the claims, which is what a refusal needs.
+    let rows = engine
+        .query(
+            "WITH wanted AS (
+                 SELECT * FROM unnest($1::TEXT[], $3::BIGINT[]) WITH ORDINALITY
+                     AS w(source, until, place)),
+             claimed AS (
+                 INSERT INTO poll_claim (source, holder, lease_until)
+                 SELECT source, $2, until FROM wanted ORDER BY place
                  ON CONFLICT (source) DO UPDATE SET holder = excluded.holder,
                                                     lease_until = excluded.lease_until
-                 WHERE (poll_claim.lease_until IS NULL OR poll_claim.lease_until <= $3)
-                   AND (poll_claim.next_due IS NULL OR poll_claim.next_due <= $3)
-                 RETURNING 1)
-             SELECT EXISTS (SELECT 1 FROM claimed),
+                 WHERE (poll_claim.lease_until IS NULL OR poll_claim.lease_until <= $4)
+                   AND (poll_claim.next_due IS NULL OR poll_claim.next_due <= $4)
+                 RETURNING source)
+             SELECT w.source, EXISTS (SELECT 1 FROM claimed c WHERE c.source = w.source),
                     (SELECT greatest(coalesce(lease_until, 0), coalesce(next_due, 0))
-                     FROM poll_claim WHERE source = $1)",
-            &[&source, &engine.instance, &now, &until],
+                     FROM poll_claim p WHERE p.source = w.source)
+             FROM wanted w",
+            &[&sources, &engine.instance, &until, &now],
         )
         .await?;
-    if row.get(0) {
-        return Ok(PollClaim::Granted);
-    }
-    let free_at: Option<i64> = row.get(1);
-    Ok(PollClaim::Later(
-        free_at.and_then(from_unix).unwrap_or_default(),
-    ))
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let claim = if row.get(1) {
+                PollClaim::Granted
+            } else {
+                let free_at: Option<i64> = row.get(2);
+                PollClaim::Later(free_at.and_then(from_unix).unwrap_or_default())
+            };
+            (row.get(0), claim)
+        })
+        .collect())
 }
 
 /// This instance's poll of `source` is over; it is next due at `next_due`.
 pub async fn poll_done(
     engine: &Engine,
+    client: &impl GenericClient,
     source: &str,
     next_due: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     engine
-        .execute(
+        .run_on(
+            client,
             "UPDATE poll_claim SET lease_until = NULL, next_due = $3
              WHERE source = $1 AND holder = $2",
             &[&source, &engine.instance, &seconds_up(next_due)],
