@@ -41,7 +41,7 @@ impl engine::Engine for Engine {
     }
 
     fn record_poll(&self, poll: PollRecord) -> Answer<'_, Vec<i64>> {
-        let write = group::Write::Poll(poll);
+        let write = group::Write::Poll(Box::new(poll));
         async move { self.writes.submit(write, |w| group::commit(self, w)).await }.boxed()
     }
 

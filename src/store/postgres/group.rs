@@ -19,10 +19,13 @@ use crate::store::{PollClaim, PollRecord, StoreError};
 /// (nor holds its row locks long) while jobs keep coming.
 const MAX_BATCH: usize = 256;
 
+/// A job waiting for its batch, and where its answer goes.
+type Queued<J, A> = (J, oneshot::Sender<Result<A, StoreError>>);
+
 /// Jobs waiting for a batch, and the turn to run one.
 #[derive(Debug)]
 pub struct Batches<J, A> {
-    waiting: Mutex<Vec<(J, oneshot::Sender<Result<A, StoreError>>)>>,
+    waiting: Mutex<Vec<Queued<J, A>>>,
     turn: tokio::sync::Mutex<()>,
 }
 
@@ -70,7 +73,7 @@ impl<J, A> Batches<J, A> {
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<(J, oneshot::Sender<Result<A, StoreError>>)>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued<J, A>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -79,7 +82,7 @@ impl<J, A> Batches<J, A> {
 #[derive(Debug)]
 pub enum Write {
     /// A poll that got a document.
-    Poll(PollRecord),
+    Poll(Box<PollRecord>),
     /// A poll answered "not modified".
     Unchanged(FeedId, DateTime<Utc>),
     /// This instance's turn at a source is over; it is next due then.
