@@ -2,15 +2,19 @@
 //! (without each feed's history of new items, a read per feed), and the latest
 //! alerts, put in words for [`StatusPage`].
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
-use super::snapshot::{FeedReport, Scope, Snapshot};
+use super::snapshot::{FeedReport, Snapshot, reports_of};
 use crate::config::Config;
+use crate::config::Feed;
+use crate::model::FeedId;
 use crate::render::safe_link;
 use crate::render::status::{
     AlertRow, DeadRow, FeedRow, FeedsShown, InstanceRow, QueueRow, RetryRow, StatusPage, when,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{FeedState, Store, StoreError};
 
 /// How many of the retries and of the dead letters the page lists (it counts them
 /// all), as many as the latest alerts.
@@ -28,22 +32,48 @@ pub(super) async fn status_page(
     now: DateTime<Utc>,
     page: usize,
 ) -> Result<StatusPage, StoreError> {
-    let mut snapshot = Snapshot::read_details(config, Some(store), Scope::Configured, now).await?;
+    let (mut snapshot, stored) = Snapshot::read_stored(store, now).await?;
     let recent = std::mem::take(&mut snapshot.recent);
-    // Only the page's feeds are put in words: with 100,000 feeds, all of them took
-    // longer than the page may.
-    let mut reports: Vec<&FeedReport> = snapshot.feeds.iter().collect();
-    reports.sort_by_key(|f| match health(&f.state).1 {
-        "bad" => 0,
-        "new" => 1,
-        _ => 2,
-    });
-    let failing = reports
+    // Only the page's feeds are put in words: with 100,000 feeds, building a report
+    // for each took longer than the page may. The others are only ranked.
+    let index: HashMap<&str, usize> = stored
         .iter()
-        .take_while(|f| health(&f.state).1 == "bad")
+        .enumerate()
+        .map(|(i, (id, ..))| (id.0.as_str(), i))
+        .collect();
+    let state_of = |id: &FeedId| {
+        let (_, state, items) = &stored[*index.get(id.0.as_str())?];
+        Some((state, *items))
+    };
+    let never_polled = FeedState::default();
+    let mut ranked: Vec<(u8, &Feed)> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let state = state_of(&feed.id).map_or(&never_polled, |(state, _)| state);
+            let rank = match health(state).1 {
+                "bad" => 0,
+                "new" => 1,
+                _ => 2,
+            };
+            (rank, feed)
+        })
+        .collect();
+    // Stable: each class stays in config order.
+    ranked.sort_by_key(|(rank, _)| *rank);
+    let failing = ranked.iter().take_while(|(rank, _)| *rank == 0).count();
+    let broken = config
+        .feeds
+        .iter()
+        .filter_map(|feed| state_of(&feed.id))
+        .filter(|(state, _)| state.broken_since.is_some())
         .count();
-    let (reports, feeds_shown) = one_page(&reports, page);
-    let feeds: Vec<FeedRow> = reports.iter().map(|f| feed_row(f, now)).collect();
+    let (shown, feeds_shown) = one_page(&ranked, page);
+    let shown: Vec<&Feed> = shown.iter().map(|(_, feed)| *feed).collect();
+    let feeds: Vec<FeedRow> = reports_of(config, &shown, state_of, now)
+        .iter()
+        .map(|f| feed_row(f, now))
+        .collect();
     let counts = &snapshot.outbox;
     Ok(StatusPage {
         generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -51,7 +81,7 @@ pub(super) async fn status_page(
             .refused
             .as_ref()
             .map(|(why, at)| format!("{why} ({})", when(Some(*at), now))),
-        broken: snapshot.broken(),
+        broken,
         failing,
         feeds,
         feeds_shown,

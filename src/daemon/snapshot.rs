@@ -2,12 +2,12 @@
 //! line and `/metrics` — read at once from the store, with next polls computed by the
 //! scheduler's own function.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use super::schedule::{group_due_at, grouped};
-use crate::config::Config;
+use crate::config::{Config, Feed};
 use crate::model::{FeedId, FeedSource};
 use crate::render::status::{bytes, when};
 use crate::store::{
@@ -123,10 +123,21 @@ impl Snapshot {
                 ..Snapshot::default()
             });
         };
+        let (mut snapshot, states) = Snapshot::read_stored(store, now).await?;
+        snapshot.feeds = feed_reports(config, states, scope, now);
+        Ok(snapshot)
+    }
+
+    /// What [`Snapshot::read_details`] reads, but with every stored feed state left
+    /// as it came (no feed reports): for the status page, which puts only its page of
+    /// feeds in words ([`reports_of`]).
+    pub async fn read_stored(
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<(Snapshot, Vec<(FeedId, FeedState, u64)>), StoreError> {
         let states = store.feed_states().await?;
-        Ok(Snapshot {
+        let snapshot = Snapshot {
             seen_items: states.iter().map(|(_, _, items)| items).sum(),
-            feeds: feed_reports(config, states, scope, now),
             outbox: store.outbox_counts().await?,
             retrying: store.retrying().await?,
             dead: store.dead_letters().await?,
@@ -135,7 +146,9 @@ impl Snapshot {
             state_bytes: store.state_bytes().await?,
             last_prune: store.last_prune().await?,
             recent: store.recent_alerts(LATEST_ALERTS).await?,
-        })
+            ..Snapshot::default()
+        };
+        Ok((snapshot, states))
     }
 
     /// Feeds declared broken.
@@ -222,6 +235,46 @@ fn feed_reports(
                 next_poll: state.last_attempt.and(due.get(&feed.source).copied()),
                 state,
                 items_known: items.get(&feed.id).copied().unwrap_or(0),
+                source: Some(feed.source.to_string()),
+                new_item_times: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// The reports of `shown` (configured feeds), their states found through `state_of`,
+/// each with its next poll as the scheduler computes it for its group. Only the groups
+/// of the feeds shown are looked at, however many feeds the config has.
+pub fn reports_of<'s>(
+    config: &Config,
+    shown: &[&Feed],
+    state_of: impl Fn(&FeedId) -> Option<(&'s FeedState, u64)>,
+    now: DateTime<Utc>,
+) -> Vec<FeedReport> {
+    let sources: HashSet<&FeedSource> = shown.iter().map(|f| &f.source).collect();
+    let mut groups: HashMap<&FeedSource, Vec<&Feed>> = HashMap::new();
+    let mut known: HashMap<FeedId, FeedState> = HashMap::new();
+    for feed in config.feeds.iter().filter(|f| sources.contains(&f.source)) {
+        groups.entry(&feed.source).or_default().push(feed);
+        if let Some((state, _)) = state_of(&feed.id) {
+            known.insert(feed.id.clone(), state.clone());
+        }
+    }
+    let max_backoff = config.daemon.max_backoff;
+    shown
+        .iter()
+        .map(|feed| {
+            let (state, items_known) = state_of(&feed.id)
+                .map(|(state, items)| (state.clone(), items))
+                .unwrap_or_default();
+            let due = groups
+                .get(&feed.source)
+                .map(|group| group_due_at(group, &known, max_backoff, now));
+            FeedReport {
+                id: feed.id.clone(),
+                next_poll: state.last_attempt.and(due),
+                state,
+                items_known,
                 source: Some(feed.source.to_string()),
                 new_item_times: Vec::new(),
             }
