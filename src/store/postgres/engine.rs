@@ -1,5 +1,6 @@
 //! The PostgreSQL engine's side of the [`Engine`](crate::store::engine::Engine)
-//! contract: each operation is its own transaction, committed at once.
+//! contract: each operation is its own transaction, committed at once, but for what
+//! polls write and the claims they make, which wait for their batch (`group`).
 
 use std::time::Duration;
 
@@ -41,12 +42,12 @@ impl engine::Engine for Engine {
     }
 
     fn record_poll(&self, poll: PollRecord) -> Answer<'_, Vec<i64>> {
-        let write = group::Write::Poll(Box::new(poll));
+        let write = items::Write::Poll(Box::new(poll));
         async move { self.writes.submit(write, |w| group::commit(self, w)).await }.boxed()
     }
 
     fn record_unchanged(&self, feed: FeedId, at: DateTime<Utc>) -> Answer<'_, ()> {
-        let write = group::Write::Unchanged(feed, at);
+        let write = items::Write::Unchanged(feed, at);
         async move {
             let committed = self.writes.submit(write, |w| group::commit(self, w));
             committed.await.map(drop)
@@ -176,12 +177,12 @@ impl engine::Engine for Engine {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Answer<'_, PollClaim> {
-        let claim = group::Claim { source, now, lease };
+        let claim = shared::Claim { source, now, lease };
         async move { self.claims.submit(claim, |c| group::claim(self, c)).await }.boxed()
     }
 
     fn poll_done(&self, source: String, next_due: DateTime<Utc>) -> Answer<'_, ()> {
-        let write = group::Write::PollDone(source, next_due);
+        let write = items::Write::PollDone(source, next_due);
         async move {
             let committed = self.writes.submit(write, |w| group::commit(self, w));
             committed.await.map(drop)

@@ -8,12 +8,12 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::{Engine, items, shared};
-use crate::model::FeedId;
-use crate::store::{PollClaim, PollRecord, StoreError};
+use super::Engine;
+use super::items::{self, Write};
+use super::shared::{self, Claim};
+use crate::store::{PollClaim, StoreError};
 
 /// At most this many jobs share a transaction, so that one never grows without bound
 /// (nor holds its row locks long) while jobs keep coming.
@@ -76,25 +76,6 @@ impl<J, A> Batches<J, A> {
     fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued<J, A>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// What a poll writes once it is over.
-#[derive(Debug)]
-pub enum Write {
-    /// A poll that got a document.
-    Poll(Box<PollRecord>),
-    /// A poll answered "not modified".
-    Unchanged(FeedId, DateTime<Utc>),
-    /// This instance's turn at a source is over; it is next due then.
-    PollDone(String, DateTime<Utc>),
-}
-
-/// A claim of a source's poll until `now + lease`.
-#[derive(Debug)]
-pub struct Claim {
-    pub source: String,
-    pub now: DateTime<Utc>,
-    pub lease: std::time::Duration,
 }
 
 /// Commits `writes` in one transaction; for a poll, the ids of the rows it queued to

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::group::Write;
 use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::items as sql;
@@ -24,6 +23,17 @@ pub async fn unseen(
         .await?;
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
     Ok(keys.into_iter().filter(|k| !seen.contains(&k.0)).collect())
+}
+
+/// What a poll writes once it is over.
+#[derive(Debug)]
+pub enum Write {
+    /// A poll that got a document.
+    Poll(Box<PollRecord>),
+    /// A poll answered "not modified".
+    Unchanged(FeedId, DateTime<Utc>),
+    /// This instance's turn at a source is over; it is next due then.
+    PollDone(String, DateTime<Utc>),
 }
 
 /// Runs `writes` (the group commit's) in one transaction; for each poll, the ids of

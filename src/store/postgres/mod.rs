@@ -1,6 +1,7 @@
 //! The PostgreSQL engine, for several newshound instances sharing one database: a
-//! small pool of connections (deadpool-postgres), one transaction per write, with
-//! PostgreSQL's own durability (a commit that returned is on disk). Row locks with
+//! small pool of connections (deadpool-postgres) with a cache of prepared statements
+//! each, one transaction per write except for what polls write, which `group` commits
+//! together, with PostgreSQL's own durability (a commit that returned is on disk). Row locks with
 //! `SKIP LOCKED` let instances claim outbox rows without waiting on each other, and the
 //! unique keys of `seen_item` and `outbox` mean two instances can never queue the
 //! same item twice.
@@ -57,9 +58,9 @@ pub struct Engine {
     /// its start.
     pub joined: std::sync::atomic::AtomicBool,
     /// What polls write, waiting to be committed together.
-    writes: group::Batches<group::Write, Vec<i64>>,
+    writes: group::Batches<items::Write, Vec<i64>>,
     /// Claims of polls, waiting to be made together.
-    claims: group::Batches<group::Claim, crate::store::PollClaim>,
+    claims: group::Batches<shared::Claim, crate::store::PollClaim>,
     /// A test hook: a group commit waits this many microseconds after its writes ran,
     /// before it commits.
     commit_delay: std::sync::atomic::AtomicU64,

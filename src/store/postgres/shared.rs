@@ -1,16 +1,22 @@
 //! What several instances on one database coordinate through: who polls which
 //! source (`poll_claim`) and who is alive (`instance`).
 
-use chrono::{DateTime, Utc};
-
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::Engine;
-use super::group::Claim;
 use crate::store::types::from_unix;
 use crate::store::{INSTANCE_GONE_AFTER, Instance, PollClaim, StoreError};
+
+/// A claim of a source's poll until `now + lease`.
+#[derive(Debug)]
+pub struct Claim {
+    pub source: String,
+    pub now: DateTime<Utc>,
+    pub lease: std::time::Duration,
+}
 
 /// Claims the polls of `claims` for this instance in one statement, each until its
 /// `now + lease`, where no other instance holds it and it is due; for the others,
