@@ -130,7 +130,7 @@ impl Snapshot {
 
     /// What [`Snapshot::read_details`] reads, but with every stored feed state left
     /// as it came (no feed reports): for the status page, which puts only its page of
-    /// feeds in words ([`reports_of`]).
+    /// feeds in words (`reports_of`).
     pub async fn read_stored(
         store: &Store,
         now: DateTime<Utc>,
