@@ -71,6 +71,30 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
     assert!(!stderr(&out).contains("correct horse"));
 }
 
+/// Regression: `check` printed settings the way the code names them
+/// (`first_poll: MarkSeen`, `(Starttls)`), not the way the config file spells them.
+#[test]
+fn check_prints_settings_as_the_config_file_spells_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "pw\n").expect("write");
+    let out = newshound(
+        &["check", "--config", &repo("config/example.toml")],
+        &[
+            (
+                "NEWSHOUND__SMTP__PASSWORD_FILE",
+                password_file.to_str().expect("utf-8 path"),
+            ),
+            ("MEMBERS_FEED_PASSWORD", "feed-secret-pw"),
+            ("MEMBERS_API_KEY", "feed-api-key"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("first_poll: mark-seen"), "{text}");
+    assert!(text.contains(":587 (starttls)"), "{text}");
+}
+
 #[test]
 fn check_accepts_the_demo_config() {
     let out = newshound(&["check", "--config", &repo("config/demo.toml")], &[]);

@@ -415,7 +415,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
     writeln!(
         out,
-        "poll_interval: {}, first_poll: {:?}",
+        "poll_interval: {}, first_poll: {}",
         humantime::format_duration(config.daemon.poll_interval),
         config.daemon.first_poll
     )?;
@@ -456,7 +456,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
         };
         writeln!(
             out,
-            "smtp: {}:{} ({:?}), {auth}, from {}",
+            "smtp: {}:{} ({}), {auth}, from {}",
             smtp.host, smtp.port, smtp.security, smtp.from
         )?;
     }

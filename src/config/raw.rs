@@ -98,6 +98,16 @@ pub enum FirstPoll {
     Alert,
 }
 
+impl std::fmt::Display for FirstPoll {
+    /// As the config file spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FirstPoll::MarkSeen => "mark-seen",
+            FirstPoll::Alert => "alert",
+        })
+    }
+}
+
 /// `[store]`: the state on a PostgreSQL database instead of the embedded SQLite file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

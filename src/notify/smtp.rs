@@ -47,6 +47,17 @@ pub enum Security {
     None,
 }
 
+impl std::fmt::Display for Security {
+    /// As the config file spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Security::Starttls => "starttls",
+            Security::Tls => "tls",
+            Security::None => "none",
+        })
+    }
+}
+
 /// A connection idle for longer is checked (NOOP) before it carries a message.
 const CHECK_AFTER: Duration = Duration::from_secs(5);
 /// A connection idle for longer is closed: relays drop idle sessions after a minute
