@@ -365,6 +365,17 @@ impl Config {
                     .to_owned()
             }),
         )
+        .chain(
+            self.channels
+                .iter()
+                .filter(|(_, c)| c.digest.is_some() && c.max_per_minute.is_some())
+                .map(|(name, _)| {
+                    format!(
+                        "channels.{name}.max_per_minute does nothing beside digest, which \
+                         already sends one message per period; remove one of them"
+                    )
+                }),
+        )
         .collect()
     }
 

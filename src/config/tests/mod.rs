@@ -556,6 +556,24 @@ fn a_rewrite_threshold_without_merge_rewrites_is_warned_about() {
     );
 }
 
+/// Regression: `max_per_minute` beside `digest` was accepted without a word, and
+/// does nothing (the digest already makes one message per period).
+#[test]
+fn max_per_minute_beside_a_digest_is_warned_about() {
+    let text = VALID.replace(
+        "type = \"maildir\"\npath = \"alerts\"",
+        "type = \"maildir\"\npath = \"alerts\"\ndigest = \"1h\"\nmax_per_minute = 5",
+    );
+    let config = load(&text, &[("SMTP_PW", "x")]).expect("valid");
+    assert_eq!(
+        config.warnings(),
+        [
+            "channels.inbox.max_per_minute does nothing beside digest, which already sends \
+             one message per period; remove one of them"
+        ]
+    );
+}
+
 #[test]
 fn copy_threshold_defaults_to_the_measured_value_and_must_be_a_fraction() {
     let config = load(VALID, &[("SMTP_PW", "x")]).expect("valid");
