@@ -101,11 +101,18 @@ impl Checker<'_> {
         key: &str,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
+        self.positive_at(KeyPath::default().key("daemon").key(key), value, default)
+    }
+
+    /// The duration at `key`, which must be more than zero, or its default.
+    pub(super) fn positive_at(
+        &self,
+        key: KeyPath,
+        value: Option<Duration>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match value {
-            Some(v) if v.is_zero() => Err(self.invalid(
-                KeyPath::default().key("daemon").key(key),
-                "must be more than 0s",
-            )),
+            Some(v) if v.is_zero() => Err(self.invalid(key, "must be more than 0s")),
             Some(v) => Ok(v),
             None => Ok(default),
         }

@@ -24,23 +24,27 @@ impl Checker<'_> {
             )),
             (Some(path), None) => {
                 let path = base.join(path);
+                let key = table.key(file_key);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.invalid(
-                        table.key(file_key),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
+                    self.invalid(key.clone(), format!("cannot read {}: {e}", path.display()))
                 })?;
-                Ok(Some(Secret::new(
-                    text.trim_end_matches(['\r', '\n']).to_owned(),
-                )))
+                let secret = text.trim_end_matches(['\r', '\n']);
+                if secret.is_empty() {
+                    return Err(self.invalid(key, format!("{} is empty", path.display())));
+                }
+                Ok(Some(Secret::new(secret.to_owned())))
             }
             (None, Some(var)) => {
+                let key = table.key(env_key);
                 let value = self.env.get(var).ok_or_else(|| {
                     self.invalid(
-                        table.key(env_key),
+                        key.clone(),
                         format!("environment variable {var} is not set"),
                     )
                 })?;
+                if value.is_empty() {
+                    return Err(self.invalid(key, format!("environment variable {var} is empty")));
+                }
                 Ok(Some(Secret::new(value.clone())))
             }
             (None, None) => Ok(None),

@@ -72,7 +72,11 @@ impl Checker<'_> {
             from: s.from,
             ca_pem,
             pinned,
-            timeout: s.timeout.unwrap_or(DEFAULT_SMTP_TIMEOUT),
+            timeout: self.positive_at(
+                KeyPath::default().key("smtp").key("timeout"),
+                s.timeout,
+                DEFAULT_SMTP_TIMEOUT,
+            )?,
         })
     }
 

@@ -556,6 +556,25 @@ fn a_rewrite_threshold_without_merge_rewrites_is_warned_about() {
     );
 }
 
+/// Regression: an SMTP timeout of 0s and a password variable set but empty were
+/// accepted; every delivery would then have failed.
+#[test]
+fn a_zero_smtp_timeout_and_an_empty_password_are_refused() {
+    refused_with(
+        &VALID.replace(
+            "password_env = \"SMTP_PW\"",
+            "password_env = \"SMTP_PW\"\ntimeout = \"0s\"",
+        ),
+        &[("SMTP_PW", "x")],
+        "smtp.timeout: must be more than 0s",
+    );
+    refused_with(
+        VALID,
+        &[("SMTP_PW", "")],
+        "/etc/nh/newshound.toml:9: smtp.password_env: environment variable SMTP_PW is empty",
+    );
+}
+
 /// Regression: `max_per_minute` beside `digest` was accepted without a word, and
 /// does nothing (the digest already makes one message per period).
 #[test]
