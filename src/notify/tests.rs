@@ -355,6 +355,15 @@ fn slack_discord_and_ntfy_get_their_own_shapes() {
     assert_eq!(ntfy["click"], "https://news.example.org/a76116");
     assert_eq!(ntfy["markdown"], true);
     assert!(ntfy.get("priority").is_none(), "normal is ntfy's default");
+    // Regression: a server behind a reverse proxy at a sub-path got its posts at the
+    // host's root, with the sub-path taken for part of the topic.
+    let (target, ntfy) = webhook(
+        WebhookFormat::Ntfy,
+        "https://example.org/ntfy/news-alerts",
+        &a,
+    );
+    assert_eq!(target, "https://example.org/ntfy/");
+    assert_eq!(ntfy["topic"], "news-alerts");
     let (_, json) = webhook(WebhookFormat::Json, "https://hooks.example.org/x", &a);
     assert!(
         json.get("priority").is_none(),

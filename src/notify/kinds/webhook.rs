@@ -257,11 +257,15 @@ fn discord_body(post: &Message) -> serde_json::Value {
     serde_json::json!({ "content": post.heading, "embeds": [embed] })
 }
 
-/// ntfy's JSON publishing goes to the server root and names the topic.
+/// ntfy's JSON publishing goes to the server's root and names the topic: the URL's
+/// last segment is the topic, what comes before it the root (`/` for a server of its
+/// own, `/ntfy/` behind a reverse proxy at a sub-path).
 fn ntfy_request(url: &url::Url, post: Message) -> (url::Url, serde_json::Value) {
-    let topic = url.path().trim_matches('/').to_owned();
+    let path = url.path().trim_end_matches('/');
+    let (base, topic) = path.rsplit_once('/').unwrap_or(("", path));
+    let topic = topic.to_owned();
     let mut root = url.clone();
-    root.set_path("/");
+    root.set_path(&format!("{base}/"));
     let message = match post.alert {
         Some(a) => {
             let mut message = a.snippet.marked_escaped("**", "**", markdown_escape);
