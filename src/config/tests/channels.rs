@@ -102,6 +102,20 @@ fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
     )
     .expect("valid");
     assert_eq!(config.channels["run"].kind(), "exec");
+    // Regression: a relative program ran from the directory newshound was started in
+    // (`/` under systemd), unlike every other path of the config.
+    let config = load(
+        &with_channel(
+            "run",
+            "type = \"exec\"\ncommand = [\"bin/notify.sh\", \"x\"]",
+        ),
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(
+        config.channels["run"].transport.describe(),
+        "/etc/nh/bin/notify.sh x (timeout 30s)"
+    );
     for (channel, expected) in [
         (
             "command = []",

@@ -63,10 +63,16 @@ impl Kind for Exec {
             }
             t => t.unwrap_or(DEFAULT_TIMEOUT),
         };
-        Ok(Exec {
-            command: raw.command,
-            timeout,
-        })
+        let mut command = raw.command;
+        // A path is relative to the config's folder, as every path of the config; a
+        // bare name is looked up in the program's PATH.
+        if command[0].contains('/') {
+            command[0] = settings
+                .path(std::path::Path::new(&command[0]))
+                .to_string_lossy()
+                .into_owned();
+        }
+        Ok(Exec { command, timeout })
     }
 
     fn describe(&self) -> String {
