@@ -133,7 +133,8 @@ impl Dispatcher {
 
     /// Dispatches whenever alerts are queued until `done`, then once more for what
     /// came last: what `once` runs beside its polls, so that the first alerts are on
-    /// their way while later feeds are still fetched.
+    /// their way while later feeds are still fetched. A store error before the last
+    /// pass is logged and the pass tried again; the last pass's error is returned.
     pub(super) async fn dispatch_until(
         &self,
         done: CancellationToken,
@@ -141,7 +142,12 @@ impl Dispatcher {
         let mut report = DispatchReport::default();
         loop {
             let last = done.is_cancelled();
-            report += self.dispatch_due(self.shared.clock.now()).await?;
+            match self.dispatch_due(self.shared.clock.now()).await {
+                Ok(pass) => report += pass,
+                // The last pass, after the polls, says whether the outbox can be read.
+                Err(e) if !last => warn!(error = %e, "cannot deliver yet; trying again"),
+                Err(e) => return Err(e),
+            }
             if last {
                 return Ok(report);
             }
