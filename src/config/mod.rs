@@ -376,6 +376,18 @@ impl Config {
                     )
                 }),
         )
+        .chain(
+            self.channels
+                .iter()
+                .filter_map(|(name, c)| match &c.transport {
+                    Transport::Exec(exec) if !exec.program_found() => Some(format!(
+                        "channels.{name}.command: {} is not a program newshound can run (yet): \
+                 deliveries to the channel fail until it is",
+                        exec.command[0]
+                    )),
+                    _ => None,
+                }),
+        )
         .collect()
     }
 

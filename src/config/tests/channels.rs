@@ -131,6 +131,35 @@ fn an_exec_channel_names_a_program_and_a_timeout_above_zero() {
     }
 }
 
+/// Regression: an exec channel whose program is not there was accepted without a
+/// word; every delivery then failed.
+#[test]
+fn an_exec_channel_whose_program_is_missing_is_warned_about() {
+    let warnings = |command: &str| {
+        let text = with_channel(
+            "run",
+            &format!("type = \"exec\"\ncommand = [\"{command}\"]"),
+        );
+        load(&text, &[]).expect("valid").warnings()
+    };
+    assert_eq!(warnings("/bin/sh"), [] as [String; 0]);
+    assert_eq!(warnings("sh"), [] as [String; 0]);
+    assert_eq!(
+        warnings("/nonexistent/page"),
+        [
+            "channels.run.command: /nonexistent/page is not a program newshound can run \
+          (yet): deliveries to the channel fail until it is"
+        ]
+    );
+    assert_eq!(
+        warnings("no-such-program-anywhere"),
+        [
+            "channels.run.command: no-such-program-anywhere is not a program newshound can \
+          run (yet): deliveries to the channel fail until it is"
+        ]
+    );
+}
+
 #[test]
 fn a_webhooks_own_method_and_body_are_checked_at_load() {
     for (channel, expected) in [

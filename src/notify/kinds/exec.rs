@@ -23,6 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{Key, Kind, Outgoing, Settings};
 use crate::notify::DeliveryError;
 
+/// Where a program named without a path is looked for: the `PATH` it runs with.
+const SEARCH_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 /// The program gets this long to exit unless `timeout` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,6 +42,24 @@ pub struct Raw {
     command: Vec<String>,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
+}
+
+impl Exec {
+    /// Whether its program is a file newshound may run: where its path says, or, for
+    /// a bare name, in one of the folders of its `PATH`.
+    pub fn program_found(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt as _;
+        let runnable = |path: &std::path::Path| {
+            std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        match self.command.first() {
+            Some(program) if program.contains('/') => runnable(std::path::Path::new(program)),
+            Some(program) => SEARCH_PATH
+                .split(':')
+                .any(|dir| runnable(&std::path::Path::new(dir).join(program))),
+            None => false,
+        }
+    }
 }
 
 impl Kind for Exec {
@@ -111,7 +132,7 @@ pub async fn run(
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", SEARCH_PATH)
         .env("LANG", "C.UTF-8")
         .env("NEWSHOUND_CHANNEL", channel)
         .env("NEWSHOUND_MESSAGE_ID", id)
