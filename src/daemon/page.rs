@@ -46,7 +46,7 @@ pub(super) async fn status_page(
         Some((state, *items))
     };
     let never_polled = FeedState::default();
-    let mut ranked: Vec<(u8, &Feed)> = config
+    let mut ranked: Vec<(u8, &Feed, &FeedState)> = config
         .feeds
         .iter()
         .map(|feed| {
@@ -56,20 +56,18 @@ pub(super) async fn status_page(
                 "new" => 1,
                 _ => 2,
             };
-            (rank, feed)
+            (rank, feed, state)
         })
         .collect();
     // Stable: each class stays in config order.
-    ranked.sort_by_key(|(rank, _)| *rank);
-    let failing = ranked.iter().take_while(|(rank, _)| *rank == 0).count();
-    let broken = config
-        .feeds
+    ranked.sort_by_key(|(rank, ..)| *rank);
+    let failing = ranked.iter().take_while(|(rank, ..)| *rank == 0).count();
+    let broken = ranked
         .iter()
-        .filter_map(|feed| state_of(&feed.id))
-        .filter(|(state, _)| state.broken_since.is_some())
+        .filter(|(.., state)| state.broken_since.is_some())
         .count();
     let (shown, feeds_shown) = one_page(&ranked, page);
-    let shown: Vec<&Feed> = shown.iter().map(|(_, feed)| *feed).collect();
+    let shown: Vec<&Feed> = shown.iter().map(|(_, feed, _)| *feed).collect();
     let feeds: Vec<FeedRow> = reports_of(config, &shown, state_of, now)
         .iter()
         .map(|f| feed_row(f, now))
