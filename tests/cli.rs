@@ -42,12 +42,13 @@ fn demo_copy() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn check_accepts_the_example_config_and_never_prints_the_password() {
+/// `check` on the example config, with its secrets given: the SMTP password (in a
+/// file) and the members feed's.
+fn check_example_config(smtp_password: &str) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let password_file = dir.path().join("smtp-password");
-    std::fs::write(&password_file, "correct horse battery staple\n").expect("write");
-    let out = newshound(
+    std::fs::write(&password_file, format!("{smtp_password}\n")).expect("write");
+    newshound(
         &["check", "--config", &repo("config/example.toml")],
         &[
             (
@@ -57,7 +58,12 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
             ("MEMBERS_FEED_PASSWORD", "feed-secret-pw"),
             ("MEMBERS_API_KEY", "feed-api-key"),
         ],
-    );
+    )
+}
+
+#[test]
+fn check_accepts_the_example_config_and_never_prints_the_password() {
+    let out = check_example_config("correct horse battery staple");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("feeds: 3"), "{text}");
@@ -75,20 +81,7 @@ fn check_accepts_the_example_config_and_never_prints_the_password() {
 /// (`first_poll: MarkSeen`, `(Starttls)`), not the way the config file spells them.
 #[test]
 fn check_prints_settings_as_the_config_file_spells_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let password_file = dir.path().join("smtp-password");
-    std::fs::write(&password_file, "pw\n").expect("write");
-    let out = newshound(
-        &["check", "--config", &repo("config/example.toml")],
-        &[
-            (
-                "NEWSHOUND__SMTP__PASSWORD_FILE",
-                password_file.to_str().expect("utf-8 path"),
-            ),
-            ("MEMBERS_FEED_PASSWORD", "feed-secret-pw"),
-            ("MEMBERS_API_KEY", "feed-api-key"),
-        ],
-    );
+    let out = check_example_config("pw");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("first_poll: mark-seen"), "{text}");
