@@ -61,6 +61,9 @@ _newshound() {
             newshound,test-rules)
                 cmd="newshound__subcmd__test__subcmd__rules"
                 ;;
+            newshound,why)
+                cmd="newshound__subcmd__why"
+                ;;
             newshound__subcmd__help,backup)
                 cmd="newshound__subcmd__help__subcmd__backup"
                 ;;
@@ -106,6 +109,9 @@ _newshound() {
             newshound__subcmd__help,test-rules)
                 cmd="newshound__subcmd__help__subcmd__test__subcmd__rules"
                 ;;
+            newshound__subcmd__help,why)
+                cmd="newshound__subcmd__help__subcmd__why"
+                ;;
             *)
                 ;;
         esac
@@ -113,7 +119,7 @@ _newshound() {
 
     case "${cmd}" in
         newshound)
-            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status replay send-test migrate-state backup restore import-opml export-opml completions man help"
+            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status why replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,7 +221,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help)
-            opts="run once check test-rules status replay send-test migrate-state backup restore import-opml export-opml completions man help"
+            opts="run once check test-rules status why replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +431,20 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help__subcmd__test__subcmd__rules)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__help__subcmd__why)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -668,6 +688,28 @@ _newshound() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__why)
+            opts="-v -h --config --json --log-format --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

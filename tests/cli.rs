@@ -933,7 +933,7 @@ fn test_rules_since_needs_kept_items_and_at_most_a_day() {
     let out = newshound(&["test-rules", "--since", "1h", "--config", &demo], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("it keeps them only with daemon.backfill_new_rules = true"),
+        stderr(&out).contains("which needs daemon.backfill_new_rules = true"),
         "{}",
         stderr(&out)
     );

@@ -138,6 +138,7 @@ fn accepted_keys() -> BTreeSet<String> {
         ("semantic.", "[semantic]\n"),
         ("feeds[].", "[[feeds]]\n"),
         ("rules[].", "[[rules]]\n"),
+        ("filters[].", "[[filters]]\n"),
     ]
     .into();
     for name in expected_names(&refusal(UNKNOWN)) {
@@ -148,6 +149,9 @@ fn accepted_keys() -> BTreeSet<String> {
             for key in expected_names(&refusal(&format!("{}{UNKNOWN}", header.1))) {
                 keys.insert(format!("{}{key}", header.0));
             }
+        } else if !matches!(name.as_str(), "lists" | "channels") {
+            // A key of the file itself, like `include`.
+            keys.insert(name);
         }
     }
     keys.insert("lists.<name>".into());

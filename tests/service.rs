@@ -797,3 +797,108 @@ fn run_waits_for_a_database_that_is_down_at_start_up() {
     notify.until(|l| l == "READY=1", || daemon.log());
     assert!(daemon.signal_and_wait("TERM").success());
 }
+
+/// Writes `text` to `path` the way editors do: beside it, then renamed over it.
+fn write_as_editors_do(path: &std::path::Path, text: &str) {
+    let temp = path.with_extension("swp");
+    std::fs::write(&temp, text).expect("write");
+    std::fs::rename(&temp, path).expect("replace");
+}
+
+#[test]
+fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
+    support::init();
+    let smtp = SmtpServer::start();
+    let config = service_config(&smtp, "listen = \"127.0.0.1:0\"");
+    let text = std::fs::read_to_string(&config.path).expect("config");
+    std::fs::write(
+        &config.path,
+        format!("include = [\"rules.d/*.toml\"]\n{text}"),
+    )
+    .expect("write config");
+    let rules_d = config.dir.path().join("rules.d");
+    std::fs::create_dir(&rules_d).expect("rules.d");
+    std::fs::write(
+        config.dir.path().join("second.xml"),
+        rss(&[("n1", "NATO summit opens")]),
+    )
+    .expect("feed file");
+    let notify = NotifySocket::bind(config.dir.path());
+    let socket = notify.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with(&config, 1, &[("NOTIFY_SOCKET", &socket)]);
+    notify.until(|l| l == "READY=1", || daemon.log());
+    smtp.next_message();
+    let address = metrics_address(&daemon.log());
+
+    // A new file: its feed is polled, its rule alerts.
+    let team = rules_d.join("team.toml");
+    let rule = "[[feeds]]\nname = \"second\"\nurl = \"file:second.xml\"\n\n\
+                [[rules]]\nname = \"alliance\"\nkeywords = [\"NATO\"]\nchannels = [\"me\"]\n";
+    write_as_editors_do(&team, rule);
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    let message = smtp.next_message();
+    assert!(
+        message
+            .header("Subject")
+            .is_some_and(|s| s.contains("alliance: NATO summit opens")),
+        "{:?}",
+        message.header("Subject")
+    );
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let log = daemon.log();
+    assert!(
+        log.contains("changes=+1 feed (second), +1 rule (alliance)"),
+        "{log}"
+    );
+
+    // A change to it.
+    write_as_editors_do(&team, &rule.replace("[\"NATO\"]", "[\"NATO\", \"summit\"]"));
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    notify.until(|l| l == "READY=1", || daemon.log());
+    assert!(
+        daemon.log().contains("changes=rule alliance: changed"),
+        "{}",
+        daemon.log()
+    );
+
+    // Broken: the running config stays, and the log, `/healthz`, `status` and the
+    // status page name the file and line.
+    write_as_editors_do(
+        &team,
+        &format!("{rule}\n[[rules]]\nname = \"x\"\nchannels = [\"me\"]\n"),
+    );
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let error = format!(
+        "{}:10: rules[1]: a rule needs `keywords = [...]`",
+        team.display()
+    );
+    assert!(daemon.log().contains(&error), "{}", daemon.log());
+    let (status, reason) = http_get(&address, "/healthz");
+    assert_eq!(status, 503);
+    assert!(reason.contains(&error), "{reason}");
+    let (_, page) = http_get(&address, "/");
+    let (_, text) = parse_html(&page);
+    assert!(text.contains("The config on disk was refused"), "{text}");
+    assert!(text.contains(&error), "{text}");
+    let status = newshound(&["status"], &config);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("config: the daemon refused a change at ") && shown.contains(&error),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+
+    // Gone: its feed and rule go with it, and the refusal is over.
+    std::fs::remove_file(&team).expect("remove");
+    notify.until(|l| l == "RELOADING=1", || daemon.log());
+    notify.until(|l| l == "READY=1", || daemon.log());
+    let log = daemon.log();
+    assert!(
+        log.contains("changes=-1 feed (second), -1 rule (alliance)"),
+        "{log}"
+    );
+    assert_eq!(http_get(&address, "/healthz").0, 200);
+    assert!(smtp.drain().is_empty(), "nothing is sent twice");
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
+}

@@ -5,6 +5,7 @@ mod send_test;
 mod service;
 mod store_commands;
 mod test_rules;
+mod why;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -66,6 +67,9 @@ enum Command {
     TestRules(TestRulesArgs),
     /// Show each feed's last poll, result and next poll, and the alert queue
     Status(StatusArgs),
+    /// Tell what became of an item: the filter that dropped it, each rule's verdict,
+    /// its alerts and their deliveries
+    Why(why::WhyArgs),
     /// Send alerts again: dead letters (--dead), a held flood (--held), or past alerts
     Replay(ReplayArgs),
     /// Send a sample alert through one channel and show what the receiver answered
@@ -214,6 +218,7 @@ impl Cli {
             | Command::Check(_)
             | Command::TestRules(_)
             | Command::Status(_)
+            | Command::Why(_)
             | Command::Replay(_)
             | Command::SendTest(_)
             | Command::MigrateState(_)
@@ -308,6 +313,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error.into())
             }
         },
+        Command::Why(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(why::why(&config, &args))
+        }
         Command::Replay(args) => {
             store_commands::replay(&Config::load(&args.config.config, &env)?, &args)
         }
@@ -412,6 +421,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn check(config: &Config) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: OK", config.file.display())?;
+    if !config.include.is_empty() {
+        let files: Vec<String> = config
+            .included
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        let files = match files.is_empty() {
+            true => "none yet".to_owned(),
+            false => files.join(", "),
+        };
+        writeln!(out, "included: {files}")?;
+    }
     writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
     writeln!(
         out,
@@ -502,6 +523,16 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
             .and_then(|s| s.topic.as_ref())
             .map_or_else(String::new, |t| format!(", about {:?}", t.about));
         writeln!(out, "  {rule} → {}{priority}{about}", channels.join(", "))?;
+    }
+    if !config.filter_specs.is_empty() {
+        writeln!(out, "filters: {}", config.filter_specs.len())?;
+        for filter in &config.filter_specs {
+            let scope = match &filter.rule.feeds {
+                Some(feeds) => feeds.iter().cloned().collect::<Vec<_>>().join(", "),
+                None => "every feed".to_owned(),
+            };
+            writeln!(out, "  {} ({scope})", filter.rule.name)?;
+        }
     }
     match &config.semantic {
         Some(model) => {

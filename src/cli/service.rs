@@ -54,12 +54,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let (reload, reloads) = mpsc::channel(4);
-    let _watcher = config
+    let watch = config
         .daemon
         .watch_config
-        .then(|| watch(&path, reload.clone()))
+        .then(|| ConfigWatch::start(&config, reload.clone()))
         .transpose()?;
-    let loader: daemon::Loader = Box::new(move || Config::load(&path, &env));
+    // Each load follows the config's `include` patterns as they are now.
+    let loader: daemon::Loader = Box::new(move || {
+        let loaded = Config::load(&path, &env);
+        if let (Ok(config), Some(watch)) = (&loaded, &watch) {
+            watch.follow(config);
+        }
+        loaded
+    });
     let manager = Arc::new(Systemd {
         watchdog: sd_notify::watchdog_enabled(),
     });
@@ -85,28 +92,138 @@ pub async fn run(
     }
 }
 
-/// Watches the folder holding `path` (an editor saves by writing a new file and
-/// renaming it over the old one) and asks for a reload when the file changes.
-fn watch(
-    path: &Path,
-    reload: mpsc::Sender<&'static str>,
-) -> anyhow::Result<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let file = path.file_name().map(ToOwned::to_owned);
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        let about_file = event.paths.iter().any(|p| p.file_name() == file.as_deref());
-        if about_file && (event.kind.is_modify() || event.kind.is_create()) {
-            let _ = reload.try_send("config file changed");
+/// Watches the config file and the files its `include` patterns match, and asks for
+/// a reload when one changes, appears or goes. Folders are watched, not files: an
+/// editor saves by writing a new file and renaming it over the old one.
+struct ConfigWatch {
+    watcher: std::sync::Mutex<notify::RecommendedWatcher>,
+    /// The config file, and the patterns of the included files, as absolute paths.
+    watched: Arc<std::sync::RwLock<Watched>>,
+}
+
+#[derive(Default)]
+struct Watched {
+    file: PathBuf,
+    patterns: Vec<glob::Pattern>,
+    /// The folders watched now, with whether below them too.
+    folders: std::collections::BTreeMap<PathBuf, bool>,
+}
+
+impl Watched {
+    /// Whether an event about `path` may change the config: the file itself, an
+    /// included file, or a folder that included files are looked for in.
+    fn concerns(&self, path: &Path, removed: bool) -> bool {
+        (path == self.file && !removed)
+            || self.patterns.iter().any(|p| {
+                p.matches_path(path) || Path::new(p.as_str()).ancestors().any(|a| a == path)
+            })
+    }
+}
+
+impl ConfigWatch {
+    fn start(config: &Config, reload: mpsc::Sender<&'static str>) -> anyhow::Result<ConfigWatch> {
+        use notify::Watcher;
+        let watched = Arc::new(std::sync::RwLock::new(Watched {
+            file: absolute(&config.file),
+            ..Watched::default()
+        }));
+        let seen = Arc::clone(&watched);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            let kind = event.kind;
+            if !(kind.is_modify() || kind.is_create() || kind.is_remove()) {
+                return;
+            }
+            let watched = seen.read().unwrap_or_else(|p| p.into_inner());
+            if event
+                .paths
+                .iter()
+                .any(|p| watched.concerns(p, kind.is_remove()))
+            {
+                let _ = reload.try_send("config file changed");
+            }
+        })
+        .context("cannot watch the config file")?;
+        let watch = ConfigWatch {
+            watcher: std::sync::Mutex::new(watcher),
+            watched,
+        };
+        let folder = watch.watched().file.parent().map(Path::to_owned);
+        let folder = folder.unwrap_or_else(|| PathBuf::from("/"));
+        watch
+            .lock_watcher()
+            .watch(&folder, notify::RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", folder.display()))?;
+        watch.follow(config);
+        Ok(watch)
+    }
+
+    /// Watches the folders `config`'s include patterns look in (those that exist), and
+    /// no longer those it stopped using.
+    fn follow(&self, config: &Config) {
+        use notify::{RecursiveMode, Watcher};
+        let mut folders = std::collections::BTreeMap::new();
+        let mut patterns = Vec::new();
+        for pattern in &config.include {
+            let pattern = absolute(pattern);
+            let text = pattern.to_string_lossy();
+            if let Ok(compiled) = glob::Pattern::new(&text) {
+                patterns.push(compiled);
+            }
+            // The folder before the first part with a wildcard, and below it too when
+            // a later part has one (`rules.d/*/x.toml`, `**`).
+            let fixed: PathBuf = pattern
+                .components()
+                .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+                .collect();
+            let below = pattern.components().count() > fixed.components().count() + 1;
+            if fixed.is_dir() {
+                *folders.entry(fixed).or_insert(false) |= below;
+            }
         }
-    })
-    .context("cannot watch the config file")?;
-    watcher
-        .watch(&folder, notify::RecursiveMode::NonRecursive)
-        .with_context(|| format!("cannot watch {}", folder.display()))?;
-    Ok(watcher)
+        // No lock the watcher's callback takes is held while the watcher is changed:
+        // the watcher waits for its event thread, which may be in that callback.
+        let (before, main) = {
+            let watched = self.watched();
+            (
+                watched.folders.clone(),
+                watched.file.parent().map(Path::to_owned),
+            )
+        };
+        let mut watcher = self.lock_watcher();
+        for folder in before.keys().filter(|f| !folders.contains_key(*f)) {
+            if Some(folder) != main.as_ref() {
+                let _ = watcher.unwatch(folder);
+            }
+        }
+        for (folder, &below) in &folders {
+            if before.get(folder) == Some(&below) || Some(folder) == main.as_ref() {
+                continue;
+            }
+            let mode = match below {
+                true => RecursiveMode::Recursive,
+                false => RecursiveMode::NonRecursive,
+            };
+            if let Err(e) = watcher.watch(folder, mode) {
+                tracing::warn!(folder = %folder.display(), error = %e, "cannot watch a folder of included config files; SIGHUP reloads them");
+            }
+        }
+        drop(watcher);
+        let mut watched = self.watched.write().unwrap_or_else(|p| p.into_inner());
+        watched.patterns = patterns;
+        watched.folders = folders;
+    }
+
+    fn watched(&self) -> std::sync::RwLockReadGuard<'_, Watched> {
+        self.watched.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_watcher(&self) -> std::sync::MutexGuard<'_, notify::RecommendedWatcher> {
+        self.watcher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `path` from the root, so that it compares with the paths events carry.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }

@@ -141,6 +141,7 @@ fn feed_status(
         articles_failed: state.articles_failed,
         article_error: state.article_error.clone(),
         gaps: state.gaps,
+        dropped: state.dropped,
         items_known,
     }
 }
@@ -285,6 +286,9 @@ fn write_table<'a>(
                  (items probably missed); polled more often since",
                 f.gaps
             )?;
+        }
+        if f.dropped > 0 {
+            writeln!(out, "  {} items dropped by filters", f.dropped)?;
         }
         if f.articles_failed > 0 {
             let last = f.article_error.as_deref().unwrap_or_default();
@@ -439,6 +443,8 @@ struct FeedStatus {
     article_error: Option<String>,
     /// How many polls found it had published more than it keeps since the last.
     gaps: u64,
+    /// How many of its items filters dropped, in all.
+    dropped: u64,
     last_new_item: Option<String>,
     items_known: u64,
 }

@@ -62,7 +62,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
     if let Some(since) = args.since {
         if !config.daemon.backfill_new_rules {
             return Err(UsageError(
-                "--since reads the items newshound kept, and it keeps them only with \
+                "--since tries the rules on the items kept for a backfill, which needs \
                  daemon.backfill_new_rules = true; turn that on (it applies from then on)"
                     .into(),
             )

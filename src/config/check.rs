@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{RawConfig, RawDaemon, RawFeed, RawStore};
 use super::*;
+use crate::rules::{FilterSpec, Filters};
 
 pub(super) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,15 +54,20 @@ pub(super) struct Checker<'a> {
     pub(super) file: &'a Path,
     pub(super) text: &'a str,
     pub(super) env: &'a HashMap<String, String>,
+    /// The files `include` added, and where their entries sit.
+    pub(super) included: &'a Included,
 }
 
 impl Checker<'_> {
+    /// An error about `key`, placed in the file (main or included) that holds it.
     pub(super) fn invalid(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
-        let origin = match key.line_in(self.text) {
-            Some(line) => Origin::Line(line),
-            None => Origin::Environment,
-        };
-        self.invalid_at(origin, key, message)
+        let (file, origin, key) = self.origin_of(key);
+        ConfigError::Invalid(Box::new(Invalid {
+            file,
+            origin,
+            key,
+            message: message.into(),
+        }))
     }
 
     pub(super) fn invalid_at(
@@ -142,7 +149,8 @@ impl Checker<'_> {
         .transpose()
     }
 
-    pub(super) fn parse_file(&self) -> Result<RawConfig, ConfigError> {
+    /// The file as `T`, with serde's errors placed in it.
+    pub(super) fn parse_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -205,7 +213,11 @@ impl Checker<'_> {
         }
 
         let (specs, routes) = self.check_rules(&raw.rules, &feeds, &channels)?;
-        let semantic = if daemon.merge_rewrites || specs.iter().any(|s| s.topic.is_some()) {
+        let filter_specs = self.check_filters(&raw.filters, &raw.feeds, &feeds)?;
+        let topics = specs
+            .iter()
+            .chain(filter_specs.iter().map(|(f, _)| &f.rule));
+        let semantic = if daemon.merge_rewrites || topics.into_iter().any(|s| s.topic.is_some()) {
             Some(self.load_model(raw.semantic.unwrap_or_default(), base)?)
         } else {
             None
@@ -227,8 +239,24 @@ impl Checker<'_> {
             self.invalid(key, e.error.to_string())
         })?;
 
+        let (filter_specs, filter_keys): (Vec<FilterSpec>, Vec<KeyPath>) =
+            filter_specs.into_iter().unzip();
+        let embedder = semantic
+            .clone()
+            .map(|m| m as Arc<dyn crate::rules::Embedder>);
+        let filters = Filters::compile(&filter_specs, &raw.lists, embedder)
+            .map_err(|e| self.invalid(filter_keys[e.rule].clone(), e.error.to_string()))?;
+
         Ok(Config {
             file: self.file.to_owned(),
+            included: self.included.files(),
+            include: raw
+                .include
+                .iter()
+                .map(|pattern| base.join(pattern))
+                .collect(),
+            filters,
+            filter_specs,
             daemon,
             smtp,
             store,
@@ -408,7 +436,8 @@ impl Checker<'_> {
                 return Err(self.invalid(
                     key().key("name"),
                     format!(
-                        "duplicate feed name {name:?} (also feeds[{first}]); names must be unique"
+                        "duplicate feed name {name:?} (also {}); names must be unique",
+                        self.place(&KeyPath::default().key("feeds").index(first).key("name"))
                     ),
                 ));
             }

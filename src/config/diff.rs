@@ -78,6 +78,8 @@ pub struct ConfigDiff {
     pub rules: Changes,
     pub channels: Changes,
     pub lists: bool,
+    /// `[[filters]]`, or a feed's `drop` or `keep`.
+    pub filters: bool,
     pub smtp: bool,
     pub daemon: bool,
 }
@@ -102,6 +104,7 @@ impl ConfigDiff {
             rules: Changes::between(&rules(old), &rules(new), |_, _| "changed".into()),
             channels: Changes::between(&old.channels, &new.channels, channel_change),
             lists: old.lists != new.lists,
+            filters: old.filter_specs != new.filter_specs,
             smtp: old.smtp != new.smtp,
             daemon: old.daemon != new.daemon,
         }
@@ -129,8 +132,14 @@ impl Config {
                 ..self.daemon.clone()
             };
             let text = format!(
-                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{daemon:?}",
-                self.feeds, self.rule_specs, self.routes, self.lists, self.channels, self.smtp
+                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{daemon:?}",
+                self.feeds,
+                self.rule_specs,
+                self.filter_specs,
+                self.routes,
+                self.lists,
+                self.channels,
+                self.smtp
             );
             crate::model::hex(&sha2::Sha256::digest(text.as_bytes())[..8])
         })
@@ -143,6 +152,9 @@ impl fmt::Display for ConfigDiff {
         phrases.extend(self.rules.phrases("rule"));
         if self.lists {
             phrases.push("lists changed".into());
+        }
+        if self.filters {
+            phrases.push("filters changed".into());
         }
         phrases.extend(self.channels.phrases("channel"));
         if self.smtp {

@@ -11,7 +11,7 @@ use toml::de::{DeTable, DeValue};
 pub struct KeyPath(Vec<Segment>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(super) enum Segment {
     Key(String),
     Index(usize),
 }
@@ -25,6 +25,14 @@ impl KeyPath {
     pub fn index(mut self, index: usize) -> KeyPath {
         self.0.push(Segment::Index(index));
         self
+    }
+
+    pub(super) fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    pub(super) fn from_segments(segments: impl IntoIterator<Item = Segment>) -> KeyPath {
+        KeyPath(segments.into_iter().collect())
     }
 
     pub fn from_serde(path: &serde_path_to_error::Path) -> KeyPath {

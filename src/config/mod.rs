@@ -14,6 +14,7 @@ mod channels;
 mod check;
 mod diff;
 mod error;
+mod include;
 pub mod opml;
 mod quiet;
 mod raw;
@@ -31,6 +32,7 @@ pub use crate::model::Secret;
 pub use crate::render::Templates;
 use check::Checker;
 pub use check::MAX_IN_FLIGHT;
+use include::Included;
 
 /// For each rule name, the channels its matches go to.
 pub type Routes = BTreeMap<String, Vec<String>>;
@@ -52,6 +54,10 @@ pub const ENV_PREFIX: &str = "NEWSHOUND";
 pub struct Config {
     /// The file it came from.
     pub file: PathBuf,
+    /// The files its `include` patterns matched, in the order they were read.
+    pub included: Vec<PathBuf>,
+    /// Its `include` patterns, each joined to the config file's folder.
+    pub include: Vec<PathBuf>,
     pub daemon: Daemon,
     pub smtp: Option<Smtp>,
     /// `[store]`: a PostgreSQL database shared by several instances; `None` for the
@@ -62,6 +68,11 @@ pub struct Config {
     pub rules: RuleSet,
     /// The rules as written, in order (what `rules` was compiled from).
     pub rule_specs: Vec<RuleSpec>,
+    /// What is dropped before the rules see it: `[[filters]]` and each feed's `drop`
+    /// and `keep`.
+    pub filters: crate::rules::Filters,
+    /// The filters as written, in order (what `filters` was compiled from).
+    pub filter_specs: Vec<crate::rules::FilterSpec>,
     /// The `[lists]` the rules' queries use.
     pub lists: crate::rules::Lists,
     pub routes: Routes,
@@ -431,17 +442,28 @@ impl Config {
         text: &str,
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
-        let checker = Checker { file, text, env };
+        let alone = Included::default();
+        let checker = Checker {
+            file,
+            text,
+            env,
+            included: &alone,
+        };
         // The file alone first: serde errors then carry a position in the file. Only
         // when the environment overrides something is it read again, merged (with
         // 100,000 feeds, reading the file twice took half of `check`).
-        let parsed = checker.parse_file()?;
+        let parsed = checker.parse_as()?;
         let overrides = checker.overrides();
-        let raw = match overrides.is_empty() {
+        let mut raw = match overrides.is_empty() {
             true => parsed,
             false => checker.merge_env(overrides)?,
         };
-        checker.check(raw)
+        let included = checker.read_includes(&mut raw)?;
+        Checker {
+            included: &included,
+            ..checker
+        }
+        .check(raw)
     }
 }
 

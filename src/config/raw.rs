@@ -13,6 +13,10 @@ use crate::notify::Security;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// More files (glob patterns, relative to this one) holding feeds, rules,
+    /// filters, lists and channels.
+    #[serde(default)]
+    pub include: Vec<String>,
     #[serde(default)]
     pub daemon: RawDaemon,
     pub smtp: Option<RawSmtp>,
@@ -26,6 +30,9 @@ pub struct RawConfig {
     /// Named term lists, used in queries as `@name`.
     #[serde(default)]
     pub lists: BTreeMap<String, Vec<String>>,
+    /// What is dropped before any rule sees it.
+    #[serde(default)]
+    pub filters: Vec<RawFilter>,
     pub semantic: Option<RawSemantic>,
 }
 
@@ -154,6 +161,24 @@ pub struct RawFeed {
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    /// Items matching this query are dropped before the rules see them.
+    pub drop: Option<String>,
+    /// Only items matching this query go on to the rules.
+    pub keep: Option<String>,
+}
+
+/// A `[[filters]]` entry: what it matches (words, a topic, or both, as a rule would)
+/// is recorded as seen and never matched by a rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    pub name: Option<String>,
+    pub drop: Option<String>,
+    pub feeds: Option<Vec<String>>,
+    pub about: Option<String>,
+    pub like: Option<Vec<String>>,
+    pub unlike: Option<Vec<String>>,
+    pub min_score: Option<f64>,
 }
 
 /// A `[channels.<name>]` table: its `type`, the keys every kind shares (pacing,

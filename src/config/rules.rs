@@ -1,14 +1,14 @@
 //! Checking `[[rules]]`: their terms and queries, the channels they send to, topic
 //! clauses, and the `[semantic]` model those are scored with.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::check::Checker;
-use super::raw::{RawRule, RawSemantic};
+use super::raw::{RawFeed, RawFilter, RawRule, RawSemantic};
 use super::*;
-use crate::rules::TopicSpec;
+use crate::rules::{FilterSpec, TopicSpec};
 use crate::semantic::{self, Model, Setting};
 
 impl Checker<'_> {
@@ -22,16 +22,20 @@ impl Checker<'_> {
         let feed_names: HashSet<&str> = feeds.iter().map(|f| f.id.0.as_str()).collect();
         let mut specs = Vec::with_capacity(raw.len());
         let mut routes = BTreeMap::new();
+        let mut rule_names: HashMap<&str, usize> = HashMap::new();
         for (i, r) in raw.iter().enumerate() {
             let key = || KeyPath::default().key("rules").index(i);
             let name = r.name.trim();
             if name.is_empty() {
                 return Err(self.invalid(key().key("name"), "a rule needs a non-empty name"));
             }
-            if routes.contains_key(name) {
+            if let Some(first) = rule_names.insert(name, i) {
                 return Err(self.invalid(
                     key().key("name"),
-                    format!("duplicate rule name {name:?}; names must be unique"),
+                    format!(
+                        "duplicate rule name {name:?} (also {}); names must be unique",
+                        self.place(&KeyPath::default().key("rules").index(first).key("name"))
+                    ),
                 ));
             }
             if r.channels.is_empty() {
@@ -60,7 +64,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            let topic = self.check_topic(r, &key)?;
+            let topic = self.check_topic(r.topical(), &key)?;
             let condition = match (&r.keywords, &r.query) {
                 (Some(keywords), None) => Condition::Keywords(keywords.clone()),
                 (None, Some(query)) => Condition::Query(query.clone()),
@@ -99,10 +103,70 @@ impl Checker<'_> {
         Ok((specs, routes))
     }
 
-    /// A rule's `about`, `like`, `unlike` and `min_score`.
+    /// The `[[filters]]` and each feed's `drop` and `keep`, as filters, each with the
+    /// key its query is written at.
+    pub(super) fn check_filters(
+        &self,
+        raw: &[RawFilter],
+        raw_feeds: &[RawFeed],
+        feeds: &[Feed],
+    ) -> Result<Vec<(FilterSpec, KeyPath)>, ConfigError> {
+        let feed_names: HashSet<&str> = feeds.iter().map(|f| f.id.0.as_str()).collect();
+        let mut specs = Vec::new();
+        for (i, f) in raw.iter().enumerate() {
+            let key = || KeyPath::default().key("filters").index(i);
+            let topic = self.check_topic(f.topical(), &key)?;
+            let condition = match (&f.drop, &topic) {
+                (Some(query), _) => Condition::Query(query.clone()),
+                (None, Some(_)) => Condition::Always,
+                (None, None) => {
+                    return Err(self.invalid(
+                        key(),
+                        "a filter needs `drop = \"<query>\"` or `about = \"...\"`: what it drops",
+                    ));
+                }
+            };
+            let label = match (f.name.as_deref().map(str::trim), &f.drop, &f.about) {
+                (Some(name), ..) if !name.is_empty() => name.to_owned(),
+                (_, Some(query), _) => format!("drop {query:?}"),
+                (_, None, about) => format!("about {:?}", about.as_deref().unwrap_or_default()),
+            };
+            for (n, feed) in f.feeds.iter().flatten().enumerate() {
+                if !feed_names.contains(feed.as_str()) {
+                    return Err(self.invalid(
+                        key().key("feeds").index(n),
+                        format!("unknown feed {feed:?}; it must be the name of a [[feeds]] entry"),
+                    ));
+                }
+            }
+            let rule = RuleSpec {
+                condition,
+                topic,
+                feeds: f.feeds.as_ref().map(|f| f.iter().cloned().collect()),
+                ..RuleSpec::keywords(&label, &[])
+            };
+            let at = key().key(if f.drop.is_some() { "drop" } else { "about" });
+            specs.push((FilterSpec { rule, keep: false }, at));
+        }
+        for (i, (raw, feed)) in raw_feeds.iter().zip(feeds).enumerate() {
+            for (what, query, keep) in [("drop", &raw.drop, false), ("keep", &raw.keep, true)] {
+                let Some(query) = query else { continue };
+                let label = format!("{what} of feed {}", feed.id);
+                let rule = RuleSpec {
+                    feeds: Some(BTreeSet::from([feed.id.0.clone()])),
+                    ..RuleSpec::query(&label, query)
+                };
+                let at = KeyPath::default().key("feeds").index(i).key(what);
+                specs.push((FilterSpec { rule, keep }, at));
+            }
+        }
+        Ok(specs)
+    }
+
+    /// A rule's or a filter's `about`, `like`, `unlike` and `min_score`.
     fn check_topic(
         &self,
-        r: &RawRule,
+        r: Topical<'_>,
         key: &dyn Fn() -> KeyPath,
     ) -> Result<Option<TopicSpec>, ConfigError> {
         let Some(about) = &r.about else {
@@ -146,8 +210,8 @@ impl Checker<'_> {
         };
         Ok(Some(TopicSpec {
             about: about.clone(),
-            like: examples("like", &r.like)?,
-            unlike: examples("unlike", &r.unlike)?,
+            like: examples("like", r.like)?,
+            unlike: examples("unlike", r.unlike)?,
             min_score,
         }))
     }
@@ -176,5 +240,35 @@ impl Checker<'_> {
                 format!("{e}; point it at a model directory, or write \"builtin\""),
             )
         })
+    }
+}
+
+/// The topic keys of a rule or a filter, as written.
+struct Topical<'a> {
+    about: &'a Option<String>,
+    like: &'a Option<Vec<String>>,
+    unlike: &'a Option<Vec<String>>,
+    min_score: Option<f64>,
+}
+
+impl RawRule {
+    fn topical(&self) -> Topical<'_> {
+        Topical {
+            about: &self.about,
+            like: &self.like,
+            unlike: &self.unlike,
+            min_score: self.min_score,
+        }
+    }
+}
+
+impl RawFilter {
+    fn topical(&self) -> Topical<'_> {
+        Topical {
+            about: &self.about,
+            like: &self.like,
+            unlike: &self.unlike,
+            min_score: self.min_score,
+        }
     }
 }

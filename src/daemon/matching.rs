@@ -18,22 +18,30 @@ pub(super) fn too_old(feed: &Feed, item: &Item, now: DateTime<Utc>) -> bool {
         .is_some_and(|age| item.dated_before(crate::model::earlier(now, age)))
 }
 
+/// What a poll's new items cause.
+#[derive(Default)]
+pub(super) struct Matched {
+    pub alerts: Vec<(String, Alert)>,
+    /// The items themselves, kept a while for `why` and new rules.
+    pub recent: Vec<Item>,
+    /// The items a filter dropped, with its label.
+    pub dropped: Vec<(ItemKey, String)>,
+}
+
 /// What a poll's new items (those of `items` whose keys are in `new`) cause: their
-/// alerts when `alerting` (an item too old for its feed causes none), and, when the
-/// daemon keeps recent items for new rules (`backfill_new_rules`), the items
-/// themselves. An item is matched with the text of its article when `articles` holds
-/// one.
+/// alerts when `alerting` (an item too old for its feed, or dropped by a filter,
+/// causes none), and, when `keep_recent`, the items themselves. An item is matched
+/// with the text of its article when `articles` holds one.
 pub(super) fn match_new(
     config: &Config,
     feed: &Feed,
     items: &[Item],
     new: &[ItemKey],
     articles: &HashMap<ItemKey, String>,
-    alerting: bool,
+    (alerting, keep_recent): (bool, bool),
     now: DateTime<Utc>,
-) -> (Vec<(String, Alert)>, Vec<Item>) {
-    let mut alerts = Vec::new();
-    let mut recent = Vec::new();
+) -> Matched {
+    let mut matched = Matched::default();
     for item in fresh(items, new) {
         let item = match articles.get(&item.key) {
             Some(text) => Cow::Owned(Item {
@@ -43,20 +51,26 @@ pub(super) fn match_new(
             None => Cow::Borrowed(item),
         };
         if alerting && !too_old(feed, &item, now) {
-            alerts.extend(match_item(config, feed, &item, |_| true));
+            match config.filters.dropped_by(&feed.id.0, &item) {
+                Some(filter) => {
+                    super::metrics::dropped(&feed.id);
+                    matched.dropped.push((item.key.clone(), filter.to_owned()));
+                }
+                None => matched
+                    .alerts
+                    .extend(match_item(config, feed, &item, |_| true)),
+            }
         }
-        // Kept only for trying new rules on them: a first poll of 10,000 feeds would
-        // otherwise write every item's text once more.
-        if config.daemon.backfill_new_rules {
-            recent.push(item.into_owned());
+        if keep_recent {
+            matched.recent.push(item.into_owned());
         }
     }
-    (alerts, recent)
+    matched
 }
 
 /// The alerts the rules named `rules` cause for recent `items` (with their feeds):
 /// what a backfill queues. Items of feeds since removed from the config are left
-/// alone, and so are those too old for their feed.
+/// alone, and so are those too old for their feed or dropped by a filter.
 pub(super) fn backfill(
     config: &Config,
     items: Vec<(FeedId, Item)>,
@@ -68,7 +82,7 @@ pub(super) fn backfill(
         let Some(feed) = config.feeds.iter().find(|f| f.id == feed_id) else {
             continue;
         };
-        if too_old(feed, &item, now) {
+        if too_old(feed, &item, now) || config.filters.dropped_by(&feed_id.0, &item).is_some() {
             continue;
         }
         alerts.extend(match_item(config, feed, &item, |m| rules.contains(m.rule)));

@@ -16,6 +16,7 @@ const POLLS: &str = "newshound_polls_total";
 const POLL_SECONDS: &str = "newshound_poll_duration_seconds";
 const ITEMS: &str = "newshound_items_seen_total";
 const GAPS: &str = "newshound_feed_gaps_total";
+const DROPPED: &str = "newshound_items_dropped_total";
 const MATCHES: &str = "newshound_matches_total";
 const ALERTS: &str = "newshound_alerts_total";
 const RELOADS: &str = "newshound_config_reloads_total";
@@ -58,6 +59,11 @@ pub fn polled(result: &'static str) {
 /// A poll found that its feed published more than it keeps since the last one.
 pub fn gap() {
     ::metrics::counter!(GAPS).increment(1);
+}
+
+/// A filter dropped an item of `feed`.
+pub fn dropped(feed: &crate::model::FeedId) {
+    ::metrics::counter!(DROPPED, "feed" => feed.0.clone()).increment(1);
 }
 
 /// A poll found `n` items not seen before.

@@ -22,6 +22,8 @@ pub struct PollOutcome {
     pub publisher_interval: Option<Duration>,
     /// Alerts held back because the poll looked like a flood.
     pub held: usize,
+    /// New items a filter dropped.
+    pub dropped: usize,
     /// The feed published more items since its last poll than it keeps: every item
     /// is new, and the oldest is newer than the newest of the last document.
     pub gap: bool,

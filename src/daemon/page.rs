@@ -197,5 +197,6 @@ fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
         last_error: state.last_error.clone(),
         items: feed.items_known,
         gaps: state.gaps,
+        dropped: state.dropped,
     }
 }

@@ -269,15 +269,20 @@ impl Poller {
         } else {
             Articles::default()
         };
-        let (alerts, recent) = if new_keys.is_empty() || !(alerting || backfill) {
-            (Vec::new(), Vec::new())
+        // The items matched are kept a day, for `why` and for rules added meanwhile;
+        // those a first poll marks as seen only for such rules: 10,000 new feeds would
+        // otherwise write every item's text once more.
+        let keep_recent = backfill || alerting;
+        let matched = if new_keys.is_empty() || !(alerting || keep_recent) {
+            matching::Matched::default()
         } else {
             let config = Arc::clone(&self.shared.config);
             let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
             let texts = std::mem::take(&mut articles.texts);
             let _core = self.slots.cpu().await;
             tokio::task::spawn_blocking(move || {
-                matching::match_new(&config, &feed, &parsed.items, &new, &texts, alerting, now)
+                let keep = (alerting, keep_recent);
+                matching::match_new(&config, &feed, &parsed.items, &new, &texts, keep, now)
             })
             .await
             .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
@@ -286,7 +291,7 @@ impl Poller {
             queued,
             held,
             flooding,
-        } = triage(feed, state, new_keys.len(), flood, alerts, now);
+        } = triage(feed, state, new_keys.len(), flood, matched.alerts, now);
         if !held.is_empty() {
             warn!(
                 new_items = new_keys.len(),
@@ -301,12 +306,14 @@ impl Poller {
             not_modified: false,
             publisher_interval: max_age.max(parsed.ttl),
             held: held.len(),
+            dropped: matched.dropped.len(),
             gap,
         };
         let record = PollRecord {
             dedupe: dedupe(&self.shared.config),
             feed: feed.id.clone(),
-            recent,
+            recent: matched.recent,
+            dropped: matched.dropped,
             new_keys,
             present,
             alerts: queued,

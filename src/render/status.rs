@@ -85,6 +85,8 @@ pub struct FeedRow {
     pub items: u64,
     /// Polls that found it had published more than it keeps since the last.
     pub gaps: u64,
+    /// Items filters dropped, in all.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

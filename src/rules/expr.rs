@@ -98,6 +98,61 @@ impl Expr {
         }
     }
 
+    /// Why the expression does not hold over `hits`: the first clause that fails, in
+    /// words (`no "Lavrov"`), with each term as `display` names it.
+    pub fn why_not(&self, hits: &[ScanHit], display: &dyn Fn(TermId) -> String) -> String {
+        let quoted = |term: TermId| format!("\"{}\"", display(term));
+        match self {
+            // Evaluated false: any hit of the term is in a field the clause does not read.
+            Expr::Term { term, .. } => match hits_of(hits, *term).next() {
+                Some(_) => format!("{} is only in fields the rule does not read", quoted(*term)),
+                None => format!("no {}", quoted(*term)),
+            },
+            Expr::Near {
+                left,
+                right,
+                distance,
+                ..
+            } => {
+                let side = |terms: &[TermId]| {
+                    let names: Vec<String> = terms.iter().map(|&t| quoted(t)).collect();
+                    names.join(" or ")
+                };
+                format!(
+                    "{} is not within {distance} words of {}",
+                    side(left),
+                    side(right)
+                )
+            }
+            Expr::And(all) => all
+                .iter()
+                .find(|e| !e.eval(hits, &mut Vec::new()))
+                .map_or_else(String::new, |e| e.why_not(hits, display)),
+            Expr::Or(any) if any.len() == 1 => any[0].why_not(hits, display),
+            Expr::Or(any) if any.iter().all(|e| matches!(e, Expr::Term { .. })) => {
+                let mut terms = Vec::new();
+                self.terms(&mut terms);
+                let names: Vec<String> = terms.into_iter().map(quoted).collect();
+                format!("none of {}", names.join(", "))
+            }
+            Expr::Or(any) => {
+                let reasons: Vec<String> = any.iter().map(|e| e.why_not(hits, display)).collect();
+                format!("neither: {}", reasons.join("; nor "))
+            }
+            Expr::Not(inner) => {
+                let mut terms = Vec::new();
+                inner.terms(&mut terms);
+                terms.retain(|&t| hits_of(hits, t).next().is_some());
+                terms.dedup();
+                let names: Vec<String> = terms.into_iter().map(quoted).collect();
+                format!(
+                    "{} is there, and the rule excludes it (NOT)",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+
     /// Every term the expression mentions.
     pub(super) fn terms(&self, out: &mut Vec<TermId>) {
         match self {

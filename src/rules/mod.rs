@@ -9,6 +9,7 @@
 
 mod compile;
 mod expr;
+mod filter;
 mod normalize;
 pub mod query;
 mod scan;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use crate::model::{Field, Priority};
 
+pub use filter::{FilterSpec, Filters};
 pub use normalize::{FoldMode, Folded, fold, fold_term};
 pub use query::QueryError;
 pub use snippet::{matched_terms, passage, snippet};
@@ -238,6 +240,40 @@ impl RuleSet {
             .collect()
     }
 
+    /// For every rule, in order, whether it fires on `item` from `feed`, and if not,
+    /// why: what `newshound why` shows.
+    pub fn explain(&self, feed: &str, item: &crate::model::Item) -> Vec<(&str, Verdict)> {
+        let hits = self.matcher.scan(item);
+        let mut vectors = Vectors::default();
+        let display = |t: scan::TermId| self.matcher.terms[t].display.clone();
+        self.rules
+            .iter()
+            .map(|rule| {
+                let verdict = if rule.feeds.as_ref().is_some_and(|f| !f.contains(feed)) {
+                    Verdict::OtherFeeds
+                } else if !rule.expr.eval(&hits, &mut Vec::new()) {
+                    Verdict::Words(rule.expr.why_not(&hits, &display))
+                } else {
+                    match (&rule.topic, self.embedder.as_deref()) {
+                        (Some(topic), Some(embedder)) => {
+                            let score = topic.score(vectors.of(embedder, item, topic.fields));
+                            match (score.matched(), score.vetoed_by) {
+                                (true, _) => Verdict::Matched(Some(score.score)),
+                                (false, Some((unlike, _))) => Verdict::Unlike(unlike.to_owned()),
+                                (false, None) => Verdict::Topic {
+                                    score: score.score,
+                                    min_score: score.min_score,
+                                },
+                            }
+                        }
+                        _ => Verdict::Matched(None),
+                    }
+                };
+                (rule.name.as_str(), verdict)
+            })
+            .collect()
+    }
+
     /// Every rule that fires on `item` from `feed`, in rule order.
     pub fn matches(&self, feed: &str, item: &crate::model::Item) -> Vec<RuleMatch<'_>> {
         let hits = self.matcher.scan(item);
@@ -290,6 +326,39 @@ impl RuleSet {
                 })
             })
             .collect()
+    }
+}
+
+/// Whether a rule fires on an item, and if not, why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// It fires (with the item's score against its topic, for a topic rule).
+    Matched(Option<f32>),
+    /// It watches other feeds.
+    OtherFeeds,
+    /// Its words do not hold: the first clause that fails.
+    Words(String),
+    /// Its words hold (or it has none), but the item is not close enough to its topic.
+    Topic { score: f32, min_score: f32 },
+    /// The item is nearer this `unlike` example than to the topic.
+    Unlike(String),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Matched(None) => f.write_str("matched"),
+            Verdict::Matched(Some(score)) => write!(f, "matched (topic score {score:.2})"),
+            Verdict::OtherFeeds => f.write_str("not matched: the rule watches other feeds"),
+            Verdict::Words(why) => write!(f, "not matched: {why}"),
+            Verdict::Topic { score, min_score } => write!(
+                f,
+                "not matched: topic score {score:.2}, under its min_score {min_score:.2}"
+            ),
+            Verdict::Unlike(example) => {
+                write!(f, "not matched: nearer its unlike example {example:?}")
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
 
+use super::trace::{ItemRows, Search};
 use super::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use super::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
@@ -77,6 +78,9 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn recent_alerts(&self, limit: usize) -> Answer<'_, Vec<RecentAlert>>;
     fn dead_letters(&self) -> Answer<'_, Vec<(i64, String, String)>>;
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>>;
+    /// Rows that may be the item `search` seeks: feed, key, and the JSON found.
+    fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>>;
+    fn item_rows(&self, feed: FeedId, key: ItemKey) -> Answer<'_, ItemRows>;
     fn set_note(&self, key: String, value: Option<String>, at: DateTime<Utc>) -> Answer<'_, ()>;
     fn note(&self, key: String) -> Answer<'_, Option<(String, DateTime<Utc>)>>;
 

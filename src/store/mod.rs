@@ -23,6 +23,7 @@ mod sql;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
+mod trace;
 mod types;
 
 use std::path::Path;
@@ -66,6 +67,7 @@ pub const DB_FILE: &str = "newshound.db";
 pub const LOCK_FILE: &str = "newshound.lock";
 
 pub use sqlite::backup::Contents;
+pub use trace::{Trace, TracedAlert};
 
 /// Writes a consistent copy of the SQLite state in `state_dir` to the new file `to`,
 /// while a daemon may be running on it (it goes on polling and delivering). Blocking.
@@ -453,6 +455,28 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(FeedId, Item)>, StoreError> {
         self.engine.recent_items(since).await
+    }
+
+    /// What the store remembers of the items a link, a guid (an item's key) or words
+    /// of a title name: at most [`trace::MAX_FOUND`] of them, first seen first.
+    pub async fn trace(&self, query: &str) -> Result<Vec<Trace>, StoreError> {
+        let search = trace::Search::new(query);
+        let rows = self.engine.find_items(search.clone()).await?;
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (feed, key, json) in rows {
+            let item = (feed, key);
+            if !found.contains(&item) && search.finds(&item.1, json.as_deref()) {
+                found.push(item);
+            }
+        }
+        let mut traces = Vec::new();
+        for (feed, key) in found.into_iter().take(trace::MAX_FOUND) {
+            let (feed, key) = (FeedId(feed), ItemKey(key));
+            let rows = self.engine.item_rows(feed.clone(), key.clone()).await?;
+            traces.push(rows.into_trace(feed, key)?);
+        }
+        traces.sort_by_key(|t| (t.first_seen, t.feed.0.clone()));
+        Ok(traces)
     }
 
     /// Queues alerts found by trying new rules on recent items: like a poll's, an

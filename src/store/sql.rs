@@ -8,10 +8,12 @@ macro_rules! feed_columns {
         "etag, last_modified, last_attempt, last_success, last_error_kind,
          last_error, consecutive_failures, failing_since, broken_since,
          flooding_since, retry_after_until, repaired, articles_failed,
-         article_error, newest_item, gaps"
+         article_error, newest_item, gaps, dropped"
     };
 }
 pub(super) use feed_columns;
+/// How many columns [`feed_columns`] names: those a query adds come after.
+pub(super) const FEED_COLUMNS: usize = 17;
 
 /// The `feed_state` table.
 pub mod feeds {
@@ -33,18 +35,20 @@ pub mod feeds {
             FROM (SELECT DISTINCT feed, first_seen FROM seen_item) AS polls) AS ranked
          WHERE n <= $1 ORDER BY feed, first_seen DESC";
     /// `$5` is whether the feed is flooding, `NULL` for as it was; `$9` the newest
-    /// item's date (`NULL`: as it was), `$10` 1 when the poll found a gap.
+    /// item's date (`NULL`: as it was), `$10` 1 when the poll found a gap, `$11` how
+    /// many items filters dropped.
     pub const RECORD_SUCCESS: &str =
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                  consecutive_failures, flooding_since, repaired,
-                                 articles_failed, article_error, newest_item, gaps)
+                                 articles_failed, article_error, newest_item, gaps, dropped)
          VALUES ($1, $2, $3, CAST($4 AS BIGINT), CAST($4 AS BIGINT), 0,
                  CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8,
-                 $9, $10)
+                 $9, $10, $11)
          ON CONFLICT (feed) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified,
             newest_item = coalesce(excluded.newest_item, feed_state.newest_item),
             gaps = feed_state.gaps + excluded.gaps,
+            dropped = feed_state.dropped + excluded.dropped,
             repaired = excluded.repaired,
             articles_failed = feed_state.articles_failed + excluded.articles_failed,
             article_error = coalesce(excluded.article_error, feed_state.article_error),
@@ -109,6 +113,29 @@ pub mod items {
     }
     pub const RECENT: &str =
         "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key";
+}
+
+/// What `newshound why` reads of one item.
+pub mod trace {
+    /// Rows that may be the item sought (`$1` its key or link, `$2` a `LIKE` pattern
+    /// of its JSON in lower case): by key in `seen_item`, by key or text among the
+    /// kept items and the alerts. The caller checks each.
+    pub const FIND: &str = "SELECT feed, item_key, NULL FROM seen_item WHERE item_key = $1
+         UNION ALL
+         SELECT feed, item_key, item FROM recent_item
+          WHERE item_key = $1 OR lower(item) LIKE $2 ESCAPE '\\'
+         UNION ALL
+         SELECT feed, item_key, alert FROM outbox
+          WHERE item_key = $1 OR lower(alert) LIKE $2 ESCAPE '\\'";
+    pub const SEEN: &str =
+        "SELECT first_seen, gone_since FROM seen_item WHERE feed = $1 AND item_key = $2";
+    pub const FEED_FIRST_SEEN: &str = "SELECT min(first_seen) FROM seen_item WHERE feed = $1";
+    pub const KEPT: &str =
+        "SELECT item, dropped_by FROM recent_item WHERE feed = $1 AND item_key = $2";
+    pub const ALERTS: &str = "SELECT o.id, o.channel, o.state, o.attempts, o.last_error,
+                o.created, o.finished, o.merged_into, o.alert, m.alert
+         FROM outbox o LEFT JOIN outbox m ON m.id = o.merged_into
+         WHERE o.feed = $1 AND o.item_key = $2 ORDER BY o.id";
 }
 
 /// The `outbox` table.

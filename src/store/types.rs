@@ -60,6 +60,8 @@ pub struct FeedState {
     /// How many polls found that it had published more than it keeps since the one
     /// before (items probably missed).
     pub gaps: u64,
+    /// How many of its items filters dropped, in all.
+    pub dropped: u64,
 }
 
 /// When polls of each feed brought new items, newest first.
@@ -86,6 +88,8 @@ pub struct PollRecord {
     pub present: Vec<ItemKey>,
     /// The new items, kept for [`RECENT`](super::RECENT) so new rules can be tried on them.
     pub recent: Vec<Item>,
+    /// The new items a filter dropped, each with that filter's label.
+    pub dropped: Vec<(ItemKey, String)>,
     /// Alerts to queue, each with the channel it goes to.
     pub alerts: Vec<(String, Alert)>,
     /// Alerts to keep without sending (a flood), for `replay --held`.
@@ -111,6 +115,14 @@ pub struct PollRecord {
 }
 
 impl PollRecord {
+    /// For each dropped item, the label of the filter that dropped it.
+    pub fn dropped_by(&self) -> std::collections::HashMap<&ItemKey, &str> {
+        self.dropped
+            .iter()
+            .map(|(k, by)| (k, by.as_str()))
+            .collect()
+    }
+
     /// A poll of `feed` at `at` that found nothing and merges no stories: the start
     /// of a record for tests and benchmarks, which fill in what their poll found.
     pub fn new(feed: FeedId, at: DateTime<Utc>) -> PollRecord {
@@ -119,6 +131,7 @@ impl PollRecord {
             new_keys: Vec::new(),
             present: Vec::new(),
             recent: Vec::new(),
+            dropped: Vec::new(),
             alerts: Vec::new(),
             held: Vec::new(),
             validators: Validators::default(),
@@ -607,8 +620,8 @@ pub struct Dump {
     pub outbox: Vec<DumpedRow>,
     /// Key, value, set at.
     pub notes: Vec<(String, String, i64)>,
-    /// Feed, item key, seen, the item as JSON.
-    pub recent: Vec<(String, String, i64, String)>,
+    /// Feed, item key, seen, the item as JSON, the filter that dropped it.
+    pub recent: Vec<(String, String, i64, String, Option<String>)>,
 }
 
 /// One outbox row as it is stored.

@@ -179,12 +179,12 @@ fn invalid_configs_name_the_line_and_key() {
         (
             "name = \"local\"",
             "name = \"moscow-times\"",
-            "/etc/nh/newshound.toml:18: feeds[1].name: duplicate feed name \"moscow-times\" (also feeds[0]); names must be unique",
+            "/etc/nh/newshound.toml:18: feeds[1].name: duplicate feed name \"moscow-times\" (also feeds[0].name (/etc/nh/newshound.toml:13)); names must be unique",
         ),
         (
             "name = \"geneva\"",
             "name = \"talks\"",
-            "/etc/nh/newshound.toml:35: rules[1].name: duplicate rule name \"talks\"; names must be unique",
+            "/etc/nh/newshound.toml:35: rules[1].name: duplicate rule name \"talks\" (also rules[0].name (/etc/nh/newshound.toml:30)); names must be unique",
         ),
         (
             "keywords = [\"Lavrov\", \"Blinken\", \"NATO\"]",
@@ -449,6 +449,8 @@ fn a_store_is_a_postgres_url_with_one_password() {
 /// `max_age` is set once under `[daemon]` and may be set per feed; zero is refused.
 mod channels;
 mod feeds;
+mod filters;
+mod include;
 mod topics;
 
 #[test]

@@ -483,3 +483,64 @@ mod properties {
 }
 
 mod topics;
+
+#[test]
+fn explain_says_which_term_or_clause_failed_for_every_rule() {
+    let specs = [
+        RuleSpec::keywords("people", &["Lavrov", "Blinken"]),
+        RuleSpec::query("talks", "Lavrov AND Geneva"),
+        RuleSpec::query("no sport", "Lavrov AND NOT football"),
+        RuleSpec::query("close", "Lavrov NEAR/2 talks"),
+        RuleSpec {
+            feeds: Some(["other".to_string()].into()),
+            ..RuleSpec::keywords("elsewhere", &["Lavrov"])
+        },
+        RuleSpec {
+            fields: FieldSet::from_fields([Field::Title]),
+            ..RuleSpec::keywords("titles", &["Vienna"])
+        },
+    ];
+    let rules = RuleSet::compile(&specs, &Lists::new()).expect("compiles");
+    let verdicts: Vec<(String, String)> = rules
+        .explain(
+            "wire",
+            &item(
+                "Lavrov watches football in Vienna",
+                "Vienna talks were long, then Lavrov left",
+            ),
+        )
+        .into_iter()
+        .map(|(rule, v)| (rule.to_owned(), v.to_string()))
+        .collect();
+    let expected = [
+        ("people", "matched"),
+        ("talks", "not matched: no \"Geneva\""),
+        (
+            "no sport",
+            "not matched: \"football\" is there, and the rule excludes it (NOT)",
+        ),
+        (
+            "close",
+            "not matched: \"Lavrov\" is not within 2 words of \"talks\"",
+        ),
+        ("elsewhere", "not matched: the rule watches other feeds"),
+        ("titles", "matched"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(r, v)| (r.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(verdicts, expected);
+    let keywords = RuleSet::compile(&specs[..1], &Lists::new()).expect("compiles");
+    let none = keywords.explain("wire", &item("Talks in Geneva", ""));
+    assert_eq!(
+        none[0].1.to_string(),
+        "not matched: none of \"Lavrov\", \"Blinken\""
+    );
+    let titles = RuleSet::compile(&specs[5..], &Lists::new()).expect("compiles");
+    let elsewhere = titles.explain("wire", &item("Talks", "in Vienna"));
+    assert_eq!(
+        elsewhere[0].1.to_string(),
+        "not matched: \"Vienna\" is only in fields the rule does not read"
+    );
+}

@@ -10,6 +10,7 @@ use futures_util::FutureExt as _;
 use super::{Engine, feeds, group, items, load, notes, outbox, shared};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
+use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
@@ -151,6 +152,14 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         items::recent_items(self, since).boxed()
+    }
+
+    fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>> {
+        async move { items::find(self, &search).await }.boxed()
+    }
+
+    fn item_rows(&self, feed: FeedId, key: ItemKey) -> Answer<'_, ItemRows> {
+        async move { items::item_rows(self, &feed, &key).await }.boxed()
     }
 
     fn set_note(&self, key: String, value: Option<String>, at: DateTime<Utc>) -> Answer<'_, ()> {

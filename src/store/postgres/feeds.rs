@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use super::{Engine, outbox};
 use crate::model::{FeedId, Validators};
-use crate::store::sql::{feed_columns, feeds as sql};
+use crate::store::sql::{FEED_COLUMNS, feed_columns, feeds as sql};
 use crate::store::types::from_unix;
 use crate::store::types::{Dedupe, Health, NewItemTimes, Queue};
 use crate::store::{Failure, FeedState, PollRecord, StoreError};
@@ -35,7 +35,7 @@ pub async fn feed_states_of(
         .iter()
         .map(|feed| {
             rows.iter()
-                .find(|r| r.get::<_, &str>(16) == feed.0)
+                .find(|r| r.get::<_, &str>(FEED_COLUMNS) == feed.0)
                 .map(feed_state_row)
                 .unwrap_or_default()
         })
@@ -49,9 +49,9 @@ pub async fn feed_states(engine: &Engine) -> Result<Vec<(FeedId, FeedState, u64)
         .iter()
         .map(|r| {
             (
-                FeedId(r.get(16)),
+                FeedId(r.get(FEED_COLUMNS)),
                 feed_state_row(r),
-                r.get::<_, i64>(17).unsigned_abs(),
+                r.get::<_, i64>(FEED_COLUMNS + 1).unsigned_abs(),
             )
         })
         .collect())
@@ -95,6 +95,7 @@ pub async fn record_success(
                 &poll.article_error,
                 &poll.newest.map(|at| at.timestamp()),
                 &i64::from(poll.gap),
+                &i64::try_from(poll.dropped.len()).unwrap_or(i64::MAX),
             ],
         )
         .await?;
@@ -176,5 +177,6 @@ fn feed_state_row(r: &Row) -> FeedState {
         article_error: r.get(13),
         newest_item: time(14),
         gaps: r.get::<_, i64>(15).unsigned_abs(),
+        dropped: r.get::<_, i64>(16).unsigned_abs(),
     }
 }

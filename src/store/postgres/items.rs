@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
-use crate::store::sql::items as sql;
+use crate::store::sql::{items as sql, trace};
+use crate::store::trace::{AlertRows, ItemRows, Search};
 use crate::store::types::{Expired, Queue};
 use crate::store::{PollRecord, RECENT, StoreError};
 
@@ -117,19 +118,29 @@ async fn record_in(
     if !poll.recent.is_empty() {
         // One statement for all of them; an upsert may touch a row once, so a key
         // given twice keeps its last item.
+        let dropped = poll.dropped_by();
         let mut recent: std::collections::BTreeMap<&str, String> = Default::default();
         for item in &poll.recent {
             recent.insert(&item.key.0, crate::store::types::recent_json(item)?);
         }
+        let by: Vec<Option<&str>> = recent
+            .keys()
+            .map(|key| {
+                let found = dropped.iter().find(|(k, _)| k.0 == *key);
+                found.map(|(_, by)| *by)
+            })
+            .collect();
         let (keys, items): (Vec<&str>, Vec<String>) = recent.into_iter().unzip();
         engine
             .run_on(
                 tx,
-                "INSERT INTO recent_item (feed, item_key, seen, item)
-                 SELECT $1, key, $2, item FROM unnest($3::TEXT[], $4::TEXT[]) AS t(key, item)
+                "INSERT INTO recent_item (feed, item_key, seen, item, dropped_by)
+                 SELECT $1, key, $2, item, by
+                 FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS t(key, item, by)
                  ON CONFLICT (feed, item_key)
-                 DO UPDATE SET seen = excluded.seen, item = excluded.item",
-                &[&poll.feed.0, &at, &keys, &items],
+                 DO UPDATE SET seen = excluded.seen, item = excluded.item,
+                               dropped_by = excluded.dropped_by",
+                &[&poll.feed.0, &at, &keys, &items, &by],
             )
             .await?;
     }
@@ -211,4 +222,51 @@ pub async fn recent_items(
             Ok((FeedId(r.get(0)), item))
         })
         .collect()
+}
+
+/// As the SQLite engine's.
+pub async fn find(
+    engine: &Engine,
+    search: &Search,
+) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+    let rows = engine
+        .query(trace::FIND, &[&search.exact, &search.like])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// As the SQLite engine's.
+pub async fn item_rows(
+    engine: &Engine,
+    feed: &FeedId,
+    key: &ItemKey,
+) -> Result<ItemRows, StoreError> {
+    let item: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&feed.0, &key.0];
+    let seen = engine.query_opt(trace::SEEN, &item).await?;
+    let first = engine.query_opt(trace::FEED_FIRST_SEEN, &item[..1]).await?;
+    let kept = engine.query_opt(trace::KEPT, &item).await?;
+    let alerts = engine.query(trace::ALERTS, &item).await?;
+    Ok(ItemRows {
+        seen: seen.map(|r| (r.get(0), r.get(1))),
+        feed_first_seen: first.and_then(|r| r.get(0)),
+        kept: kept.map(|r| (r.get(0), r.get(1))),
+        alerts: alerts
+            .iter()
+            .map(|r| AlertRows {
+                id: r.get(0),
+                channel: r.get(1),
+                state: r.get(2),
+                attempts: i64::from(r.get::<_, i32>(3)),
+                last_error: r.get(4),
+                created: r.get(5),
+                finished: r.get(6),
+                merged_into: r.get(7),
+                alert: r.get(8),
+                merged_alert: r.get(9),
+            })
+            .collect(),
+    })
 }

@@ -30,9 +30,9 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                                      last_error_kind, last_error, consecutive_failures,
                                      failing_since, broken_since, flooding_since,
                                      retry_after_until, repaired, articles_failed,
-                                     article_error, newest_item, gaps)
+                                     article_error, newest_item, gaps, dropped)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                     $16, $17)";
+                     $16, $17, $18)";
     let secs = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());
     for (id, s) in &dump.feeds {
         let failures = i32::try_from(s.consecutive_failures).unwrap_or(i32::MAX);
@@ -58,6 +58,7 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                     &s.article_error,
                     &secs(s.newest_item),
                     &i64::try_from(s.gaps).unwrap_or(i64::MAX),
+                    &i64::try_from(s.dropped).unwrap_or(i64::MAX),
                 ],
             )
             .await?;
@@ -123,12 +124,13 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
             )
             .await?;
     }
-    for (feed, key, seen, item) in &dump.recent {
+    for (feed, key, seen, item, dropped_by) in &dump.recent {
         engine
             .run_on(
                 &tx,
-                "INSERT INTO recent_item (feed, item_key, seen, item) VALUES ($1, $2, $3, $4)",
-                &[feed, key, seen, item],
+                "INSERT INTO recent_item (feed, item_key, seen, item, dropped_by)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[feed, key, seen, item, dropped_by],
             )
             .await?;
     }

@@ -38,6 +38,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_5.sql"),
     include_str!("migration_6.sql"),
     include_str!("migration_7.sql"),
+    include_str!("migration_8.sql"),
 ];
 /// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;

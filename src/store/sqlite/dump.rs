@@ -51,8 +51,13 @@ pub fn dump(conn: &Connection) -> Result<Dump, StoreError> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let recent = conn
-        .prepare("SELECT feed, item_key, seen, item FROM recent_item ORDER BY feed, item_key")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .prepare(
+            "SELECT feed, item_key, seen, item, dropped_by FROM recent_item
+             ORDER BY feed, item_key",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(Dump {
         feeds,

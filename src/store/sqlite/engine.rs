@@ -12,6 +12,7 @@ use futures_util::FutureExt as _;
 use super::{Commit, Engine, dump, feeds, items, notes, outbox};
 use crate::model::{Alert, FeedId, Item, ItemKey};
 use crate::store::engine::{self, Answer, known};
+use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
@@ -169,6 +170,14 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         self.read(move |c| items::recent_items(c, since)).boxed()
+    }
+
+    fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>> {
+        self.read(move |c| items::find(c, &search)).boxed()
+    }
+
+    fn item_rows(&self, feed: FeedId, key: ItemKey) -> Answer<'_, ItemRows> {
+        self.read(move |c| items::item_rows(c, &feed, &key)).boxed()
     }
 
     fn set_note(&self, key: String, value: Option<String>, at: DateTime<Utc>) -> Answer<'_, ()> {

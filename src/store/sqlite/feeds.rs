@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{dialect, from_unix, outbox};
 use crate::model::FeedId;
 use crate::model::Validators;
-use crate::store::sql::feeds as sql;
+use crate::store::sql::{FEED_COLUMNS, feeds as sql};
 use crate::store::types::{Dedupe, Health, NewItemTimes, Queue};
 use crate::store::{FeedState, PollRecord, StoreError};
 
@@ -23,9 +23,9 @@ pub fn feed_states(conn: &Connection) -> Result<Vec<(FeedId, FeedState, u64)>, S
     let mut stmt = conn.prepare_cached(&dialect(sql::STATES))?;
     let rows = stmt.query_map([], |r| {
         Ok((
-            FeedId(r.get(16)?),
+            FeedId(r.get(FEED_COLUMNS)?),
             feed_state_row(r)?,
-            r.get::<_, i64>(17)?.unsigned_abs(),
+            r.get::<_, i64>(FEED_COLUMNS + 1)?.unsigned_abs(),
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -65,6 +65,7 @@ pub fn record_success(conn: &Connection, poll: &PollRecord) -> Result<(), StoreE
             poll.article_error,
             poll.newest.map(|at| at.timestamp()),
             i64::from(poll.gap),
+            i64::try_from(poll.dropped.len()).unwrap_or(i64::MAX),
         ])?;
     Ok(())
 }
@@ -134,5 +135,6 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         article_error: r.get(13)?,
         newest_item: r.get::<_, Option<i64>>(14)?.and_then(from_unix),
         gaps: r.get::<_, i64>(15)?.unsigned_abs(),
+        dropped: r.get::<_, i64>(16)?.unsigned_abs(),
     })
 }

@@ -2,11 +2,12 @@
 //! items of the last day kept for trying new rules on them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{dialect, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
-use crate::store::sql::items as sql;
+use crate::store::sql::{items as sql, trace};
+use crate::store::trace::{AlertRows, ItemRows, Search};
 use crate::store::types::recent_json;
 use crate::store::types::{Expired, Queue};
 use crate::store::{PollRecord, RECENT, StoreError};
@@ -52,11 +53,14 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     }
     mark_presence(conn, poll)?;
     let mut keep = conn.prepare_cached(
-        "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO recent_item (feed, item_key, seen, item, dropped_by)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let dropped = poll.dropped_by();
     for item in &poll.recent {
         let json = recent_json(item)?;
-        keep.execute(params![poll.feed.0, item.key.0, at, json])?;
+        let by = dropped.get(&item.key);
+        keep.execute(params![poll.feed.0, item.key.0, at, json, by])?;
     }
     conn.prepare_cached(&dialect(sql::FORGET_RECENT))?
         .execute([at - RECENT.as_secs() as i64])?;
@@ -145,4 +149,55 @@ pub fn recent_items(
         Ok((FeedId(feed), item))
     })
     .collect()
+}
+
+/// Rows that may be the item `search` seeks: feed, key, the JSON found.
+pub fn find(
+    conn: &Connection,
+    search: &Search,
+) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+    let mut stmt = conn.prepare(&dialect(trace::FIND))?;
+    let rows = stmt.query_map(params![search.exact, search.like], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What the store holds of the item `key` of `feed`.
+pub fn item_rows(conn: &Connection, feed: &FeedId, key: &ItemKey) -> Result<ItemRows, StoreError> {
+    let item = params![feed.0, key.0];
+    let seen = conn
+        .prepare(&dialect(trace::SEEN))?
+        .query_row(item, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let feed_first_seen = conn
+        .prepare(&dialect(trace::FEED_FIRST_SEEN))?
+        .query_row([&feed.0], |r| r.get(0))?;
+    let kept = conn
+        .prepare(&dialect(trace::KEPT))?
+        .query_row(item, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let alerts = conn
+        .prepare(&dialect(trace::ALERTS))?
+        .query_map(item, |r| {
+            Ok(AlertRows {
+                id: r.get(0)?,
+                channel: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                created: r.get(5)?,
+                finished: r.get(6)?,
+                merged_into: r.get(7)?,
+                alert: r.get(8)?,
+                merged_alert: r.get(9)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(ItemRows {
+        seen,
+        feed_first_seen,
+        kept,
+        alerts,
+    })
 }

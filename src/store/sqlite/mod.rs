@@ -51,6 +51,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_11.sql"),
     include_str!("migration_12.sql"),
     include_str!("migration_13.sql"),
+    include_str!("migration_14.sql"),
 ];
 
 /// A batch that may wait is committed once no write came for this long: polls

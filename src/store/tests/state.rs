@@ -489,3 +489,78 @@ async fn the_state_says_how_much_it_takes_on_disk() {
         );
     }
 }
+
+/// `why` finds an item by key, link or title words, with its kept text, the filter
+/// that dropped it, and each alert with what became of it.
+#[tokio::test]
+async fn an_item_is_traced_by_key_link_or_title_words() {
+    for store in each_engine().await {
+        let feed = FeedId("wire".into());
+        let item = |key: &str, title: &str| Item {
+            key: ItemKey(key.into()),
+            title: title.into(),
+            link: Some(format!("https://news.test/{key}")),
+            published: None,
+            summary: String::new(),
+            content: String::new(),
+            author: String::new(),
+            categories: String::new(),
+            html: None,
+            article: String::new(),
+        };
+        let (kept, dropped) = (
+            item("k1", "Lavrov meets Blinken"),
+            item("k2", "50% off_sale"),
+        );
+        store
+            .record_poll(PollRecord {
+                new_keys: vec![ItemKey("k0".into()), kept.key.clone(), dropped.key.clone()],
+                recent: vec![kept.clone(), dropped.clone()],
+                dropped: vec![(dropped.key.clone(), "no ads".into())],
+                alerts: vec![("me".into(), alert(&feed, "k1"))],
+                ..record(&feed, 100)
+            })
+            .await
+            .expect("recorded");
+        let traced = store.trace("k1").await.expect("by key");
+        assert_eq!(traced.len(), 1);
+        let t = &traced[0];
+        assert_eq!((t.feed.0.as_str(), t.key.0.as_str()), ("wire", "k1"));
+        assert_eq!(
+            (t.first_seen, t.feed_first_seen),
+            (Some(at(100)), Some(at(100)))
+        );
+        assert_eq!(t.kept, Some((kept.clone(), None)));
+        assert_eq!(t.alerts.len(), 1);
+        assert_eq!(
+            (t.alerts[0].channel.as_str(), t.alerts[0].state.as_str()),
+            ("me", "pending")
+        );
+        assert_eq!(t.alerts[0].alert.rules, ["talks"]);
+        for query in ["https://news.test/k1", "blinken LAVROV", "  meets  "] {
+            let found = store.trace(query).await.expect("found");
+            let keys: Vec<&str> = found.iter().map(|t| t.key.0.as_str()).collect();
+            assert_eq!(keys, ["k1"], "{query}");
+        }
+        let found = store
+            .trace("50% off_sale")
+            .await
+            .expect("LIKE wildcards are literal");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].kept,
+            Some((dropped.clone(), Some("no ads".into())))
+        );
+        assert!(store.trace("0% o").await.expect("words").len() <= 1);
+        let bare = store.trace("k0").await.expect("seen, not kept");
+        assert_eq!(bare.len(), 1);
+        assert_eq!((bare[0].kept.clone(), bare[0].alerts.len()), (None, 0));
+        assert!(
+            store
+                .trace("nothing of the sort")
+                .await
+                .expect("none")
+                .is_empty()
+        );
+    }
+}

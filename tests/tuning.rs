@@ -1,0 +1,305 @@
+//! Rules people tune: filters that drop items before any rule sees them, `why` an
+//! item did or did not alert, what each rule caught day by day, and feedback links.
+
+mod support;
+
+use std::process::Command;
+
+use newshound::daemon::Pipeline;
+use support::{TestConfig, serve_feed};
+use wiremock::MockServer;
+
+/// An RSS document with one item per (guid, title).
+fn rss(items: &[(&str, &str)]) -> Vec<u8> {
+    let items: String = items
+        .iter()
+        .map(|(guid, title)| {
+            format!(
+                "<item><guid>{guid}</guid><title>{title}</title>\
+                 <link>https://news.test/{guid}</link></item>"
+            )
+        })
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>").into_bytes()
+}
+
+/// `newshound <args> --config <config>`, its standard output.
+fn newshound(config: &TestConfig, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(args)
+        .arg("--config")
+        .arg(&config.path)
+        .env_remove("NEWSHOUND_CONFIG")
+        .envs(support::test_env())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("newshound runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const FILTERED: &str = r#"
+[[filters]]
+name = "no ads"
+drop = "sponsored"
+
+[channels.inbox]
+type = "maildir"
+path = "inbox"
+
+[[rules]]
+name = "talks"
+keywords = ["Lavrov"]
+channels = ["inbox"]
+"#;
+
+#[tokio::test]
+async fn filters_drop_items_before_the_rules_record_them_as_seen_and_count_them() {
+    support::init();
+    let server = MockServer::start().await;
+    let wire = rss(&[
+        ("1", "Lavrov speaks in Geneva"),
+        ("2", "Lavrov horoscope for Monday"),
+        ("3", "Sponsored: Lavrov's favourite tea"),
+    ]);
+    serve_feed(&server, "/wire", wire, "\"w1\"", "application/rss+xml").await;
+    let sport = rss(&[
+        ("s1", "Lavrov watches the football final"),
+        ("s2", "Lavrov plays tennis"),
+    ]);
+    serve_feed(&server, "/sport", sport, "\"s1\"", "application/rss+xml").await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"wire\"\nurl = \"{0}/wire\"\ndrop = \"horoscope\"\n\n\
+             [[feeds]]\nname = \"sport\"\nurl = \"{0}/sport\"\nkeep = \"football\"\n{FILTERED}",
+            server.uri()
+        ),
+    );
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    let (wire, sport) = (p.config().feeds[0].clone(), p.config().feeds[1].clone());
+    let polled = p.poll(&wire).await.expect("wire");
+    assert_eq!(
+        (polled.new_items, polled.dropped, polled.alerts),
+        (3, 2, 1),
+        "the feed's drop and the global filter each drop one"
+    );
+    let polled = p.poll(&sport).await.expect("sport");
+    assert_eq!(
+        (polled.new_items, polled.dropped, polled.alerts),
+        (2, 1, 1),
+        "keep lets only the football through"
+    );
+    p.dispatch_due(chrono::Utc::now()).await.expect("deliver");
+    let mut titles: Vec<String> = support::maildir_messages(&config.dir.path().join("inbox"))
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .map(str::to_owned)
+        })
+        .collect();
+    titles.sort();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles[0].contains("football") || titles[1].contains("football"));
+    assert!(
+        titles
+            .iter()
+            .all(|t| !t.contains("horoscope") && !t.contains("tennis"))
+    );
+
+    // Dropped items are seen: the next poll of the same items finds nothing new.
+    let state = p.store().feed_state(&wire.id).await.expect("state");
+    assert_eq!(state.expect("polled").dropped, 2);
+    server.reset().await;
+    let again = rss(&[
+        ("1", "Lavrov speaks in Geneva"),
+        ("2", "Lavrov horoscope for Monday"),
+        ("3", "Sponsored: Lavrov's favourite tea"),
+    ]);
+    serve_feed(&server, "/wire", again, "\"w2\"", "application/rss+xml").await;
+    let polled = p.poll(&wire).await.expect("wire again");
+    assert_eq!((polled.new_items, polled.dropped, polled.alerts), (0, 0, 0));
+    drop(p);
+
+    let status = newshound(&config, &["status"]);
+    assert!(status.contains("2 items dropped by filters"), "{status}");
+    assert!(status.contains("1 items dropped by filters"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&newshound(&config, &["status", "--json"])).expect("JSON");
+    let dropped: Vec<(String, u64)> = json["feeds"]
+        .as_array()
+        .expect("feeds")
+        .iter()
+        .map(|f| {
+            let name = f["name"].as_str().expect("name").to_owned();
+            (name, f["dropped"].as_u64().expect("dropped"))
+        })
+        .collect();
+    assert!(dropped.contains(&("wire".into(), 2)), "{dropped:?}");
+    assert!(dropped.contains(&("sport".into(), 1)), "{dropped:?}");
+}
+
+/// One RSS item: guid, title, link, and a publication date `days_ago`, if any.
+fn entry(guid: &str, title: &str, link: &str, days_ago: Option<i64>) -> String {
+    let date = days_ago.map_or_else(String::new, |days| {
+        let at = chrono::Utc::now() - chrono::Duration::days(days);
+        format!("<pubDate>{}</pubDate>", at.to_rfc2822())
+    });
+    format!("<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>{date}</item>")
+}
+
+fn channel(entries: &[String]) -> Vec<u8> {
+    format!(
+        "<rss version=\"2.0\"><channel><title>t</title>{}</channel></rss>",
+        entries.concat()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn why_tells_each_fate_of_an_item_from_a_real_run() {
+    support::init();
+    let server = MockServer::start().await;
+    let wire = channel(&[
+        entry(
+            "w1",
+            "Lavrov speaks at the Geneva summit",
+            "https://news.test/w1",
+            Some(0),
+        ),
+        entry(
+            "w2",
+            "Blinken visits Paris",
+            "https://news.test/w2",
+            Some(0),
+        ),
+        entry(
+            "w3",
+            "Sponsored: Lavrov tea",
+            "https://news.test/w3",
+            Some(0),
+        ),
+        entry(
+            "w4",
+            "Lavrov in Vienna, a look back",
+            "https://news.test/w4",
+            Some(30),
+        ),
+    ]);
+    serve_feed(&server, "/wire", wire, "\"w\"", "application/rss+xml").await;
+    let daily = channel(&[entry(
+        "d1",
+        "Lavrov at the summit, our report",
+        "https://news.test/w1",
+        Some(0),
+    )]);
+    serve_feed(&server, "/daily", daily, "\"d\"", "application/rss+xml").await;
+    let flood: Vec<String> = (1..=6)
+        .map(|n| {
+            entry(
+                &format!("f{n}"),
+                &format!("Lavrov, part {n}"),
+                &format!("https://flood.test/{n}"),
+                None,
+            )
+        })
+        .collect();
+    serve_feed(
+        &server,
+        "/flood",
+        channel(&flood),
+        "\"f\"",
+        "application/rss+xml",
+    )
+    .await;
+    let hook = support::refused_address();
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\nflood_threshold = 5",
+        &format!(
+            "[[feeds]]\nname = \"wire\"\nurl = \"{0}/wire\"\nmax_age = \"7d\"\n\n\
+             [[feeds]]\nname = \"daily\"\nurl = \"{0}/daily\"\n\n\
+             [[feeds]]\nname = \"flood\"\nurl = \"{0}/flood\"\n\n\
+             [channels.hook]\ntype = \"webhook\"\nurl = \"http://{hook}/hook\"\n\n\
+             [[rules]]\nname = \"geneva\"\nquery = \"Geneva AND summit\"\nchannels = [\"hook\"]\n\
+             {FILTERED}",
+            server.uri()
+        ),
+    );
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    for feed in p.config().feeds.clone() {
+        p.poll(&feed).await.expect("poll");
+    }
+    p.dispatch_due(chrono::Utc::now()).await.expect("deliver");
+    drop(p);
+
+    let why = |words: &str| newshound(&config, &["why", words]);
+    let alerted = why("https://news.test/w1");
+    for said in [
+        "wire: Lavrov speaks at the Geneva summit",
+        "key w1, first seen ",
+        "talks: matched",
+        "geneva: matched",
+        "to inbox (talks), queued ",
+        ": sent ",
+        "after 1 attempt",
+        "to hook (geneva), queued ",
+        "pending: 1 attempts so far, the last failed: ",
+        // The other feed's item with the same link is found too, merged.
+        "daily: Lavrov at the summit, our report",
+    ] {
+        assert!(alerted.contains(said), "{said:?} not in:\n{alerted}");
+    }
+    assert!(
+        alerted.contains("about the same story (wire: Lavrov speaks at the Geneva summit)"),
+        "{alerted}"
+    );
+    let missed = why("Blinken Paris");
+    for said in [
+        "wire: Blinken visits Paris",
+        "talks: not matched: no \"Lavrov\"",
+        "geneva: not matched: no \"Geneva\"",
+        "no alert",
+    ] {
+        assert!(missed.contains(said), "{said:?} not in:\n{missed}");
+    }
+    let filtered = why("w3");
+    assert!(
+        filtered.contains("dropped by the filter \"no ads\""),
+        "{filtered}"
+    );
+    assert!(!filtered.contains("rules, as configured now"), "{filtered}");
+    let old = why("Vienna");
+    assert!(
+        old.contains("older than max_age (7days) when first seen: recorded, never alerted"),
+        "{old}"
+    );
+    let held = why("part 3");
+    assert!(held.contains("held by the flood guard"), "{held}");
+    assert!(held.contains("newshound replay --held"), "{held}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&newshound(&config, &["why", "--json", "Blinken"])).expect("JSON");
+    let item = &json["items"][0];
+    assert_eq!(item["key"], "w2");
+    assert_eq!(item["rules"][1]["rule"], "talks");
+    assert_eq!(item["rules"][1]["matched"], false);
+    assert_eq!(item["rules"][1]["why"], "not matched: no \"Lavrov\"");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .args(["why", "nothing like this", "--config"])
+        .arg(&config.path)
+        .envs(support::test_env())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("remembers no item"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
