@@ -820,7 +820,10 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     std::fs::create_dir(&rules_d).expect("rules.d");
     std::fs::write(
         config.dir.path().join("second.xml"),
-        rss(&[("n1", "NATO summit opens")]),
+        rss(&[
+            ("n1", "NATO summit opens"),
+            ("n2", "NATO sponsored content"),
+        ]),
     )
     .expect("feed file");
     let notify = NotifySocket::bind(config.dir.path());
@@ -830,9 +833,10 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     smtp.next_message();
     let address = metrics_address(&daemon.log());
 
-    // A new file: its feed is polled, its rule alerts.
+    // A new file: its feed is polled, its rule alerts, its filter drops.
     let team = rules_d.join("team.toml");
     let rule = "[[feeds]]\nname = \"second\"\nurl = \"file:second.xml\"\n\n\
+                [[filters]]\ndrop = \"sponsored\"\n\n\
                 [[rules]]\nname = \"alliance\"\nkeywords = [\"NATO\"]\nchannels = [\"me\"]\n";
     write_as_editors_do(&team, rule);
     notify.until(|l| l == "RELOADING=1", || daemon.log());
@@ -847,9 +851,16 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     notify.until(|l| l == "READY=1", || daemon.log());
     let log = daemon.log();
     assert!(
-        log.contains("changes=+1 feed (second), +1 rule (alliance)"),
+        log.contains("changes=+1 feed (second), +1 rule (alliance), filters changed"),
         "{log}"
     );
+    let (_, metrics) = http_get(&address, "/metrics");
+    assert!(
+        metrics.contains("newshound_items_dropped_total{feed=\"second\"} 1"),
+        "{metrics}"
+    );
+    let (_, page) = http_get(&address, "/");
+    assert!(page.contains("1 dropped by filters"), "{page}");
 
     // A change to it.
     write_as_editors_do(&team, &rule.replace("[\"NATO\"]", "[\"NATO\", \"summit\"]"));
@@ -870,7 +881,7 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     notify.until(|l| l == "RELOADING=1", || daemon.log());
     notify.until(|l| l == "READY=1", || daemon.log());
     let error = format!(
-        "{}:10: rules[1]: a rule needs `keywords = [...]`",
+        "{}:13: rules[1]: a rule needs `keywords = [...]`",
         team.display()
     );
     assert!(daemon.log().contains(&error), "{}", daemon.log());
@@ -895,7 +906,7 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     notify.until(|l| l == "READY=1", || daemon.log());
     let log = daemon.log();
     assert!(
-        log.contains("changes=-1 feed (second), -1 rule (alliance)"),
+        log.contains("changes=-1 feed (second), -1 rule (alliance), filters changed"),
         "{log}"
     );
     assert_eq!(http_get(&address, "/healthz").0, 200);

@@ -303,3 +303,80 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn what_each_rule_caught_is_counted_per_day_across_midnight() {
+    support::init();
+    let server = MockServer::start().await;
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let before_midnight = yesterday.and_hms_opt(23, 50, 0).expect("a time").and_utc();
+    serve_feed(
+        &server,
+        "/wire",
+        rss(&[("1", "Lavrov speaks")]),
+        "\"1\"",
+        "application/rss+xml",
+    )
+    .await;
+    let config = TestConfig::write(
+        "first_poll = \"alert\"",
+        &format!(
+            "[[feeds]]\nname = \"wire\"\nurl = \"{}/wire\"\n\n\
+             [[rules]]\nname = \"quiet\"\nkeywords = [\"Zanzibar\"]\nchannels = [\"inbox\"]\n{FILTERED}",
+            server.uri()
+        ),
+    );
+    let clock = newshound::daemon::Clock::fixed(before_midnight);
+    let p = Pipeline::with_clock(config.load(), clock.clone())
+        .await
+        .expect("pipeline");
+    let feed = p.config().feeds[0].clone();
+    p.poll(&feed).await.expect("before midnight");
+    clock.set(before_midnight + chrono::Duration::minutes(20));
+    server.reset().await;
+    let later = rss(&[
+        ("1", "Lavrov speaks"),
+        ("2", "Lavrov answers"),
+        ("3", "Lavrov leaves"),
+    ]);
+    serve_feed(&server, "/wire", later, "\"2\"", "application/rss+xml").await;
+    p.poll(&feed).await.expect("after midnight");
+    let now = clock.now();
+    let days = p.store().rule_days(now).await.expect("days");
+    let counted: Vec<(String, chrono::NaiveDate, u64)> = days
+        .iter()
+        .map(|d| (d.rule.clone(), d.day.date_naive(), d.caught))
+        .collect();
+    let today = yesterday + chrono::Days::new(1);
+    assert_eq!(
+        counted,
+        [("talks".into(), yesterday, 1), ("talks".into(), today, 2)]
+    );
+    assert_eq!(days[1].last_title, "Lavrov leaves");
+    drop(p);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&newshound(&config, &["status", "--json"])).expect("JSON");
+    let rules = json["rules"].as_array().expect("rules");
+    let quiet = &rules[0];
+    assert_eq!(
+        (quiet["rule"].as_str(), quiet["caught"].as_u64()),
+        (Some("quiet"), Some(0))
+    );
+    assert_eq!(quiet["possibly_dead"], true);
+    let talks = &rules[1];
+    assert_eq!(talks["caught"], 3);
+    assert_eq!(talks["possibly_dead"], false);
+    let days = talks["days"].as_array().expect("days");
+    assert_eq!(days.len(), 30);
+    assert_eq!(days[28]["day"], yesterday.to_string());
+    assert_eq!(days[28]["caught"], 1);
+    assert_eq!(days[29]["caught"], 2);
+    assert_eq!(talks["last"]["title"], "Lavrov leaves");
+    let text = newshound(&config, &["status"]);
+    assert!(
+        text.contains("quiet: nothing caught: possibly dead"),
+        "{text}"
+    );
+    assert!(text.contains("talks: 3 (2 today); last "), "{text}");
+}

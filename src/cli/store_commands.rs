@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use super::{ReplayArgs, StatusArgs};
 use crate::config::{Config, ConfigError};
-use crate::daemon::{self, FeedReport, Scope, Snapshot};
-use crate::store::{self, OutboxState, StateLock, Store};
+use crate::daemon::{self, FeedReport, RuleReport, Scope, Snapshot};
+use crate::store::{self, OutboxState, RULE_DAYS, StateLock, Store};
 
 /// `status`: read straight from the store, so it works whether the daemon runs or not.
 /// With `broken` (the config file does not load), `config` holds only defaults and the
@@ -32,9 +32,10 @@ pub(super) fn status(
         .into_iter()
         .map(|feed| feed_status(feed, now, config.daemon.stale_factor))
         .collect();
+    let rules = snapshot.rules(config, now);
     let mut out = std::io::stdout().lock();
     if json {
-        let report = status_json(dir, broken, &feeds, &snapshot);
+        let report = status_json(dir, broken, &feeds, &rules, &snapshot);
         writeln!(out, "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -66,9 +67,37 @@ pub(super) fn status(
         write_table(&mut out, needing.clone().take(SUMMARISED_OVER))?;
         write_summary(&mut out, &feeds, needing.count())?;
     }
+    write_rules(&mut out, &rules)?;
     write_outbox(&mut out, &snapshot, now)?;
     write_instances(&mut out, config, &snapshot, now)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What each rule caught in the last 30 days, and the last item.
+fn write_rules(out: &mut impl Write, rules: &[RuleReport]) -> std::io::Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "rules, items caught in the last {RULE_DAYS} days:")?;
+    for rule in rules {
+        let today = rule.days.last().map_or(0, |(_, n)| *n);
+        match &rule.last {
+            _ if rule.possibly_dead() => writeln!(
+                out,
+                "  {}: nothing caught: possibly dead (it may watch for what never comes)",
+                rule.rule
+            )?,
+            Some((title, at)) => writeln!(
+                out,
+                "  {}: {} ({today} today); last {}: {title}",
+                rule.rule,
+                rule.caught,
+                crate::model::rfc3339(*at)
+            )?,
+            None => writeln!(out, "  {}: {} ({today} today)", rule.rule, rule.caught)?,
+        }
+    }
+    Ok(())
 }
 
 /// The instances sharing a `[store]` database, and a warning when their configs
@@ -151,6 +180,7 @@ fn status_json(
     dir: &std::path::Path,
     broken: Option<&ConfigError>,
     feeds: &[FeedStatus],
+    rules: &[RuleReport],
     snapshot: &Snapshot,
 ) -> serde_json::Value {
     let counts = &snapshot.outbox;
@@ -161,6 +191,22 @@ fn status_json(
                 .as_ref()
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
             "feeds": feeds,
+            "rules": rules
+                .iter()
+                .map(|r| serde_json::json!({
+                    "rule": r.rule,
+                    "caught": r.caught,
+                    "days": r.days
+                        .iter()
+                        .map(|(day, n)| serde_json::json!({"day": day.to_string(), "caught": n}))
+                        .collect::<Vec<_>>(),
+                    "last": r.last.as_ref().map(|(title, at)| serde_json::json!({
+                        "title": title,
+                        "at": crate::model::rfc3339(*at),
+                    })),
+                    "possibly_dead": r.possibly_dead(),
+                }))
+                .collect::<Vec<_>>(),
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},
             "state": {
                 "seen_items": snapshot.seen_items,

@@ -26,6 +26,8 @@ pub(super) struct Matched {
     pub recent: Vec<Item>,
     /// The items a filter dropped, with its label.
     pub dropped: Vec<(ItemKey, String)>,
+    /// Each rule that matched an item, with the item's title.
+    pub caught: Vec<(String, String)>,
 }
 
 /// What a poll's new items (those of `items` whose keys are in `new`) cause: their
@@ -56,9 +58,18 @@ pub(super) fn match_new(
                     super::metrics::dropped(&feed.id);
                     matched.dropped.push((item.key.clone(), filter.to_owned()));
                 }
-                None => matched
-                    .alerts
-                    .extend(match_item(config, feed, &item, |_| true)),
+                None => {
+                    let alerts = match_item(config, feed, &item, |_| true);
+                    let mut rules: Vec<&String> =
+                        alerts.iter().flat_map(|(_, a)| &a.rules).collect();
+                    rules.sort_unstable();
+                    rules.dedup();
+                    let title = || item.title.clone();
+                    matched
+                        .caught
+                        .extend(rules.into_iter().map(|r| (r.clone(), title())));
+                    matched.alerts.extend(alerts);
+                }
             }
         }
         if keep_recent {

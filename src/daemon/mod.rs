@@ -57,7 +57,7 @@ pub use poll::Poller;
 pub use schedule::{by_source, group_due_at, group_interval, is_stale, next_poll_in};
 pub use service::{Loader, ServiceEvent, ServiceManager};
 pub use shared::Lasting;
-pub use snapshot::{CONFIG_ERROR, FeedReport, Scope, Snapshot};
+pub use snapshot::{CONFIG_ERROR, FeedReport, RuleReport, Scope, Snapshot};
 
 use crate::config::Config;
 use crate::model::FeedId;

@@ -12,7 +12,8 @@ use crate::config::Feed;
 use crate::model::FeedId;
 use crate::render::safe_link;
 use crate::render::status::{
-    AlertRow, DeadRow, FeedRow, FeedsShown, InstanceRow, QueueRow, RetryRow, StatusPage, when,
+    AlertRow, DeadRow, FeedRow, FeedsShown, InstanceRow, QueueRow, RetryRow, RuleRow, StatusPage,
+    bars, when,
 };
 use crate::store::{FeedState, Store, StoreError};
 
@@ -123,6 +124,25 @@ pub(super) async fn status_page(
             })
             .collect(),
         configs_differ: snapshot.configs_differ(config),
+        rules: snapshot
+            .rules(config, now)
+            .into_iter()
+            .map(|r| RuleRow {
+                bars: bars(
+                    &r.days
+                        .iter()
+                        .map(|(d, n)| (d.to_string(), *n))
+                        .collect::<Vec<_>>(),
+                ),
+                caught: r.caught,
+                dead: r.possibly_dead(),
+                last: r
+                    .last
+                    .as_ref()
+                    .map(|(title, at)| format!("{title} ({})", when(Some(*at), now))),
+                name: r.rule,
+            })
+            .collect(),
         recent: recent
             .into_iter()
             .map(|r| AlertRow {

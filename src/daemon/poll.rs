@@ -314,6 +314,7 @@ impl Poller {
             feed: feed.id.clone(),
             recent: matched.recent,
             dropped: matched.dropped,
+            caught: matched.caught,
             new_keys,
             present,
             alerts: queued,

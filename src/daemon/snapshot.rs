@@ -11,7 +11,8 @@ use crate::config::{Config, Feed};
 use crate::model::{FeedId, FeedSource};
 use crate::render::status::{bytes, when};
 use crate::store::{
-    FeedState, Instance, OutboxCounts, Pruned, RecentAlert, Retrying, Store, StoreError,
+    FeedState, Instance, OutboxCounts, Pruned, RULE_DAYS, RecentAlert, Retrying, RuleDay, Store,
+    StoreError,
 };
 
 /// The store note holding why the config on disk is not the one running.
@@ -68,6 +69,28 @@ pub struct Snapshot {
     /// The latest alerts queued (25), newest first (read by `read_full`
     /// and `read_details`).
     pub recent: Vec<RecentAlert>,
+    /// What each rule caught on each of the last 30 days (read by `read_full` and
+    /// `read_details`).
+    pub rule_days: Vec<RuleDay>,
+}
+
+/// What one rule of the config caught over the last [`RULE_DAYS`] days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleReport {
+    pub rule: String,
+    /// Items caught each day, oldest first, today last (UTC days).
+    pub days: Vec<(chrono::NaiveDate, u64)>,
+    /// In all those days.
+    pub caught: u64,
+    /// The last item caught, and when.
+    pub last: Option<(String, DateTime<Utc>)>,
+}
+
+impl RuleReport {
+    /// A rule that caught nothing in all those days may watch for what never comes.
+    pub fn possibly_dead(&self) -> bool {
+        self.caught == 0
+    }
 }
 
 impl Snapshot {
@@ -146,6 +169,7 @@ impl Snapshot {
             state_bytes: store.state_bytes().await?,
             last_prune: store.last_prune().await?,
             recent: store.recent_alerts(LATEST_ALERTS).await?,
+            rule_days: store.rule_days(now).await?,
             ..Snapshot::default()
         };
         Ok((snapshot, states))
@@ -181,6 +205,41 @@ impl Snapshot {
             self.seen_items,
             bytes(self.state_bytes)
         )
+    }
+
+    /// What each rule of `config` caught on each of the last [`RULE_DAYS`] days
+    /// before `now`, in config order.
+    pub fn rules(&self, config: &Config, now: DateTime<Utc>) -> Vec<RuleReport> {
+        let today = now.date_naive();
+        let first = today - chrono::Days::new(u64::from(RULE_DAYS) - 1);
+        config
+            .rule_specs
+            .iter()
+            .map(|spec| {
+                let mine: Vec<&RuleDay> = self
+                    .rule_days
+                    .iter()
+                    .filter(|d| d.rule == spec.name)
+                    .collect();
+                let days: Vec<(chrono::NaiveDate, u64)> = first
+                    .iter_days()
+                    .take_while(|day| *day <= today)
+                    .map(|day| {
+                        let caught = mine.iter().find(|d| d.day.date_naive() == day);
+                        (day, caught.map_or(0, |d| d.caught))
+                    })
+                    .collect();
+                RuleReport {
+                    rule: spec.name.clone(),
+                    caught: days.iter().map(|(_, n)| n).sum(),
+                    days,
+                    last: mine
+                        .iter()
+                        .max_by_key(|d| d.last_at)
+                        .map(|d| (d.last_title.clone(), d.last_at)),
+                }
+            })
+            .collect()
     }
 
     /// The last successful poll of any feed.

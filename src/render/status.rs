@@ -56,10 +56,59 @@ pub struct StatusPage {
     /// The latest dead letters (`queue.dead` counts them all).
     pub dead: Vec<DeadRow>,
     pub recent: Vec<AlertRow>,
+    /// What each rule caught over the last 30 days.
+    pub rules: Vec<RuleRow>,
     /// The instances sharing a `[store]` database (none with the embedded store).
     pub instances: Vec<InstanceRow>,
     /// Whether they run different configs.
     pub configs_differ: bool,
+}
+
+/// One rule on the status page: a bar per day of what it caught, its last catch.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleRow {
+    pub name: String,
+    /// How many items it caught in the days shown.
+    pub caught: u64,
+    pub bars: Vec<Bar>,
+    /// The last item caught, and when: `Title (3 h ago)`.
+    pub last: Option<String>,
+    /// It caught nothing in all the days shown.
+    pub dead: bool,
+}
+
+/// One day's bar of a rule's chart, placed in its SVG (`CHART_WIDTH` ×
+/// `CHART_HEIGHT`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Bar {
+    pub x: u32,
+    pub y: u32,
+    pub height: u32,
+    /// `2026-12-07: 3 caught`.
+    pub label: String,
+}
+
+/// The height of a rule's chart, in pixels; each day takes [`BAR_STEP`].
+pub const CHART_HEIGHT: u32 = 24;
+const BAR_STEP: u32 = 5;
+
+/// The bars of a chart of `days` (label, count), oldest first: heights scaled to the
+/// busiest day, at least a pixel for a day with anything; no bar for an empty day.
+pub fn bars(days: &[(String, u64)]) -> Vec<Bar> {
+    let most = days.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    days.iter()
+        .zip(0..)
+        .filter(|((_, n), _)| *n > 0)
+        .map(|((day, n), i)| {
+            let height = ((n * u64::from(CHART_HEIGHT)).div_ceil(most) as u32).max(1);
+            Bar {
+                x: i * BAR_STEP,
+                y: CHART_HEIGHT - height,
+                height,
+                label: format!("{day}: {n} caught"),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -192,6 +241,56 @@ mod tests {
         let html = page.render().expect("renders");
         assert!(
             html.contains("security-talks<br><span class=\"muted\">by meaning, 0.63</span>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_rules_chart_scales_its_bars_and_escapes_its_name() {
+        let days: Vec<(String, u64)> = [0, 4, 0, 1, 2]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("2026-12-0{}", i + 1), *n))
+            .collect();
+        let drawn = bars(&days);
+        let heights: Vec<(u32, u32, u32)> = drawn.iter().map(|b| (b.x, b.y, b.height)).collect();
+        assert_eq!(heights, [(5, 0, 24), (15, 18, 6), (20, 12, 12)]);
+        assert_eq!(drawn[0].label, "2026-12-02: 4 caught");
+        let hostile = "<script>alert(1)</script>\"><svg onload=x>";
+        let page = StatusPage {
+            rules: vec![
+                RuleRow {
+                    name: hostile.into(),
+                    caught: 7,
+                    bars: drawn,
+                    last: Some("<b>Lavrov</b> (2 h ago)".into()),
+                    dead: false,
+                },
+                RuleRow {
+                    name: "quiet".into(),
+                    dead: true,
+                    ..RuleRow::default()
+                },
+            ],
+            ..StatusPage::default()
+        };
+        let html = page.render().expect("renders");
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<svg onload"), "{html}");
+        assert!(
+            html.contains("<title>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;&quot;&gt;&lt;svg onload=x&gt;: 7 caught in 30 days</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<rect x=\"5\" y=\"0\" width=\"4\" height=\"24\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;Lavrov&lt;&#x2f;b&gt; (2 h ago)"),
+            "{html}"
+        );
+        assert!(
+            html.contains("quiet<br><span class=\"badge bad\">possibly dead</span>"),
             "{html}"
         );
     }

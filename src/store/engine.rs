@@ -12,7 +12,7 @@ use super::trace::{ItemRows, Search};
 use super::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use super::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
-    PollRecord, RecentAlert, Replayable, Retrying, StoreError,
+    PollRecord, RecentAlert, Replayable, Retrying, RuleDay, StoreError,
 };
 use crate::model::{Alert, FeedId, Item, ItemKey};
 
@@ -79,6 +79,8 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn dead_letters(&self) -> Answer<'_, Vec<(i64, String, String)>>;
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>>;
     /// Rows that may be the item `search` seeks: feed, key, and the JSON found.
+    /// Every [`RuleDay`] from day `since` (Unix seconds) on.
+    fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>>;
     fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>>;
     fn item_rows(&self, feed: FeedId, key: ItemKey) -> Answer<'_, ItemRows>;
     fn set_note(&self, key: String, value: Option<String>, at: DateTime<Utc>) -> Answer<'_, ()>;

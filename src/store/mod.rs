@@ -40,12 +40,15 @@ use types::{Claim, Expired, Health, Mark, Queue};
 pub use types::{
     ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, NewItemTimes, OutboxCounts,
     OutboxRow, OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention,
-    Retrying,
+    Retrying, RuleDay,
 };
 
 /// An instance silent for this long (ten of its heartbeats; killed, or cut off) is
 /// no longer listed among those sharing the database.
 pub const INSTANCE_GONE_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// How many days of what each rule caught the store keeps and the charts show.
+pub const RULE_DAYS: u32 = 30;
 
 /// How long items are kept for trying new rules on them.
 pub const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -400,6 +403,9 @@ impl Store {
         let held = self.expire(Expired::Held, retention.dead_before).await?;
         // After their alerts: what was merged into an alert goes with it.
         let merged = self.expire(Expired::Orphans, now).await?;
+        // The charts show 30 days; a day more is kept for time zones ahead of UTC.
+        let days = chrono::Duration::days(i64::from(RULE_DAYS) + 1);
+        self.expire(Expired::RuleDays, now - days).await?;
         let gone = self.expire(Expired::Gone, retention.forget_before).await?;
         let (feeds, items) = self
             .engine
@@ -455,6 +461,13 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(FeedId, Item)>, StoreError> {
         self.engine.recent_items(since).await
+    }
+
+    /// What each rule caught on each of the last [`RULE_DAYS`] days before `now`
+    /// (today included), by rule and day; days it caught nothing are left out.
+    pub async fn rule_days(&self, now: DateTime<Utc>) -> Result<Vec<RuleDay>, StoreError> {
+        let first = now - chrono::Duration::days(i64::from(RULE_DAYS) - 1);
+        self.engine.rule_days(types::day_of(first)).await
     }
 
     /// What the store remembers of the items a link, a guid (an item's key) or words

@@ -103,6 +103,10 @@ pub mod items {
                 "DELETE FROM outbox WHERE id IN
                     (SELECT id FROM outbox WHERE state = 'held' AND created < $1 LIMIT $2)"
             }
+            Expired::RuleDays => {
+                "DELETE FROM rule_day WHERE (rule, day) IN
+                    (SELECT rule, day FROM rule_day WHERE day < $1 LIMIT $2)"
+            }
             Expired::Orphans => {
                 "DELETE FROM outbox WHERE id IN
                     (SELECT id FROM outbox m WHERE state = 'merged' AND created < $1
@@ -113,6 +117,17 @@ pub mod items {
     }
     pub const RECENT: &str =
         "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key";
+}
+
+/// The `rule_day` table: what each rule caught, day by day.
+pub mod rule_days {
+    /// One more item caught by rule `$1` on day `$2`, titled `$3`, at `$4`.
+    pub const CAUGHT: &str = "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
+         VALUES ($1, $2, 1, $3, $4)
+         ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + 1,
+            last_title = excluded.last_title, last_at = excluded.last_at";
+    pub const SINCE: &str = "SELECT rule, day, caught, last_title, last_at FROM rule_day
+         WHERE day >= $1 ORDER BY rule, day";
 }
 
 /// What `newshound why` reads of one item.

@@ -90,6 +90,8 @@ pub struct PollRecord {
     pub recent: Vec<Item>,
     /// The new items a filter dropped, each with that filter's label.
     pub dropped: Vec<(ItemKey, String)>,
+    /// What the rules caught: each rule that matched a new item, with its title.
+    pub caught: Vec<(String, String)>,
     /// Alerts to queue, each with the channel it goes to.
     pub alerts: Vec<(String, Alert)>,
     /// Alerts to keep without sending (a flood), for `replay --held`.
@@ -132,6 +134,7 @@ impl PollRecord {
             present: Vec::new(),
             recent: Vec::new(),
             dropped: Vec::new(),
+            caught: Vec::new(),
             alerts: Vec::new(),
             held: Vec::new(),
             validators: Validators::default(),
@@ -228,6 +231,28 @@ pub struct RecentAlert {
     pub created: DateTime<Utc>,
     pub alert: Alert,
 }
+
+/// What one rule caught on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleDay {
+    pub rule: String,
+    /// The day's start (UTC midnight).
+    pub day: DateTime<Utc>,
+    /// How many items it caught that day.
+    pub caught: u64,
+    /// The last of them, and when.
+    pub last_title: String,
+    pub last_at: DateTime<Utc>,
+}
+
+/// The start (UTC midnight) of the day holding `at`, in Unix seconds: how the days
+/// of [`RuleDay`] are stored.
+pub fn day_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(DAY) * DAY
+}
+
+/// Seconds in a day.
+const DAY: i64 = 24 * 60 * 60;
 
 /// An alert that failed and waits for another try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +353,8 @@ pub enum Expired {
     Held,
     /// Merged into an alert that is no longer there.
     Orphans,
+    /// Days of what rules caught, older than the charts show.
+    RuleDays,
 }
 
 /// A flooding feed keeps at most this many alerts held for `replay --held`; beyond

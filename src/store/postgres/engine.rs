@@ -14,7 +14,7 @@ use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
-    PollRecord, RecentAlert, Replayable, Retrying, StoreError,
+    PollRecord, RecentAlert, Replayable, Retrying, RuleDay, StoreError,
 };
 
 impl engine::Engine for Engine {
@@ -152,6 +152,10 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         items::recent_items(self, since).boxed()
+    }
+
+    fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>> {
+        async move { items::rule_days(self, since).await }.boxed()
     }
 
     fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>> {

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
-use crate::store::sql::{items as sql, trace};
+use crate::store::sql::{items as sql, rule_days, trace};
 use crate::store::trace::{AlertRows, ItemRows, Search};
-use crate::store::types::{Expired, Queue};
+use crate::store::types::{Expired, Queue, RuleDay, day_of, from_unix};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -144,6 +144,14 @@ async fn record_in(
             )
             .await?;
     }
+    if !poll.caught.is_empty() {
+        let day = day_of(poll.at);
+        for (rule, title) in &poll.caught {
+            engine
+                .run_on(tx, rule_days::CAUGHT, &[rule, &day, title, &at])
+                .await?;
+        }
+    }
     let send = Queue::Send(poll.dedupe);
     let ids = outbox::queue(engine, tx, &poll.alerts, poll.at, send).await?;
     outbox::queue(engine, tx, &poll.held, poll.at, Queue::Hold).await?;
@@ -269,4 +277,19 @@ pub async fn item_rows(
             })
             .collect(),
     })
+}
+
+/// As the SQLite engine's.
+pub async fn rule_days(engine: &Engine, since: i64) -> Result<Vec<RuleDay>, StoreError> {
+    let rows = engine.query(rule_days::SINCE, &[&since]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| RuleDay {
+            rule: r.get(0),
+            day: from_unix(r.get(1)).unwrap_or_default(),
+            caught: r.get::<_, i64>(2).unsigned_abs(),
+            last_title: r.get(3),
+            last_at: from_unix(r.get(4)).unwrap_or_default(),
+        })
+        .collect())
 }

@@ -16,7 +16,7 @@ use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
     Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
-    Replayable, Retrying, StoreError,
+    Replayable, Retrying, RuleDay, StoreError,
 };
 
 impl engine::Engine for Engine {
@@ -170,6 +170,10 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         self.read(move |c| items::recent_items(c, since)).boxed()
+    }
+
+    fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>> {
+        self.read(move |c| items::rule_days(c, since)).boxed()
     }
 
     fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>> {

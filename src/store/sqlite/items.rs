@@ -6,10 +6,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{dialect, feeds, outbox};
 use crate::model::{FeedId, Item, ItemKey};
-use crate::store::sql::{items as sql, trace};
+use crate::store::sql::{items as sql, rule_days, trace};
 use crate::store::trace::{AlertRows, ItemRows, Search};
-use crate::store::types::recent_json;
 use crate::store::types::{Expired, Queue};
+use crate::store::types::{RuleDay, day_of, from_unix, recent_json};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -64,6 +64,10 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     }
     conn.prepare_cached(&dialect(sql::FORGET_RECENT))?
         .execute([at - RECENT.as_secs() as i64])?;
+    let mut caught = conn.prepare_cached(&dialect(rule_days::CAUGHT))?;
+    for (rule, title) in &poll.caught {
+        caught.execute(params![rule, day_of(poll.at), title, at])?;
+    }
     let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe))?;
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
     feeds::record_success(conn, poll)?;
@@ -200,4 +204,19 @@ pub fn item_rows(conn: &Connection, feed: &FeedId, key: &ItemKey) -> Result<Item
         kept,
         alerts,
     })
+}
+
+/// Every rule's days from `since` on.
+pub fn rule_days(conn: &Connection, since: i64) -> Result<Vec<RuleDay>, StoreError> {
+    let mut stmt = conn.prepare_cached(&dialect(rule_days::SINCE))?;
+    let rows = stmt.query_map([since], |r| {
+        Ok(RuleDay {
+            rule: r.get(0)?,
+            day: from_unix(r.get(1)?).unwrap_or_default(),
+            caught: r.get::<_, i64>(2)?.unsigned_abs(),
+            last_title: r.get(3)?,
+            last_at: from_unix(r.get(4)?).unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

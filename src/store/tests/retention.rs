@@ -253,3 +253,34 @@ async fn pruning_gives_the_space_back_to_the_disk() {
     );
     assert_eq!(pruned.bytes_freed, full - after);
 }
+
+#[tokio::test]
+async fn what_rules_caught_is_kept_for_the_charts_thirty_days_and_then_pruned() {
+    for store in each_engine().await {
+        let feed = FeedId("wire".into());
+        for (day, titles) in [(1, &["a", "b"][..]), (5, &["c"][..])] {
+            let poll = PollRecord {
+                caught: titles
+                    .iter()
+                    .map(|t| ("talks".into(), (*t).into()))
+                    .collect(),
+                ..record(&feed, day * DAY + 60)
+            };
+            store.record_poll(poll).await.expect("recorded");
+        }
+        let days = store.rule_days(at(10 * DAY)).await.expect("days");
+        let counts: Vec<(i64, u64, &str)> = days
+            .iter()
+            .map(|d| (d.day.timestamp() / DAY, d.caught, d.last_title.as_str()))
+            .collect();
+        assert_eq!(counts, [(1, 2, "b"), (5, 1, "c")]);
+        assert_eq!(
+            store.rule_days(at(33 * DAY)).await.expect("days").len(),
+            1,
+            "day 1 is older than the 30 days shown"
+        );
+        prune(&store, 33, &["wire"]).await;
+        let kept = store.rule_days(at(0)).await.expect("days");
+        assert_eq!(kept.len(), 1, "day 1 is pruned, day 5 stays: {kept:?}");
+    }
+}
