@@ -107,6 +107,7 @@ async fn queue_time(
                 .flatten(),
             gist: gist.clone().filter(|_| finding == Finding::Rewrites),
             priority: Default::default(),
+            feedback: Vec::new(),
         };
         PollRecord {
             new_keys: vec![alert.key.clone()],

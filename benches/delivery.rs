@@ -41,6 +41,7 @@ fn alerts(feed: &FeedId, channel: &str, n: usize) -> Vec<(String, Alert)> {
                 sketch: None,
                 gist: None,
                 priority: Default::default(),
+                feedback: Vec::new(),
             };
             (channel.to_owned(), alert)
         })

@@ -49,6 +49,9 @@ _newshound() {
             newshound,restore)
                 cmd="newshound__subcmd__restore"
                 ;;
+            newshound,rules)
+                cmd="newshound__subcmd__rules"
+                ;;
             newshound,run)
                 cmd="newshound__subcmd__run"
                 ;;
@@ -97,6 +100,9 @@ _newshound() {
             newshound__subcmd__help,restore)
                 cmd="newshound__subcmd__help__subcmd__restore"
                 ;;
+            newshound__subcmd__help,rules)
+                cmd="newshound__subcmd__help__subcmd__rules"
+                ;;
             newshound__subcmd__help,run)
                 cmd="newshound__subcmd__help__subcmd__run"
                 ;;
@@ -119,7 +125,7 @@ _newshound() {
 
     case "${cmd}" in
         newshound)
-            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status why replay send-test migrate-state backup restore import-opml export-opml completions man help"
+            opts="-v -h -V --log-format --verbose --help --version run once check test-rules status rules why replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,7 +227,7 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help)
-            opts="run once check test-rules status why replay send-test migrate-state backup restore import-opml export-opml completions man help"
+            opts="run once check test-rules status rules why replay send-test migrate-state backup restore import-opml export-opml completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -375,6 +381,20 @@ _newshound() {
             return 0
             ;;
         newshound__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__help__subcmd__rules)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -578,6 +598,28 @@ _newshound() {
             ;;
         newshound__subcmd__restore)
             opts="-v -h --config --log-format --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        newshound__subcmd__rules)
+            opts="-v -h --config --learned --log-format --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

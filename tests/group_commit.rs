@@ -105,6 +105,7 @@ fn batch() -> Vec<PollRecord> {
                 sketch: None,
                 gist: None,
                 priority: Default::default(),
+                feedback: Vec::new(),
             };
             PollRecord {
                 new_keys: vec![key],

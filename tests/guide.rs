@@ -228,6 +228,7 @@ fn example_keys() -> BTreeSet<String> {
             [] | [""] => key.to_owned(),
             ["feeds"] => format!("feeds[].{key}"),
             ["rules"] => format!("rules[].{key}"),
+            ["filters"] => format!("filters[].{key}"),
             ["lists"] => "lists.<name>".to_owned(),
             ["channels", _] if key == "type" => {
                 kind = value.trim_matches('"').to_owned();

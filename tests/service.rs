@@ -913,3 +913,176 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     assert!(smtp.drain().is_empty(), "nothing is sent twice");
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
 }
+
+/// A POST of a form `body` to `path`: the status and the body.
+fn http_post(address: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+/// The first `<url>` after `label` in a plain-text mail: a feedback link, pointed at
+/// `address` instead of the public URL.
+fn feedback_link(mail: &str, label: &str, address: &str) -> String {
+    let after = mail
+        .split(label)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{mail}"));
+    let url = after
+        .split('<')
+        .nth(1)
+        .and_then(|u| u.split('>').next())
+        .expect("a link");
+    url.replace("https://alerts.test/nh", &format!("http://{address}"))
+}
+
+#[test]
+fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() {
+    support::init();
+    let config = TestConfig::write(
+        "first_poll = \"alert\"\npoll_interval = \"1h\"\nlisten = \"127.0.0.1:0\"\n\
+         public_url = \"https://alerts.test/nh/\"",
+        "[[feeds]]\nname = \"news\"\nurl = \"file:news.xml\"\ninterval = \"200ms\"\n\n\
+         [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\nfeedback = true\n\n\
+         [[rules]]\nname = \"talks\"\nchannels = [\"inbox\"]\n\
+         about = \"Lavrov and Blinken hold talks in Geneva about Ukraine\"\n",
+    );
+    let feed = config.dir.path().join("news.xml");
+    std::fs::write(
+        &feed,
+        rss(&[("1", "Lavrov and Blinken hold talks in Geneva")]),
+    )
+    .expect("feed file");
+    let daemon = Daemon::start(&config, 1);
+    let inbox = config.dir.path().join("inbox");
+    let started = std::time::Instant::now();
+    let mail = loop {
+        if let Some(mail) = support::maildir_messages(&inbox).pop() {
+            break mail;
+        }
+        assert!(
+            started.elapsed() < support::WAIT,
+            "no alert:\n{}",
+            daemon.log()
+        );
+        std::thread::yield_now();
+    };
+    let address = metrics_address(&daemon.log());
+    let decoded = support::Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: mail,
+    }
+    .decoded();
+    let not = feedback_link(&decoded, "not this ", &address);
+    let more = feedback_link(&decoded, "more like this ", &address);
+    assert!(not.contains("/feedback?a="), "{not}");
+    let path = |link: &str| {
+        link.split(&address)
+            .nth(1)
+            .expect("on the address")
+            .to_owned()
+    };
+
+    // Opening a link shows what it would do and changes nothing.
+    let (status, page) = http_get(&address, &path(&not));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Not this?") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    let learned = newshound(&["rules", "--learned"], &config);
+    assert!(!String::from_utf8_lossy(&learned.stdout).contains("unlike = "));
+
+    // A forged or altered link is refused, by GET and by POST.
+    let query = not.split_once('?').expect("a query").1.to_owned();
+    for bad in [
+        query.replacen("r=talks", "r=other", 1),
+        query.replacen("v=not", "v=more", 1),
+        format!("{}0", &query[..query.len() - 1]),
+    ] {
+        let (status, _) = http_get(&address, &format!("/feedback?{bad}"));
+        assert_eq!(status, 403, "{bad}");
+        let form = format!("q={}", urlencode(&bad));
+        assert_eq!(http_post(&address, "/feedback", &form).0, 403, "{bad}");
+    }
+
+    // The button's POST learns the example: the same story again no longer matches.
+    let (status, page) = http_post(&address, "/feedback", &format!("q={}", urlencode(&query)));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Thank you"), "{page}");
+    std::fs::write(
+        &feed,
+        rss(&[
+            ("1", "Lavrov and Blinken hold talks in Geneva"),
+            ("2", "Lavrov and Blinken hold talks in Geneva"),
+        ]),
+    )
+    .expect("feed file");
+    let started = std::time::Instant::now();
+    let why = loop {
+        let out = newshound(&["why", "2"], &config);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            started.elapsed() < support::WAIT,
+            "item 2 never seen:\n{}",
+            daemon.log()
+        );
+        std::thread::yield_now();
+    };
+    assert!(
+        why.contains("talks: not matched: nearer its unlike example \"Lavrov and Blinken hold talks in Geneva\""),
+        "{why}"
+    );
+    assert_eq!(
+        support::maildir_messages(&inbox).len(),
+        1,
+        "no second alert"
+    );
+    let exported =
+        String::from_utf8_lossy(&newshound(&["rules", "--learned"], &config).stdout).into_owned();
+    assert!(
+        exported.contains("unlike = [\"Lavrov and Blinken hold talks in Geneva\"]"),
+        "{exported}"
+    );
+    let status = String::from_utf8_lossy(&newshound(&["status"], &config).stdout).into_owned();
+    assert!(status.contains("feedback: 1 not this"), "{status}");
+
+    // The other link of the same alert is still good, and its vote replaces the first.
+    let (status, _) = http_post(
+        &address,
+        "/feedback",
+        &format!("q={}", urlencode(more.split_once('?').expect("query").1)),
+    );
+    assert_eq!(status, 200);
+    let status = String::from_utf8_lossy(&newshound(&["status"], &config).stdout).into_owned();
+    assert!(status.contains("feedback: 1 more like this"), "{status}");
+    assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
+}
+
+/// Percent-encodes everything but letters and digits, as a form would.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

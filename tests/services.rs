@@ -37,6 +37,7 @@ fn alert(key: &str, title: &str, priority: Priority) -> Alert {
         sketch: None,
         gist: None,
         priority,
+        feedback: Vec::new(),
     }
 }
 

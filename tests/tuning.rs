@@ -380,3 +380,41 @@ async fn what_each_rule_caught_is_counted_per_day_across_midnight() {
     );
     assert!(text.contains("talks: 3 (2 today); last "), "{text}");
 }
+
+#[test]
+fn rules_prints_every_rule_as_toml_that_reads_back_the_same() {
+    let setup = "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n\n\
+                 [lists]\nofficials = [\"Lavrov\", \"Blinken\"]\n\n\
+                 [channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\n\n\
+                 [channels.me]\ntype = \"maildir\"\npath = \"me\"\n";
+    let rules = r#"
+[[rules]]
+name = "talks"
+keywords = ["Lavrov", "NATO \"summit\""]
+channels = ["inbox", "me"]
+
+[[rules]]
+name = "geneva"
+query = "@officials NEAR/10 Geneva AND NOT sport*"
+feeds = ["wire"]
+fields = ["title", "summary"]
+channels = ["inbox"]
+case_sensitive = true
+accents = "strict"
+priority = "high"
+
+[[rules]]
+name = "security"
+about = "Russia and the United States negotiate over security in Europe"
+like = ["Kremlin envoy meets US diplomats"]
+unlike = ["A prisoner swap"]
+min_score = 0.55
+channels = ["me"]
+"#;
+    let config = TestConfig::write("", &format!("{setup}{rules}"));
+    let printed = newshound(&config, &["rules"]);
+    let again = TestConfig::write("", &format!("{setup}{printed}"));
+    let (before, after) = (config.load(), again.load());
+    assert_eq!(before.rule_specs, after.rule_specs, "{printed}");
+    assert_eq!(before.routes, after.routes, "{printed}");
+}

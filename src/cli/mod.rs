@@ -1,6 +1,7 @@
 //! The subcommands: each loads the config, wires the parts together and reports.
 //! Together with `main`, the only code that reads the environment and signals.
 
+mod rules;
 mod send_test;
 mod service;
 mod store_commands;
@@ -67,6 +68,9 @@ enum Command {
     TestRules(TestRulesArgs),
     /// Show each feed's last poll, result and next poll, and the alert queue
     Status(StatusArgs),
+    /// Print every rule as TOML (included files too); with --learned, with the
+    /// examples feedback links taught them
+    Rules(rules::RulesArgs),
     /// Tell what became of an item: the filter that dropped it, each rule's verdict,
     /// its alerts and their deliveries
     Why(why::WhyArgs),
@@ -219,6 +223,7 @@ impl Cli {
             | Command::TestRules(_)
             | Command::Status(_)
             | Command::Why(_)
+            | Command::Rules(_)
             | Command::Replay(_)
             | Command::SendTest(_)
             | Command::MigrateState(_)
@@ -313,6 +318,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error.into())
             }
         },
+        Command::Rules(args) => {
+            let config = Config::load(&args.config.config, &env)?;
+            runtime()?.block_on(rules::rules(&config, &args))
+        }
         Command::Why(args) => {
             let config = Config::load(&args.config.config, &env)?;
             runtime()?.block_on(why::why(&config, &args))

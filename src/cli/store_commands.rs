@@ -81,20 +81,29 @@ fn write_rules(out: &mut impl Write, rules: &[RuleReport]) -> std::io::Result<()
     writeln!(out, "rules, items caught in the last {RULE_DAYS} days:")?;
     for rule in rules {
         let today = rule.days.last().map_or(0, |(_, n)| *n);
+        let feedback = rule.feedback().map(|f| format!("; feedback: {f}"));
+        let feedback = feedback.unwrap_or_default();
         match &rule.last {
             _ if rule.possibly_dead() => writeln!(
                 out,
-                "  {}: nothing caught: possibly dead (it may watch for what never comes)",
+                "  {}: nothing caught: possibly dead (it may watch for what never comes){feedback}",
                 rule.rule
             )?,
             Some((title, at)) => writeln!(
                 out,
-                "  {}: {} ({today} today); last {}: {title}",
+                "  {}: {} ({today} today); last {}: {title}{feedback}",
                 rule.rule,
                 rule.caught,
                 crate::model::rfc3339(*at)
             )?,
-            None => writeln!(out, "  {}: {} ({today} today)", rule.rule, rule.caught)?,
+            None => writeln!(
+                out,
+                "  {}: {} ({today} today){feedback}",
+                rule.rule, rule.caught
+            )?,
+        }
+        if let Some(hint) = rule.hint() {
+            writeln!(out, "    {hint}")?;
         }
     }
     Ok(())
@@ -205,6 +214,7 @@ fn status_json(
                         "at": crate::model::rfc3339(*at),
                     })),
                     "possibly_dead": r.possibly_dead(),
+                    "feedback": {"more": r.more, "not": r.not},
                 }))
                 .collect::<Vec<_>>(),
             "outbox": {"pending": counts.pending, "sending": counts.sending, "sent": counts.sent, "dead": counts.dead, "held": counts.held, "merged": counts.merged},

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::config::{Config, FirstPoll};
 use crate::daemon;
-use crate::model::rfc3339;
+use crate::model::{Vote, rfc3339};
+use crate::rules::RuleSet;
 use crate::store::{Trace, TracedAlert};
 
 #[derive(Debug, clap::Args)]
@@ -71,11 +72,17 @@ pub(super) async fn why(config: &Config, args: &WhyArgs) -> anyhow::Result<ExitC
     let store = daemon::open_store(config, daemon::Access::ReadOnly)
         .await
         .context("cannot read the state store")?;
-    let traces = match &store {
-        Some(store) => store.trace(&query).await?,
-        None => Vec::new(),
+    let (traces, learned) = match &store {
+        Some(store) => (store.trace(&query).await?, store.learned().await?),
+        None => Default::default(),
     };
-    let fates: Vec<Fate> = traces.iter().map(|t| fate(config, t)).collect();
+    // The rules as the daemon matches with them: with what feedback taught them.
+    let rules = config.rules.with_learned(
+        learned
+            .iter()
+            .map(|l| (l.rule.as_str(), l.vote == Vote::More, l.text.as_str())),
+    );
+    let fates: Vec<Fate> = traces.iter().map(|t| fate(config, &rules, t)).collect();
     let mut out = std::io::stdout().lock();
     if args.json {
         let report = serde_json::json!({ "query": query, "items": fates });
@@ -98,8 +105,8 @@ pub(super) async fn why(config: &Config, args: &WhyArgs) -> anyhow::Result<ExitC
     })
 }
 
-/// What became of the item `trace` remembers, with the rules of `config`.
-fn fate(config: &Config, trace: &Trace) -> Fate {
+/// What became of the item `trace` remembers, with `rules` (those of `config`, taught).
+fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
     let feed = config.feeds.iter().find(|f| f.id == trace.feed);
     let first_alert = trace.alerts.first().map(|a| &a.alert);
     let mut fate = Fate {
@@ -145,8 +152,7 @@ fn fate(config: &Config, trace: &Trace) -> Fate {
                 (None, None) => None,
             };
             if fate.stopped.is_none() {
-                fate.rules = config
-                    .rules
+                fate.rules = rules
                     .explain(&feed.id.0, item)
                     .into_iter()
                     .map(|(rule, verdict)| RuleFate {

@@ -141,6 +141,7 @@ impl ChannelSettings<'_> {
             digest,
             quiet_hours,
             max_per_minute: pacing.max_per_minute,
+            feedback: pacing.feedback.unwrap_or(false),
             max_in_flight,
             templates,
         })

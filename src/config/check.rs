@@ -150,6 +150,24 @@ impl Checker<'_> {
     }
 
     /// The file as `T`, with serde's errors placed in it.
+    /// `daemon.public_url`: an http(s) URL.
+    fn public_url(&self, text: Option<String>) -> Result<Option<url::Url>, ConfigError> {
+        text.map(|text| {
+            url::Url::parse(text.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                .ok_or_else(|| {
+                    self.invalid(
+                        KeyPath::default().key("daemon").key("public_url"),
+                        format!(
+                            "{text:?} is not an http(s) URL, like \"https://newshound.example.org\""
+                        ),
+                    )
+                })
+        })
+        .transpose()
+    }
+
     pub(super) fn parse_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(KeyPath::default(), &e))?;
@@ -212,6 +230,18 @@ impl Checker<'_> {
             ));
         }
 
+        if let Some((name, _)) = channels.iter().find(|(_, c)| c.feedback)
+            && (daemon.listen.is_none() || daemon.public_url.is_none())
+        {
+            return Err(self.invalid(
+                KeyPath::default()
+                    .key("channels")
+                    .key(name.clone())
+                    .key("feedback"),
+                "feedback links need daemon.listen (where newshound answers them) and \
+                 daemon.public_url (the address people reach it at); set both",
+            ));
+        }
         let (specs, routes) = self.check_rules(&raw.rules, &feeds, &channels)?;
         let filter_specs = self.check_filters(&raw.filters, &raw.feeds, &feeds)?;
         let topics = specs
@@ -369,6 +399,7 @@ impl Checker<'_> {
             watch_config: d.watch_config.unwrap_or(true),
             backfill_new_rules: d.backfill_new_rules.unwrap_or(false),
             listen: self.listen(d.listen)?,
+            public_url: self.public_url(d.public_url)?,
             flood_threshold: d.flood_threshold.unwrap_or(DEFAULT_FLOOD_THRESHOLD),
             max_items_per_feed: self.at_least_one(
                 d.max_items_per_feed,

@@ -179,6 +179,9 @@ pub struct Daemon {
     pub health_channel: Option<String>,
     /// Where `/metrics` and `/healthz` are served, if anywhere.
     pub listen: Option<std::net::SocketAddr>,
+    /// The address people reach `listen` at (behind a proxy, say): where feedback
+    /// links point.
+    pub public_url: Option<url::Url>,
     /// Reload when the config file changes (besides on SIGHUP).
     pub watch_config: bool,
     /// A rule added by a reload is tried on the items of the last 24 hours.
@@ -232,6 +235,8 @@ pub struct Channel {
     pub max_per_minute: Option<u32>,
     /// At most this many messages on their way at the same time.
     pub max_in_flight: usize,
+    /// Each alert carries "more like this" and "not this" links for its rules.
+    pub feedback: bool,
     /// How email and Maildir messages look.
     pub templates: Templates,
 }

@@ -84,6 +84,7 @@ pub struct RawDaemon {
     pub proxy: Option<String>,
     pub health_channel: Option<String>,
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub watch_config: Option<bool>,
     pub backfill_new_rules: Option<bool>,
     pub flood_threshold: Option<usize>,
@@ -193,6 +194,7 @@ pub struct RawPacing {
     pub max_per_minute: Option<u32>,
     pub max_in_flight: Option<usize>,
     pub quiet_hours: Option<String>,
+    pub feedback: Option<bool>,
 }
 
 /// Per-channel overrides of the email templates (minijinja source text).

@@ -249,6 +249,26 @@ impl Dispatcher {
         Ok(report)
     }
 
+    /// The alerts of `rows`, each with its feedback links when `channel` asks for them.
+    async fn with_feedback(
+        &self,
+        channel: &crate::config::Channel,
+        rows: &[OutboxRow],
+    ) -> Result<Vec<Alert>, StoreError> {
+        let shared = &self.shared;
+        let daemon = &shared.config.daemon;
+        let mut alerts: Vec<Alert> = rows.iter().map(|r| r.alert.clone()).collect();
+        let Some(base) = daemon.public_url.as_ref().filter(|_| channel.feedback) else {
+            return Ok(alerts);
+        };
+        let now = shared.clock.now();
+        let key = super::feedback::key(&shared.store, &shared.feedback_key, now).await?;
+        for (alert, row) in alerts.iter_mut().zip(rows) {
+            alert.feedback = super::feedback::links(base, key, row, daemon.keep_sent);
+        }
+        Ok(alerts)
+    }
+
     /// Sends one message (once its channel has room for one more in flight) and
     /// records what became of each of its rows.
     async fn deliver(&self, send: Send, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
@@ -259,7 +279,7 @@ impl Dispatcher {
         ) else {
             return Ok(report);
         };
-        let alerts: Vec<Alert> = send.rows.iter().map(|r| r.alert.clone()).collect();
+        let alerts = self.with_feedback(channel, &send.rows).await?;
         let result = {
             // Never closed, so acquiring can only wait.
             let _slot = room.acquire().await;

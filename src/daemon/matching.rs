@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::shared::Shared;
 use crate::config::{Config, Feed};
 use crate::feed;
 use crate::model::{Alert, FeedId, Field, Item, ItemKey, Meaning, RuleFields, Sketch};
-use crate::rules::{self, RuleMatch};
+use crate::rules::{self, RuleMatch, RuleSet};
 
 /// Whether `item` is older than its feed's `max_age` at `now`: recorded as seen, never
 /// alerted.
@@ -30,12 +31,13 @@ pub(super) struct Matched {
     pub caught: Vec<(String, String)>,
 }
 
-/// What a poll's new items (those of `items` whose keys are in `new`) cause: their
+/// What a poll's new items (those of `items` whose keys are in `new`) cause, with
+/// `shared`'s rules as feedback taught them: their
 /// alerts when `alerting` (an item too old for its feed, or dropped by a filter,
 /// causes none), and, when `keep_recent`, the items themselves. An item is matched
 /// with the text of its article when `articles` holds one.
 pub(super) fn match_new(
-    config: &Config,
+    shared: &Shared,
     feed: &Feed,
     items: &[Item],
     new: &[ItemKey],
@@ -43,6 +45,7 @@ pub(super) fn match_new(
     (alerting, keep_recent): (bool, bool),
     now: DateTime<Utc>,
 ) -> Matched {
+    let (config, rules) = (&shared.config, shared.rules());
     let mut matched = Matched::default();
     for item in fresh(items, new) {
         let item = match articles.get(&item.key) {
@@ -59,7 +62,7 @@ pub(super) fn match_new(
                     matched.dropped.push((item.key.clone(), filter.to_owned()));
                 }
                 None => {
-                    let alerts = match_item(config, feed, &item, |_| true);
+                    let alerts = match_item(config, &rules, feed, &item, |_| true);
                     let mut rules: Vec<&String> =
                         alerts.iter().flat_map(|(_, a)| &a.rules).collect();
                     rules.sort_unstable();
@@ -84,8 +87,9 @@ pub(super) fn match_new(
 /// alone, and so are those too old for their feed or dropped by a filter.
 pub(super) fn backfill(
     config: &Config,
+    rules: &RuleSet,
     items: Vec<(FeedId, Item)>,
-    rules: &HashSet<String>,
+    names: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Vec<(String, Alert)> {
     let mut alerts = Vec::new();
@@ -96,7 +100,9 @@ pub(super) fn backfill(
         if too_old(feed, &item, now) || config.filters.dropped_by(&feed_id.0, &item).is_some() {
             continue;
         }
-        alerts.extend(match_item(config, feed, &item, |m| rules.contains(m.rule)));
+        alerts.extend(match_item(config, rules, feed, &item, |m| {
+            names.contains(m.rule)
+        }));
     }
     alerts
 }
@@ -105,12 +111,12 @@ pub(super) fn backfill(
 /// per channel, each listing the rules (and their terms) that send there.
 pub(super) fn match_item(
     config: &Config,
+    rules: &RuleSet,
     feed: &Feed,
     item: &Item,
     keep: impl Fn(&RuleMatch) -> bool,
 ) -> Vec<(String, Alert)> {
-    let matches: Vec<RuleMatch> = config
-        .rules
+    let matches: Vec<RuleMatch> = rules
         .matches(&feed.id.0, item)
         .into_iter()
         .filter(|m| keep(m))
@@ -164,6 +170,7 @@ pub(super) fn match_item(
                     .map(|m| config.priority_of(m.rule))
                     .max()
                     .unwrap_or_default(),
+                feedback: Vec::new(),
             };
             (channel.to_owned(), alert)
         })

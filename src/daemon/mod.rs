@@ -19,8 +19,10 @@
 mod article;
 mod clock;
 mod dispatch;
+mod feedback;
 mod flood;
 mod health;
+mod learning;
 mod matching;
 mod metrics;
 mod notices;
@@ -85,6 +87,12 @@ pub struct OnceReport {
 /// expired.
 pub async fn once(pipeline: Arc<Pipeline>) -> anyhow::Result<OnceReport> {
     let now = pipeline.clock().now();
+    pipeline
+        .shared()
+        .learning
+        .refresh(pipeline.store())
+        .await
+        .context("cannot read what feedback taught the rules")?;
     let waits: HashMap<FeedId, DateTime<Utc>> = pipeline
         .store()
         .feed_states()
@@ -302,6 +310,7 @@ pub async fn serve(
         .set_note(CONFIG_ERROR, None, lasting.clock.now())
         .await?;
     lasting.health.tick();
+    refresh_learning(&lasting).await;
     heartbeat_to_others(&lasting, &config).await;
     let running: observe::Running = Arc::new(RwLock::new(Arc::new(config.clone())));
     let metrics = match config.daemon.listen {
@@ -352,6 +361,7 @@ pub async fn serve(
                 let summary = service::summary(config, &lasting, &read.unwrap_or_default());
                 manager.notify(ServiceEvent::Status(&summary));
                 heartbeat_to_others(&lasting, config).await;
+                refresh_learning(&lasting).await;
             }
         }
     }
@@ -362,6 +372,14 @@ pub async fn serve(
         warn!(error = %e, "cannot tell the other instances this one stops");
     }
     finished
+}
+
+/// Reads what feedback taught the rules again: another instance sharing the database
+/// may have learned something.
+async fn refresh_learning(lasting: &Lasting) {
+    if let Err(e) = lasting.learning.refresh(&lasting.store).await {
+        warn!(error = %e, "cannot read what feedback taught the rules; trying again later");
+    }
 }
 
 /// Tells the instances sharing the database that this one is alive, and with which

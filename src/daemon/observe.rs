@@ -63,6 +63,10 @@ pub async fn start(
         .route("/metrics", axum::routing::get(render_metrics))
         .route("/healthz", axum::routing::get(healthz))
         .route("/feeds/{file}", axum::routing::get(atom_feed))
+        .route(
+            "/feedback",
+            axum::routing::get(feedback_link).post(feedback_vote),
+        )
         .layer(axum::middleware::map_response(hardened))
         .with_state(Endpoint {
             metrics,
@@ -86,19 +90,72 @@ pub async fn start(
 async fn hardened(mut response: axum::response::Response) -> axum::response::Response {
     use axum::http::HeaderValue;
     let headers = response.headers_mut();
+    // The feedback page's button posts to its own origin; every other page has no form.
+    let form_action = match headers.contains_key(FEEDBACK_FORM) {
+        true => "'self'",
+        false => "'none'",
+    };
+    headers.remove(FEEDBACK_FORM);
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action {form_action}"
+    );
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
-             base-uri 'none'; form-action 'none'",
-        ),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// A header a handler sets (and [`hardened`] removes) for a page whose form posts.
+const FEEDBACK_FORM: &str = "x-newshound-form";
+
+/// `/feedback?…` (GET): what the link's vote would do, with the button that casts it.
+async fn feedback_link(
+    State(endpoint): State<Endpoint>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let query = uri.query().unwrap_or_default();
+    let (status, page) =
+        super::feedback::confirm(&endpoint.lasting, &endpoint.config(), query).await;
+    feedback_page(status, &page)
+}
+
+/// `/feedback` (POST): the button's vote, recorded.
+async fn feedback_vote(
+    State(endpoint): State<Endpoint>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let (status, page) = super::feedback::vote(&endpoint.lasting, &endpoint.config(), &body).await;
+    feedback_page(status, &page)
+}
+
+fn feedback_page(
+    status: StatusCode,
+    page: &crate::render::status::FeedbackPage,
+) -> axum::response::Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::HeaderName::from_static(FEEDBACK_FORM), "1"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(error) => {
+            warn!(%error, "cannot make the feedback page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot make the page\n").into_response()
+        }
+    }
 }
 
 async fn render_metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {

@@ -136,6 +136,8 @@ pub(super) async fn status_page(
                 ),
                 caught: r.caught,
                 dead: r.possibly_dead(),
+                feedback: r.feedback(),
+                hint: r.hint().map(str::to_owned),
                 last: r
                     .last
                     .as_ref()

@@ -276,13 +276,13 @@ impl Poller {
         let matched = if new_keys.is_empty() || !(alerting || keep_recent) {
             matching::Matched::default()
         } else {
-            let config = Arc::clone(&self.shared.config);
+            let shared = Arc::clone(&self.shared);
             let (feed, parsed, new) = (feed.clone(), Arc::clone(parsed), new_keys.clone());
             let texts = std::mem::take(&mut articles.texts);
             let _core = self.slots.cpu().await;
             tokio::task::spawn_blocking(move || {
-                let keep = (alerting, keep_recent);
-                matching::match_new(&config, &feed, &parsed.items, &new, &texts, keep, now)
+                let (items, keep) = (&parsed.items, (alerting, keep_recent));
+                matching::match_new(&shared, &feed, items, &new, &texts, keep, now)
             })
             .await
             .map_err(|e| ParseError::Malformed(format!("matching failed: {e}")))?
@@ -338,13 +338,15 @@ impl Poller {
         let now = self.shared.clock.now();
         let since = crate::model::earlier(now, crate::store::RECENT);
         let items = self.shared.store.recent_items(since).await?;
-        let config = Arc::clone(&self.shared.config);
-        let rules: HashSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
+        let shared = Arc::clone(&self.shared);
+        let names: HashSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
         // Matching (embedding, for topic rules) is CPU work: on a blocking thread.
         let core = self.slots.cpu().await;
-        let matched =
-            tokio::task::spawn_blocking(move || matching::backfill(&config, items, &rules, now))
-                .await;
+        let matched = tokio::task::spawn_blocking(move || {
+            let rules = shared.rules();
+            matching::backfill(&shared.config, &rules, items, &names, now)
+        })
+        .await;
         // A panic while matching is a bug: it goes on as the panic it was.
         let alerts = matched.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         drop(core);

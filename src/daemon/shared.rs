@@ -7,7 +7,9 @@ use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::health::Health;
+use super::learning::{Learning, Taught};
 use crate::config::Config;
+use crate::rules::RuleSet;
 use crate::store::Store;
 
 /// The context of one running config: read by the poller and the dispatcher alike.
@@ -18,6 +20,18 @@ pub struct Shared {
     pub clock: Clock,
     /// Woken when new alerts are queued, so the dispatcher sends them at once.
     pub outbox_changed: Notify,
+    pub learning: Arc<Learning>,
+    taught: Taught,
+    /// The state's key for feedback links, once read.
+    pub feedback_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+}
+
+impl Shared {
+    /// The config's rules with what feedback taught them (embeds new examples: call
+    /// it where CPU work may run).
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.taught.rules(&self.config, &self.learning)
+    }
 }
 
 /// What a reload hands from one config's pipeline to the next: the open store (with
@@ -28,6 +42,10 @@ pub struct Lasting {
     pub store: Arc<Store>,
     pub health: Arc<Health>,
     pub clock: Clock,
+    /// What feedback taught the rules.
+    pub learning: Arc<Learning>,
+    /// The state's key for feedback links, once read.
+    pub feedback_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl Lasting {
@@ -36,6 +54,8 @@ impl Lasting {
             store,
             health: Arc::new(Health::new(clock.clone())),
             clock,
+            learning: Arc::default(),
+            feedback_key: Arc::default(),
         }
     }
 
@@ -46,6 +66,9 @@ impl Lasting {
             health: Arc::clone(&self.health),
             clock: self.clock.clone(),
             outbox_changed: Notify::new(),
+            learning: Arc::clone(&self.learning),
+            taught: Taught::default(),
+            feedback_key: Arc::clone(&self.feedback_key),
         })
     }
 }

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::schedule::{group_due_at, grouped};
 use crate::config::{Config, Feed};
+use crate::model::Vote;
 use crate::model::{FeedId, FeedSource};
 use crate::render::status::{bytes, when};
 use crate::store::{
-    FeedState, Instance, OutboxCounts, Pruned, RULE_DAYS, RecentAlert, Retrying, RuleDay, Store,
-    StoreError,
+    FeedState, Instance, Learned, OutboxCounts, Pruned, RULE_DAYS, RecentAlert, Retrying, RuleDay,
+    Store, StoreError,
 };
 
 /// The store note holding why the config on disk is not the one running.
@@ -72,6 +73,9 @@ pub struct Snapshot {
     /// What each rule caught on each of the last 30 days (read by `read_full` and
     /// `read_details`).
     pub rule_days: Vec<RuleDay>,
+    /// The examples feedback taught the rules (read by `read_full` and
+    /// `read_details`).
+    pub learned: Vec<Learned>,
 }
 
 /// What one rule of the config caught over the last [`RULE_DAYS`] days.
@@ -84,12 +88,35 @@ pub struct RuleReport {
     pub caught: u64,
     /// The last item caught, and when.
     pub last: Option<(String, DateTime<Utc>)>,
+    /// Feedback on its alerts: "more like this" and "not this" clicks.
+    pub more: u64,
+    pub not: u64,
+    /// It matches by words alone (no `about`): feedback cannot teach it, only hint.
+    pub by_words: bool,
 }
 
 impl RuleReport {
     /// A rule that caught nothing in all those days may watch for what never comes.
     pub fn possibly_dead(&self) -> bool {
         self.caught == 0
+    }
+
+    /// What feedback said, in words: `2 more like this, 1 not this`.
+    pub fn feedback(&self) -> Option<String> {
+        let said: Vec<String> = [(self.more, "more like this"), (self.not, "not this")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        (!said.is_empty()).then(|| said.join(", "))
+    }
+
+    /// A rule that matches by words and was told "not this": a hint to narrow it.
+    pub fn hint(&self) -> Option<&'static str> {
+        (self.by_words && self.not > 0).then_some(
+            "it matches by words, and feedback said \"not this\": narrow it (a NOT, \
+             fields or feeds), or add about = \"...\" so that feedback teaches it",
+        )
     }
 }
 
@@ -170,6 +197,7 @@ impl Snapshot {
             last_prune: store.last_prune().await?,
             recent: store.recent_alerts(LATEST_ALERTS).await?,
             rule_days: store.rule_days(now).await?,
+            learned: store.learned().await?,
             ..Snapshot::default()
         };
         Ok((snapshot, states))
@@ -229,7 +257,14 @@ impl Snapshot {
                         (day, caught.map_or(0, |d| d.caught))
                     })
                     .collect();
+                let votes = |vote: Vote| {
+                    let of_rule = self.learned.iter().filter(|l| l.rule == spec.name);
+                    of_rule.filter(|l| l.vote == vote).count() as u64
+                };
                 RuleReport {
+                    more: votes(Vote::More),
+                    not: votes(Vote::Not),
+                    by_words: spec.topic.is_none(),
                     rule: spec.name.clone(),
                     caught: days.iter().map(|(_, n)| n).sum(),
                     days,

@@ -3,6 +3,7 @@
 //! Nothing here does I/O; these types are what the fetcher produces, the matcher reads,
 //! the store records and the notifiers render.
 
+pub mod feedback;
 pub mod gist;
 mod secret;
 pub mod sketch;
@@ -22,6 +23,7 @@ pub use source::{FeedSource, RequestOptions, Validators};
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`
 /// says (feeds list their newest first).
 pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
+pub use feedback::{Ballot, Feedback, LinkError, Vote};
 pub use gist::Gist;
 pub use sketch::Sketch;
 pub use story::StoryKeys;
@@ -222,6 +224,10 @@ pub struct Alert {
     /// The highest `priority` of its rules, for services that have priorities.
     #[serde(default, skip_serializing_if = "Priority::is_normal")]
     pub priority: Priority,
+    /// Its feedback links, one pair per rule: made when it is delivered on a channel
+    /// with `feedback = true`, never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feedback: Vec<Feedback>,
 }
 
 /// How urgent a rule's alerts are (`priority = "low" | "normal" | "high"`), mapped to
@@ -313,6 +319,7 @@ impl From<Notice> for Alert {
             sketch: None,
             gist: None,
             priority: Priority::Normal,
+            feedback: Vec::new(),
         }
     }
 }

@@ -27,6 +27,7 @@ fn alert(title: &str) -> Alert {
         sketch: None,
         gist: None,
         priority: Priority::Normal,
+        feedback: Vec::new(),
     }
 }
 

@@ -216,6 +216,19 @@ pub struct AlertView {
     pub only_in_article: bool,
     /// Other feeds that carried the same story.
     pub also_in: Vec<SourceView>,
+    /// "More like this" and "not this" links, one pair per rule, when the channel
+    /// gives them (`feedback = true`).
+    pub feedback: Vec<FeedbackView>,
+}
+
+/// One rule's feedback links under an alert: as text, and escaped for an attribute.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackView {
+    pub rule: String,
+    pub more: String,
+    pub not: String,
+    pub more_href: Option<Value>,
+    pub not_href: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -333,6 +346,17 @@ impl AlertView {
                 })
                 .collect(),
             only_in_article: alert.only_in_article(),
+            feedback: alert
+                .feedback
+                .iter()
+                .map(|f| FeedbackView {
+                    rule: f.rule.clone(),
+                    more: f.more.clone(),
+                    not: f.not.clone(),
+                    more_href: href(Some(&f.more)),
+                    not_href: href(Some(&f.not)),
+                })
+                .collect(),
             also_in: alert
                 .also_in
                 .iter()
@@ -378,6 +402,11 @@ fn sample_alert(summary_html: Option<&str>) -> Alert {
             feed: FeedId("elsewhere".into()),
             title: "Lavrov meets Blinken".into(),
             link: Some("https://elsewhere.example.org/1".into()),
+        }],
+        feedback: vec![crate::model::Feedback {
+            rule: "sample".into(),
+            more: "https://newshound.example.org/feedback?a=1&r=sample&v=more".into(),
+            not: "https://newshound.example.org/feedback?a=1&r=sample&v=not".into(),
         }],
         ..Alert::from(Notice {
             feed: FeedId("sample-feed".into()),

@@ -9,6 +9,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 const TEMPLATE: &str = "status.html";
+const FEEDBACK: &str = "feedback.html";
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -16,6 +17,8 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // A `.html` name turns escaping on for every value.
     env.add_template(TEMPLATE, include_str!("status.html"))
         .expect("the status page template compiles (tested)");
+    env.add_template(FEEDBACK, include_str!("feedback.html"))
+        .expect("the feedback page template compiles (tested)");
     env
 });
 
@@ -75,6 +78,10 @@ pub struct RuleRow {
     pub last: Option<String>,
     /// It caught nothing in all the days shown.
     pub dead: bool,
+    /// What feedback said of its alerts: `2 more like this, 1 not this`.
+    pub feedback: Option<String>,
+    /// What to do about that feedback, when the rule cannot learn from it.
+    pub hint: Option<String>,
 }
 
 /// One day's bar of a rule's chart, placed in its SVG (`CHART_WIDTH` ×
@@ -178,6 +185,24 @@ pub struct AlertRow {
     pub also: usize,
 }
 
+/// The page a feedback link opens: what the click would do, with the one button that
+/// does it (`query` set), or what it did, or why the link is refused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FeedbackPage {
+    pub heading: String,
+    pub message: String,
+    /// The link's signed query, sent back by the button's POST.
+    pub query: Option<String>,
+    pub button: String,
+}
+
+impl FeedbackPage {
+    pub fn render(&self) -> Result<String, minijinja::Error> {
+        ENV.get_template(FEEDBACK)?
+            .render(minijinja::Value::from(minijinja::value::Serde(self)))
+    }
+}
+
 impl StatusPage {
     pub fn render(&self) -> Result<String, minijinja::Error> {
         ENV.get_template(TEMPLATE)?
@@ -265,6 +290,8 @@ mod tests {
                     bars: drawn,
                     last: Some("<b>Lavrov</b> (2 h ago)".into()),
                     dead: false,
+                    feedback: Some("1 not this".into()),
+                    hint: Some("narrow <it>".into()),
                 },
                 RuleRow {
                     name: "quiet".into(),

@@ -208,6 +208,26 @@ impl RuleSet {
         compile::compile(specs, lists, Some(embedder))
     }
 
+    /// This set with examples learned from feedback added to its topic rules: each
+    /// (rule, whether it is one more like the topic, its text). Examples of rules
+    /// without a topic, or no longer in the set, change nothing.
+    pub fn with_learned<'a>(
+        &self,
+        examples: impl IntoIterator<Item = (&'a str, bool, &'a str)>,
+    ) -> RuleSet {
+        let mut set = self.clone();
+        let Some(embedder) = set.embedder.clone() else {
+            return set;
+        };
+        for (rule, like, text) in examples {
+            let topic = set.rules.iter_mut().find(|r| r.name == rule);
+            if let Some(topic) = topic.and_then(|r| r.topic.as_mut()) {
+                topic.learn(like, text, embedder.embed(text));
+            }
+        }
+        set
+    }
+
     /// Whether some rule has a topic (and items are embedded to match it).
     pub fn has_topics(&self) -> bool {
         self.rules.iter().any(|r| r.topic.is_some())

@@ -82,6 +82,17 @@ impl Topic {
         }
     }
 
+    /// Adds an example learned from feedback: one more like the topic (`like`), or an
+    /// unlike one, already embedded.
+    pub fn learn(&mut self, like: bool, text: &str, vector: Vec<f32>) {
+        let examples = if like {
+            &mut self.positives
+        } else {
+            &mut self.negatives
+        };
+        examples.push((text.to_owned(), vector));
+    }
+
     /// `vector`'s score (the item's, made of [`topic_text`]).
     pub fn score(&self, vector: &[f32]) -> TopicScore<'_> {
         let (closest, best, sum) = self.positives.iter().fold(

@@ -11,7 +11,7 @@ use futures_util::future::{BoxFuture, FutureExt as _, ready};
 use super::trace::{ItemRows, Search};
 use super::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use super::{
-    Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
+    Dump, Failure, FeedState, Instance, Learned, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, RuleDay, StoreError,
 };
 use crate::model::{Alert, FeedId, Item, ItemKey};
@@ -79,6 +79,12 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn dead_letters(&self) -> Answer<'_, Vec<(i64, String, String)>>;
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>>;
     /// Rows that may be the item `search` seeks: feed, key, and the JSON found.
+    /// The note `key`, set to `value` first if it is not set yet.
+    fn note_once(&self, key: String, value: String, at: DateTime<Utc>) -> Answer<'_, String>;
+    fn learn(&self, learned: Learned) -> Answer<'_, ()>;
+    fn learned(&self) -> Answer<'_, Vec<Learned>>;
+    /// The alert of outbox row `id`, if it is still there.
+    fn alert(&self, id: i64) -> Answer<'_, Option<Alert>>;
     /// Every [`RuleDay`] from day `since` (Unix seconds) on.
     fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>>;
     fn find_items(&self, search: Search) -> Answer<'_, Vec<(String, String, Option<String>)>>;

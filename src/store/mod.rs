@@ -38,9 +38,9 @@ pub use postgres::redact as redacted_url;
 pub use types::MAX_HELD_PER_FEED;
 use types::{Claim, Expired, Health, Mark, Queue};
 pub use types::{
-    ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, NewItemTimes, OutboxCounts,
-    OutboxRow, OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable, Retention,
-    Retrying, RuleDay,
+    ClaimPolicy, Dedupe, Dump, DumpedRow, Failure, FeedState, Instance, Learned, NewItemTimes,
+    OutboxCounts, OutboxRow, OutboxState, PollClaim, PollRecord, Pruned, RecentAlert, Replayable,
+    Retention, Retrying, RuleDay,
 };
 
 /// An instance silent for this long (ten of its heartbeats; killed, or cut off) is
@@ -61,6 +61,8 @@ const PRUNE_BATCH: usize = 1000;
 const PRUNE_TURN: &str = "newshound:prune";
 /// A pruning still running after this (its instance died) is taken over.
 const PRUNE_LEASE: Duration = Duration::from_secs(10 * 60);
+/// The store note holding the key that signs feedback links.
+const FEEDBACK_KEY: &str = "feedback_key";
 /// The store note holding what the last pruning deleted.
 const LAST_PRUNE: &str = "last_prune";
 
@@ -461,6 +463,34 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(FeedId, Item)>, StoreError> {
         self.engine.recent_items(since).await
+    }
+
+    /// The key that signs feedback links: the state's own, made from `fresh` the first
+    /// time it is asked for (by whichever instance asks first).
+    pub async fn feedback_key(
+        &self,
+        fresh: String,
+        at: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        self.engine
+            .note_once(FEEDBACK_KEY.to_owned(), fresh, at)
+            .await
+    }
+
+    /// Records an example learned from feedback (replacing an earlier vote on the
+    /// same alert for the same rule).
+    pub async fn learn(&self, learned: Learned) -> Result<(), StoreError> {
+        self.engine.learn(learned).await
+    }
+
+    /// Every example learned from feedback, oldest first.
+    pub async fn learned(&self) -> Result<Vec<Learned>, StoreError> {
+        self.engine.learned().await
+    }
+
+    /// The alert of outbox row `id`, while it is kept.
+    pub async fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
+        self.engine.alert(id).await
     }
 
     /// What each rule caught on each of the last [`RULE_DAYS`] days before `now`

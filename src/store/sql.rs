@@ -262,4 +262,18 @@ pub mod notes {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at";
     pub const CLEAR: &str = "DELETE FROM daemon_note WHERE key = $1";
     pub const GET: &str = "SELECT value, at FROM daemon_note WHERE key = $1";
+    /// Sets a note only if it is not set yet (the first of two instances wins).
+    pub const SET_ONCE: &str = "INSERT INTO daemon_note (key, value, at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO NOTHING";
+}
+
+/// The `learned` table: examples learned from feedback.
+pub mod learned {
+    pub const LEARN: &str = "INSERT INTO learned (rule, alert, vote, text, at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (rule, alert) DO UPDATE SET vote = excluded.vote, text = excluded.text,
+            at = excluded.at";
+    pub const ALL: &str =
+        "SELECT rule, alert, vote, text, at FROM learned ORDER BY at, rule, alert";
+    pub const ALERT: &str = "SELECT alert FROM outbox WHERE id = $1";
 }

@@ -232,6 +232,29 @@ pub struct RecentAlert {
     pub alert: Alert,
 }
 
+/// An example a rule learned from a click on a feedback link of one of its alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub rule: String,
+    /// The alert (outbox row) the click was about.
+    pub alert: i64,
+    pub vote: crate::model::Vote,
+    /// The item's text, as an example headline.
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A `learned` row as both engines read it.
+pub fn learned_row(rule: String, alert: i64, vote: &str, text: String, at: i64) -> Learned {
+    Learned {
+        rule,
+        alert,
+        vote: crate::model::Vote::parse(vote).unwrap_or(crate::model::Vote::Not),
+        text,
+        at: from_unix(at).unwrap_or_default(),
+    }
+}
+
 /// What one rule caught on one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleDay {
@@ -649,6 +672,10 @@ pub struct Dump {
     pub notes: Vec<(String, String, i64)>,
     /// Feed, item key, seen, the item as JSON, the filter that dropped it.
     pub recent: Vec<(String, String, i64, String, Option<String>)>,
+    /// What each rule caught, per day.
+    pub rule_days: Vec<RuleDay>,
+    /// What feedback taught.
+    pub learned: Vec<Learned>,
 }
 
 /// One outbox row as it is stored.

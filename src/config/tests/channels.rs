@@ -343,5 +343,36 @@ fn a_mistyped_key_lists_the_kinds_own_keys_and_the_shared_ones_it_takes() {
     let err = load(&maildir, &[])
         .expect_err("templates go in their own table")
         .to_string();
-    assert!(err.contains("`quiet_hours`, `templates`"), "{err}");
+    assert!(
+        err.contains("`quiet_hours`, `feedback`, `templates`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn feedback_links_need_listen_and_a_public_url() {
+    let channel = "[channels.inbox]\ntype = \"maildir\"\npath = \"inbox\"\nfeedback = true\n";
+    refused_with(
+        channel,
+        &[],
+        "/etc/nh/newshound.toml:4: channels.inbox.feedback: feedback links need daemon.listen",
+    );
+    let listening = "[daemon]\nlisten = \"127.0.0.1:9185\"\n";
+    refused_with(
+        &format!("{listening}{channel}"),
+        &[],
+        "and daemon.public_url (the address people reach it at); set both",
+    );
+    let full = format!("{listening}public_url = \"https://alerts.example.org/nh\"\n{channel}");
+    let config = load(&full, &[]).expect("valid");
+    assert!(config.channels["inbox"].feedback);
+    assert_eq!(
+        config.daemon.public_url.as_ref().map(url::Url::as_str),
+        Some("https://alerts.example.org/nh")
+    );
+    refused_with(
+        &full.replace("https://alerts.example.org/nh", "alerts.example.org"),
+        &[],
+        "daemon.public_url: \"alerts.example.org\" is not an http(s) URL",
+    );
 }

@@ -231,7 +231,8 @@ impl Takes {
         } else {
             &[]
         };
-        [pacing, &["quiet_hours"], templates].concat()
+        let feedback = if self.pacing { &["feedback"][..] } else { &[] };
+        [pacing, &["quiet_hours"], feedback, templates].concat()
     }
 }
 

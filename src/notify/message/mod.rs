@@ -202,6 +202,10 @@ pub struct WebhookBody<'a> {
     /// link.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub also: &'a [crate::model::Source],
+    /// Present on a channel with `feedback = true`: per rule, its "more like this"
+    /// and "not this" links.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub feedback: &'a [crate::model::Feedback],
 }
 
 pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
@@ -218,6 +222,7 @@ pub fn webhook_body(alert: &Alert) -> WebhookBody<'_> {
         priority: alert.priority,
         score: alert.score(),
         also: &alert.also_in,
+        feedback: &alert.feedback,
     }
 }
 

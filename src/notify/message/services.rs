@@ -51,6 +51,14 @@ pub fn markdown(post: &Post) -> String {
             if let Some(also) = a.also_line() {
                 text.push_str(&format!("\n{}", markdown_escape(&also)));
             }
+            for f in &a.feedback {
+                text.push_str(&format!(
+                    "\n{}[More like this]({}) · [Not this]({})",
+                    rule_label(a, f),
+                    f.more,
+                    f.not
+                ));
+            }
             text
         }
         None => super::markdown_list(post),
@@ -63,8 +71,19 @@ pub fn plain(post: &Post) -> String {
         Some(a) => {
             let link = a.link.as_deref().unwrap_or_default();
             let also = a.also_line().map(|l| format!("\n{l}")).unwrap_or_default();
+            let feedback: String = a
+                .feedback
+                .iter()
+                .map(|f| {
+                    let label = rule_label(a, f);
+                    format!(
+                        "\n{label}more like this: {}\n{label}not this: {}",
+                        f.more, f.not
+                    )
+                })
+                .collect();
             format!(
-                "{}\n{}\n{}\n{link}{also}",
+                "{}\n{}\n{}\n{link}{also}{feedback}",
                 post.heading, a.title, a.snippet.text
             )
         }
@@ -109,6 +128,18 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
             if let Some(also) = a.also_line() {
                 lines.push(format!("<i>{}</i>", text(&also)));
             }
+            for f in &a.feedback {
+                let link = |url: &str, label: &str| {
+                    let url = html_escape::encode_double_quoted_attribute(url);
+                    format!("<a href=\"{url}\">{label}</a>")
+                };
+                lines.push(format!(
+                    "{}{} · {}",
+                    text(&rule_label(a, f)),
+                    link(&f.more, "More like this"),
+                    link(&f.not, "Not this")
+                ));
+            }
             let message = lines.join(break_);
             if message.chars().count() <= max_chars {
                 message
@@ -133,6 +164,14 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
             }
             message
         }
+    }
+}
+
+/// `rule: ` before a rule's feedback links when the alert has several rules.
+fn rule_label(alert: &Alert, feedback: &crate::model::Feedback) -> String {
+    match alert.feedback.len() {
+        1 => String::new(),
+        _ => format!("{}: ", feedback.rule),
     }
 }
 

@@ -537,10 +537,10 @@ fn explain_says_which_term_or_clause_failed_for_every_rule() {
         none[0].1.to_string(),
         "not matched: none of \"Lavrov\", \"Blinken\""
     );
-    let titles = RuleSet::compile(&specs[5..], &Lists::new()).expect("compiles");
-    let elsewhere = titles.explain("wire", &item("Talks", "in Vienna"));
+    // The summary is read for the other rules, so the term is found there.
+    let elsewhere = rules.explain("wire", &item("Talks", "in Vienna"));
     assert_eq!(
-        elsewhere[0].1.to_string(),
+        elsewhere[5].1.to_string(),
         "not matched: \"Vienna\" is only in fields the rule does not read"
     );
 }

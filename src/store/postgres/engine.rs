@@ -13,7 +13,7 @@ use crate::store::engine::{self, Answer, known};
 use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
-    Dump, Failure, FeedState, Instance, OutboxCounts, OutboxRow, OutboxState, PollClaim,
+    Dump, Failure, FeedState, Instance, Learned, OutboxCounts, OutboxRow, OutboxState, PollClaim,
     PollRecord, RecentAlert, Replayable, Retrying, RuleDay, StoreError,
 };
 
@@ -152,6 +152,22 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         items::recent_items(self, since).boxed()
+    }
+
+    fn note_once(&self, key: String, value: String, at: DateTime<Utc>) -> Answer<'_, String> {
+        async move { notes::note_once(self, &key, &value, at).await }.boxed()
+    }
+
+    fn learn(&self, learned: Learned) -> Answer<'_, ()> {
+        async move { notes::learn(self, &learned).await }.boxed()
+    }
+
+    fn learned(&self) -> Answer<'_, Vec<Learned>> {
+        notes::learned(self).boxed()
+    }
+
+    fn alert(&self, id: i64) -> Answer<'_, Option<Alert>> {
+        outbox::alert(self, id).boxed()
     }
 
     fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>> {

@@ -124,6 +124,28 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
             )
             .await?;
     }
+    for d in &dump.rule_days {
+        let caught = i64::try_from(d.caught).unwrap_or(i64::MAX);
+        let (day, at) = (d.day.timestamp(), d.last_at.timestamp());
+        engine
+            .run_on(
+                &tx,
+                "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&d.rule, &day, &caught, &d.last_title, &at],
+            )
+            .await?;
+    }
+    for l in &dump.learned {
+        let (vote, at) = (l.vote.to_string(), l.at.timestamp());
+        engine
+            .run_on(
+                &tx,
+                crate::store::sql::learned::LEARN,
+                &[&l.rule, &l.alert, &vote, &l.text, &at],
+            )
+            .await?;
+    }
     for (feed, key, seen, item, dropped_by) in &dump.recent {
         engine
             .run_on(

@@ -40,6 +40,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_7.sql"),
     include_str!("migration_8.sql"),
     include_str!("migration_9.sql"),
+    include_str!("migration_10.sql"),
 ];
 /// The advisory lock held while the schema is migrated ("newshound" in ASCII, cut).
 const MIGRATION_LOCK: i64 = 0x6e65_7773_686f_756e;

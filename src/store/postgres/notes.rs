@@ -1,11 +1,11 @@
-//! The `daemon_note` table on PostgreSQL.
+//! The `daemon_note` and `learned` tables on PostgreSQL.
 
 use chrono::{DateTime, Utc};
 
 use super::Engine;
-use crate::store::StoreError;
-use crate::store::sql::notes as sql;
-use crate::store::types::from_unix;
+use crate::store::sql::{learned, notes as sql};
+use crate::store::types::{from_unix, learned_row};
+use crate::store::{Learned, StoreError};
 
 /// Sets (or with `None`, clears) a note.
 pub async fn set(
@@ -32,4 +32,37 @@ pub async fn get(
 ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
     let row = engine.query_opt(sql::GET, &[&key]).await?;
     Ok(row.map(|r| (r.get(0), from_unix(r.get(1)).unwrap_or_default())))
+}
+
+/// As the SQLite engine's.
+pub async fn note_once(
+    engine: &Engine,
+    key: &str,
+    value: &str,
+    at: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    engine
+        .execute(sql::SET_ONCE, &[&key, &value, &at.timestamp()])
+        .await?;
+    let row = engine.query_opt(sql::GET, &[&key]).await?;
+    Ok(row.map(|r| r.get(0)).unwrap_or_default())
+}
+
+pub async fn learn(engine: &Engine, l: &Learned) -> Result<(), StoreError> {
+    let vote = l.vote.to_string();
+    engine
+        .execute(
+            learned::LEARN,
+            &[&l.rule, &l.alert, &vote, &l.text, &l.at.timestamp()],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn learned(engine: &Engine) -> Result<Vec<Learned>, StoreError> {
+    let rows = engine.query(learned::ALL, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| learned_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
 }

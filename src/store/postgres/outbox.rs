@@ -317,3 +317,11 @@ pub async fn dead_letters(engine: &Engine) -> Result<Vec<(i64, String, String)>,
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
 }
+
+/// As the SQLite engine's.
+pub async fn alert(engine: &Engine, id: i64) -> Result<Option<Alert>, StoreError> {
+    let row = engine
+        .query_opt(crate::store::sql::learned::ALERT, &[&id])
+        .await?;
+    row.map(|r| alert_of(id, r.get(0))).transpose()
+}

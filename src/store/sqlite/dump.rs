@@ -65,5 +65,7 @@ pub fn dump(conn: &Connection) -> Result<Dump, StoreError> {
         outbox,
         notes,
         recent,
+        rule_days: super::items::rule_days(conn, i64::MIN)?,
+        learned: super::notes::learned(conn)?,
     })
 }

@@ -15,8 +15,8 @@ use crate::store::engine::{self, Answer, known};
 use crate::store::trace::{ItemRows, Search};
 use crate::store::types::{Claim, Expired, Health, Mark, NewItemTimes, Queue};
 use crate::store::{
-    Dump, Failure, FeedState, OutboxCounts, OutboxRow, OutboxState, PollRecord, RecentAlert,
-    Replayable, Retrying, RuleDay, StoreError,
+    Dump, Failure, FeedState, Learned, OutboxCounts, OutboxRow, OutboxState, PollRecord,
+    RecentAlert, Replayable, Retrying, RuleDay, StoreError,
 };
 
 impl engine::Engine for Engine {
@@ -170,6 +170,24 @@ impl engine::Engine for Engine {
 
     fn recent_items(&self, since: DateTime<Utc>) -> Answer<'_, Vec<(FeedId, Item)>> {
         self.read(move |c| items::recent_items(c, since)).boxed()
+    }
+
+    fn note_once(&self, key: String, value: String, at: DateTime<Utc>) -> Answer<'_, String> {
+        self.write(Commit::Now, move |c| notes::note_once(c, &key, &value, at))
+            .boxed()
+    }
+
+    fn learn(&self, learned: Learned) -> Answer<'_, ()> {
+        self.write(Commit::Now, move |c| notes::learn(c, &learned))
+            .boxed()
+    }
+
+    fn learned(&self) -> Answer<'_, Vec<Learned>> {
+        self.read(notes::learned).boxed()
+    }
+
+    fn alert(&self, id: i64) -> Answer<'_, Option<Alert>> {
+        self.read(move |c| outbox::alert(c, id)).boxed()
     }
 
     fn rule_days(&self, since: i64) -> Answer<'_, Vec<RuleDay>> {

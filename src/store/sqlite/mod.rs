@@ -53,6 +53,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migration_13.sql"),
     include_str!("migration_14.sql"),
     include_str!("migration_15.sql"),
+    include_str!("migration_16.sql"),
 ];
 
 /// A batch that may wait is committed once no write came for this long: polls

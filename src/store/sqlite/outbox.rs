@@ -317,3 +317,13 @@ pub fn dead_letters(conn: &Connection) -> Result<Vec<(i64, String, String)>, Sto
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The alert of row `id`, if it is still there.
+pub fn alert(conn: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
+    let json: Option<String> = conn
+        .query_row(&dialect(crate::store::sql::learned::ALERT), [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    json.map(|json| alert_of(id, &json)).transpose()
+}

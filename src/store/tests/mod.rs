@@ -20,6 +20,7 @@ fn alert(feed: &FeedId, key: &str) -> Alert {
         sketch: None,
         gist: None,
         priority: Priority::Normal,
+        feedback: Vec::new(),
     }
 }
 

@@ -63,7 +63,8 @@ async fn unreadable_articles_add_up_and_the_last_reason_stays() {
     }
 }
 
-/// `migrate-state` carries every column of a feed's state into PostgreSQL.
+/// `migrate-state` carries every column of a feed's state into PostgreSQL, and what
+/// rules caught and learned.
 #[tokio::test]
 async fn a_feeds_whole_state_is_moved_to_postgres() {
     let [sqlite, postgres] = &engines().await[..] else {
@@ -83,12 +84,30 @@ async fn a_feeds_whole_state_is_moved_to_postgres() {
         gap: true,
         ..record(&feed, 5)
     };
+    let poll = PollRecord {
+        caught: vec![("talks".into(), "Lavrov speaks".into())],
+        dropped: vec![(ItemKey("ad".into()), "no ads".into())],
+        ..poll
+    };
     sqlite.store.record_poll(poll).await.expect("recorded");
+    let learned = Learned {
+        rule: "talks".into(),
+        alert: 7,
+        vote: crate::model::Vote::Not,
+        text: "Lavrov's tea".into(),
+        at: at(6),
+    };
+    sqlite.store.learn(learned.clone()).await.expect("learned");
     let dump = sqlite.store.dump().await.expect("dump");
     postgres.store.load(&dump).await.expect("load");
     assert_eq!(
         postgres.store.feed_state(&feed).await.expect("query"),
         sqlite.store.feed_state(&feed).await.expect("query")
+    );
+    assert_eq!(postgres.store.learned().await.expect("learned"), [learned]);
+    assert_eq!(
+        postgres.store.rule_days(at(5)).await.expect("days"),
+        sqlite.store.rule_days(at(5)).await.expect("days")
     );
 }
 
