@@ -76,7 +76,7 @@ complete -c newshound -n "__fish_newshound_using_subcommand status" -l config -d
 complete -c newshound -n "__fish_newshound_using_subcommand status" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand status" -l json -d 'One JSON object instead of a table'
-complete -c newshound -n "__fish_newshound_using_subcommand status" -l all -d 'List every feed (by default, with more than 50 feeds, only those that need a look are listed, under a summary)'
+complete -c newshound -n "__fish_newshound_using_subcommand status" -l all -d 'List every feed and rule (by default, with more than 50 feeds or rules, only those that need a look are listed, under a summary)'
 complete -c newshound -n "__fish_newshound_using_subcommand status" -s v -l verbose -d 'Log more: -v adds what each poll and delivery did (`once` shows only warnings, errors and its summary by default), -vv debugging detail. RUST_LOG overrides'
 complete -c newshound -n "__fish_newshound_using_subcommand status" -s h -l help -d 'Print help'
 complete -c newshound -n "__fish_newshound_using_subcommand rules" -l config -d 'The config file' -r -F

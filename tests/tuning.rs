@@ -191,14 +191,23 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
             Some(30),
         ),
     ]);
-    serve_feed(&server, "/wire", wire, "\"w\"", "application/rss+xml").await;
+    // A feed's first poll keeps only what it alerts or drops: the wire's come later.
+    let seed = channel(&[entry("w0", "Seed", "https://news.test/w0", Some(0))]);
+    serve_feed(&server, "/wire", seed, "\"w0\"", "application/rss+xml").await;
     let daily = channel(&[entry(
         "d1",
         "Lavrov at the summit, our report",
         "https://news.test/w1",
         Some(0),
     )]);
-    serve_feed(&server, "/daily", daily, "\"d\"", "application/rss+xml").await;
+    serve_feed(
+        &server,
+        "/daily",
+        daily.clone(),
+        "\"d\"",
+        "application/rss+xml",
+    )
+    .await;
     let flood: Vec<String> = (1..=6)
         .map(|n| {
             entry(
@@ -209,10 +218,11 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
             )
         })
         .collect();
+    let flood = channel(&flood);
     serve_feed(
         &server,
         "/flood",
-        channel(&flood),
+        flood.clone(),
         "\"f\"",
         "application/rss+xml",
     )
@@ -231,8 +241,18 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
         ),
     );
     let p = Pipeline::new(config.load()).await.expect("pipeline");
-    for feed in p.config().feeds.clone() {
-        p.poll(&feed).await.expect("poll");
+    let feeds = p.config().feeds.clone();
+    p.poll(&feeds[0]).await.expect("the wire's first poll");
+    server.reset().await;
+    for (route, body, etag) in [
+        ("/wire", wire, "\"w\""),
+        ("/daily", daily, "\"d\""),
+        ("/flood", flood, "\"f\""),
+    ] {
+        serve_feed(&server, route, body, etag, "application/rss+xml").await;
+    }
+    for feed in &feeds {
+        p.poll(feed).await.expect("poll");
     }
     p.dispatch_due(chrono::Utc::now()).await.expect("deliver");
     drop(p);
@@ -277,6 +297,12 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
     assert!(
         old.contains("older than max_age (7days) when first seen: recorded, never alerted"),
         "{old}"
+    );
+    let seed = why("w0");
+    assert!(
+        seed.contains("no longer known: which rules matched it and why")
+            && seed.contains("of a feed's first poll, only the items it alerted or dropped"),
+        "{seed}"
     );
     let held = why("part 3");
     assert!(held.contains("held by the flood guard"), "{held}");

@@ -154,8 +154,8 @@ struct StatusArgs {
     /// One JSON object instead of a table
     #[arg(long)]
     json: bool,
-    /// List every feed (by default, with more than 50 feeds, only those that need a
-    /// look are listed, under a summary)
+    /// List every feed and rule (by default, with more than 50 feeds or rules, only
+    /// those that need a look are listed, under a summary)
     #[arg(long)]
     all: bool,
 }

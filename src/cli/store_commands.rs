@@ -67,19 +67,37 @@ pub(super) fn status(
         write_table(&mut out, needing.clone().take(SUMMARISED_OVER))?;
         write_summary(&mut out, &feeds, needing.count())?;
     }
-    write_rules(&mut out, &rules)?;
+    write_rules(&mut out, &rules, args.all)?;
     write_outbox(&mut out, &snapshot, now)?;
     write_instances(&mut out, config, &snapshot, now)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// What each rule caught in the last 30 days, and the last item.
-fn write_rules(out: &mut impl Write, rules: &[RuleReport]) -> std::io::Result<()> {
+/// What each rule caught in the last 30 days, and the last item; with more than
+/// [`SUMMARISED_OVER`] rules (and not `all`), only those that need a look, under a
+/// summary.
+fn write_rules(out: &mut impl Write, rules: &[RuleReport], all: bool) -> std::io::Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
     writeln!(out, "rules, items caught in the last {RULE_DAYS} days:")?;
-    for rule in rules {
+    let listed: Vec<&RuleReport> = match all || rules.len() <= SUMMARISED_OVER {
+        true => rules.iter().collect(),
+        false => {
+            let needing: Vec<&RuleReport> = rules.iter().filter(|r| r.needs_a_look()).collect();
+            let dead = rules.iter().filter(|r| r.possibly_dead()).count();
+            writeln!(
+                out,
+                "  {} rules: {} caught something, {dead} nothing; listed: the {} that need a \
+                 look; `newshound status --all` lists every rule",
+                rules.len(),
+                rules.len() - dead,
+                needing.len().min(SUMMARISED_OVER)
+            )?;
+            needing.into_iter().take(SUMMARISED_OVER).collect()
+        }
+    };
+    for rule in listed {
         let today = rule.days.last().map_or(0, |(_, n)| *n);
         let feedback = rule.feedback().map(|f| format!("; feedback: {f}"));
         let feedback = feedback.unwrap_or_default();

@@ -172,7 +172,7 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
         }
         (None, Some(_)) => fate.unknown.push(
             "which rules matched it and why: its text is kept for a day after it is first \
-             seen (and not at all when a first poll marked it seen)"
+             seen (of a feed's first poll, only the items it alerted or dropped)"
                 .into(),
         ),
     }

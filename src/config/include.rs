@@ -84,8 +84,8 @@ impl Included {
 
 impl Checker<'_> {
     /// Reads the files `raw.include` names (each pattern relative to the main file's
-    /// folder, its matches sorted; a file matched twice is read once) and adds what
-    /// they hold to `raw`, after the main file's own entries.
+    /// folder, its matches sorted; a file matched twice, or the main file, is read
+    /// once) and adds what they hold to `raw`, after the main file's own entries.
     pub(super) fn read_includes(&self, raw: &mut RawConfig) -> Result<Included, ConfigError> {
         let mut included = Included::default();
         included
@@ -97,7 +97,8 @@ impl Checker<'_> {
         included
             .arrays
             .insert("filters", (raw.filters.len(), Vec::new()));
-        let mut seen = std::collections::HashSet::new();
+        // A pattern like `*.toml` beside the main file matches it too: it is read once.
+        let mut seen = std::collections::HashSet::from([self.file.to_owned()]);
         for (i, pattern) in raw.include.clone().iter().enumerate() {
             let key = KeyPath::default().key("include").index(i);
             for path in self.matches(&key, pattern)? {

@@ -31,10 +31,19 @@ pub(super) struct Matched {
     pub caught: Vec<(String, String)>,
 }
 
+/// Which of a poll's new items are kept a day (for `why` and new rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    All,
+    /// Those that caused an alert, or that a filter dropped.
+    Alerted,
+    None,
+}
+
 /// What a poll's new items (those of `items` whose keys are in `new`) cause, with
 /// `shared`'s rules as feedback taught them: their
 /// alerts when `alerting` (an item too old for its feed, or dropped by a filter,
-/// causes none), and, when `keep_recent`, the items themselves. An item is matched
+/// causes none), and the items `keep_recent` says to keep. An item is matched
 /// with the text of its article when `articles` holds one.
 pub(super) fn match_new(
     shared: &Shared,
@@ -42,12 +51,13 @@ pub(super) fn match_new(
     items: &[Item],
     new: &[ItemKey],
     articles: &HashMap<ItemKey, String>,
-    (alerting, keep_recent): (bool, bool),
+    (alerting, keep_recent): (bool, Keep),
     now: DateTime<Utc>,
 ) -> Matched {
     let (config, rules) = (&shared.config, shared.rules());
     let mut matched = Matched::default();
     for item in fresh(items, new) {
+        let before = (matched.alerts.len(), matched.dropped.len());
         let item = match articles.get(&item.key) {
             Some(text) => Cow::Owned(Item {
                 article: text.clone(),
@@ -75,7 +85,8 @@ pub(super) fn match_new(
                 }
             }
         }
-        if keep_recent {
+        let alerted = (matched.alerts.len(), matched.dropped.len()) != before;
+        if keep_recent == Keep::All || keep_recent == Keep::Alerted && alerted {
             matched.recent.push(item.into_owned());
         }
     }

@@ -84,6 +84,16 @@ pub async fn start(
     Ok(bound)
 }
 
+/// The content security policy of every answer, but for where forms may post.
+macro_rules! POLICY {
+    () => {
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action "
+    };
+}
+/// A header a handler sets (and [`hardened`] removes) for a page whose form posts.
+const FEEDBACK_FORM: &str = "x-newshound-form";
+
 /// What every answer served here says of itself: not to be sniffed as another type,
 /// run no script (the status page's only inline part is its style), not to be framed,
 /// and leave no referrer when a link on it is followed.
@@ -91,18 +101,14 @@ async fn hardened(mut response: axum::response::Response) -> axum::response::Res
     use axum::http::HeaderValue;
     let headers = response.headers_mut();
     // The feedback page's button posts to its own origin; every other page has no form.
-    let form_action = match headers.contains_key(FEEDBACK_FORM) {
-        true => "'self'",
-        false => "'none'",
+    let policy = match headers.remove(FEEDBACK_FORM) {
+        Some(_) => concat!(POLICY!(), "'self'"),
+        None => concat!(POLICY!(), "'none'"),
     };
-    headers.remove(FEEDBACK_FORM);
-    let policy = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
-         base-uri 'none'; form-action {form_action}"
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
     );
-    if let Ok(policy) = HeaderValue::from_str(&policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -112,9 +118,6 @@ async fn hardened(mut response: axum::response::Response) -> axum::response::Res
     }
     response
 }
-
-/// A header a handler sets (and [`hardened`] removes) for a page whose form posts.
-const FEEDBACK_FORM: &str = "x-newshound-form";
 
 /// `/feedback?…` (GET): what the link's vote would do, with the button that casts it.
 async fn feedback_link(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::snapshot::{FeedReport, Snapshot, reports_of};
+use super::snapshot::{FeedReport, RuleReport, Snapshot, reports_of};
 use crate::config::Config;
 use crate::config::Feed;
 use crate::model::FeedId;
@@ -20,6 +20,9 @@ use crate::store::{FeedState, Store, StoreError};
 /// How many of the retries and of the dead letters the page lists (it counts them
 /// all), as many as the latest alerts.
 const LATEST: usize = super::snapshot::LATEST_ALERTS;
+
+/// Rules the status page shows at most, each with its chart.
+const RULES_SHOWN: usize = 100;
 
 /// Feeds listed on one page of the status page.
 pub(super) const FEEDS_PER_PAGE: usize = 100;
@@ -124,8 +127,8 @@ pub(super) async fn status_page(
             })
             .collect(),
         configs_differ: snapshot.configs_differ(config),
-        rules: snapshot
-            .rules(config, now)
+        rules_total: config.rule_specs.len(),
+        rules: rules_shown(snapshot.rules(config, now))
             .into_iter()
             .map(|r| RuleRow {
                 bars: bars(
@@ -171,6 +174,14 @@ pub(super) fn unavailable_page(why: String, now: DateTime<Utc>) -> StatusPage {
         unavailable: Some(why),
         ..StatusPage::default()
     }
+}
+
+/// The rules the page shows: those that need a look first, then the others, each in
+/// config order, [`RULES_SHOWN`] at most (`status --json` lists them all).
+fn rules_shown(mut rules: Vec<RuleReport>) -> Vec<RuleReport> {
+    rules.sort_by_key(|r| !r.needs_a_look());
+    rules.truncate(RULES_SHOWN);
+    rules
 }
 
 /// Page `page` of `feeds` (the last one when it is past the end), and which it is.
@@ -220,5 +231,33 @@ fn feed_row(feed: &FeedReport, now: DateTime<Utc>) -> FeedRow {
         items: feed.items_known,
         gaps: state.gaps,
         dropped: state.dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str, caught: u64, not: u64) -> RuleReport {
+        RuleReport {
+            rule: name.into(),
+            days: Vec::new(),
+            caught,
+            last: None,
+            more: 0,
+            not,
+            by_words: true,
+        }
+    }
+
+    #[test]
+    fn the_page_shows_the_rules_that_need_a_look_first_and_at_most_a_hundred() {
+        let mut rules: Vec<RuleReport> = (0..150).map(|i| rule(&format!("r{i}"), 1, 0)).collect();
+        rules[120] = rule("dead", 0, 0);
+        rules[130] = rule("narrow me", 4, 1);
+        let shown = rules_shown(rules);
+        let names: Vec<&str> = shown.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(names.len(), RULES_SHOWN);
+        assert_eq!(&names[..4], ["dead", "narrow me", "r0", "r1"]);
     }
 }

@@ -13,7 +13,7 @@ use tracing::{Instrument, info_span, warn};
 
 use super::article::{Articles, article_links, read_articles};
 use super::flood::{Triage, triage};
-use super::matching;
+use super::matching::{self, Keep};
 use super::metrics;
 use super::notices::report;
 use super::outcome::{PollError, PollOutcome, is_flood, is_gap};
@@ -269,11 +269,15 @@ impl Poller {
         } else {
             Articles::default()
         };
-        // The items matched are kept a day, for `why` and for rules added meanwhile;
-        // those a first poll marks as seen only for such rules: 10,000 new feeds would
-        // otherwise write every item's text once more.
-        let keep_recent = backfill || alerting;
-        let matched = if new_keys.is_empty() || !(alerting || keep_recent) {
+        // New items are kept a day, for `why` and for rules added meanwhile; of a
+        // first poll only those it alerts (unless for such rules): 10,000 new feeds
+        // would otherwise write every item's text once more.
+        let keep_recent = match (backfill, first_poll, alerting) {
+            (true, ..) | (false, false, _) => Keep::All,
+            (false, true, true) => Keep::Alerted,
+            (false, true, false) => Keep::None,
+        };
+        let matched = if new_keys.is_empty() || !alerting && keep_recent == Keep::None {
             matching::Matched::default()
         } else {
             let shared = Arc::clone(&self.shared);

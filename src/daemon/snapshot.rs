@@ -111,6 +111,11 @@ impl RuleReport {
         (!said.is_empty()).then(|| said.join(", "))
     }
 
+    /// Whether it needs a look: it caught nothing, or feedback says to narrow it.
+    pub fn needs_a_look(&self) -> bool {
+        self.possibly_dead() || self.hint().is_some()
+    }
+
     /// A rule that matches by words and was told "not this": a hint to narrow it.
     pub fn hint(&self) -> Option<&'static str> {
         (self.by_words && self.not > 0).then_some(
@@ -240,15 +245,24 @@ impl Snapshot {
     pub fn rules(&self, config: &Config, now: DateTime<Utc>) -> Vec<RuleReport> {
         let today = now.date_naive();
         let first = today - chrono::Days::new(u64::from(RULE_DAYS) - 1);
+        // Indexed by rule once: with 10,000 rules, a scan per rule took seconds.
+        let mut days_of: HashMap<&str, Vec<&RuleDay>> = HashMap::new();
+        for day in &self.rule_days {
+            days_of.entry(day.rule.as_str()).or_default().push(day);
+        }
+        let mut votes_of: HashMap<(&str, Vote), u64> = HashMap::new();
+        for learned in &self.learned {
+            *votes_of
+                .entry((learned.rule.as_str(), learned.vote))
+                .or_default() += 1;
+        }
         config
             .rule_specs
             .iter()
             .map(|spec| {
-                let mine: Vec<&RuleDay> = self
-                    .rule_days
-                    .iter()
-                    .filter(|d| d.rule == spec.name)
-                    .collect();
+                let mine = days_of
+                    .get(spec.name.as_str())
+                    .map_or(&[][..], Vec::as_slice);
                 let days: Vec<(chrono::NaiveDate, u64)> = first
                     .iter_days()
                     .take_while(|day| *day <= today)
@@ -257,13 +271,10 @@ impl Snapshot {
                         (day, caught.map_or(0, |d| d.caught))
                     })
                     .collect();
-                let votes = |vote: Vote| {
-                    let of_rule = self.learned.iter().filter(|l| l.rule == spec.name);
-                    of_rule.filter(|l| l.vote == vote).count() as u64
-                };
+                let votes = |vote| votes_of.get(&(spec.name.as_str(), vote)).copied();
                 RuleReport {
-                    more: votes(Vote::More),
-                    not: votes(Vote::Not),
+                    more: votes(Vote::More).unwrap_or(0),
+                    not: votes(Vote::Not).unwrap_or(0),
                     by_words: spec.topic.is_none(),
                     rule: spec.name.clone(),
                     caught: days.iter().map(|(_, n)| n).sum(),

@@ -23,7 +23,7 @@ pub struct Feedback {
 }
 
 /// What a click says about the alert's item, for its rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Vote {
     /// More like this: the item becomes a `like` example of the rule.

@@ -59,8 +59,11 @@ pub struct StatusPage {
     /// The latest dead letters (`queue.dead` counts them all).
     pub dead: Vec<DeadRow>,
     pub recent: Vec<AlertRow>,
-    /// What each rule caught over the last 30 days.
+    /// What each rule caught over the last 30 days: those that need a look first, at
+    /// most 100 of them.
     pub rules: Vec<RuleRow>,
+    /// How many rules the config has.
+    pub rules_total: usize,
     /// The instances sharing a `[store]` database (none with the embedded store).
     pub instances: Vec<InstanceRow>,
     /// Whether they run different configs.
@@ -84,8 +87,7 @@ pub struct RuleRow {
     pub hint: Option<String>,
 }
 
-/// One day's bar of a rule's chart, placed in its SVG (`CHART_WIDTH` ×
-/// `CHART_HEIGHT`).
+/// One day's bar of a rule's chart, placed in its SVG ([`CHART_HEIGHT`] high).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Bar {
     pub x: u32,
@@ -95,7 +97,7 @@ pub struct Bar {
     pub label: String,
 }
 
-/// The height of a rule's chart, in pixels; each day takes [`BAR_STEP`].
+/// The height of a rule's chart, in pixels; each day takes `BAR_STEP` of its width.
 pub const CHART_HEIGHT: u32 = 24;
 const BAR_STEP: u32 = 5;
 

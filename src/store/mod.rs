@@ -501,7 +501,7 @@ impl Store {
     }
 
     /// What the store remembers of the items a link, a guid (an item's key) or words
-    /// of a title name: at most [`trace::MAX_FOUND`] of them, first seen first.
+    /// of a title name: at most 20 of them, first seen first.
     pub async fn trace(&self, query: &str) -> Result<Vec<Trace>, StoreError> {
         let search = trace::Search::new(query);
         let rows = self.engine.find_items(search.clone()).await?;

@@ -193,6 +193,15 @@ fn daemon_smtp_store_and_nested_includes_belong_in_the_main_file() {
 fn a_pattern_that_matches_nothing_is_no_error_and_a_bad_pattern_is() {
     let dir = folder(&[("newshound.toml", MAIN)]);
     let config = load_in(&dir).expect("nothing included yet");
+    let beside = folder(&[
+        (
+            "newshound.toml",
+            &MAIN.replace("\"rules.d/*.toml\"", "\"*.toml\""),
+        ),
+        ("more.toml", "[lists]\nx = [\"a\"]\n"),
+    ]);
+    let config_beside = load_in(&beside).expect("the main file is not read twice");
+    assert_eq!(config_beside.included.len(), 1);
     assert!(config.included.is_empty());
     assert_eq!(config.include.len(), 2);
     let dir = folder(&[("newshound.toml", "include = [\"rules.d/[*.toml\"]\n")]);
