@@ -928,19 +928,9 @@ fn the_shipped_man_page_and_completions_match_the_cli() {
 }
 
 #[test]
-fn test_rules_since_needs_kept_items_and_at_most_a_day() {
+fn test_rules_since_reaches_back_at_most_a_day() {
     let demo = repo("config/demo.toml");
-    let out = newshound(&["test-rules", "--since", "1h", "--config", &demo], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("which needs daemon.backfill_new_rules = true"),
-        "{}",
-        stderr(&out)
-    );
-    let out = newshound(
-        &["test-rules", "--since", "2days", "--config", &demo],
-        &[("NEWSHOUND__DAEMON__BACKFILL_NEW_RULES", "true")],
-    );
+    let out = newshound(&["test-rules", "--since", "2days", "--config", &demo], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("--since 2days: newshound keeps items for 1day"),

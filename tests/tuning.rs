@@ -395,9 +395,8 @@ async fn what_each_rule_caught_is_counted_per_day_across_midnight() {
     assert_eq!(talks["possibly_dead"], false);
     let days = talks["days"].as_array().expect("days");
     assert_eq!(days.len(), 30);
-    assert_eq!(days[28]["day"], yesterday.to_string());
-    assert_eq!(days[28]["caught"], 1);
-    assert_eq!(days[29]["caught"], 2);
+    assert_eq!(json["rule_days"]["last"], today.to_string());
+    assert_eq!((&days[28], &days[29]), (&1.into(), &2.into()));
     assert_eq!(talks["last"]["title"], "Lavrov leaves");
     let text = newshound(&config, &["status"]);
     assert!(

@@ -62,8 +62,10 @@ pub async fn run(
     // Each load follows the config's `include` patterns as they are now.
     let loader: daemon::Loader = Box::new(move || {
         let loaded = Config::load(&path, &env);
-        if let (Ok(config), Some(watch)) = (&loaded, &watch) {
-            watch.follow(config);
+        if let (Ok(config), Some(watch)) = (&loaded, &watch)
+            && let Err(e) = watch.follow(config)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot watch the config's files; SIGHUP reloads them");
         }
         loaded
     });
@@ -122,7 +124,6 @@ impl Watched {
 
 impl ConfigWatch {
     fn start(config: &Config, reload: mpsc::Sender<&'static str>) -> anyhow::Result<ConfigWatch> {
-        use notify::Watcher;
         let watched = Arc::new(std::sync::RwLock::new(Watched {
             file: absolute(&config.file),
             ..Watched::default()
@@ -148,70 +149,73 @@ impl ConfigWatch {
             watcher: std::sync::Mutex::new(watcher),
             watched,
         };
-        let folder = watch.watched().file.parent().map(Path::to_owned);
-        let folder = folder.unwrap_or_else(|| PathBuf::from("/"));
-        watch
-            .lock_watcher()
-            .watch(&folder, notify::RecursiveMode::NonRecursive)
-            .with_context(|| format!("cannot watch {}", folder.display()))?;
-        watch.follow(config);
+        watch.follow(config)?;
         Ok(watch)
     }
 
-    /// Watches the folders `config`'s include patterns look in (those that exist), and
-    /// no longer those it stopped using.
-    fn follow(&self, config: &Config) {
-        use notify::{RecursiveMode, Watcher};
-        let mut folders = std::collections::BTreeMap::new();
+    /// Watches the config file's folder, and the folders `config`'s include patterns
+    /// look in (those that exist), below them too when a pattern reaches further
+    /// down; no longer those it stopped using.
+    fn follow(&self, config: &Config) -> anyhow::Result<()> {
+        use notify::Watcher;
+        let main = self.watched().file.parent().map(Path::to_owned);
+        let main = main.unwrap_or_else(|| PathBuf::from("/"));
+        let mut folders = std::collections::BTreeMap::from([(main.clone(), false)]);
         let mut patterns = Vec::new();
         for pattern in &config.include {
             let pattern = absolute(pattern);
-            let text = pattern.to_string_lossy();
-            if let Ok(compiled) = glob::Pattern::new(&text) {
+            if let Ok(compiled) = glob::Pattern::new(&pattern.to_string_lossy()) {
                 patterns.push(compiled);
             }
-            // The folder before the first part with a wildcard, and below it too when
-            // a later part has one (`rules.d/*/x.toml`, `**`).
+            // The folder before the first part with a wildcard (the file's own, for a
+            // pattern without one), and below it too when a later part has one
+            // (`rules.d/*/x.toml`, `**`).
             let fixed: PathBuf = pattern
                 .components()
                 .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
                 .collect();
             let below = pattern.components().count() > fixed.components().count() + 1;
-            if fixed.is_dir() {
-                *folders.entry(fixed).or_insert(false) |= below;
+            let folder = match fixed.is_dir() {
+                true => fixed,
+                false => fixed.parent().map(Path::to_owned).unwrap_or_default(),
+            };
+            if folder.is_dir() {
+                *folders.entry(folder).or_insert(false) |= below;
             }
         }
         // No lock the watcher's callback takes is held while the watcher is changed:
         // the watcher waits for its event thread, which may be in that callback.
-        let (before, main) = {
-            let watched = self.watched();
-            (
-                watched.folders.clone(),
-                watched.file.parent().map(Path::to_owned),
-            )
-        };
+        let before = self.watched().folders.clone();
         let mut watcher = self.lock_watcher();
         for folder in before.keys().filter(|f| !folders.contains_key(*f)) {
-            if Some(folder) != main.as_ref() {
-                let _ = watcher.unwatch(folder);
-            }
+            let _ = watcher.unwatch(folder);
         }
         for (folder, &below) in &folders {
-            if before.get(folder) == Some(&below) || Some(folder) == main.as_ref() {
-                continue;
+            match before.get(folder) {
+                Some(was) if *was == below => continue,
+                Some(_) => {
+                    let _ = watcher.unwatch(folder);
+                }
+                None => {}
             }
-            let mode = match below {
-                true => RecursiveMode::Recursive,
-                false => RecursiveMode::NonRecursive,
-            };
-            if let Err(e) = watcher.watch(folder, mode) {
-                tracing::warn!(folder = %folder.display(), error = %e, "cannot watch a folder of included config files; SIGHUP reloads them");
+            let watched = watcher.watch(folder, mode(below));
+            match watched {
+                Err(e) if *folder == main => {
+                    return Err(e).with_context(|| format!("cannot watch {}", folder.display()));
+                }
+                Err(e) => tracing::warn!(
+                    folder = %folder.display(),
+                    error = %e,
+                    "cannot watch a folder of included config files; SIGHUP reloads them"
+                ),
+                Ok(()) => {}
             }
         }
         drop(watcher);
         let mut watched = self.watched.write().unwrap_or_else(|p| p.into_inner());
         watched.patterns = patterns;
         watched.folders = folders;
+        Ok(())
     }
 
     fn watched(&self) -> std::sync::RwLockReadGuard<'_, Watched> {
@@ -220,6 +224,14 @@ impl ConfigWatch {
 
     fn lock_watcher(&self) -> std::sync::MutexGuard<'_, notify::RecommendedWatcher> {
         self.watcher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How a folder is watched: alone, or with everything below it.
+fn mode(below: bool) -> notify::RecursiveMode {
+    match below {
+        true => notify::RecursiveMode::Recursive,
+        false => notify::RecursiveMode::NonRecursive,
     }
 }
 

@@ -60,14 +60,6 @@ type Items = anyhow::Result<Vec<crate::model::Item>>;
 /// `--since`, read from the daemon's state.
 async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(String, Items)>> {
     if let Some(since) = args.since {
-        if !config.daemon.backfill_new_rules {
-            return Err(UsageError(
-                "--since tries the rules on the items kept for a backfill, which needs \
-                 daemon.backfill_new_rules = true; turn that on (it applies from then on)"
-                    .into(),
-            )
-            .into());
-        }
         if since > crate::store::RECENT {
             return Err(UsageError(format!(
                 "--since {}: newshound keeps items for {}",

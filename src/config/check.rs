@@ -149,7 +149,6 @@ impl Checker<'_> {
         .transpose()
     }
 
-    /// The file as `T`, with serde's errors placed in it.
     /// `daemon.public_url`: an http(s) URL.
     fn public_url(&self, text: Option<String>) -> Result<Option<url::Url>, ConfigError> {
         text.map(|text| {
@@ -168,6 +167,7 @@ impl Checker<'_> {
         .transpose()
     }
 
+    /// The file as `T`, with serde's errors placed in it.
     pub(super) fn parse_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(KeyPath::default(), &e))?;

@@ -143,9 +143,11 @@ impl Checker<'_> {
         raw: &mut RawConfig,
         path: PathBuf,
     ) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Unreadable {
-            file: path.clone(),
-            reason: format!("{e} (named by `include` in {})", self.file.display()),
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.invalid(
+                KeyPath::default().key("include"),
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         let alone = Included::default();
         let part_checker = Checker {

@@ -264,7 +264,7 @@ impl Dispatcher {
         let now = shared.clock.now();
         let key = super::feedback::key(&shared.store, &shared.feedback_key, now).await?;
         for (alert, row) in alerts.iter_mut().zip(rows) {
-            alert.feedback = super::feedback::links(base, key, row, daemon.keep_sent);
+            alert.feedback = super::feedback::links(base, key, row, daemon.keep_sent, now);
         }
         Ok(alerts)
     }

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use super::shared::Lasting;
 use crate::config::Config;
+use crate::model::feedback::item_of;
 use crate::model::{Alert, Ballot, Feedback, LinkError, Vote};
 use crate::render::status::FeedbackPage;
 use crate::store::{Learned, OutboxRow, Store, StoreError};
@@ -39,16 +40,26 @@ fn fresh_key() -> String {
     crate::model::hex(&bytes)
 }
 
-/// The links of `row`'s alert, one pair per rule, under `base` (`daemon.public_url`);
-/// each holds as long as the alert is kept (`keep_sent` after it was queued).
-pub(super) fn links(base: &url::Url, key: &[u8], row: &OutboxRow, keep: Duration) -> Vec<Feedback> {
-    let expires = row.created.timestamp() + i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+/// The links of `row`'s alert, one pair per rule, under `base` (`daemon.public_url`),
+/// as it is sent at `now`; each holds as long as the sent alert is kept (`keep`, the
+/// config's `keep_sent`).
+pub(super) fn links(
+    base: &url::Url,
+    key: &[u8],
+    row: &OutboxRow,
+    keep: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Feedback> {
+    let keep = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+    let expires = now.timestamp().saturating_add(keep);
+    let item = item_of(&row.alert.feed.0, &row.alert.key.0);
     let link = |rule: &str, vote: Vote| {
         let ballot = Ballot {
             alert: row.id,
             rule: rule.to_owned(),
             vote,
             expires,
+            item: item.clone(),
         };
         format!(
             "{}/feedback?{}",
@@ -169,28 +180,30 @@ async fn checked(
     let key = key(&lasting.store, &lasting.feedback_key, now)
         .await
         .map_err(store_down)?;
-    let ballot = Ballot::verify(query, key, now).map_err(|e| match e {
+    let refused = |e: LinkError| match e {
         LinkError::Forged => refusal(StatusCode::FORBIDDEN, &format!("{e}.")),
         LinkError::Expired => refusal(
             StatusCode::GONE,
             &format!("{e}: the alert is older than daemon.keep_sent."),
         ),
-    })?;
+    };
+    let signed = Ballot::parse(query).map_err(refused)?;
+    let stored = lasting.store.alert(signed.ballot.alert).await;
+    let Some(alert) = stored.map_err(store_down)? else {
+        return Err(match now.timestamp() > signed.ballot.expires {
+            true => refused(LinkError::Expired),
+            false => refusal(StatusCode::GONE, "That alert is no longer kept."),
+        });
+    };
+    let item = item_of(&alert.feed.0, &alert.key.0);
+    let ballot = signed.verify(key, &item, now).map_err(refused)?;
     if !config.rule_specs.iter().any(|r| r.name == ballot.rule) {
         return Err(refusal(
             StatusCode::GONE,
             &format!("The rule “{}” is no longer in the config.", ballot.rule),
         ));
     }
-    match lasting
-        .store
-        .alert(ballot.alert)
-        .await
-        .map_err(store_down)?
-    {
-        Some(alert) => Ok((ballot, alert)),
-        None => Err(refusal(StatusCode::GONE, "That alert is no longer kept.")),
-    }
+    Ok((ballot, alert))
 }
 
 fn refusal(status: StatusCode, message: &str) -> (StatusCode, FeedbackPage) {

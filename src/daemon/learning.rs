@@ -21,9 +21,12 @@ pub struct Learning {
 impl Learning {
     /// Reads the examples again from `store` (another instance may have learned some).
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let before = self.version();
         let stored = store.learned().await?;
         let mut examples = self.examples.write().unwrap_or_else(|p| p.into_inner());
-        if **examples != stored {
+        // An example added while the store was read is newer than what it said: the
+        // next refresh reads it from the store.
+        if self.version() == before && **examples != stored {
             *examples = Arc::new(stored);
             self.version.fetch_add(1, Ordering::Relaxed);
         }

@@ -52,7 +52,9 @@ impl fmt::Display for Vote {
 }
 
 /// One vote as a link carries it: the alert (its outbox id), the rule, the vote, and
-/// until when the link holds.
+/// until when the link holds; signed together with the alert's item, which the link
+/// does not carry, so that a link is good for that item's alert only (an id used
+/// again after its alert was deleted is another item's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ballot {
     pub alert: i64,
@@ -60,6 +62,16 @@ pub struct Ballot {
     pub vote: Vote,
     /// Unix seconds.
     pub expires: i64,
+    /// The alert's feed and item key, one per line.
+    pub item: String,
+}
+
+/// A link's ballot, its signature not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// What the link says (with no item: the link does not carry it).
+    pub ballot: Ballot,
+    signature: Vec<u8>,
 }
 
 /// Why a link is refused.
@@ -69,6 +81,11 @@ pub enum LinkError {
     Forged,
     #[error("this link has expired")]
     Expired,
+}
+
+/// The text a ballot's item is signed as: its alert's feed and item key.
+pub fn item_of(feed: &str, key: &str) -> String {
+    format!("{feed}\n{key}")
 }
 
 impl Ballot {
@@ -83,9 +100,8 @@ impl Ballot {
             .finish()
     }
 
-    /// The ballot a query string carries, if its signature holds under `key` and it
-    /// has not expired at `now`.
-    pub fn verify(query: &str, key: &[u8], now: DateTime<Utc>) -> Result<Ballot, LinkError> {
+    /// What a link's query string claims, to be checked with [`Signed::verify`].
+    pub fn parse(query: &str) -> Result<Signed, LinkError> {
         let mut fields = std::collections::HashMap::new();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             fields.insert(name.into_owned(), value.into_owned());
@@ -96,9 +112,10 @@ impl Ballot {
             rule: field("r")?.clone(),
             vote: Vote::parse(field("v")?).ok_or(LinkError::Forged)?,
             expires: field("e")?.parse().map_err(|_| LinkError::Forged)?,
+            item: String::new(),
         };
         let given = field("s")?;
-        let given = (0..given.len())
+        let signature = (0..given.len())
             .step_by(2)
             .map(|i| {
                 given
@@ -108,15 +125,7 @@ impl Ballot {
             .collect::<Option<Vec<u8>>>()
             .filter(|bytes| bytes.len() == SIGNATURE_BYTES)
             .ok_or(LinkError::Forged)?;
-        // In constant time, on a signature of the full length only.
-        ballot
-            .mac(key)
-            .verify_truncated_left(&given)
-            .map_err(|_| LinkError::Forged)?;
-        if now.timestamp() > ballot.expires {
-            return Err(LinkError::Expired);
-        }
-        Ok(ballot)
+        Ok(Signed { ballot, signature })
     }
 
     fn signature(&self, key: &[u8]) -> String {
@@ -124,20 +133,41 @@ impl Ballot {
         hex(&full[..SIGNATURE_BYTES])
     }
 
-    /// The HMAC of every field, each on its own line (a rule name cannot hold one:
-    /// newlines are no part of any field).
+    /// The HMAC of every field, each on its own line (newlines in a rule name are
+    /// made spaces, so no field can pass for two).
     fn mac(&self, key: &[u8]) -> hmac::Hmac<Sha256> {
         let mut mac =
             hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
         let text = format!(
-            "newshound feedback\n{}\n{}\n{}\n{}",
+            "newshound feedback\n{}\n{}\n{}\n{}\n{}",
             self.alert,
             self.rule.replace('\n', " "),
             self.vote,
-            self.expires
+            self.expires,
+            self.item
         );
         mac.update(text.as_bytes());
         mac
+    }
+}
+
+impl Signed {
+    /// The ballot, if the link was signed under `key` for the alert of `item` and
+    /// has not expired at `now`.
+    pub fn verify(self, key: &[u8], item: &str, now: DateTime<Utc>) -> Result<Ballot, LinkError> {
+        let ballot = Ballot {
+            item: item.to_owned(),
+            ..self.ballot
+        };
+        // In constant time.
+        ballot
+            .mac(key)
+            .verify_truncated_left(&self.signature)
+            .map_err(|_| LinkError::Forged)?;
+        if now.timestamp() > ballot.expires {
+            return Err(LinkError::Expired);
+        }
+        Ok(ballot)
     }
 }
 
@@ -149,6 +179,7 @@ mod tests {
     use super::*;
 
     const KEY: &[u8] = b"a key of the state, 32 bytes ...";
+    const ITEM: &str = "wire\nurn:wire:1";
 
     fn ballot() -> Ballot {
         Ballot {
@@ -156,11 +187,16 @@ mod tests {
             rule: "talks & more".into(),
             vote: Vote::More,
             expires: 2_000,
+            item: ITEM.into(),
         }
     }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(secs, 0).expect("a time")
+    }
+
+    fn verify(query: &str, key: &[u8], item: &str, now: i64) -> Result<Ballot, LinkError> {
+        Ballot::parse(query)?.verify(key, item, at(now))
     }
 
     #[test]
@@ -170,14 +206,16 @@ mod tests {
             query.starts_with("a=12&r=talks+%26+more&v=more&e=2000&s="),
             "{query}"
         );
-        assert_eq!(Ballot::verify(&query, KEY, at(1_999)), Ok(ballot()));
+        assert_eq!(verify(&query, KEY, ITEM, 1_999), Ok(ballot()));
+        assert_eq!(verify(&query, KEY, ITEM, 2_001), Err(LinkError::Expired));
         assert_eq!(
-            Ballot::verify(&query, KEY, at(2_001)),
-            Err(LinkError::Expired)
+            verify(&query, b"another key", ITEM, 0),
+            Err(LinkError::Forged)
         );
         assert_eq!(
-            Ballot::verify(&query, b"another key", at(0)),
-            Err(LinkError::Forged)
+            verify(&query, KEY, "wire\nurn:wire:2", 0),
+            Err(LinkError::Forged),
+            "the id of another item's alert"
         );
         for (from, to) in [
             ("a=12", "a=13"),
@@ -187,7 +225,7 @@ mod tests {
         ] {
             let altered = query.replacen(from, to, 1);
             assert_eq!(
-                Ballot::verify(&altered, KEY, at(0)),
+                verify(&altered, KEY, ITEM, 0),
                 Err(LinkError::Forged),
                 "{altered}"
             );
@@ -196,11 +234,11 @@ mod tests {
         for bad in ["", "zz", &signature[..30], &format!("{signature}00")] {
             let altered = query.replace(signature, bad);
             assert_eq!(
-                Ballot::verify(&altered, KEY, at(0)),
+                verify(&altered, KEY, ITEM, 0),
                 Err(LinkError::Forged),
                 "{altered}"
             );
         }
-        assert_eq!(Ballot::verify("a=1", KEY, at(0)), Err(LinkError::Forged));
+        assert_eq!(Ballot::parse("a=1"), Err(LinkError::Forged));
     }
 }

@@ -23,7 +23,7 @@ pub use source::{FeedSource, RequestOptions, Validators};
 /// How many items of one feed document are read unless `daemon.max_items_per_feed`
 /// says (feeds list their newest first).
 pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
-pub use feedback::{Ballot, Feedback, LinkError, Vote};
+pub use feedback::{Ballot, Feedback, LinkError, Signed, Vote};
 pub use gist::Gist;
 pub use sketch::Sketch;
 pub use story::StoryKeys;

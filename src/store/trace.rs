@@ -140,10 +140,13 @@ impl Search {
             .max_by_key(|w| w.len())
             .cloned()
             .unwrap_or_default();
+        // SQLite folds only ASCII letters: any other character matches as `_` (one
+        // character, in both engines), and `finds` checks the row exactly.
         let escaped: String = longest
             .chars()
             .flat_map(|c| match c {
                 '%' | '_' | '\\' => vec!['\\', c],
+                c if !c.is_ascii() => vec!['_'],
                 c => vec![c],
             })
             .collect();

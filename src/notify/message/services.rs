@@ -128,25 +128,31 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
             if let Some(also) = a.also_line() {
                 lines.push(format!("<i>{}</i>", text(&also)));
             }
-            for f in &a.feedback {
-                let link = |url: &str, label: &str| {
-                    let url = html_escape::encode_double_quoted_attribute(url);
-                    format!("<a href=\"{url}\">{label}</a>")
-                };
-                lines.push(format!(
-                    "{}{} · {}",
-                    text(&rule_label(a, f)),
-                    link(&f.more, "More like this"),
-                    link(&f.not, "Not this")
-                ));
-            }
-            let message = lines.join(break_);
-            if message.chars().count() <= max_chars {
-                message
-            } else {
-                // A snippet too long for the service: the title and link still go.
-                [lines[0].as_str(), lines[1].as_str()].join(break_)
-            }
+            let link = |url: &str, label: &str| {
+                let url = html_escape::encode_double_quoted_attribute(url);
+                format!("<a href=\"{url}\">{label}</a>")
+            };
+            let feedback: Vec<String> = a
+                .feedback
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}{} · {}",
+                        text(&rule_label(a, f)),
+                        link(&f.more, "More like this"),
+                        link(&f.not, "Not this")
+                    )
+                })
+                .collect();
+            let fits = |message: &String| message.chars().count() <= max_chars;
+            // Too long for the service: the snippet goes first, then the feedback
+            // links; the title and link always go.
+            let whole = [&lines[..], &feedback[..]].concat().join(break_);
+            let short = [&lines[..2], &feedback[..]].concat().join(break_);
+            [whole, short]
+                .into_iter()
+                .find(fits)
+                .unwrap_or_else(|| lines[..2].join(break_))
         }
         None => {
             let mut message = heading;

@@ -65,6 +65,7 @@ pub async fn write_all(engine: &Engine, writes: &[Write]) -> Result<Vec<Vec<i64>
         let before = newest.timestamp() - RECENT.as_secs() as i64;
         engine.run_on(&tx, sql::FORGET_RECENT, &[&before]).await?;
     }
+    count_caught(engine, &tx, writes).await?;
     let micros = engine
         .commit_delay
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -73,6 +74,55 @@ pub async fn write_all(engine: &Engine, writes: &[Write]) -> Result<Vec<Vec<i64>
     }
     tx.commit().await.map_err(fail)?;
     Ok(ids)
+}
+
+/// What the rules caught in the polls of `writes`, added to their days in one
+/// statement, in the order of (rule, day): every instance writes today's row of a
+/// busy rule, and rows locked in one order cannot deadlock two transactions.
+async fn count_caught(
+    engine: &Engine,
+    tx: &deadpool_postgres::Transaction<'_>,
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    let mut days: std::collections::BTreeMap<(&str, i64), (i64, &str, i64)> = Default::default();
+    for poll in writes.iter().filter_map(|w| match w {
+        Write::Poll(poll) => Some(poll),
+        _ => None,
+    }) {
+        let (day, at) = (day_of(poll.at), poll.at.timestamp());
+        for (rule, title) in &poll.caught {
+            let count = days.entry((rule, day)).or_insert((0, title, at));
+            count.0 += 1;
+            if at >= count.2 {
+                (count.1, count.2) = (title, at);
+            }
+        }
+    }
+    if days.is_empty() {
+        return Ok(());
+    }
+    let (mut rules, mut day_list, mut counts, mut titles, mut times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((rule, day), (count, title, at)) in days {
+        rules.push(rule);
+        day_list.push(day);
+        counts.push(count);
+        titles.push(title);
+        times.push(at);
+    }
+    engine
+        .run_on(
+            tx,
+            "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
+             SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[])
+                 AS t(rule, day, caught, last_title, last_at)
+             ORDER BY rule, day
+             ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + excluded.caught,
+                last_title = excluded.last_title, last_at = excluded.last_at",
+            &[&rules, &day_list, &counts, &titles, &times],
+        )
+        .await?;
+    Ok(())
 }
 
 /// One poll's writes, inside `tx`.
@@ -143,14 +193,6 @@ async fn record_in(
                 &[&poll.feed.0, &at, &keys, &items, &by],
             )
             .await?;
-    }
-    if !poll.caught.is_empty() {
-        let day = day_of(poll.at);
-        for (rule, title) in &poll.caught {
-            engine
-                .run_on(tx, rule_days::CAUGHT, &[rule, &day, title, &at])
-                .await?;
-        }
     }
     let send = Queue::Send(poll.dedupe);
     let ids = outbox::queue(engine, tx, &poll.alerts, poll.at, send).await?;

@@ -45,7 +45,10 @@ pub async fn note_once(
         .execute(sql::SET_ONCE, &[&key, &value, &at.timestamp()])
         .await?;
     let row = engine.query_opt(sql::GET, &[&key]).await?;
-    Ok(row.map(|r| r.get(0)).unwrap_or_default())
+    row.map(|r| r.get(0)).ok_or_else(|| StoreError::Postgres {
+        place: engine.place.clone(),
+        cause: format!("the note {key} is gone right after it was set"),
+    })
 }
 
 pub async fn learn(engine: &Engine, l: &Learned) -> Result<(), StoreError> {

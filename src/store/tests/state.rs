@@ -531,10 +531,11 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
             item("k1", "Lavrov meets Blinken"),
             item("k2", "50% off_sale"),
         );
+        let accented = item("k3", "Émeutes à Paris");
         store
             .record_poll(PollRecord {
                 new_keys: vec![ItemKey("k0".into()), kept.key.clone(), dropped.key.clone()],
-                recent: vec![kept.clone(), dropped.clone()],
+                recent: vec![kept.clone(), dropped.clone(), accented],
                 dropped: vec![(dropped.key.clone(), "no ads".into())],
                 alerts: vec![("me".into(), alert(&feed, "k1"))],
                 ..record(&feed, 100)
@@ -571,6 +572,10 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
             Some((dropped.clone(), Some("no ads".into())))
         );
         assert!(store.trace("0% o").await.expect("words").len() <= 1);
+        // SQLite folds only ASCII letters; the search does not depend on it.
+        let found = store.trace("émeutes PARIS").await.expect("accented words");
+        let keys: Vec<&str> = found.iter().map(|t| t.key.0.as_str()).collect();
+        assert_eq!(keys, ["k3"]);
         let bare = store.trace("k0").await.expect("seen, not kept");
         assert_eq!(bare.len(), 1);
         assert_eq!((bare[0].kept.clone(), bare[0].alerts.len()), (None, 0));
