@@ -65,7 +65,7 @@ complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l confi
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l feed -d 'Test one configured feed (default: all of them)' -r
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l url -d 'Test a feed at this URL' -r
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l file -d 'Test a feed file on disk' -r -F
-complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l since -d 'Test the items the daemon saw within this long (at most 24h; of a feed\'s first poll only those alerted or dropped, unless daemon.backfill_new_rules), from its state, instead of fetching' -r
+complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l since -d 'Test the items the daemon saw within this long (at most 24h; of a feed\'s first poll none, unless daemon.backfill_new_rules), from its state, instead of fetching' -r
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l log-format -d 'How logs are written to stderr: text for people and journald, json for log shippers' -r -f -a "text\t''
 json\t''"
 complete -c newshound -n "__fish_newshound_using_subcommand test-rules" -l json -d 'One JSON object per matching item, one per line, with the hits\' byte spans'

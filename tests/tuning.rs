@@ -191,7 +191,7 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
             Some(30),
         ),
     ]);
-    // A feed's first poll keeps only what it alerts or drops: the wire's come later.
+    // A feed's first poll keeps only what it drops: the wire's items come later.
     let seed = channel(&[entry("w0", "Seed", "https://news.test/w0", Some(0))]);
     serve_feed(&server, "/wire", seed, "\"w0\"", "application/rss+xml").await;
     let daily = channel(&[entry(
@@ -301,7 +301,7 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
     let seed = why("w0");
     assert!(
         seed.contains("no longer known: which rules matched it and why")
-            && seed.contains("of a feed's first poll, only the items it alerted or dropped"),
+            && seed.contains("of a feed's first poll, only those a filter dropped"),
         "{seed}"
     );
     let held = why("part 3");

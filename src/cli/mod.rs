@@ -185,8 +185,8 @@ struct TestRulesArgs {
     #[arg(long, group = "source")]
     file: Option<PathBuf>,
     /// Test the items the daemon saw within this long (at most 24h; of a feed's first
-    /// poll only those alerted or dropped, unless daemon.backfill_new_rules), from
-    /// its state, instead of fetching
+    /// poll none, unless daemon.backfill_new_rules), from its state, instead of
+    /// fetching
     #[arg(long, group = "source", value_parser = humantime::parse_duration)]
     since: Option<std::time::Duration>,
     /// One JSON object per matching item, one per line, with the hits' byte spans

@@ -172,7 +172,8 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
         }
         (None, Some(_)) => fate.unknown.push(
             "which rules matched it and why: its text is kept for a day after it is first \
-             seen (of a feed's first poll, only the items it alerted or dropped)"
+             seen (of a feed's first poll, only those a filter dropped); its alerts, if \
+             any, say which rules sent them"
                 .into(),
         ),
     }

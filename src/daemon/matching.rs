@@ -35,9 +35,8 @@ pub(super) struct Matched {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Keep {
     All,
-    /// Those that caused an alert, or that a filter dropped.
-    Alerted,
-    None,
+    /// Those a filter dropped (what dropped them is known only from them).
+    Dropped,
 }
 
 /// What a poll's new items (those of `items` whose keys are in `new`) cause, with
@@ -57,7 +56,7 @@ pub(super) fn match_new(
     let (config, rules) = (&shared.config, shared.rules());
     let mut matched = Matched::default();
     for item in fresh(items, new) {
-        let before = (matched.alerts.len(), matched.dropped.len());
+        let dropped_before = matched.dropped.len();
         let item = match articles.get(&item.key) {
             Some(text) => Cow::Owned(Item {
                 article: text.clone(),
@@ -85,8 +84,8 @@ pub(super) fn match_new(
                 }
             }
         }
-        let alerted = (matched.alerts.len(), matched.dropped.len()) != before;
-        if keep_recent == Keep::All || keep_recent == Keep::Alerted && alerted {
+        let dropped = matched.dropped.len() > dropped_before;
+        if keep_recent == Keep::All || dropped {
             matched.recent.push(item.into_owned());
         }
     }
