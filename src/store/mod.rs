@@ -510,10 +510,13 @@ impl Store {
             let item = (feed, key);
             if !found.contains(&item) && search.finds(&item.1, json.as_deref()) {
                 found.push(item);
+                if found.len() == trace::MAX_FOUND {
+                    break;
+                }
             }
         }
         let mut traces = Vec::new();
-        for (feed, key) in found.into_iter().take(trace::MAX_FOUND) {
+        for (feed, key) in found {
             let (feed, key) = (FeedId(feed), ItemKey(key));
             let rows = self.engine.item_rows(feed.clone(), key.clone()).await?;
             traces.push(rows.into_trace(feed, key)?);

@@ -121,10 +121,10 @@ pub mod items {
 
 /// The `rule_day` table: what each rule caught, day by day.
 pub mod rule_days {
-    /// One more item caught by rule `$1` on day `$2`, titled `$3`, at `$4`.
+    /// `$3` more items caught by rule `$1` on day `$2`, the last titled `$4`, at `$5`.
     pub const CAUGHT: &str = "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
-         VALUES ($1, $2, 1, $3, $4)
-         ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + 1,
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + excluded.caught,
             last_title = excluded.last_title, last_at = excluded.last_at";
     pub const SINCE: &str = "SELECT rule, day, caught, last_title, last_at FROM rule_day
          WHERE day >= $1 ORDER BY rule, day";

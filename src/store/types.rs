@@ -268,6 +268,26 @@ pub struct RuleDay {
     pub last_at: DateTime<Utc>,
 }
 
+/// What `polls` caught, added up per rule and day (Unix seconds): how many items,
+/// and the latest one's title and time; in (rule, day) order, the order both engines
+/// write them in.
+pub fn caught_days<'a>(
+    polls: impl IntoIterator<Item = &'a PollRecord>,
+) -> std::collections::BTreeMap<(&'a str, i64), (i64, &'a str, i64)> {
+    let mut days: std::collections::BTreeMap<(&str, i64), (i64, &str, i64)> = Default::default();
+    for poll in polls {
+        let (day, at) = (day_of(poll.at), poll.at.timestamp());
+        for (rule, title) in &poll.caught {
+            let count = days.entry((rule, day)).or_insert((0, title, at));
+            count.0 += 1;
+            if at >= count.2 {
+                (count.1, count.2) = (title, at);
+            }
+        }
+    }
+    days
+}
+
 /// The start (UTC midnight) of the day holding `at`, in Unix seconds: how the days
 /// of [`RuleDay`] are stored.
 pub fn day_of(at: DateTime<Utc>) -> i64 {

@@ -6,7 +6,7 @@ use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::{items as sql, rule_days, trace};
 use crate::store::trace::{AlertRows, ItemRows, Search};
-use crate::store::types::{Expired, Queue, RuleDay, day_of, from_unix};
+use crate::store::types::{Expired, Queue, RuleDay, caught_days, from_unix};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -84,20 +84,10 @@ async fn count_caught(
     tx: &deadpool_postgres::Transaction<'_>,
     writes: &[Write],
 ) -> Result<(), StoreError> {
-    let mut days: std::collections::BTreeMap<(&str, i64), (i64, &str, i64)> = Default::default();
-    for poll in writes.iter().filter_map(|w| match w {
-        Write::Poll(poll) => Some(poll),
+    let days = caught_days(writes.iter().filter_map(|w| match w {
+        Write::Poll(poll) => Some(&**poll),
         _ => None,
-    }) {
-        let (day, at) = (day_of(poll.at), poll.at.timestamp());
-        for (rule, title) in &poll.caught {
-            let count = days.entry((rule, day)).or_insert((0, title, at));
-            count.0 += 1;
-            if at >= count.2 {
-                (count.1, count.2) = (title, at);
-            }
-        }
-    }
+    }));
     if days.is_empty() {
         return Ok(());
     }

@@ -9,7 +9,7 @@ use crate::model::{FeedId, Item, ItemKey};
 use crate::store::sql::{items as sql, rule_days, trace};
 use crate::store::trace::{AlertRows, ItemRows, Search};
 use crate::store::types::{Expired, Queue};
-use crate::store::types::{RuleDay, day_of, from_unix, recent_json};
+use crate::store::types::{RuleDay, caught_days, from_unix, recent_json};
 use crate::store::{PollRecord, RECENT, StoreError};
 
 /// Which of `keys` have never been recorded for `feed`, in the order given.
@@ -65,8 +65,8 @@ pub fn record_poll(conn: &Connection, poll: &PollRecord) -> Result<Vec<i64>, Sto
     conn.prepare_cached(&dialect(sql::FORGET_RECENT))?
         .execute([at - RECENT.as_secs() as i64])?;
     let mut caught = conn.prepare_cached(&dialect(rule_days::CAUGHT))?;
-    for (rule, title) in &poll.caught {
-        caught.execute(params![rule, day_of(poll.at), title, at])?;
+    for ((rule, day), (count, title, last)) in caught_days([poll]) {
+        caught.execute(params![rule, day, count, title, last])?;
     }
     let ids = outbox::queue(conn, &poll.alerts, poll.at, Queue::Send(poll.dedupe))?;
     outbox::queue(conn, &poll.held, poll.at, Queue::Hold)?;
