@@ -12,6 +12,8 @@
 # Needs python3 and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 cargo build --release --quiet
 bin=$PWD/target/release/newshound
 n=${1:-100000}
@@ -34,30 +36,10 @@ with open(f"{work}/newshound.toml", "w") as config:
         config.write(f'\n[[feeds]]\nname = "f{i}"\nurl = "file:feeds/f{i}.xml"\ninterval = "1h"\n')
 EOF
 config=$work/newshound.toml
-timed() {
-  local label=$1
-  shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
-  read -r wall rss < "$work/time"
-  printf '%-16s %7.2f s wall  %7.1f MB peak RSS  %s\n' "$label" "$wall" "$(echo "$rss / 1024" | bc -l)" "$(tail -c 300 "$work/out" | tail -1 | cut -c1-100)"
-}
 echo "N = $n feeds"
 timed "check" "$bin" check --config "$config"
 timed "once (seed)" "$bin" once --config "$config"
 timed "status" "$bin" status --config "$config"
 timed "status --all" "$bin" status --all --config "$config"
 timed "status --json" "$bin" status --json --config "$config"
-"$bin" run --config "$config" > "$work/run.out" 2>&1 &
-daemon=$!
-until curl -sf "http://127.0.0.1:$port/healthz" > /dev/null; do
-  kill -0 "$daemon" 2>/dev/null || { cat "$work/run.out"; exit 1; }
-  sleep 0.2
-done
-best=
-for _ in 1 2 3; do
-  t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/")
-  if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
-done
-kill -TERM "$daemon"
-wait "$daemon" || true
-printf '%-16s %7.3f s (best of 3, while the daemon runs)\n' "status page" "$best"
+page_time "$config" "$port"

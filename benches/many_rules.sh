@@ -14,6 +14,8 @@
 # Needs python3, curl and bc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 cargo build --release --quiet
 bin=$PWD/target/release/newshound
 n=${1:-10000}
@@ -53,13 +55,6 @@ with open(f"{work}/newshound.toml", "w") as config:
 EOF2
 write_feeds 0
 config=$work/newshound.toml
-timed() {
-  local label=$1
-  shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
-  read -r wall rss < "$work/time"
-  printf '%-18s %7.2f s wall  %7.1f MB peak RSS  %s\n' "$label" "$wall" "$(echo "$rss / 1024" | bc -l)" "$(tail -c 300 "$work/out" | tail -1 | cut -c1-100)"
-}
 echo "N = $n rules, 1000 feeds"
 timed "check" "$bin" check --config "$config"
 timed "once (first)" "$bin" once --config "$config"
@@ -70,18 +65,4 @@ timed "status --json" "$bin" status --json --config "$config"
 title=$(grep -o '<title>word[^<]*' "$work/feeds/f7.xml" | head -1 | cut -d'>' -f2 | cut -d' ' -f1-3)
 timed "why (3 words)" "$bin" why "$title" --config "$config"
 timed "rules --learned" "$bin" rules --learned --config "$config"
-"$bin" run --config "$config" > "$work/run.out" 2>&1 &
-daemon=$!
-until curl -sf "http://127.0.0.1:$port/healthz" > /dev/null; do
-  kill -0 "$daemon" 2>/dev/null || { cat "$work/run.out"; exit 1; }
-  sleep 0.2
-done
-best=
-for _ in 1 2 3; do
-  t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/")
-  if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
-done
-size=$(curl -s "http://127.0.0.1:$port/" | wc -c)
-kill -TERM "$daemon"
-wait "$daemon" || true
-printf '%-18s %7.3f s (best of 3, while the daemon runs), %s bytes\n' "status page" "$best" "$size"
+page_time "$config" "$port"
