@@ -106,7 +106,7 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
         second.log()
     );
     // While it runs, a second daemon on the same state directory refuses to start.
-    let intruder = newshound(&["once"], &config);
+    let intruder = config.run(&["once"]);
     let stderr = String::from_utf8_lossy(&intruder.stderr);
     assert_eq!(intruder.status.code(), Some(1), "{stderr}");
     assert!(
@@ -137,17 +137,6 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
 }
 
 /// `newshound ARGS --config <the test config>`, run to the end (logs off).
-fn newshound(args: &[&str], config: &TestConfig) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(args)
-        .arg("--config")
-        .arg(&config.path)
-        .envs(support::test_env())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("newshound runs")
-}
-
 /// systemd's side of `Type=notify`: a datagram socket the daemon reports to.
 struct NotifySocket {
     socket: std::os::unix::net::UnixDatagram,
@@ -365,7 +354,7 @@ fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
         good.replace("keywords = [\"Lavrov\"]", "query = \"Lavrov AND (\""),
     )
     .expect("write config");
-    let check = newshound(&["check"], &config);
+    let check = config.run(&["check"]);
     let error = String::from_utf8_lossy(&check.stderr)
         .trim()
         .trim_start_matches("newshound: ")
@@ -381,7 +370,7 @@ fn sighup_applies_a_valid_change_and_an_invalid_one_keeps_the_old_config() {
 
     // `status` (which needs a valid file to find the state) says what was refused.
     std::fs::write(&config.path, good).expect("restore config");
-    let status = newshound(&["status"], &config);
+    let status = config.run(&["status"]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(
         shown.contains("config: the daemon refused a change at ") && shown.contains(&error),
@@ -462,7 +451,7 @@ fn a_busy_listen_address_stops_start_up_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = taken.local_addr().expect("address");
     let config = service_config(&smtp, &format!("listen = \"{address}\""));
-    let out = newshound(&["run"], &config);
+    let out = config.run(&["run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -528,7 +517,7 @@ fn a_rule_added_while_running_is_tried_on_the_last_day_after_a_dry_run() {
     std::fs::write(&config.path, text).expect("write config");
 
     // The dry run: what the new rule would have caught, from the daemon's state.
-    let dry = newshound(&["test-rules", "--since", "24h"], &config);
+    let dry = config.run(&["test-rules", "--since", "24h"]);
     let printed = String::from_utf8_lossy(&dry.stdout);
     assert!(
         dry.status.success(),
@@ -892,7 +881,7 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     let (_, text) = parse_html(&page);
     assert!(text.contains("The config on disk was refused"), "{text}");
     assert!(text.contains(&error), "{text}");
-    let status = newshound(&["status"], &config);
+    let status = config.run(&["status"]);
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(
         shown.contains("config: the daemon refused a change at ") && shown.contains(&error),
@@ -1006,7 +995,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
         page.contains("Not this?") && page.contains("method=\"post\""),
         "{page}"
     );
-    let learned = newshound(&["rules", "--learned"], &config);
+    let learned = config.run(&["rules", "--learned"]);
     assert!(!String::from_utf8_lossy(&learned.stdout).contains("unlike = "));
 
     // A forged or altered link is refused, by GET and by POST.
@@ -1036,7 +1025,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
     .expect("feed file");
     let started = std::time::Instant::now();
     let why = loop {
-        let out = newshound(&["why", "2"], &config);
+        let out = config.run(&["why", "2"]);
         if out.status.success() {
             break String::from_utf8_lossy(&out.stdout).into_owned();
         }
@@ -1057,12 +1046,12 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
         "no second alert"
     );
     let exported =
-        String::from_utf8_lossy(&newshound(&["rules", "--learned"], &config).stdout).into_owned();
+        String::from_utf8_lossy(&config.run(&["rules", "--learned"]).stdout).into_owned();
     assert!(
         exported.contains("unlike = [\"Lavrov and Blinken hold talks in Geneva\"]"),
         "{exported}"
     );
-    let status = String::from_utf8_lossy(&newshound(&["status"], &config).stdout).into_owned();
+    let status = String::from_utf8_lossy(&config.run(&["status"]).stdout).into_owned();
     assert!(status.contains("feedback: 1 not this"), "{status}");
 
     // The other link of the same alert is still good, and its vote replaces the first.
@@ -1072,7 +1061,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
         &format!("q={}", urlencode(more.split_once('?').expect("query").1)),
     );
     assert_eq!(status, 200);
-    let status = String::from_utf8_lossy(&newshound(&["status"], &config).stdout).into_owned();
+    let status = String::from_utf8_lossy(&config.run(&["status"]).stdout).into_owned();
     assert!(status.contains("feedback: 1 more like this"), "{status}");
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0));
 }

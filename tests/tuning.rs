@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use newshound::daemon::Pipeline;
 use support::{TestConfig, serve_feed};
 use wiremock::MockServer;
@@ -25,15 +23,7 @@ fn rss(items: &[(&str, &str)]) -> Vec<u8> {
 
 /// `newshound <args> --config <config>`, its standard output.
 fn newshound(config: &TestConfig, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(args)
-        .arg("--config")
-        .arg(&config.path)
-        .env_remove("NEWSHOUND_CONFIG")
-        .envs(support::test_env())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("newshound runs");
+    let out = config.run(args);
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -316,12 +306,7 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
     assert_eq!(item["rules"][1]["matched"], false);
     assert_eq!(item["rules"][1]["why"], "not matched: no \"Lavrov\"");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
-        .args(["why", "nothing like this", "--config"])
-        .arg(&config.path)
-        .envs(support::test_env())
-        .output()
-        .expect("runs");
+    let out = config.run(&["why", "nothing like this"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("remembers no item"),

@@ -402,6 +402,18 @@ impl TestConfig {
         self.dir.path().join("state")
     }
 
+    /// `newshound <args> --config <this config>`, with the test secrets, quiet.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_newshound"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.path)
+            .envs(test_env())
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("newshound runs")
+    }
+
     pub fn load(&self) -> newshound::config::Config {
         newshound::config::Config::load(&self.path, &test_env()).expect("test config is valid")
     }
