@@ -185,6 +185,49 @@ fn test_rules_explain_shows_scores_threshold_closest_text_and_the_veto() {
     assert!((0.52..=1.0).contains(&score), "{score}");
 }
 
+#[tokio::test]
+async fn test_rules_matches_with_what_feedback_taught_and_goes_on_without_a_readable_state() {
+    let config = file_config("", TOPIC_RULE);
+    let state = config.state_dir();
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(state.join(newshound::store::DB_FILE), "not a database").expect("junk");
+    let out = newshound(&["test-rules"], &config);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the examples learned from feedback are left out"),
+        "{stderr}"
+    );
+    assert!(stdout(&out).contains(ON_TOPIC.0), "{stderr}");
+
+    std::fs::remove_file(state.join(newshound::store::DB_FILE)).expect("junk removed");
+    let store = newshound::store::Store::open(&state).await.expect("store");
+    store
+        .learn(newshound::store::Learned {
+            rule: "security-talks".into(),
+            alert: 1,
+            vote: newshound::model::Vote::Not,
+            text: format!("{} — {}", ON_TOPIC.0, ON_TOPIC.1),
+            at: Utc::now(),
+        })
+        .await
+        .expect("learned");
+    drop(store);
+    let out = newshound(&["test-rules", "--explain"], &config);
+    let printed = stdout(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("3 items, 0 matched"), "{stderr}\n{printed}");
+    let on_topic = printed
+        .split("news: ")
+        .find(|block| block.starts_with(ON_TOPIC.0))
+        .expect("the story is shown as vetoed");
+    assert!(
+        on_topic.contains("rule security-talks: vetoed")
+            && on_topic.contains(&format!("nearer unlike: \"{} — ", ON_TOPIC.0)),
+        "{on_topic}"
+    );
+}
+
 #[test]
 fn check_prints_the_model_and_each_rules_topic() {
     let config = file_config("", TOPIC_RULE);

@@ -134,6 +134,62 @@ async fn filters_drop_items_before_the_rules_record_them_as_seen_and_count_them(
     assert!(dropped.contains(&("sport".into(), 1)), "{dropped:?}");
 }
 
+#[test]
+fn test_rules_drops_what_the_filters_drop_and_explain_names_the_filter() {
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\ndrop = \"horoscope\"\n{FILTERED}"
+        ),
+    );
+    let wire = rss(&[
+        ("1", "Lavrov speaks in Geneva"),
+        ("2", "Lavrov horoscope for Monday"),
+        ("3", "Sponsored: Lavrov's favourite tea"),
+        ("4", "Sponsored: garden furniture"),
+        ("5", "Rain in Geneva"),
+    ]);
+    std::fs::write(config.dir.path().join("wire.xml"), wire).expect("feed file");
+
+    let out = config.run(&["test-rules"]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        printed.contains("wire: Lavrov speaks in Geneva"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("horoscope") && !printed.contains("Sponsored"),
+        "{printed}"
+    );
+    assert!(
+        stderr.contains("5 items, 3 dropped by filters, 1 matched, 0 feeds failed"),
+        "{stderr}"
+    );
+
+    let explained = newshound(&config, &["test-rules", "--explain"]);
+    assert!(
+        explained.contains(
+            "wire: Lavrov horoscope for Monday\n  https://news.test/2\n  \
+             dropped by the filter \"drop of feed wire\"; without it, rules: talks\n"
+        ),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("dropped by the filter \"no ads\"; without it, rules: talks"),
+        "{explained}"
+    );
+    assert!(
+        !explained.contains("garden"),
+        "no rule would match it: {explained}"
+    );
+
+    let json = newshound(&config, &["test-rules", "--json"]);
+    assert_eq!(json.lines().count(), 1, "{json}");
+    assert!(json.contains("\"key\":\"1\""), "{json}");
+}
+
 /// One RSS item: guid, title, link, and a publication date `days_ago`, if any.
 fn entry(guid: &str, title: &str, link: &str, days_ago: Option<i64>) -> String {
     let date = days_ago.map_or_else(String::new, |days| {

@@ -1,5 +1,7 @@
-//! `test-rules`: fetch, parse and match without recording or sending anything.
+//! `test-rules`: fetch, parse and match without recording or sending anything, as
+//! the daemon matches: after the filters, with what feedback taught the topic rules.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -11,13 +13,16 @@ use crate::daemon;
 use crate::feed::{Document, Fetcher};
 use crate::model::Validators;
 use crate::model::{FeedSource, Gist, Meaning, RequestOptions, Sketch, StoryKeys};
-use crate::rules;
+use crate::rules::{self, RuleSet};
+use crate::store::Store;
 
 pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow::Result<ExitCode> {
+    let store = state(config, args).await?;
+    let rules = taught(config, store.as_ref()).await;
     let mut out = std::io::stdout().lock();
-    let (mut items, mut matched, mut failed) = (0, 0, 0);
+    let (mut items, mut dropped, mut matched, mut failed) = (0, 0, 0, 0);
     let mut stories = Stories::default();
-    for (name, parsed) in feeds(config, args).await? {
+    for (name, parsed) in feeds(config, args, store.as_ref()).await? {
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -28,7 +33,14 @@ pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow:
         };
         for item in &parsed {
             items += 1;
-            if report(&mut out, config, args, &name, item)? {
+            if let Some(filter) = config.filters.dropped_by(&name, item) {
+                dropped += 1;
+                if args.explain && !args.json {
+                    report_dropped(&mut out, &rules, filter, &name, item)?;
+                }
+                continue;
+            }
+            if report(&mut out, &rules, args, &name, item)? {
                 matched += 1;
                 let explain = args.explain && !args.json;
                 if let Some(why) = explain
@@ -47,18 +59,60 @@ pub(super) async fn test_rules(config: &Config, args: &TestRulesArgs) -> anyhow:
             stories.merged
         );
     }
-    eprintln!("{items} items, {matched} matched, {failed} feeds failed");
+    let dropped = match config.filters.is_empty() {
+        true => String::new(),
+        false => format!("{dropped} dropped by filters, "),
+    };
+    eprintln!("{items} items, {dropped}{matched} matched, {failed} feeds failed");
     if failed > 0 {
         bail!("{failed} feed(s) could not be read");
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The daemon's state where it is wanted: `--since` reads its items there, and topic
+/// rules the examples feedback taught them. Without `--since` a state that cannot be
+/// read is left out, with a word on stderr.
+async fn state(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Option<Store>> {
+    if args.since.is_some() {
+        return Ok(daemon::open_store(config, daemon::Access::ReadOnly).await?);
+    }
+    if !config.rules.has_topics() {
+        return Ok(None);
+    }
+    Ok(daemon::open_store(config, daemon::Access::ReadOnly)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("the examples learned from feedback are left out: {e}");
+            None
+        }))
+}
+
+/// The rules as the daemon matches with them: with the examples feedback taught their
+/// topic rules, where the state holds some.
+async fn taught<'a>(config: &'a Config, store: Option<&Store>) -> Cow<'a, RuleSet> {
+    let Some(store) = store.filter(|_| config.rules.has_topics()) else {
+        return Cow::Borrowed(&config.rules);
+    };
+    match store.learned().await {
+        Ok(learned) if !learned.is_empty() => Cow::Owned(daemon::taught(&config.rules, &learned)),
+        Ok(_) => Cow::Borrowed(&config.rules),
+        Err(e) => {
+            eprintln!("the examples learned from feedback are left out: {e}");
+            Cow::Borrowed(&config.rules)
+        }
+    }
+}
+
 type Items = anyhow::Result<Vec<crate::model::Item>>;
 
 /// The items to test, by feed name: fetched from the chosen source(s), or with
 /// `--since`, read from the daemon's state.
-async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(String, Items)>> {
+async fn feeds(
+    config: &Config,
+    args: &TestRulesArgs,
+    store: Option<&Store>,
+) -> anyhow::Result<Vec<(String, Items)>> {
     if let Some(since) = args.since {
         if since > crate::store::RECENT {
             return Err(UsageError(format!(
@@ -68,7 +122,7 @@ async fn feeds(config: &Config, args: &TestRulesArgs) -> anyhow::Result<Vec<(Str
             ))
             .into());
         }
-        let Some(store) = daemon::open_store(config, daemon::Access::ReadOnly).await? else {
+        let Some(store) = store else {
             return Ok(Vec::new());
         };
         let from = crate::model::earlier(chrono::Utc::now(), since);
@@ -226,14 +280,14 @@ const NEAR_MISS: f32 = 0.1;
 /// `--explain` also shows an item that a topic rule nearly matched, or vetoed.
 fn report(
     out: &mut impl Write,
-    config: &Config,
+    rules: &RuleSet,
     args: &TestRulesArgs,
     name: &str,
     item: &crate::model::Item,
 ) -> anyhow::Result<bool> {
-    let matches = config.rules.matches(name, item);
+    let matches = rules.matches(name, item);
     let topics = if args.explain {
-        config.rules.topic_scores(name, item)
+        rules.topic_scores(name, item)
     } else {
         Vec::new()
     };
@@ -273,10 +327,7 @@ fn report(
         };
         writeln!(out, "{}", serde_json::to_string(&line)?)?;
     } else {
-        writeln!(out, "{name}: {}", item.title)?;
-        if let Some(link) = &item.link {
-            writeln!(out, "  {link}")?;
-        }
+        heading(out, name, item)?;
         if args.explain {
             explain(out, item, &matches, std::io::stdout().is_terminal())?;
             explain_topics(out, &matches, &topics)?;
@@ -290,6 +341,37 @@ fn report(
         }
     }
     Ok(!matches.is_empty())
+}
+
+/// Under `--explain`, an item a filter dropped that some rule would have matched:
+/// which filter, and which rules.
+fn report_dropped(
+    out: &mut impl Write,
+    rules: &RuleSet,
+    filter: &str,
+    name: &str,
+    item: &crate::model::Item,
+) -> std::io::Result<()> {
+    let matches = rules.matches(name, item);
+    if matches.is_empty() {
+        return Ok(());
+    }
+    let rule_names: Vec<&str> = matches.iter().map(|m| m.rule).collect();
+    heading(out, name, item)?;
+    writeln!(
+        out,
+        "  dropped by the filter {filter:?}; without it, rules: {}",
+        rule_names.join(", ")
+    )
+}
+
+/// An item as `test-rules` shows it: its feed and title, then its link.
+fn heading(out: &mut impl Write, feed: &str, item: &crate::model::Item) -> std::io::Result<()> {
+    writeln!(out, "{feed}: {}", item.title)?;
+    match &item.link {
+        Some(link) => writeln!(out, "  {link}"),
+        None => Ok(()),
+    }
 }
 
 /// One line of `test-rules --json`: the fields in the order DESIGN.md documents, then

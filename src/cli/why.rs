@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::{Config, FirstPoll};
 use crate::daemon;
-use crate::model::{Vote, rfc3339};
+use crate::model::rfc3339;
 use crate::rules::RuleSet;
 use crate::store::{Trace, TracedAlert};
 
@@ -77,11 +77,7 @@ pub(super) async fn why(config: &Config, args: &WhyArgs) -> anyhow::Result<ExitC
         None => Default::default(),
     };
     // The rules as the daemon matches with them: with what feedback taught them.
-    let rules = config.rules.with_learned(
-        learned
-            .iter()
-            .map(|l| (l.rule.as_str(), l.vote == Vote::More, l.text.as_str())),
-    );
+    let rules = daemon::taught(&config.rules, &learned);
     let fates: Vec<Fate> = traces.iter().map(|t| fate(config, &rules, t)).collect();
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -72,17 +72,19 @@ impl Taught {
         match &*built {
             Some((at, rules)) if *at == version => Arc::clone(rules),
             _ => {
-                let examples = learning.examples();
-                let rules = Arc::new(
-                    config.rules.with_learned(
-                        examples
-                            .iter()
-                            .map(|l| (l.rule.as_str(), l.vote == Vote::More, l.text.as_str())),
-                    ),
-                );
+                let rules = Arc::new(taught(&config.rules, &learning.examples()));
                 *built = Some((version, Arc::clone(&rules)));
                 rules
             }
         }
     }
+}
+
+/// `rules` with the `learned` examples added to their topic rules.
+pub fn taught(rules: &RuleSet, learned: &[Learned]) -> RuleSet {
+    rules.with_learned(
+        learned
+            .iter()
+            .map(|l| (l.rule.as_str(), l.vote == Vote::More, l.text.as_str())),
+    )
 }

@@ -53,6 +53,7 @@ use tracing::{info, warn};
 pub use clock::Clock;
 pub use dispatch::{DispatchReport, Dispatcher, backoff};
 pub use health::Health;
+pub use learning::taught;
 pub use outcome::{PollError, PollOutcome};
 pub use pipeline::{Access, Pipeline, instance_name, open_store};
 pub use poll::Poller;
