@@ -940,6 +940,27 @@ fn feedback_link(mail: &str, label: &str, address: &str) -> String {
     url.replace("https://alerts.test/nh", &format!("http://{address}"))
 }
 
+/// A story with a title and a summary, as most feeds tell one.
+const TALKS: (&str, &str) = (
+    "Lavrov and Blinken hold talks in Geneva",
+    "The two ministers met for ninety minutes at a lakeside hotel and agreed to keep \
+     talking about troop deployments and security guarantees in Europe.",
+);
+
+/// An RSS document with one item per (guid, (title, summary)).
+fn rss_told(items: &[(&str, (&str, &str))]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(guid, (title, summary))| {
+            format!(
+                "<item><guid>{guid}</guid><title>{title}</title>\
+                 <description>{summary}</description></item>"
+            )
+        })
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+}
+
 /// The query with its signature's last hex digit changed to another one.
 fn altered_last_digit(query: &str) -> String {
     let (head, last) = query.split_at(query.len() - 1);
@@ -958,11 +979,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
          about = \"Lavrov and Blinken hold talks in Geneva about Ukraine\"\n",
     );
     let feed = config.dir.path().join("news.xml");
-    std::fs::write(
-        &feed,
-        rss(&[("1", "Lavrov and Blinken hold talks in Geneva")]),
-    )
-    .expect("feed file");
+    std::fs::write(&feed, rss_told(&[("1", TALKS)])).expect("feed file");
     let daemon = Daemon::start(&config, 1);
     let inbox = config.dir.path().join("inbox");
     let started = std::time::Instant::now();
@@ -1021,14 +1038,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
     let (status, page) = http_post(&address, "/feedback", &format!("q={}", urlencode(&query)));
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Thank you"), "{page}");
-    std::fs::write(
-        &feed,
-        rss(&[
-            ("1", "Lavrov and Blinken hold talks in Geneva"),
-            ("2", "Lavrov and Blinken hold talks in Geneva"),
-        ]),
-    )
-    .expect("feed file");
+    std::fs::write(&feed, rss_told(&[("1", TALKS), ("2", TALKS)])).expect("feed file");
     let started = std::time::Instant::now();
     let why = loop {
         let out = config.run(&["why", "2"]);
@@ -1043,7 +1053,10 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
         std::thread::yield_now();
     };
     assert!(
-        why.contains("talks: not matched: nearer its unlike example \"Lavrov and Blinken hold talks in Geneva\""),
+        why.contains(&format!(
+            "talks: not matched: nearer its unlike example \"{} — {}\"",
+            TALKS.0, TALKS.1
+        )),
         "{why}"
     );
     assert_eq!(
@@ -1054,7 +1067,7 @@ fn feedback_links_vote_only_by_post_refuse_forgeries_and_teach_the_topic_rule() 
     let exported =
         String::from_utf8_lossy(&config.run(&["rules", "--learned"]).stdout).into_owned();
     assert!(
-        exported.contains("unlike = [\"Lavrov and Blinken hold talks in Geneva\"]"),
+        exported.contains(&format!("unlike = [\"{} — {}\"]", TALKS.0, TALKS.1)),
         "{exported}"
     );
     let status = String::from_utf8_lossy(&config.run(&["status"]).stdout).into_owned();

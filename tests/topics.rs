@@ -186,7 +186,7 @@ fn test_rules_explain_shows_scores_threshold_closest_text_and_the_veto() {
 }
 
 #[tokio::test]
-async fn test_rules_matches_with_what_feedback_taught_and_goes_on_without_a_readable_state() {
+async fn a_not_this_vote_teaches_test_rules_and_a_state_it_cannot_read_is_left_out() {
     let config = file_config("", TOPIC_RULE);
     let state = config.state_dir();
     std::fs::create_dir_all(&state).expect("state dir");
@@ -199,20 +199,28 @@ async fn test_rules_matches_with_what_feedback_taught_and_goes_on_without_a_read
         "{stderr}"
     );
     assert!(stdout(&out).contains(ON_TOPIC.0), "{stderr}");
-
     std::fs::remove_file(state.join(newshound::store::DB_FILE)).expect("junk removed");
-    let store = newshound::store::Store::open(&state).await.expect("store");
-    store
+
+    // The alert of a real poll, and what a "not this" vote on it teaches: the story's
+    // title alone is not as near the story as the rule's closest `like`.
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    let feed = p.config().feeds[0].clone();
+    assert_eq!(p.poll(&feed).await.expect("polled").alerts, 1);
+    let recent = p.store().recent_alerts(10).await.expect("alerts");
+    let alert = &recent.first().expect("the story on the topic").alert;
+    assert_eq!(alert.title, ON_TOPIC.0);
+    p.store()
         .learn(newshound::store::Learned {
             rule: "security-talks".into(),
-            alert: 1,
+            alert: recent[0].id,
             vote: newshound::model::Vote::Not,
-            text: format!("{} — {}", ON_TOPIC.0, ON_TOPIC.1),
+            text: alert.example(),
             at: Utc::now(),
         })
         .await
         .expect("learned");
-    drop(store);
+    drop(p);
+
     let out = newshound(&["test-rules", "--explain"], &config);
     let printed = stdout(&out);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -124,7 +124,7 @@ pub(super) async fn vote(
         rule: ballot.rule.clone(),
         alert: ballot.alert,
         vote: ballot.vote,
-        text: alert.title.clone(),
+        text: alert.example(),
         at: lasting.clock.now(),
     };
     if let Err(e) = lasting.store.learn(learned.clone()).await {

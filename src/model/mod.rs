@@ -299,6 +299,19 @@ pub struct Notice {
     pub at: DateTime<Utc>,
 }
 
+impl Alert {
+    /// The item's text as an example for a topic (what a feedback vote teaches): its
+    /// title, then the passage the alert quotes (the lead of the summary, for a match by
+    /// meaning), so that the example reads like the item a topic rule compares with it.
+    pub fn example(&self) -> String {
+        let passage = self.snippet.text.trim();
+        if passage.is_empty() || self.title.contains(passage) {
+            return self.title.clone();
+        }
+        format!("{} — {passage}", self.title)
+    }
+}
+
 impl From<Notice> for Alert {
     fn from(notice: Notice) -> Alert {
         Alert {

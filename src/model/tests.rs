@@ -99,3 +99,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(collapse_whitespace(&text), words.join(" "));
     }
 }
+
+#[test]
+fn an_alerts_example_is_its_title_then_the_passage_it_quotes() {
+    let alert = |title: &str, passage: &str| {
+        Alert::from(Notice {
+            feed: FeedId("news".into()),
+            key: ItemKey("1".into()),
+            title: title.into(),
+            link: None,
+            rules: vec!["talks".into()],
+            text: passage.into(),
+            at: DateTime::UNIX_EPOCH,
+        })
+    };
+    assert_eq!(
+        alert("Talks in Geneva", " The ministers met for an hour. ").example(),
+        "Talks in Geneva — The ministers met for an hour."
+    );
+    assert_eq!(alert("Talks in Geneva", "").example(), "Talks in Geneva");
+    assert_eq!(
+        alert("Talks in Geneva", "Geneva").example(),
+        "Talks in Geneva",
+        "a passage of the title adds nothing"
+    );
+}

@@ -239,7 +239,7 @@ pub struct Learned {
     /// The alert (outbox row) the click was about.
     pub alert: i64,
     pub vote: crate::model::Vote,
-    /// The item's text, as an example headline.
+    /// The item's text as an example: its title, then the passage its alert quoted.
     pub text: String,
     pub at: DateTime<Utc>,
 }
