@@ -453,3 +453,104 @@ fn summaries_list_linked_titles_in_each_webhook_format() {
     );
     assert!(ntfy.get("click").is_none(), "no single link for a list");
 }
+
+/// A JSON string's text.
+fn text_of(value: &serde_json::Value) -> String {
+    value.as_str().expect("a string").to_owned()
+}
+
+/// An alert whose channel has feedback links, for `rules`.
+fn voted(key: &str, title: &str, rules: &[&str]) -> Alert {
+    let mut a = alert(title);
+    a.key = ItemKey(key.into());
+    a.rules = rules.iter().map(|r| (*r).to_owned()).collect();
+    a.feedback = rules
+        .iter()
+        .map(|rule| crate::model::Feedback {
+            rule: (*rule).to_owned(),
+            more: format!("https://nh.test/feedback?a={key}&r={rule}&v=more"),
+            not: format!("https://nh.test/feedback?a={key}&r={rule}&v=not"),
+        })
+        .collect();
+    a
+}
+
+#[test]
+fn feedback_links_are_in_every_chat_and_push_message_alone_or_listed() {
+    use crate::notify::WebhookFormat;
+    let one = [voted("1", "Talks in Geneva", &["talks"])];
+    let two = [
+        voted("1", "Talks in Geneva", &["talks"]),
+        voted("2", "Envoys meet", &["talks", "geneva"]),
+    ];
+    let md = |key: &str, rule: &str| {
+        format!(
+            "[More like this](https://nh.test/feedback?a={key}&r={rule}&v=more) · \
+             [Not this](https://nh.test/feedback?a={key}&r={rule}&v=not)"
+        )
+    };
+    let slack = |key: &str, rule: &str| {
+        format!(
+            "<https://nh.test/feedback?a={key}&amp;r={rule}&amp;v=more|More like this> · \
+             <https://nh.test/feedback?a={key}&amp;r={rule}&amp;v=not|Not this>"
+        )
+    };
+    let html = |key: &str, rule: &str| {
+        format!(
+            "<a href=\"https://nh.test/feedback?a={key}&amp;r={rule}&amp;v=more\">More like \
+             this</a> · <a href=\"https://nh.test/feedback?a={key}&amp;r={rule}&amp;v=not\">Not \
+             this</a>"
+        )
+    };
+    let summary = MessageKind::Summary { limit: 2 };
+    for (alerts, kind) in [(&one[..], &MessageKind::Alert), (&two[..], &summary)] {
+        let expected = |link: &dyn Fn(&str, &str) -> String| match alerts.len() {
+            1 => vec![link("1", "talks")],
+            _ => vec![
+                link("1", "talks"),
+                format!("talks: {}", link("2", "talks")),
+                format!("geneva: {}", link("2", "geneva")),
+            ],
+        };
+        let request = |format| {
+            let (_, body) = kinds::webhook::webhook_request(
+                &"https://hooks.example.org/x/news".parse().expect("url"),
+                format,
+                alerts,
+                kind,
+                "team",
+            );
+            serde_json::from_str::<serde_json::Value>(&body.expect("encodes")).expect("json")
+        };
+        let post = message::post(alerts, kind, "team");
+        let texts = [
+            (
+                "slack",
+                text_of(&request(WebhookFormat::Slack)["text"]),
+                expected(&slack),
+            ),
+            (
+                "discord",
+                text_of(&request(WebhookFormat::Discord)["embeds"][0]["description"]),
+                expected(&md),
+            ),
+            (
+                "ntfy",
+                text_of(&request(WebhookFormat::Ntfy)["message"]),
+                expected(&md),
+            ),
+            ("markdown", message::markdown(&post), expected(&md)),
+            ("html", message::html(&post, "\n", 4096), expected(&html)),
+        ];
+        for (format, text, links) in texts {
+            for link in links {
+                assert!(text.contains(&link), "{format}: {link}\n{text}");
+            }
+        }
+        let plain = message::plain(&post);
+        assert!(
+            plain.contains("https://nh.test/feedback?a=1&r=talks&v=not"),
+            "{plain}"
+        );
+    }
+}

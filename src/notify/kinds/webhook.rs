@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{RawHeaderValue, Secret};
 use crate::model::{Alert, Priority};
-use crate::notify::message::{self, Post as Message, markdown_escape, markdown_list};
+use crate::notify::message::{
+    self, Post as Message, listed_votes, markdown_escape, markdown_link, markdown_list, votes,
+};
 use crate::notify::{DeliveryError, Post};
 use crate::render::safe_link;
 use crate::render::{BodyTemplate, MessageView};
@@ -210,20 +212,30 @@ fn slack_body(post: &Message) -> serde_json::Value {
         Some(link) => format!("<{}|{}>", slack_escape(&link), slack_escape(&a.title)),
         None => slack_escape(&a.title),
     };
+    let link = |url: &str, label: &str| format!("<{}|{label}>", slack_escape(url));
     let heading = slack_escape(&post.heading);
     let text = match post.alert {
         Some(a) => format!(
-            "*{heading}*: {}\n{}\n_{}_{}",
+            "*{heading}*: {}\n{}\n_{}_{}{}",
             linked(a),
             a.snippet.marked_escaped("*", "*", slack_escape),
             slack_escape(&a.feed.0),
             a.also_line()
                 .map(|l| format!("\n{}", slack_escape(&l)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            votes(a, link, slack_escape)
+                .iter()
+                .map(|line| format!("\n{line}"))
+                .collect::<String>()
         ),
         None => format!(
             "*{heading}*\n{}",
-            post.list(|a| format!("• {} _{}_", linked(a), slack_escape(&a.feed.0)))
+            post.list(|a| format!(
+                "• {} _{}_{}",
+                linked(a),
+                slack_escape(&a.feed.0),
+                listed_votes(a, link, slack_escape)
+            ))
         ),
     };
     serde_json::json!({ "text": text })
@@ -232,9 +244,15 @@ fn slack_body(post: &Message) -> serde_json::Value {
 fn discord_body(post: &Message) -> serde_json::Value {
     let embed = match post.alert {
         Some(a) => {
+            let votes = votes(a, markdown_link, markdown_escape);
+            let description = [a.snippet.marked_escaped("**", "**", markdown_escape)]
+                .into_iter()
+                .chain(votes)
+                .collect::<Vec<_>>()
+                .join("\n");
             let mut embed = serde_json::json!({
                 "title": a.title.chars().take(256).collect::<String>(),
-                "description": a.snippet.marked_escaped("**", "**", markdown_escape),
+                "description": description.chars().take(4096).collect::<String>(),
                 "footer": { "text": format!("{} · {} · {}", post.heading, a.feed, a.terms.join(", ")) },
             });
             if let Some(link) = safe_link(a.link.as_deref()) {
@@ -248,9 +266,12 @@ fn discord_body(post: &Message) -> serde_json::Value {
             embed
         }
         None => serde_json::json!({
-            "description": post.list(|a| match safe_link(a.link.as_deref()) {
-                Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
-                None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+            "description": post.list(|a| {
+                let line = match safe_link(a.link.as_deref()) {
+                    Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+                    None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
+                };
+                line + &listed_votes(a, markdown_link, markdown_escape)
             }).chars().take(4096).collect::<String>(),
         }),
     };
@@ -271,6 +292,9 @@ fn ntfy_request(url: &url::Url, post: Message) -> (url::Url, serde_json::Value) 
             let mut message = a.snippet.marked_escaped("**", "**", markdown_escape);
             if let Some(also) = a.also_line() {
                 message.push_str(&format!("\n\n{}", markdown_escape(&also)));
+            }
+            for line in votes(a, markdown_link, markdown_escape) {
+                message.push_str(&format!("\n{line}"));
             }
             message
         }

@@ -312,20 +312,65 @@ pub fn json_body(post: &Post) -> serde_json::Result<String> {
     }
 }
 
-/// A Markdown list of a message's alerts: each title linked, its feed named.
+/// A Markdown list of a message's alerts: each title linked, its feed named, then
+/// its feedback links.
 pub fn markdown_list(post: &Post) -> String {
-    post.list(|a| match safe_link(a.link.as_deref()) {
-        Some(link) => format!(
-            "- [{}]({link}) ({})",
-            markdown_escape(&a.title),
-            markdown_escape(&a.feed.0)
-        ),
-        None => format!(
-            "- {} ({})",
-            markdown_escape(&a.title),
-            markdown_escape(&a.feed.0)
-        ),
+    post.list(|a| {
+        let line = match safe_link(a.link.as_deref()) {
+            Some(link) => format!(
+                "- [{}]({link}) ({})",
+                markdown_escape(&a.title),
+                markdown_escape(&a.feed.0)
+            ),
+            None => format!(
+                "- {} ({})",
+                markdown_escape(&a.title),
+                markdown_escape(&a.feed.0)
+            ),
+        };
+        line + &listed_votes(a, markdown_link, markdown_escape)
     })
+}
+
+/// A Markdown link.
+pub fn markdown_link(url: &str, label: &str) -> String {
+    format!("[{label}]({url})")
+}
+
+/// An alert's feedback links (on a channel with `feedback = true`), a line per rule:
+/// "More like this · Not this", after the rule's name when the alert has several.
+/// `link(url, label)` writes a link in the service's markup, `escape` its text.
+pub fn votes(
+    a: &Alert,
+    link: impl Fn(&str, &str) -> String,
+    escape: impl Fn(&str) -> String,
+) -> Vec<String> {
+    a.feedback
+        .iter()
+        .map(|f| {
+            let rule = match a.feedback.len() {
+                1 => String::new(),
+                _ => escape(&format!("{}: ", f.rule)),
+            };
+            format!(
+                "{rule}{} · {}",
+                link(&f.more, "More like this"),
+                link(&f.not, "Not this")
+            )
+        })
+        .collect()
+}
+
+/// [`votes`] on an alert's line of a list: each after " · ".
+pub fn listed_votes(
+    a: &Alert,
+    link: impl Fn(&str, &str) -> String,
+    escape: impl Fn(&str) -> String,
+) -> String {
+    votes(a, link, escape)
+        .iter()
+        .map(|v| format!(" · {v}"))
+        .collect()
 }
 
 /// Markdown (Discord's, ntfy's): markup characters are backslash-escaped.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Post, markdown_escape, safe_link};
+use super::{Post, listed_votes, markdown_escape, markdown_link, safe_link, votes};
 use crate::model::{Alert, Secret};
 
 /// A service's request, ready to send.
@@ -51,13 +51,8 @@ pub fn markdown(post: &Post) -> String {
             if let Some(also) = a.also_line() {
                 text.push_str(&format!("\n{}", markdown_escape(&also)));
             }
-            for f in &a.feedback {
-                text.push_str(&format!(
-                    "\n{}[More like this]({}) · [Not this]({})",
-                    rule_label(a, f),
-                    f.more,
-                    f.not
-                ));
+            for line in votes(a, markdown_link, markdown_escape) {
+                text.push_str(&format!("\n{line}"));
             }
             text
         }
@@ -71,16 +66,9 @@ pub fn plain(post: &Post) -> String {
         Some(a) => {
             let link = a.link.as_deref().unwrap_or_default();
             let also = a.also_line().map(|l| format!("\n{l}")).unwrap_or_default();
-            let feedback: String = a
-                .feedback
+            let feedback: String = votes(a, plain_link, str::to_owned)
                 .iter()
-                .map(|f| {
-                    let label = rule_label(a, f);
-                    format!(
-                        "\n{label}more like this: {}\n{label}not this: {}",
-                        f.more, f.not
-                    )
-                })
+                .map(|line| format!("\n{line}"))
                 .collect();
             format!(
                 "{}\n{}\n{}\n{link}{also}{feedback}",
@@ -91,10 +79,11 @@ pub fn plain(post: &Post) -> String {
             "{}\n{}",
             post.heading,
             post.list(|a| format!(
-                "- {} ({}) {}",
+                "- {} ({}) {}{}",
                 a.title,
                 a.feed,
-                a.link.as_deref().unwrap_or_default()
+                a.link.as_deref().unwrap_or_default(),
+                listed_votes(a, plain_link, str::to_owned)
             ))
         ),
     }
@@ -128,22 +117,7 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
             if let Some(also) = a.also_line() {
                 lines.push(format!("<i>{}</i>", text(&also)));
             }
-            let link = |url: &str, label: &str| {
-                let url = html_escape::encode_double_quoted_attribute(url);
-                format!("<a href=\"{url}\">{label}</a>")
-            };
-            let feedback: Vec<String> = a
-                .feedback
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{}{} · {}",
-                        text(&rule_label(a, f)),
-                        link(&f.more, "More like this"),
-                        link(&f.not, "Not this")
-                    )
-                })
-                .collect();
+            let feedback = votes(a, html_link, text);
             let fits = |message: &String| message.chars().count() <= max_chars;
             // Too long for the service: the snippet goes first, then the feedback
             // links; the title and link always go.
@@ -157,7 +131,12 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
         None => {
             let mut message = heading;
             for (i, a) in post.alerts.iter().enumerate() {
-                let line = format!("• {} <i>{}</i>", linked(a), text(&a.feed.0));
+                let line = format!(
+                    "• {} <i>{}</i>{}",
+                    linked(a),
+                    text(&a.feed.0),
+                    listed_votes(a, html_link, text)
+                );
                 let more = format!("… and {} more", post.alerts.len() - i);
                 let room = message.chars().count() + line.chars().count() + more.len() + 16;
                 if room > max_chars {
@@ -173,12 +152,15 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
     }
 }
 
-/// `rule: ` before a rule's feedback links when the alert has several rules.
-fn rule_label(alert: &Alert, feedback: &crate::model::Feedback) -> String {
-    match alert.feedback.len() {
-        1 => String::new(),
-        _ => format!("{}: ", feedback.rule),
-    }
+/// A link in plain text: its label, then the address.
+fn plain_link(url: &str, label: &str) -> String {
+    format!("{label}: {url}")
+}
+
+/// A link in the HTML chat and push services read.
+fn html_link(url: &str, label: &str) -> String {
+    let url = html_escape::encode_double_quoted_attribute(url);
+    format!("<a href=\"{url}\">{label}</a>")
 }
 
 /// `text` cut to at most `max` characters, with "…".
