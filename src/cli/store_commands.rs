@@ -35,8 +35,11 @@ pub(super) fn status(
     let rules = snapshot.rules(config, now);
     let mut out = std::io::stdout().lock();
     if json {
-        let report = status_json(dir, broken, &feeds, &rules, &snapshot);
-        writeln!(out, "{report}")?;
+        serde_json::to_writer(
+            &mut out,
+            &status_json(dir, broken, &feeds, &rules, &snapshot),
+        )?;
+        writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !found {
@@ -202,22 +205,36 @@ fn feed_status(
     }
 }
 
+/// `status --json`: the feeds serialised as they are (a `Value` of each of 100,000
+/// feeds took hundreds of megabytes), then the rest.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    feeds: &'a [FeedStatus],
+    #[serde(flatten)]
+    rest: serde_json::Value,
+}
+
 /// `status --json`.
-fn status_json(
+fn status_json<'a>(
     dir: &std::path::Path,
     broken: Option<&ConfigError>,
-    feeds: &[FeedStatus],
+    feeds: &'a [FeedStatus],
     rules: &[RuleReport],
     snapshot: &Snapshot,
-) -> serde_json::Value {
+) -> StatusJson<'a> {
     let counts = &snapshot.outbox;
-    serde_json::json!({
-            "state_dir": dir,
+    StatusJson {
+        feeds,
+        rest: serde_json::json!({
             "config_error": broken.map(ToString::to_string),
             "config_refused": snapshot.refused
                 .as_ref()
                 .map(|(error, at)| serde_json::json!({"error": error, "at": crate::model::rfc3339(*at)})),
-            "feeds": feeds,
+            "dead_letters": snapshot.dead
+                .iter()
+                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
+                .collect::<Vec<_>>(),
+            "state_dir": dir,
             "rule_days": rules.first().and_then(|r| Some(serde_json::json!({
                 "first": r.days.first()?.0.to_string(),
                 "last": r.days.last()?.0.to_string(),
@@ -282,11 +299,8 @@ fn status_json(
                     "delivering": i.delivering,
                 }))
                 .collect::<Vec<_>>(),
-            "dead_letters": snapshot.dead
-                .iter()
-                .map(|(id, channel, error)| serde_json::json!({"id": id, "channel": channel, "error": error}))
-                .collect::<Vec<_>>(),
-    })
+        }),
+    }
 }
 
 /// With more feeds than this, `status` lists only those that need a look (at most
