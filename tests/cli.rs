@@ -1258,3 +1258,27 @@ fn status_of_many_feeds_lists_those_that_need_a_look_and_all_with_all() {
     assert_eq!(rows(&all).len(), 60);
     assert!(!stdout(&all).contains("--all` lists"));
 }
+
+#[test]
+fn a_config_given_as_dot_slash_is_not_included_by_its_own_pattern() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("newshound.toml"),
+        "include = [\"*.toml\"]\n\n[channels.inbox]\ntype = \"maildir\"\npath = \"alerts\"\n",
+    )
+    .expect("main file");
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "[[rules]]\nname = \"talks\"\nkeywords = [\"Lavrov\"]\nchannels = [\"inbox\"]\n",
+    )
+    .expect("rules file");
+    let out = Command::new(env!("CARGO_BIN_EXE_newshound"))
+        .current_dir(dir.path())
+        .args(["check", "--config", "./newshound.toml"])
+        .env_remove("NEWSHOUND_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("newshound runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rules.toml"), "{}", stdout(&out));
+}

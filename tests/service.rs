@@ -900,7 +900,50 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     );
     assert_eq!(http_get(&address, "/healthz").0, 200);
     assert!(smtp.drain().is_empty(), "nothing is sent twice");
+
+    // The folder replaced, as a deploy does: it is watched anew, and a later edit in
+    // it reloads too.
+    std::fs::remove_dir_all(&rules_d).expect("remove rules.d");
+    std::fs::create_dir(&rules_d).expect("rules.d again");
+    write_as_editors_do(&team, rule);
+    log_until(&daemon, "changes=+1 feed (second), +1 rule (alliance)", 2);
+    write_as_editors_do(&team, &rule.replace("[\"NATO\"]", "[\"NATO\", \"summit\"]"));
+    log_until(&daemon, "changes=rule alliance: changed", 2);
+
+    // A new pattern whose file is broken: the load is refused, yet its folder is
+    // watched, so mending the file reloads.
+    let conf_d = config.dir.path().join("conf.d");
+    std::fs::create_dir(&conf_d).expect("conf.d");
+    let extra = conf_d.join("extra.toml");
+    std::fs::write(&extra, "[[rules]]\nname = \"extra\"\nchannels = [\"me\"]\n").expect("broken");
+    let main = std::fs::read_to_string(&config.path).expect("config");
+    write_as_editors_do(
+        &config.path,
+        &main.replace(
+            "[\"rules.d/*.toml\"]",
+            "[\"rules.d/*.toml\", \"conf.d/*.toml\"]",
+        ),
+    );
+    log_until(&daemon, &format!("{}:1: rules[0]", extra.display()), 1);
+    write_as_editors_do(
+        &extra,
+        "[[rules]]\nname = \"extra\"\nkeywords = [\"x\"]\nchannels = [\"me\"]\n",
+    );
+    log_until(&daemon, "+1 rule (extra)", 1);
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
+}
+
+/// Waits until the daemon's log holds `what` at least `times` times.
+fn log_until(daemon: &Daemon, what: &str, times: usize) {
+    let started = std::time::Instant::now();
+    while daemon.log().matches(what).count() < times {
+        assert!(
+            started.elapsed() < support::WAIT,
+            "{what:?} not {times} times in the log:\n{}",
+            daemon.log()
+        );
+        std::thread::yield_now();
+    }
 }
 
 /// A POST of a form `body` to `path`: the status and the body.

@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Include};
 use crate::daemon::{self, ServiceEvent, ServiceManager};
 
 /// systemd's notification socket (`Type=notify`); outside systemd every call does
@@ -59,13 +59,22 @@ pub async fn run(
         .watch_config
         .then(|| ConfigWatch::start(&config, reload.clone()))
         .transpose()?;
-    // Each load follows the config's `include` patterns as they are now.
+    // Each load follows the config's `include` patterns as they are now; a refused
+    // one too, so that mending a file of a pattern just added reloads.
     let loader: daemon::Loader = Box::new(move || {
         let loaded = Config::load(&path, &env);
-        if let (Ok(config), Some(watch)) = (&loaded, &watch)
-            && let Err(e) = watch.follow(config)
-        {
-            tracing::warn!(error = %format!("{e:#}"), "cannot watch the config's files; SIGHUP reloads them");
+        if let Some(watch) = &watch {
+            let read;
+            let includes = match &loaded {
+                Ok(config) => &config.include,
+                Err(_) => {
+                    read = Include::of_file(&path);
+                    &read
+                }
+            };
+            if let Err(e) = watch.follow(includes) {
+                tracing::warn!(error = %format!("{e:#}"), "cannot watch the config's files; SIGHUP reloads them");
+            }
         }
         loaded
     });
@@ -106,7 +115,8 @@ struct ConfigWatch {
 #[derive(Default)]
 struct Watched {
     file: PathBuf,
-    patterns: Vec<glob::Pattern>,
+    /// Each include pattern, and its part without a wildcard (from the root).
+    patterns: Vec<(glob::Pattern, PathBuf)>,
     /// The folders watched now, with whether below them too.
     folders: std::collections::BTreeMap<PathBuf, bool>,
 }
@@ -116,8 +126,9 @@ impl Watched {
     /// included file, or a folder that included files are looked for in.
     fn concerns(&self, path: &Path, removed: bool) -> bool {
         (path == self.file && !removed)
-            || self.patterns.iter().any(|p| {
-                p.matches_path(path) || Path::new(p.as_str()).ancestors().any(|a| a == path)
+            || self.patterns.iter().any(|(pattern, literal)| {
+                pattern.matches_path_with(path, Include::OPTIONS)
+                    || literal.ancestors().any(|a| a == path)
             })
     }
 }
@@ -149,36 +160,28 @@ impl ConfigWatch {
             watcher: std::sync::Mutex::new(watcher),
             watched,
         };
-        watch.follow(config)?;
+        watch.follow(&config.include)?;
         Ok(watch)
     }
 
-    /// Watches the config file's folder, and the folders `config`'s include patterns
-    /// look in (those that exist), below them too when a pattern reaches further
-    /// down; no longer those it stopped using.
-    fn follow(&self, config: &Config) -> anyhow::Result<()> {
+    /// Watches the config file's folder, and the folders the `includes` patterns look
+    /// in (those that exist), below them too when a pattern reaches further down; no
+    /// longer those it stopped using.
+    fn follow(&self, includes: &[Include]) -> anyhow::Result<()> {
         use notify::Watcher;
         let main = self.watched().file.parent().map(Path::to_owned);
         let main = main.unwrap_or_else(|| PathBuf::from("/"));
         let mut folders = std::collections::BTreeMap::from([(main.clone(), false)]);
         let mut patterns = Vec::new();
-        for pattern in &config.include {
-            let pattern = absolute(pattern);
-            if let Ok(compiled) = glob::Pattern::new(&pattern.to_string_lossy()) {
-                patterns.push(compiled);
-            }
-            // The folder before the first part with a wildcard (the file's own, for a
-            // pattern without one), and below it too when a later part has one
-            // (`rules.d/*/x.toml`, `**`).
-            let fixed: PathBuf = pattern
-                .components()
-                .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
-                .collect();
-            let below = pattern.components().count() > fixed.components().count() + 1;
-            let folder = match fixed.is_dir() {
-                true => fixed,
-                false => fixed.parent().map(Path::to_owned).unwrap_or_default(),
+        for include in includes {
+            let include = Include {
+                folder: absolute(&include.folder),
+                pattern: include.pattern.clone(),
             };
+            if let Ok(compiled) = include.glob() {
+                patterns.push((compiled, include.literal()));
+            }
+            let (folder, below) = include.searched();
             if folder.is_dir() {
                 *folders.entry(folder).or_insert(false) |= below;
             }
@@ -191,13 +194,11 @@ impl ConfigWatch {
             let _ = watcher.unwatch(folder);
         }
         for (folder, &below) in &folders {
-            match before.get(folder) {
-                Some(was) if *was == below => continue,
-                Some(_) => {
-                    let _ = watcher.unwatch(folder);
-                }
-                None => {}
+            if before.get(folder).is_some_and(|was| *was != below) {
+                let _ = watcher.unwatch(folder);
             }
+            // Watched again though it was: a folder removed and made anew (a deploy
+            // replacing `rules.d`) lost its watch with the old one.
             let watched = watcher.watch(folder, mode(below));
             match watched {
                 Err(e) if *folder == main => {

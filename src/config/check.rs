@@ -283,7 +283,7 @@ impl Checker<'_> {
             include: raw
                 .include
                 .iter()
-                .map(|pattern| base.join(pattern))
+                .map(|pattern| super::Include::new(base, pattern))
                 .collect(),
             filters,
             filter_specs,

@@ -28,6 +28,103 @@ struct RawPart {
     lists: BTreeMap<String, Vec<String>>,
 }
 
+/// One `include` pattern: as written, and the folder it is relative to (the main
+/// file's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    pub folder: PathBuf,
+    pub pattern: String,
+}
+
+impl Include {
+    pub(super) fn new(folder: &Path, pattern: &str) -> Include {
+        let folder = match folder.as_os_str().is_empty() {
+            true => Path::new("."),
+            false => folder,
+        };
+        Include {
+            folder: folder.to_owned(),
+            pattern: pattern.to_owned(),
+        }
+    }
+
+    /// The patterns the main config `file` names now, read without checking the rest
+    /// of it: to follow them while the file as a whole is refused. None when the file
+    /// cannot be read or is no TOML.
+    pub fn of_file(file: &Path) -> Vec<Include> {
+        let table = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok());
+        let folder = file.parent().unwrap_or(Path::new("."));
+        let patterns = table
+            .as_ref()
+            .and_then(|t| t.get("include"))
+            .and_then(toml::Value::as_array);
+        patterns
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str)
+            .map(|pattern| Include::new(folder, pattern))
+            .collect()
+    }
+
+    /// The pattern from the folder: the folder's name is no pattern (`[1]` in it is
+    /// not a character class).
+    pub fn glob(&self) -> Result<glob::Pattern, glob::PatternError> {
+        glob::Pattern::new(&self.full())
+    }
+
+    fn full(&self) -> String {
+        match Path::new(&self.pattern).is_absolute() {
+            true => self.pattern.clone(),
+            false => {
+                let folder = glob::Pattern::escape(&self.folder.to_string_lossy());
+                format!("{}/{}", folder.trim_end_matches('/'), self.pattern)
+            }
+        }
+    }
+
+    /// The folder its files are looked for in (the deepest one the pattern names
+    /// without a wildcard), and whether they may be further below it (`rules.d/*/x`,
+    /// `**`).
+    pub fn searched(&self) -> (PathBuf, bool) {
+        let pattern = Path::new(&self.pattern).components().count();
+        let fixed = self.literal();
+        let below = pattern > self.literal_parts() + 1;
+        match fixed.is_dir() {
+            true => (fixed, below),
+            false => (
+                fixed.parent().map(Path::to_owned).unwrap_or_default(),
+                below,
+            ),
+        }
+    }
+
+    /// The pattern up to its first part with a wildcard, from the folder: the path
+    /// whose creation or removal may change what it matches.
+    pub fn literal(&self) -> PathBuf {
+        let parts = Path::new(&self.pattern)
+            .components()
+            .take(self.literal_parts());
+        self.folder.join(parts.collect::<PathBuf>())
+    }
+
+    fn literal_parts(&self) -> usize {
+        Path::new(&self.pattern)
+            .components()
+            .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+            .count()
+    }
+
+    /// How files are matched: a hidden one (`.name`, `._name`) only where the pattern
+    /// spells out its leading dot.
+    pub const OPTIONS: glob::MatchOptions = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+}
+
 /// Tables only the main file may hold: they set up the daemon as a whole.
 const MAIN_ONLY: [&str; 5] = ["daemon", "smtp", "store", "semantic", "include"];
 
@@ -97,12 +194,13 @@ impl Checker<'_> {
         included
             .arrays
             .insert("filters", (raw.filters.len(), Vec::new()));
-        // A pattern like `*.toml` beside the main file matches it too: it is read once.
-        let mut seen = std::collections::HashSet::from([self.file.to_owned()]);
+        // A pattern like `*.toml` beside the main file matches it too: it is read once,
+        // however the path to it is written (`./`, a link).
+        let mut seen = std::collections::HashSet::from([same_file(self.file)]);
         for (i, pattern) in raw.include.clone().iter().enumerate() {
             let key = KeyPath::default().key("include").index(i);
             for path in self.matches(&key, pattern)? {
-                if seen.insert(path.clone()) {
+                if seen.insert(same_file(&path)) {
                     self.read_part(&mut included, raw, path)?;
                 }
             }
@@ -112,9 +210,8 @@ impl Checker<'_> {
 
     /// The files `pattern` matches, sorted.
     fn matches(&self, key: &KeyPath, pattern: &str) -> Result<Vec<PathBuf>, ConfigError> {
-        let base = self.file.parent().unwrap_or(Path::new("."));
-        let full = base.join(pattern);
-        let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
+        let include = Include::new(self.file.parent().unwrap_or(Path::new(".")), pattern);
+        let paths = glob::glob_with(&include.full(), Include::OPTIONS).map_err(|e| {
             self.invalid(
                 key.clone(),
                 format!("{pattern:?} is not a file pattern: {}", e.msg),
@@ -245,4 +342,10 @@ impl Checker<'_> {
         };
         (file.to_owned(), origin, key)
     }
+}
+
+/// A file's path as the file system resolves it, to tell that two paths name one
+/// file; the path as given when it cannot be resolved.
+fn same_file(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }

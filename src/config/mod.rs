@@ -40,6 +40,7 @@ pub use crate::notify::kinds;
 pub use crate::notify::{Security, Smtp, Transport, WebhookFormat};
 pub use diff::{Changes, ConfigDiff};
 pub use error::{ConfigError, Invalid, KeyPath, Origin};
+pub use include::Include;
 pub use quiet::QuietHours;
 pub use raw::{Accents, FirstPoll};
 
@@ -56,8 +57,8 @@ pub struct Config {
     pub file: PathBuf,
     /// The files its `include` patterns matched, in the order they were read.
     pub included: Vec<PathBuf>,
-    /// Its `include` patterns, each joined to the config file's folder.
-    pub include: Vec<PathBuf>,
+    /// Its `include` patterns.
+    pub include: Vec<Include>,
     pub daemon: Daemon,
     pub smtp: Option<Smtp>,
     /// `[store]`: a PostgreSQL database shared by several instances; `None` for the

@@ -211,3 +211,44 @@ fn a_pattern_that_matches_nothing_is_no_error_and_a_bad_pattern_is() {
         "{err}"
     );
 }
+
+#[test]
+fn the_main_file_is_not_read_again_through_another_path_to_it() {
+    let dir = folder(&[(
+        "newshound.toml",
+        &MAIN.replace(
+            "include = [\"rules.d/*.toml\", \"feeds.d/*.toml\"]",
+            "include = [\"*.toml\"]",
+        ),
+    )]);
+    std::os::unix::fs::symlink(
+        dir.path().join("newshound.toml"),
+        dir.path().join("linked.toml"),
+    )
+    .expect("symlink");
+    let config = Config::load(&dir.path().join("linked.toml"), &HashMap::new())
+        .expect("the file behind the link is the main file, read once");
+    assert_eq!(config.rule_specs.len(), 1);
+}
+
+#[test]
+fn hidden_files_are_not_included_and_brackets_in_the_folder_name_are_no_pattern() {
+    let dir = folder(&[
+        ("app[1]/newshound.toml", MAIN),
+        (
+            "app[1]/rules.d/a.toml",
+            "[[rules]]\nname = \"a-rule\"\nkeywords = [\"NATO\"]\nchannels = [\"inbox\"]\n",
+        ),
+        (
+            "app[1]/rules.d/._a.toml",
+            "\u{0}\u{5} resource fork, not TOML",
+        ),
+    ]);
+    let config = Config::load(
+        &dir.path().join("app[1]").join("newshound.toml"),
+        &HashMap::new(),
+    )
+    .expect("valid");
+    let rules: Vec<&str> = config.rule_specs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(rules, ["main-rule", "a-rule"]);
+}
