@@ -141,11 +141,15 @@ impl Search {
             .cloned()
             .unwrap_or_default();
         // SQLite folds only ASCII letters: any other character matches as `_` (one
-        // character, in both engines), and `finds` checks the row exactly.
+        // character, in both engines), and `finds` checks the row exactly. In the JSON
+        // searched, `"` and `\` are two characters (`\"`, `\\`), a control character
+        // more.
         let escaped: String = longest
             .chars()
             .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
+                '"' | '\\' => vec!['_', '_'],
+                '%' | '_' => vec!['\\', c],
+                c if c.is_control() => vec!['%'],
                 c if !c.is_ascii() => vec!['_'],
                 c => vec![c],
             })

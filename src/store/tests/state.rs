@@ -532,10 +532,11 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
             item("k2", "50% off_sale"),
         );
         let accented = item("k3", "Émeutes à Paris");
+        let quoted = item("k4", r#"A "shocking" C:\path\result"#);
         store
             .record_poll(PollRecord {
                 new_keys: vec![ItemKey("k0".into()), kept.key.clone(), dropped.key.clone()],
-                recent: vec![kept.clone(), dropped.clone(), accented],
+                recent: vec![kept.clone(), dropped.clone(), accented, quoted],
                 dropped: vec![(dropped.key.clone(), "no ads".into())],
                 alerts: vec![("me".into(), alert(&feed, "k1"))],
                 ..record(&feed, 100)
@@ -576,6 +577,12 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
         let found = store.trace("émeutes PARIS").await.expect("accented words");
         let keys: Vec<&str> = found.iter().map(|t| t.key.0.as_str()).collect();
         assert_eq!(keys, ["k3"]);
+        // In the stored JSON a quote and a backslash are escaped.
+        for query in [r#""shocking""#, r#"c:\path\result"#] {
+            let found = store.trace(query).await.expect("quoted words");
+            let keys: Vec<&str> = found.iter().map(|t| t.key.0.as_str()).collect();
+            assert_eq!(keys, ["k4"], "{query}");
+        }
         let bare = store.trace("k0").await.expect("seen, not kept");
         assert_eq!(bare.len(), 1);
         assert_eq!((bare[0].kept.clone(), bare[0].alerts.len()), (None, 0));
