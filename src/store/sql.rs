@@ -119,13 +119,27 @@ pub mod items {
         "SELECT feed, item FROM recent_item WHERE seen >= $1 ORDER BY seen, feed, item_key";
 }
 
+/// How a rule's day already there takes more items caught: its count grows, and its
+/// last title is the newer one's (a poll committed late keeps the newer title).
+macro_rules! more_caught {
+    () => {
+        "ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + excluded.caught,
+            last_title = CASE WHEN excluded.last_at >= rule_day.last_at
+                THEN excluded.last_title ELSE rule_day.last_title END,
+            last_at = CASE WHEN excluded.last_at >= rule_day.last_at
+                THEN excluded.last_at ELSE rule_day.last_at END"
+    };
+}
+pub(super) use more_caught;
+
 /// The `rule_day` table: what each rule caught, day by day.
 pub mod rule_days {
     /// `$3` more items caught by rule `$1` on day `$2`, the last titled `$4`, at `$5`.
-    pub const CAUGHT: &str = "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + excluded.caught,
-            last_title = excluded.last_title, last_at = excluded.last_at";
+    pub const CAUGHT: &str = concat!(
+        "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
+         VALUES ($1, $2, $3, $4, $5) ",
+        more_caught!()
+    );
     pub const SINCE: &str = "SELECT rule, day, caught, last_title, last_at FROM rule_day
          WHERE day >= $1 ORDER BY rule, day";
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, feeds, outbox, shared};
 use crate::model::{FeedId, Item, ItemKey};
-use crate::store::sql::{items as sql, rule_days, trace};
+use crate::store::sql::{items as sql, more_caught, rule_days, trace};
 use crate::store::trace::{AlertRows, ItemRows, Search};
 use crate::store::types::{Expired, Queue, RuleDay, caught_days, from_unix};
 use crate::store::{PollRecord, RECENT, StoreError};
@@ -103,12 +103,13 @@ async fn count_caught(
     engine
         .run_on(
             tx,
-            "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
-             SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[])
-                 AS t(rule, day, caught, last_title, last_at)
-             ORDER BY rule, day
-             ON CONFLICT (rule, day) DO UPDATE SET caught = rule_day.caught + excluded.caught,
-                last_title = excluded.last_title, last_at = excluded.last_at",
+            concat!(
+                "INSERT INTO rule_day (rule, day, caught, last_title, last_at)
+                 SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[])
+                     AS t(rule, day, caught, last_title, last_at)
+                 ORDER BY rule, day ",
+                more_caught!()
+            ),
             &[&rules, &day_list, &counts, &titles, &times],
         )
         .await?;

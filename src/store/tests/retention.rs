@@ -274,6 +274,16 @@ async fn what_rules_caught_is_kept_for_the_charts_thirty_days_and_then_pruned() 
             .map(|d| (d.day.timestamp() / DAY, d.caught, d.last_title.as_str()))
             .collect();
         assert_eq!(counts, [(1, 2, "b"), (5, 1, "c")]);
+        // A poll recorded late (another instance's, committed after a newer one)
+        // counts, but does not take the last title back in time.
+        let late = PollRecord {
+            caught: vec![("talks".into(), "late".into())],
+            ..record(&feed, 5 * DAY + 30)
+        };
+        store.record_poll(late).await.expect("recorded");
+        let days = store.rule_days(at(10 * DAY)).await.expect("days");
+        let day5 = days.last().expect("day 5");
+        assert_eq!((day5.caught, day5.last_title.as_str()), (2, "c"));
         assert_eq!(
             store.rule_days(at(33 * DAY)).await.expect("days").len(),
             1,
