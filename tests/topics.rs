@@ -212,6 +212,8 @@ async fn a_not_this_vote_teaches_test_rules_and_a_state_it_cannot_read_is_left_o
     p.store()
         .learn(newshound::store::Learned {
             rule: "security-talks".into(),
+            feed: alert.feed.clone(),
+            key: alert.key.clone(),
             alert: recent[0].id,
             vote: newshound::model::Vote::Not,
             text: alert.example(),

@@ -122,20 +122,25 @@ pub(super) async fn vote(
     };
     let learned = Learned {
         rule: ballot.rule.clone(),
+        feed: alert.feed.clone(),
+        key: alert.key.clone(),
         alert: ballot.alert,
         vote: ballot.vote,
         text: alert.example(),
         at: lasting.clock.now(),
     };
-    if let Err(e) = lasting.store.learn(learned.clone()).await {
-        tracing::warn!(error = %e, "cannot record a feedback vote");
-        return refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "newshound cannot record this now; try the link again later",
-        );
+    // The same vote again (a second click) changes nothing, and costs no rebuild.
+    if !lasting.learning.knows(&learned) {
+        if let Err(e) = lasting.store.learn(learned.clone()).await {
+            tracing::warn!(error = %e, "cannot record a feedback vote");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "newshound cannot record this now; try the link again later",
+            );
+        }
+        tracing::info!(rule = %ballot.rule, vote = %ballot.vote, title = %alert.title, "feedback learned");
+        lasting.learning.add(learned);
     }
-    tracing::info!(rule = %ballot.rule, vote = %ballot.vote, title = %alert.title, "feedback learned");
-    lasting.learning.add(learned);
     let taught = match ballot.vote {
         Vote::More => "an example of what it should catch",
         Vote::Not => "an example of what it should not catch",

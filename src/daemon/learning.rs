@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use chrono::SubsecRound;
+
 use crate::config::Config;
 use crate::model::Vote;
 use crate::rules::RuleSet;
@@ -33,13 +35,23 @@ impl Learning {
         Ok(())
     }
 
-    /// Adds an example just learned (in place of an earlier vote on the same alert
-    /// for the same rule).
-    pub fn add(&self, learned: Learned) {
+    /// Whether `learned` is known already: the same vote with the same text, for the
+    /// same rule and item.
+    pub fn knows(&self, learned: &Learned) -> bool {
+        self.examples()
+            .iter()
+            .any(|l| same_item(l, learned) && (l.vote, &l.text) == (learned.vote, &learned.text))
+    }
+
+    /// Adds an example just learned (in place of an earlier vote on the same item for
+    /// the same rule), its time in whole seconds as the store keeps it: the next
+    /// refresh finds the store's examples the same, and builds nothing again.
+    pub fn add(&self, mut learned: Learned) {
+        learned.at = learned.at.trunc_subsecs(0);
         let mut examples = self.examples.write().unwrap_or_else(|p| p.into_inner());
         let mut next: Vec<Learned> = examples
             .iter()
-            .filter(|l| (l.rule.as_str(), l.alert) != (learned.rule.as_str(), learned.alert))
+            .filter(|l| !same_item(l, &learned))
             .cloned()
             .collect();
         next.push(learned);
@@ -54,6 +66,11 @@ impl Learning {
     fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
     }
+}
+
+/// Whether two votes are on the same item for the same rule.
+fn same_item(a: &Learned, b: &Learned) -> bool {
+    (&a.rule, &a.feed, &a.key) == (&b.rule, &b.feed, &b.key)
 }
 
 /// One config's rule set as feedback has taught it.
@@ -87,4 +104,44 @@ pub fn taught(rules: &RuleSet, learned: &[Learned]) -> RuleSet {
             .iter()
             .map(|l| (l.rule.as_str(), l.vote == Vote::More, l.text.as_str())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FeedId, ItemKey};
+
+    #[tokio::test]
+    async fn the_same_vote_again_or_a_refresh_of_what_is_known_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).await.expect("store");
+        let learning = Learning::default();
+        let vote = Learned {
+            rule: "talks".into(),
+            feed: FeedId("wire".into()),
+            key: ItemKey("k1".into()),
+            alert: 1,
+            vote: Vote::Not,
+            text: "Talks in Geneva".into(),
+            at: chrono::Utc::now(),
+        };
+        assert!(!learning.knows(&vote));
+        store.learn(vote.clone()).await.expect("learned");
+        learning.add(vote.clone());
+        let built = learning.version();
+        let again = Learned {
+            alert: 2,
+            ..vote.clone()
+        };
+        assert!(
+            learning.knows(&again),
+            "the same item through another alert"
+        );
+        learning.refresh(&store).await.expect("refresh");
+        assert_eq!(learning.version(), built, "the store holds what is known");
+        assert!(!learning.knows(&Learned {
+            vote: Vote::More,
+            ..vote
+        }));
+    }
 }

@@ -478,7 +478,7 @@ impl Store {
     }
 
     /// Records an example learned from feedback (replacing an earlier vote on the
-    /// same alert for the same rule).
+    /// same item for the same rule, whichever of its alerts carried it).
     pub async fn learn(&self, learned: Learned) -> Result<(), StoreError> {
         self.engine.learn(learned).await
     }

@@ -283,11 +283,11 @@ pub mod notes {
 
 /// The `learned` table: examples learned from feedback.
 pub mod learned {
-    pub const LEARN: &str = "INSERT INTO learned (rule, alert, vote, text, at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (rule, alert) DO UPDATE SET vote = excluded.vote, text = excluded.text,
-            at = excluded.at";
-    pub const ALL: &str =
-        "SELECT rule, alert, vote, text, at FROM learned ORDER BY at, rule, alert";
+    pub const LEARN: &str = "INSERT INTO learned (rule, feed, item_key, alert, vote, text, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (rule, feed, item_key) DO UPDATE SET alert = excluded.alert,
+            vote = excluded.vote, text = excluded.text, at = excluded.at";
+    pub const ALL: &str = "SELECT rule, feed, item_key, alert, vote, text, at FROM learned
+         ORDER BY at, rule, feed, item_key";
     pub const ALERT: &str = "SELECT alert FROM outbox WHERE id = $1";
 }

@@ -236,7 +236,10 @@ pub struct RecentAlert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Learned {
     pub rule: String,
-    /// The alert (outbox row) the click was about.
+    /// The item voted on: one example per rule and item.
+    pub feed: FeedId,
+    pub key: ItemKey,
+    /// The alert (outbox row) whose link was clicked.
     pub alert: i64,
     pub vote: crate::model::Vote,
     /// The item's text as an example: its title, then the passage its alert quoted.
@@ -244,10 +247,18 @@ pub struct Learned {
     pub at: DateTime<Utc>,
 }
 
-/// A `learned` row as both engines read it.
-pub fn learned_row(rule: String, alert: i64, vote: &str, text: String, at: i64) -> Learned {
+/// A `learned` row as both engines read it: rule, feed, item key, alert, vote, text,
+/// time.
+pub fn learned_row(
+    (rule, feed, key, alert): (String, String, String, i64),
+    vote: &str,
+    text: String,
+    at: i64,
+) -> Learned {
     Learned {
         rule,
+        feed: FeedId(feed),
+        key: ItemKey(key),
         alert,
         vote: crate::model::Vote::parse(vote).unwrap_or(crate::model::Vote::Not),
         text,

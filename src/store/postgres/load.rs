@@ -142,7 +142,7 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
             .run_on(
                 &tx,
                 crate::store::sql::learned::LEARN,
-                &[&l.rule, &l.alert, &vote, &l.text, &at],
+                &[&l.rule, &l.feed.0, &l.key.0, &l.alert, &vote, &l.text, &at],
             )
             .await?;
     }

@@ -56,7 +56,15 @@ pub async fn learn(engine: &Engine, l: &Learned) -> Result<(), StoreError> {
     engine
         .execute(
             learned::LEARN,
-            &[&l.rule, &l.alert, &vote, &l.text, &l.at.timestamp()],
+            &[
+                &l.rule,
+                &l.feed.0,
+                &l.key.0,
+                &l.alert,
+                &vote,
+                &l.text,
+                &l.at.timestamp(),
+            ],
         )
         .await?;
     Ok(())
@@ -66,6 +74,9 @@ pub async fn learned(engine: &Engine) -> Result<Vec<Learned>, StoreError> {
     let rows = engine.query(learned::ALL, &[]).await?;
     Ok(rows
         .iter()
-        .map(|r| learned_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .map(|r| {
+            let item = (r.get(0), r.get(1), r.get(2), r.get(3));
+            learned_row(item, r.get(4), r.get(5), r.get(6))
+        })
         .collect())
 }

@@ -48,7 +48,15 @@ pub fn learn(conn: &Connection, l: &Learned) -> Result<(), StoreError> {
     let vote = l.vote.to_string();
     conn.execute(
         &dialect(learned::LEARN),
-        params![l.rule, l.alert, vote, l.text, l.at.timestamp()],
+        params![
+            l.rule,
+            l.feed.0,
+            l.key.0,
+            l.alert,
+            vote,
+            l.text,
+            l.at.timestamp()
+        ],
     )?;
     Ok(())
 }
@@ -56,17 +64,12 @@ pub fn learn(conn: &Connection, l: &Learned) -> Result<(), StoreError> {
 pub fn learned(conn: &Connection) -> Result<Vec<Learned>, StoreError> {
     let mut stmt = conn.prepare(&dialect(learned::ALL))?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
+        let item = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        Ok((item, r.get::<_, String>(4)?, r.get(5)?, r.get(6)?))
     })?;
     rows.map(|row| {
-        let (rule, alert, vote, text, at) = row?;
-        Ok(learned_row(rule, alert, &vote, text, at))
+        let (item, vote, text, at) = row?;
+        Ok(learned_row(item, &vote, text, at))
     })
     .collect()
 }

@@ -92,6 +92,8 @@ async fn a_feeds_whole_state_is_moved_to_postgres() {
     sqlite.store.record_poll(poll).await.expect("recorded");
     let learned = Learned {
         rule: "talks".into(),
+        feed: feed.clone(),
+        key: ItemKey("k7".into()),
         alert: 7,
         vote: crate::model::Vote::Not,
         text: "Lavrov's tea".into(),
@@ -592,6 +594,43 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
                 .await
                 .expect("none")
                 .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_vote_is_kept_per_rule_and_item_whatever_alert_carried_it() {
+    for store in each_engine().await {
+        let vote = |key: &str, alert: i64, vote, text: &str, secs| Learned {
+            rule: "talks".into(),
+            feed: FeedId("wire".into()),
+            key: ItemKey(key.into()),
+            alert,
+            vote,
+            text: text.into(),
+            at: at(secs),
+        };
+        use crate::model::Vote::{More, Not};
+        store.learn(vote("k1", 1, Not, "A", 1)).await.expect("k1");
+        // Alert 1 gone and its id used again for another item: both examples stay.
+        store.learn(vote("k2", 1, More, "B", 2)).await.expect("k2");
+        // The first item's alert on another channel: its vote replaces the first.
+        store
+            .learn(vote("k1", 5, More, "A", 3))
+            .await
+            .expect("k1 again");
+        let other_rule = Learned {
+            rule: "summits".into(),
+            ..vote("k1", 5, Not, "A", 4)
+        };
+        store.learn(other_rule.clone()).await.expect("another rule");
+        assert_eq!(
+            store.learned().await.expect("learned"),
+            [
+                vote("k2", 1, More, "B", 2),
+                vote("k1", 5, More, "A", 3),
+                other_rule
+            ]
         );
     }
 }
