@@ -372,6 +372,31 @@ async fn why_tells_each_fate_of_an_item_from_a_real_run() {
 }
 
 #[tokio::test]
+async fn why_says_a_first_poll_under_mark_seen_alerted_nothing_though_backfill_kept_it() {
+    let config = TestConfig::write(
+        "first_poll = \"mark-seen\"\nbackfill_new_rules = true",
+        &format!("[[feeds]]\nname = \"wire\"\nurl = \"file:wire.xml\"\n{FILTERED}"),
+    );
+    std::fs::write(
+        config.dir.path().join("wire.xml"),
+        rss(&[("1", "Lavrov speaks in Geneva")]),
+    )
+    .expect("feed file");
+    let p = Pipeline::new(config.load()).await.expect("pipeline");
+    let wire = p.config().feeds[0].clone();
+    assert_eq!(p.poll(&wire).await.expect("first poll").alerts, 0);
+    drop(p);
+    let why = newshound(&config, &["why", "Lavrov"]);
+    assert!(
+        why.contains(
+            "seen on its feed's first poll, which records what a feed holds without alerting"
+        ),
+        "{why}"
+    );
+    assert!(!why.contains("talks: matched"), "{why}");
+}
+
+#[tokio::test]
 async fn what_each_rule_caught_is_counted_per_day_across_midnight() {
     support::init();
     let server = MockServer::start().await;

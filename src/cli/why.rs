@@ -131,9 +131,21 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
             humantime::format_duration(config.daemon.forget_after)
         ));
     }
-    let first_poll = trace.first_seen.is_some() && trace.first_seen == trace.feed_first_seen;
+    // A first poll under mark-seen alerts nothing (a backfill of a rule added later
+    // may), though `backfill_new_rules` keeps its items.
+    let marked_seen = trace.first_seen.is_some()
+        && trace.first_seen == trace.feed_first_polled
+        && config.daemon.first_poll == FirstPoll::MarkSeen
+        && trace.alerts.is_empty();
     match (&trace.kept, feed) {
         (_, None) => fate.stopped = Some("its feed is no longer in the config".into()),
+        (_, Some(_)) if marked_seen => {
+            fate.stopped = Some(
+                "seen on its feed's first poll, which records what a feed holds without \
+                 alerting (first_poll = \"mark-seen\")"
+                    .into(),
+            );
+        }
         (Some((item, dropped_by)), Some(feed)) => {
             let seen = trace.first_seen.unwrap_or_default();
             let too_old = feed
@@ -158,13 +170,6 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
                     })
                     .collect();
             }
-        }
-        (None, Some(_)) if first_poll && config.daemon.first_poll == FirstPoll::MarkSeen => {
-            fate.stopped = Some(
-                "seen on its feed's first poll, which records what a feed holds without \
-                 alerting (first_poll = \"mark-seen\")"
-                    .into(),
-            );
         }
         (None, Some(_)) => fate.unknown.push(
             "which rules matched it and why: its text is kept for a day after it is first \

@@ -8,12 +8,12 @@ macro_rules! feed_columns {
         "etag, last_modified, last_attempt, last_success, last_error_kind,
          last_error, consecutive_failures, failing_since, broken_since,
          flooding_since, retry_after_until, repaired, articles_failed,
-         article_error, newest_item, gaps, dropped"
+         article_error, newest_item, gaps, dropped, first_success"
     };
 }
 pub(super) use feed_columns;
 /// How many columns [`feed_columns`] names: those a query adds come after.
-pub(super) const FEED_COLUMNS: usize = 17;
+pub(super) const FEED_COLUMNS: usize = 18;
 
 /// The `feed_state` table.
 pub mod feeds {
@@ -40,11 +40,13 @@ pub mod feeds {
     pub const RECORD_SUCCESS: &str =
         "INSERT INTO feed_state (feed, etag, last_modified, last_attempt, last_success,
                                  consecutive_failures, flooding_since, repaired,
-                                 articles_failed, article_error, newest_item, gaps, dropped)
+                                 articles_failed, article_error, newest_item, gaps, dropped,
+                                 first_success)
          VALUES ($1, $2, $3, CAST($4 AS BIGINT), CAST($4 AS BIGINT), 0,
                  CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8,
-                 $9, $10, $11)
+                 $9, $10, $11, CAST($4 AS BIGINT))
          ON CONFLICT (feed) DO UPDATE SET
+            first_success = coalesce(feed_state.first_success, excluded.first_success),
             etag = excluded.etag, last_modified = excluded.last_modified,
             newest_item = coalesce(excluded.newest_item, feed_state.newest_item),
             gaps = feed_state.gaps + excluded.gaps,
@@ -158,7 +160,7 @@ pub mod trace {
           WHERE item_key = $1 OR lower(alert) LIKE $2 ESCAPE '\\'";
     pub const SEEN: &str =
         "SELECT first_seen, gone_since FROM seen_item WHERE feed = $1 AND item_key = $2";
-    pub const FEED_FIRST_SEEN: &str = "SELECT min(first_seen) FROM seen_item WHERE feed = $1";
+    pub const FEED_FIRST_POLLED: &str = "SELECT first_success FROM feed_state WHERE feed = $1";
     pub const KEPT: &str =
         "SELECT item, dropped_by FROM recent_item WHERE feed = $1 AND item_key = $2";
     pub const ALERTS: &str = "SELECT o.id, o.channel, o.state, o.attempts, o.last_error,

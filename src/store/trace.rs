@@ -21,9 +21,8 @@ pub struct Trace {
     pub first_seen: Option<DateTime<Utc>>,
     /// Since when it has been gone from its feed, if it has.
     pub gone_since: Option<DateTime<Utc>>,
-    /// The first time anything of its feed was seen still remembered: its first poll,
-    /// unless that poll's items are forgotten.
-    pub feed_first_seen: Option<DateTime<Utc>>,
+    /// When its feed was first polled with success (its first poll), if known.
+    pub feed_first_polled: Option<DateTime<Utc>>,
     /// The item as kept for a day, with the filter that dropped it, if one did.
     pub kept: Option<(Item, Option<String>)>,
     /// Every alert it caused, oldest first.
@@ -51,7 +50,7 @@ pub struct TracedAlert {
 pub struct ItemRows {
     /// `first_seen`, `gone_since`.
     pub seen: Option<(i64, Option<i64>)>,
-    pub feed_first_seen: Option<i64>,
+    pub feed_first_polled: Option<i64>,
     /// The kept item's JSON, and `dropped_by`.
     pub kept: Option<(String, Option<String>)>,
     pub alerts: Vec<AlertRows>,
@@ -109,7 +108,7 @@ impl ItemRows {
             key,
             first_seen: self.seen.and_then(|(at, _)| from_unix(at)),
             gone_since: self.seen.and_then(|(_, gone)| gone).and_then(from_unix),
-            feed_first_seen: self.feed_first_seen.and_then(from_unix),
+            feed_first_polled: self.feed_first_polled.and_then(from_unix),
             kept,
             alerts,
         })

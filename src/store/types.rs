@@ -62,6 +62,10 @@ pub struct FeedState {
     pub gaps: u64,
     /// How many of its items filters dropped, in all.
     pub dropped: u64,
+    /// When it was first polled with success: its first poll, which `first_poll`
+    /// governs. `None` before that, and for feeds first polled before newshound kept
+    /// it.
+    pub first_success: Option<DateTime<Utc>>,
 }
 
 /// When polls of each feed brought new items, newest first.

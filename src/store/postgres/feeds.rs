@@ -178,5 +178,6 @@ fn feed_state_row(r: &Row) -> FeedState {
         newest_item: time(14),
         gaps: r.get::<_, i64>(15).unsigned_abs(),
         dropped: r.get::<_, i64>(16).unsigned_abs(),
+        first_success: time(17),
     }
 }

@@ -287,12 +287,14 @@ pub async fn item_rows(
 ) -> Result<ItemRows, StoreError> {
     let item: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&feed.0, &key.0];
     let seen = engine.query_opt(trace::SEEN, &item).await?;
-    let first = engine.query_opt(trace::FEED_FIRST_SEEN, &item[..1]).await?;
+    let first = engine
+        .query_opt(trace::FEED_FIRST_POLLED, &item[..1])
+        .await?;
     let kept = engine.query_opt(trace::KEPT, &item).await?;
     let alerts = engine.query(trace::ALERTS, &item).await?;
     Ok(ItemRows {
         seen: seen.map(|r| (r.get(0), r.get(1))),
-        feed_first_seen: first.and_then(|r| r.get(0)),
+        feed_first_polled: first.and_then(|r| r.get(0)),
         kept: kept.map(|r| (r.get(0), r.get(1))),
         alerts: alerts
             .iter()

@@ -30,9 +30,10 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                                      last_error_kind, last_error, consecutive_failures,
                                      failing_since, broken_since, flooding_since,
                                      retry_after_until, repaired, articles_failed,
-                                     article_error, newest_item, gaps, dropped)
+                                     article_error, newest_item, gaps, dropped,
+                                     first_success)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                     $16, $17, $18)";
+                     $16, $17, $18, $19)";
     let secs = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());
     for (id, s) in &dump.feeds {
         let failures = i32::try_from(s.consecutive_failures).unwrap_or(i32::MAX);
@@ -59,6 +60,7 @@ pub async fn load(engine: &Engine, dump: &Dump) -> Result<(), StoreError> {
                     &secs(s.newest_item),
                     &i64::try_from(s.gaps).unwrap_or(i64::MAX),
                     &i64::try_from(s.dropped).unwrap_or(i64::MAX),
+                    &secs(s.first_success),
                 ],
             )
             .await?;

@@ -136,5 +136,6 @@ fn feed_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         newest_item: r.get::<_, Option<i64>>(14)?.and_then(from_unix),
         gaps: r.get::<_, i64>(15)?.unsigned_abs(),
         dropped: r.get::<_, i64>(16)?.unsigned_abs(),
+        first_success: r.get::<_, Option<i64>>(17)?.and_then(from_unix),
     })
 }

@@ -174,9 +174,11 @@ pub fn item_rows(conn: &Connection, feed: &FeedId, key: &ItemKey) -> Result<Item
         .prepare(&dialect(trace::SEEN))?
         .query_row(item, |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let feed_first_seen = conn
-        .prepare(&dialect(trace::FEED_FIRST_SEEN))?
-        .query_row([&feed.0], |r| r.get(0))?;
+    let feed_first_polled = conn
+        .prepare(&dialect(trace::FEED_FIRST_POLLED))?
+        .query_row([&feed.0], |r| r.get(0))
+        .optional()?
+        .flatten();
     let kept = conn
         .prepare(&dialect(trace::KEPT))?
         .query_row(item, |r| Ok((r.get(0)?, r.get(1)?)))
@@ -200,7 +202,7 @@ pub fn item_rows(conn: &Connection, feed: &FeedId, key: &ItemKey) -> Result<Item
         .collect::<Result<_, _>>()?;
     Ok(ItemRows {
         seen,
-        feed_first_seen,
+        feed_first_polled,
         kept,
         alerts,
     })

@@ -550,7 +550,7 @@ async fn an_item_is_traced_by_key_link_or_title_words() {
         let t = &traced[0];
         assert_eq!((t.feed.0.as_str(), t.key.0.as_str()), ("wire", "k1"));
         assert_eq!(
-            (t.first_seen, t.feed_first_seen),
+            (t.first_seen, t.feed_first_polled),
             (Some(at(100)), Some(at(100)))
         );
         assert_eq!(t.kept, Some((kept.clone(), None)));
@@ -631,6 +631,35 @@ async fn a_vote_is_kept_per_rule_and_item_whatever_alert_carried_it() {
                 vote("k1", 5, More, "A", 3),
                 other_rule
             ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_feeds_first_poll_is_its_first_success_not_its_oldest_item() {
+    for store in each_engine().await {
+        let feed = FeedId("late".into());
+        store
+            .record_failure(&feed, failure("timeout", "slow"), at(5))
+            .await
+            .expect("a failure first");
+        store
+            .record_poll(record(&feed, 10))
+            .await
+            .expect("empty on its first poll");
+        store
+            .record_poll(PollRecord {
+                new_keys: vec![ItemKey("b1".into())],
+                ..record(&feed, 20)
+            })
+            .await
+            .expect("an item later");
+        let state = store.feed_state(&feed).await.expect("state").expect("kept");
+        assert_eq!(state.first_success, Some(at(10)));
+        let traced = store.trace("b1").await.expect("traced");
+        assert_eq!(
+            (traced[0].first_seen, traced[0].feed_first_polled),
+            (Some(at(20)), Some(at(10)))
         );
     }
 }
