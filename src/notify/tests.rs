@@ -554,3 +554,50 @@ fn feedback_links_are_in_every_chat_and_push_message_alone_or_listed() {
         );
     }
 }
+
+#[test]
+fn a_long_list_keeps_within_each_services_size_and_drops_links_before_alerts() {
+    use crate::notify::WebhookFormat;
+    let alerts: Vec<Alert> = (0..30)
+        .map(|n| voted(&n.to_string(), &format!("Story number {n}"), &["talks"]))
+        .collect();
+    let kind = MessageKind::Digest {
+        period: "daily".into(),
+    };
+    let request = |format| {
+        let (_, body) = kinds::webhook::webhook_request(
+            &"https://hooks.example.org/x/news".parse().expect("url"),
+            format,
+            &alerts,
+            &kind,
+            "team",
+        );
+        serde_json::from_str::<serde_json::Value>(&body.expect("encodes")).expect("json")
+    };
+    let ntfy = text_of(&request(WebhookFormat::Ntfy)["message"]);
+    let discord = text_of(&request(WebhookFormat::Discord)["embeds"][0]["description"]);
+    let post = message::post(&alerts, &kind, "team");
+    let pushover = message::html(&post, "\n", 1024);
+    for (service, text, max) in [
+        ("ntfy", &ntfy, 4096),
+        ("discord", &discord, 4096),
+        ("pushover", &pushover, 1024),
+    ] {
+        assert!(text.len() <= max, "{service}: {} bytes", text.len());
+        assert!(text.contains("Story number 0"), "{service}: {text}");
+        assert!(text.ends_with(" more"), "{service}: {text}");
+        assert!(
+            !text.contains("feedback?"),
+            "{service}: links go before alerts do: {text}"
+        );
+    }
+    assert!(
+        pushover.matches("Story number").count() > 5,
+        "without links more alerts fit: {pushover}"
+    );
+    let few = message::post(&alerts[..2], &kind, "team");
+    assert!(
+        message::html(&few, "\n", 1024).contains("feedback?a=1"),
+        "links stay where every line fits with them"
+    );
+}

@@ -10,7 +10,8 @@ use super::{Key, Kind, Outgoing, Settings};
 use crate::model::{RawHeaderValue, Secret};
 use crate::model::{Alert, Priority};
 use crate::notify::message::{
-    self, Post as Message, listed_votes, markdown_escape, markdown_link, markdown_list, votes,
+    self, Post as Message, Room, listed_votes, markdown_escape, markdown_link, markdown_list,
+    votes,
 };
 use crate::notify::{DeliveryError, Post};
 use crate::render::safe_link;
@@ -230,16 +231,25 @@ fn slack_body(post: &Message) -> serde_json::Value {
         ),
         None => format!(
             "*{heading}*\n{}",
-            post.list(|a| format!(
+            post.list(Room::Unlimited, "\n", |a, votes| format!(
                 "• {} _{}_{}",
                 linked(a),
                 slack_escape(&a.feed.0),
-                listed_votes(a, link, slack_escape)
+                match votes {
+                    true => listed_votes(a, link, slack_escape),
+                    false => String::new(),
+                }
             ))
         ),
     };
     serde_json::json!({ "text": text })
 }
+
+/// What an embed's description holds, at most (Discord's limit).
+const DISCORD_CHARS: usize = 4096;
+
+/// What an ntfy message holds, at most (the server's default `message-size-limit`).
+const NTFY_BYTES: usize = 4096;
 
 fn discord_body(post: &Message) -> serde_json::Value {
     let embed = match post.alert {
@@ -252,7 +262,7 @@ fn discord_body(post: &Message) -> serde_json::Value {
                 .join("\n");
             let mut embed = serde_json::json!({
                 "title": a.title.chars().take(256).collect::<String>(),
-                "description": description.chars().take(4096).collect::<String>(),
+                "description": description.chars().take(DISCORD_CHARS).collect::<String>(),
                 "footer": { "text": format!("{} · {} · {}", post.heading, a.feed, a.terms.join(", ")) },
             });
             if let Some(link) = safe_link(a.link.as_deref()) {
@@ -266,13 +276,16 @@ fn discord_body(post: &Message) -> serde_json::Value {
             embed
         }
         None => serde_json::json!({
-            "description": post.list(|a| {
+            "description": post.list(Room::Chars(DISCORD_CHARS), "\n", |a, votes| {
                 let line = match safe_link(a.link.as_deref()) {
                     Some(link) => format!("• [{}]({link}) · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
                     None => format!("• {} · {}", markdown_escape(&a.title), markdown_escape(&a.feed.0)),
                 };
-                line + &listed_votes(a, markdown_link, markdown_escape)
-            }).chars().take(4096).collect::<String>(),
+                match votes {
+                    true => line + &listed_votes(a, markdown_link, markdown_escape),
+                    false => line,
+                }
+            }),
         }),
     };
     serde_json::json!({ "content": post.heading, "embeds": [embed] })
@@ -298,7 +311,7 @@ fn ntfy_request(url: &url::Url, post: Message) -> (url::Url, serde_json::Value) 
             }
             message
         }
-        None => markdown_list(&post),
+        None => markdown_list(&post, Room::Bytes(NTFY_BYTES)),
     };
     let mut body = serde_json::json!({
         "topic": topic,

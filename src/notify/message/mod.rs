@@ -254,13 +254,85 @@ impl Post<'_> {
         self.alert.and_then(|a| safe_link(a.link.as_deref()))
     }
 
-    /// For a list: one line per alert (title linked, feed named), then how many more.
-    pub fn list(&self, line: impl Fn(&Alert) -> String) -> String {
-        let mut lines: Vec<String> = self.alerts.iter().take(LISTED).map(line).collect();
-        if self.alerts.len() > LISTED {
-            lines.push(format!("… and {} more", self.alerts.len() - LISTED));
+    /// For a list: a line per alert (title linked, feed named), at most [`LISTED`]
+    /// and as many as `room` takes, then how many more, joined by `sep`. Each line
+    /// carries its alert's feedback links (`line(alert, true)`) when every listed
+    /// line fits with them; otherwise none does (`line(alert, false)`): the alerts
+    /// go before the links.
+    pub fn list(&self, room: Room, sep: &str, line: impl Fn(&Alert, bool) -> String) -> String {
+        let (with_links, every) = self.fill(room, sep, |a| line(a, true));
+        match every {
+            true => with_links,
+            false => self.fill(room, sep, |a| line(a, false)).0,
         }
-        lines.join("\n")
+    }
+
+    /// The lines of [`Post::list`] that fit in `room`, and whether every alert up to
+    /// [`LISTED`] did.
+    fn fill(&self, room: Room, sep: &str, line: impl Fn(&Alert) -> String) -> (String, bool) {
+        let more = |n: usize| format!("{sep}… and {n} more");
+        let (mut text, mut used, mut listed) = (String::new(), 0, 0);
+        for (i, alert) in self.alerts.iter().take(LISTED).enumerate() {
+            let this = match i {
+                0 => line(alert),
+                _ => format!("{sep}{}", line(alert)),
+            };
+            // Room is kept for saying how many more there are after this one.
+            let rest = self.alerts.len() - i - 1;
+            let tail = if rest > 0 {
+                room.measure(&more(rest))
+            } else {
+                0
+            };
+            let size = room.measure(&this);
+            if used + size + tail > room.max() {
+                break;
+            }
+            text.push_str(&this);
+            used += size;
+            listed = i + 1;
+        }
+        if listed < self.alerts.len() {
+            if listed > 0 {
+                text.push_str(sep);
+            }
+            text.push_str(&format!("… and {} more", self.alerts.len() - listed));
+        }
+        (text, listed == self.alerts.len().min(LISTED))
+    }
+}
+
+/// How much text a service takes in one message.
+#[derive(Debug, Clone, Copy)]
+pub enum Room {
+    Unlimited,
+    Chars(usize),
+    Bytes(usize),
+}
+
+impl Room {
+    fn measure(self, text: &str) -> usize {
+        match self {
+            Room::Unlimited => 0,
+            Room::Chars(_) => text.chars().count(),
+            Room::Bytes(_) => text.len(),
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            Room::Unlimited => usize::MAX,
+            Room::Chars(max) | Room::Bytes(max) => max,
+        }
+    }
+
+    /// What is left of it after `text`.
+    pub fn after(self, text: &str) -> Room {
+        match self {
+            Room::Unlimited => Room::Unlimited,
+            Room::Chars(max) => Room::Chars(max.saturating_sub(self.measure(text))),
+            Room::Bytes(max) => Room::Bytes(max.saturating_sub(self.measure(text))),
+        }
     }
 }
 
@@ -312,10 +384,10 @@ pub fn json_body(post: &Post) -> serde_json::Result<String> {
     }
 }
 
-/// A Markdown list of a message's alerts: each title linked, its feed named, then
-/// its feedback links.
-pub fn markdown_list(post: &Post) -> String {
-    post.list(|a| {
+/// A Markdown list of a message's alerts within `room`: each title linked, its feed
+/// named, then its feedback links.
+pub fn markdown_list(post: &Post, room: Room) -> String {
+    post.list(room, "\n", |a, votes| {
         let line = match safe_link(a.link.as_deref()) {
             Some(link) => format!(
                 "- [{}]({link}) ({})",
@@ -328,7 +400,10 @@ pub fn markdown_list(post: &Post) -> String {
                 markdown_escape(&a.feed.0)
             ),
         };
-        line + &listed_votes(a, markdown_link, markdown_escape)
+        match votes {
+            true => line + &listed_votes(a, markdown_link, markdown_escape),
+            false => line,
+        }
     })
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Post, listed_votes, markdown_escape, markdown_link, safe_link, votes};
+use super::{Post, Room, listed_votes, markdown_escape, markdown_link, safe_link, votes};
 use crate::model::{Alert, Secret};
 
 /// A service's request, ready to send.
@@ -56,7 +56,7 @@ pub fn markdown(post: &Post) -> String {
             }
             text
         }
-        None => super::markdown_list(post),
+        None => super::markdown_list(post, Room::Unlimited),
     }
 }
 
@@ -78,12 +78,15 @@ pub fn plain(post: &Post) -> String {
         None => format!(
             "{}\n{}",
             post.heading,
-            post.list(|a| format!(
+            post.list(Room::Unlimited, "\n", |a, votes| format!(
                 "- {} ({}) {}{}",
                 a.title,
                 a.feed,
                 a.link.as_deref().unwrap_or_default(),
-                listed_votes(a, plain_link, str::to_owned)
+                match votes {
+                    true => listed_votes(a, plain_link, str::to_owned),
+                    false => String::new(),
+                }
             ))
         ),
     }
@@ -129,25 +132,15 @@ pub fn html(post: &Post, break_: &str, max_chars: usize) -> String {
                 .unwrap_or_else(|| lines[..2].join(break_))
         }
         None => {
-            let mut message = heading;
-            for (i, a) in post.alerts.iter().enumerate() {
-                let line = format!(
-                    "• {} <i>{}</i>{}",
-                    linked(a),
-                    text(&a.feed.0),
-                    listed_votes(a, html_link, text)
-                );
-                let more = format!("… and {} more", post.alerts.len() - i);
-                let room = message.chars().count() + line.chars().count() + more.len() + 16;
-                if room > max_chars {
-                    message.push_str(break_);
-                    message.push_str(&more);
-                    break;
+            let room = Room::Chars(max_chars).after(&format!("{heading}{break_}"));
+            let list = post.list(room, break_, |a, votes| {
+                let line = format!("• {} <i>{}</i>", linked(a), text(&a.feed.0));
+                match votes {
+                    true => line + &listed_votes(a, html_link, text),
+                    false => line,
                 }
-                message.push_str(break_);
-                message.push_str(&line);
-            }
-            message
+            });
+            format!("{heading}{break_}{list}")
         }
     }
 }
