@@ -131,6 +131,11 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
             humantime::format_duration(config.daemon.forget_after)
         ));
     }
+    // Its alerts may be deleted already.
+    let old = trace.first_seen.is_none_or(|seen| {
+        chrono::Utc::now() - seen
+            > chrono::Duration::from_std(config.daemon.keep_sent).unwrap_or(chrono::Duration::MAX)
+    });
     // A first poll under mark-seen alerts nothing (a backfill of a rule added later
     // may), though `backfill_new_rules` keeps its items.
     let marked_seen = trace.first_seen.is_some()
@@ -140,11 +145,14 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
     match (&trace.kept, feed) {
         (_, None) => fate.stopped = Some("its feed is no longer in the config".into()),
         (_, Some(_)) if marked_seen => {
-            fate.stopped = Some(
+            let since = match old {
+                true => "; a backfill of a rule added later may have alerted it since",
+                false => "",
+            };
+            fate.stopped = Some(format!(
                 "seen on its feed's first poll, which records what a feed holds without \
-                 alerting (first_poll = \"mark-seen\")"
-                    .into(),
-            );
+                 alerting (first_poll = \"mark-seen\"){since}"
+            ));
         }
         (Some((item, dropped_by)), Some(feed)) => {
             let seen = trace.first_seen.unwrap_or_default();
@@ -178,10 +186,6 @@ fn fate(config: &Config, rules: &RuleSet, trace: &Trace) -> Fate {
                 .into(),
         ),
     }
-    let old = trace.first_seen.is_none_or(|seen| {
-        chrono::Utc::now() - seen
-            > chrono::Duration::from_std(config.daemon.keep_sent).unwrap_or(chrono::Duration::MAX)
-    });
     if old {
         fate.unknown.push(format!(
             "alerts sent longer than keep_sent ({}) ago, which are deleted",

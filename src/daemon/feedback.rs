@@ -129,16 +129,18 @@ pub(super) async fn vote(
         text: alert.example(),
         at: lasting.clock.now(),
     };
-    // The same vote again (a second click) changes nothing, and costs no rebuild.
+    // Written even when this instance knows the vote: another one may have recorded
+    // a later, other vote on the item that this one has not read yet.
+    if let Err(e) = lasting.store.learn(learned.clone()).await {
+        tracing::warn!(error = %e, "cannot record a feedback vote");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "newshound cannot record this now; try the link again later",
+        );
+    }
+    tracing::info!(rule = %ballot.rule, vote = %ballot.vote, title = %alert.title, "feedback learned");
+    // The same vote again (a second click) costs no rebuild.
     if !lasting.learning.knows(&learned) {
-        if let Err(e) = lasting.store.learn(learned.clone()).await {
-            tracing::warn!(error = %e, "cannot record a feedback vote");
-            return refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "newshound cannot record this now; try the link again later",
-            );
-        }
-        tracing::info!(rule = %ballot.rule, vote = %ballot.vote, title = %alert.title, "feedback learned");
         lasting.learning.add(learned);
     }
     let taught = match ballot.vote {

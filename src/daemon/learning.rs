@@ -137,6 +137,7 @@ mod tests {
             learning.knows(&again),
             "the same item through another alert"
         );
+        store.learn(again).await.expect("the same vote again");
         learning.refresh(&store).await.expect("refresh");
         assert_eq!(learning.version(), built, "the store holds what is known");
         assert!(!learning.knows(&Learned {

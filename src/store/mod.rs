@@ -477,8 +477,9 @@ impl Store {
             .await
     }
 
-    /// Records an example learned from feedback (replacing an earlier vote on the
-    /// same item for the same rule, whichever of its alerts carried it).
+    /// Records an example learned from feedback (replacing an earlier, other vote on
+    /// the same item for the same rule, whichever of its alerts carried it; the same
+    /// vote again changes nothing).
     pub async fn learn(&self, learned: Learned) -> Result<(), StoreError> {
         self.engine.learn(learned).await
     }

@@ -46,7 +46,8 @@ pub mod feeds {
                  CASE WHEN CAST($5 AS BOOLEAN) THEN CAST($4 AS BIGINT) END, $6, $7, $8,
                  $9, $10, $11, CAST($4 AS BIGINT))
          ON CONFLICT (feed) DO UPDATE SET
-            first_success = coalesce(feed_state.first_success, excluded.first_success),
+            first_success = CASE WHEN feed_state.last_success IS NULL
+                THEN excluded.first_success ELSE feed_state.first_success END,
             etag = excluded.etag, last_modified = excluded.last_modified,
             newest_item = coalesce(excluded.newest_item, feed_state.newest_item),
             gaps = feed_state.gaps + excluded.gaps,
@@ -288,7 +289,8 @@ pub mod learned {
     pub const LEARN: &str = "INSERT INTO learned (rule, feed, item_key, alert, vote, text, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (rule, feed, item_key) DO UPDATE SET alert = excluded.alert,
-            vote = excluded.vote, text = excluded.text, at = excluded.at";
+            vote = excluded.vote, text = excluded.text, at = excluded.at
+         WHERE learned.vote <> excluded.vote OR learned.text <> excluded.text";
     pub const ALL: &str = "SELECT rule, feed, item_key, alert, vote, text, at FROM learned
          ORDER BY at, rule, feed, item_key";
     pub const ALERT: &str = "SELECT alert FROM outbox WHERE id = $1";

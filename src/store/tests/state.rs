@@ -209,6 +209,20 @@ async fn a_version_1_database_is_migrated_keeping_its_data() {
         .expect("row kept");
     assert_eq!(state.last_success, Some(at(5)));
     assert_eq!(state.broken_since, None);
+    assert_eq!(
+        state.first_success, None,
+        "not known of a feed polled before"
+    );
+    store
+        .record_poll(record(&FeedId("wire".into()), 10))
+        .await
+        .expect("polled after the upgrade");
+    let state = store
+        .feed_state(&FeedId("wire".into()))
+        .await
+        .expect("query")
+        .expect("row kept");
+    assert_eq!(state.first_success, None, "a later poll is not its first");
     let version: i64 = raw(dir.path())
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
@@ -624,6 +638,11 @@ async fn a_vote_is_kept_per_rule_and_item_whatever_alert_carried_it() {
             ..vote("k1", 5, Not, "A", 4)
         };
         store.learn(other_rule.clone()).await.expect("another rule");
+        // The same vote again, through a third alert: nothing changes.
+        store
+            .learn(vote("k2", 9, More, "B", 5))
+            .await
+            .expect("k2 again");
         assert_eq!(
             store.learned().await.expect("learned"),
             [
