@@ -2,6 +2,17 @@
 # many_rules.sh): sourced, not run. Both need `bin` (the binary) and `work` (a
 # scratch folder) set.
 
+# measured_bin: the binary to measure: $BIN (another build, for before and after),
+# else this checkout's release build, built now.
+measured_bin() {
+  if [ -n "${BIN:-}" ]; then
+    echo "$BIN"
+  else
+    cargo build --release --quiet
+    echo "$PWD/target/release/newshound"
+  fi
+}
+
 # timed LABEL COMMAND...: runs COMMAND and prints its wall time, peak RSS and the
 # end of what it printed.
 timed() {

@@ -8,14 +8,14 @@
 #
 #   benches/many_feeds.sh            # N = 100000
 #   benches/many_feeds.sh 10000
+#   BIN=/path/to/newshound benches/many_feeds.sh   # another build, for before/after
 #
 # Needs python3 and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/common.sh
 source benches/common.sh
-cargo build --release --quiet
-bin=$PWD/target/release/newshound
+bin=$(measured_bin)
 n=${1:-100000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -10,14 +10,14 @@
 #
 #   benches/many_rules.sh            # N = 10000
 #   benches/many_rules.sh 1000
+#   BIN=/path/to/newshound benches/many_rules.sh   # another build, for before/after
 #
 # Needs python3, curl and bc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/common.sh
 source benches/common.sh
-cargo build --release --quiet
-bin=$PWD/target/release/newshound
+bin=$(measured_bin)
 n=${1:-10000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
