@@ -17,6 +17,16 @@ struct Daemon {
     log: std::path::PathBuf,
 }
 
+/// A daemon a failed test leaves behind is stopped, not left running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Daemon {
     fn start(config: &TestConfig, run: u32) -> Daemon {
         Daemon::start_with(config, run, &[])
@@ -42,7 +52,7 @@ impl Daemon {
     }
 
     /// Sends `signal` and waits (bounded) for the process to end.
-    fn signal_and_wait(mut self, signal: &str) -> ExitStatus {
+    fn signal_and_wait(self, signal: &str) -> ExitStatus {
         let sent = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
@@ -51,7 +61,8 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         let log = self.log.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(self.child.wait());
+            let mut daemon = self;
+            let _ = tx.send(daemon.child.wait());
         });
         rx.recv_timeout(WAIT)
             .unwrap_or_else(|_| {
@@ -136,7 +147,6 @@ fn kill_9_during_delivery_loses_no_alert_and_sigterm_exits_cleanly() {
     );
 }
 
-/// `newshound ARGS --config <the test config>`, run to the end (logs off).
 /// systemd's side of `Type=notify`: a datagram socket the daemon reports to.
 struct NotifySocket {
     socket: std::os::unix::net::UnixDatagram,
@@ -149,6 +159,15 @@ impl NotifySocket {
         let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
         socket.set_read_timeout(Some(WAIT)).expect("timeout");
         NotifySocket { socket, path }
+    }
+
+    /// Reads every message waiting, without waiting for more: systemd reads its
+    /// socket at once, and a full one (10 messages) blocks the daemon's next report.
+    fn drain(&self) {
+        let mut buf = [0u8; 4096];
+        self.socket.set_nonblocking(true).expect("non-blocking");
+        while self.socket.recv(&mut buf).is_ok() {}
+        self.socket.set_nonblocking(false).expect("blocking");
     }
 
     /// Messages until one has a line for which `done` holds; all of them, joined.
@@ -906,9 +925,14 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
     std::fs::remove_dir_all(&rules_d).expect("remove rules.d");
     std::fs::create_dir(&rules_d).expect("rules.d again");
     write_as_editors_do(&team, rule);
-    log_until(&daemon, "changes=+1 feed (second), +1 rule (alliance)", 2);
+    log_until(
+        &daemon,
+        &notify,
+        "changes=+1 feed (second), +1 rule (alliance)",
+        2,
+    );
     write_as_editors_do(&team, &rule.replace("[\"NATO\"]", "[\"NATO\", \"summit\"]"));
-    log_until(&daemon, "changes=rule alliance: changed", 2);
+    log_until(&daemon, &notify, "changes=rule alliance: changed", 2);
 
     // A new pattern whose file is broken: the load is refused, yet its folder is
     // watched, so mending the file reloads.
@@ -924,19 +948,55 @@ fn an_included_file_that_appears_changes_breaks_or_goes_reloads_the_daemon() {
             "[\"rules.d/*.toml\", \"conf.d/*.toml\"]",
         ),
     );
-    log_until(&daemon, &format!("{}:1: rules[0]", extra.display()), 1);
+    log_until(
+        &daemon,
+        &notify,
+        &format!("{}:1: rules[0]", extra.display()),
+        1,
+    );
     write_as_editors_do(
         &extra,
         "[[rules]]\nname = \"extra\"\nkeywords = [\"x\"]\nchannels = [\"me\"]\n",
     );
-    log_until(&daemon, "+1 rule (extra)", 1);
+    log_until(&daemon, &notify, "+1 rule (extra)", 1);
+
+    // A Kubernetes ConfigMap volume: each file a link through `..data`, which is
+    // pointed at a new folder at once; no event names the file itself.
+    let kube_d = config.dir.path().join("kube.d");
+    let version = |name: &str, keywords: &str| {
+        let folder = kube_d.join(format!("..{name}"));
+        std::fs::create_dir_all(&folder).expect("version folder");
+        std::fs::write(
+            folder.join("kube.toml"),
+            format!("[[rules]]\nname = \"kube\"\nkeywords = [{keywords}]\nchannels = [\"me\"]\n"),
+        )
+        .expect("version file");
+        let temp = kube_d.join("..data_tmp");
+        std::os::unix::fs::symlink(format!("..{name}"), &temp).expect("link");
+        std::fs::rename(&temp, kube_d.join("..data")).expect("swap");
+    };
+    version("v1", "\"x\"");
+    std::os::unix::fs::symlink("..data/kube.toml", kube_d.join("kube.toml")).expect("file");
+    let main = std::fs::read_to_string(&config.path).expect("config");
+    write_as_editors_do(
+        &config.path,
+        &main.replace(
+            "\"conf.d/*.toml\"]",
+            "\"conf.d/*.toml\", \"kube.d/*.toml\"]",
+        ),
+    );
+    log_until(&daemon, &notify, "+1 rule (kube)", 1);
+    version("v2", "\"x\", \"y\"");
+    log_until(&daemon, &notify, "changes=rule kube: changed", 1);
     assert_eq!(daemon.signal_and_wait("TERM").code(), Some(0), "{log}");
 }
 
-/// Waits until the daemon's log holds `what` at least `times` times.
-fn log_until(daemon: &Daemon, what: &str, times: usize) {
+/// Waits until the daemon's log holds `what` at least `times` times, reading what it
+/// reports to `notify` meanwhile.
+fn log_until(daemon: &Daemon, notify: &NotifySocket, what: &str, times: usize) {
     let started = std::time::Instant::now();
     while daemon.log().matches(what).count() < times {
+        notify.drain();
         assert!(
             started.elapsed() < support::WAIT,
             "{what:?} not {times} times in the log:\n{}",

@@ -123,9 +123,12 @@ struct Watched {
 
 impl Watched {
     /// Whether an event about `path` may change the config: the file itself, an
-    /// included file, or a folder that included files are looked for in.
+    /// included file, a folder that included files are looked for in, or the
+    /// `..data` link of a Kubernetes ConfigMap volume (it swaps every file at once,
+    /// each a link through it, and no event names them).
     fn concerns(&self, path: &Path, removed: bool) -> bool {
         (path == self.file && !removed)
+            || path.file_name().is_some_and(|name| name == "..data")
             || self.patterns.iter().any(|(pattern, literal)| {
                 pattern.matches_path_with(path, Include::OPTIONS)
                     || literal.ancestors().any(|a| a == path)
