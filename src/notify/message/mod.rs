@@ -254,7 +254,7 @@ impl Post<'_> {
         self.alert.and_then(|a| safe_link(a.link.as_deref()))
     }
 
-    /// For a list: a line per alert (title linked, feed named), at most [`LISTED`]
+    /// For a list: a line per alert (title linked, feed named), at most `LISTED`
     /// and as many as `room` takes, then how many more, joined by `sep`. Each line
     /// carries its alert's feedback links (`line(alert, true)`) when every listed
     /// line fits with them; otherwise none does (`line(alert, false)`): the alerts
@@ -268,7 +268,7 @@ impl Post<'_> {
     }
 
     /// The lines of [`Post::list`] that fit in `room`, and whether every alert up to
-    /// [`LISTED`] did.
+    /// `LISTED` did.
     fn fill(&self, room: Room, sep: &str, line: impl Fn(&Alert) -> String) -> (String, bool) {
         let more = |n: usize| format!("{sep}… and {n} more");
         let (mut text, mut used, mut listed) = (String::new(), 0, 0);
