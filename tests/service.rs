@@ -59,13 +59,15 @@ impl Daemon {
             .expect("kill runs");
         assert!(sent.success());
         let (tx, rx) = mpsc::channel();
-        let log = self.log.clone();
+        let (log, pid) = (self.log.clone(), self.child.id().to_string());
         std::thread::spawn(move || {
             let mut daemon = self;
             let _ = tx.send(daemon.child.wait());
         });
         rx.recv_timeout(WAIT)
             .unwrap_or_else(|_| {
+                // Not left running: the thread waiting for it holds it.
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
                 panic!(
                     "daemon did not exit after SIG{signal}:\n{}",
                     std::fs::read_to_string(log).unwrap_or_default()

@@ -59,22 +59,20 @@ pub async fn run(
         .watch_config
         .then(|| ConfigWatch::start(&config, reload.clone()))
         .transpose()?;
-    // Each load follows the config's `include` patterns as they are now; a refused
-    // one too, so that mending a file of a pattern just added reloads.
+    // Each load follows the `include` patterns the main file names now, before it
+    // reads their files: one that comes meanwhile is a change, not missed. A refused
+    // load too, so that mending a file of a pattern just added reloads.
     let loader: daemon::Loader = Box::new(move || {
+        let Some(watch) = &watch else {
+            return Config::load(&path, &env);
+        };
+        let named = Include::of_file(&path);
+        watch.follow_or_warn(&named);
         let loaded = Config::load(&path, &env);
-        if let Some(watch) = &watch {
-            let read;
-            let includes = match &loaded {
-                Ok(config) => &config.include,
-                Err(_) => {
-                    read = Include::of_file(&path);
-                    &read
-                }
-            };
-            if let Err(e) = watch.follow(includes) {
-                tracing::warn!(error = %format!("{e:#}"), "cannot watch the config's files; SIGHUP reloads them");
-            }
+        if let Ok(config) = &loaded
+            && config.include != named
+        {
+            watch.follow_or_warn(&config.include);
         }
         loaded
     });
@@ -220,6 +218,13 @@ impl ConfigWatch {
         watched.patterns = patterns;
         watched.folders = folders;
         Ok(())
+    }
+
+    /// [`ConfigWatch::follow`], saying in the log when it cannot.
+    fn follow_or_warn(&self, includes: &[Include]) {
+        if let Err(e) = self.follow(includes) {
+            tracing::warn!(error = %format!("{e:#}"), "cannot watch the config's files; SIGHUP reloads them");
+        }
     }
 
     fn watched(&self) -> std::sync::RwLockReadGuard<'_, Watched> {
