@@ -86,13 +86,7 @@ impl Engine {
         password: Option<&str>,
         instance: &str,
     ) -> Result<Engine, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
-            place: redact(url),
-            cause: format!("not a PostgreSQL URL: {e}"),
-        })?;
-        if let Some(password) = password {
-            config.password(password);
-        }
+        let config = settings(url, password)?;
         let place = place(&config);
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -303,6 +297,27 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
 }
 
 /// `user@host:port/db`, never the password.
+/// How long a connection attempt may take, unless the URL says (`connect_timeout`):
+/// a database host that drops packets would otherwise hold `status` or a start-up
+/// for the system's TCP timeout, minutes.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection settings of `url`, with `password` when given and
+/// [`CONNECT_TIMEOUT`] unless the URL sets its own.
+fn settings(url: &str, password: Option<&str>) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
+        place: redact(url),
+        cause: format!("not a PostgreSQL URL: {e}"),
+    })?;
+    if let Some(password) = password {
+        config.password(password);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
+
 fn place(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -338,5 +353,23 @@ fn said(e: &tokio_postgres::Error) -> String {
             Some(source) => format!("{e}: {source}"),
             None => e.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_attempt_is_bounded_unless_the_url_says_otherwise() {
+        let default = settings("postgres://nh@db.test/nh", Some("pw")).expect("a URL");
+        assert_eq!(default.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(default.get_password(), Some(&b"pw"[..]));
+        let own = settings("postgres://nh@db.test/nh?connect_timeout=3", None).expect("a URL");
+        assert_eq!(
+            own.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
+        assert!(settings("mysql:/x", None).is_err());
     }
 }
